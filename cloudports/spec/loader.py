@@ -1,0 +1,538 @@
+"""Read a spec file, its includes and the catalogs it names, and check everything into a Topology.
+
+The loader reports every problem it finds (not only the first), each at file:line:column with a hint, and
+never lets a Python exception reach the user for bad input.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ValidationError
+
+from cloudports.catalogs import CATALOG_DIR, available_catalogs
+from cloudports.errors import Diagnostic, Loc, Problems, SpecError, did_you_mean
+from cloudports.spec import model
+from cloudports.spec.ports import PortSyntaxError, looks_like_port, parse_port
+from cloudports.spec.schema import AwsTarget, AzureTarget, CatalogFile, ParameterDecl, PortLong, SpecFile
+from cloudports.spec.yamlpos import key_loc, load_yaml, locate
+
+_ROOT_ONLY = ("name", "egress", "targets")
+
+
+@dataclass
+class _Doc:
+    """One parsed file: its validated model and its position tree."""
+
+    path: Path
+    raw: Any
+    parsed: SpecFile | CatalogFile
+    catalog: str | None = None  # set for catalog files
+
+
+@dataclass
+class _Param:
+    value: int | str | None
+    loc: Loc | None
+    source: str  # "catalog X", "spec", "--var"
+
+
+@dataclass
+class _Ctx:
+    problems: Problems = field(default_factory=Problems)
+    params: dict[str, _Param] = field(default_factory=dict)
+
+
+# --------------------------------------------------------------------------------------------- parsing
+
+
+def _schema_errors(
+    doc_path: Path, raw: Any, exc: ValidationError, model_cls: type[BaseModel]
+) -> list[Diagnostic]:
+    """Turn pydantic's errors into positioned diagnostics (one per distinct place)."""
+    out: dict[tuple, Diagnostic] = {}
+    for err in exc.errors():
+        path = tuple(err["loc"])
+        loc = locate(raw, path, Loc(str(doc_path), 1, 1))
+        where = ".".join(str(p) for p in path if not (isinstance(p, str) and p[:1].isupper()))
+        if err["type"] == "extra_forbidden":
+            key = path[-1]
+            allowed = _allowed_keys(model_cls, path[:-1])
+            loc = key_loc(_node_at(raw, path[:-1]), key) or loc
+            diag = Diagnostic(loc, f"unknown key '{key}'", did_you_mean(str(key), allowed) if allowed else "")
+        elif err["type"] == "missing":
+            diag = Diagnostic(
+                loc, f"'{path[-1]}' is required here", f"add '{path[-1]}:' to {where or 'the file'}"
+            )
+        elif err["type"] == "string_pattern_mismatch":
+            diag = Diagnostic(
+                loc,
+                f"{where}: '{err['input']}' is not a valid name",
+                "names are lower-case letters, digits and '-' (services may also use '.' and '_')",
+            )
+        else:
+            diag = Diagnostic(loc, f"{where}: {err['msg'].lower()}", "")
+        out.setdefault((loc, diag.message[:20]), diag)
+    return list(out.values())
+
+
+def _node_at(raw: Any, path: tuple) -> Any:
+    node = raw
+    for part in path:
+        try:
+            node = node[part]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return node
+
+
+def _allowed_keys(model_cls: type[BaseModel], path: tuple) -> list[str]:
+    """Walk the annotations along `path` (through models, dicts, lists, unions) to list the keys allowed there."""
+    current: Any = model_cls
+    for part in path:
+        current = _step(current, part)
+        if current is None:
+            return []
+    found = _inner_model(current)
+    return [f.alias or n for n, f in found.model_fields.items()] if found else []
+
+
+def _step(annotation: Any, part: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        fields = {(f.alias or n): f for n, f in annotation.model_fields.items()}
+        if part in fields:
+            return fields[part].annotation
+        return annotation if isinstance(part, str) and part[:1].isupper() else None  # union member label
+    origin = getattr(annotation, "__origin__", None)
+    args = getattr(annotation, "__args__", ()) or ()
+    if origin is dict and len(args) == 2:
+        return args[1]
+    if origin is list and args:
+        return args[0]
+    for arg in args:  # unions / Annotated: first member that accepts the step
+        stepped = _step(arg, part)
+        if stepped is not None:
+            return stepped
+    return None
+
+
+def _inner_model(annotation: Any) -> Any:
+    """The BaseModel inside X | None, Annotated[X, ...] ... if any."""
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()) or ():
+        found = _inner_model(arg)
+        if found is not None:
+            return found
+    return None
+
+
+def _parse(path: Path, model_cls: type[BaseModel], problems: Problems) -> _Doc | None:
+    raw = load_yaml(path)
+    if not isinstance(raw, dict):
+        problems.error(
+            getattr(raw, "loc", Loc(str(path), 1, 1)),
+            "the file must be a YAML mapping",
+            "see docs/spec-format.md",
+        )
+        return None
+    try:
+        parsed = model_cls.model_validate(raw)
+    except ValidationError as exc:
+        problems.items.extend(_schema_errors(path, raw, exc, model_cls))
+        return None
+    return _Doc(path, raw, parsed)
+
+
+def _load_spec_files(root: Path, problems: Problems) -> list[_Doc]:
+    """The root file and its includes (depth first, each once); include cycles are errors."""
+    docs: list[_Doc] = []
+    seen: set[Path] = set()
+
+    def visit(path: Path, stack: tuple[Path, ...], include_loc: Loc | None) -> None:
+        path = path.resolve()
+        if path in stack:
+            chain = " -> ".join(p.name for p in (*stack, path))
+            problems.error(include_loc, f"include cycle: {chain}", "remove one of these includes")
+            return
+        if path in seen:
+            return
+        if not path.is_file():
+            problems.error(
+                include_loc, f"file not found: {path}", "include paths are relative to the including file"
+            )
+            return
+        seen.add(path)
+        doc = _parse(path, SpecFile, problems)
+        if doc is None:
+            return
+        docs.append(doc)
+        spec: SpecFile = doc.parsed  # type: ignore[assignment]
+        if stack:  # an included file
+            for key in _ROOT_ONLY:
+                if key in doc.raw:
+                    problems.error(
+                        key_loc(doc.raw, key),
+                        f"'{key}' can only be set in the top-level spec, not in an included file",
+                        f"move it to {stack[0].name}",
+                    )
+        for i, inc in enumerate(spec.include):
+            visit(path.parent / inc, (*stack, path), locate(doc.raw, ("include", i)))
+
+    visit(root, (), None)
+    return docs
+
+
+def _load_catalogs(names: list[tuple[str, Loc | None]], problems: Problems) -> list[_Doc]:
+    """Built-in catalogs by name, with what they require, each once."""
+    known = available_catalogs()
+    docs: list[_Doc] = []
+    loaded: set[str] = set()
+
+    def visit(name: str, loc: Loc | None) -> None:
+        if name in loaded:
+            return
+        if name not in known:
+            problems.error(loc, f"unknown catalog '{name}'", did_you_mean(name, known))
+            return
+        loaded.add(name)
+        doc = _parse(CATALOG_DIR / f"{name}.yaml", CatalogFile, problems)
+        if doc is None:
+            return
+        doc.catalog = name
+        cat: CatalogFile = doc.parsed  # type: ignore[assignment]
+        for i, req in enumerate(cat.requires):
+            visit(req, locate(doc.raw, ("requires", i)))
+        docs.append(doc)
+
+    for name, loc in names:
+        visit(name, loc)
+    return docs
+
+
+# --------------------------------------------------------------------------------------------- checking
+
+
+def _check_cidrs(
+    name: str, doc: _Doc, family: str, values: list[str], problems: Problems
+) -> list[model.IPNetwork]:
+    out = []
+    want = 4 if family == "ipv4" else 6
+    for i, text in enumerate(values):
+        loc = locate(doc.raw, ("networks", name, family, i))
+        try:
+            net = ipaddress.ip_network(str(text).strip(), strict=False)
+        except ValueError:
+            problems.error(
+                loc, f"'{text}' is not a CIDR", "write an address block like 10.20.0.0/16 or fd00::/48"
+            )
+            continue
+        if net.version != want:
+            other = "ipv6" if want == 4 else "ipv4"
+            problems.error(
+                loc, f"'{text}' is an IPv{net.version} block in the {family} list", f"move it to '{other}:'"
+            )
+            continue
+        if str(net) != str(text).strip() and net.with_prefixlen != str(text).strip():
+            problems.error(loc, f"'{text}' has host bits set", f"the canonical form is {net.with_prefixlen}")
+            continue
+        out.append(net)
+    return out
+
+
+class _Resolver:
+    """Resolves service names (possibly composed) and inline ports to PortSpecs."""
+
+    def __init__(self, ctx: _Ctx, services: dict[str, tuple[Any, _Doc]]):
+        self.ctx = ctx
+        self.defs = services
+        self.done: dict[str, model.Service] = {}
+        self.failed: set[str] = set()
+
+    def lookup_param(self, name: str) -> int | str:
+        param = self.ctx.params.get(name)
+        if param is None:
+            raise PortSyntaxError(f"unknown parameter '{name}'", did_you_mean(name, self.ctx.params))
+        if param.value is None:
+            where = f" (declared at {param.loc})" if param.loc else ""
+            raise PortSyntaxError(
+                f"parameter '{name}' has no value{where}", f"pass --var {name}=VALUE or give it a default"
+            )
+        return param.value
+
+    def port(self, item: str | PortLong, loc: Loc | None) -> model.PortSpec | None:
+        try:
+            return parse_port(item, self.lookup_param)
+        except PortSyntaxError as exc:
+            self.ctx.problems.error(loc, str(exc), exc.hint)
+            return None
+
+    def service(self, name: str, loc: Loc | None, stack: tuple[str, ...] = ()) -> model.Service | None:
+        if name in self.done:
+            return self.done[name]
+        if name in self.failed:
+            return None
+        if name not in self.defs:
+            self.ctx.problems.error(loc, f"unknown service '{name}'", did_you_mean(name, self.defs))
+            return None
+        if name in stack:
+            self.ctx.problems.error(loc, f"service '{name}' contains itself: {' -> '.join((*stack, name))}")
+            self.failed.add(name)
+            return None
+        svc, doc = self.defs[name]
+        base = ("services", name)
+        ports: list[model.PortSpec] = []
+        ok = True
+        for i, item in enumerate(svc.ports):
+            spec = self.port(item, locate(doc.raw, (*base, "ports", i)))
+            ok &= spec is not None
+            if spec:
+                ports.append(spec)
+        for i, sub in enumerate(svc.services):
+            inner = self.service(sub, locate(doc.raw, (*base, "services", i)), (*stack, name))
+            ok &= inner is not None
+            if inner:
+                ports.extend(inner.ports)
+        if ok and not ports:
+            self.ctx.problems.error(
+                key_loc(doc.raw["services"], name),
+                f"service '{name}' has no ports",
+                "add 'ports:' or 'services:'",
+            )
+            ok = False
+        if not ok:
+            self.failed.add(name)
+            return None
+        result = model.Service(
+            name=name,
+            ports=tuple(dict.fromkeys(ports)),
+            description=svc.description,
+            sources=tuple(svc.sources),
+            optional=svc.optional,
+            legacy=svc.legacy,
+            catalog=doc.catalog,
+            loc=key_loc(doc.raw["services"], name),
+        )
+        self.done[name] = result
+        return result
+
+
+def _declare_params(ctx: _Ctx, catalogs: list[_Doc], specs: list[_Doc], variables: dict[str, str]) -> None:
+    for doc in catalogs:
+        cat: CatalogFile = doc.parsed  # type: ignore[assignment]
+        for name, decl in cat.parameters.items():
+            ctx.params[name] = _Param(
+                decl.default, key_loc(doc.raw["parameters"], name), f"catalog {doc.catalog}"
+            )
+    for doc in specs:
+        spec: SpecFile = doc.parsed  # type: ignore[assignment]
+        for name, value in spec.parameters.items():
+            loc = key_loc(doc.raw["parameters"], name)
+            if name in ctx.params and ctx.params[name].source == "spec":
+                ctx.problems.error(
+                    loc, f"parameter '{name}' is defined twice", f"first at {ctx.params[name].loc}"
+                )
+                continue
+            default = value.default if isinstance(value, ParameterDecl) else value
+            ctx.params[name] = _Param(default, loc, "spec")
+    for name, value in variables.items():
+        if name not in ctx.params:
+            ctx.problems.error(None, f"--var {name}: no such parameter", did_you_mean(name, ctx.params))
+            continue
+        ctx.params[name] = _Param(value, None, "--var")
+
+
+def _collect_named(
+    ctx: _Ctx, docs: list[_Doc], section: str, kinds: dict[str, tuple[Any, _Doc]], what: str
+) -> None:
+    for doc in docs:
+        items = getattr(doc.parsed, section)
+        for name, value in items.items():
+            loc = key_loc(doc.raw[section], name)
+            if name in kinds:
+                other_doc = kinds[name][1]
+                first = key_loc(other_doc.raw[section], name)
+                origin = f"catalog '{other_doc.catalog}'" if other_doc.catalog else str(first)
+                ctx.problems.error(
+                    loc, f"duplicate {what} '{name}'", f"'{name}' is already defined in {origin}"
+                )
+                continue
+            kinds[name] = (value, doc)
+
+
+def _names(value: str | list[str]) -> list[str]:
+    return [value] if isinstance(value, str) else list(value)
+
+
+def load_topology(
+    path: str | Path, variables: dict[str, str] | None = None, phase: str | None = None
+) -> model.Topology:
+    """Load and check a spec; raises SpecError listing every problem found."""
+    path = Path(path)
+    problems = Problems()
+    if not path.is_file():
+        raise SpecError(
+            [Diagnostic(None, f"spec file not found: {path}", "pass the path of a topology YAML file")]
+        )
+    specs = _load_spec_files(path, problems)
+    problems.raise_if_errors()
+    root: SpecFile = specs[0].parsed  # type: ignore[assignment]
+    if root.name is None:
+        problems.error(
+            specs[0].raw.loc, "the spec has no 'name'", "add e.g. 'name: my-lab' (used in ownership tags)"
+        )
+
+    catalog_names = [
+        (name, locate(doc.raw, ("catalogs", i)))
+        for doc in specs
+        for i, name in enumerate(doc.parsed.catalogs)
+    ]
+    catalogs = _load_catalogs(catalog_names, problems)
+    problems.raise_if_errors()
+
+    ctx = _Ctx(problems)
+    _declare_params(ctx, catalogs, specs, variables or {})
+
+    services: dict[str, tuple[Any, _Doc]] = {}
+    _collect_named(ctx, catalogs + specs, "services", services, "service")
+    network_defs: dict[str, tuple[Any, _Doc]] = {}
+    role_defs: dict[str, tuple[Any, _Doc]] = {}
+    _collect_named(ctx, specs, "networks", network_defs, "network")
+    _collect_named(ctx, specs, "roles", role_defs, "role")
+
+    networks: dict[str, model.Network] = {
+        model.INTERNET: model.Network(
+            model.INTERNET,
+            (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")),
+            "the whole internet (built in)",
+        )
+    }
+    for name, (net, doc) in network_defs.items():
+        loc = key_loc(doc.raw["networks"], name)
+        if name == model.INTERNET:
+            problems.error(
+                loc, "'internet' is built in and cannot be redefined", "choose another network name"
+            )
+            continue
+        cidrs = _check_cidrs(name, doc, "ipv4", net.ipv4, problems) + _check_cidrs(
+            name, doc, "ipv6", net.ipv6, problems
+        )
+        if not net.ipv4 and not net.ipv6:
+            problems.error(loc, f"network '{name}' has no address blocks", "add 'ipv4:' and/or 'ipv6:' lists")
+        networks[name] = model.Network(name, tuple(dict.fromkeys(cidrs)), net.description, loc)
+
+    roles: dict[str, model.Role] = {}
+    for name, (role, doc) in role_defs.items():
+        loc = key_loc(doc.raw["roles"], name)
+        if name in networks:
+            problems.error(loc, f"'{name}' is both a role and a network", "rename one of them")
+        roles[name] = model.Role(name, role.description, loc)
+    if not roles:
+        problems.error(specs[0].raw.loc, "the spec defines no roles", "add a 'roles:' mapping")
+
+    resolver = _Resolver(ctx, services)
+    flows: list[model.Flow] = []
+    skipped: list[model.Flow] = []
+    endpoint_names = sorted(set(roles) | set(networks))
+    index = 0
+    for doc in specs:
+        for i, flow in enumerate(doc.parsed.flows):
+            base = ("flows", i)
+            flow_loc = locate(doc.raw, base)
+            ok = True
+            ends: dict[str, list[str]] = {}
+            for side, key in (("from", "from"), ("to", "to")):
+                names = _names(getattr(flow, "from_" if side == "from" else "to"))
+                if not names:
+                    problems.error(
+                        locate(doc.raw, (*base, key)),
+                        f"the flow's '{key}' is empty",
+                        "name at least one role or network",
+                    )
+                    ok = False
+                for j, name in enumerate(names):
+                    node_path = (*base, key) if isinstance(doc.raw["flows"][i][key], str) else (*base, key, j)
+                    if name not in roles and name not in networks:
+                        problems.error(
+                            locate(doc.raw, node_path),
+                            f"unknown role or network '{name}' in '{key}'",
+                            did_you_mean(name, endpoint_names),
+                        )
+                        ok = False
+                ends[side] = list(dict.fromkeys(names))
+            if ok and not any(n in roles for n in ends["from"] + ends["to"]):
+                problems.error(
+                    flow_loc,
+                    "a flow needs a role on at least one side",
+                    "networks alone have no rules to carry it",
+                )
+                ok = False
+            for name in ends.get("from", []):
+                if ok and name in networks and all(t in networks for t in ends["to"]):
+                    problems.error(
+                        flow_loc, f"flow from network '{name}' to networks only", "one side must be a role"
+                    )
+                    ok = False
+            ports: list[model.PortSpec] = []
+            for j, item in enumerate(flow.services):
+                loc = locate(doc.raw, (*base, "services", j))
+                if isinstance(item, PortLong) or looks_like_port(item):
+                    spec_port = resolver.port(item, loc)
+                    ports += [spec_port] if spec_port else []
+                    ok &= spec_port is not None
+                else:
+                    svc = resolver.service(item, loc)
+                    ports += list(svc.ports) if svc else []
+                    ok &= svc is not None
+            if not ok:
+                continue
+            names_written = tuple(
+                item if isinstance(item, str) else str(parse_port(item, resolver.lookup_param))
+                for item in flow.services
+            )
+            entry = model.Flow(
+                index=index,
+                sources=tuple(ends["from"]),
+                destinations=tuple(ends["to"]),
+                ports=tuple(dict.fromkeys(ports)),
+                service_names=names_written,
+                description=flow.description,
+                phase=flow.phase,
+                allow_exposure=flow.allow_exposure,
+                loc=flow_loc or Loc(str(doc.path), 1, 1),
+                ports_loc=locate(doc.raw, (*base, "services")) or flow_loc,
+            )
+            index += 1
+            (flows if flow.phase is None or flow.phase == phase else skipped).append(entry)
+
+    # Every service is resolved (not only the used ones) so that catalog mistakes surface at once.
+    for name in services:
+        resolver.service(name, None)
+    problems.raise_if_errors()
+
+    if phase is not None and not any(f.phase == phase for f in flows):
+        phases = sorted({f.phase for f in skipped if f.phase})
+        problems.warning(None, f"no flow has phase '{phase}'", did_you_mean(phase, phases) if phases else "")
+    if not flows:
+        problems.warning(
+            specs[0].raw.loc, "the spec has no flows (for this phase)", "nothing will be allowed"
+        )
+
+    return model.Topology(
+        name=root.name or "unnamed",
+        description=root.description,
+        egress=root.egress or "open",
+        networks=networks,
+        roles=roles,
+        services={n: s for n, s in resolver.done.items()},
+        flows=flows,
+        parameters={n: p.value for n, p in ctx.params.items() if p.value is not None},
+        aws=root.targets.aws or AwsTarget(),
+        azure=root.targets.azure or AzureTarget(),
+        phase=phase,
+        skipped_flows=skipped,
+        warnings=list(problems.warnings),
+    )

@@ -1,0 +1,110 @@
+"""The checked topology: what the compiler consumes. Every element remembers where it was written."""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cloudports.errors import Loc
+
+Protocol = Literal["tcp", "udp", "icmp", "icmpv6", "all"]
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+INTERNET = "internet"
+
+
+@dataclass(frozen=True, order=True)
+class PortSpec:
+    """One protocol and port range a service listens on.
+
+    tcp/udp: from_port..to_port inclusive. icmp/icmpv6: from_port is the type and to_port the code, -1 meaning
+    any (the same encoding AWS uses). all: both -1.
+    """
+
+    protocol: Protocol
+    from_port: int = -1
+    to_port: int = -1
+
+    def __str__(self) -> str:
+        if self.protocol == "all":
+            return "all"
+        if self.protocol in ("icmp", "icmpv6"):
+            if self.from_port < 0:
+                return self.protocol
+            code = f":{self.to_port}" if self.to_port >= 0 else ""
+            return f"{self.protocol}/{self.from_port}{code}"
+        if self.from_port == self.to_port:
+            return f"{self.protocol}/{self.from_port}"
+        return f"{self.protocol}/{self.from_port}-{self.to_port}"
+
+    def applies_to(self, version: int) -> bool:
+        """ICMP is per address family: icmp reaches IPv4 peers, icmpv6 IPv6 peers."""
+        if self.protocol == "icmp":
+            return version == 4
+        if self.protocol == "icmpv6":
+            return version == 6
+        return True
+
+
+@dataclass(frozen=True)
+class Network:
+    name: str
+    cidrs: tuple[IPNetwork, ...]
+    description: str = ""
+    loc: Loc | None = None
+
+
+@dataclass(frozen=True)
+class Role:
+    name: str
+    description: str = ""
+    loc: Loc | None = None
+
+
+@dataclass(frozen=True)
+class Service:
+    name: str
+    ports: tuple[PortSpec, ...]
+    description: str = ""
+    sources: tuple[str, ...] = ()
+    optional: bool = False
+    legacy: bool = False
+    catalog: str | None = None  # None: defined in the spec
+    loc: Loc | None = None
+
+
+@dataclass(frozen=True)
+class Flow:
+    """'sources may connect to destinations on ports', after names and parameters are resolved."""
+
+    index: int
+    sources: tuple[str, ...]  # role or network names
+    destinations: tuple[str, ...]
+    ports: tuple[PortSpec, ...]
+    service_names: tuple[str, ...]  # what the user wrote (services and inline ports), for display
+    description: str
+    phase: str | None
+    allow_exposure: str | None
+    loc: Loc
+    ports_loc: Loc
+
+
+@dataclass
+class Topology:
+    name: str
+    description: str
+    egress: Literal["open", "strict"]
+    networks: dict[str, Network]
+    roles: dict[str, Role]
+    services: dict[str, Service]
+    flows: list[Flow]
+    parameters: dict[str, int | str]
+    aws: object  # schema.AwsTarget
+    azure: object  # schema.AzureTarget
+    phase: str | None = None
+    skipped_flows: list[Flow] = field(default_factory=list)  # flows of another phase
+    warnings: list = field(default_factory=list)  # Diagnostic
+
+    def is_role(self, name: str) -> bool:
+        return name in self.roles

@@ -1,0 +1,98 @@
+"""Inline port syntax (tcp/443, udp/1000-2000, icmp/8:0, all, ${param}) and parameter substitution."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+from cloudports.spec.model import PortSpec
+from cloudports.spec.schema import PortLong
+
+_PARAM = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+_TCPUDP = re.compile(r"^(tcp|udp)/([^-/\s]+)(?:-([^-/\s]+))?$")
+_ICMP = re.compile(r"^(icmp|icmpv6)(?:/([^:/\s]+)(?::([^:/\s]+))?)?$")
+
+EXAMPLES = "tcp/443, udp/1000-2000, tcp/${web_port}, icmp/8, icmp/3:4, icmpv6/128 or all"
+
+
+class PortSyntaxError(ValueError):
+    def __init__(self, message: str, hint: str = ""):
+        super().__init__(message)
+        self.hint = hint
+
+
+def looks_like_port(text: str) -> bool:
+    """Inline ports contain '/' or are a bare protocol keyword; anything else names a service."""
+    return "/" in text or text in ("all", "icmp", "icmpv6")
+
+
+# Resolves a parameter name to its value, raising PortSyntaxError when it has none.
+ParamLookup = Callable[[str], int | str]
+
+
+def _number(raw: int | str, lookup: ParamLookup, what: str, low: int, high: int) -> int:
+    if isinstance(raw, str):
+        m = _PARAM.match(raw.strip())
+        if m:
+            raw = lookup(m.group(1))
+            what = f"{what} (parameter '{m.group(1)}')"
+    if isinstance(raw, bool):
+        raise PortSyntaxError(f"{what} must be a number, got {raw!r}")
+    try:
+        value = int(str(raw).strip())
+    except ValueError:
+        raise PortSyntaxError(f"{what} must be a number, got {raw!r}", f"write it like: {EXAMPLES}") from None
+    if not low <= value <= high:
+        raise PortSyntaxError(
+            f"{what} {value} is outside {low}-{high}", f"use a value between {low} and {high}"
+        )
+    return value
+
+
+def _range(protocol: str, lo_raw, hi_raw, lookup: ParamLookup) -> PortSpec:
+    lo = _number(lo_raw, lookup, "port", 0, 65535)
+    hi = lo if hi_raw is None else _number(hi_raw, lookup, "port", 0, 65535)
+    if lo > hi:
+        raise PortSyntaxError(f"port range {lo}-{hi} is reversed", f"did you mean {protocol}/{hi}-{lo}?")
+    return PortSpec(protocol, lo, hi)  # type: ignore[arg-type]
+
+
+def _icmp(protocol: str, type_raw, code_raw, lookup: ParamLookup) -> PortSpec:
+    if type_raw is None:
+        if code_raw is not None:
+            raise PortSyntaxError("an ICMP code needs a type", f"write {protocol}/TYPE:CODE")
+        return PortSpec(protocol, -1, -1)  # type: ignore[arg-type]
+    icmp_type = _number(type_raw, lookup, "ICMP type", 0, 255)
+    code = -1 if code_raw is None else _number(code_raw, lookup, "ICMP code", 0, 255)
+    return PortSpec(protocol, icmp_type, code)  # type: ignore[arg-type]
+
+
+def parse_port(item: str | PortLong, lookup: ParamLookup) -> PortSpec:
+    """One inline port (short or long form) to a PortSpec; raises PortSyntaxError with a hint."""
+    if isinstance(item, PortLong):
+        if item.protocol == "all":
+            return PortSpec("all")
+        if item.protocol in ("icmp", "icmpv6"):
+            return _icmp(item.protocol, item.type, item.code, lookup)
+        if item.port is not None and (item.from_ is not None or item.to is not None):
+            raise PortSyntaxError("give either 'port' or 'from'/'to', not both")
+        if item.port is not None:
+            return _range(item.protocol, item.port, None, lookup)
+        if item.from_ is None or item.to is None:
+            raise PortSyntaxError(f"{item.protocol} needs 'port' or both 'from' and 'to'")
+        return _range(item.protocol, item.from_, item.to, lookup)
+    text = item.strip().lower() if not item.startswith("${") else item
+    if text == "all":
+        return PortSpec("all")
+    m = _TCPUDP.match(text)
+    if m:
+        return _range(m.group(1), m.group(2), m.group(3), lookup)
+    m = _ICMP.match(text)
+    if m:
+        return _icmp(m.group(1), m.group(2), m.group(3), lookup)
+    proto = text.split("/", 1)[0]
+    if proto not in ("tcp", "udp", "icmp", "icmpv6", "all"):
+        raise PortSyntaxError(
+            f"unknown protocol '{proto}' in '{item}'", "protocols are tcp, udp, icmp, icmpv6, all"
+        )
+    raise PortSyntaxError(f"cannot read port '{item}'", f"write it like: {EXAMPLES}")

@@ -1,0 +1,144 @@
+"""The shape of spec and catalog files, as pydantic models.
+
+These models check structure and types only (and give `cloudports schema` its JSON Schema); meaning — names
+that must exist, CIDRs, ports, parameters — is checked by the loader, which knows positions and can suggest fixes.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
+SERVICE_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
+PARAM_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
+
+Name = Annotated[str, Field(pattern=NAME_PATTERN, description="lower-case letters, digits and '-'")]
+ParamValue = int | str
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+class PortLong(_Strict):
+    """Long form of a port: {protocol: tcp, port: 443} or {protocol: tcp, from: 1, to: 9} or ICMP type/code."""
+
+    protocol: Literal["tcp", "udp", "icmp", "icmpv6", "all"]
+    port: ParamValue | None = None
+    from_: ParamValue | None = Field(default=None, alias="from")
+    to: ParamValue | None = None
+    type: int | None = Field(default=None, ge=0, le=255)
+    code: int | None = Field(default=None, ge=0, le=255)
+
+
+PortItem = Annotated[
+    str | PortLong,
+    Field(description="service name or inline port such as tcp/443, udp/1000-2000, icmp/8, all"),
+]
+
+
+class ParameterDecl(_Strict):
+    default: ParamValue | None = None
+    description: str = ""
+    source: str | None = None
+
+
+class Network(_Strict):
+    description: str = ""
+    ipv4: list[str] = []
+    ipv6: list[str] = []
+
+
+class Role(_Strict):
+    description: str = ""
+
+
+class Service(_Strict):
+    description: str = ""
+    ports: list[PortItem] = []
+    services: list[str] = Field(default=[], description="other services this one is made of")
+    sources: list[str] = []
+    optional: bool = False
+    legacy: bool = False
+
+
+class Flow(_Strict):
+    from_: Name | list[Name] = Field(alias="from")
+    to: Name | list[Name]
+    services: list[PortItem] = Field(min_length=1)
+    description: str = ""
+    phase: str | None = Field(default=None, pattern=r"^[a-z][a-z0-9-]*$")
+    allow_exposure: str | None = Field(
+        default=None, description="why exposing a risky port to the internet is acceptable here"
+    )
+
+
+class AwsTarget(_Strict):
+    region: str = "us-east-1"
+    vpc_id: str | None = Field(default=None, pattern=r"^vpc-[0-9a-f]+$")
+    name_prefix: str = ""
+    tags: dict[str, str] = {}
+    max_rules_per_group: int = Field(default=60, ge=1, le=1000)
+
+
+class AzureSubnet(_Strict):
+    virtual_network: str
+    name: str
+    resource_group: str | None = None
+
+
+class AzureTarget(_Strict):
+    location: str = "westeurope"
+    resource_group: str | None = None
+    nsg_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$")
+    subnets: list[AzureSubnet] = []
+    tags: dict[str, str] = {}
+
+
+class Targets(_Strict):
+    aws: AwsTarget | None = None
+    azure: AzureTarget | None = None
+
+
+class SpecFile(_Strict):
+    """One topology file. Included files use the same shape but may not set name, egress or targets."""
+
+    name: Name | None = None
+    description: str = ""
+    include: list[str] = []
+    catalogs: list[str] = []
+    egress: Literal["open", "strict"] | None = None
+    parameters: dict[Annotated[str, Field(pattern=PARAM_PATTERN)], ParamValue | ParameterDecl] = {}
+    networks: dict[Name, Network] = {}
+    roles: dict[Name, Role] = {}
+    services: dict[Annotated[str, Field(pattern=SERVICE_PATTERN)], Service] = {}
+    flows: list[Flow] = []
+    targets: Targets = Targets()
+
+
+class SourceRef(_Strict):
+    title: str
+    url: str | None = None
+    repo: str | None = None
+    path: str | None = None
+    commit: str | None = None
+    note: str | None = None
+    checked_copy: str | None = None
+
+
+class CatalogFile(_Strict):
+    catalog: str
+    description: str = ""
+    requires: list[str] = []
+    sources: dict[str, SourceRef] = {}
+    parameters: dict[str, ParameterDecl] = {}
+    services: dict[Annotated[str, Field(pattern=SERVICE_PATTERN)], Service] = {}
+
+
+def spec_json_schema() -> dict:
+    schema = SpecFile.model_json_schema(by_alias=True)
+    schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
+    schema["title"] = "cloudports topology spec"
+    return schema
