@@ -49,9 +49,7 @@ class _Ctx:
 # --------------------------------------------------------------------------------------------- parsing
 
 
-def _schema_errors(
-    doc_path: Path, raw: Any, exc: ValidationError, model_cls: type[BaseModel]
-) -> list[Diagnostic]:
+def _schema_errors(doc_path: Path, raw: Any, exc: ValidationError, model_cls: type[BaseModel]) -> list[Diagnostic]:
     """Turn pydantic's errors into positioned diagnostics (one per distinct place)."""
     out: dict[tuple, Diagnostic] = {}
     for err in exc.errors():
@@ -64,9 +62,7 @@ def _schema_errors(
             loc = key_loc(_node_at(raw, path[:-1]), key) or loc
             diag = Diagnostic(loc, f"unknown key '{key}'", did_you_mean(str(key), allowed) if allowed else "")
         elif err["type"] == "missing":
-            diag = Diagnostic(
-                loc, f"'{path[-1]}' is required here", f"add '{path[-1]}:' to {where or 'the file'}"
-            )
+            diag = Diagnostic(loc, f"'{path[-1]}' is required here", f"add '{path[-1]}:' to {where or 'the file'}")
         elif err["type"] == "string_pattern_mismatch":
             diag = Diagnostic(
                 loc,
@@ -161,9 +157,7 @@ def _load_spec_files(root: Path, problems: Problems) -> list[_Doc]:
         if path in seen:
             return
         if not path.is_file():
-            problems.error(
-                include_loc, f"file not found: {path}", "include paths are relative to the including file"
-            )
+            problems.error(include_loc, f"file not found: {path}", "include paths are relative to the including file")
             return
         seen.add(path)
         doc = _parse(path, SpecFile, problems)
@@ -216,9 +210,7 @@ def _load_catalogs(names: list[tuple[str, Loc | None]], problems: Problems) -> l
 # --------------------------------------------------------------------------------------------- checking
 
 
-def _check_cidrs(
-    name: str, doc: _Doc, family: str, values: list[str], problems: Problems
-) -> list[model.IPNetwork]:
+def _check_cidrs(name: str, doc: _Doc, family: str, values: list[str], problems: Problems) -> list[model.IPNetwork]:
     out = []
     want = 4 if family == "ipv4" else 6
     for i, text in enumerate(values):
@@ -226,15 +218,11 @@ def _check_cidrs(
         try:
             net = ipaddress.ip_network(str(text).strip(), strict=False)
         except ValueError:
-            problems.error(
-                loc, f"'{text}' is not a CIDR", "write an address block like 10.20.0.0/16 or fd00::/48"
-            )
+            problems.error(loc, f"'{text}' is not a CIDR", "write an address block like 10.20.0.0/16 or fd00::/48")
             continue
         if net.version != want:
             other = "ipv6" if want == 4 else "ipv4"
-            problems.error(
-                loc, f"'{text}' is an IPv{net.version} block in the {family} list", f"move it to '{other}:'"
-            )
+            problems.error(loc, f"'{text}' is an IPv{net.version} block in the {family} list", f"move it to '{other}:'")
             continue
         if str(net) != str(text).strip() and net.with_prefixlen != str(text).strip():
             problems.error(loc, f"'{text}' has host bits set", f"the canonical form is {net.with_prefixlen}")
@@ -324,17 +312,13 @@ def _declare_params(ctx: _Ctx, catalogs: list[_Doc], specs: list[_Doc], variable
     for doc in catalogs:
         cat: CatalogFile = doc.parsed  # type: ignore[assignment]
         for name, decl in cat.parameters.items():
-            ctx.params[name] = _Param(
-                decl.default, key_loc(doc.raw["parameters"], name), f"catalog {doc.catalog}"
-            )
+            ctx.params[name] = _Param(decl.default, key_loc(doc.raw["parameters"], name), f"catalog {doc.catalog}")
     for doc in specs:
         spec: SpecFile = doc.parsed  # type: ignore[assignment]
         for name, value in spec.parameters.items():
             loc = key_loc(doc.raw["parameters"], name)
             if name in ctx.params and ctx.params[name].source == "spec":
-                ctx.problems.error(
-                    loc, f"parameter '{name}' is defined twice", f"first at {ctx.params[name].loc}"
-                )
+                ctx.problems.error(loc, f"parameter '{name}' is defined twice", f"first at {ctx.params[name].loc}")
                 continue
             default = value.default if isinstance(value, ParameterDecl) else value
             ctx.params[name] = _Param(default, loc, "spec")
@@ -345,9 +329,7 @@ def _declare_params(ctx: _Ctx, catalogs: list[_Doc], specs: list[_Doc], variable
         ctx.params[name] = _Param(value, None, "--var")
 
 
-def _collect_named(
-    ctx: _Ctx, docs: list[_Doc], section: str, kinds: dict[str, tuple[Any, _Doc]], what: str
-) -> None:
+def _collect_named(ctx: _Ctx, docs: list[_Doc], section: str, kinds: dict[str, tuple[Any, _Doc]], what: str) -> None:
     for doc in docs:
         items = getattr(doc.parsed, section)
         for name, value in items.items():
@@ -356,9 +338,7 @@ def _collect_named(
                 other_doc = kinds[name][1]
                 first = key_loc(other_doc.raw[section], name)
                 origin = f"catalog '{other_doc.catalog}'" if other_doc.catalog else str(first)
-                ctx.problems.error(
-                    loc, f"duplicate {what} '{name}'", f"'{name}' is already defined in {origin}"
-                )
+                ctx.problems.error(loc, f"duplicate {what} '{name}'", f"'{name}' is already defined in {origin}")
                 continue
             kinds[name] = (value, doc)
 
@@ -374,21 +354,15 @@ def load_topology(
     path = Path(path)
     problems = Problems()
     if not path.is_file():
-        raise SpecError(
-            [Diagnostic(None, f"spec file not found: {path}", "pass the path of a topology YAML file")]
-        )
+        raise SpecError([Diagnostic(None, f"spec file not found: {path}", "pass the path of a topology YAML file")])
     specs = _load_spec_files(path, problems)
     problems.raise_if_errors()
     root: SpecFile = specs[0].parsed  # type: ignore[assignment]
     if root.name is None:
-        problems.error(
-            specs[0].raw.loc, "the spec has no 'name'", "add e.g. 'name: my-lab' (used in ownership tags)"
-        )
+        problems.error(specs[0].raw.loc, "the spec has no 'name'", "add e.g. 'name: my-lab' (used in ownership tags)")
 
     catalog_names = [
-        (name, locate(doc.raw, ("catalogs", i)))
-        for doc in specs
-        for i, name in enumerate(doc.parsed.catalogs)
+        (name, locate(doc.raw, ("catalogs", i))) for doc in specs for i, name in enumerate(doc.parsed.catalogs)
     ]
     catalogs = _load_catalogs(catalog_names, problems)
     problems.raise_if_errors()
@@ -413,9 +387,7 @@ def load_topology(
     for name, (net, doc) in network_defs.items():
         loc = key_loc(doc.raw["networks"], name)
         if name == model.INTERNET:
-            problems.error(
-                loc, "'internet' is built in and cannot be redefined", "choose another network name"
-            )
+            problems.error(loc, "'internet' is built in and cannot be redefined", "choose another network name")
             continue
         cidrs = _check_cidrs(name, doc, "ipv4", net.ipv4, problems) + _check_cidrs(
             name, doc, "ipv6", net.ipv6, problems
@@ -472,9 +444,7 @@ def load_topology(
                 ok = False
             for name in ends.get("from", []):
                 if ok and name in networks and all(t in networks for t in ends["to"]):
-                    problems.error(
-                        flow_loc, f"flow from network '{name}' to networks only", "one side must be a role"
-                    )
+                    problems.error(flow_loc, f"flow from network '{name}' to networks only", "one side must be a role")
                     ok = False
             ports: list[model.PortSpec] = []
             for j, item in enumerate(flow.services):
@@ -517,9 +487,7 @@ def load_topology(
         phases = sorted({f.phase for f in skipped if f.phase})
         problems.warning(None, f"no flow has phase '{phase}'", did_you_mean(phase, phases) if phases else "")
     if not flows:
-        problems.warning(
-            specs[0].raw.loc, "the spec has no flows (for this phase)", "nothing will be allowed"
-        )
+        problems.warning(specs[0].raw.loc, "the spec has no flows (for this phase)", "nothing will be allowed")
 
     return model.Topology(
         name=root.name or "unnamed",

@@ -43,9 +43,7 @@ def _number(raw: int | str, lookup: ParamLookup, what: str, low: int, high: int)
     except ValueError:
         raise PortSyntaxError(f"{what} must be a number, got {raw!r}", f"write it like: {EXAMPLES}") from None
     if not low <= value <= high:
-        raise PortSyntaxError(
-            f"{what} {value} is outside {low}-{high}", f"use a value between {low} and {high}"
-        )
+        raise PortSyntaxError(f"{what} {value} is outside {low}-{high}", f"use a value between {low} and {high}")
     return value
 
 
@@ -92,7 +90,5 @@ def parse_port(item: str | PortLong, lookup: ParamLookup) -> PortSpec:
         return _icmp(m.group(1), m.group(2), m.group(3), lookup)
     proto = text.split("/", 1)[0]
     if proto not in ("tcp", "udp", "icmp", "icmpv6", "all"):
-        raise PortSyntaxError(
-            f"unknown protocol '{proto}' in '{item}'", "protocols are tcp, udp, icmp, icmpv6, all"
-        )
+        raise PortSyntaxError(f"unknown protocol '{proto}' in '{item}'", "protocols are tcp, udp, icmp, icmpv6, all")
     raise PortSyntaxError(f"cannot read port '{item}'", f"write it like: {EXAMPLES}")

@@ -46,9 +46,7 @@ class _Builder:
             for key_node, value_node in node.value:
                 key = self.build(key_node)
                 if isinstance(key, (dict, list)):
-                    raise SpecError(
-                        [Diagnostic(_loc(self.file, key_node), "a mapping key must be a plain value")]
-                    )
+                    raise SpecError([Diagnostic(_loc(self.file, key_node), "a mapping key must be a plain value")])
                 if key in out:
                     raise SpecError(
                         [
@@ -85,9 +83,7 @@ def load_yaml(path: Path) -> Any:
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         loc = Loc(str(path), mark.line + 1, mark.column + 1) if mark else Loc(str(path), 1, 1)
-        raise SpecError(
-            [Diagnostic(loc, f"YAML syntax error: {exc.problem or exc}", exc.context or "")]
-        ) from None
+        raise SpecError([Diagnostic(loc, f"YAML syntax error: {exc.problem or exc}", exc.context or "")]) from None
     finally:
         loader.dispose()
 

@@ -1,0 +1,122 @@
+"""Topology -> neutral atomic rules: expand flows, drop duplicates, merge port ranges, apply egress policy."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable
+from dataclasses import dataclass, field, replace
+
+from cloudports.compile.lint import lint_exposure
+from cloudports.compile.rules import Peer, Rule
+from cloudports.errors import Diagnostic, Problems
+from cloudports.spec.model import Flow, Topology
+
+
+@dataclass
+class CompiledPolicy:
+    """What every target builds from: the checked topology plus its atomic rules (sorted, merged)."""
+
+    topology: Topology
+    rules: list[Rule]
+    warnings: list[Diagnostic] = field(default_factory=list)
+
+    def rules_of(self, role: str, direction: str) -> list[Rule]:
+        return [r for r in self.rules if r.role == role and r.direction == direction]
+
+
+def _peers(topology: Topology, name: str) -> list[Peer]:
+    if topology.is_role(name):
+        return [Peer("role", name)]
+    return [Peer("cidr", name, net.with_prefixlen) for net in topology.networks[name].cidrs]
+
+
+def expand_flow(topology: Topology, flow: Flow) -> Iterable[Rule]:
+    """One flow becomes ingress on each destination role and, under strict egress, egress on each source role."""
+    meta = {"descriptions": (flow.description,), "origins": (flow.loc,)}
+    for src in flow.sources:
+        for dst in flow.destinations:
+            for port in flow.ports:
+                if topology.is_role(dst):
+                    for peer in _peers(topology, src):
+                        if peer.version is None or port.applies_to(peer.version):
+                            yield Rule(dst, "ingress", port.protocol, port.from_port, port.to_port, peer, **meta)
+                if topology.is_role(src) and topology.egress == "strict":
+                    for peer in _peers(topology, dst):
+                        if peer.version is None or port.applies_to(peer.version):
+                            yield Rule(src, "egress", port.protocol, port.from_port, port.to_port, peer, **meta)
+
+
+def _merge_meta(rules: list[Rule]) -> dict:
+    return {
+        "descriptions": tuple(dict.fromkeys(d for r in rules for d in r.descriptions)),
+        "origins": tuple(sorted(set(o for r in rules for o in r.origins))),
+    }
+
+
+def merge_rules(rules: Iterable[Rule]) -> list[Rule]:
+    """Remove duplicates and subsumed rules, and merge adjacent/overlapping tcp/udp ranges of the same peer."""
+    by_peer: dict[tuple, list[Rule]] = defaultdict(list)
+    for rule in rules:
+        by_peer[(rule.role, rule.direction, rule.peer)].append(rule)
+    merged: list[Rule] = []
+    for group in by_peer.values():
+        alls = [r for r in group if r.protocol == "all"]
+        if alls:  # 'all' covers every other protocol and port for this peer
+            merged.append(replace(alls[0], **_merge_meta(group)))
+            continue
+        by_proto: dict[str, list[Rule]] = defaultdict(list)
+        for rule in group:
+            by_proto[rule.protocol].append(rule)
+        for proto, items in by_proto.items():
+            if proto in ("icmp", "icmpv6"):
+                merged.extend(_merge_icmp(items))
+            else:
+                merged.extend(_merge_ranges(items))
+    return sorted(merged)
+
+
+def _merge_ranges(items: list[Rule]) -> list[Rule]:
+    out: list[Rule] = []
+    run: list[Rule] = []
+    lo = hi = -2
+    for rule in sorted(items, key=lambda r: (r.from_port, r.to_port)):
+        if run and rule.from_port <= hi + 1:
+            run.append(rule)
+            hi = max(hi, rule.to_port)
+            continue
+        if run:
+            out.append(replace(run[0], from_port=lo, to_port=hi, **_merge_meta(run)))
+        run, lo, hi = [rule], rule.from_port, rule.to_port
+    if run:
+        out.append(replace(run[0], from_port=lo, to_port=hi, **_merge_meta(run)))
+    return out
+
+
+def _merge_icmp(items: list[Rule]) -> list[Rule]:
+    """Any-type covers every type; any-code of a type covers its codes; the rest are deduplicated."""
+    if any(r.from_port < 0 for r in items):
+        first = next(r for r in items if r.from_port < 0)
+        return [replace(first, from_port=-1, to_port=-1, **_merge_meta(items))]
+    out: list[Rule] = []
+    by_type: dict[int, list[Rule]] = defaultdict(list)
+    for rule in items:
+        by_type[rule.from_port].append(rule)
+    for rules in by_type.values():
+        wild = [r for r in rules if r.to_port < 0]
+        if wild:
+            out.append(replace(wild[0], **_merge_meta(rules)))
+            continue
+        by_code: dict[int, list[Rule]] = defaultdict(list)
+        for rule in rules:
+            by_code[rule.to_port].append(rule)
+        out.extend(replace(rs[0], **_merge_meta(rs)) for rs in by_code.values())
+    return out
+
+
+def compile_topology(topology: Topology) -> CompiledPolicy:
+    """Compile; raises SpecError when the exposure lint finds an error."""
+    problems = Problems(list(topology.warnings))
+    lint_exposure(topology, problems)
+    problems.raise_if_errors()
+    rules = merge_rules(r for flow in topology.flows for r in expand_flow(topology, flow))
+    return CompiledPolicy(topology, rules, problems.warnings)

@@ -1,0 +1,56 @@
+"""The neutral rule model: one direction, one protocol, one port range, one peer.
+
+A rule is carried by a role ("web" allows ingress from X / egress to Y). Identity fields decide equality;
+descriptions and origins ride along (compare=False) so that merging never depends on them.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Literal
+
+from cloudports.errors import Loc
+from cloudports.spec.model import PortSpec, Protocol
+
+Direction = Literal["ingress", "egress"]
+
+
+@dataclass(frozen=True, order=True)
+class Peer:
+    """The other end of a rule: a role (security-group / ASG reference) or one CIDR of a named network."""
+
+    kind: Literal["role", "cidr"]
+    name: str  # role name, or network name for CIDR peers
+    cidr: str = ""  # canonical CIDR for kind == "cidr"
+
+    @property
+    def version(self) -> int | None:
+        return ipaddress.ip_network(self.cidr).version if self.cidr else None
+
+    @property
+    def is_any(self) -> bool:
+        return self.kind == "cidr" and ipaddress.ip_network(self.cidr).prefixlen == 0
+
+    def __str__(self) -> str:
+        return self.name if self.kind == "role" else f"{self.name}({self.cidr})"
+
+
+@dataclass(frozen=True, order=True)
+class Rule:
+    role: str
+    direction: Direction
+    protocol: Protocol
+    from_port: int
+    to_port: int
+    peer: Peer
+    descriptions: tuple[str, ...] = field(default=(), compare=False)
+    origins: tuple[Loc, ...] = field(default=(), compare=False)
+
+    @property
+    def port(self) -> PortSpec:
+        return PortSpec(self.protocol, self.from_port, self.to_port)
+
+    @property
+    def description(self) -> str:
+        return "; ".join(d for d in self.descriptions if d)

@@ -1,0 +1,94 @@
+"""Neutral rules -> AWS desired state, with the per-group rule quota checked before anything is emitted."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+from cloudports.compile import CompiledPolicy, Rule
+from cloudports.errors import CloudportsError, Diagnostic
+from cloudports.targets.aws.model import ROLE_TAG, TOPOLOGY_TAG, AwsDesiredState, SecurityGroup, SgRule
+from cloudports.targets.text import aws_description
+
+QUOTA_CODE = "L-0EA8095F"  # "Inbound or outbound rules per security group"
+
+
+def _sg_rule(rule: Rule) -> SgRule:
+    proto = "-1" if rule.protocol == "all" else rule.protocol
+    ports = (None, None) if proto == "-1" else (rule.from_port, rule.to_port)
+    peer: dict = {}
+    if rule.peer.kind == "role":
+        peer["referenced_group"] = rule.peer.name
+    elif rule.peer.version == 6:
+        peer["cidr_ipv6"] = rule.peer.cidr
+    else:
+        peer["cidr_ipv4"] = rule.peer.cidr
+    return SgRule(rule.role, rule.direction, proto, *ports, **peer, description=aws_description(rule.description))
+
+
+def _open_egress(role: str) -> list[SgRule]:
+    """aws_security_group strips AWS's default allow-all egress, so 'open' is written out explicitly."""
+    desc = "open egress policy: all outbound traffic"
+    return [
+        SgRule(role, "egress", "-1", None, None, cidr_ipv4="0.0.0.0/0", description=desc),
+        SgRule(role, "egress", "-1", None, None, cidr_ipv6="::/0", description=desc),
+    ]
+
+
+def check_quota(state: AwsDesiredState, limit: int) -> None:
+    counts = Counter((r.group, r.direction, r.family) for r in state.rules.values())
+    problems = []
+    for (role, direction, family), count in sorted(counts.items()):
+        if count > limit:
+            way = "inbound" if direction == "ingress" else "outbound"
+            problems.append(
+                Diagnostic(
+                    None,
+                    f"aws: role '{role}' needs {count} {way} IPv{family} rules; the quota is {limit} per security group",
+                    f"raise AWS quota {QUOTA_CODE} ('Inbound or outbound rules per security group'), e.g. "
+                    f"`aws service-quotas request-service-quota-increase --service-code vpc --quota-code {QUOTA_CODE} "
+                    f"--desired-value {max(count, 100)}`, then set targets.aws.max_rules_per_group: "
+                    f"{max(count, 100)}; or narrow the flows into '{role}'",
+                )
+            )
+    if problems:
+        raise CloudportsError(problems)
+
+
+def build_aws(policy: CompiledPolicy, vpc_id: str | None = None) -> AwsDesiredState:
+    topo = policy.topology
+    target = topo.aws
+    common = {**target.tags, TOPOLOGY_TAG: topo.name}
+    groups = {}
+    for role in sorted(topo.roles.values(), key=lambda r: r.name):
+        name = f"{target.name_prefix}{role.name}"
+        desc = aws_description(f"cloudports {topo.name} role {role.name}: {role.description}".rstrip(": "))
+        tags = {ROLE_TAG: role.name, "Name": name}
+        groups[role.name] = SecurityGroup(role.name, name, desc, tuple(sorted(tags.items())))
+    rules: dict[str, SgRule] = {}
+    origins: dict[str, list[str]] = {}
+    # Different networks can share a CIDR: AWS sees one rule, so their descriptions are merged.
+    for rule in policy.rules:
+        sg_rule = _sg_rule(rule)
+        key = sg_rule.key
+        if key in rules:
+            joined = aws_description(f"{rules[key].description}; {sg_rule.description}")
+            sg_rule = SgRule(**{**rules[key].__dict__, "description": joined})
+        rules[key] = sg_rule
+        origins.setdefault(key, []).extend(str(o) for o in rule.origins)
+    if topo.egress == "open":
+        for role in groups:
+            for sg_rule in _open_egress(role):
+                rules[sg_rule.key] = sg_rule
+    state = AwsDesiredState(
+        topology=topo.name,
+        region=target.region,
+        vpc_id=vpc_id or target.vpc_id,
+        name_prefix=target.name_prefix,
+        common_tags=dict(sorted(common.items())),
+        groups=groups,
+        rules=dict(sorted(rules.items())),
+        egress=topo.egress,
+        rule_origins=origins,
+    )
+    check_quota(state, target.max_rules_per_group)
+    return state

@@ -1,0 +1,87 @@
+"""The AWS desired state: security groups and atomic rules, keyed by stable keys.
+
+The same model is produced by the compiler (desired) and by reading a live account (actual), so Terraform
+emission, direct apply and drift detection compare like with like.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+TOPOLOGY_TAG = "cloudports:topology"
+ROLE_TAG = "cloudports:role"
+
+
+@dataclass(frozen=True)
+class SecurityGroup:
+    role: str
+    name: str  # full AWS name (prefix + role)
+    description: str
+    tags: tuple[tuple[str, str], ...]  # sorted items, hashable
+
+    @property
+    def tag_dict(self) -> dict[str, str]:
+        return dict(self.tags)
+
+
+@dataclass(frozen=True, order=True)
+class SgRule:
+    """One AWS security group rule (one peer, one protocol, one port range)."""
+
+    group: str  # role key of the group that carries the rule
+    direction: Literal["ingress", "egress"]
+    ip_protocol: str  # tcp, udp, icmp, icmpv6 or -1
+    from_port: int | None  # None for -1; icmp: type (-1 any)
+    to_port: int | None  # None for -1; icmp: code (-1 any)
+    cidr_ipv4: str | None = None
+    cidr_ipv6: str | None = None
+    referenced_group: str | None = None  # role key of a group cloudports owns
+    referenced_group_id: str | None = None  # a foreign group (only seen in live state)
+    prefix_list_id: str | None = None  # only seen in live state
+    description: str = field(default="", compare=False)
+
+    @property
+    def peer(self) -> str:
+        if self.referenced_group:
+            return f"sg:{self.referenced_group}"
+        if self.referenced_group_id:
+            return f"sgid:{self.referenced_group_id}"
+        if self.prefix_list_id:
+            return f"pl:{self.prefix_list_id}"
+        return f"cidr:{self.cidr_ipv4 or self.cidr_ipv6}"
+
+    @property
+    def ports(self) -> str:
+        if self.ip_protocol == "-1":
+            return "all"
+        if self.ip_protocol in ("icmp", "icmpv6"):
+            return "any" if self.from_port == -1 else f"{self.from_port}:{self.to_port}"
+        return str(self.from_port) if self.from_port == self.to_port else f"{self.from_port}-{self.to_port}"
+
+    @property
+    def key(self) -> str:
+        """Stable identity (everything but the description); used as the Terraform for_each key."""
+        way = "in" if self.direction == "ingress" else "out"
+        proto = "all" if self.ip_protocol == "-1" else self.ip_protocol
+        return f"{self.group}/{way}/{proto}/{self.ports}/{self.peer}"
+
+    @property
+    def family(self) -> int:
+        return 6 if self.cidr_ipv6 else 4
+
+
+@dataclass
+class AwsDesiredState:
+    topology: str
+    region: str
+    vpc_id: str | None
+    name_prefix: str
+    common_tags: dict[str, str]  # on every group and every rule
+    groups: dict[str, SecurityGroup]  # role -> group
+    rules: dict[str, SgRule]  # key -> rule
+    egress: str = "open"
+    rule_origins: dict[str, list[str]] = field(default_factory=dict)  # key -> spec locations
+
+    def rules_of(self, role: str, direction: str) -> list[SgRule]:
+        return [r for r in self.rules.values() if r.group == role and r.direction == direction]

@@ -1,0 +1,182 @@
+"""Neutral rules -> Azure desired state (NSG rules grouped per protocol and peer pair, stable priorities)."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+
+from cloudports.compile import CompiledPolicy, Rule
+from cloudports.errors import CloudportsError, Diagnostic
+from cloudports.targets.azure.model import (
+    DENY_PRIORITY,
+    ROLE_TAG,
+    TOPOLOGY_TAG,
+    Asg,
+    AzureDesiredState,
+    NsgRule,
+)
+from cloudports.targets.azure.priorities import assign_priorities
+from cloudports.targets.text import azure_description, azure_name
+
+# Azure limits (../shared/reference/azure.md §0)
+MAX_RULES = 1000
+MAX_ASGS_PER_NSG = 100
+MAX_ASGS_PER_RULE_SIDE = 10
+MAX_PREFIXES_PER_SIDE = 4000
+
+_PROTOCOLS = {"tcp": "Tcp", "udp": "Udp", "icmp": "Icmp", "icmpv6": "Icmp", "all": "*"}
+
+# The default rules AllowVnetInBound / AllowVnetOutBound (65000) and AllowInternetOutBound (65001) would let
+# through what the spec does not declare; these custom rules close that below every cloudports allow rule.
+DENY_VNET_INBOUND = NsgRule(
+    name="deny-vnet-inbound",
+    direction="Inbound",
+    access="Deny",
+    protocol="*",
+    destination_ports=("*",),
+    source_prefixes=("VirtualNetwork",),
+    destination_prefixes=("VirtualNetwork",),
+    priority=DENY_PRIORITY,
+    description="cloudports: only declared flows; overrides the default AllowVnetInBound",
+)
+DENY_ALL_OUTBOUND = NsgRule(
+    name="deny-all-outbound",
+    direction="Outbound",
+    access="Deny",
+    protocol="*",
+    destination_ports=("*",),
+    source_prefixes=("*",),
+    destination_prefixes=("*",),
+    priority=DENY_PRIORITY,
+    description="cloudports strict egress: overrides the default AllowVnetOutBound and AllowInternetOutBound",
+)
+
+
+def _ports(rules: list[Rule]) -> tuple[str, ...]:
+    if any(r.protocol in ("all", "icmp", "icmpv6") for r in rules):
+        return ("*",)
+    spans = sorted({(r.from_port, r.to_port) for r in rules})
+    if spans == [(0, 65535)]:
+        return ("*",)
+    return tuple(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in spans)
+
+
+def _endpoint(rule: Rule, side: str) -> tuple[str, str]:
+    """('asg', role) or ('net', network name) for one side of the rule."""
+    role_side = "destination" if rule.direction == "ingress" else "source"
+    if side == role_side:
+        return ("asg", rule.role)
+    return ("asg", rule.peer.name) if rule.peer.kind == "role" else ("net", rule.peer.name)
+
+
+def build_azure(
+    policy: CompiledPolicy, previous_priorities: Mapping[tuple[str, str], int] | None = None
+) -> AzureDesiredState:
+    """previous_priorities: (direction, rule name) -> priority from the live NSG or earlier emitted Terraform."""
+    topo = policy.topology
+    target = topo.azure
+    warnings: list[Diagnostic] = []
+
+    # (direction, protocol, src, dst, family) -> {cidr-or-None: [rules]}
+    groups: dict[tuple, dict[str | None, list[Rule]]] = defaultdict(lambda: defaultdict(list))
+    for rule in policy.rules:
+        if rule.protocol in ("icmp", "icmpv6") and rule.from_port >= 0:
+            warnings.append(
+                Diagnostic(
+                    rule.origins[0] if rule.origins else None,
+                    f"azure: NSGs cannot filter ICMP by type; {rule.port} into '{rule.role}' becomes all ICMP",
+                    "AWS keeps the exact ICMP type",
+                    "warning",
+                )
+            )
+        direction = "Inbound" if rule.direction == "ingress" else "Outbound"
+        key = (direction, _PROTOCOLS[rule.protocol], _endpoint(rule, "source"), _endpoint(rule, "destination"))
+        groups[(*key, rule.peer.version)][rule.peer.cidr or None].append(rule)
+
+    rules: dict[str, NsgRule] = {}
+    origins: dict[str, list[str]] = {}
+    for (direction, proto, src, dst, family), by_cidr in sorted(groups.items(), key=lambda kv: str(kv[0])):
+        # CIDRs of one network normally share their ports; if overlapping networks made them differ, split.
+        variants: dict[tuple[str, ...], list[str | None]] = defaultdict(list)
+        for cidr, items in by_cidr.items():
+            variants[_ports(items)].append(cidr)
+        for n, (ports, cidrs) in enumerate(sorted(variants.items())):
+            members = [r for c in cidrs for r in by_cidr[c]]
+            way = "in" if direction == "Inbound" else "out"
+            label = f"{way}-{'any' if proto == '*' else proto.lower()}-{src[1]}-to-{dst[1]}"
+            label += "-v6" if family == 6 else ""
+            label += f"-{n + 1}" if n else ""
+            name = azure_name(label)
+            prefixes = tuple(sorted(c for c in cidrs if c))
+            sides = {}
+            for side, end in (("source", src), ("destination", dst)):
+                if end[0] == "asg":
+                    sides[f"{side}_asgs"] = (end[1],)
+                else:
+                    sides[f"{side}_prefixes"] = prefixes
+            descriptions = dict.fromkeys(d for r in members for d in r.descriptions if d)
+            rules[name] = NsgRule(
+                name=name,
+                direction=direction,
+                access="Allow",
+                protocol=proto,
+                destination_ports=ports,
+                description=azure_description("; ".join(descriptions)),
+                **sides,
+            )
+            origins[name] = sorted({str(o) for r in members for o in r.origins})
+
+    prios = assign_priorities(((r.direction, r.name) for r in rules.values()), previous_priorities)
+    rules = {name: _with_priority(r, prios[(r.direction, name)]) for name, r in rules.items()}
+    rules[DENY_VNET_INBOUND.name] = DENY_VNET_INBOUND
+    if topo.egress == "strict":
+        rules[DENY_ALL_OUTBOUND.name] = DENY_ALL_OUTBOUND
+
+    tags = {**target.tags, TOPOLOGY_TAG: topo.name}
+    asgs = {
+        role: Asg(role, azure_name(f"{topo.name}-{role}-asg"), tuple(sorted({**tags, ROLE_TAG: role}.items())))
+        for role in sorted(topo.roles)
+    }
+    state = AzureDesiredState(
+        topology=topo.name,
+        location=target.location,
+        resource_group=target.resource_group,
+        nsg_name=target.nsg_name or azure_name(f"{topo.name}-nsg"),
+        tags=dict(sorted(tags.items())),
+        asgs=asgs,
+        rules=dict(sorted(rules.items())),
+        subnets=list(target.subnets),
+        egress=topo.egress,
+        rule_origins=origins,
+        warnings=warnings,
+    )
+    check_limits(state)
+    return state
+
+
+def _with_priority(rule: NsgRule, priority: int) -> NsgRule:
+    return NsgRule(**{**rule.__dict__, "priority": priority})
+
+
+def check_limits(state: AzureDesiredState) -> None:
+    problems = []
+    if len(state.rules) > MAX_RULES:
+        problems.append(
+            Diagnostic(
+                None,
+                f"azure: the NSG needs {len(state.rules)} rules; Azure allows {MAX_RULES} per NSG",
+                "merge networks or services, or split the topology into several specs (one NSG each)",
+            )
+        )
+    if len(state.asgs) > MAX_ASGS_PER_NSG:
+        problems.append(
+            Diagnostic(None, f"azure: {len(state.asgs)} roles; an NSG can reference at most {MAX_ASGS_PER_NSG} ASGs")
+        )
+    for rule in state.rules.values():
+        for side in ("source", "destination"):
+            if len(getattr(rule, f"{side}_asgs")) > MAX_ASGS_PER_RULE_SIDE:
+                problems.append(Diagnostic(None, f"azure: rule {rule.name} has more than 10 {side} ASGs"))
+            if len(getattr(rule, f"{side}_prefixes")) > MAX_PREFIXES_PER_SIDE:
+                problems.append(Diagnostic(None, f"azure: rule {rule.name} has more than 4,000 {side} prefixes"))
+    if problems:
+        raise CloudportsError(problems)
