@@ -43,7 +43,7 @@ def check_quota(state: AwsDesiredState, limit: int) -> None:
             problems.append(
                 Diagnostic(
                     None,
-                    f"aws: role '{role}' needs {count} {way} IPv{family} rules; the quota is {limit} per security group",
+                    f"aws: role '{role}' needs {count} {way} IPv{family} rules; the quota is {limit} per group",
                     f"raise AWS quota {QUOTA_CODE} ('Inbound or outbound rules per security group'), e.g. "
                     f"`aws service-quotas request-service-quota-increase --service-code vpc --quota-code {QUOTA_CODE} "
                     f"--desired-value {max(count, 100)}`, then set targets.aws.max_rules_per_group: "

@@ -1,0 +1,1 @@
+"""Stage 4a: write Terraform root modules from a desired state (HCL text, deterministic, `terraform fmt` clean)."""

@@ -1,0 +1,104 @@
+"""A small HCL writer for data (locals and module arguments) whose output `terraform fmt` leaves unchanged.
+
+fmt aligns '=' across runs of consecutive single-line attributes; a line that opens a multi-line value ends a
+run and is not aligned itself. The writer follows exactly that rule, so generated files pass `fmt -check`.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from dataclasses import dataclass
+from typing import Any
+
+_IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+INDENT = "  "
+
+
+@dataclass(frozen=True)
+class Raw:
+    """An HCL expression written as-is (a reference such as var.vpc_id)."""
+
+    expr: str
+
+
+def string(value: str) -> str:
+    # JSON escaping is valid HCL escaping; template sequences must be escaped so text stays literal.
+    return json.dumps(value, ensure_ascii=False).replace("${", "$${").replace("%{", "%%{")
+
+
+def key(name: str) -> str:
+    return name if _IDENT.match(name) else string(name)
+
+
+def _scalar(value: Any) -> str | None:
+    if isinstance(value, Raw):
+        return value.expr
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        return str(value)
+    if isinstance(value, str):
+        return string(value)
+    return None
+
+
+def _inline(value: Any) -> str | None:
+    """Single-line form for scalars, empty collections and short lists of scalars."""
+    scalar = _scalar(value)
+    if scalar is not None:
+        return scalar
+    if isinstance(value, dict) and not value:
+        return "{}"
+    if isinstance(value, (list, tuple)):
+        items = [_scalar(v) for v in value]
+        if all(i is not None for i in items):
+            text = "[" + ", ".join(items) + "]"  # type: ignore[arg-type]
+            if len(text) <= 100:
+                return text
+    return None
+
+
+def attributes(items: dict[str, Any], level: int) -> list[str]:
+    """Lines for `name = value` attributes at an indentation level, aligned the way fmt aligns them."""
+    lines: list[str] = []
+    run: list[tuple[str, str]] = []
+    pad = INDENT * level
+
+    def flush() -> None:
+        width = max((len(k) for k, _ in run), default=0)
+        lines.extend(f"{pad}{k.ljust(width)} = {v}" for k, v in run)
+        run.clear()
+
+    for name, value in items.items():
+        k = key(name)
+        inline = _inline(value)
+        if inline is not None:
+            run.append((k, inline))
+            continue
+        flush()
+        lines.append(f"{pad}{k} = {_multiline(value, level)}")
+    flush()
+    return lines
+
+
+def _multiline(value: Any, level: int) -> str:
+    pad = INDENT * level
+    if isinstance(value, dict):
+        return "{\n" + "\n".join(attributes(value, level + 1)) + f"\n{pad}}}"
+    if isinstance(value, (list, tuple)):
+        inner = INDENT * (level + 1)
+        parts = []
+        for item in value:
+            inline = _inline(item)
+            parts.append(f"{inner}{inline if inline is not None else _multiline(item, level + 1)},")
+        return "[\n" + "\n".join(parts) + f"\n{pad}]"
+    raise TypeError(f"cannot render {type(value).__name__} as HCL")
+
+
+def block(header: str, items: dict[str, Any], level: int = 0) -> str:
+    pad = INDENT * level
+    body = attributes(items, level + 1)
+    return f"{pad}{header} {{\n" + "\n".join(body) + f"\n{pad}}}\n"

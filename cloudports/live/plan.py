@@ -1,0 +1,61 @@
+"""The cloud-independent result of comparing desired and live state.
+
+The same Plan serves `plan` (what apply would do), `apply` (what it does) and `drift` (how live differs from
+the spec): an 'add' is a missing rule, a 'remove' an extra one, a 'change' a changed one.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Action = Literal["add", "remove", "change"]
+
+DRIFT_WORDS = {"add": "missing", "remove": "extra", "change": "changed"}
+PLAN_WORDS = {"add": "create", "remove": "delete", "change": "update"}
+
+
+@dataclass(frozen=True)
+class Change:
+    action: Action
+    kind: str  # e.g. "security group", "rule", "nsg", "asg", "subnet association"
+    name: str  # stable key or resource name
+    summary: str  # one line a human can read: what the rule allows
+    before: dict[str, Any] | None = None
+    after: dict[str, Any] | None = None
+    reason: str = ""  # e.g. "description differs", "priority 120 -> 130"
+
+
+@dataclass
+class Plan:
+    target: str  # "aws" | "azure"
+    topology: str
+    scope: str  # where: VPC id, or subscription/resource group
+    changes: list[Change] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # things left alone on purpose, warnings
+
+    @property
+    def empty(self) -> bool:
+        return not self.changes
+
+    def counts(self) -> dict[str, int]:
+        out = {"add": 0, "change": 0, "remove": 0}
+        for c in self.changes:
+            out[c.action] += 1
+        return out
+
+    def to_dict(self, mode: Literal["plan", "drift"] = "plan") -> dict[str, Any]:
+        words = DRIFT_WORDS if mode == "drift" else PLAN_WORDS
+        return {
+            "target": self.target,
+            "topology": self.topology,
+            "scope": self.scope,
+            "in_sync" if mode == "drift" else "no_changes": self.empty,
+            "summary": {words[k]: v for k, v in self.counts().items()},
+            "changes": [{**asdict(c), "category": words[c.action]} for c in self.changes],
+            "notes": self.notes,
+        }
+
+    def to_json(self, mode: Literal["plan", "drift"] = "plan") -> str:
+        return json.dumps(self.to_dict(mode), indent=2, sort_keys=True, default=str)
