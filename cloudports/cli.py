@@ -7,6 +7,7 @@ Exit codes: 0 ok; 1 error (including usage errors); 2 "changes present" for `pla
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from enum import StrEnum
 from pathlib import Path
@@ -189,10 +190,17 @@ def _terraform_check(directory: Path, target: Target) -> None:
     if not mirror or provider not in mirrored_providers(mirror):
         out.print(f"[yellow]validate skipped: no local mirror of the {provider} provider (no downloads)[/yellow]")
         return
-    for step in (cli.init, cli.validate):
-        run = step()
-        if run.code != 0:
-            raise CloudportsError(f"terraform {step.__name__} failed:\n{run.output}")
+    # init leaves .terraform and a lock file behind; remove what this check created so output stays exactly
+    # what emit wrote.
+    leftovers = [p for p in (directory / ".terraform", directory / ".terraform.lock.hcl") if not p.exists()]
+    try:
+        for step in (cli.init, cli.validate):
+            run = step()
+            if run.code != 0:
+                raise CloudportsError(f"terraform {step.__name__} failed:\n{run.output}")
+    finally:
+        for path in leftovers:
+            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
     out.print("terraform validate: ok")
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -40,7 +39,7 @@ def find_mirror() -> Path | None:
 
 def mirrored_providers(mirror: Path) -> set[str]:
     """e.g. {'hashicorp/aws'} for registry.terraform.io/hashicorp/aws/<version>/<platform>/terraform-provider-aws*."""
-    return {f"{p.parts[-6]}/{p.parts[-5]}" for p in mirror.glob("*/*/*/*/*/terraform-provider-*")}
+    return {f"{p.parts[-5]}/{p.parts[-4]}" for p in mirror.glob("*/*/*/*/*/terraform-provider-*")}
 
 
 def write_cli_config(directory: Path, mirror: Path | None) -> Path:
@@ -78,10 +77,9 @@ class TerraformCLI:
 
     def __init__(self, working_dir: Path, config_dir: Path | None = None, env: dict[str, str] | None = None):
         self.working_dir = Path(working_dir)
-        self._tmp = None
         if config_dir is None:
-            self._tmp = tempfile.TemporaryDirectory(prefix="cloudports-tf-")
-            config_dir = Path(self._tmp.name)
+            # A persistent plugin cache: the provider binary is copied once per machine, then linked.
+            config_dir = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "cloudports" / "terraform"
         self.cli_config = write_cli_config(Path(config_dir), find_mirror())
         self.env = {
             **os.environ,

@@ -79,12 +79,15 @@ def build_azure(
 
     # (direction, protocol, src, dst, family) -> {cidr-or-None: [rules]}
     groups: dict[tuple, dict[str | None, list[Rule]]] = defaultdict(lambda: defaultdict(list))
+    widened: set[tuple[str, str]] = set()
     for rule in policy.rules:
-        if rule.protocol in ("icmp", "icmpv6") and rule.from_port >= 0:
+        if rule.protocol in ("icmp", "icmpv6") and rule.from_port >= 0 and (rule.role, rule.direction) not in widened:
+            widened.add((rule.role, rule.direction))
+            way = "into" if rule.direction == "ingress" else "out of"
             warnings.append(
                 Diagnostic(
                     rule.origins[0] if rule.origins else None,
-                    f"azure: NSGs cannot filter ICMP by type; {rule.port} into '{rule.role}' becomes all ICMP",
+                    f"azure: NSGs cannot filter ICMP by type; {rule.port} {way} '{rule.role}' becomes all ICMP",
                     "AWS keeps the exact ICMP type",
                     "warning",
                 )
