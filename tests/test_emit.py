@@ -1,0 +1,178 @@
+"""Terraform emission: deterministic bytes, order independence, fmt-clean, checked-in examples in sync, and the
+emitted data means what the compiled model means (parsed back with python-hcl2)."""
+
+from __future__ import annotations
+
+import filecmp
+import random
+import shutil
+from pathlib import Path
+
+import hcl2
+import pytest
+import yaml
+
+from cloudports.cli import main
+from cloudports.emit.terraform_cli import TerraformCLI, terraform_binary
+from cloudports.pipeline import compile_spec, desired_state
+from cloudports.targets.aws.emit import rules_locals as aws_locals
+from cloudports.targets.azure.build import DENY_VNET_INBOUND
+from cloudports.targets.azure.emit import PRIORITIES_FILE, read_previous_priorities
+from cloudports.targets.azure.emit import rules_locals as azure_locals
+
+REPO = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted(p.parent for p in (REPO / "examples").glob("*/topology.yaml"))
+TARGETS = ("aws", "azure")
+
+
+def _emit(spec: Path, target: str, out: Path, *extra: str) -> None:
+    assert main(["emit", str(spec), "--target", target, "--out", str(out), *extra]) == 0
+
+
+def _tree(directory: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(directory)): p.read_bytes() for p in sorted(directory.rglob("*")) if p.is_file()}
+
+
+def _shuffled_copy(spec: Path, dest: Path, seed: int) -> Path:
+    """The same spec with flows, roles and networks in another order (includes none in the examples)."""
+    data = yaml.safe_load(spec.read_text())
+    rng = random.Random(seed)
+    rng.shuffle(data["flows"])
+    for section in ("roles", "networks"):
+        items = list(data.get(section, {}).items())
+        rng.shuffle(items)
+        data[section] = dict(items)
+    dest.write_text(yaml.safe_dump(data, sort_keys=False))
+    return dest
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+@pytest.mark.parametrize("target", TARGETS)
+def test_checked_in_terraform_is_in_sync(example: Path, target: str, tmp_path: Path) -> None:
+    checked_in = example / "terraform" / target
+    assert checked_in.is_dir(), f"run: cloudports emit {example}/topology.yaml -t {target} --out {checked_in}"
+    out = tmp_path / "out"
+    if (checked_in / PRIORITIES_FILE).exists():  # re-emitting into the same directory keeps its priorities
+        out.mkdir()
+        shutil.copy(checked_in / PRIORITIES_FILE, out / PRIORITIES_FILE)
+    _emit(example / "topology.yaml", target, out)
+    fresh, kept = _tree(out), _tree(checked_in)
+    assert fresh.keys() == kept.keys()
+    stale = [name for name in fresh if fresh[name] != kept[name]]
+    assert not stale, f"{stale} differ; regenerate with: cloudports emit {example}/topology.yaml -t {target} --out {checked_in}"
+
+
+@pytest.mark.parametrize("target", TARGETS)
+def test_same_spec_same_bytes_whatever_the_order(target: str, tmp_path: Path) -> None:
+    spec = REPO / "examples" / "dynamics365-distributed" / "topology.yaml"
+    _emit(spec, target, tmp_path / "a")
+    for seed in (1, 2):
+        shuffled = _shuffled_copy(spec, tmp_path / f"shuffled{seed}.yaml", seed)
+        _emit(shuffled, target, tmp_path / f"b{seed}")
+        cmp = filecmp.dircmp(tmp_path / "a", tmp_path / f"b{seed}")
+        assert _tree(tmp_path / "a") == _tree(tmp_path / f"b{seed}"), cmp.diff_files
+
+
+@pytest.mark.skipif(not terraform_binary(), reason="terraform CLI not installed")
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_emitted_roots_are_fmt_clean(example: Path, tmp_path: Path) -> None:
+    for target in TARGETS:
+        _emit(example / "topology.yaml", target, tmp_path / target)
+        run = TerraformCLI(tmp_path / target).fmt_check()
+        assert run.code == 0, run.output
+
+
+def _parse(path: Path) -> dict:
+    with path.open() as handle:
+        return hcl2.load(handle)
+
+
+def _unquote(value):
+    """python-hcl2 keeps quotes of quoted keys/strings and adds __is_block__ markers; compare without them."""
+    if isinstance(value, str) and len(value) >= 2 and value[0] == value[-1] == '"':
+        return value[1:-1]
+    if isinstance(value, dict):
+        return {_unquote(k): _unquote(v) for k, v in value.items() if not str(k).startswith("__")}
+    if isinstance(value, list):
+        return [_unquote(v) for v in value]
+    return value
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_emitted_data_parses_back_to_the_compiled_model(example: Path, tmp_path: Path) -> None:
+    policy = compile_spec(example / "topology.yaml")
+    for target, to_locals in (("aws", aws_locals), ("azure", azure_locals)):
+        _emit(example / "topology.yaml", target, tmp_path / target)
+        parsed = _unquote(_parse(tmp_path / target / "rules.tf")["locals"][0])
+        expected = to_locals(desired_state(policy, target))
+        assert parsed.keys() == expected.keys()
+        for name in expected:
+            assert parsed[name] == expected[name], f"{target}: local.{name} differs from the compiled model"
+
+
+AZURE_PROTOCOLS = {"Tcp", "Udp", "Icmp", "Esp", "Ah", "*"}
+
+
+def _port_ok(text: str) -> bool:
+    if text == "*":
+        return True
+    lo, _, hi = text.partition("-")
+    return lo.isdigit() and 0 <= int(lo) <= 65535 and (not hi or (hi.isdigit() and int(lo) <= int(hi) <= 65535))
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
+def test_azure_rules_follow_azurerm_argument_rules(example: Path, tmp_path: Path) -> None:
+    """The rules in the emitted HCL respect azurerm's and Azure's argument rules (../shared/reference/azure.md)."""
+    _emit(example / "topology.yaml", "azure", tmp_path)
+    data = _unquote(_parse(tmp_path / "rules.tf")["locals"][0])
+    rules = data["security_rules"]
+    assert 0 < len(rules) <= 1000
+    seen: set[tuple[str, int]] = set()
+    for name, rule in rules.items():
+        assert 1 <= len(name) <= 80 and name[0].isalnum() and (name[-1].isalnum() or name[-1] == "_"), name
+        assert 100 <= rule["priority"] <= 4096
+        assert (rule["direction"], rule["priority"]) not in seen, f"priority clash at {name}"
+        seen.add((rule["direction"], rule["priority"]))
+        assert rule["direction"] in ("Inbound", "Outbound") and rule["access"] in ("Allow", "Deny")
+        assert rule["protocol"] in AZURE_PROTOCOLS
+        assert len(rule["description"]) <= 140
+        assert rule["destination_port_ranges"] and all(_port_ok(p) for p in rule["destination_port_ranges"])
+        for side in ("source", "destination"):
+            asgs = rule.get(f"{side}_application_security_groups")
+            prefixes = rule.get(f"{side}_address_prefixes")
+            assert (asgs is None) != (prefixes is None), f"{name}: exactly one of ASGs/prefixes on the {side} side"
+            if asgs is not None:
+                assert 1 <= len(asgs) <= 10 and set(asgs) <= set(data["application_security_groups"])
+            else:
+                families = {":" in p for p in prefixes if "/" in p}
+                assert len(families) <= 1, f"{name}: mixed IPv4/IPv6 prefixes"
+                tags = [p for p in prefixes if "/" not in p]
+                assert not tags or len(prefixes) == 1, f"{name}: service tags only alone"
+    assert len(data["application_security_groups"]) <= 100
+    assert rules[DENY_VNET_INBOUND.name]["priority"] == 4096
+
+
+def test_adding_a_flow_changes_one_azure_rule_only(tmp_path: Path) -> None:
+    spec = REPO / "examples" / "dynamics365-distributed" / "topology.yaml"
+    out = tmp_path / "azure"
+    _emit(spec, "azure", out)
+    before = read_previous_priorities(out)
+    data = yaml.safe_load(spec.read_text())
+    data["flows"].append({"from": "corp", "to": "sql", "services": ["tcp/8443"], "description": "new report portal"})
+    grown = tmp_path / "grown.yaml"
+    grown.write_text(yaml.safe_dump(data, sort_keys=False))
+    _emit(grown, "azure", out)
+    after = read_previous_priorities(out)
+    assert set(after) - set(before) == {("Inbound", "in-tcp-corp-to-sql")}
+    assert all(after[k] == v for k, v in before.items()), "an existing rule was renumbered"
+
+
+def test_emit_check_runs_fmt_and_validate(tmp_path: Path, capsys) -> None:
+    if not terraform_binary():
+        pytest.skip("terraform CLI not installed")
+    spec = REPO / "examples" / "three-tier-web" / "topology.yaml"
+    assert main(["emit", str(spec), "-t", "aws", "--out", str(tmp_path), "--check"]) == 0
+    text = capsys.readouterr().out
+    assert "terraform fmt -check: ok" in text
+    assert "terraform validate: ok" in text or "validate skipped" in text
+    assert not (tmp_path / ".terraform").exists(), "--check must not leave terraform's working files behind"
