@@ -59,7 +59,9 @@ def test_checked_in_terraform_is_in_sync(example: Path, target: str, tmp_path: P
     fresh, kept = _tree(out), _tree(checked_in)
     assert fresh.keys() == kept.keys()
     stale = [name for name in fresh if fresh[name] != kept[name]]
-    assert not stale, f"{stale} differ; regenerate with: cloudports emit {example}/topology.yaml -t {target} --out {checked_in}"
+    assert not stale, (
+        f"{stale} differ; regenerate with: cloudports emit {example}/topology.yaml -t {target} --out {checked_in}"
+    )
 
 
 @pytest.mark.parametrize("target", TARGETS)
