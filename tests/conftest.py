@@ -1,0 +1,86 @@
+"""Shared pytest fixtures.
+
+Sections: Terraform CLI (offline, provider from a local mirror) and AWS (a patched moto HTTP server).
+Helpers live in tests/support/; keep fixtures here thin and add new sections below the existing ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.support.terraform_env import (
+    TerraformCliConfig,
+    find_provider_mirror,
+    find_terraform,
+    write_cli_config,
+)
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+
+# --------------------------------------------------------------------------------------------------
+# Terraform CLI
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def terraform_available() -> str:
+    """Path of the terraform binary; skips the test when there is none."""
+    binary = find_terraform()
+    if binary is None:
+        pytest.skip("terraform CLI not found on PATH (or CLOUDPORTS_TERRAFORM)")
+    return binary
+
+
+@pytest.fixture(scope="session")
+def tf_cli_config(terraform_available: str, tmp_path_factory: pytest.TempPathFactory) -> TerraformCliConfig:
+    """A CLI config installing hashicorp/aws only from the local mirror, via a symlinked plugin cache.
+
+    Skips when no mirror holding terraform-provider-aws exists (there is no network to download it).
+    """
+    mirror = find_provider_mirror("aws")
+    if mirror is None:
+        pytest.skip(
+            "no filesystem mirror with terraform-provider-aws (looked in CLOUDPORTS_TF_PLUGIN_MIRROR, "
+            "/opt/tf-plugins, ~/.terraform.d/plugins, /usr/share/terraform/plugins, ...)"
+        )
+    return write_cli_config(tmp_path_factory.mktemp("terraform-cli"), mirror)
+
+
+# --------------------------------------------------------------------------------------------------
+# AWS: moto as a real HTTP server on 127.0.0.1
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def _moto_server_session() -> Iterator[object]:
+    """One moto server for the whole session (started lazily, stopped at the end)."""
+    pytest.importorskip("flask", reason="moto's server mode needs moto[server] (flask)")
+    from tests.support.moto_server import start_moto_server
+
+    server = start_moto_server()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def moto_server(_moto_server_session, monkeypatch: pytest.MonkeyPatch) -> str:
+    """Endpoint URL of a moto server with fresh state; AWS_* env points at it for this test only.
+
+    The variables are set with monkeypatch, so subprocesses started by the test inherit them and
+    they are gone after the test.
+    """
+    _moto_server_session.reset()
+    for name, value in _moto_server_session.env().items():
+        monkeypatch.setenv(name, value)
+    return _moto_server_session.endpoint_url
+
+
+@pytest.fixture
+def aws_env(moto_server: str) -> dict[str, str]:
+    """The AWS_* variables for the moto server, to pass explicitly to subprocesses (e.g. TerraformRunner)."""
+    from tests.support.moto_server import aws_env_for
+
+    return aws_env_for(moto_server)
