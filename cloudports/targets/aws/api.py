@@ -1,0 +1,102 @@
+"""The EC2 client cloudports uses, and the translation of AWS failures into one clear CloudportsError each.
+
+Credentials, region and endpoint come from boto3's standard chain (profiles, environment, AWS_ENDPOINT_URL /
+AWS_ENDPOINT_URL_EC2, config files); nothing here knows about emulators.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import Any
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+
+from cloudports import __version__
+from cloudports.errors import CloudportsError, Diagnostic
+
+# Authorize/Revoke share EC2's "resource-intensive" throttle bucket (50 tokens, 5/s): retry throttling with
+# backoff and jitter ("standard" mode) rather than boto3's legacy default. 6 attempts ~ up to a minute of backoff.
+RETRY_CONFIG = {"mode": "standard", "max_attempts": 6}
+PAGE_SIZE = 1000  # the largest MaxResults DescribeSecurityGroups / DescribeSecurityGroupRules accept
+FILTER_VALUES = 200  # stay well inside EC2's limit on values per filter
+
+_HINTS = {
+    "RulesPerSecurityGroupLimitExceeded": (
+        "raise AWS quota L-0EA8095F ('Inbound or outbound rules per security group') and "
+        "targets.aws.max_rules_per_group in the spec, or narrow the flows into this role"
+    ),
+    "InvalidPermission.Duplicate": "the rule already exists; run `cloudports plan` again, it will read it back",
+    "DependencyViolation": (
+        "something still uses or references this group (an instance, a network interface or another group's rule); "
+        "detach or remove that first"
+    ),
+    "RequestLimitExceeded": (
+        "EC2 throttled the account for longer than the retries lasted; wait a minute and run apply again, "
+        "it continues from where it stopped"
+    ),
+    "UnauthorizedOperation": (
+        "the credentials in use may not make this call; grant ec2:Describe*, ec2:CreateSecurityGroup, "
+        "ec2:DeleteSecurityGroup, ec2:AuthorizeSecurityGroup*, ec2:RevokeSecurityGroup*, "
+        "ec2:ModifySecurityGroupRules and ec2:CreateTags, or use another --profile"
+    ),
+    "InvalidVpcID.NotFound": "check --vpc-id (or targets.aws.vpc_id) and the region (--region, AWS_REGION)",
+    "InvalidGroup.NotFound": "the group was deleted while cloudports worked; run `cloudports plan` again",
+    "InvalidGroup.Duplicate": "a group with this name already exists in the VPC; see --adopt",
+    "AuthFailure": "AWS rejected the credentials; check the profile or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
+}
+_HINTS["Throttling"] = _HINTS["RequestLimitExceeded"]
+_HINTS["InvalidGroupId.NotFound"] = _HINTS["InvalidGroup.NotFound"]
+
+
+def error_code(exc: ClientError) -> str:
+    return exc.response.get("Error", {}).get("Code", "")
+
+
+def ec2_client(profile: str | None, region: str | None, spec_region: str) -> Any:
+    """An EC2 client: --profile and --region first, then boto3's chain, then the spec's default region."""
+    try:
+        session = boto3.session.Session(profile_name=profile)
+    except ProfileNotFound as exc:
+        raise CloudportsError(
+            [Diagnostic(None, f"aws: {exc}", "list profiles with `aws configure list-profiles`")]
+        ) from None
+    config = Config(retries=dict(RETRY_CONFIG), user_agent_extra=f"cloudports/{__version__}")
+    return session.client("ec2", region_name=region or session.region_name or spec_region, config=config)
+
+
+def translate(exc: ClientError, action: str, subject: str = "") -> CloudportsError:
+    """One AWS error -> one CloudportsError that says what was being done, to what, and what to do about it."""
+    code = error_code(exc)
+    message = exc.response.get("Error", {}).get("Message", str(exc))
+    where = f" ({subject})" if subject else ""
+    return CloudportsError([Diagnostic(None, f"aws: {action}{where} failed: {code}: {message}", _HINTS.get(code, ""))])
+
+
+@contextmanager
+def aws_errors(action: str, subject: str = "") -> Iterator[None]:
+    """Turns any AWS or SDK failure inside the block into one CloudportsError naming what was being done."""
+    where = f" ({subject})" if subject else ""
+    try:
+        yield
+    except ClientError as exc:
+        raise translate(exc, action, subject) from None
+    except NoCredentialsError:
+        raise CloudportsError(
+            [
+                Diagnostic(
+                    None,
+                    f"aws: {action}{where}: no AWS credentials found",
+                    "use --profile, AWS_PROFILE, or AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY",
+                )
+            ]
+        ) from None
+    except BotoCoreError as exc:  # endpoint unreachable, bad region, malformed parameters, ...
+        raise CloudportsError([Diagnostic(None, f"aws: {action}{where} failed: {exc}")]) from None
+
+
+def chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for start in range(0, len(items), size):
+        yield items[start : start + size]

@@ -1,0 +1,165 @@
+"""Desired vs live AWS state -> what has to change, as cloudports' cloud-neutral Plan.
+
+Rules are compared by SgRule.key (group, direction, protocol, ports, peer): a rule whose key is missing is
+added, a live rule with a key the spec does not have is removed, and a rule present on both sides whose
+description differs is changed in place. Rule tags are not compared, so drift is about what traffic is
+allowed, not about which tool created a rule.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cloudports.live.plan import Change, Plan
+from cloudports.targets.aws.live import LiveGroup, LiveState
+from cloudports.targets.aws.model import TOPOLOGY_TAG, AwsDesiredState, SecurityGroup, SgRule
+
+GROUP = "security group"
+RULE = "rule"
+
+
+def group_tags(desired: AwsDesiredState, group: SecurityGroup) -> dict[str, str]:
+    """The tags a group carries: the spec's common tags plus its role and Name (as the Terraform module sets)."""
+    return {**desired.common_tags, **group.tag_dict}
+
+
+def rule_summary(rule: SgRule, names: dict[str, str]) -> str:
+    way = "from" if rule.direction == "ingress" else "to"
+    what = "all traffic" if rule.ip_protocol == "-1" else f"{rule.ip_protocol} {rule.ports}"
+    peer = rule.peer.split(":", 1)[1]
+    if rule.referenced_group:
+        peer = f"sg {names.get(rule.referenced_group, rule.referenced_group)}"
+    elif rule.referenced_group_id:
+        peer = f"sg {peer}"
+    elif rule.prefix_list_id:
+        peer = f"prefix list {peer}"
+    return f"{names.get(rule.group, rule.group)} {rule.direction}: {what} {way} {peer}"
+
+
+def _rule_dict(rule: SgRule, rule_id: str | None = None) -> dict[str, Any]:
+    data = {k: v for k, v in asdict(rule).items() if v is not None}
+    return {**data, "rule_id": rule_id} if rule_id else data
+
+
+@dataclass
+class AwsDiff:
+    desired: AwsDesiredState
+    live: LiveState
+    create_groups: list[SecurityGroup] = field(default_factory=list)
+    tag_groups: list[tuple[LiveGroup, dict[str, str], str]] = field(default_factory=list)  # group, tags, why
+    delete_groups: list[LiveGroup] = field(default_factory=list)
+    add: list[SgRule] = field(default_factory=list)
+    change: list[tuple[SgRule, SgRule, str]] = field(default_factory=list)  # desired, live, rule ID
+    remove: list[tuple[SgRule, str]] = field(default_factory=list)  # live rule, rule ID
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def names(self) -> dict[str, str]:
+        """Group key -> AWS group name, for readable summaries."""
+        return {
+            **{k: g.name for k, g in self.live.groups.items()},
+            **{k: g.name for k, g in self.desired.groups.items()},
+        }
+
+    @property
+    def empty(self) -> bool:
+        return not (
+            self.create_groups or self.tag_groups or self.delete_groups or self.add or self.change or self.remove
+        )
+
+    def plan(self) -> Plan:
+        names = self.names
+        changes = [
+            Change("add", GROUP, g.name, f"role {g.role}: {g.description}", after=_group_dict(self.desired, g))
+            for g in self.create_groups
+        ]
+        changes += [
+            Change("change", GROUP, g.name, f"{g.id} (role {g.key})", {"id": g.id, "tags": g.tags}, {"tags": t}, why)
+            for g, t, why in self.tag_groups
+        ]
+        changes += [
+            Change("remove", GROUP, g.name, f"{g.id} (role {g.key})", {"id": g.id, "tags": g.tags}, None, _gone(g))
+            for g in self.delete_groups
+        ]
+        changes += [Change("add", RULE, r.key, rule_summary(r, names), after=_rule_dict(r)) for r in self.add]
+        changes += [
+            Change(
+                "change",
+                RULE,
+                want.key,
+                rule_summary(want, names),
+                _rule_dict(have, rule_id),
+                _rule_dict(want, rule_id),
+                f"description {have.description!r} -> {want.description!r}",
+            )
+            for want, have, rule_id in self.change
+        ]
+        changes += [
+            Change("remove", RULE, _removal_name(self.live, r, rule_id), rule_summary(r, names), _rule_dict(r, rule_id))
+            for r, rule_id in self.remove
+        ]
+        scope = f"{self.desired.vpc_id} ({self.desired.region})"
+        return Plan("aws", self.desired.topology, scope, changes, list(self.notes))
+
+
+def _group_dict(desired: AwsDesiredState, group: SecurityGroup) -> dict[str, Any]:
+    return {"name": group.name, "description": group.description, "tags": group_tags(desired, group)}
+
+
+def _gone(group: LiveGroup) -> str:
+    return "the spec has no such role" if "@" not in group.key else "a second group tagged with the same role"
+
+
+def _removal_name(live: LiveState, rule: SgRule, rule_id: str) -> str:
+    # A duplicate (same key as another live rule) is named by its rule ID so both stay distinguishable.
+    return rule.key if live.rule_ids.get(rule.key) == rule_id else f"{rule.key} [{rule_id}]"
+
+
+def diff(desired: AwsDesiredState, live: LiveState) -> AwsDiff:
+    result = AwsDiff(desired, live)
+    for role, group in desired.groups.items():
+        have = live.groups.get(role)
+        if have is None:
+            result.create_groups.append(group)
+            continue
+        want_tags = group_tags(desired, group)
+        if have.adopt:
+            result.tag_groups.append((have, want_tags, f"adopt: tag it {TOPOLOGY_TAG}={desired.topology}"))
+        elif missing := {k: v for k, v in want_tags.items() if have.tags.get(k) != v}:
+            result.tag_groups.append((have, missing, "tags differ: " + ", ".join(sorted(missing))))
+        # AWS cannot rename a group or change its description; replacing it would detach it from instances.
+        for what, want, got in (("name", group.name, have.name), ("description", group.description, have.description)):
+            if want != got:
+                result.notes.append(
+                    f"security group {have.name} ({have.id}): {what} is {got!r}, the spec says {want!r}; AWS cannot "
+                    f"change a group's {what} in place (destroy and apply again to replace the group)"
+                )
+    result.delete_groups = [g for key, g in live.groups.items() if key not in desired.groups]
+
+    have_rules = live.state.rules
+    for key, want in desired.rules.items():
+        have = have_rules.get(key)
+        if have is None:
+            result.add.append(want)
+        elif have.description != want.description:
+            result.change.append((want, have, live.rule_ids[key]))
+    result.remove = [(r, live.rule_ids[k]) for k, r in have_rules.items() if k not in desired.rules]
+    result.remove += live.duplicates
+
+    if result.create_groups:
+        fate = (
+            "apply removes it right after creating the group (strict egress)"
+            if desired.egress == "strict"
+            else "apply keeps it and gives it the spec's description"
+        )
+        result.notes.append(f"AWS gives every new security group an allow-all egress rule; {fate}")
+    return result
+
+
+def destroy_diff(desired: AwsDesiredState, live: LiveState) -> AwsDiff:
+    """Everything cloudports owns for this topology in the VPC: its groups and, with them, their rules."""
+    result = AwsDiff(desired, live)
+    result.delete_groups = list(live.groups.values())
+    result.remove = [(r, live.rule_ids[k]) for k, r in live.state.rules.items()] + live.duplicates
+    return result
