@@ -76,7 +76,6 @@ def main(argv: list[str] | None = None) -> int:
         require_auth=not args.no_auth,
         verbose=args.verbose,
     )
-    server.reset()
     with server:
         sub = args.subnet[0][0] if args.subnet else "00000000-0000-0000-0000-000000000000"
         print(f"ARM server listening on {server.url}", flush=True)
