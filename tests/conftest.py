@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
@@ -17,6 +18,9 @@ from tests.support.terraform_env import (
     find_terraform,
     write_cli_config,
 )
+
+if TYPE_CHECKING:
+    from tests.support.moto_server import MotoServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -55,7 +59,7 @@ def tf_cli_config(terraform_available: str, tmp_path_factory: pytest.TempPathFac
 
 
 @pytest.fixture(scope="session")
-def _moto_server_session() -> Iterator[object]:
+def _moto_server_session() -> Iterator[MotoServer]:
     """One moto server for the whole session (started lazily, stopped at the end)."""
     pytest.importorskip("flask", reason="moto's server mode needs moto[server] (flask)")
     from tests.support.moto_server import start_moto_server
@@ -66,7 +70,7 @@ def _moto_server_session() -> Iterator[object]:
 
 
 @pytest.fixture
-def moto_server(_moto_server_session, monkeypatch: pytest.MonkeyPatch) -> str:
+def moto_server(_moto_server_session: MotoServer, monkeypatch: pytest.MonkeyPatch) -> str:
     """Endpoint URL of a moto server with fresh state; AWS_* env points at it for this test only.
 
     The variables are set with monkeypatch, so subprocesses started by the test inherit them and

@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import hcl2
+import pytest
 
 from tests.support.moto_server import boto3_client, create_vpc
 from tests.support.terraform_env import TerraformCliConfig, TerraformRunner, terraform_env
@@ -33,7 +34,9 @@ AZURE_MODULE = MODULES / "azure-nsg"
 
 
 def _runner(workdir: Path, cli: TerraformCliConfig | None, aws_env: dict[str, str] | None = None) -> TerraformRunner:
-    return TerraformRunner(workdir, env=terraform_env(cli, aws_env))
+    # Every command here takes seconds; a hang (e.g. the provider waiting for a rule moto never reports
+    # correctly) should fail fast rather than after the runner's default 300 s.
+    return TerraformRunner(workdir, env=terraform_env(cli, aws_env), timeout=120)
 
 
 def _ok(result: tuple[int, str, str], what: str) -> str:
@@ -270,16 +273,21 @@ def test_aws_module_applies_reads_back_and_updates_in_place(
     code, out, err = tf.plan(variables)
     assert code == 0, f"plan after apply is not empty (exit {code}):\n{out}\n{err}"
 
-    # (c) one description (on an SG-reference rule) and one port range change: both in place.
+    # (c) a description (on an SG-reference rule) and a port range change, plus an IPv6 CIDR and a
+    # referenced group: all four in place (ModifySecurityGroupRules), the sgr- IDs stay.
     ingress = json.loads(json.dumps(INGRESS))
     ingress["app/from-web"]["description"] = "API from the web tier v2"
     ingress["web/range"]["to_port"] = 8199
-    variables = _aws_vars(vpc_id, ingress, EGRESS)
+    ingress["web/https6"]["cidr_ipv6"] = "2001:db8::/32"
+    egress = json.loads(json.dumps(EGRESS))
+    egress["app/to-db"]["referenced_group"] = "web"
+    variables = _aws_vars(vpc_id, ingress, egress)
     out = _ok(tf.apply(variables), "apply (update)")
-    assert "Resources: 0 added, 2 changed, 0 destroyed" in out
+    assert "Resources: 0 added, 4 changed, 0 destroyed" in out
     updated = tf.output("sg")
-    assert updated["ingress_rule_ids"] == outputs["ingress_rule_ids"]  # same sgr- IDs: modified, not replaced
-    _assert_aws_matches(moto_server, updated, ingress, EGRESS)
+    assert updated["ingress_rule_ids"] == outputs["ingress_rule_ids"]
+    assert updated["egress_rule_ids"] == outputs["egress_rule_ids"]
+    _assert_aws_matches(moto_server, updated, ingress, egress)
 
     code, out, err = tf.plan(variables)
     assert code == 0, f"plan after update is not empty (exit {code}):\n{out}\n{err}"
@@ -289,11 +297,114 @@ def test_aws_module_applies_reads_back_and_updates_in_place(
     bad["app/from-ghost"] = {"group": "app", "ip_protocol": "tcp", "from_port": 1, "to_port": 1,
                              "referenced_group": "ghost"}  # fmt: skip
     bad["ghost/in"] = {"group": "ghost", "ip_protocol": "tcp", "from_port": 1, "to_port": 1, "cidr_ipv4": "10.0.0.0/8"}
-    code, out, err = tf.plan(_aws_vars(vpc_id, bad, EGRESS))
+    code, out, err = tf.plan(_aws_vars(vpc_id, bad, egress))
     assert code == 1, out
     text = " ".join(err.split())
     assert 'referenced_group "ghost" is not a key of var.groups' in text, err
     assert 'group "ghost" is not a key of var.groups' in text, err
+
+
+def test_moto_patches_make_sg_rules_behave_like_ec2(moto_server: str) -> None:
+    """The fixture's moto patches (aws.md §4.3 items 4 and 5), checked through the wire with boto3."""
+    ec2 = boto3_client(moto_server)
+    vpc_id = create_vpc(moto_server)
+    a, b, c = (ec2.create_security_group(GroupName=n, Description=n, VpcId=vpc_id)["GroupId"] for n in "abc")
+
+    def rule(rule_id: str) -> dict[str, Any]:
+        return ec2.describe_security_group_rules(SecurityGroupRuleIds=[rule_id])["SecurityGroupRules"][0]
+
+    created = ec2.authorize_security_group_ingress(
+        GroupId=a,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 80,
+                "ToPort": 80,
+                "UserIdGroupPairs": [{"GroupId": b, "Description": "from b"}],
+            }
+        ],
+    )["SecurityGroupRules"][0]
+    assert rule(created["SecurityGroupRuleId"])["Description"] == "from b"  # item 5
+
+    # Identity ignores the description: the same permission with another description is a duplicate.
+    with pytest.raises(ec2.exceptions.ClientError, match="InvalidPermission.Duplicate"):
+        ec2.authorize_security_group_ingress(
+            GroupId=a,
+            IpPermissions=[
+                {
+                    "IpProtocol": "tcp",
+                    "FromPort": 80,
+                    "ToPort": 80,
+                    "UserIdGroupPairs": [{"GroupId": b, "Description": "x"}],
+                }
+            ],
+        )
+
+    # ModifySecurityGroupRules applies the referenced group, ports and description (item 4).
+    ec2.modify_security_group_rules(
+        GroupId=a,
+        SecurityGroupRules=[
+            {
+                "SecurityGroupRuleId": created["SecurityGroupRuleId"],
+                "SecurityGroupRule": {
+                    "IpProtocol": "tcp",
+                    "FromPort": 81,
+                    "ToPort": 82,
+                    "ReferencedGroupId": c,
+                    "Description": "from c",
+                },
+            }
+        ],
+    )
+    modified = rule(created["SecurityGroupRuleId"])
+    assert (modified["ReferencedGroupInfo"]["GroupId"], modified["FromPort"], modified["ToPort"]) == (c, 81, 82)
+    assert modified["Description"] == "from c"
+
+    # ... and an IPv6 CIDR; a change of peer kind is refused like on AWS.
+    v6 = ec2.authorize_security_group_egress(
+        GroupId=a, IpPermissions=[{"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "fd00::/8"}]}]
+    )["SecurityGroupRules"][0]["SecurityGroupRuleId"]
+    ec2.modify_security_group_rules(
+        GroupId=a,
+        SecurityGroupRules=[
+            {"SecurityGroupRuleId": v6, "SecurityGroupRule": {"IpProtocol": "-1", "CidrIpv6": "2001:db8::/32"}}
+        ],
+    )
+    assert (rule(v6)["CidrIpv6"], rule(v6)["FromPort"]) == ("2001:db8::/32", -1)
+    with pytest.raises(ec2.exceptions.ClientError, match="InvalidParameterValue"):
+        ec2.modify_security_group_rules(
+            GroupId=a,
+            SecurityGroupRules=[
+                {"SecurityGroupRuleId": v6, "SecurityGroupRule": {"IpProtocol": "-1", "ReferencedGroupId": b}}
+            ],
+        )
+
+    # UpdateSecurityGroupRuleDescriptions*, by rule ID and by IpPermissions, reach SG-reference rules.
+    ec2.update_security_group_rule_descriptions_ingress(
+        GroupId=a,
+        SecurityGroupRuleDescriptions=[{"SecurityGroupRuleId": created["SecurityGroupRuleId"], "Description": "by id"}],
+    )
+    assert rule(created["SecurityGroupRuleId"])["Description"] == "by id"
+    ec2.update_security_group_rule_descriptions_ingress(
+        GroupId=a,
+        IpPermissions=[
+            {
+                "IpProtocol": "tcp",
+                "FromPort": 81,
+                "ToPort": 82,
+                "UserIdGroupPairs": [{"GroupId": c, "Description": "by perm"}],
+            }
+        ],
+    )
+    assert rule(created["SecurityGroupRuleId"])["Description"] == "by perm"
+    pairs = ec2.describe_security_groups(GroupIds=[a])["SecurityGroups"][0]["IpPermissions"][0]["UserIdGroupPairs"]
+    assert [(p["GroupId"], p["Description"]) for p in pairs] == [(c, "by perm")]
+
+    # icmpv6 without a port range means all types and codes (moto crashed on it).
+    icmpv6 = ec2.authorize_security_group_ingress(
+        GroupId=b, IpPermissions=[{"IpProtocol": "icmpv6", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}]
+    )["SecurityGroupRules"][0]
+    assert (icmpv6["FromPort"], icmpv6["ToPort"]) == (-1, -1)
 
 
 def test_aws_example_applies_against_moto(

@@ -4,14 +4,27 @@ Terraform's AWS provider and boto3 talk to the server over HTTP (``AWS_ENDPOINT_
 would talk to AWS; nothing in cloudports knows about moto. The server runs in a thread of the test
 process, so the moto model classes patched by :func:`apply_moto_patches` are the ones serving requests.
 
-Why the patches exist (see ../shared/reference/aws.md §4.3, "Divergences that bite a drift/quota test
-suite"): moto 5.2.x keeps an SG-reference rule's description only inside its ``UserIdGroupPairs`` entry,
-so ``DescribeSecurityGroupRules`` reports ``Description: None`` for such rules (item 5) and
-``ModifySecurityGroupRules`` ignores ``CidrIpv6``, ``PrefixListId``, ``ReferencedGroupId`` and writes
-descriptions only where CIDR rules keep them (item 4). The AWS provider reads rules with
-DescribeSecurityGroupRules and updates them with ModifySecurityGroupRules, so without the patches every
-SG-reference rule with a description shows a permanent diff and in-place updates are lost. The patches
-make moto follow the EC2 API reference; they live here, never in cloudports.
+Why the patches exist (../shared/reference/aws.md §4.3, "Divergences that bite a drift/quota test
+suite"; moto 5.2.1, unchanged up to 5.2.3). The AWS provider reads rules with DescribeSecurityGroupRules
+and updates them with ModifySecurityGroupRules, so these divergences break real Terraform runs:
+
+- item 5: moto keeps an SG-reference rule's description only inside its UserIdGroupPairs entry, so
+  DescribeSecurityGroupRules reports no Description for it, and every plan after the apply wants to
+  set the description again (observed). Patched: ``SecurityGroupRule.description`` reads the description wherever moto
+  keeps it (CIDR range, group pair, prefix-list entry, which moto dropped entirely).
+- item 5 (second half): rule identity compared group pairs *including* the description, so an identical
+  SG-reference permission with another description was not a duplicate and
+  UpdateSecurityGroupRuleDescriptions* never found the rule; the rule-ID form of that call was ignored.
+  Patched: ``SecurityGroupRule.__eq__`` ignores descriptions (as EC2 does) and the rule-ID form works.
+- item 4: ModifySecurityGroupRules ignored CidrIpv6, PrefixListId and ReferencedGroupId (success, nothing
+  changed), wrote an SG-reference rule's description where nothing reads it, and demanded ports for
+  protocol -1. Patched: a complete implementation following the EC2 API reference.
+- item 8 (one case): icmpv6 without a port range (all types) crashed moto with a TypeError (HTTP 500);
+  the provider retries 5xx, so ``terraform apply`` hung until the test's timeout (observed). Patched:
+  stored as -1/-1, which is what EC2 reports.
+
+The patches live here, never in cloudports; :func:`apply_moto_patches` refuses to run if moto's classes
+no longer have the patched attributes, so a moto upgrade cannot silently turn them into no-ops.
 """
 
 from __future__ import annotations

@@ -40,6 +40,7 @@ AWS_PROVIDER = "registry.terraform.io/hashicorp/aws"
 # Inherited variables that would change what Terraform or the AWS SDK does (a developer's profile,
 # a service-specific endpoint that bypasses moto, a stray TF_VAR_...). Dropped before every command.
 _SCRUBBED_PREFIXES = ("AWS_", "TF_", "ARM_")
+_KEPT_VARIABLES = frozenset({"TF_LOG", "TF_LOG_PATH", "TF_LOG_PROVIDER", "TF_LOG_CORE"})  # debugging only
 
 
 def find_terraform() -> str | None:
@@ -138,7 +139,7 @@ def terraform_env(cli_config: TerraformCliConfig | None, extra: Mapping[str, str
     The inherited environment minus AWS_*/TF_*/ARM_* variables, plus the CLI config, the automation
     flags and `extra` (e.g. the moto endpoint from tests.support.moto_server.aws_env_for).
     """
-    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES) or k in _KEPT_VARIABLES}
     env |= {
         "TF_IN_AUTOMATION": "1",
         "TF_INPUT": "0",
