@@ -1,0 +1,320 @@
+"""Desired vs live Azure state -> what has to change, as cloudports' cloud-neutral Plan.
+
+Rules are matched by name (Azure's key for a rule inside an NSG). A rule the spec has and the NSG lacks is
+added, a live rule the spec does not have is removed (cloudports owns the tagged NSG, so a rule added by hand
+is drift), and a rule on both sides that differs in anything (content, priority, description) is changed in
+place by one PUT, keeping its name.
+
+Priorities: a rule keeps its live priority (so an unchanged rule is never rewritten) as long as that priority is
+one cloudports could have given it. cloudports places a rule at its home slot or, when that is taken, at the
+next free one (priorities.py); so every slot between a rule's home and its priority is occupied. A rule moved
+by hand breaks that (its old slot is now free) and is reported as changed, with the slot it belongs in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from cloudports.errors import CloudportsError, Diagnostic
+from cloudports.live.plan import Change, Plan
+from cloudports.targets.azure.arm import ArmSettings
+from cloudports.targets.azure.live import LiveAsg, LiveNsg, LiveState, SubnetRef, location_key
+from cloudports.targets.azure.model import ALLOW_PRIORITIES, TOPOLOGY_TAG, Asg, AzureDesiredState, NsgRule
+from cloudports.targets.azure.priorities import home_slot
+
+NSG = "nsg"
+ASG = "asg"
+RULE = "rule"
+SUBNET = "subnet association"
+
+
+# --------------------------------------------------------------------------------------------- priorities
+
+
+def _next(slot: int) -> int:
+    return ALLOW_PRIORITIES.start + (slot - ALLOW_PRIORITIES.start + 1) % len(ALLOW_PRIORITIES)
+
+
+def settled_priorities(live: Mapping[tuple[str, str], int]) -> dict[tuple[str, str], int]:
+    """Live (direction, name) -> priority, with every priority cloudports could not have chosen corrected.
+
+    A rule at priority p with home slot h is consistent when every slot from h up to p is held by another rule
+    of its direction. An inconsistent rule moves back to the first free slot on that path - where it was before
+    someone moved it, or where it would go now that a rule before it was removed. Priorities outside the allow
+    range or used twice are dropped (build_azure then assigns them afresh).
+    """
+    held: dict[str, dict[int, tuple[str, str]]] = {}
+    result: dict[tuple[str, str], int] = {}
+    for key, prio in sorted(live.items()):
+        slots = held.setdefault(key[0], {})
+        if prio in ALLOW_PRIORITIES and prio not in slots:
+            slots[prio] = key
+            result[key] = prio
+    moved = True
+    while moved:  # each move shortens one rule's distance from home, so this ends
+        moved = False
+        for key in sorted(result):
+            slots, prio = held[key[0]], result[key]
+            slot = home_slot(key[1])
+            while slot != prio:
+                if slot not in slots:
+                    del slots[prio]
+                    slots[slot] = key
+                    result[key] = slot
+                    moved = True
+                    break
+                slot = _next(slot)
+    return result
+
+
+# ------------------------------------------------------------------------------------------------- diff
+
+
+def asg_names(desired: AzureDesiredState, live: LiveState) -> dict[str, str]:
+    """Role key -> ASG name, for readable summaries."""
+    return {**{k: a.name for k, a in live.asgs.items()}, **{k: a.name for k, a in desired.asgs.items()}}
+
+
+def _side(rule: NsgRule, which: str, names: dict[str, str]) -> str:
+    asgs = getattr(rule, f"{which}_asgs")
+    if asgs:
+        return ", ".join(f"asg {names.get(a, a.rsplit('/', 1)[-1])}" for a in asgs)
+    return ", ".join(getattr(rule, f"{which}_prefixes")) or "?"
+
+
+def rule_summary(rule: NsgRule, names: dict[str, str]) -> str:
+    what = "any protocol" if rule.protocol == "*" else rule.protocol
+    ports = "all ports" if rule.destination_ports == ("*",) else "port " + ",".join(rule.destination_ports)
+    return (
+        f"{rule.priority} {rule.direction} {rule.access}: {what} {ports} "
+        f"from {_side(rule, 'source', names)} to {_side(rule, 'destination', names)}"
+    )
+
+
+_FIELDS = (
+    ("priority", "priority"),
+    ("direction", "direction"),
+    ("access", "access"),
+    ("protocol", "protocol"),
+    ("destination_ports", "destination ports"),
+    ("source_ports", "source ports"),
+    ("source_prefixes", "source prefixes"),
+    ("source_asgs", "source ASGs"),
+    ("destination_prefixes", "destination prefixes"),
+    ("destination_asgs", "destination ASGs"),
+    ("description", "description"),
+)
+
+
+def _show(value: Any) -> str:
+    return ",".join(value) or "-" if isinstance(value, tuple) else repr(value) if isinstance(value, str) else str(value)
+
+
+def rule_differences(have: NsgRule, want: NsgRule) -> str:
+    """'priority 3000 -> 177; destination ports 80 -> 80,443' (empty when equal)."""
+    parts = []
+    for attr, label in _FIELDS:
+        a, b = getattr(have, attr), getattr(want, attr)
+        if a != b:
+            parts.append(f"{label} {_show(a)} -> {_show(b)}")
+    return "; ".join(parts)
+
+
+def rule_dict(rule: NsgRule) -> dict[str, Any]:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(rule).items()}
+
+
+def _missing_tags(want: Mapping[str, str], have: Mapping[str, str]) -> dict[str, str]:
+    """Tags to add or fix; tags others put on the resource (e.g. Azure Policy) are left alone."""
+    return {k: v for k, v in want.items() if have.get(k) != v}
+
+
+@dataclass
+class AzureDiff:
+    desired: AzureDesiredState
+    live: LiveState
+    settings: ArmSettings
+    create_nsg: bool = False
+    tag_nsg: tuple[dict[str, str], str] | None = None  # tags to set (merged), why
+    create_asgs: list[Asg] = field(default_factory=list)
+    tag_asgs: list[tuple[LiveAsg, dict[str, str], str]] = field(default_factory=list)  # asg, merged tags, why
+    delete_asgs: list[LiveAsg] = field(default_factory=list)
+    add: list[NsgRule] = field(default_factory=list)
+    change: list[tuple[NsgRule, NsgRule, str]] = field(default_factory=list)  # desired, live, why
+    remove: list[NsgRule] = field(default_factory=list)
+    associate: list[SubnetRef] = field(default_factory=list)
+    dissociate: list[SubnetRef] = field(default_factory=list)  # destroy only
+    delete_nsgs: list[LiveNsg] = field(default_factory=list)  # destroy only
+    notes: list[str] = field(default_factory=list)
+    destroying: bool = False
+
+    def _gone(self, asg: LiveAsg) -> str:
+        if self.destroying:
+            return ""
+        role = asg.key.split("@", 1)[0]
+        return "not the ASG the spec names for this role" if role in self.desired.asgs else "the spec has no such role"
+
+    @property
+    def empty(self) -> bool:
+        return not self.plan().changes
+
+    def plan(self) -> Plan:
+        d, names = self.desired, asg_names(self.desired, self.live)
+        changes: list[Change] = []
+        if self.create_nsg:
+            after = {"name": d.nsg_name, "location": d.location, "tags": d.tags}
+            changes.append(
+                Change("add", NSG, d.nsg_name, f"in {self.settings.resource_group}, {d.location}", None, after)
+            )
+        if self.tag_nsg and self.live.nsg:
+            nsg = self.live.nsg
+            before = {"id": nsg.id, "tags": nsg.tags}
+            changes.append(Change("change", NSG, nsg.name, nsg.id, before, {"tags": self.tag_nsg[0]}, self.tag_nsg[1]))
+        changes += [
+            Change("add", ASG, a.name, f"role {a.role}", None, {"name": a.name, "tags": dict(a.tags)})
+            for a in self.create_asgs
+        ]
+        changes += [
+            Change("change", ASG, a.name, f"role {a.key}", {"id": a.id, "tags": a.tags}, {"tags": tags}, why)
+            for a, tags, why in self.tag_asgs
+        ]
+        changes += [Change("add", RULE, r.name, rule_summary(r, names), None, rule_dict(r)) for r in self.add]
+        changes += [
+            Change("change", RULE, want.name, rule_summary(want, names), rule_dict(have), rule_dict(want), why)
+            for want, have, why in self.change
+        ]
+        changes += [Change("remove", RULE, r.name, rule_summary(r, names), rule_dict(r), None) for r in self.remove]
+        changes += [
+            Change("add", SUBNET, s.key, _association(d.nsg_name, s), {"nsg": s.nsg_id}, {"nsg": d.nsg_name})
+            for s in self.associate
+        ]
+        changes += [
+            Change("remove", SUBNET, s.key, f"detach {_last(s.nsg_id)}", {"nsg": s.nsg_id}, None)
+            for s in self.dissociate
+        ]
+        changes += [
+            Change("remove", NSG, n.name, f"{n.id} with {n.rule_count} rules", {"id": n.id, "tags": n.tags}, None)
+            for n in self.delete_nsgs
+        ]
+        changes += [
+            Change("remove", ASG, a.name, f"{a.id} (role {a.key})", {"id": a.id, "tags": a.tags}, None, self._gone(a))
+            for a in self.delete_asgs
+        ]
+        return Plan("azure", d.topology, self.settings.scope, changes, list(self.notes))
+
+
+def _last(resource_id: str | None) -> str:
+    return (resource_id or "").rstrip("/").rsplit("/", 1)[-1]
+
+
+def _association(nsg: str, subnet: SubnetRef) -> str:
+    return f"associate with {nsg}" + (f" (instead of {_last(subnet.nsg_id)})" if subnet.nsg_id else "")
+
+
+def nsg_id(settings: ArmSettings, name: str) -> str:
+    return (
+        f"/subscriptions/{settings.subscription}/resourceGroups/{settings.resource_group}"
+        f"/providers/Microsoft.Network/networkSecurityGroups/{name}"
+    )
+
+
+def _subnets(result: AzureDiff) -> None:
+    """Associate every subnet the spec names with the NSG; never take a subnet from an NSG cloudports does not own."""
+    d, live = result.desired, result.live
+    target = (live.nsg.id if live.nsg else nsg_id(result.settings, d.nsg_name)).lower()
+    owned = live.owned_nsg_ids()
+    problems = []
+    for subnet in live.subnets.values():
+        current = (subnet.nsg_id or "").lower()
+        if current == target:
+            continue
+        if not current or current in owned:
+            result.associate.append(subnet)
+        else:
+            problems.append(
+                Diagnostic(
+                    None,
+                    f"azure: subnet {subnet.key} is associated with network security group "
+                    f"{_last(subnet.nsg_id)}, which cloudports does not own for topology "  # type: ignore[union-attr]
+                    f"'{d.topology}'; it will not be taken over",
+                    "remove that association yourself (or remove the subnet from targets.azure.subnets)",
+                )
+            )
+    if problems:
+        raise CloudportsError(problems)
+
+
+def diff(desired: AzureDesiredState, live: LiveState, settings: ArmSettings) -> AzureDiff:
+    result = AzureDiff(desired, live, settings)
+    nsg = live.nsg
+    if nsg is None:
+        result.create_nsg = True
+    else:
+        missing = _missing_tags(desired.tags, nsg.tags)
+        if nsg.adopt:
+            result.tag_nsg = ({**nsg.tags, **desired.tags}, f"adopt: tag it {TOPOLOGY_TAG}={desired.topology}")
+        elif missing:
+            result.tag_nsg = ({**nsg.tags, **desired.tags}, "tags differ: " + ", ".join(sorted(missing)))
+        if location_key(nsg.location) != location_key(desired.location):
+            result.notes.append(
+                f"network security group {nsg.name} is in {nsg.location}, the spec says {desired.location}; "
+                "Azure cannot move it (destroy and apply again to re-create it)"
+            )
+    for other in live.other_nsgs:
+        result.notes.append(
+            f"network security group {other.name} is tagged for topology '{desired.topology}' but the spec names "
+            f"{desired.nsg_name}; left alone (destroy removes it)"
+        )
+
+    for role, asg in desired.asgs.items():
+        have = live.asgs.get(role)
+        if have is None:
+            result.create_asgs.append(asg)
+            continue
+        want_tags = dict(asg.tags)
+        if have.adopt:
+            result.tag_asgs.append(
+                (have, {**have.tags, **want_tags}, f"adopt: tag it {TOPOLOGY_TAG}={desired.topology}")
+            )
+        elif missing := _missing_tags(want_tags, have.tags):
+            result.tag_asgs.append((have, {**have.tags, **want_tags}, "tags differ: " + ", ".join(sorted(missing))))
+    result.delete_asgs = [a for key, a in live.asgs.items() if key not in desired.asgs]
+
+    for name, want in desired.rules.items():
+        have = live.rules.get(name)
+        if have is None:
+            result.add.append(want)
+        elif have != want:
+            result.change.append((want, have, rule_differences(have, want)))
+    result.remove = [r for name, r in live.rules.items() if name not in desired.rules]
+
+    _subnets(result)
+    return result
+
+
+def destroy_diff(desired: AzureDesiredState, live: LiveState, settings: ArmSettings) -> AzureDiff:
+    """Everything cloudports owns for this topology: its NSG(s) (rules go with them) and ASGs.
+
+    A subnet is detached only when the spec names it (cloudports associated it); an NSG still associated with
+    another subnet is left, and said so.
+    """
+    result = AzureDiff(desired, live, settings, destroying=True)
+    owned = [n for n in (live.nsg, *live.other_nsgs) if n is not None and not n.adopt]
+    spec_subnets = {s.id.lower(): s for s in live.subnets.values()}
+    for nsg in owned:
+        foreign = [sid for sid in nsg.subnet_ids if sid.lower() not in spec_subnets]
+        result.dissociate += [spec_subnets[sid.lower()] for sid in nsg.subnet_ids if sid.lower() in spec_subnets]
+        if foreign:
+            result.notes.append(
+                f"network security group {nsg.name} stays: it is also associated with "
+                + ", ".join(sid.split("/virtualNetworks/", 1)[-1] for sid in foreign)
+                + ", which the spec does not name (and so neither do its ASGs)"
+            )
+        else:
+            result.delete_nsgs.append(nsg)
+    result.delete_asgs = [a for a in live.asgs.values() if not a.adopt]
+    if result.dissociate:
+        result.notes.append("a subnet left without a network security group lets all traffic through")
+    return result
