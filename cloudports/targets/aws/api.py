@@ -42,7 +42,9 @@ _HINTS = {
         "ec2:DeleteSecurityGroup, ec2:AuthorizeSecurityGroup*, ec2:RevokeSecurityGroup*, "
         "ec2:ModifySecurityGroupRules and ec2:CreateTags, or use another --profile"
     ),
-    "InvalidVpcID.NotFound": "check --vpc-id (or targets.aws.vpc_id) and the region (--region, AWS_REGION)",
+    "InvalidVpcID.NotFound": (
+        "check --vpc-id (or targets.aws.vpc_id) and the region (--region, the spec, AWS_DEFAULT_REGION)"
+    ),
     "InvalidGroup.NotFound": "the group was deleted while cloudports worked; run `cloudports plan` again",
     "InvalidGroup.Duplicate": "a group with this name already exists in the VPC; see --adopt",
     "AuthFailure": "AWS rejected the credentials; check the profile or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
@@ -64,7 +66,8 @@ def ec2_client(profile: str | None, region: str | None, spec_region: str) -> Any
             [Diagnostic(None, f"aws: {exc}", "list profiles with `aws configure list-profiles`")]
         ) from None
     config = Config(retries=dict(RETRY_CONFIG), user_agent_extra=f"cloudports/{__version__}")
-    return session.client("ec2", region_name=region or session.region_name or spec_region, config=config)
+    with aws_errors("connecting to EC2", f"region {region or session.region_name or spec_region}"):
+        return session.client("ec2", region_name=region or session.region_name or spec_region, config=config)
 
 
 def translate(exc: ClientError, action: str, subject: str = "") -> CloudportsError:

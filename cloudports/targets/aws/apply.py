@@ -44,7 +44,7 @@ def _ports(rule: SgRule) -> dict[str, int]:
 def ip_permissions(rules: Iterable[SgRule], group_ids: dict[str, str]) -> list[dict[str, Any]]:
     """Rules -> IpPermissions: one permission per protocol and port range, carrying all its peers."""
     perms: dict[tuple, dict[str, Any]] = {}
-    for rule in sorted(rules):
+    for rule in sorted(rules, key=lambda r: r.key):
         perm = perms.setdefault(
             (rule.ip_protocol, rule.from_port, rule.to_port), {"IpProtocol": rule.ip_protocol, **_ports(rule)}
         )
@@ -112,8 +112,9 @@ class Applier:
 
     def apply(self, approved: Plan) -> Plan:
         first = diff(self.desired, self.read())
-        _same_changes(approved, first.plan())
-        done = [c for c in first.plan().changes if c.kind == GROUP and c.action != "remove"]
+        shown = first.plan()
+        _same_changes(approved, shown)
+        done = [c for c in shown.changes if c.kind == GROUP and c.action != "remove"]
         current = first
         if first.create_groups or first.tag_groups:
             self._create_groups(first)

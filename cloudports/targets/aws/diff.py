@@ -62,12 +62,6 @@ class AwsDiff:
             **{k: g.name for k, g in self.desired.groups.items()},
         }
 
-    @property
-    def empty(self) -> bool:
-        return not (
-            self.create_groups or self.tag_groups or self.delete_groups or self.add or self.change or self.remove
-        )
-
     def plan(self) -> Plan:
         names = self.names
         changes = [
@@ -153,7 +147,8 @@ def diff(desired: AwsDesiredState, live: LiveState) -> AwsDiff:
             if desired.egress == "strict"
             else "apply keeps it and gives it the spec's description"
         )
-        result.notes.append(f"AWS gives every new security group an allow-all egress rule; {fate}")
+        rules = "0.0.0.0/0 and ::/0 in this VPC with IPv6" if live.vpc_has_ipv6 else "0.0.0.0/0"
+        result.notes.append(f"AWS gives every new security group an allow-all egress rule ({rules}); {fate}")
     return result
 
 

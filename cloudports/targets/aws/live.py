@@ -270,7 +270,7 @@ def open_backend(policy: CompiledPolicy, options: LiveOptions) -> AwsBackend:
                 )
             ]
         )
-    # --region, then the spec's region when it names one, then boto3's chain (AWS_REGION, the profile).
+    # --region, then the spec's region when it names one, then boto3's chain (AWS_DEFAULT_REGION, the profile).
     aws_target = policy.topology.aws
     spec_region = desired.region if "region" in getattr(aws_target, "model_fields_set", ()) else None
     ec2 = ec2_client(options.profile, options.region or spec_region, desired.region)
