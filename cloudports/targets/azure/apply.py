@@ -30,6 +30,11 @@ from cloudports.targets.azure.model import ALLOW_PRIORITIES, DENY_PRIORITY, Asg,
 if TYPE_CHECKING:
     from cloudports.targets.azure.live import AzureBackend
 
+# Up to this many rule writes go one by one (each is a PUT or DELETE plus its long-running operation, a few
+# seconds each on Azure); more are sent as one PUT of the whole NSG: one operation, no intermediate state at all,
+# guarded by If-Match so that nothing written meanwhile is overwritten unseen.
+BULK_THRESHOLD = 20
+
 # Free priorities for a rule that has to step aside while rules swap places: below every allow rule, above the
 # structural denies, and never chosen by build_azure, so no desired rule is waiting for them.
 PARKING = range(DENY_PRIORITY - 1, ALLOW_PRIORITIES.stop - 1, -1)
@@ -196,8 +201,11 @@ class Applier:
                 with arm_errors("tagging network security group", nsg_name):
                     self.client.network_security_groups.update_tags(self.rg, nsg_name, {"tags": d.tag_nsg[0]})
             puts = d.add + [want for want, _have, _why in d.change]
-            for step in order_rule_writes(d.live.rules, puts, d.remove):
-                self._write_rule(nsg_name, step, asg_ids)
+            if len(puts) + len(d.remove) > BULK_THRESHOLD:
+                self._put_all_rules(d, asg_ids)
+            else:
+                for step in order_rule_writes(d.live.rules, puts, d.remove):
+                    self._write_rule(nsg_name, step, asg_ids)
         for subnet in d.associate:
             self._associate(subnet, nsg_id, d)
         left = self._delete_asgs(d)
@@ -231,6 +239,37 @@ class Applier:
             f"{d.desired.nsg_name} with {len(d.desired.rules)} rules",
         )
         return str(result.id)
+
+    def _put_all_rules(self, d: AzureDiff, asg_ids: dict[str, str]) -> None:
+        """Replace the NSG's whole rule set in one PUT of the NSG as it is now (tags, location, everything else
+        unchanged). Its rules must still be the ones the plan was made from, and If-Match makes Azure refuse the
+        PUT (412) if anything is written to the NSG between this read and the write."""
+        from cloudports.targets.azure.live import normalise_rule
+
+        name = d.desired.nsg_name
+        with arm_errors("reading network security group", name):
+            nsg = self.client.network_security_groups.get(self.rg, name)
+        roles_by_id = {a.id.lower(): key for key, a in d.live.asgs.items()}
+        now = {r.name: normalise_rule(r, roles_by_id) for r in nsg.security_rules or []}
+        if now != d.live.rules:
+            raise CloudportsError(
+                [
+                    Diagnostic(
+                        None,
+                        f"azure: the rules of network security group {name} changed since the plan was made; "
+                        "nothing was written to it",
+                        "run the command again to see the new plan",
+                    )
+                ]
+            )
+        nsg.security_rules = [security_rule(r, asg_ids, inline=True) for r in d.desired.rules.values()]
+        wait(
+            lambda: self.client.network_security_groups.begin_create_or_update(
+                self.rg, name, nsg, headers={"If-Match": nsg.etag}
+            ),
+            "replacing the rules of network security group",
+            f"{name} ({len(d.desired.rules)} rules)",
+        )
 
     def _write_rule(self, nsg: str, step: Step, asg_ids: dict[str, str]) -> None:
         rule = step.rule

@@ -1,0 +1,740 @@
+"""plan / apply / drift / destroy on Azure through azure-mgmt-network, against the local ARM server (tests/armserver).
+
+cloudports finds the server through its documented environment only (CLOUDPORTS_ARM_ENDPOINT, a static token
+in CLOUDPORTS_AZURE_TOKEN, AZURE_SUBSCRIPTION_ID); results are read back with the plain SDK
+(tests/support/azure_live.py), not with cloudports' own reader, and judged with Azure's evaluation order
+(tests/semantics.py: lowest priority first, default rules included).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import hcl2
+import pytest
+from azure.mgmt.network import models
+
+from cloudports.cli import main
+from cloudports.errors import CloudportsError
+from cloudports.live.backend import LiveOptions
+from cloudports.pipeline import compile_spec, desired_state
+from cloudports.targets.azure import arm as armapi
+from cloudports.targets.azure.apply import order_rule_writes, rule_properties
+from cloudports.targets.azure.diff import settled_priorities
+from cloudports.targets.azure.live import normalise_ports, normalise_rule, open_backend
+from cloudports.targets.azure.model import ALLOW_PRIORITIES, NsgRule
+from cloudports.targets.azure.priorities import home_slot
+from tests.armserver import ArmServer
+from tests.semantics import assert_azure_equivalent, azure_allows
+from tests.support.azure_live import (
+    DISTRIBUTED,
+    EXAMPLES,
+    SUB,
+    THREE_TIER,
+    add_subnets,
+    azure_target,
+    live_state,
+    methods,
+    point_cloudports_at,
+    resource_writes,
+    sdk_client,
+    sdk_rule,
+    subnet_nsg,
+    write_spec,
+    writes,
+)
+
+RG = "rg-d365dist"
+NSG = "d365dist-nsg"
+
+
+@pytest.fixture(scope="module")
+def _arm_module() -> Iterator[ArmServer]:
+    with ArmServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def arm(_arm_module: ArmServer, monkeypatch: pytest.MonkeyPatch) -> ArmServer:
+    """A fresh local ARM server, and the environment pointing cloudports at it."""
+    _arm_module.reset()
+    point_cloudports_at(_arm_module, monkeypatch)
+    return _arm_module
+
+
+@pytest.fixture
+def sdk(arm: ArmServer) -> Any:
+    return sdk_client(arm)
+
+
+def cli(capsys: pytest.CaptureFixture, *args: Any) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def apply(capsys, spec: Path, *extra: str) -> None:
+    code, out, err = cli(capsys, "apply", spec, "-t", "azure", "--auto-approve", *extra)
+    assert code == 0, out + err
+
+
+def drift(capsys, spec: Path, *extra: str) -> tuple[int, dict]:
+    code, out, err = cli(capsys, "drift", spec, "-t", "azure", "-f", "json", *extra)
+    assert code in (0, 2), out + err
+    return code, json.loads(out)
+
+
+def categories(report: dict) -> dict[str, set[str]]:
+    found: dict[str, set[str]] = {}
+    for change in report["changes"]:
+        found.setdefault(f"{change['kind']}:{change['category']}", set()).add(change["name"])
+    return found
+
+
+def desired(spec: Path, phase: str | None = None):
+    return desired_state(compile_spec(spec, phase=phase), "azure")
+
+
+@pytest.fixture
+def distributed(arm: ArmServer, capsys) -> ArmServer:
+    """The distributed example applied; request log cleared."""
+    add_subnets(arm, DISTRIBUTED)
+    apply(capsys, DISTRIBUTED)
+    arm.clear_request_log()
+    return arm
+
+
+# ------------------------------------------------------------------------------------ apply the examples
+
+
+@pytest.mark.parametrize("spec", EXAMPLES, ids=lambda p: p.parent.name)
+def test_apply_example_allows_exactly_the_spec(arm: ArmServer, sdk, capsys, spec: Path) -> None:
+    add_subnets(arm, spec)
+    target = azure_target(spec)
+    code, out, _ = cli(capsys, "plan", spec, "-t", "azure", "--detailed-exitcode")
+    assert code == 2 and "create" in out
+
+    apply(capsys, spec)
+
+    live = live_state(sdk, spec)
+    want = desired(spec)
+    assert live.rules == want.rules  # names, priorities, content, descriptions
+    assert set(live.asgs) == set(want.asgs)
+    assert_azure_equivalent(compile_spec(spec).topology, live)
+    for s in target["subnets"]:
+        assert subnet_nsg(sdk, target["resource_group"], s["virtual_network"], s["name"]) == target["nsg_name"]
+
+    arm.clear_request_log()
+    assert cli(capsys, "plan", spec, "-t", "azure", "--detailed-exitcode")[0] == 0
+    code, report = drift(capsys, spec)
+    assert code == 0 and report["in_sync"] is True
+    assert set(methods(arm)) == {"GET"}
+
+
+def test_distributed_flows_allowed_and_forbidden(distributed: ArmServer, sdk) -> None:
+    live = live_state(sdk, DISTRIBUTED)
+    allowed = [
+        ("10.20.1.5", "web", "tcp", 5555),  # users -> website port
+        ("10.20.1.5", "web", "tcp", 443),
+        ("async", "sandbox", "tcp", 808),
+        ("web", "sql", "tcp", 1433),
+        ("sql", "dc", "udp", 53),
+        ("10.99.0.9", "dc", "tcp", 3389),
+    ]
+    forbidden = [
+        ("10.20.1.5", "sql", "tcp", 1433),  # users never reach SQL
+        ("10.20.1.5", "web", "tcp", 808),  # 808 only between servers
+        ("sql", "sandbox", "tcp", 808),
+        ("web", "sql", "udp", 1434),  # setup phase only
+        ("web", "203.0.113.9", "tcp", 443),  # strict egress
+        ("dc", "web", "tcp", 445),
+        ("10.1.2.3", "web", "tcp", 3389),  # admin only from the admin network
+    ]
+    for probe in allowed:
+        assert azure_allows(live, *probe), probe
+    for probe in forbidden:
+        assert not azure_allows(live, *probe), probe
+
+
+def test_second_apply_makes_no_write(distributed: ArmServer, capsys) -> None:
+    code, out, _ = cli(capsys, "apply", DISTRIBUTED, "-t", "azure", "--auto-approve")
+    assert code == 0 and "no changes" in out
+    assert writes(distributed) == []
+
+
+def test_request_counts_apply_and_drift(arm: ArmServer, capsys) -> None:
+    add_subnets(arm, DISTRIBUTED)
+    apply(capsys, DISTRIBUTED)
+    # 5 ASG PUTs + 1 NSG PUT (51 rules inline) + 1 subnet PUT; each LRO polled twice and read once.
+    assert resource_writes(arm) == {
+        "PUT applicationSecurityGroups": 5,
+        "PUT networkSecurityGroups": 1,
+        "PUT subnets": 1,
+    }
+    assert len(arm.request_log) <= 40, arm.request_log
+    arm.clear_request_log()
+    assert drift(capsys, DISTRIBUTED)[0] == 0
+    log = arm.request_log
+    assert {m for m, _p, _s in log} == {"GET"}
+    # ASG list, NSG list, 2 pages of 51 rules (page size 50), the subnet
+    assert len(log) == 5, log
+
+
+# ----------------------------------------------------------------------------------- out-of-band changes
+
+
+def _asg_id(sdk, role: str) -> str:
+    return sdk.application_security_groups.get(RG, f"d365-distributed-{role}-asg").id
+
+
+def _rule(sdk, name: str):
+    return sdk.security_rules.get(RG, NSG, name)
+
+
+def _put(sdk, name: str, rule) -> None:
+    sdk.security_rules.begin_create_or_update(RG, NSG, name, rule).result()
+
+
+def _free_priority(sdk, direction: str) -> int:
+    taken = {
+        r.priority for r in sdk.security_rules.list(RG, NSG) if getattr(r.direction, "value", r.direction) == direction
+    }
+    return max(p for p in ALLOW_PRIORITIES if p not in taken)
+
+
+def oob_rule_added(sdk) -> tuple[str, str]:
+    rule = sdk_rule(
+        priority=_free_priority(sdk, "Inbound"),
+        direction="Inbound",
+        protocol="Tcp",
+        destination_port_range="22",
+        source_address_prefix="Internet",
+        destination_address_prefix="*",
+    )
+    _put(sdk, "allow-ssh-from-anywhere", rule)
+    return "rule:extra", "allow-ssh-from-anywhere"
+
+
+def oob_rule_removed(sdk) -> tuple[str, str]:
+    sdk.security_rules.begin_delete(RG, NSG, "in-tcp-web-to-sql").result()
+    return "rule:missing", "in-tcp-web-to-sql"
+
+
+def oob_priority_changed(sdk) -> tuple[str, str]:
+    rule = _rule(sdk, "in-tcp-web-to-sql")
+    rule.priority = _free_priority(sdk, "Inbound")
+    _put(sdk, "in-tcp-web-to-sql", rule)
+    return "rule:changed", "in-tcp-web-to-sql"
+
+
+def oob_port_list_changed(sdk) -> tuple[str, str]:
+    rule = _rule(sdk, "in-tcp-web-to-sql")
+    assert len(rule.destination_port_ranges) == 3
+    rule.destination_port_ranges = ["80", "443", "1433", "3306"]
+    _put(sdk, "in-tcp-web-to-sql", rule)
+    return "rule:changed", "in-tcp-web-to-sql"
+
+
+def oob_deny_moved_up(sdk) -> tuple[str, str]:
+    rule = _rule(sdk, "deny-vnet-inbound")
+    rule.priority = 100 if 100 not in {r.priority for r in sdk.security_rules.list(RG, NSG)} else 101
+    _put(sdk, "deny-vnet-inbound", rule)
+    return "rule:changed", "deny-vnet-inbound"
+
+
+def oob_asg_deleted(sdk) -> tuple[str, str]:
+    # Azure refuses to delete an ASG that rules refer to: remove those rules first, as someone would have to.
+    sandbox = _asg_id(sdk, "sandbox").lower()
+    for r in list(sdk.security_rules.list(RG, NSG)):
+        refs = [*(r.source_application_security_groups or []), *(r.destination_application_security_groups or [])]
+        if any(a.id.lower() == sandbox for a in refs):
+            sdk.security_rules.begin_delete(RG, NSG, r.name).result()
+    sdk.application_security_groups.begin_delete(RG, "d365-distributed-sandbox-asg").result()
+    return "asg:missing", "d365-distributed-sandbox-asg"
+
+
+def oob_priorities_swapped(sdk) -> tuple[str, str]:
+    a, b = _rule(sdk, "in-tcp-web-to-sql"), _rule(sdk, "in-tcp-web-to-dc")
+    pa, pb = a.priority, b.priority
+    a.priority = _free_priority(sdk, "Inbound")  # as any client must: step aside first
+    _put(sdk, a.name, a)
+    b.priority, a.priority = pa, pb
+    _put(sdk, b.name, b)
+    _put(sdk, a.name, a)
+    return "rule:changed", "in-tcp-web-to-sql"
+
+
+def oob_subnet_detached(sdk) -> tuple[str, str]:
+    subnet = sdk.subnets.get(RG, "vnet-d365dist", "snet-servers")
+    subnet.network_security_group = None
+    sdk.subnets.begin_create_or_update(RG, "vnet-d365dist", "snet-servers", subnet).result()
+    return "subnet association:missing", "vnet-d365dist/snet-servers"
+
+
+@pytest.mark.parametrize(
+    "change",
+    [
+        oob_rule_added,
+        oob_rule_removed,
+        oob_priority_changed,
+        oob_port_list_changed,
+        oob_deny_moved_up,
+        oob_priorities_swapped,
+        oob_asg_deleted,
+        oob_subnet_detached,
+    ],
+    ids=lambda f: f.__name__[4:],
+)
+def test_out_of_band_change_is_drift_and_apply_repairs_it(distributed: ArmServer, sdk, capsys, change) -> None:
+    before = live_state(sdk, DISTRIBUTED)
+    category, name = change(sdk)
+    distributed.clear_request_log()
+
+    code, report = drift(capsys, DISTRIBUTED)
+    assert code == 2
+    assert name in categories(report).get(category, set()), report["changes"]
+    assert set(methods(distributed)) == {"GET"}
+
+    distributed.clear_request_log()
+    apply(capsys, DISTRIBUTED)
+    assert [code for *_x, code in distributed.request_log if code >= 400] == []  # no conflict, ever
+    assert drift(capsys, DISTRIBUTED)[0] == 0
+    after = live_state(sdk, DISTRIBUTED)
+    assert after.rules == before.rules  # same names, priorities and content as before the change
+    assert subnet_nsg(sdk, RG, "vnet-d365dist", "snet-servers") == NSG
+
+
+def test_changed_rule_reports_what_changed(distributed: ArmServer, sdk, capsys) -> None:
+    old = _rule(sdk, "in-tcp-web-to-sql").priority
+    oob_priority_changed(sdk)
+    oob_port_list_changed(sdk)
+    moved = _rule(sdk, "in-tcp-web-to-sql").priority
+    _, report = drift(capsys, DISTRIBUTED)
+    (change,) = [c for c in report["changes"] if c["name"] == "in-tcp-web-to-sql"]
+    assert change["category"] == "changed"
+    assert f"priority {moved} -> {old}" in change["reason"]
+    assert "destination ports 80,443,1433,3306 -> 80,443,1433" in change["reason"]
+    # the table shows the same
+    code, out, _ = cli(capsys, "drift", DISTRIBUTED, "-t", "azure")
+    assert code == 2 and "changed" in out and "in-tcp-web-to-sql" in out
+
+
+def test_foreign_rule_on_a_wanted_priority_is_removed_before_the_new_rule_is_written(
+    distributed: ArmServer, sdk, capsys, tmp_path: Path
+) -> None:
+    spec = write_spec(tmp_path, DISTRIBUTED, extra_flows=[{"from": "corp", "to": "sql", "services": ["mssql"]}])
+    new = desired(spec).rules["in-tcp-corp-to-sql"]
+    squatter = sdk_rule(
+        priority=new.priority,
+        direction="Inbound",
+        protocol="Udp",
+        destination_port_range="9999",
+        source_address_prefix="*",
+        destination_address_prefix="*",
+    )
+    _put(sdk, "squatter", squatter)
+    distributed.clear_request_log()
+    apply(capsys, spec)
+    assert [code for *_x, code in distributed.request_log if code >= 400] == []
+    assert _rule(sdk, "in-tcp-corp-to-sql").priority == new.priority
+    assert "squatter" not in {r.name for r in sdk.security_rules.list(RG, NSG)}
+
+
+def test_many_rule_writes_go_as_one_nsg_put(distributed: ArmServer, sdk, capsys) -> None:
+    before = live_state(sdk, DISTRIBUTED)
+    names = sorted(before.rules)[:25]
+    for name in names:
+        sdk.security_rules.begin_delete(RG, NSG, name).result()
+    oob_rule_added(sdk)
+    distributed.clear_request_log()
+    apply(capsys, DISTRIBUTED)
+    assert resource_writes(distributed) == {"PUT networkSecurityGroups": 1}
+    assert live_state(sdk, DISTRIBUTED).rules == before.rules
+    assert live_state(sdk, DISTRIBUTED).tags == before.tags
+
+
+class _Meddler:
+    """Wraps the client's network_security_groups: right after cloudports GETs the NSG, someone adds a rule."""
+
+    def __init__(self, inner: Any, sdk: Any) -> None:
+        self.inner, self.sdk = inner, sdk
+
+    def get(self, *args: Any, **kwargs: Any) -> Any:
+        nsg = self.inner.get(*args, **kwargs)
+        oob_rule_added(self.sdk)
+        return nsg
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def test_whole_nsg_put_never_overwrites_a_rule_written_meanwhile(distributed: ArmServer, sdk, monkeypatch) -> None:
+    for name in sorted(live_state(sdk, DISTRIBUTED).rules)[:25]:
+        sdk.security_rules.begin_delete(RG, NSG, name).result()
+    backend = open_backend(compile_spec(DISTRIBUTED), LiveOptions())
+    planned = backend.plan()
+    monkeypatch.setattr(
+        backend.client, "network_security_groups", _Meddler(backend.client.network_security_groups, sdk)
+    )
+    with pytest.raises(CloudportsError, match="PreconditionFailed"):
+        backend.apply(planned)
+    assert "allow-ssh-from-anywhere" in {r.name for r in sdk.security_rules.list(RG, NSG)}
+
+
+def test_creating_the_nsg_never_overwrites_one_created_meanwhile(arm: ArmServer, sdk, capsys) -> None:
+    from cloudports.targets.azure.apply import Applier
+    from cloudports.targets.azure.diff import diff
+
+    add_subnets(arm, DISTRIBUTED)
+    backend = open_backend(compile_spec(DISTRIBUTED), LiveOptions())
+    live = backend.read()
+    planned = diff(backend.desired_for(live.priorities), live, backend.settings)
+    assert planned.create_nsg
+    sdk.network_security_groups.begin_create_or_update(RG, NSG, {"location": "eastus"}).result()
+    with pytest.raises(CloudportsError, match="PreconditionFailed"):
+        Applier(backend)._create_nsg(planned, {})
+
+
+# ------------------------------------------------------------------------------------- priority stability
+
+
+def test_adding_one_flow_writes_exactly_one_rule(distributed: ArmServer, sdk, capsys, tmp_path: Path) -> None:
+    before = {r.name: r.priority for r in sdk.security_rules.list(RG, NSG)}
+    spec = write_spec(tmp_path, DISTRIBUTED, extra_flows=[{"from": "corp", "to": "sql", "services": ["mssql"]}])
+    apply(capsys, spec)
+    assert [(m, p.rsplit("/", 1)[-1]) for m, p, _s in writes(distributed)] == [("PUT", "in-tcp-corp-to-sql")]
+    after = {r.name: r.priority for r in sdk.security_rules.list(RG, NSG)}
+    assert {k: v for k, v in after.items() if k in before} == before
+
+    # and removing it again deletes exactly that rule
+    distributed.clear_request_log()
+    apply(capsys, DISTRIBUTED)
+    assert [(m, p.rsplit("/", 1)[-1]) for m, p, _s in writes(distributed)] == [("DELETE", "in-tcp-corp-to-sql")]
+    assert {r.name: r.priority for r in sdk.security_rules.list(RG, NSG)} == before
+
+
+def test_setup_phase_adds_and_removes_its_rules(distributed: ArmServer, sdk, capsys) -> None:
+    apply(capsys, DISTRIBUTED, "--phase", "setup")
+    live = live_state(sdk, DISTRIBUTED, phase="setup")
+    assert azure_allows(live, "web", "sql", "udp", 1434)
+    assert azure_allows(live, "web", "sql", "tcp", 445)
+    assert drift(capsys, DISTRIBUTED, "--phase", "setup")[0] == 0
+    _, report = drift(capsys, DISTRIBUTED)
+    assert categories(report) == {
+        "rule:extra": {"in-udp-web-to-sql", "out-udp-web-to-sql"},  # UDP 1434
+        "rule:changed": {"in-tcp-web-to-sql", "out-tcp-web-to-sql"},  # TCP 445 in the port list
+    }
+    apply(capsys, DISTRIBUTED)
+    live = live_state(sdk, DISTRIBUTED)
+    assert not azure_allows(live, "web", "sql", "udp", 1434)
+    assert not azure_allows(live, "web", "sql", "tcp", 445)
+
+
+# ------------------------------------------------------------------------------------ emitted HCL agrees
+
+
+@pytest.mark.parametrize("spec", [DISTRIBUTED, THREE_TIER], ids=lambda p: p.parent.name)
+def test_emitted_hcl_and_applied_nsg_describe_the_same_rules(arm: ArmServer, sdk, capsys, tmp_path, spec) -> None:
+    add_subnets(arm, spec)
+    assert cli(capsys, "emit", spec, "--target", "azure", "--out", tmp_path / "tf")[0] == 0
+    apply(capsys, spec)
+    with open(tmp_path / "tf/rules.tf") as f:
+        hcl = hcl2.load(f)
+    emitted = {k.strip('"'): v for k, v in hcl["locals"][0]["security_rules"].items()}
+    live = live_state(sdk, spec).rules
+
+    def unquote(value: Any) -> Any:
+        if isinstance(value, str):
+            return value.strip('"')
+        return [unquote(v) for v in value] if isinstance(value, list) else value
+
+    assert set(emitted) == set(live)
+    for name, e in emitted.items():
+        e = {k: unquote(v) for k, v in e.items()}
+        rule = live[name]
+        assert (e["priority"], e["direction"], e["access"], e["protocol"]) == (
+            rule.priority,
+            rule.direction,
+            rule.access,
+            rule.protocol,
+        ), name
+        assert tuple(e["destination_port_ranges"]) == rule.destination_ports, name
+        assert tuple(sorted(e.get("source_address_prefixes", []))) == rule.source_prefixes, name
+        assert tuple(sorted(e.get("destination_address_prefixes", []))) == rule.destination_prefixes, name
+        assert tuple(sorted(e.get("source_application_security_groups", []))) == rule.source_asgs, name
+        assert tuple(sorted(e.get("destination_application_security_groups", []))) == rule.destination_asgs, name
+
+
+# ------------------------------------------------------------------------------------------------- destroy
+
+
+def test_destroy_removes_only_what_cloudports_owns(distributed: ArmServer, sdk, capsys) -> None:
+    foreign_asg = sdk.application_security_groups.begin_create_or_update(
+        RG, "someone-elses-asg", {"location": "eastus"}
+    ).result()
+    sdk.network_security_groups.begin_create_or_update(RG, "someone-elses-nsg", {"location": "eastus"}).result()
+    code, out, _ = cli(capsys, "destroy", DISTRIBUTED, "-t", "azure", "--auto-approve")
+    assert code == 0, out
+    assert {n.name for n in sdk.network_security_groups.list(RG)} == {"someone-elses-nsg"}
+    assert {a.name for a in sdk.application_security_groups.list(RG)} == {foreign_asg.name}
+    assert subnet_nsg(sdk, RG, "vnet-d365dist", "snet-servers") is None
+    # nothing left to destroy
+    code, out, _ = cli(capsys, "destroy", DISTRIBUTED, "-t", "azure", "--auto-approve")
+    assert code == 0 and "no changes" in out
+
+
+def test_destroy_leaves_an_asg_still_in_use_and_says_so(distributed: ArmServer, sdk, capsys) -> None:
+    web = _asg_id(sdk, "web")
+    other = {"location": "eastus", "security_rules": []}
+    sdk.network_security_groups.begin_create_or_update(RG, "other-nsg", other).result()
+    rule = sdk_rule(
+        priority=200,
+        direction="Inbound",
+        protocol="Tcp",
+        destination_port_range="443",
+        source_address_prefix="*",
+        destination_application_security_groups=[models.ApplicationSecurityGroup(id=web)],
+    )
+    sdk.security_rules.begin_create_or_update(RG, "other-nsg", "uses-web-asg", rule).result()
+    code, out, _ = cli(capsys, "destroy", DISTRIBUTED, "-t", "azure", "--auto-approve")
+    assert code == 0, out
+    assert "d365-distributed-web-asg" in out and "in use" in out
+    assert {a.name for a in sdk.application_security_groups.list(RG)} == {"d365-distributed-web-asg"}
+    assert NSG not in {n.name for n in sdk.network_security_groups.list(RG)}
+
+
+def test_destroy_keeps_an_nsg_associated_with_a_subnet_the_spec_does_not_name(distributed, sdk, capsys) -> None:
+    nsg_id = sdk.network_security_groups.get(RG, NSG).id
+    distributed.add_subnet(SUB, RG, "vnet-d365dist", "snet-other", "10.1.9.0/24", location="eastus", nsg_id=nsg_id)
+    code, out, _ = cli(capsys, "destroy", DISTRIBUTED, "-t", "azure", "--auto-approve")
+    assert code == 0, out
+    assert "snet-other" in out
+    assert subnet_nsg(sdk, RG, "vnet-d365dist", "snet-other") == NSG
+    assert subnet_nsg(sdk, RG, "vnet-d365dist", "snet-servers") is None
+
+
+# -------------------------------------------------------------------------------------------- ownership
+
+
+def test_subnet_of_a_foreign_nsg_is_not_taken_over(arm: ArmServer, sdk, capsys) -> None:
+    foreign = sdk.network_security_groups.begin_create_or_update(RG, "corp-nsg", {"location": "eastus"}).result()
+    arm.add_subnet(SUB, RG, "vnet-d365dist", "snet-servers", "10.1.0.0/24", location="eastus", nsg_id=foreign.id)
+    arm.clear_request_log()
+    code, _out, err = cli(capsys, "apply", DISTRIBUTED, "-t", "azure", "--auto-approve")
+    assert code == 1
+    assert "snet-servers" in err and "corp-nsg" in err and "will not be taken over" in err
+    assert writes(arm) == []
+
+
+def test_untagged_nsg_with_the_spec_name_needs_adopt(arm: ArmServer, sdk, capsys) -> None:
+    add_subnets(arm, DISTRIBUTED)
+    legacy = sdk_rule(
+        priority=150,
+        direction="Inbound",
+        protocol="*",
+        destination_port_range="*",
+        source_address_prefix="*",
+        destination_address_prefix="*",
+    )
+    body = {"location": "eastus", "security_rules": [{"name": "allow-all", **dict(legacy)}]}
+    sdk.network_security_groups.begin_create_or_update(RG, NSG, body).result()
+    code, _out, err = cli(capsys, "plan", DISTRIBUTED, "-t", "azure")
+    assert code == 1 and "--adopt" in err and "not tagged" in err
+    apply(capsys, DISTRIBUTED, "--adopt")
+    assert drift(capsys, DISTRIBUTED)[0] == 0
+    assert "allow-all" not in {r.name for r in sdk.security_rules.list(RG, NSG)}
+
+
+# ------------------------------------------------------------------------------------------------ errors
+
+
+def test_security_rule_conflict_is_a_clear_error(distributed: ArmServer, sdk, capsys) -> None:
+    oob_rule_removed(sdk)
+    distributed.inject_fault(
+        "PUT",
+        r"/securityRules/in-tcp-web-to-sql$",
+        status=400,
+        code="SecurityRuleConflict",
+        message="Security rule in-tcp-web-to-sql conflicts with rule squatter. Rules cannot have the same Priority "
+        "and Direction. To learn more, see aka.ms/nsgrules.",
+    )
+    code, _out, err = cli(capsys, "apply", DISTRIBUTED, "-t", "azure", "--auto-approve")
+    assert code == 1
+    assert "SecurityRuleConflict" in err and "in-tcp-web-to-sql" in err and "run plan again" in err
+
+
+def test_throttling_429_honours_retry_after(distributed: ArmServer, capsys) -> None:
+    distributed.inject_fault("GET", r"/networkSecurityGroups$", status=429, retry_after=1)
+    started = time.monotonic()
+    code, _report = drift(capsys, DISTRIBUTED)
+    assert code == 0
+    assert time.monotonic() - started >= 1.0
+    statuses = [s for _m, p, s in distributed.request_log if p.endswith("/networkSecurityGroups")]
+    assert statuses == [429, 200]
+
+
+def test_another_operation_in_progress_is_retried_after_retry_after(distributed: ArmServer, sdk, capsys) -> None:
+    oob_rule_removed(sdk)
+    distributed.inject_fault(
+        "PUT",
+        r"/securityRules/in-tcp-web-to-sql$",
+        status=409,
+        code="AnotherOperationInProgress",
+        retry_after=1,
+        count=2,
+    )
+    started = time.monotonic()
+    apply(capsys, DISTRIBUTED)
+    assert time.monotonic() - started >= 2.0
+    assert drift(capsys, DISTRIBUTED)[0] == 0
+
+
+def test_busy_retry_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    from azure.core.exceptions import HttpResponseError
+
+    class Busy(HttpResponseError):
+        def __init__(self) -> None:
+            super().__init__("busy")
+            self.error = type("E", (), {"code": "AnotherOperationInProgress", "message": "busy"})()
+
+    slept: list[float] = []
+
+    def always_busy() -> None:
+        raise Busy()
+
+    with pytest.raises(HttpResponseError):
+        armapi.retry_busy(always_busy, max_wait=60, sleep=slept.append)
+    assert slept and sum(slept) <= 60
+
+
+def test_not_found_is_a_clear_message(arm: ArmServer, capsys) -> None:
+    # no subnet created: the spec names one that does not exist
+    code, _out, err = cli(capsys, "plan", DISTRIBUTED, "-t", "azure")
+    assert code == 1 and "vnet-d365dist/snet-servers" in err and "does not exist" in err
+    add_subnets(arm, DISTRIBUTED)
+    arm.inject_fault("GET", r"/applicationSecurityGroups$", status=404, code="ResourceGroupNotFound", count=1)
+    code, _out, err = cli(capsys, "drift", DISTRIBUTED, "-t", "azure")
+    assert code == 1 and "ResourceGroupNotFound" in err and "--resource-group" in err
+
+
+def test_failed_long_running_operation_is_a_clear_message(arm: ArmServer, capsys) -> None:
+    add_subnets(arm, DISTRIBUTED)
+    arm.inject_fault(
+        "PUT", r"/networkSecurityGroups/", status=400, code="InternalServerError", async_failure=True, count=1
+    )
+    code, _out, err = cli(capsys, "apply", DISTRIBUTED, "-t", "azure", "--auto-approve")
+    assert code == 1 and "creating network security group" in err and "InternalServerError" in err
+
+
+@pytest.mark.parametrize("endpoint", ["http://10.1.2.3:8080", "http://management.example.com", "ftp://127.0.0.1"])
+def test_plain_http_only_to_loopback(arm: ArmServer, capsys, monkeypatch, endpoint: str) -> None:
+    monkeypatch.setenv("CLOUDPORTS_ARM_ENDPOINT", endpoint)
+    code, _out, err = cli(capsys, "drift", DISTRIBUTED, "-t", "azure")
+    assert code == 1 and ("refusing plain http" in err or "not an http(s) URL" in err)
+    assert arm.request_log == []
+
+
+def test_settings_come_from_options_then_environment(monkeypatch) -> None:
+    env = {"AZURE_SUBSCRIPTION_ID": SUB, "CLOUDPORTS_ARM_ENDPOINT": "http://[::1]:9", "CLOUDPORTS_AZURE_TOKEN": "t"}
+    s = armapi.resolve_settings(subscription=None, resource_group="rg", location="eastus", arm_endpoint=None, env=env)
+    assert (s.subscription, s.endpoint, s.token, s.polling_interval) == (SUB, "http://[::1]:9", "t", 1.0)
+    s = armapi.resolve_settings(
+        subscription="other", resource_group="rg", location="eastus", arm_endpoint="https://x.example/", env=env
+    )
+    assert (s.subscription, s.endpoint) == ("other", "https://x.example")
+    with pytest.raises(CloudportsError, match="no subscription"):
+        armapi.resolve_settings(subscription=None, resource_group="rg", location="l", arm_endpoint=None, env={})
+    with pytest.raises(CloudportsError, match="CLOUDPORTS_AZURE_TOKEN"):
+        armapi.resolve_settings(
+            subscription=SUB, resource_group="rg", location="l", arm_endpoint="http://127.0.0.1:1", env={}
+        )
+    assert armapi.credential_scopes("https://management.usgovcloudapi.net") == [
+        "https://management.core.usgovcloudapi.net/.default"
+    ]
+    assert armapi.credential_scopes("https://arm.local.example") == ["https://arm.local.example/.default"]
+    # options reach the backend: --resource-group overrides the spec
+    monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUB)
+    backend = open_backend(compile_spec(DISTRIBUTED), LiveOptions(resource_group="rg-other"))
+    assert backend.settings.resource_group == "rg-other" and backend.base.resource_group == "rg-other"
+
+
+# ------------------------------------------------------------------------------------- pure functions
+
+
+def test_normalise_rule_reads_every_spelling() -> None:
+    asg = "/subscriptions/S/resourceGroups/RG/providers/Microsoft.Network/applicationSecurityGroups/Web-ASG"
+    raw = models.SecurityRule(
+        name="r",
+        protocol="TCP",
+        access="allow",
+        direction="inbound",
+        priority=120,
+        source_port_range="0-65535",
+        destination_port_ranges=["443", "80-80", "443"],
+        source_address_prefixes=["10.0.0.1/24", "10.1.0.0/16"],
+        destination_application_security_groups=[models.ApplicationSecurityGroup(id=asg)],
+    )
+    rule = normalise_rule(raw, {asg.lower(): "web"})
+    assert (rule.protocol, rule.access, rule.direction) == ("Tcp", "Allow", "Inbound")
+    assert rule.source_ports == ("*",)
+    assert rule.destination_ports == ("80", "443")
+    assert rule.source_prefixes == ("10.0.0.0/24", "10.1.0.0/16")
+    assert rule.destination_asgs == ("web",)
+    assert normalise_ports(["*"]) == ("*",) and normalise_ports(["1000-2000", "22"]) == ("22", "1000-2000")
+
+
+def test_rule_properties_use_singular_fields_for_one_value() -> None:
+    rule = NsgRule("r", "Inbound", "Allow", "Tcp", ("443",), source_prefixes=("Internet",), destination_asgs=("web",))
+    props = rule_properties(rule, {"web": "/x/web"})
+    assert props["destination_port_range"] == "443" and props["source_address_prefix"] == "Internet"
+    assert props["source_port_range"] == "*"
+    assert [a.id for a in props["destination_application_security_groups"]] == ["/x/web"]
+
+
+def _r(name: str, priority: int, direction: str = "Inbound") -> NsgRule:
+    return NsgRule(
+        name, direction, "Allow", "Tcp", ("1",), source_prefixes=("*",), destination_prefixes=("*",), priority=priority
+    )  # type: ignore[arg-type]
+
+
+def _replay(live: dict[str, NsgRule], steps) -> None:
+    """Carries out the steps on a model of the NSG, failing on any moment two rules share a slot."""
+    for step in steps:
+        if step.action == "delete":
+            live.pop(step.rule.name)
+        else:
+            live[step.rule.name] = step.rule
+        slots = [(r.direction, r.priority) for r in live.values()]
+        assert len(slots) == len(set(slots)), step
+
+
+def test_write_order_never_shares_a_priority() -> None:
+    live = {r.name: r for r in (_r("a", 100), _r("b", 101), _r("c", 102), _r("x", 103), _r("o", 100, "Outbound"))}
+    puts = [_r("a", 101), _r("b", 100), _r("c", 103), _r("n", 102), _r("o", 101, "Outbound")]  # swap a<->b, chain
+    deletes = [live["x"]]
+    steps = order_rule_writes(live, puts, deletes)
+    model = dict(live)
+    _replay(model, steps)
+    assert {n: (r.direction, r.priority) for n, r in model.items()} == {r.name: (r.direction, r.priority) for r in puts}
+    assert sum(s.parked for s in steps) == 1  # one rule stepped aside to break the swap
+    # a new rule on a free slot is written before anything is deleted
+    assert steps[0].action == "put"
+
+
+def test_settled_priorities_restore_a_moved_rule() -> None:
+    name = "in-tcp-web-to-sql"
+    home = home_slot(name)
+    assert settled_priorities({("Inbound", name): home}) == {("Inbound", name): home}
+    assert settled_priorities({("Inbound", name): 3999 if home != 3999 else 3998}) == {("Inbound", name): home}
+    # displaced by a rule on its home slot: stays; once that rule is gone, it moves home
+    other = next(f"r{i}" for i in range(10_000) if home_slot(f"r{i}") == home)
+    both = {("Inbound", other): home, ("Inbound", name): home + 1}
+    assert settled_priorities(both) == both
+    assert settled_priorities({("Inbound", name): home + 1}) == {("Inbound", name): home}
+    # outside the allow range or duplicated: left to build_azure
+    assert settled_priorities({("Inbound", name): 4050}) == {}
