@@ -6,7 +6,8 @@ twice - once by cloudports directly, once by `terraform apply` of the HCL `cloud
 time and the EC2 API calls of each step are printed side by side. API calls are counted on the server, so both
 tools are measured the same way.
 
-    python benchmarks/aws_live.py            # needs moto[server]; terraform + a local AWS provider mirror optional
+    python benchmarks/aws_live.py   # needs moto[server]; terraform + a local AWS provider mirror optional
+    BENCH_ROLES=4 python benchmarks/aws_live.py   # a smaller run (50 rules per role)
 """
 
 from __future__ import annotations

@@ -574,6 +574,33 @@ def test_rule_limit_is_one_clear_error(tmp_path, vpc, capsys):
     assert "L-0EA8095F" in err
 
 
+def test_full_group_makes_room_by_removing_before_adding(tmp_path, vpc, ec2):
+    def spec(last_cidr: str) -> Path:
+        networks = {f"n{i}": {"ipv4": [f"10.{i}.0.0/24"]} for i in range(59)} | {"last": {"ipv4": [last_cidr]}}
+        return write_spec(
+            tmp_path,
+            {
+                "name": "full",
+                "egress": "strict",
+                "networks": networks,
+                "roles": {"big": {"description": "60 sources"}},
+                "flows": [{"from": sorted(networks), "to": "big", "services": ["tcp/443"]}],
+                "targets": {"aws": {"name_prefix": "full-"}},
+            },
+        )
+
+    b = backend(spec("10.200.0.0/24"), vpc)
+    b.apply(b.plan())
+    b = backend(spec("10.201.0.0/24"), vpc)  # one source replaced: 60 + 1 does not fit
+    calls = ApiCalls()
+    calls.attach(b.ec2)
+    done = b.apply(b.plan())
+    assert done.counts() == {"add": 1, "change": 0, "remove": 1}
+    order = [name for name, _ in calls.calls if not name.startswith("Describe")]
+    assert order == ["AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress", "AuthorizeSecurityGroupIngress"]
+    assert backend(spec("10.201.0.0/24"), vpc).plan().empty
+
+
 def test_unknown_vpc_missing_vpc_and_unknown_profile_are_clear_errors(capsys, moto_server):
     code, _, err = cli(capsys, "drift", THREE_TIER, "-t", "aws", "--vpc-id", "vpc-0123456789abcdef0")
     assert code == 1 and "InvalidVpcID.NotFound" in err and "vpc-0123456789abcdef0" in err and "--vpc-id" in err

@@ -180,6 +180,7 @@ def serve(host: str = "127.0.0.1", port: int = 5000) -> None:
     Plain `moto_server` works too, but it loses the descriptions of group-reference rules (aws.md §4.3
     item 5), which `drift` then reports as changed rules that no apply can fix.
     """
+    import logging
     import time
 
     from moto.server import ThreadedMotoServer
@@ -187,6 +188,7 @@ def serve(host: str = "127.0.0.1", port: int = 5000) -> None:
     from tests.support.moto_server import apply_moto_patches
 
     apply_moto_patches()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access-log line per API call
     server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
     server.start()
     print(f"moto (EC2 corrected as in the tests) on http://{host}:{port}; Ctrl-C stops it", flush=True)

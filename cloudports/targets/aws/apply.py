@@ -183,8 +183,9 @@ class Applier:
             code = error_code(exc)
             pending = removals.get((group, direction))
             if code == "RulesPerSecurityGroupLimitExceeded" and pending:
-                # No room to add before removing: the rules being removed are not declared, so removing them
-                # first blocks no declared flow.
+                # The group is full: make room by removing the rules the spec no longer has, then add. Traffic
+                # that only an old rule and its replacement both allow may pause for that moment; failing
+                # would leave the group half-changed for longer.
                 self._revoke(ids[group], name, direction, [i for _r, i in pending])
                 removals.pop((group, direction))
             elif code != "InvalidPermission.Duplicate":

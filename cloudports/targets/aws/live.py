@@ -46,9 +46,6 @@ class LiveState:
     duplicates: list[tuple[SgRule, str]]  # further live rules with an already-seen key (non-canonical CIDRs)
     vpc_has_ipv6: bool = False
 
-    def group_id(self, key: str) -> str:
-        return self.groups[key].id
-
 
 def normalise_protocol(raw: Any) -> str:
     text = str(raw).lower()
