@@ -69,8 +69,10 @@ def _schema_errors(doc_path: Path, raw: Any, exc: ValidationError, model_cls: ty
                 f"{where}: '{err['input']}' is not a valid name",
                 "names are lower-case letters, digits and '-' (services may also use '.' and '_')",
             )
+        elif err["type"] == "too_short":
+            diag = Diagnostic(loc, f"{where}: {err['msg'].lower()}", "list at least one item (see docs/spec-format.md)")
         else:
-            diag = Diagnostic(loc, f"{where}: {err['msg'].lower()}", "")
+            diag = Diagnostic(loc, f"{where}: {err['msg'].lower()}", "see docs/spec-format.md or `cloudports schema`")
         out.setdefault((loc, diag.message[:20]), diag)
     return list(out.values())
 
@@ -267,7 +269,11 @@ class _Resolver:
             self.ctx.problems.error(loc, f"unknown service '{name}'", did_you_mean(name, self.defs))
             return None
         if name in stack:
-            self.ctx.problems.error(loc, f"service '{name}' contains itself: {' -> '.join((*stack, name))}")
+            self.ctx.problems.error(
+                loc,
+                f"service '{name}' contains itself: {' -> '.join((*stack, name))}",
+                "a composed service cannot include itself; remove one of these 'services:' references",
+            )
             self.failed.add(name)
             return None
         svc, doc = self.defs[name]

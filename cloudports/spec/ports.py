@@ -37,7 +37,7 @@ def _number(raw: int | str, lookup: ParamLookup, what: str, low: int, high: int)
             raw = lookup(m.group(1))
             what = f"{what} (parameter '{m.group(1)}')"
     if isinstance(raw, bool):
-        raise PortSyntaxError(f"{what} must be a number, got {raw!r}")
+        raise PortSyntaxError(f"{what} must be a number, got {raw!r}", f"write it like: {EXAMPLES}")
     try:
         value = int(str(raw).strip())
     except ValueError:
@@ -73,11 +73,17 @@ def parse_port(item: str | PortLong, lookup: ParamLookup) -> PortSpec:
         if item.protocol in ("icmp", "icmpv6"):
             return _icmp(item.protocol, item.type, item.code, lookup)
         if item.port is not None and (item.from_ is not None or item.to is not None):
-            raise PortSyntaxError("give either 'port' or 'from'/'to', not both")
+            raise PortSyntaxError(
+                "give either 'port' or 'from'/'to', not both",
+                f"e.g. {{protocol: {item.protocol}, from: 1000, to: 2000}}",
+            )
         if item.port is not None:
             return _range(item.protocol, item.port, None, lookup)
         if item.from_ is None or item.to is None:
-            raise PortSyntaxError(f"{item.protocol} needs 'port' or both 'from' and 'to'")
+            raise PortSyntaxError(
+                f"{item.protocol} needs 'port' or both 'from' and 'to'",
+                f"e.g. {{protocol: {item.protocol}, port: 443}}",
+            )
         return _range(item.protocol, item.from_, item.to, lookup)
     text = item.strip().lower() if not item.startswith("${") else item
     if text == "all":

@@ -8,14 +8,14 @@ from __future__ import annotations
 
 from typing import Annotated, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictInt
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
 SERVICE_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
 PARAM_PATTERN = r"^[A-Za-z_][A-Za-z0-9_]{0,62}$"
 
 Name = Annotated[str, Field(pattern=NAME_PATTERN, description="lower-case letters, digits and '-'")]
-ParamValue = int | str
+ParamValue = StrictInt | str  # strict: YAML 'true'/'on' must not become port 1
 
 
 class _Strict(BaseModel):

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Mapping
 
 from cloudports.compile import CompiledPolicy, Rule
@@ -16,7 +16,7 @@ from cloudports.targets.azure.model import (
     NsgRule,
 )
 from cloudports.targets.azure.priorities import assign_priorities
-from cloudports.targets.text import azure_description, azure_name
+from cloudports.targets.text import azure_description, azure_name, short_hash
 
 # Azure limits (../shared/reference/azure.md §0)
 MAX_RULES = 1000
@@ -96,8 +96,7 @@ def build_azure(
         key = (direction, _PROTOCOLS[rule.protocol], _endpoint(rule, "source"), _endpoint(rule, "destination"))
         groups[(*key, rule.peer.version)][rule.peer.cidr or None].append(rule)
 
-    rules: dict[str, NsgRule] = {}
-    origins: dict[str, list[str]] = {}
+    entries: list[tuple[str, str, NsgRule, list[str]]] = []  # (label, identity, rule without name, origins)
     for (direction, proto, src, dst, family), by_cidr in sorted(groups.items(), key=lambda kv: str(kv[0])):
         # CIDRs of one network normally share their ports; if overlapping networks made them differ, split.
         variants: dict[tuple[str, ...], list[str | None]] = defaultdict(list)
@@ -109,7 +108,7 @@ def build_azure(
             label = f"{way}-{'any' if proto == '*' else proto.lower()}-{src[1]}-to-{dst[1]}"
             label += "-v6" if family == 6 else ""
             label += f"-{n + 1}" if n else ""
-            name = azure_name(label)
+            identity = f"{direction}|{proto}|{src}|{dst}|{family}|{ports}"
             prefixes = tuple(sorted(c for c in cidrs if c))
             sides = {}
             for side, end in (("source", src), ("destination", dst)):
@@ -118,8 +117,8 @@ def build_azure(
                 else:
                     sides[f"{side}_prefixes"] = prefixes
             descriptions = dict.fromkeys(d for r in members for d in r.descriptions if d)
-            rules[name] = NsgRule(
-                name=name,
+            rule = NsgRule(
+                name="",
                 direction=direction,
                 access="Allow",
                 protocol=proto,
@@ -127,8 +126,26 @@ def build_azure(
                 description=azure_description("; ".join(descriptions)),
                 **sides,
             )
-            origins[name] = sorted({str(o) for r in members for o in r.origins})
+            entries.append((label, identity, rule, sorted({str(o) for r in members for o in r.origins})))
 
+    # Names join role/network names with '-', so different rules can get the same label (a network 'corp-v6'
+    # and the IPv6 rule of 'corp'; roles 'a' + 'b-to-c' and 'a-to-b' + 'c'). Colliding labels get a hash of the
+    # rule's identity so that no rule overwrites another; every other name stays as it was.
+    counts = Counter(azure_name(label) for label, *_ in entries)
+    rules: dict[str, NsgRule] = {}
+    origins: dict[str, list[str]] = {}
+    for label, identity, rule, rule_origins in entries:
+        name = azure_name(label)
+        if counts[name] > 1:
+            name = azure_name(f"{label}-{short_hash(identity)}")
+        rules[name] = NsgRule(**{**rule.__dict__, "name": name})
+        origins[name] = rule_origins
+
+    # Check the rule count before allocating priorities: past 1,000 rules Azure refuses anyway, and past 3,900
+    # rules per direction the allocator would run out of slots (a ValueError instead of a clear error).
+    total = len(rules) + 1 + (topo.egress == "strict")  # + the structural deny rules
+    if total > MAX_RULES:
+        raise CloudportsError([_too_many_rules(total)])
     prios = assign_priorities(((r.direction, r.name) for r in rules.values()), previous_priorities)
     rules = {name: _with_priority(r, prios[(r.direction, name)]) for name, r in rules.items()}
     rules[DENY_VNET_INBOUND.name] = DENY_VNET_INBOUND
@@ -161,16 +178,18 @@ def _with_priority(rule: NsgRule, priority: int) -> NsgRule:
     return NsgRule(**{**rule.__dict__, "priority": priority})
 
 
+def _too_many_rules(count: int) -> Diagnostic:
+    return Diagnostic(
+        None,
+        f"azure: the NSG needs {count} rules; Azure allows {MAX_RULES} per NSG",
+        "merge networks or services, or split the topology into several specs (one NSG each)",
+    )
+
+
 def check_limits(state: AzureDesiredState) -> None:
     problems = []
     if len(state.rules) > MAX_RULES:
-        problems.append(
-            Diagnostic(
-                None,
-                f"azure: the NSG needs {len(state.rules)} rules; Azure allows {MAX_RULES} per NSG",
-                "merge networks or services, or split the topology into several specs (one NSG each)",
-            )
-        )
+        problems.append(_too_many_rules(len(state.rules)))
     if len(state.asgs) > MAX_ASGS_PER_NSG:
         problems.append(
             Diagnostic(None, f"azure: {len(state.asgs)} roles; an NSG can reference at most {MAX_ASGS_PER_NSG} ASGs")

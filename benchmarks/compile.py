@@ -1,0 +1,195 @@
+"""Benchmark: load + compile, AWS build, Azure build and Terraform emission, for the examples and for generated
+topologies of 100, 1,000 and 10,000 flows.
+
+For each topology it prints the wall time of every stage, the peak Python memory of the whole pipeline
+(tracemalloc, measured in a second run so that tracing does not slow the timed one) and the rule counts: neutral
+atomic rules, AWS security-group rules, Azure NSG rules. Generated topologies stay within the AWS quota
+(targets.aws.max_rules_per_group is raised to 1,000, the schema's maximum, and rules are spread over enough roles);
+Azure's 1,000-rules-per-NSG limit is hard, so when a topology needs more the Azure column says that the build
+refuses and how many rules it would need.
+
+    python benchmarks/compile.py                       # examples + 100, 1,000, 10,000 flows
+    python benchmarks/compile.py --sizes 100 1000      # other sizes
+    python benchmarks/compile.py --repeat 3            # best of 3 for the timings
+"""
+
+from __future__ import annotations
+
+import argparse
+import gc
+import random
+import re
+import sys
+import tempfile
+import time
+import tracemalloc
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from cloudports.compile import compile_topology  # noqa: E402
+from cloudports.errors import CloudportsError  # noqa: E402
+from cloudports.spec import load_topology  # noqa: E402
+from cloudports.targets.aws.build import build_aws  # noqa: E402
+from cloudports.targets.aws.emit import emit_aws  # noqa: E402
+from cloudports.targets.azure.build import MAX_RULES, build_azure  # noqa: E402
+from cloudports.targets.azure.emit import emit_azure  # noqa: E402
+
+AWS_RULES_PER_GROUP = 1000  # the schema's maximum for targets.aws.max_rules_per_group
+FLOWS_PER_ROLE = 200  # keeps every group well under AWS_RULES_PER_GROUP per direction and family
+
+
+def generated_spec(flows: int, seed: int = 0) -> dict:
+    """A strict-egress topology with `flows` flows: role to role (tcp and udp), network to role, role to network.
+
+    Ports are odd numbers so that they never merge into ranges: every flow yields its own atomic rules.
+    """
+    rng = random.Random(seed + flows)
+    n_roles = max(4, flows // FLOWS_PER_ROLE)
+    n_nets = max(2, flows // 100)
+    roles = [f"role{i}" for i in range(n_roles)]
+    nets = {
+        f"net{i}": {"ipv4": [f"10.{100 + i // 256}.{i % 256}.0/24"], "ipv6": [f"fd00:{i:x}::/48"] if i % 2 else []}
+        for i in range(n_nets)
+    }
+    names = list(nets)
+    out = []
+    for i in range(flows):
+        port = 1025 + 2 * (i // 4 % 30000)
+        kind = i % 4
+        if kind == 0:
+            src, dst, svc = rng.choice(roles), rng.choice(roles), f"tcp/{port}"
+        elif kind == 1:
+            src, dst, svc = rng.choice(names), rng.choice(roles), f"tcp/{port}"
+        elif kind == 2:
+            src, dst, svc = rng.choice(roles), rng.choice(roles), f"udp/{port}"
+        else:
+            src, dst, svc = rng.choice(roles), rng.choice(names), f"tcp/{port}"
+        out.append({"from": src, "to": dst, "services": [svc], "description": f"generated flow {i}"})
+    return {
+        "name": f"bench-{flows}",
+        "egress": "strict",
+        "networks": nets,
+        "roles": {r: {"description": f"generated role {r}"} for r in roles},
+        "flows": out,
+        "targets": {"aws": {"max_rules_per_group": AWS_RULES_PER_GROUP}},
+    }
+
+
+@dataclass
+class Result:
+    name: str
+    flows: int = 0
+    times: dict[str, float] = field(default_factory=dict)
+    counts: dict[str, int | str] = field(default_factory=dict)
+    peak_mib: float = 0.0
+    azure_refused: str = ""
+
+
+def _pipeline(path: Path, phase: str | None, times: dict[str, float] | None, result: Result) -> None:
+    def lap(stage: str, start: float) -> float:
+        now = time.perf_counter()
+        if times is not None:
+            times[stage] = min(times.get(stage, float("inf")), now - start)
+        return now
+
+    t = time.perf_counter()
+    topology = load_topology(path, phase=phase)
+    policy = compile_topology(topology)
+    t = lap("load+compile", t)
+    aws = build_aws(policy)
+    t = lap("aws build", t)
+    azure = None
+    try:
+        azure = build_azure(policy)
+    except CloudportsError as exc:
+        needed = re.search(r"needs (\d+) rules", str(exc))
+        result.azure_refused = f"refused: needs {int(needed.group(1)):,} rules > {MAX_RULES:,}" if needed else str(exc)
+    t = lap("azure build", t)
+    with tempfile.TemporaryDirectory() as tmp:
+        emit_aws(aws, Path(tmp) / "aws", phase)
+        if azure is not None:
+            emit_azure(azure, Path(tmp) / "azure", phase)
+        lap("emit", t)
+    result.flows = len(topology.flows)
+    result.counts = {
+        "neutral": len(policy.rules),
+        "aws": len(aws.rules),
+        "azure": len(azure.rules) if azure is not None else "-",
+    }
+
+
+def measure(name: str, path: Path, phase: str | None, repeat: int) -> Result:
+    result = Result(name)
+    for _ in range(repeat):
+        gc.collect()
+        _pipeline(path, phase, result.times, result)
+    gc.collect()
+    tracemalloc.start()
+    _pipeline(path, phase, None, result)
+    result.peak_mib = tracemalloc.get_traced_memory()[1] / 2**20
+    tracemalloc.stop()
+    return result
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:,.0f} ms" if seconds >= 0.1 else f"{seconds * 1000:.1f} ms"
+
+
+def report(results: list[Result]) -> None:
+    header = ["topology", "flows", "load+compile", "aws build", "azure build", "emit (both)", "peak mem"]
+    header += ["neutral", "aws rules", "azure rules"]
+    rows = []
+    for r in results:
+        azure = r.azure_refused or str(r.counts["azure"])
+        emit = _ms(r.times["emit"]) + (" (aws only)" if r.azure_refused else "")
+        rows.append(
+            [
+                r.name,
+                f"{r.flows:,}",
+                _ms(r.times["load+compile"]),
+                _ms(r.times["aws build"]),
+                _ms(r.times["azure build"]),
+                emit,
+                f"{r.peak_mib:,.1f} MiB",
+                f"{r.counts['neutral']:,}",
+                f"{r.counts['aws']:,}",
+                azure,
+            ]
+        )
+    widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]
+    print(" | ".join(h.ljust(w) for h, w in zip(header, widths, strict=True)))
+    print("-|-".join("-" * w for w in widths))
+    for row in rows:
+        print(" | ".join(str(c).ljust(w) for c, w in zip(row, widths, strict=True)))
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--sizes", type=int, nargs="*", default=[100, 1000, 10000], help="generated flow counts")
+    parser.add_argument("--repeat", type=int, default=1, help="timed runs per topology (the best is shown)")
+    parser.add_argument("--no-examples", action="store_true", help="only the generated topologies")
+    args = parser.parse_args(argv)
+
+    results = []
+    if not args.no_examples:
+        for path in sorted(REPO.glob("examples/*/topology.yaml")):
+            for phase in (None, "setup"):
+                name = path.parent.name + (f" --phase {phase}" if phase else "")
+                results.append(measure(name, path, phase, args.repeat))
+    with tempfile.TemporaryDirectory() as tmp:
+        for size in args.sizes:
+            path = Path(tmp) / f"generated-{size}.yaml"
+            path.write_text(yaml.safe_dump(generated_spec(size), sort_keys=False))
+            results.append(measure(f"generated ({path.stat().st_size / 1024:,.0f} KiB YAML)", path, None, args.repeat))
+    print(f"python {sys.version.split()[0]}; times: best of {args.repeat}; peak memory: tracemalloc, separate run")
+    report(results)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
