@@ -341,7 +341,8 @@ def apply(
         raise CloudportsError("apply cancelled; nothing was changed")
     done = backend.apply(planned)
     counts = done.counts()
-    out.print(
+    # stderr, so that `apply --format json` leaves stdout one JSON document
+    err.print(
         f"[green]applied:[/green] {counts['add']} created, {counts['change']} updated, {counts['remove']} deleted"
     )
 
@@ -392,8 +393,8 @@ def destroy(
         raise CloudportsError("destroy cancelled; nothing was changed")
     done = backend.destroy(planned)
     for note in done.notes:
-        out.print(f"note: {note}")
-    out.print(f"[green]destroyed:[/green] {done.counts()['remove']} resources")
+        err.print(f"note: {note}")
+    err.print(f"[green]destroyed:[/green] {done.counts()['remove']} resources")
 
 
 def main(argv: list[str] | None = None) -> int:

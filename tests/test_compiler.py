@@ -549,11 +549,6 @@ def test_spec_format_example_compiles(tmp_path: Path) -> None:
     assert_equivalent(topology, build_azure(policy))
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="docs/spec-format.md says a declared parameter without a default makes compiling without --var an "
-    "error; the loader only complains when a port uses it (loader or doc to be aligned)",
-)
 def test_unset_unused_spec_parameter_is_an_error_as_documented(tmp_path: Path) -> None:
     path = make(tmp_path, [flow("web", "sql", "tcp/1")], parameters={"license_port": {"description": "no default"}})
     with pytest.raises(SpecError, match="license_port"):

@@ -415,8 +415,10 @@ def test_unset_parameter(tmp_path: Path) -> None:
 
 def test_var_overrides_a_default_and_unknown_var_is_an_error(tmp_path: Path) -> None:
     path = spec(tmp_path, PARAMS + 'flows:\n  - {from: web, to: sql, services: ["tcp/${app_port}"]}\n')
-    assert load_topology(path).flows[0].ports == (PortSpec("tcp", 8080, 8080),)
-    assert load_topology(path, {"app_port": "9090"}).flows[0].ports == (PortSpec("tcp", 9090, 9090),)
+    assert load_topology(path, {"license_port": "1"}).flows[0].ports == (PortSpec("tcp", 8080, 8080),)
+    assert load_topology(path, {"app_port": "9090", "license_port": "1"}).flows[0].ports == (
+        PortSpec("tcp", 9090, 9090),
+    )
     text = error_of(path, variables={"app_prt": "1"})
     assert "--var app_prt: no such parameter" in text and "did you mean 'app_port'?" in text
     text = error_of(path, variables={"app_port": "99999"})

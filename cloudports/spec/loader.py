@@ -327,12 +327,19 @@ def _declare_params(ctx: _Ctx, catalogs: list[_Doc], specs: list[_Doc], variable
                 ctx.problems.error(loc, f"parameter '{name}' is defined twice", f"first at {ctx.params[name].loc}")
                 continue
             default = value.default if isinstance(value, ParameterDecl) else value
+            if default is None and name in ctx.params:  # re-describing a catalog parameter keeps its default
+                default = ctx.params[name].value
             ctx.params[name] = _Param(default, loc, "spec")
     for name, value in variables.items():
         if name not in ctx.params:
             ctx.problems.error(None, f"--var {name}: no such parameter", did_you_mean(name, ctx.params))
             continue
         ctx.params[name] = _Param(value, None, "--var")
+    for name, param in ctx.params.items():
+        if param.value is None:  # declared without a default and not given: an error whether used or not
+            ctx.problems.error(
+                param.loc, f"parameter '{name}' has no value", f"pass --var {name}=VALUE or give it a default"
+            )
 
 
 def _collect_named(ctx: _Ctx, docs: list[_Doc], section: str, kinds: dict[str, tuple[Any, _Doc]], what: str) -> None:

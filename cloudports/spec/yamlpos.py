@@ -74,7 +74,8 @@ class _Builder:
 def load_yaml(path: Path) -> Any:
     """Parse one YAML file into PosDict/PosList/scalars; syntax errors become SpecError with a position."""
     text = path.read_text(encoding="utf-8")
-    loader = yaml.SafeLoader(text)
+    # libyaml's parser when available (about 5x faster on large specs); same nodes and marks either way
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)(text)
     try:
         node = loader.get_single_node()
         if node is None:
