@@ -341,8 +341,8 @@ def apply(
         raise CloudportsError("apply cancelled; nothing was changed")
     done = backend.apply(planned)
     counts = done.counts()
-    # stderr, so that `apply --format json` leaves stdout one JSON document
-    err.print(
+    # with --format json the summary goes to stderr, so that stdout stays one JSON document
+    (err if fmt is Format.json else out).print(
         f"[green]applied:[/green] {counts['add']} created, {counts['change']} updated, {counts['remove']} deleted"
     )
 
@@ -392,9 +392,10 @@ def destroy(
     if not auto_approve and not typer.confirm("Destroy these resources?", default=False):
         raise CloudportsError("destroy cancelled; nothing was changed")
     done = backend.destroy(planned)
+    console = err if fmt is Format.json else out  # keep stdout one JSON document with --format json
     for note in done.notes:
-        err.print(f"note: {note}")
-    err.print(f"[green]destroyed:[/green] {done.counts()['remove']} resources")
+        console.print(f"note: {note}")
+    console.print(f"[green]destroyed:[/green] {done.counts()['remove']} resources")
 
 
 def main(argv: list[str] | None = None) -> int:
