@@ -175,32 +175,36 @@ def emit(
 
 
 def _terraform_check(directory: Path, target: Target) -> None:
-    from cloudports.emit.terraform_cli import TerraformCLI, find_mirror, mirrored_providers, terraform_binary
+    from cloudports.emit.terraform_cli import TerraformCLI, find_provider_mirror, find_terraform
 
-    if not terraform_binary():
+    if not find_terraform():
         out.print("[yellow]check skipped: terraform is not installed[/yellow]")
         return
     cli = TerraformCLI(directory)
-    fmt = cli.fmt_check()
-    if fmt.code != 0:
-        raise CloudportsError(f"terraform fmt -check found unformatted files:\n{fmt.output}")
+    code, stdout, stderr = cli.fmt()
+    if code != 0:
+        raise CloudportsError(f"terraform fmt -check found unformatted files:\n{stdout}{stderr}")
     out.print("terraform fmt -check: ok")
-    provider = "hashicorp/aws" if target is Target.aws else "hashicorp/azurerm"
-    mirror = find_mirror()
-    if not mirror or provider not in mirrored_providers(mirror):
-        out.print(f"[yellow]validate skipped: no local mirror of the {provider} provider (no downloads)[/yellow]")
+    provider = "aws" if target is Target.aws else "azurerm"
+    if not find_provider_mirror(provider):
+        out.print(
+            f"[yellow]validate skipped: no local mirror of the hashicorp/{provider} provider (no downloads)[/yellow]"
+        )
         return
-    # init leaves .terraform and a lock file behind; remove what this check created so output stays exactly
-    # what emit wrote.
+    # init leaves .terraform and a lock file behind; remove what this check created so that the directory
+    # holds exactly what emit wrote.
     leftovers = [p for p in (directory / ".terraform", directory / ".terraform.lock.hcl") if not p.exists()]
     try:
-        for step in (cli.init, cli.validate):
-            run = step()
-            if run.code != 0:
-                raise CloudportsError(f"terraform {step.__name__} failed:\n{run.output}")
+        for step in ("init", "validate"):
+            code, stdout, stderr = getattr(cli, step)(**({"backend": False} if step == "init" else {}))
+            if code != 0:
+                raise CloudportsError(f"terraform {step} failed:\n{stdout}{stderr}")
     finally:
         for path in leftovers:
-            shutil.rmtree(path, ignore_errors=True) if path.is_dir() else path.unlink(missing_ok=True)
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
     out.print("terraform validate: ok")
 
 

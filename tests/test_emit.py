@@ -13,7 +13,7 @@ import pytest
 import yaml
 
 from cloudports.cli import main
-from cloudports.emit.terraform_cli import TerraformCLI, terraform_binary
+from cloudports.emit.terraform_cli import TerraformCLI, find_terraform
 from cloudports.pipeline import compile_spec, desired_state
 from cloudports.targets.aws.emit import rules_locals as aws_locals
 from cloudports.targets.azure.build import DENY_VNET_INBOUND
@@ -75,13 +75,13 @@ def test_same_spec_same_bytes_whatever_the_order(target: str, tmp_path: Path) ->
         assert _tree(tmp_path / "a") == _tree(tmp_path / f"b{seed}"), cmp.diff_files
 
 
-@pytest.mark.skipif(not terraform_binary(), reason="terraform CLI not installed")
+@pytest.mark.skipif(not find_terraform(), reason="terraform CLI not installed")
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
 def test_emitted_roots_are_fmt_clean(example: Path, tmp_path: Path) -> None:
     for target in TARGETS:
         _emit(example / "topology.yaml", target, tmp_path / target)
-        run = TerraformCLI(tmp_path / target).fmt_check()
-        assert run.code == 0, run.output
+        code, stdout, stderr = TerraformCLI(tmp_path / target).fmt()
+        assert code == 0, stdout + stderr
 
 
 def _parse(path: Path) -> dict:
@@ -170,7 +170,7 @@ def test_adding_a_flow_changes_one_azure_rule_only(tmp_path: Path) -> None:
 
 
 def test_emit_check_runs_fmt_and_validate(tmp_path: Path, capsys) -> None:
-    if not terraform_binary():
+    if not find_terraform():
         pytest.skip("terraform CLI not installed")
     spec = REPO / "examples" / "three-tier-web" / "topology.yaml"
     assert main(["emit", str(spec), "-t", "aws", "--out", str(tmp_path), "--check"]) == 0
