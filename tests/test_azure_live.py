@@ -578,7 +578,13 @@ def test_throttling_429_honours_retry_after(distributed: ArmServer, capsys) -> N
     assert statuses == [429, 200]
 
 
-def test_another_operation_in_progress_is_retried_after_retry_after(distributed: ArmServer, sdk, capsys) -> None:
+@pytest.mark.parametrize("sdk_retries", ["10", "0"], ids=["by-azure-core", "by-cloudports"])
+def test_another_operation_in_progress_is_retried_after_retry_after(
+    distributed: ArmServer, sdk, capsys, monkeypatch, sdk_retries: str
+) -> None:
+    # azure-core retries any error that carries Retry-After; when its retries are used up (here: none at all),
+    # cloudports' own bounded retry takes over, honouring Retry-After too, and says so on stderr.
+    monkeypatch.setenv("CLOUDPORTS_AZURE_RETRY_TOTAL", sdk_retries)
     oob_rule_removed(sdk)
     distributed.inject_fault(
         "PUT",
@@ -588,9 +594,14 @@ def test_another_operation_in_progress_is_retried_after_retry_after(distributed:
         retry_after=1,
         count=2,
     )
+    distributed.clear_request_log()
     started = time.monotonic()
-    apply(capsys, DISTRIBUTED)
+    code, _out, err = cli(capsys, "apply", DISTRIBUTED, "-t", "azure", "--auto-approve")
+    assert code == 0, err
     assert time.monotonic() - started >= 2.0
+    puts = [s for m, p, s in distributed.request_log if m == "PUT"]
+    assert puts == [409, 409, 201]
+    assert ("AnotherOperationInProgress, retrying in 1s" in err) == (sdk_retries == "0")
     assert drift(capsys, DISTRIBUTED)[0] == 0
 
 

@@ -304,7 +304,7 @@ class Applier:
         """Delete; when Azure answers that something still uses the resource, return why instead of failing."""
         with arm_errors(action, subject):
             try:
-                retry_busy(lambda: start().result())
+                retry_busy(lambda: start().result(), subject=subject)
             except HttpResponseError as exc:
                 if not _in_use(exc):
                     raise
@@ -344,7 +344,7 @@ class Applier:
                 left[nsg.name] = f"left network security group {nsg.name}: still in use ({why})"
         left |= self._delete_asgs(d)
         done = [c for c in planned.changes if not (c.kind in (NSG, ASG) and c.name in left)]
-        return Plan("azure", d.desired.topology, planned.scope, done, planned.notes + list(left.values()))
+        return Plan("azure", d.desired.topology, planned.scope, done, list(left.values()))  # the plan said the rest
 
     def _dissociate(self, ref: SubnetRef, owned: set[str]) -> None:
         subject = f"subnet {ref.key} (resource group {ref.resource_group})"

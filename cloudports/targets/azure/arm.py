@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import sys
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -306,8 +307,17 @@ def retry_after(exc: BaseException) -> float | None:
     return None
 
 
+def _say_busy(code: str, delay: float, subject: str) -> None:
+    # Waiting can take minutes on Azure; say why nothing seems to happen (stderr: stdout may be JSON).
+    print(f"azure: {subject}: {code}, retrying in {delay:g}s", file=sys.stderr)
+
+
 def retry_busy(
-    call: Callable[[], T], *, max_wait: float = BUSY_MAX_WAIT, sleep: Callable[[float], None] = time.sleep
+    call: Callable[[], T],
+    *,
+    subject: str = "",
+    max_wait: float = BUSY_MAX_WAIT,
+    sleep: Callable[[float], None] = time.sleep,
 ) -> T:
     """Run a write; while Azure answers that another operation on the resource is running, wait and retry."""
     waited, attempt = 0.0, 0
@@ -315,12 +325,14 @@ def retry_busy(
         try:
             return call()
         except HttpResponseError as exc:
-            if error_code(exc) not in BUSY_CODES:
+            code = error_code(exc)
+            if code not in BUSY_CODES:
                 raise
             delay = retry_after(exc)
             delay = min(BUSY_DEFAULT_DELAY * 2**attempt, 30.0) if delay is None else delay
             if waited + delay > max_wait:
                 raise
+            _say_busy(code, delay, subject or "a write")
             sleep(delay)
             waited += delay
             attempt += 1
@@ -329,4 +341,4 @@ def retry_busy(
 def wait(poller_factory: Callable[[], Any], action: str, subject: str) -> Any:
     """Start a long-running write, wait for it (.result()), retrying while the resource is busy."""
     with arm_errors(action, subject):
-        return retry_busy(lambda: poller_factory().result())
+        return retry_busy(lambda: poller_factory().result(), subject=subject)
