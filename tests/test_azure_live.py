@@ -269,6 +269,19 @@ def oob_priorities_swapped(sdk) -> tuple[str, str]:
     return "rule:changed", "in-tcp-web-to-sql"
 
 
+def oob_nsg_deleted(sdk) -> tuple[str, str]:
+    oob_subnet_detached(sdk)  # Azure refuses to delete an NSG still associated with a subnet
+    sdk.network_security_groups.begin_delete(RG, NSG).result()
+    return "nsg:missing", NSG
+
+
+def oob_extra_asg(sdk) -> tuple[str, str]:
+    tags = {"cloudports:topology": "d365-distributed", "cloudports:role": "legacy"}
+    body = {"location": "eastus", "tags": tags}
+    sdk.application_security_groups.begin_create_or_update(RG, "d365-distributed-legacy-asg", body).result()
+    return "asg:extra", "d365-distributed-legacy-asg"
+
+
 def oob_subnet_detached(sdk) -> tuple[str, str]:
     subnet = sdk.subnets.get(RG, "vnet-d365dist", "snet-servers")
     subnet.network_security_group = None
@@ -287,6 +300,8 @@ def oob_subnet_detached(sdk) -> tuple[str, str]:
         oob_priorities_swapped,
         oob_asg_deleted,
         oob_subnet_detached,
+        oob_nsg_deleted,
+        oob_extra_asg,
     ],
     ids=lambda f: f.__name__[4:],
 )
@@ -306,6 +321,7 @@ def test_out_of_band_change_is_drift_and_apply_repairs_it(distributed: ArmServer
     assert drift(capsys, DISTRIBUTED)[0] == 0
     after = live_state(sdk, DISTRIBUTED)
     assert after.rules == before.rules  # same names, priorities and content as before the change
+    assert set(after.asgs) == set(before.asgs)
     assert subnet_nsg(sdk, RG, "vnet-d365dist", "snet-servers") == NSG
 
 
@@ -553,19 +569,28 @@ def test_untagged_nsg_with_the_spec_name_needs_adopt(arm: ArmServer, sdk, capsys
 # ------------------------------------------------------------------------------------------------ errors
 
 
-def test_security_rule_conflict_is_a_clear_error(distributed: ArmServer, sdk, capsys) -> None:
+@pytest.mark.parametrize(
+    ("code", "hint"),
+    [
+        ("SecurityRuleConflict", "run plan again"),
+        ("SecurityRuleInvalidPortRange", "check the services' ports"),
+        ("SecurityRuleInvalidAddressPrefix", "check the networks' CIDRs"),
+    ],
+)
+def test_azure_validation_errors_are_clear(distributed: ArmServer, sdk, capsys, code: str, hint: str) -> None:
+    # A real SecurityRuleConflict needs a rule written between cloudports' read and its write (apply orders its
+    # own writes so that it never causes one); injected here like the other validation errors.
     oob_rule_removed(sdk)
     distributed.inject_fault(
         "PUT",
         r"/securityRules/in-tcp-web-to-sql$",
         status=400,
-        code="SecurityRuleConflict",
-        message="Security rule in-tcp-web-to-sql conflicts with rule squatter. Rules cannot have the same Priority "
-        "and Direction. To learn more, see aka.ms/nsgrules.",
+        code=code,
+        message=f"Security rule in-tcp-web-to-sql: {code}.",
     )
-    code, _out, err = cli(capsys, "apply", DISTRIBUTED, "-t", "azure", "--auto-approve")
-    assert code == 1
-    assert "SecurityRuleConflict" in err and "in-tcp-web-to-sql" in err and "run plan again" in err
+    exit_code, _out, err = cli(capsys, "apply", DISTRIBUTED, "-t", "azure", "--auto-approve")
+    assert exit_code == 1
+    assert f"{code} (HTTP 400)" in err and "writing rule" in err and "in-tcp-web-to-sql" in err and hint in err
 
 
 def test_throttling_429_honours_retry_after(distributed: ArmServer, capsys) -> None:

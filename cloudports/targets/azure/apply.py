@@ -241,9 +241,10 @@ class Applier:
         return str(result.id)
 
     def _put_all_rules(self, d: AzureDiff, asg_ids: dict[str, str]) -> None:
-        """Replace the NSG's whole rule set in one PUT of the NSG as it is now (tags, location, everything else
-        unchanged). Its rules must still be the ones the plan was made from, and If-Match makes Azure refuse the
-        PUT (412) if anything is written to the NSG between this read and the write."""
+        """Replace the NSG's whole rule set in one PUT (location, tags and flushConnection as they are).
+
+        The NSG must still have the rules the plan was made from, and If-Match makes Azure refuse the PUT (412) if
+        anything is written to the NSG between this read and the write."""
         from cloudports.targets.azure.live import normalise_rule
 
         name = d.desired.nsg_name
@@ -262,10 +263,16 @@ class Applier:
                     )
                 ]
             )
-        nsg.security_rules = [security_rule(r, asg_ids, inline=True) for r in d.desired.rules.values()]
+        # Only what a PUT may set, as it is now; read-only parts (default rules, subnets, state) stay out.
+        body = models.NetworkSecurityGroup(
+            location=nsg.location,
+            tags=dict(nsg.tags or {}),
+            flush_connection=nsg.flush_connection,
+            security_rules=[security_rule(r, asg_ids, inline=True) for r in d.desired.rules.values()],
+        )
         wait(
             lambda: self.client.network_security_groups.begin_create_or_update(
-                self.rg, name, nsg, headers={"If-Match": nsg.etag}
+                self.rg, name, body, headers={"If-Match": nsg.etag}
             ),
             "replacing the rules of network security group",
             f"{name} ({len(d.desired.rules)} rules)",

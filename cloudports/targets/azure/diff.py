@@ -289,6 +289,11 @@ def diff(desired: AzureDesiredState, live: LiveState, settings: ArmSettings) -> 
             result.create_asgs.append(asg)
             continue
         want_tags = dict(asg.tags)
+        if location_key(have.location) != location_key(desired.location):
+            result.notes.append(
+                f"application security group {have.name} is in {have.location}, the spec says {desired.location}; "
+                "Azure refuses rules that use an ASG of another region (destroy and apply again to re-create it)"
+            )
         if have.adopt:
             result.tag_asgs.append(
                 (have, {**have.tags, **want_tags}, f"adopt: tag it {TOPOLOGY_TAG}={desired.topology}")

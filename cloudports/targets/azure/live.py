@@ -16,6 +16,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
+from azure.core.exceptions import ResourceNotFoundError
+
 from cloudports.compile import CompiledPolicy
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.live.backend import LiveOptions
@@ -291,11 +293,10 @@ class Reader:
         for s in self.desired.subnets:
             rg = s.resource_group or self.rg
             key = f"{s.virtual_network}/{s.name}"
-            try:
-                with arm_errors("reading subnet", f"{key} in {rg}"):
+            with arm_errors("reading subnet", f"{key} in {rg}"):
+                try:
                     raw = self.client.subnets.get(rg, s.virtual_network, s.name)
-            except CloudportsError as exc:
-                if "HTTP 404" in str(exc):
+                except ResourceNotFoundError:
                     raise CloudportsError(
                         [
                             Diagnostic(
@@ -307,7 +308,6 @@ class Reader:
                             )
                         ]
                     ) from None
-                raise
             nsg = getattr(raw, "network_security_group", None)
             found[key] = SubnetRef(key, rg, s.virtual_network, s.name, str(raw.id), getattr(nsg, "id", None))
         return found
