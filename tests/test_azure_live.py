@@ -24,10 +24,9 @@ from cloudports.live.backend import LiveOptions
 from cloudports.pipeline import compile_spec, desired_state
 from cloudports.targets.azure import arm as armapi
 from cloudports.targets.azure.apply import order_rule_writes, rule_properties
-from cloudports.targets.azure.diff import settled_priorities
 from cloudports.targets.azure.live import normalise_ports, normalise_rule, open_backend
 from cloudports.targets.azure.model import ALLOW_PRIORITIES, NsgRule
-from cloudports.targets.azure.priorities import home_slot
+from cloudports.targets.azure.priorities import home_slot, settled_priorities
 from tests.armserver import ArmServer
 from tests.semantics import assert_azure_equivalent, azure_allows
 from tests.support.azure_live import (

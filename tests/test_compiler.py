@@ -446,15 +446,32 @@ def test_azure_priorities_are_stable_when_flows_are_added_or_removed(tmp_path: P
         assert rule.priority == grown.rules[name].priority, name
 
 
+def _two_names_sharing_a_home_slot() -> tuple[str, str]:
+    seen: dict[int, str] = {}
+    for i in range(10_000):
+        name = f"in-tcp-r{i}"
+        if home_slot(name) in seen:
+            return seen[home_slot(name)], name
+        seen[home_slot(name)] = name
+    raise AssertionError("no home-slot collision found")
+
+
 def test_azure_new_rule_on_a_taken_home_slot_moves_on_without_renumbering() -> None:
-    slot = home_slot("in-tcp-new")
-    previous = {("Inbound", "old-a"): slot, ("Inbound", "old-b"): slot + 1, ("Outbound", "old-c"): slot}
-    result = assign_priorities([*previous, ("Inbound", "in-tcp-new"), ("Outbound", "in-tcp-new")], previous)
-    assert {k: result[k] for k in previous} == previous
-    assert result[("Inbound", "in-tcp-new")] == slot + 2  # next free slot (the home slot and the next are taken)
-    assert result[("Outbound", "in-tcp-new")] == slot + 1  # priorities are unique per direction only
-    # a previous priority outside the allow range is not kept
+    old, new = _two_names_sharing_a_home_slot()
+    slot = home_slot(old)
+    previous = {("Inbound", old): slot, ("Outbound", old): slot}
+    result = assign_priorities([*previous, ("Inbound", new), ("Outbound", "x-" + new)], previous)
+    assert {k: result[k] for k in previous} == previous  # nothing already placed moves
+    assert result[("Inbound", new)] == slot + 1 or (slot == 3999 and result[("Inbound", new)] == 100)
+    # When the old rule goes, the new one settles into its now-free home slot: a rule away from home with a free
+    # slot on its path is what a hand-moved rule looks like (one extra write, shown in the plan).
+    assert assign_priorities([("Inbound", new)], {("Inbound", new): result[("Inbound", new)]}) == {
+        ("Inbound", new): slot
+    }
+    # a previous priority outside the allow range, or one another rule holds, is not kept
     assert assign_priorities([("Inbound", "x")], {("Inbound", "x"): 4096})[("Inbound", "x")] in ALLOW_PRIORITIES
+    clash = assign_priorities([("Inbound", old), ("Inbound", "y")], {("Inbound", old): slot, ("Inbound", "y"): slot})
+    assert clash[("Inbound", old)] != clash[("Inbound", "y")]
 
 
 def _many_networks(tmp_path: Path, count: int) -> Path:

@@ -13,7 +13,7 @@ by hand breaks that (its old slot is now free) and is reported as changed, with 
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -21,67 +21,12 @@ from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.live.plan import Change, Plan
 from cloudports.targets.azure.arm import ArmSettings
 from cloudports.targets.azure.live import LiveAsg, LiveNsg, LiveState, SubnetRef, location_key
-from cloudports.targets.azure.model import ALLOW_PRIORITIES, TOPOLOGY_TAG, Asg, AzureDesiredState, NsgRule
-from cloudports.targets.azure.priorities import home_slot
+from cloudports.targets.azure.model import TOPOLOGY_TAG, Asg, AzureDesiredState, NsgRule
 
 NSG = "nsg"
 ASG = "asg"
 RULE = "rule"
 SUBNET = "subnet association"
-
-
-# --------------------------------------------------------------------------------------------- priorities
-
-
-def _next(slot: int) -> int:
-    return ALLOW_PRIORITIES.start + (slot - ALLOW_PRIORITIES.start + 1) % len(ALLOW_PRIORITIES)
-
-
-def settled_priorities(
-    live: Mapping[tuple[str, str], int], missing: Iterable[tuple[str, str]] = ()
-) -> dict[tuple[str, str], int]:
-    """Live (direction, name) -> priority, with every priority cloudports could not have chosen corrected.
-
-    A rule at priority p with home slot h is consistent when every slot from h up to p is held by another rule
-    of its direction. An inconsistent rule moves back to the first free slot on that path - where it was before
-    someone moved it, or where it would go now that a rule before it was removed. Priorities outside the allow
-    range or used twice are dropped (build_azure then assigns them afresh).
-
-    `missing`: rules the spec has and the NSG lacks (deleted by hand, or new). They are placed first, each at the
-    first free slot from its home - a deleted rule's old slot when nothing took it - so that the hole it left does
-    not pull another rule out of place.
-    """
-    held: dict[str, dict[int, tuple[str, str]]] = {}
-    result: dict[tuple[str, str], int] = {}
-    for key, prio in sorted(live.items()):
-        slots = held.setdefault(key[0], {})
-        if prio in ALLOW_PRIORITIES and prio not in slots:
-            slots[prio] = key
-            result[key] = prio
-    for key in sorted(set(missing) - set(result)):
-        slots = held.setdefault(key[0], {})
-        if len(slots) >= len(ALLOW_PRIORITIES):
-            break  # no room: build_azure reports it
-        slot = home_slot(key[1])
-        while slot in slots:
-            slot = _next(slot)
-        slots[slot] = key
-        result[key] = slot
-    moved = True
-    while moved:  # each move shortens one rule's distance from home, so this ends
-        moved = False
-        for key in sorted(result):
-            slots, prio = held[key[0]], result[key]
-            slot = home_slot(key[1])
-            while slot != prio:
-                if slot not in slots:
-                    del slots[prio]
-                    slots[slot] = key
-                    result[key] = slot
-                    moved = True
-                    break
-                slot = _next(slot)
-    return result
 
 
 # ------------------------------------------------------------------------------------------------- diff

@@ -24,7 +24,7 @@ from cloudports.live.backend import LiveOptions
 from cloudports.live.plan import Plan
 from cloudports.targets.azure.arm import ArmSettings, arm_errors, network_client, resolve_settings
 from cloudports.targets.azure.build import build_azure
-from cloudports.targets.azure.model import ALLOW_PRIORITIES, ROLE_TAG, TOPOLOGY_TAG, AzureDesiredState, NsgRule
+from cloudports.targets.azure.model import ROLE_TAG, TOPOLOGY_TAG, AzureDesiredState, NsgRule
 
 _PROTOCOLS = {p.lower(): p for p in ("Tcp", "Udp", "Icmp", "Esp", "Ah", "*")}
 _DIRECTIONS = {"inbound": "Inbound", "outbound": "Outbound"}
@@ -328,14 +328,7 @@ class AzureBackend:
 
     def desired_for(self, live_priorities: dict[tuple[str, str], int]) -> AzureDesiredState:
         """The spec's desired state, every rule keeping its live priority where that is consistent."""
-        from cloudports.targets.azure.diff import settled_priorities
-
-        previous = {}
-        if live_priorities:  # only live rules the spec still has can hand down a priority
-            wanted = {(r.direction, r.name) for r in self.base.rules.values() if r.priority in ALLOW_PRIORITIES}
-            kept = {k: p for k, p in live_priorities.items() if k in wanted}
-            previous = settled_priorities(kept, wanted - set(kept))
-        state = build_azure(self.policy, previous)
+        state = build_azure(self.policy, live_priorities)
         state.resource_group = self.settings.resource_group
         state.rules = {name: canonical(rule) for name, rule in state.rules.items()}
         return state
