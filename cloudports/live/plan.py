@@ -10,6 +10,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any, Literal
 
+from cloudports.errors import CloudportsError, Diagnostic
+
 Action = Literal["add", "remove", "change"]
 
 DRIFT_WORDS = {"add": "missing", "remove": "extra", "change": "changed"}
@@ -59,3 +61,21 @@ class Plan:
 
     def to_json(self, mode: Literal["plan", "drift"] = "plan") -> str:
         return json.dumps(self.to_dict(mode), indent=2, sort_keys=True, default=str)
+
+
+def ensure_unchanged(approved: Plan, fresh: Plan) -> None:
+    """Apply carries out what was shown; if the cloud changed in between, the user must look again."""
+
+    def ids(plan: Plan) -> set[tuple[str, str, str]]:
+        return {(c.action, c.kind, c.name) for c in plan.changes}
+
+    if (approved.scope, approved.topology) != (fresh.scope, fresh.topology) or ids(approved) != ids(fresh):
+        raise CloudportsError(
+            [
+                Diagnostic(
+                    None,
+                    f"{fresh.target}: live state in {fresh.scope} changed since the plan was made; nothing was changed",
+                    "run the command again to see the new plan",
+                )
+            ]
+        )

@@ -19,7 +19,7 @@ from typing import Any
 from botocore.exceptions import ClientError
 
 from cloudports.errors import CloudportsError, Diagnostic
-from cloudports.live.plan import Change, Plan
+from cloudports.live.plan import Change, Plan, ensure_unchanged
 from cloudports.targets.aws.api import aws_errors, chunks, error_code, translate
 from cloudports.targets.aws.diff import GROUP, AwsDiff, destroy_diff, diff, group_tags
 from cloudports.targets.aws.live import LiveGroup, LiveState, describe_rules, normalise_rule
@@ -83,24 +83,6 @@ def _rules_text(rules: list[SgRule]) -> str:
     return shown + (f" and {len(rules) - 3} more" if len(rules) > 3 else "")
 
 
-def _same_changes(approved: Plan, fresh: Plan) -> None:
-    """Apply carries out what was shown; if the account changed in between, the user must look again."""
-
-    def ids(plan: Plan) -> set[tuple[str, str, str]]:
-        return {(c.action, c.kind, c.name) for c in plan.changes}
-
-    if (approved.scope, approved.topology) != (fresh.scope, fresh.topology) or ids(approved) != ids(fresh):
-        raise CloudportsError(
-            [
-                Diagnostic(
-                    None,
-                    f"aws: live state in {fresh.scope} changed since the plan was made; nothing was changed",
-                    "run the command again to see the new plan",
-                )
-            ]
-        )
-
-
 class Applier:
     def __init__(self, ec2: Any, desired: AwsDesiredState, read: Callable[[], LiveState]):
         self.ec2 = ec2
@@ -113,7 +95,7 @@ class Applier:
     def apply(self, approved: Plan) -> Plan:
         first = diff(self.desired, self.read())
         shown = first.plan()
-        _same_changes(approved, shown)
+        ensure_unchanged(approved, shown)
         done = [c for c in shown.changes if c.kind == GROUP and c.action != "remove"]
         current = first
         if first.create_groups or first.tag_groups:
@@ -260,7 +242,7 @@ class Applier:
 
     def destroy(self, approved: Plan) -> Plan:
         d = destroy_diff(self.desired, self.read())
-        _same_changes(approved, d.plan())
+        ensure_unchanged(approved, d.plan())
         ids = {k: g.id for k, g in d.live.groups.items()}
         # A group referenced by another group's rule cannot be deleted: revoke references between owned
         # groups first. Other rules go with their group, so a group left behind keeps its CIDR rules.

@@ -21,7 +21,7 @@ from azure.core.exceptions import HttpResponseError
 from azure.mgmt.network import models
 
 from cloudports.errors import CloudportsError, Diagnostic
-from cloudports.live.plan import Plan
+from cloudports.live.plan import Plan, ensure_unchanged
 from cloudports.targets.azure.arm import arm_errors, error_code, retry_busy, wait
 from cloudports.targets.azure.diff import ASG, NSG, AzureDiff, destroy_diff, diff
 from cloudports.targets.azure.live import LiveState, SubnetRef
@@ -147,24 +147,6 @@ def order_rule_writes(live: dict[str, NsgRule], puts: list[NsgRule], deletes: li
 # ---------------------------------------------------------------------------------------------- applying
 
 
-def _same_changes(approved: Plan, fresh: Plan) -> None:
-    """Apply carries out what was shown; if Azure changed in between, the user must look again."""
-
-    def ids(plan: Plan) -> set[tuple[str, str, str]]:
-        return {(c.action, c.kind, c.name) for c in plan.changes}
-
-    if (approved.scope, approved.topology) != (fresh.scope, fresh.topology) or ids(approved) != ids(fresh):
-        raise CloudportsError(
-            [
-                Diagnostic(
-                    None,
-                    f"azure: live state in {fresh.scope} changed since the plan was made; nothing was changed",
-                    "run the command again to see the new plan",
-                )
-            ]
-        )
-
-
 def _in_use(exc: HttpResponseError) -> bool:
     return "InUse" in error_code(exc) or "in use" in str(exc).lower()
 
@@ -184,7 +166,7 @@ class Applier:
     def apply(self, approved: Plan) -> Plan:
         d = self._diff(self.backend.read())
         planned = d.plan()
-        _same_changes(approved, planned)
+        ensure_unchanged(approved, planned)
         asg_ids = {key: a.id for key, a in d.live.asgs.items()}
         for asg in d.create_asgs:
             asg_ids[asg.role] = self._put_asg(asg)
@@ -336,7 +318,7 @@ class Applier:
     def destroy(self, approved: Plan) -> Plan:
         d = destroy_diff(self.backend.base, self.backend.read("ignore"), self.settings)
         planned = d.plan()
-        _same_changes(approved, planned)
+        ensure_unchanged(approved, planned)
         owned = d.live.owned_nsg_ids()
         for ref in d.dissociate:
             self._dissociate(ref, owned)
