@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import replace
 
 from cloudports.compile import CompiledPolicy, Rule
 from cloudports.errors import CloudportsError, Diagnostic
@@ -72,7 +73,7 @@ def build_aws(policy: CompiledPolicy, vpc_id: str | None = None) -> AwsDesiredSt
         key = sg_rule.key
         if key in rules:
             joined = aws_description(f"{rules[key].description}; {sg_rule.description}")
-            sg_rule = SgRule(**{**rules[key].__dict__, "description": joined})
+            sg_rule = replace(rules[key], description=joined)
         rules[key] = sg_rule
         origins.setdefault(key, []).extend(str(o) for o in rule.origins)
     if topo.egress == "open":

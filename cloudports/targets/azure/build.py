@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Mapping
+from dataclasses import replace
 
 from cloudports.compile import CompiledPolicy, Rule
 from cloudports.errors import CloudportsError, Diagnostic
@@ -138,7 +139,7 @@ def build_azure(
         name = azure_name(label)
         if counts[name] > 1:
             name = azure_name(f"{label}-{short_hash(identity)}")
-        rules[name] = NsgRule(**{**rule.__dict__, "name": name})
+        rules[name] = replace(rule, name=name)
         origins[name] = rule_origins
 
     # Check the rule count before allocating priorities: past 1,000 rules Azure refuses anyway, and past 3,900
@@ -147,7 +148,7 @@ def build_azure(
     if total > MAX_RULES:
         raise CloudportsError([_too_many_rules(total)])
     prios = assign_priorities(((r.direction, r.name) for r in rules.values()), previous_priorities)
-    rules = {name: _with_priority(r, prios[(r.direction, name)]) for name, r in rules.items()}
+    rules = {name: replace(r, priority=prios[(r.direction, name)]) for name, r in rules.items()}
     rules[DENY_VNET_INBOUND.name] = DENY_VNET_INBOUND
     if topo.egress == "strict":
         rules[DENY_ALL_OUTBOUND.name] = DENY_ALL_OUTBOUND
@@ -172,10 +173,6 @@ def build_azure(
     )
     check_limits(state)
     return state
-
-
-def _with_priority(rule: NsgRule, priority: int) -> NsgRule:
-    return NsgRule(**{**rule.__dict__, "priority": priority})
 
 
 def _too_many_rules(count: int) -> Diagnostic:
