@@ -143,7 +143,7 @@ def run_terraform(spec: Path, vpc: str, endpoint: str, work: Path, calls: Server
     assert main(["emit", str(spec), "-t", "aws", "-o", str(root)]) == 0
     tf = TerraformRunner(root, terraform_env(write_cli_config(work / "cli", mirror), aws_env_for(endpoint)))
     assert tf.init()[0] == 0
-    code, _, err = timed("terraform apply", results, calls, lambda: tf.apply({"vpc_id": vpc}))
+    code, _, err = timed("terraform apply", results, calls, lambda: tf.apply({"vpc_id": vpc}, parallelism=10))
     assert code == 0, err
     # Right after an apply, refresh-only exits 2: it fills in the groups' computed inline ingress/egress
     # attributes, which Terraform recorded empty because the rules were created after the groups.

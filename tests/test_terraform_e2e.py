@@ -97,8 +97,10 @@ def test_applied_rules_allow_and_forbid_the_right_flows(tmp_path, tf_cli_config,
     shutil.rmtree(out / ".terraform", ignore_errors=True)
     vpc_id = create_vpc(moto_server)
     tf = TerraformRunner(out, terraform_env(tf_cli_config, aws_env))
-    assert tf.init()[0] == 0
-    assert tf.apply({"vpc_id": vpc_id})[0] == 0
+    code, stdout, stderr = tf.init()
+    assert code == 0, stderr
+    code, stdout, stderr = tf.apply({"vpc_id": vpc_id})
+    assert code == 0, stdout + stderr
     _, live, _ = _live_rules(boto3.client("ec2", endpoint_url=moto_server), vpc_id)
 
     def ingress(role: str, proto: str, port: int, peer: str) -> bool:

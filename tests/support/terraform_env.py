@@ -59,7 +59,14 @@ class TerraformRunner(TerraformCLI):
     """cloudports' TerraformCLI plus the apply/plan/destroy/output wrappers tests use."""
 
     def apply(self, variables: Mapping[str, Any] | None = None, **kwargs: Any) -> tuple[int, str, str]:  # type: ignore[override]
-        """``terraform apply -auto-approve``; variables go to a JSON -var-file, so maps/objects work."""
+        """``terraform apply -auto-approve``; variables go to a JSON -var-file, so maps/objects work.
+
+        Parallelism defaults to 2 here: moto's backends are plain dicts without locks, and ten concurrent
+        Authorize calls (Terraform's default) have been seen to fail once in a full-suite run with an error the
+        provider retried into InvalidPermission.Duplicate. Real EC2 has no such race; this only spares the
+        tests a moto flake. Benchmarks pass parallelism explicitly when they want Terraform's default.
+        """
+        kwargs.setdefault("parallelism", 2)
         return super().apply(skip_plan=True, var=dict(variables or {}), **kwargs)
 
     def plan(  # type: ignore[override]
