@@ -28,9 +28,8 @@ sys.path.insert(0, str(REPO))
 from moto.core.responses import BaseResponse  # noqa: E402
 from python_terraform import IsFlagged  # noqa: E402
 
-from cloudports.live.backend import LiveOptions  # noqa: E402
 from cloudports.pipeline import compile_spec  # noqa: E402
-from cloudports.targets.aws.live import open_backend  # noqa: E402
+from cloudports.targets.aws import TARGET as AWS  # noqa: E402
 from tests.support.moto_server import aws_env_for, create_vpc, start_moto_server  # noqa: E402
 from tests.support.terraform_env import (  # noqa: E402
     TerraformRunner,
@@ -115,14 +114,14 @@ def run_cloudports(spec: Path, vpc: str, calls: ServerCalls, results: list) -> i
     policy = compile_spec(spec)
 
     def apply() -> int:
-        backend = open_backend(policy, LiveOptions(vpc_id=vpc))
+        backend = AWS.open_backend(policy, {"vpc_id": vpc}, False)
         return len(backend.apply(backend.plan()).changes)
 
     def drift() -> bool:
-        return open_backend(policy, LiveOptions(vpc_id=vpc)).plan().empty
+        return AWS.open_backend(policy, {"vpc_id": vpc}, False).plan().empty
 
     def apply_again() -> int:
-        backend = open_backend(policy, LiveOptions(vpc_id=vpc))
+        backend = AWS.open_backend(policy, {"vpc_id": vpc}, False)
         plan = backend.plan()
         return 0 if plan.empty else len(backend.apply(plan).changes)
 
@@ -158,7 +157,7 @@ def run_terraform(spec: Path, vpc: str, endpoint: str, work: Path, calls: Server
         "cloudports drift (after terraform)",
         results,
         calls,
-        lambda: open_backend(policy, LiveOptions(vpc_id=vpc)).plan().empty,
+        lambda: AWS.open_backend(policy, {"vpc_id": vpc}, False).plan().empty,
     )
     return True
 
@@ -172,7 +171,7 @@ def main() -> None:
             work = Path(tmp)
             spec = generate_spec(work)
             policy = compile_spec(spec)
-            backend = open_backend(policy, LiveOptions(vpc_id="vpc-00000000"))
+            backend = AWS.open_backend(policy, {"vpc_id": "vpc-00000000"}, False)
             rules, groups = len(backend.desired.rules), len(backend.desired.groups)
             print(f"topology: {groups} security groups, {rules} rules; moto at {server.endpoint_url}\n")
 

@@ -29,9 +29,8 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
-from cloudports.live.backend import LiveOptions  # noqa: E402
 from cloudports.pipeline import compile_spec, desired_state  # noqa: E402
-from cloudports.targets.azure.live import open_backend  # noqa: E402
+from cloudports.targets.azure import TARGET as AZURE  # noqa: E402
 from tests.armserver import ArmServer  # noqa: E402
 from tests.armserver.client import make_network_client  # noqa: E402
 
@@ -109,17 +108,17 @@ class Bench:
 
 
 def apply(spec: Path) -> int:
-    backend = open_backend(compile_spec(spec), LiveOptions())
+    backend = AZURE.open_backend(compile_spec(spec), {}, False)
     plan = backend.plan()
     return 0 if plan.empty else len(backend.apply(plan).changes)
 
 
 def drift(spec: Path) -> bool:
-    return open_backend(compile_spec(spec), LiveOptions()).plan().empty
+    return AZURE.open_backend(compile_spec(spec), {}, False).plan().empty
 
 
 def destroy(spec: Path) -> int:
-    backend = open_backend(compile_spec(spec), LiveOptions())
+    backend = AZURE.open_backend(compile_spec(spec), {}, False)
     return len(backend.destroy(backend.plan_destroy()).changes)
 
 

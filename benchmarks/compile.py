@@ -34,9 +34,10 @@ sys.path.insert(0, str(REPO))
 from cloudports.compile import compile_topology  # noqa: E402
 from cloudports.errors import CloudportsError  # noqa: E402
 from cloudports.spec import load_topology  # noqa: E402
-from cloudports.targets.aws.build import build_aws  # noqa: E402
+from cloudports.targets.aws import TARGET as AWS  # noqa: E402
 from cloudports.targets.aws.emit import emit_aws  # noqa: E402
-from cloudports.targets.azure.build import MAX_RULES, build_azure  # noqa: E402
+from cloudports.targets.azure import TARGET as AZURE  # noqa: E402
+from cloudports.targets.azure.build import MAX_RULES  # noqa: E402
 from cloudports.targets.azure.emit import emit_azure  # noqa: E402
 
 AWS_RULES_PER_GROUP = 1000  # the schema's maximum for targets.aws.max_rules_per_group
@@ -101,11 +102,11 @@ def _pipeline(path: Path, phase: str | None, times: dict[str, float] | None, res
     topology = load_topology(path, phase=phase)
     policy = compile_topology(topology)
     t = lap("load+compile", t)
-    aws = build_aws(policy)
+    aws = AWS.build(policy)
     t = lap("aws build", t)
     azure = None
     try:
-        azure = build_azure(policy)
+        azure = AZURE.build(policy)
     except CloudportsError as exc:
         needed = re.search(r"needs (\d+) rules", str(exc))
         result.azure_refused = f"refused: needs {int(needed.group(1)):,} rules > {MAX_RULES:,}" if needed else str(exc)

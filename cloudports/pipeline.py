@@ -1,18 +1,20 @@
-"""The whole pipeline in one place: spec -> topology -> neutral rules -> per-cloud desired state."""
+"""The whole pipeline in one place: spec -> topology -> neutral rules -> a target's state.
+
+Every command goes through here and the target registry; no cloud is named outside cloudports/targets/<cloud>/.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from cloudports.compile import CompiledPolicy, compile_topology
+from cloudports.errors import Diagnostic
 from cloudports.spec import load_topology
-from cloudports.targets.aws.build import build_aws
-from cloudports.targets.aws.model import AwsDesiredState
-from cloudports.targets.azure.build import build_azure
-from cloudports.targets.azure.model import AzureDesiredState
-
-TARGETS = ("aws", "azure")
+from cloudports.targets import registry
+from cloudports.targets.base import Target
+from cloudports.targets.capabilities import check_capabilities
 
 
 def compile_spec(
@@ -21,15 +23,16 @@ def compile_spec(
     return compile_topology(load_topology(spec, dict(variables or {}), phase))
 
 
-def desired_state(
-    policy: CompiledPolicy,
-    target: str,
-    *,
-    vpc_id: str | None = None,
-    previous_priorities: Mapping[tuple[str, str], int] | None = None,
-) -> AwsDesiredState | AzureDesiredState:
-    if target == "aws":
-        return build_aws(policy, vpc_id=vpc_id)
-    if target == "azure":
-        return build_azure(policy, previous_priorities)
-    raise ValueError(f"unknown target {target!r}")
+def target(name: str) -> Target[Any, Any]:
+    return registry.get(name)
+
+
+def prepare(policy: CompiledPolicy, name: str) -> tuple[Target[Any, Any], list[Diagnostic]]:
+    """The target, and its warnings for this spec (raises for what the target cannot express)."""
+    chosen = registry.get(name)
+    return chosen, check_capabilities(chosen, policy)
+
+
+def desired_state(policy: CompiledPolicy, name: str) -> Any:
+    """A target's desired state for the spec, as `show`, `validate` and the tests see it."""
+    return registry.get(name).build(policy)

@@ -10,9 +10,9 @@ Public API (keep it stable; other test modules import it)
 ``spec_allows(topology, src, dst, protocol, port, *, icmp_any_type=False) -> bool``
     Ground truth from the Topology's flows (phase filtering already happened in the loader).
 ``aws_allows(state, src, dst, protocol, port) -> bool``
-    AWS security-group semantics over an :class:`AwsDesiredState`.
+    AWS security-group semantics over an :class:`AwsState`.
 ``azure_allows(state, src, dst, protocol, port, vnet_prefixes=PRIVATE_PREFIXES) -> bool``
-    Azure NSG semantics over an :class:`AzureDesiredState`, including the six default rules.
+    Azure NSG semantics over an :class:`AzureState`, including the six default rules.
 ``probe_points(topology) -> list[Probe]``
     ``(src, dst, protocol, port)`` tuples covering every role pair and role/address pair.
 ``aws_mismatches`` / ``azure_mismatches`` -> list[Mismatch]
@@ -69,8 +69,8 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from cloudports.spec.model import PortSpec, Topology
-from cloudports.targets.aws.model import AwsDesiredState, SgRule
-from cloudports.targets.azure.model import AzureDesiredState, NsgRule
+from cloudports.targets.aws.model import AwsState, SgRule
+from cloudports.targets.azure.model import AzureState, NsgRule
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
@@ -267,7 +267,7 @@ def _aws_peer_matches(rule: SgRule, peer: _End, family: int) -> bool:
 class AwsModel:
     """AWS: the union of allow rules; ingress on the destination's group AND egress on the source's group."""
 
-    def __init__(self, state: AwsDesiredState):
+    def __init__(self, state: AwsState):
         self.state = state
         self.roles = set(state.groups)
         self.index: dict[tuple[str, str], list[SgRule]] = {}
@@ -295,7 +295,7 @@ class AwsModel:
         return self._allows(*_prepare(src, dst, protocol, port, self.roles))
 
 
-def aws_allows(state: AwsDesiredState, src: str, dst: str, protocol: str | int, port: object = None) -> bool:
+def aws_allows(state: AwsState, src: str, dst: str, protocol: str | int, port: object = None) -> bool:
     """May `src` open a connection to `dst` through the AWS security groups of `state`?"""
     return AwsModel(state).allows(src, dst, protocol, port)
 
@@ -350,7 +350,7 @@ def _azure_proto_matches(rule: NsgRule, proto: str, port: object) -> bool:
 class AzureModel:
     """Azure: one NSG on the subnet; Outbound for a role source, then Inbound for a role destination."""
 
-    def __init__(self, state: AzureDesiredState, vnet_prefixes: Sequence[IPNetwork | str] = PRIVATE_PREFIXES):
+    def __init__(self, state: AzureState, vnet_prefixes: Sequence[IPNetwork | str] = PRIVATE_PREFIXES):
         self.state = state
         self.roles = set(state.asgs)
         self.vnet = tuple(ipaddress.ip_network(p) for p in vnet_prefixes)
@@ -418,7 +418,7 @@ class AzureModel:
 
 
 def azure_allows(
-    state: AzureDesiredState,
+    state: AzureState,
     src: str,
     dst: str,
     protocol: str | int,
@@ -541,14 +541,14 @@ def _compare(spec: SpecModel, cloud: AwsModel | AzureModel, probes: Iterable[Pro
     return out
 
 
-def aws_mismatches(topology: Topology, state: AwsDesiredState, probes: Iterable[Probe] | None = None) -> list[Mismatch]:
+def aws_mismatches(topology: Topology, state: AwsState, probes: Iterable[Probe] | None = None) -> list[Mismatch]:
     """Probes where the AWS state and the spec disagree (exact, ICMP types and codes included)."""
     return _compare(SpecModel(topology), AwsModel(state), probes)
 
 
 def azure_mismatches(
     topology: Topology,
-    state: AzureDesiredState,
+    state: AzureState,
     probes: Iterable[Probe] | None = None,
     vnet_prefixes: Sequence[IPNetwork | str] = PRIVATE_PREFIXES,
 ) -> list[Mismatch]:
@@ -564,14 +564,14 @@ def _report(cloud: str, topology: Topology, bad: list[Mismatch], limit: int = 15
     return "\n".join(lines)
 
 
-def assert_aws_equivalent(topology: Topology, state: AwsDesiredState, probes: Iterable[Probe] | None = None) -> None:
+def assert_aws_equivalent(topology: Topology, state: AwsState, probes: Iterable[Probe] | None = None) -> None:
     bad = aws_mismatches(topology, state, probes)
     assert not bad, _report("aws", topology, bad)
 
 
 def assert_azure_equivalent(
     topology: Topology,
-    state: AzureDesiredState,
+    state: AzureState,
     probes: Iterable[Probe] | None = None,
     vnet_prefixes: Sequence[IPNetwork | str] = PRIVATE_PREFIXES,
 ) -> None:
@@ -580,12 +580,12 @@ def assert_azure_equivalent(
 
 
 def assert_equivalent(
-    topology: Topology, state: AwsDesiredState | AzureDesiredState, probes: Iterable[Probe] | None = None
+    topology: Topology, state: AwsState | AzureState, probes: Iterable[Probe] | None = None
 ) -> None:
     """For every probe, the cloud state allows exactly what the spec allows (Azure: ICMP at any-type level)."""
-    if isinstance(state, AwsDesiredState):
+    if isinstance(state, AwsState):
         assert_aws_equivalent(topology, state, probes)
-    elif isinstance(state, AzureDesiredState):
+    elif isinstance(state, AzureState):
         assert_azure_equivalent(topology, state, probes)
     else:
         raise TypeError(f"not a desired state: {type(state).__name__}")

@@ -19,12 +19,12 @@ from botocore.exceptions import ClientError
 
 from cloudports.cli import main
 from cloudports.errors import CloudportsError
-from cloudports.live.backend import LiveOptions
 from cloudports.pipeline import compile_spec, desired_state
-from cloudports.targets.aws import live
+from cloudports.targets.aws import TARGET as AWS
+from cloudports.targets.aws import backend as aws_backend
 from cloudports.targets.aws.api import translate
-from cloudports.targets.aws.live import normalise_rule, open_backend
-from cloudports.targets.aws.model import ROLE_TAG, TOPOLOGY_TAG
+from cloudports.targets.aws.read import normalise_rule
+from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG
 from tests.support.aws_live import (
     ApiCalls,
     allows,
@@ -60,7 +60,7 @@ def ec2(moto_server: str) -> Any:
 def client_hooks(monkeypatch: pytest.MonkeyPatch) -> list:
     """Functions applied to every EC2 client cloudports creates (also inside CLI commands)."""
     hooks: list = []
-    original = live.ec2_client
+    original = aws_backend.ec2_client
 
     def patched(*args: Any, **kwargs: Any) -> Any:
         client = original(*args, **kwargs)
@@ -68,7 +68,7 @@ def client_hooks(monkeypatch: pytest.MonkeyPatch) -> list:
             hook(client)
         return client
 
-    monkeypatch.setattr(live, "ec2_client", patched)
+    monkeypatch.setattr(aws_backend, "ec2_client", patched)
     return hooks
 
 
@@ -92,7 +92,7 @@ def cli(capsys: pytest.CaptureFixture, *args: str) -> tuple[int, str, str]:
 
 
 def backend(spec: Path, vpc_id: str, phase: str | None = None, adopt: bool = False):
-    return open_backend(compile_spec(spec, phase=phase), LiveOptions(vpc_id=vpc_id, adopt=adopt))
+    return AWS.open_backend(compile_spec(spec, phase=phase), {"vpc_id": vpc_id}, adopt)
 
 
 def desired(spec: Path, phase: str | None = None):

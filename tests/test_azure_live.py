@@ -20,13 +20,13 @@ from azure.mgmt.network import models
 
 from cloudports.cli import main
 from cloudports.errors import CloudportsError
-from cloudports.live.backend import LiveOptions
 from cloudports.pipeline import compile_spec, desired_state
+from cloudports.targets.azure import TARGET as AZURE
 from cloudports.targets.azure import arm as armapi
-from cloudports.targets.azure.apply import order_rule_writes, rule_properties
-from cloudports.targets.azure.live import normalise_ports, normalise_rule, open_backend
 from cloudports.targets.azure.model import ALLOW_PRIORITIES, NsgRule
+from cloudports.targets.azure.normalise import normalise_ports, normalise_rule
 from cloudports.targets.azure.priorities import home_slot, settled_priorities
+from cloudports.targets.azure.writes import order_rule_writes, rule_properties
 from tests.armserver import ArmServer
 from tests.semantics import assert_azure_equivalent, azure_allows
 from tests.support.azure_live import (
@@ -391,7 +391,7 @@ class _Meddler:
 def test_whole_nsg_put_never_overwrites_a_rule_written_meanwhile(distributed: ArmServer, sdk, monkeypatch) -> None:
     for name in sorted(live_state(sdk, DISTRIBUTED).rules)[:25]:
         sdk.security_rules.begin_delete(RG, NSG, name).result()
-    backend = open_backend(compile_spec(DISTRIBUTED), LiveOptions())
+    backend = AZURE.open_backend(compile_spec(DISTRIBUTED), {}, False)
     planned = backend.plan()
     monkeypatch.setattr(
         backend.client, "network_security_groups", _Meddler(backend.client.network_security_groups, sdk)
@@ -406,13 +406,13 @@ def test_creating_the_nsg_never_overwrites_one_created_meanwhile(arm: ArmServer,
     from cloudports.targets.azure.diff import diff
 
     add_subnets(arm, DISTRIBUTED)
-    backend = open_backend(compile_spec(DISTRIBUTED), LiveOptions())
+    backend = AZURE.open_backend(compile_spec(DISTRIBUTED), {}, False)
     live = backend.read()
-    planned = diff(backend.desired_for(live.priorities), live, backend.settings)
+    planned = diff(backend.desired_for(live.priorities), live, backend.arm)
     assert planned.create_nsg
     sdk.network_security_groups.begin_create_or_update(RG, NSG, {"location": "eastus"}).result()
     with pytest.raises(CloudportsError, match="PreconditionFailed"):
-        Applier(backend)._create_nsg(planned, {})
+        Applier(backend.client, backend.arm, backend.desired_for, backend.read)._create_nsg(planned, {})
 
 
 # ------------------------------------------------------------------------------------- priority stability
@@ -694,8 +694,8 @@ def test_settings_come_from_options_then_environment(monkeypatch) -> None:
     assert armapi.credential_scopes("https://arm.local.example") == ["https://arm.local.example/.default"]
     # options reach the backend: --resource-group overrides the spec
     monkeypatch.setenv("AZURE_SUBSCRIPTION_ID", SUB)
-    backend = open_backend(compile_spec(DISTRIBUTED), LiveOptions(resource_group="rg-other"))
-    assert backend.settings.resource_group == "rg-other" and backend.base.resource_group == "rg-other"
+    backend = AZURE.open_backend(compile_spec(DISTRIBUTED), {"resource_group": "rg-other"}, False)
+    assert backend.arm.resource_group == "rg-other" and backend.base.resource_group == "rg-other"
 
 
 # ------------------------------------------------------------------------------------- pure functions
@@ -726,9 +726,9 @@ def test_normalise_rule_reads_every_spelling() -> None:
 def test_rule_properties_use_singular_fields_for_one_value() -> None:
     rule = NsgRule("r", "Inbound", "Allow", "Tcp", ("443",), source_prefixes=("Internet",), destination_asgs=("web",))
     props = rule_properties(rule, {"web": "/x/web"})
-    assert props["destination_port_range"] == "443" and props["source_address_prefix"] == "Internet"
-    assert props["source_port_range"] == "*"
-    assert [a.id for a in props["destination_application_security_groups"]] == ["/x/web"]
+    assert props["destinationPortRange"] == "443" and props["sourceAddressPrefix"] == "Internet"
+    assert props["sourcePortRange"] == "*"
+    assert [a["id"] for a in props["destinationApplicationSecurityGroups"]] == ["/x/web"]
 
 
 def _r(name: str, priority: int, direction: str = "Inbound") -> NsgRule:

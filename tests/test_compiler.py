@@ -15,10 +15,13 @@ from cloudports.compile import CompiledPolicy, Peer, compile_topology
 from cloudports.compile.lint import SENSITIVE_PORTS
 from cloudports.errors import CloudportsError, SpecError
 from cloudports.spec import load_topology
-from cloudports.targets.aws.build import QUOTA_CODE, build_aws
-from cloudports.targets.azure.build import DENY_ALL_OUTBOUND, DENY_VNET_INBOUND, MAX_RULES, build_azure
+from cloudports.targets.aws import TARGET as AWS
+from cloudports.targets.aws.build import QUOTA_CODE
+from cloudports.targets.azure import TARGET as AZURE
+from cloudports.targets.azure.build import DENY_ALL_OUTBOUND, DENY_VNET_INBOUND, MAX_RULES
 from cloudports.targets.azure.model import ALLOW_PRIORITIES, DENY_PRIORITY
 from cloudports.targets.azure.priorities import assign_priorities, home_slot
+from cloudports.targets.capabilities import check_capabilities
 from tests.semantics import assert_equivalent
 
 REPO = Path(__file__).resolve().parent.parent
@@ -150,14 +153,14 @@ def test_strict_egress_adds_egress_rules_open_does_not(tmp_path: Path) -> None:
     assert [r for r in opened.rules if r.direction == "egress"] == []
     assert rules(opened, "sql") == rules(strict, "sql")
     # AWS writes the open egress policy out; Azure relies on its default outbound rules
-    aws = build_aws(opened)
+    aws = AWS.build(opened)
     assert sorted(r.key for r in aws.rules_of("web", "egress")) == [
         "web/out/all/all/cidr:0.0.0.0/0",
         "web/out/all/all/cidr:::/0",
     ]
-    assert DENY_ALL_OUTBOUND.name not in build_azure(opened).rules
-    assert DENY_ALL_OUTBOUND.name in build_azure(strict).rules
-    assert DENY_VNET_INBOUND.name in build_azure(opened).rules
+    assert DENY_ALL_OUTBOUND.name not in AZURE.build(opened).rules
+    assert DENY_ALL_OUTBOUND.name in AZURE.build(strict).rules
+    assert DENY_VNET_INBOUND.name in AZURE.build(opened).rules
 
 
 def test_role_to_network_flows_are_egress_only(tmp_path: Path) -> None:
@@ -355,7 +358,7 @@ def test_aws_quota_error_names_role_count_and_quota(tmp_path: Path) -> None:
         tmp_path, [flow("corp", "web", *four)], networks=CORP, targets={"aws": {"max_rules_per_group": 3}}
     )
     with pytest.raises(CloudportsError) as exc:
-        build_aws(policy)
+        AWS.build(policy)
     text = str(exc.value)
     assert "aws: role 'web' needs 4 inbound IPv4 rules; the quota is 3 per group" in text
     assert "aws: role 'web' needs 4 inbound IPv6 rules" in text
@@ -368,22 +371,22 @@ def test_aws_quota_counts_per_direction_and_family(tmp_path: Path) -> None:
     three = ["tcp/1", "tcp/3", "tcp/5"]
     targets = {"aws": {"max_rules_per_group": 3}}
     # 3 IPv4 + 3 IPv6 inbound and 3 outbound on web: within a quota of 3
-    state = build_aws(
+    state = AWS.build(
         compiled(tmp_path, [flow("corp", "web", *three), flow("web", "sql", *three)], networks=CORP, targets=targets)
     )
     assert len(state.rules_of("web", "ingress")) == 6
     with pytest.raises(CloudportsError, match="role 'web' needs 4 outbound IPv4 rules"):
-        build_aws(compiled(tmp_path, [flow("web", "sql", *three, "tcp/9")], targets=targets))
+        AWS.build(compiled(tmp_path, [flow("web", "sql", *three, "tcp/9")], targets=targets))
     # open egress writes 1 IPv4 + 1 IPv6 outbound rule per group
     opened = compiled(
         tmp_path, [flow("web", "sql", "tcp/1")], egress="open", targets={"aws": {"max_rules_per_group": 1}}
     )
-    assert len(build_aws(opened).rules) == 1 + 3 * 2
+    assert len(AWS.build(opened).rules) == 1 + 3 * 2
 
 
 def test_aws_descriptions_are_sanitised(tmp_path: Path) -> None:
     long = 'Users\' "quoted" text -> with <angle> brackets and é ' + "x" * 400
-    state = build_aws(compiled(tmp_path, [flow("web", "sql", "tcp/1", description=long)]))
+    state = AWS.build(compiled(tmp_path, [flow("web", "sql", "tcp/1", description=long)]))
     allowed = re.compile(r"^[a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]*$")
     for rule in state.rules.values():
         assert len(rule.description) <= 255 and allowed.match(rule.description), rule.description
@@ -404,7 +407,7 @@ def test_cli_reports_the_quota(tmp_path: Path, capsys) -> None:
 @pytest.mark.parametrize("phase", [None, "setup"])
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.parent.name)
 def test_azure_priorities_in_range_and_unique_per_direction(path: Path, phase: str | None) -> None:
-    state = build_azure(compile_topology(load_topology(path, phase=phase)))
+    state = AZURE.build(compile_topology(load_topology(path, phase=phase)))
     for direction in ("Inbound", "Outbound"):
         prios = [r.priority for r in state.rules.values() if r.direction == direction]
         assert len(prios) == len(set(prios)), direction
@@ -414,7 +417,7 @@ def test_azure_priorities_in_range_and_unique_per_direction(path: Path, phase: s
             assert rule.priority in ALLOW_PRIORITIES and rule.priority < DENY_PRIORITY
         else:
             assert rule.priority == DENY_PRIORITY == 4096
-    again = build_azure(compile_topology(load_topology(path, phase=phase)))
+    again = AZURE.build(compile_topology(load_topology(path, phase=phase)))
     assert {n: r.priority for n, r in again.rules.items()} == {n: r.priority for n, r in state.rules.items()}
 
 
@@ -429,10 +432,10 @@ def test_azure_priorities_are_stable_when_flows_are_added_or_removed(tmp_path: P
         flow("app", "sql", "tcp/1433"),
         flow("web", "corp", "udp/53"),
     ]
-    before = build_azure(compiled(tmp_path, base, networks=CORP))
+    before = AZURE.build(compiled(tmp_path, base, networks=CORP))
     previous = _previous(before)
     # add one flow (a new rule) and an extra port on an existing rule
-    grown = build_azure(
+    grown = AZURE.build(
         compiled(tmp_path, [*base, flow("app", "web", "tcp/8080"), flow("web", "sql", "tcp/1434")], networks=CORP),
         previous,
     )
@@ -441,7 +444,7 @@ def test_azure_priorities_are_stable_when_flows_are_added_or_removed(tmp_path: P
     new = set(grown.rules) - set(before.rules)
     assert new == {"in-tcp-app-to-web", "out-tcp-app-to-web"}
     # remove a flow: the others keep their numbers
-    shrunk = build_azure(compiled(tmp_path, base[1:], networks=CORP), _previous(grown))
+    shrunk = AZURE.build(compiled(tmp_path, base[1:], networks=CORP), _previous(grown))
     for name, rule in shrunk.rules.items():
         assert rule.priority == grown.rules[name].priority, name
 
@@ -487,10 +490,10 @@ def _many_networks(tmp_path: Path, count: int) -> Path:
 
 
 def test_azure_rule_limit(tmp_path: Path) -> None:
-    at_limit = build_azure(compile_topology(load_topology(_many_networks(tmp_path, MAX_RULES - 1))))
+    at_limit = AZURE.build(compile_topology(load_topology(_many_networks(tmp_path, MAX_RULES - 1))))
     assert len(at_limit.rules) == MAX_RULES == 1000  # 999 allow rules + deny-vnet-inbound
     with pytest.raises(CloudportsError) as exc:
-        build_azure(compile_topology(load_topology(_many_networks(tmp_path, MAX_RULES))))
+        AZURE.build(compile_topology(load_topology(_many_networks(tmp_path, MAX_RULES))))
     assert "azure: the NSG needs 1001 rules; Azure allows 1000 per NSG" in str(exc.value)
     assert "split the topology" in str(exc.value)
 
@@ -507,7 +510,7 @@ def test_azure_names_and_descriptions_fit_azure_limits(tmp_path: Path) -> None:
         roles=(long_role, "web"),
         networks={long_net: {"ipv4": ["10.0.0.0/8"], "ipv6": ["fd00::/8"]}},
     )
-    state = build_azure(policy)
+    state = AZURE.build(policy)
     assert len(state.rules) > 6
     for rule in state.rules.values():
         assert len(rule.name) <= 80 and AZURE_NAME.match(rule.name), rule.name
@@ -516,7 +519,8 @@ def test_azure_names_and_descriptions_fit_azure_limits(tmp_path: Path) -> None:
         assert len(asg.name) <= 80 and AZURE_NAME.match(asg.name)
     assert len(state.rules) == len({r.name for r in state.rules.values()})
     # the ICMP type is widened on Azure, with a warning that says so
-    assert any("cannot filter ICMP by type" in w.message for w in state.warnings)
+    warnings = check_capabilities(AZURE, policy)
+    assert any("cannot filter ICMP by type" in w.message for w in warnings)
 
 
 def test_azure_rule_names_that_collide_keep_both_rules(tmp_path: Path) -> None:
@@ -533,7 +537,7 @@ def test_azure_rule_names_that_collide_keep_both_rules(tmp_path: Path) -> None:
         )
     )
     policy = compile_topology(topology)
-    state = build_azure(policy)
+    state = AZURE.build(policy)
     allow = [r for r in state.rules.values() if r.access == "Allow"]
     assert len(allow) == 6  # corp-v6 x {web, web-v6} x {v4, v6}, a -> b-to-c, a-to-b -> c
     assert "in-tcp-corp-v6-to-web" in state.rules  # names that do not collide are unchanged
@@ -541,13 +545,13 @@ def test_azure_rule_names_that_collide_keep_both_rules(tmp_path: Path) -> None:
     colliding = sorted(n for n in state.rules if n.startswith(("in-tcp-corp-v6-to-web-v6-", "in-tcp-a-to-b-to-c-")))
     assert len(colliding) == 5 and all(AZURE_NAME.match(n) for n in colliding)
     assert_equivalent(topology, state)
-    assert_equivalent(topology, build_aws(policy))
+    assert_equivalent(topology, AWS.build(policy))
 
 
 def test_azure_build_is_independent_of_flow_order(tmp_path: Path) -> None:
     flows = [flow("corp", "web", "tcp/80-90", "icmp"), flow("web", "sql", "tcp/1433"), flow("app", "corp", "all")]
-    a = build_azure(compiled(tmp_path, flows, networks=CORP))
-    b = build_azure(compiled(tmp_path, flows[::-1], networks=CORP))
+    a = AZURE.build(compiled(tmp_path, flows, networks=CORP))
+    b = AZURE.build(compiled(tmp_path, flows[::-1], networks=CORP))
     assert {n: (r.content(), r.priority) for n, r in a.rules.items()} == {
         n: (r.content(), r.priority) for n, r in b.rules.items()
     }
@@ -562,8 +566,8 @@ def test_spec_format_example_compiles(tmp_path: Path) -> None:
     path.write_text(body)
     topology = load_topology(path, {"license_port": "27000"}, phase="setup")
     policy = compile_topology(topology)
-    assert_equivalent(topology, build_aws(policy))
-    assert_equivalent(topology, build_azure(policy))
+    assert_equivalent(topology, AWS.build(policy))
+    assert_equivalent(topology, AZURE.build(policy))
 
 
 def test_unset_unused_spec_parameter_is_an_error_as_documented(tmp_path: Path) -> None:
@@ -583,7 +587,7 @@ def test_azure_refuses_cleanly_past_the_priority_range(tmp_path: Path, capsys) -
     )  # fmt: skip
     policy = compile_topology(load_topology(path))
     with pytest.raises(CloudportsError, match="the NSG needs 3970 rules; Azure allows 1000 per NSG"):
-        build_azure(policy)
+        AZURE.build(policy)
     assert main(["validate", str(path)]) == 1
     err = capsys.readouterr().err
     assert "Azure allows 1000 per NSG" in err and "Traceback" not in err

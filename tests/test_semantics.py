@@ -21,9 +21,10 @@ from hypothesis import strategies as st
 
 from cloudports.compile import compile_topology
 from cloudports.spec import load_topology
-from cloudports.targets.aws.build import build_aws
+from cloudports.targets.aws import TARGET as AWS
 from cloudports.targets.aws.model import SgRule
-from cloudports.targets.azure.build import DENY_VNET_INBOUND, build_azure
+from cloudports.targets.azure import TARGET as AZURE
+from cloudports.targets.azure.build import DENY_VNET_INBOUND
 from cloudports.targets.azure.model import NsgRule
 from tests.semantics import (
     AZURE_DEFAULT_RULES,
@@ -52,7 +53,7 @@ THREE_TIER = REPO / "examples/three-tier-web/topology.yaml"
 def compiled(path: Path, phase: str | None = None):
     topology = load_topology(path, phase=phase)
     policy = compile_topology(topology)
-    return topology, build_aws(policy), build_azure(policy)
+    return topology, AWS.build(policy), AZURE.build(policy)
 
 
 def _everywhere(path: Path, phase: str | None, src: str, dst: str, proto: str, port: object) -> bool:
@@ -393,8 +394,8 @@ def test_random_topologies_compile_to_equivalent_states(spec: dict, phase: str |
     topology = _load_generated(spec, phase)
     policy = compile_topology(topology)
     probes = probe_points(topology)
-    assert_aws_equivalent(topology, build_aws(policy), probes)
-    azure = build_azure(policy)
+    assert_aws_equivalent(topology, AWS.build(policy), probes)
+    azure = AZURE.build(policy)
     assert len({r.name for r in azure.rules.values()}) == len(azure.rules)
     assert_azure_equivalent(topology, azure, probes)
 
@@ -405,7 +406,7 @@ def test_random_topologies_an_extra_rule_is_noticed(spec: dict) -> None:
     """Sanity: opening one more port into a role from one address is always seen, on both clouds."""
     topology = _load_generated(spec, None)
     policy = compile_topology(topology)
-    aws, azure = build_aws(policy), build_azure(policy)
+    aws, azure = AWS.build(policy), AZURE.build(policy)
     probes = probe_points(topology)
     model = SpecModel(topology)
     denied = [

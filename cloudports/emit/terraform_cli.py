@@ -39,7 +39,7 @@ def find_terraform() -> str | None:
     return shutil.which("terraform")
 
 
-def find_provider_mirror(provider: str = "aws", candidates: Iterable[str] | None = None) -> Path | None:
+def find_provider_mirror(provider: str, candidates: Iterable[str] | None = None) -> Path | None:
     """Root of a filesystem mirror holding terraform-provider-<provider>, or None.
 
     Handles both mirror layouts: unpacked (``ROOT/HOST/NS/TYPE/VERSION/OS_ARCH/terraform-provider-*``)
@@ -111,10 +111,10 @@ def write_cli_config(directory: Path, mirror: Path | None, include: Iterable[str
     return TerraformCliConfig(path=path, mirror=mirror, plugin_cache_dir=cache_dir)
 
 
-def default_cli_config() -> TerraformCliConfig:
-    """A per-user CLI config under the cache directory (XDG_CACHE_HOME), pointing at the first mirror found."""
+def default_cli_config(provider: str | None) -> TerraformCliConfig:
+    """A per-user CLI config under the cache directory (XDG_CACHE_HOME), pointing at the provider's mirror."""
     directory = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "cloudports" / "terraform"
-    return write_cli_config(directory, find_provider_mirror("aws") or find_provider_mirror("azurerm"))
+    return write_cli_config(directory, find_provider_mirror(provider) if provider else None)
 
 
 class TerraformCLI(Terraform):
@@ -131,10 +131,11 @@ class TerraformCLI(Terraform):
         env: Mapping[str, str] | None = None,
         terraform_bin_path: str | None = None,
         timeout: float = 300,
+        provider: str | None = None,
     ) -> None:
         super().__init__(working_dir=str(working_dir), terraform_bin_path=terraform_bin_path or find_terraform())
         if env is None:
-            env = {**os.environ, **default_cli_config().env()}
+            env = {**os.environ, **default_cli_config(provider).env()}
         self.env = {**env, "TF_IN_AUTOMATION": "1", "TF_INPUT": "0", "CHECKPOINT_DISABLE": "1"}
         self.timeout = timeout
 

@@ -17,7 +17,7 @@ from cloudports.catalogs import CATALOG_DIR, available_catalogs
 from cloudports.errors import Diagnostic, Loc, Problems, SpecError, did_you_mean
 from cloudports.spec import model
 from cloudports.spec.ports import PortSyntaxError, looks_like_port, parse_port
-from cloudports.spec.schema import AwsTarget, AzureTarget, CatalogFile, ParameterDecl, PortLong, SpecFile
+from cloudports.spec.schema import CatalogFile, ParameterDecl, PortLong, SpecFile, spec_file_model
 from cloudports.spec.yamlpos import key_loc, load_yaml, locate
 
 _ROOT_ONLY = ("name", "egress", "targets")
@@ -162,7 +162,7 @@ def _load_spec_files(root: Path, problems: Problems) -> list[_Doc]:
             problems.error(include_loc, f"file not found: {path}", "include paths are relative to the including file")
             return
         seen.add(path)
-        doc = _parse(path, SpecFile, problems)
+        doc = _parse(path, spec_file_model(), problems)
         if doc is None:
             return
         docs.append(doc)
@@ -511,8 +511,7 @@ def load_topology(
         services={n: s for n, s in resolver.done.items()},
         flows=flows,
         parameters={n: p.value for n, p in ctx.params.items() if p.value is not None},
-        aws=root.targets.aws or AwsTarget(),
-        azure=root.targets.azure or AzureTarget(),
+        targets={name: value for name, value in root.targets or () if value is not None},
         phase=phase,
         skipped_flows=skipped,
         warnings=list(problems.warnings),

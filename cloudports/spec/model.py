@@ -6,6 +6,8 @@ import ipaddress
 from dataclasses import dataclass, field
 from typing import Literal
 
+from pydantic import BaseModel
+
 from cloudports.errors import Loc
 
 Protocol = Literal["tcp", "udp", "icmp", "icmpv6", "all"]
@@ -100,8 +102,7 @@ class Topology:
     services: dict[str, Service]
     flows: list[Flow]
     parameters: dict[str, int | str]
-    aws: object  # schema.AwsTarget
-    azure: object  # schema.AzureTarget
+    targets: dict[str, BaseModel]  # target name -> its settings (the spec's targets.<name>, validated)
     phase: str | None = None
     skipped_flows: list[Flow] = field(default_factory=list)  # flows of another phase
     warnings: list = field(default_factory=list)  # Diagnostic

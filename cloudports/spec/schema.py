@@ -6,9 +6,12 @@ that must exist, CIDRs, ports, parameters — is checked by the loader, which kn
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from functools import cache
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictInt
+from pydantic import BaseModel, ConfigDict, Field, StrictInt, create_model
+
+from cloudports.targets import registry
 
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,38}[a-z0-9])?$"
 SERVICE_PATTERN = r"^[a-z0-9][a-z0-9._-]{0,62}$"
@@ -75,33 +78,6 @@ class Flow(_Strict):
     )
 
 
-class AwsTarget(_Strict):
-    region: str = "us-east-1"
-    vpc_id: str | None = Field(default=None, pattern=r"^vpc-[0-9a-f]+$")
-    name_prefix: str = ""
-    tags: dict[str, str] = {}
-    max_rules_per_group: int = Field(default=60, ge=1, le=1000)
-
-
-class AzureSubnet(_Strict):
-    virtual_network: str
-    name: str
-    resource_group: str | None = None
-
-
-class AzureTarget(_Strict):
-    location: str = "westeurope"
-    resource_group: str | None = None
-    nsg_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$")
-    subnets: list[AzureSubnet] = []
-    tags: dict[str, str] = {}
-
-
-class Targets(_Strict):
-    aws: AwsTarget | None = None
-    azure: AzureTarget | None = None
-
-
 class SpecFile(_Strict):
     """One topology file. Included files use the same shape but may not set name, egress or targets."""
 
@@ -115,7 +91,8 @@ class SpecFile(_Strict):
     roles: dict[Name, Role] = {}
     services: dict[Annotated[str, Field(pattern=SERVICE_PATTERN)], Service] = {}
     flows: list[Flow] = []
-    targets: Targets = Targets()
+    # Replaced in spec_file_model() by a model with one field per registered target (its settings model).
+    targets: Any = None
 
 
 class SourceRef(_Strict):
@@ -137,8 +114,20 @@ class CatalogFile(_Strict):
     services: dict[Annotated[str, Field(pattern=SERVICE_PATTERN)], Service] = {}
 
 
-def spec_json_schema() -> dict:
-    schema = SpecFile.model_json_schema(by_alias=True)
+def spec_file_model() -> type[SpecFile]:
+    """SpecFile with `targets` typed by the registered targets' settings models (`targets.aws`, ...)."""
+    return _spec_file_model(registry.names())
+
+
+@cache
+def _spec_file_model(names: tuple[str, ...]) -> type[SpecFile]:
+    fields: dict[str, Any] = {name: (registry.get(name).settings_model | None, None) for name in names}
+    targets = create_model("Targets", __base__=_Strict, **fields)
+    return create_model("SpecFile", __base__=SpecFile, targets=(targets, targets()))
+
+
+def spec_json_schema() -> dict[str, Any]:
+    schema = spec_file_model().model_json_schema(by_alias=True)
     schema["$schema"] = "https://json-schema.org/draft/2020-12/schema"
     schema["title"] = "cloudports topology spec"
     return schema

@@ -14,7 +14,8 @@ import pytest
 import yaml
 
 from cloudports.pipeline import compile_spec
-from cloudports.targets.azure.model import ROLE_TAG, TOPOLOGY_TAG, Asg, AzureDesiredState, NsgRule
+from cloudports.targets.azure.model import Asg, AzureState, NsgRule
+from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG
 from tests.armserver import ArmServer
 from tests.armserver.client import make_network_client
 
@@ -140,15 +141,15 @@ def live_rules(sdk: Any, rg: str, nsg: str, roles_by_id: dict[str, str]) -> dict
     return dict(sorted(out.items()))
 
 
-def live_state(sdk: Any, spec: Path, phase: str | None = None) -> AzureDesiredState:
+def live_state(sdk: Any, spec: Path, phase: str | None = None) -> AzureState:
     """The live NSG and ASGs of a spec's topology, read with the SDK into the shared model."""
     topo = compile_spec(spec, phase=phase).topology
-    target = topo.azure
+    target = topo.targets["azure"]
     rg, nsg_name = target.resource_group, target.nsg_name
     asgs = live_asgs(sdk, rg, topo.name)
     roles_by_id = {a.id.lower(): role for role, a in asgs.items()}
     nsg = sdk.network_security_groups.get(rg, nsg_name)
-    return AzureDesiredState(
+    return AzureState(
         topology=topo.name,
         location=nsg.location,
         resource_group=rg,

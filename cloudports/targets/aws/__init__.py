@@ -1,1 +1,5 @@
-"""AWS: one security group per role; rules as aws_vpc_security_group_{ingress,egress}_rule."""
+"""AWS security groups (see target.py); registered in cloudports/targets/registry.py."""
+
+from cloudports.targets.aws.target import AwsTarget
+
+TARGET = AwsTarget()

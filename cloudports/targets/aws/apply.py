@@ -22,8 +22,8 @@ from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.live.plan import Change, Plan, ensure_unchanged
 from cloudports.targets.aws.api import aws_errors, chunks, error_code, translate
 from cloudports.targets.aws.diff import GROUP, AwsDiff, destroy_diff, diff, group_tags
-from cloudports.targets.aws.live import LiveGroup, LiveState, describe_rules, normalise_rule
-from cloudports.targets.aws.model import AwsDesiredState, SgRule
+from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, SgRule
+from cloudports.targets.aws.read import describe_rules, normalise_rule
 
 REVOKE_BATCH = 500  # rule IDs per Revoke call
 MODIFY_BATCH = 100  # rules per ModifySecurityGroupRules call
@@ -84,7 +84,7 @@ def _rules_text(rules: list[SgRule]) -> str:
 
 
 class Applier:
-    def __init__(self, ec2: Any, desired: AwsDesiredState, read: Callable[[], LiveState]):
+    def __init__(self, ec2: Any, desired: AwsState, read: Callable[[], LiveState]):
         self.ec2 = ec2
         self.desired = desired
         self.read = read
@@ -215,9 +215,9 @@ class Applier:
                 )
 
     def _tag_groups(self, d: AwsDiff) -> None:
-        for group, tags, _why in d.tag_groups:
+        for group, change in d.tag_groups:
             with aws_errors("tagging security group", f"{group.name} {group.id}"):
-                self.ec2.create_tags(Resources=[group.id], Tags=_aws_tags(tags))
+                self.ec2.create_tags(Resources=[group.id], Tags=_aws_tags(change.missing))
 
     def _delete_groups(self, groups: list[LiveGroup]) -> dict[str, str]:
         """Deletes groups; returns group ID -> note for each group left because something still needs it."""

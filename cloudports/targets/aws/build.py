@@ -7,7 +7,9 @@ from dataclasses import replace
 
 from cloudports.compile import CompiledPolicy, Rule
 from cloudports.errors import CloudportsError, Diagnostic
-from cloudports.targets.aws.model import ROLE_TAG, TOPOLOGY_TAG, AwsDesiredState, SecurityGroup, SgRule
+from cloudports.targets.aws.model import AwsState, SecurityGroup, SgRule
+from cloudports.targets.aws.settings import AwsSettings
+from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG
 from cloudports.targets.text import aws_description
 
 QUOTA_CODE = "L-0EA8095F"  # "Inbound or outbound rules per security group"
@@ -16,7 +18,7 @@ QUOTA_CODE = "L-0EA8095F"  # "Inbound or outbound rules per security group"
 def _sg_rule(rule: Rule) -> SgRule:
     proto = "-1" if rule.protocol == "all" else rule.protocol
     ports = (None, None) if proto == "-1" else (rule.from_port, rule.to_port)
-    peer: dict = {}
+    peer: dict[str, str] = {}
     if rule.peer.kind == "role":
         peer["referenced_group"] = rule.peer.name
     elif rule.peer.version == 6:
@@ -35,7 +37,7 @@ def _open_egress(role: str) -> list[SgRule]:
     ]
 
 
-def check_quota(state: AwsDesiredState, limit: int) -> None:
+def check_quota(state: AwsState, limit: int) -> None:
     counts = Counter((r.group, r.direction, r.family) for r in state.rules.values())
     problems = []
     for (role, direction, family), count in sorted(counts.items()):
@@ -55,13 +57,14 @@ def check_quota(state: AwsDesiredState, limit: int) -> None:
         raise CloudportsError(problems)
 
 
-def build_aws(policy: CompiledPolicy, vpc_id: str | None = None) -> AwsDesiredState:
+def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
+    """The one route to an AWS state from a spec: `settings` is the spec's targets.aws with any command-line
+    overrides (VPC, region) already applied."""
     topo = policy.topology
-    target = topo.aws
-    common = {**target.tags, TOPOLOGY_TAG: topo.name}
+    common = {**settings.tags, TOPOLOGY_TAG: topo.name}
     groups = {}
     for role in sorted(topo.roles.values(), key=lambda r: r.name):
-        name = f"{target.name_prefix}{role.name}"
+        name = f"{settings.name_prefix}{role.name}"
         desc = aws_description(f"cloudports {topo.name} role {role.name}: {role.description}".rstrip(": "))
         tags = {ROLE_TAG: role.name, "Name": name}
         groups[role.name] = SecurityGroup(role.name, name, desc, tuple(sorted(tags.items())))
@@ -80,16 +83,16 @@ def build_aws(policy: CompiledPolicy, vpc_id: str | None = None) -> AwsDesiredSt
         for role in groups:
             for sg_rule in _open_egress(role):
                 rules[sg_rule.key] = sg_rule
-    state = AwsDesiredState(
+    state = AwsState(
         topology=topo.name,
-        region=target.region,
-        vpc_id=vpc_id or target.vpc_id,
-        name_prefix=target.name_prefix,
+        region=settings.region,
+        vpc_id=settings.vpc_id,
+        name_prefix=settings.name_prefix,
         common_tags=dict(sorted(common.items())),
         groups=groups,
         rules=dict(sorted(rules.items())),
         egress=topo.egress,
         rule_origins=origins,
     )
-    check_quota(state, target.max_rules_per_group)
+    check_quota(state, settings.max_rules_per_group)
     return state

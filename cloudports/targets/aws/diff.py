@@ -12,29 +12,17 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cloudports.live.plan import Change, Plan
-from cloudports.targets.aws.live import LiveGroup, LiveState
-from cloudports.targets.aws.model import TOPOLOGY_TAG, AwsDesiredState, SecurityGroup, SgRule
+from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, SecurityGroup, SgRule
+from cloudports.targets.aws.rows import rule_summary
+from cloudports.targets.ownership import TagChange, tag_change
 
 GROUP = "security group"
 RULE = "rule"
 
 
-def group_tags(desired: AwsDesiredState, group: SecurityGroup) -> dict[str, str]:
+def group_tags(desired: AwsState, group: SecurityGroup) -> dict[str, str]:
     """The tags a group carries: the spec's common tags plus its role and Name (as the Terraform module sets)."""
     return {**desired.common_tags, **group.tag_dict}
-
-
-def rule_summary(rule: SgRule, names: dict[str, str]) -> str:
-    way = "from" if rule.direction == "ingress" else "to"
-    what = "all traffic" if rule.ip_protocol == "-1" else f"{rule.ip_protocol} {rule.ports}"
-    peer = rule.peer.split(":", 1)[1]
-    if rule.referenced_group:
-        peer = f"sg {names.get(rule.referenced_group, rule.referenced_group)}"
-    elif rule.referenced_group_id:
-        peer = f"sg {peer}"
-    elif rule.prefix_list_id:
-        peer = f"prefix list {peer}"
-    return f"{names.get(rule.group, rule.group)} {rule.direction}: {what} {way} {peer}"
 
 
 def _rule_dict(rule: SgRule, rule_id: str | None = None) -> dict[str, Any]:
@@ -44,10 +32,10 @@ def _rule_dict(rule: SgRule, rule_id: str | None = None) -> dict[str, Any]:
 
 @dataclass
 class AwsDiff:
-    desired: AwsDesiredState
+    desired: AwsState
     live: LiveState
     create_groups: list[SecurityGroup] = field(default_factory=list)
-    tag_groups: list[tuple[LiveGroup, dict[str, str], str]] = field(default_factory=list)  # group, tags, why
+    tag_groups: list[tuple[LiveGroup, TagChange]] = field(default_factory=list)
     delete_groups: list[LiveGroup] = field(default_factory=list)
     add: list[SgRule] = field(default_factory=list)
     change: list[tuple[SgRule, SgRule, str]] = field(default_factory=list)  # desired, live, rule ID
@@ -69,8 +57,16 @@ class AwsDiff:
             for g in self.create_groups
         ]
         changes += [
-            Change("change", GROUP, g.name, f"{g.id} (role {g.key})", {"id": g.id, "tags": g.tags}, {"tags": t}, why)
-            for g, t, why in self.tag_groups
+            Change(
+                "change",
+                GROUP,
+                g.name,
+                f"{g.id} (role {g.key})",
+                {"id": g.id, "tags": g.tags},
+                {"tags": c.after},
+                c.why,
+            )
+            for g, c in self.tag_groups
         ]
         changes += [
             Change("remove", GROUP, g.name, f"{g.id} (role {g.key})", {"id": g.id, "tags": g.tags}, None, _gone(g))
@@ -97,7 +93,7 @@ class AwsDiff:
         return Plan("aws", self.desired.topology, scope, changes, list(self.notes))
 
 
-def _group_dict(desired: AwsDesiredState, group: SecurityGroup) -> dict[str, Any]:
+def _group_dict(desired: AwsState, group: SecurityGroup) -> dict[str, Any]:
     return {"name": group.name, "description": group.description, "tags": group_tags(desired, group)}
 
 
@@ -110,18 +106,15 @@ def _removal_name(live: LiveState, rule: SgRule, rule_id: str) -> str:
     return rule.key if live.rule_ids.get(rule.key) == rule_id else f"{rule.key} [{rule_id}]"
 
 
-def diff(desired: AwsDesiredState, live: LiveState) -> AwsDiff:
+def diff(desired: AwsState, live: LiveState) -> AwsDiff:
     result = AwsDiff(desired, live)
     for role, group in desired.groups.items():
         have = live.groups.get(role)
         if have is None:
             result.create_groups.append(group)
             continue
-        want_tags = group_tags(desired, group)
-        if have.adopt:
-            result.tag_groups.append((have, want_tags, f"adopt: tag it {TOPOLOGY_TAG}={desired.topology}"))
-        elif missing := {k: v for k, v in want_tags.items() if have.tags.get(k) != v}:
-            result.tag_groups.append((have, missing, "tags differ: " + ", ".join(sorted(missing))))
+        if change := tag_change(group_tags(desired, group), have.tags, have.adopt, desired.topology):
+            result.tag_groups.append((have, change))
         # AWS cannot rename a group or change its description; replacing it would detach it from instances.
         for what, want, got in (("name", group.name, have.name), ("description", group.description, have.description)):
             if want != got:
@@ -152,7 +145,7 @@ def diff(desired: AwsDesiredState, live: LiveState) -> AwsDiff:
     return result
 
 
-def destroy_diff(desired: AwsDesiredState, live: LiveState) -> AwsDiff:
+def destroy_diff(desired: AwsState, live: LiveState) -> AwsDiff:
     """Everything cloudports owns for this topology in the VPC: its groups and, with them, their rules."""
     result = AwsDiff(desired, live)
     result.delete_groups = list(live.groups.values())

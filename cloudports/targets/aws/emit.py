@@ -6,7 +6,7 @@ from pathlib import Path
 
 from cloudports.emit import files
 from cloudports.emit.hcl import block, string
-from cloudports.targets.aws.model import AwsDesiredState, SgRule
+from cloudports.targets.aws.model import AwsState, SgRule
 
 MODULE = "aws-security-groups"
 
@@ -23,7 +23,7 @@ def _rule_value(rule: SgRule) -> dict:
     return value
 
 
-def rules_locals(state: AwsDesiredState) -> dict:
+def rules_locals(state: AwsState) -> dict:
     """The module's inputs as plain data (also what tests compare the parsed HCL against)."""
     return {
         "name_prefix": state.name_prefix,
@@ -36,7 +36,7 @@ def rules_locals(state: AwsDesiredState) -> dict:
     }
 
 
-def _main_tf(state: AwsDesiredState) -> str:
+def _main_tf(state: AwsState) -> str:
     vpc_default = f"\n  default     = {string(state.vpc_id)}" if state.vpc_id else ""
     return f"""terraform {{
   required_version = ">= 1.5"
@@ -83,7 +83,7 @@ output "security_group_ids" {{
 """
 
 
-def emit_aws(state: AwsDesiredState, out: Path, phase: str | None = None) -> list[Path]:
+def emit_aws(state: AwsState, out: Path, phase: str | None = None) -> list[Path]:
     head = files.header(state.topology, phase)
     files.copy_module(MODULE, out)
     return files.write(

@@ -1,16 +1,14 @@
-"""The AWS desired state: security groups and atomic rules, keyed by stable keys.
+"""The AWS state: security groups and atomic rules, keyed by stable keys.
 
-The same model is produced by the compiler (desired) and by reading a live account (actual), so Terraform
-emission, direct apply and drift detection compare like with like.
+The same model is produced by the builder (desired) and by reading a live account (actual, read.py), so
+Terraform emission, direct apply and drift detection compare like with like. LiveState adds what only a live
+account has: the groups' and rules' IDs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
-
-TOPOLOGY_TAG = "cloudports:topology"
-ROLE_TAG = "cloudports:role"
 
 
 @dataclass(frozen=True)
@@ -72,7 +70,7 @@ class SgRule:
 
 
 @dataclass
-class AwsDesiredState:
+class AwsState:
     topology: str
     region: str
     vpc_id: str | None
@@ -85,3 +83,22 @@ class AwsDesiredState:
 
     def rules_of(self, role: str, direction: str) -> list[SgRule]:
         return [r for r in self.rules.values() if r.group == role and r.direction == direction]
+
+
+@dataclass(frozen=True)
+class LiveGroup:
+    id: str
+    key: str  # the role it is managed as (or, for an owned group the spec no longer has, a unique stand-in)
+    name: str
+    description: str
+    tags: dict[str, str] = field(compare=False)
+    adopt: bool = False  # an untagged same-name group that --adopt takes over
+
+
+@dataclass
+class LiveState:
+    state: AwsState  # live groups and rules, in the same model as the desired state
+    groups: dict[str, LiveGroup]  # key -> group
+    rule_ids: dict[str, str]  # rule key -> sgr- ID
+    duplicates: list[tuple[SgRule, str]]  # further live rules with an already-seen key (non-canonical CIDRs)
+    vpc_has_ipv6: bool = False

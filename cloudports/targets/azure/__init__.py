@@ -1,1 +1,5 @@
-"""Azure: one NSG for the topology, one application security group (ASG) per role."""
+"""Azure NSGs and ASGs (see target.py); registered in cloudports/targets/registry.py."""
+
+from cloudports.targets.azure.target import AzureTarget
+
+TARGET = AzureTarget()

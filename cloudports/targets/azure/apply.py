@@ -5,8 +5,8 @@ one only has its tags patched, never PUT, which would replace its rules) -> rule
 associations (once the rules are in place, so a subnet never runs on the default rules alone) -> ASGs the spec
 no longer has (after the rules that used them are gone).
 
-Rule writes are ordered so that no two rules hold the same (priority, direction) even for a moment, which Azure
-refuses (SecurityRuleConflict): see :func:`order_rule_writes`. Each write waits for its long-running operation
+Rule writes are ordered so that no two rules hold the same (priority, direction) even for a moment (writes.py).
+Each write waits for its long-running operation
 (Azure serialises writes on one NSG anyway) and is retried while Azure reports AnotherOperationInProgress.
 
 Every step can be interrupted: the next plan reads what is there and converges from it.
@@ -14,137 +14,27 @@ Every step can be interrupted: the next plan reads what is there and converges f
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
-from typing import TYPE_CHECKING, Any, Literal
+from collections.abc import Callable
+from typing import Any
 
 from azure.core.exceptions import HttpResponseError
 from azure.mgmt.network import models
 
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.live.plan import Plan, ensure_unchanged
-from cloudports.targets.azure.arm import arm_errors, error_code, retry_busy, wait
+from cloudports.targets.azure.arm import ArmSettings, arm_errors, error_code, retry_busy, wait
 from cloudports.targets.azure.diff import ASG, NSG, AzureDiff, destroy_diff, diff
-from cloudports.targets.azure.live import LiveState, SubnetRef
-from cloudports.targets.azure.model import ALLOW_PRIORITIES, DENY_PRIORITY, Asg, NsgRule
-
-if TYPE_CHECKING:
-    from cloudports.targets.azure.live import AzureBackend
+from cloudports.targets.azure.model import Asg, AzureState, LiveState, SubnetRef
+from cloudports.targets.azure.normalise import normalise_rule
+from cloudports.targets.azure.writes import Step, nsg_body, order_rule_writes, security_rule
+from cloudports.targets.ownership import left_in_use
 
 # Up to this many rule writes go one by one (each is a PUT or DELETE plus its long-running operation, a few
 # seconds each on Azure); more are sent as one PUT of the whole NSG: one operation, no intermediate state at all,
 # guarded by If-Match so that nothing written meanwhile is overwritten unseen.
 BULK_THRESHOLD = 20
 
-# Free priorities for a rule that has to step aside while rules swap places: below every allow rule, above the
-# structural denies, and never chosen by build_azure, so no desired rule is waiting for them.
-PARKING = range(DENY_PRIORITY - 1, ALLOW_PRIORITIES.stop - 1, -1)
 
-
-# ---------------------------------------------------------------------------------------- request bodies
-
-
-def _one_or_many(values: tuple[str, ...], single: str, plural: str) -> dict[str, Any]:
-    """Like the Terraform module: one value in the singular field (the only one that takes '*' or a service
-    tag, and what Azure itself rewrites a one-element list into), several in the plural one."""
-    if len(values) == 1:
-        return {single: values[0]}
-    return {plural: sorted(values)} if values else {}
-
-
-def rule_properties(rule: NsgRule, asg_ids: dict[str, str]) -> dict[str, Any]:
-    """NsgRule -> the flattened SecurityRule keyword arguments."""
-    props: dict[str, Any] = {
-        "priority": rule.priority,
-        "direction": rule.direction,
-        "access": rule.access,
-        "protocol": rule.protocol,
-        **_one_or_many(rule.source_ports, "source_port_range", "source_port_ranges"),
-        **_one_or_many(rule.destination_ports, "destination_port_range", "destination_port_ranges"),
-    }
-    for side in ("source", "destination"):
-        asgs = getattr(rule, f"{side}_asgs")
-        if asgs:
-            props[f"{side}_application_security_groups"] = [
-                models.ApplicationSecurityGroup(id=asg_ids.get(a, a)) for a in asgs
-            ]
-        else:
-            prefixes = getattr(rule, f"{side}_prefixes")
-            props |= _one_or_many(prefixes, f"{side}_address_prefix", f"{side}_address_prefixes")
-    if rule.description:
-        props["description"] = rule.description
-    return props
-
-
-def security_rule(rule: NsgRule, asg_ids: dict[str, str], inline: bool = False) -> Any:
-    return models.SecurityRule(**({"name": rule.name} if inline else {}), **rule_properties(rule, asg_ids))
-
-
-# ------------------------------------------------------------------------------------------ write order
-
-
-@dataclass(frozen=True)
-class Step:
-    action: Literal["put", "delete"]
-    rule: NsgRule
-    parked: bool = False  # a temporary priority, while rules swap places
-
-
-def order_rule_writes(live: dict[str, NsgRule], puts: list[NsgRule], deletes: list[NsgRule]) -> list[Step]:
-    """The rule writes, in an order where every PUT finds its (direction, priority) free.
-
-    1. PUTs whose slot is free already (new flows are allowed before anything is taken away);
-    2. the deletes, which free their slots;
-    3. PUTs whose slot is now free, repeatedly (a moving rule frees its old slot for the next one);
-    4. rules that wait on each other in a cycle (A wants B's slot and B wants A's): one steps aside to a free
-       parking priority, which breaks the cycle, and later takes its own slot.
-    """
-    held = {(r.direction, r.priority): r.name for r in live.values()}
-    at = {r.name: (r.direction, r.priority) for r in live.values()}
-    pending = {r.name: r for r in puts}
-    steps: list[Step] = []
-
-    def vacate(name: str) -> None:
-        slot = at.pop(name, None)
-        if slot is not None and held.get(slot) == name:
-            del held[slot]
-
-    def place(rule: NsgRule, parked: bool = False) -> None:
-        vacate(rule.name)
-        held[(rule.direction, rule.priority)] = rule.name
-        at[rule.name] = (rule.direction, rule.priority)
-        steps.append(Step("put", rule, parked))
-
-    def drain() -> None:
-        progress = True
-        while progress:
-            progress = False
-            for name in sorted(pending):
-                rule = pending[name]
-                if held.get((rule.direction, rule.priority), name) == name:
-                    place(pending.pop(name))
-                    progress = True
-
-    drain()
-    for rule in sorted(deletes, key=lambda r: r.name):
-        vacate(rule.name)
-        steps.append(Step("delete", rule))
-    drain()
-    while pending:
-        rule = pending[min(pending)]
-        blocker = held[(rule.direction, rule.priority)]
-        if blocker not in pending:  # cannot happen: desired priorities are unique per direction
-            raise CloudportsError(f"azure: rule {rule.name} needs priority {rule.priority}, held by {blocker}")
-        free = next(
-            (p for p in (*PARKING, *reversed(ALLOW_PRIORITIES)) if (pending[blocker].direction, p) not in held), None
-        )
-        if free is None:
-            raise CloudportsError(f"azure: no free {rule.direction} priority left to reorder rules")
-        place(replace(pending[blocker], priority=free), parked=True)
-        drain()
-    return steps
-
-
-# ---------------------------------------------------------------------------------------------- applying
 
 
 def _in_use(exc: HttpResponseError) -> bool:
@@ -152,50 +42,62 @@ def _in_use(exc: HttpResponseError) -> bool:
 
 
 class Applier:
-    def __init__(self, backend: AzureBackend):
-        self.backend = backend
-        self.client = backend.client
-        self.settings = backend.settings
-        self.rg = backend.settings.resource_group
+    """Carries out one plan. `desired_for` builds the spec's state keeping the given live priorities; `read`
+    reads what cloudports owns now (the plan is re-made from it and must match what was approved)."""
+
+    def __init__(
+        self,
+        client: Any,
+        settings: ArmSettings,
+        desired_for: Callable[[dict[tuple[str, str], int]], AzureState],
+        read: Callable[[], LiveState],
+    ):
+        self.client = client
+        self.settings = settings
+        self.rg = settings.resource_group
+        self.desired_for = desired_for
+        self.read = read
 
     def _diff(self, live: LiveState) -> AzureDiff:
-        return diff(self.backend.desired_for(live.priorities), live, self.settings)
+        return diff(self.desired_for(live.priorities), live, self.settings)
 
     # ------------------------------------------------------------------------------------------ apply
 
     def apply(self, approved: Plan) -> Plan:
-        d = self._diff(self.backend.read())
+        d = self._diff(self.read())
         planned = d.plan()
         ensure_unchanged(approved, planned)
         asg_ids = {key: a.id for key, a in d.live.asgs.items()}
         for asg in d.create_asgs:
-            asg_ids[asg.role] = self._put_asg(asg)
-        for asg, tags, _why in d.tag_asgs:
-            with arm_errors("tagging application security group", asg.name):
-                self.client.application_security_groups.update_tags(self.rg, asg.name, {"tags": tags})
-        nsg_name = d.desired.nsg_name
-        if d.create_nsg:
-            nsg_id = self._create_nsg(d, asg_ids)
-        else:
-            assert d.live.nsg is not None
-            nsg_id = d.live.nsg.id
-            if d.tag_nsg:
-                with arm_errors("tagging network security group", nsg_name):
-                    self.client.network_security_groups.update_tags(self.rg, nsg_name, {"tags": d.tag_nsg[0]})
-            puts = d.add + [want for want, _have, _why in d.change]
-            if len(puts) + len(d.remove) > BULK_THRESHOLD:
-                self._put_all_rules(d, asg_ids)
-            else:
-                for step in order_rule_writes(d.live.rules, puts, d.remove):
-                    self._write_rule(nsg_name, step, asg_ids)
+            asg_ids[asg.role] = self._put_asg(asg, d.desired.location)
+        for live_asg, change in d.tag_asgs:
+            with arm_errors("tagging application security group", live_asg.name):
+                self.client.application_security_groups.update_tags(self.rg, live_asg.name, {"tags": change.after})
+        nsg_id = self._create_nsg(d, asg_ids) if d.live.nsg is None else self._update_nsg(d, asg_ids)
         for subnet in d.associate:
             self._associate(subnet, nsg_id, d)
         left = self._delete_asgs(d)
         done = [c for c in planned.changes if not (c.kind == ASG and c.action == "remove" and c.name in left)]
         return Plan("azure", d.desired.topology, planned.scope, done, planned.notes + list(left.values()))
 
-    def _put_asg(self, asg: Asg) -> str:
-        body = models.ApplicationSecurityGroup(location=self.backend.base.location, tags=dict(asg.tags))
+    def _update_nsg(self, d: AzureDiff, asg_ids: dict[str, str]) -> str:
+        """Tags patched (never a PUT of the NSG itself, which would replace its rules), then the rule writes."""
+        nsg, name = d.live.nsg, d.desired.nsg_name
+        if nsg is None:  # the caller creates a missing NSG instead
+            raise CloudportsError(f"azure: network security group {name} is missing; run apply again")
+        if d.tag_nsg:
+            with arm_errors("tagging network security group", name):
+                self.client.network_security_groups.update_tags(self.rg, name, {"tags": d.tag_nsg.after})
+        puts = d.add + [want for want, _have, _why in d.change]
+        if len(puts) + len(d.remove) > BULK_THRESHOLD:
+            self._put_all_rules(d, asg_ids)
+        else:
+            for step in order_rule_writes(d.live.rules, puts, d.remove):
+                self._write_rule(name, step, asg_ids)
+        return nsg.id
+
+    def _put_asg(self, asg: Asg, location: str) -> str:
+        body = models.ApplicationSecurityGroup(location=location, tags=dict(asg.tags))
         result = wait(
             lambda: self.client.application_security_groups.begin_create_or_update(self.rg, asg.name, body),
             "creating application security group",
@@ -208,11 +110,8 @@ class Applier:
 
         If-None-Match: * makes Azure refuse (412) rather than overwrite an NSG created meanwhile by someone else.
         """
-        body = models.NetworkSecurityGroup(
-            location=d.desired.location,
-            tags=dict(d.desired.tags),
-            security_rules=[security_rule(r, asg_ids, inline=True) for r in d.desired.rules.values()],
-        )
+        rules = [security_rule(r, asg_ids, inline=True) for r in d.desired.rules.values()]
+        body = nsg_body(d.desired.location, dict(d.desired.tags), rules)
         result = wait(
             lambda: self.client.network_security_groups.begin_create_or_update(
                 self.rg, d.desired.nsg_name, body, headers={"If-None-Match": "*"}
@@ -227,8 +126,6 @@ class Applier:
 
         The NSG must still have the rules the plan was made from, and If-Match makes Azure refuse the PUT (412) if
         anything is written to the NSG between this read and the write."""
-        from cloudports.targets.azure.live import normalise_rule
-
         name = d.desired.nsg_name
         with arm_errors("reading network security group", name):
             nsg = self.client.network_security_groups.get(self.rg, name)
@@ -246,12 +143,9 @@ class Applier:
                 ]
             )
         # Only what a PUT may set, as it is now; read-only parts (default rules, subnets, state) stay out.
-        body = models.NetworkSecurityGroup(
-            location=nsg.location,
-            tags=dict(nsg.tags or {}),
-            flush_connection=nsg.flush_connection,
-            security_rules=[security_rule(r, asg_ids, inline=True) for r in d.desired.rules.values()],
-        )
+        rules = [security_rule(r, asg_ids, inline=True) for r in d.desired.rules.values()]
+        flush = {} if nsg.flush_connection is None else {"flushConnection": nsg.flush_connection}
+        body = nsg_body(nsg.location, dict(nsg.tags or {}), rules, **flush)
         wait(
             lambda: self.client.network_security_groups.begin_create_or_update(
                 self.rg, name, body, headers={"If-Match": nsg.etag}
@@ -310,13 +204,13 @@ class Applier:
                 asg.name,
             )
             if why is not None:
-                left[asg.name] = f"left application security group {asg.name}: still in use ({why})"
+                left[asg.name] = left_in_use("application security group", asg.name, why)
         return left
 
     # ---------------------------------------------------------------------------------------- destroy
 
     def destroy(self, approved: Plan) -> Plan:
-        d = destroy_diff(self.backend.base, self.backend.read("ignore"), self.settings)
+        d = destroy_diff(self.desired_for({}), self.read(), self.settings)
         planned = d.plan()
         ensure_unchanged(approved, planned)
         owned = d.live.owned_nsg_ids()
@@ -330,7 +224,7 @@ class Applier:
                 nsg.name,
             )
             if why is not None:
-                left[nsg.name] = f"left network security group {nsg.name}: still in use ({why})"
+                left[nsg.name] = left_in_use("network security group", nsg.name, why)
         left |= self._delete_asgs(d)
         done = [c for c in planned.changes if not (c.kind in (NSG, ASG) and c.name in left)]
         return Plan("azure", d.desired.topology, planned.scope, done, list(left.values()))  # the plan said the rest

@@ -8,15 +8,10 @@ from dataclasses import replace
 
 from cloudports.compile import CompiledPolicy, Rule
 from cloudports.errors import CloudportsError, Diagnostic
-from cloudports.targets.azure.model import (
-    DENY_PRIORITY,
-    ROLE_TAG,
-    TOPOLOGY_TAG,
-    Asg,
-    AzureDesiredState,
-    NsgRule,
-)
+from cloudports.targets.azure.model import DENY_PRIORITY, Asg, AzureState, NsgRule
 from cloudports.targets.azure.priorities import assign_priorities
+from cloudports.targets.azure.settings import AzureSettings
+from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG
 from cloudports.targets.text import azure_description, azure_name, short_hash
 
 # Azure limits (../shared/reference/azure.md §0)
@@ -70,34 +65,23 @@ def _endpoint(rule: Rule, side: str) -> tuple[str, str]:
     return ("asg", rule.peer.name) if rule.peer.kind == "role" else ("net", rule.peer.name)
 
 
-def build_azure(
-    policy: CompiledPolicy, previous_priorities: Mapping[tuple[str, str], int] | None = None
-) -> AzureDesiredState:
-    """previous_priorities: (direction, rule name) -> priority from the live NSG or earlier emitted Terraform."""
-    topo = policy.topology
-    target = topo.azure
-    warnings: list[Diagnostic] = []
+Groups = dict[tuple[str, str, tuple[str, str], tuple[str, str], int | None], dict[str | None, list[Rule]]]
+Entry = tuple[str, str, NsgRule, list[str]]  # (label, identity, rule without name, origins)
 
-    # (direction, protocol, src, dst, family) -> {cidr-or-None: [rules]}
-    groups: dict[tuple, dict[str | None, list[Rule]]] = defaultdict(lambda: defaultdict(list))
-    widened: set[tuple[str, str]] = set()
+
+def _group(policy: CompiledPolicy) -> Groups:
+    """(direction, protocol, source, destination, family) -> {CIDR or None: neutral rules}."""
+    groups: Groups = defaultdict(lambda: defaultdict(list))
     for rule in policy.rules:
-        if rule.protocol in ("icmp", "icmpv6") and rule.from_port >= 0 and (rule.role, rule.direction) not in widened:
-            widened.add((rule.role, rule.direction))
-            way = "into" if rule.direction == "ingress" else "out of"
-            warnings.append(
-                Diagnostic(
-                    rule.origins[0] if rule.origins else None,
-                    f"azure: NSGs cannot filter ICMP by type; {rule.port} {way} '{rule.role}' becomes all ICMP",
-                    "AWS keeps the exact ICMP type",
-                    "warning",
-                )
-            )
         direction = "Inbound" if rule.direction == "ingress" else "Outbound"
         key = (direction, _PROTOCOLS[rule.protocol], _endpoint(rule, "source"), _endpoint(rule, "destination"))
         groups[(*key, rule.peer.version)][rule.peer.cidr or None].append(rule)
+    return groups
 
-    entries: list[tuple[str, str, NsgRule, list[str]]] = []  # (label, identity, rule without name, origins)
+
+def _entries(groups: Groups) -> list[Entry]:
+    """One NSG rule per protocol and peer pair (and port set), still without its final name and priority."""
+    entries: list[Entry] = []
     for (direction, proto, src, dst, family), by_cidr in sorted(groups.items(), key=lambda kv: str(kv[0])):
         # CIDRs of one network normally share their ports; if overlapping networks made them differ, split.
         variants: dict[tuple[str, ...], list[str | None]] = defaultdict(list)
@@ -111,27 +95,30 @@ def build_azure(
             label += f"-{n + 1}" if n else ""
             identity = f"{direction}|{proto}|{src}|{dst}|{family}|{ports}"
             prefixes = tuple(sorted(c for c in cidrs if c))
-            sides = {}
-            for side, end in (("source", src), ("destination", dst)):
-                if end[0] == "asg":
-                    sides[f"{side}_asgs"] = (end[1],)
-                else:
-                    sides[f"{side}_prefixes"] = prefixes
             descriptions = dict.fromkeys(d for r in members for d in r.descriptions if d)
             rule = NsgRule(
                 name="",
-                direction=direction,
+                direction=direction,  # type: ignore[arg-type]
                 access="Allow",
                 protocol=proto,
                 destination_ports=ports,
+                source_prefixes=() if src[0] == "asg" else prefixes,
+                source_asgs=(src[1],) if src[0] == "asg" else (),
+                destination_prefixes=() if dst[0] == "asg" else prefixes,
+                destination_asgs=(dst[1],) if dst[0] == "asg" else (),
                 description=azure_description("; ".join(descriptions)),
-                **sides,
             )
             entries.append((label, identity, rule, sorted({str(o) for r in members for o in r.origins})))
+    return entries
 
-    # Names join role/network names with '-', so different rules can get the same label (a network 'corp-v6'
-    # and the IPv6 rule of 'corp'; roles 'a' + 'b-to-c' and 'a-to-b' + 'c'). Colliding labels get a hash of the
-    # rule's identity so that no rule overwrites another; every other name stays as it was.
+
+def _named(entries: list[Entry]) -> tuple[dict[str, NsgRule], dict[str, list[str]]]:
+    """Rules by name, and their spec origins.
+
+    Names join role/network names with '-', so different rules can get the same label (a network 'corp-v6' and
+    the IPv6 rule of 'corp'; roles 'a' + 'b-to-c' and 'a-to-b' + 'c'). Colliding labels get a hash of the rule's
+    identity so that no rule overwrites another; every other name stays as it was.
+    """
     counts = Counter(azure_name(label) for label, *_ in entries)
     rules: dict[str, NsgRule] = {}
     origins: dict[str, list[str]] = {}
@@ -141,7 +128,19 @@ def build_azure(
             name = azure_name(f"{label}-{short_hash(identity)}")
         rules[name] = replace(rule, name=name)
         origins[name] = rule_origins
+    return rules, origins
 
+
+def build_azure(
+    policy: CompiledPolicy,
+    settings: AzureSettings,
+    previous_priorities: Mapping[tuple[str, str], int] | None = None,
+) -> AzureState:
+    """The one route to an Azure state from a spec. `settings`: the spec's targets.azure with any command-line
+    override (resource group) applied; previous_priorities: (direction, rule name) -> priority from the live NSG
+    or from earlier emitted Terraform."""
+    topo = policy.topology
+    rules, origins = _named(_entries(_group(policy)))
     # Check the rule count before allocating priorities: past 1,000 rules Azure refuses anyway, and past 3,900
     # rules per direction the allocator would run out of slots (a ValueError instead of a clear error).
     total = len(rules) + 1 + (topo.egress == "strict")  # + the structural deny rules
@@ -153,23 +152,22 @@ def build_azure(
     if topo.egress == "strict":
         rules[DENY_ALL_OUTBOUND.name] = DENY_ALL_OUTBOUND
 
-    tags = {**target.tags, TOPOLOGY_TAG: topo.name}
+    tags = {**settings.tags, TOPOLOGY_TAG: topo.name}
     asgs = {
         role: Asg(role, azure_name(f"{topo.name}-{role}-asg"), tuple(sorted({**tags, ROLE_TAG: role}.items())))
         for role in sorted(topo.roles)
     }
-    state = AzureDesiredState(
+    state = AzureState(
         topology=topo.name,
-        location=target.location,
-        resource_group=target.resource_group,
-        nsg_name=target.nsg_name or azure_name(f"{topo.name}-nsg"),
+        location=settings.location,
+        resource_group=settings.resource_group,
+        nsg_name=settings.nsg_name or azure_name(f"{topo.name}-nsg"),
         tags=dict(sorted(tags.items())),
         asgs=asgs,
         rules=dict(sorted(rules.items())),
-        subnets=list(target.subnets),
+        subnets=list(settings.subnets),
         egress=topo.egress,
         rule_origins=origins,
-        warnings=warnings,
     )
     check_limits(state)
     return state
@@ -183,7 +181,7 @@ def _too_many_rules(count: int) -> Diagnostic:
     )
 
 
-def check_limits(state: AzureDesiredState) -> None:
+def check_limits(state: AzureState) -> None:
     problems = []
     if len(state.rules) > MAX_RULES:
         problems.append(_too_many_rules(len(state.rules)))

@@ -13,15 +13,16 @@ by hand breaks that (its old slot is now free) and is reported as changed, with 
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.live.plan import Change, Plan
 from cloudports.targets.azure.arm import ArmSettings
-from cloudports.targets.azure.live import LiveAsg, LiveNsg, LiveState, SubnetRef, location_key
-from cloudports.targets.azure.model import TOPOLOGY_TAG, Asg, AzureDesiredState, NsgRule
+from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveNsg, LiveState, NsgRule, SubnetRef
+from cloudports.targets.azure.normalise import location_key
+from cloudports.targets.azure.rows import rule_summary
+from cloudports.targets.ownership import TagChange, tag_change
 
 NSG = "nsg"
 ASG = "asg"
@@ -32,25 +33,9 @@ SUBNET = "subnet association"
 # ------------------------------------------------------------------------------------------------- diff
 
 
-def asg_names(desired: AzureDesiredState, live: LiveState) -> dict[str, str]:
+def asg_names(desired: AzureState, live: LiveState) -> dict[str, str]:
     """Role key -> ASG name, for readable summaries."""
     return {**{k: a.name for k, a in live.asgs.items()}, **{k: a.name for k, a in desired.asgs.items()}}
-
-
-def _side(rule: NsgRule, which: str, names: dict[str, str]) -> str:
-    asgs = getattr(rule, f"{which}_asgs")
-    if asgs:
-        return ", ".join(f"asg {names.get(a, a.rsplit('/', 1)[-1])}" for a in asgs)
-    return ", ".join(getattr(rule, f"{which}_prefixes")) or "?"
-
-
-def rule_summary(rule: NsgRule, names: dict[str, str]) -> str:
-    what = "any protocol" if rule.protocol == "*" else rule.protocol
-    ports = "all ports" if rule.destination_ports == ("*",) else "port " + ",".join(rule.destination_ports)
-    return (
-        f"{rule.priority} {rule.direction} {rule.access}: {what} {ports} "
-        f"from {_side(rule, 'source', names)} to {_side(rule, 'destination', names)}"
-    )
 
 
 _FIELDS = (
@@ -86,20 +71,15 @@ def rule_dict(rule: NsgRule) -> dict[str, Any]:
     return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(rule).items()}
 
 
-def _missing_tags(want: Mapping[str, str], have: Mapping[str, str]) -> dict[str, str]:
-    """Tags to add or fix; tags others put on the resource (e.g. Azure Policy) are left alone."""
-    return {k: v for k, v in want.items() if have.get(k) != v}
-
-
 @dataclass
 class AzureDiff:
-    desired: AzureDesiredState
+    desired: AzureState
     live: LiveState
     settings: ArmSettings
     create_nsg: bool = False
-    tag_nsg: tuple[dict[str, str], str] | None = None  # tags to set (merged), why
+    tag_nsg: TagChange | None = None
     create_asgs: list[Asg] = field(default_factory=list)
-    tag_asgs: list[tuple[LiveAsg, dict[str, str], str]] = field(default_factory=list)  # asg, merged tags, why
+    tag_asgs: list[tuple[LiveAsg, TagChange]] = field(default_factory=list)
     delete_asgs: list[LiveAsg] = field(default_factory=list)
     add: list[NsgRule] = field(default_factory=list)
     change: list[tuple[NsgRule, NsgRule, str]] = field(default_factory=list)  # desired, live, why
@@ -129,16 +109,19 @@ class AzureDiff:
                 Change("add", NSG, d.nsg_name, f"in {self.settings.resource_group}, {d.location}", None, after)
             )
         if self.tag_nsg and self.live.nsg:
-            nsg = self.live.nsg
-            before = {"id": nsg.id, "tags": nsg.tags}
-            changes.append(Change("change", NSG, nsg.name, nsg.id, before, {"tags": self.tag_nsg[0]}, self.tag_nsg[1]))
+            nsg, tags = self.live.nsg, self.tag_nsg
+            changes.append(
+                Change(
+                    "change", NSG, nsg.name, nsg.id, {"id": nsg.id, "tags": nsg.tags}, {"tags": tags.after}, tags.why
+                )
+            )
         changes += [
             Change("add", ASG, a.name, f"role {a.role}", None, {"name": a.name, "tags": dict(a.tags)})
             for a in self.create_asgs
         ]
         changes += [
-            Change("change", ASG, a.name, f"role {a.key}", {"id": a.id, "tags": a.tags}, {"tags": tags}, why)
-            for a, tags, why in self.tag_asgs
+            Change("change", ASG, a.name, f"role {a.key}", {"id": a.id, "tags": a.tags}, {"tags": c.after}, c.why)
+            for a, c in self.tag_asgs
         ]
         changes += [Change("add", RULE, r.name, rule_summary(r, names), None, rule_dict(r)) for r in self.add]
         changes += [
@@ -206,17 +189,13 @@ def _subnets(result: AzureDiff) -> None:
         raise CloudportsError(problems)
 
 
-def diff(desired: AzureDesiredState, live: LiveState, settings: ArmSettings) -> AzureDiff:
+def diff(desired: AzureState, live: LiveState, settings: ArmSettings) -> AzureDiff:
     result = AzureDiff(desired, live, settings)
     nsg = live.nsg
     if nsg is None:
         result.create_nsg = True
     else:
-        missing = _missing_tags(desired.tags, nsg.tags)
-        if nsg.adopt:
-            result.tag_nsg = ({**nsg.tags, **desired.tags}, f"adopt: tag it {TOPOLOGY_TAG}={desired.topology}")
-        elif missing:
-            result.tag_nsg = ({**nsg.tags, **desired.tags}, "tags differ: " + ", ".join(sorted(missing)))
+        result.tag_nsg = tag_change(desired.tags, nsg.tags, nsg.adopt, desired.topology)
         if location_key(nsg.location) != location_key(desired.location):
             result.notes.append(
                 f"network security group {nsg.name} is in {nsg.location}, the spec says {desired.location}; "
@@ -233,18 +212,13 @@ def diff(desired: AzureDesiredState, live: LiveState, settings: ArmSettings) -> 
         if have is None:
             result.create_asgs.append(asg)
             continue
-        want_tags = dict(asg.tags)
         if location_key(have.location) != location_key(desired.location):
             result.notes.append(
                 f"application security group {have.name} is in {have.location}, the spec says {desired.location}; "
                 "Azure refuses rules that use an ASG of another region (destroy and apply again to re-create it)"
             )
-        if have.adopt:
-            result.tag_asgs.append(
-                (have, {**have.tags, **want_tags}, f"adopt: tag it {TOPOLOGY_TAG}={desired.topology}")
-            )
-        elif missing := _missing_tags(want_tags, have.tags):
-            result.tag_asgs.append((have, {**have.tags, **want_tags}, "tags differ: " + ", ".join(sorted(missing))))
+        if change := tag_change(dict(asg.tags), have.tags, have.adopt, desired.topology):
+            result.tag_asgs.append((have, change))
     result.delete_asgs = [a for key, a in live.asgs.items() if key not in desired.asgs]
 
     for name, want in desired.rules.items():
@@ -259,7 +233,7 @@ def diff(desired: AzureDesiredState, live: LiveState, settings: ArmSettings) -> 
     return result
 
 
-def destroy_diff(desired: AzureDesiredState, live: LiveState, settings: ArmSettings) -> AzureDiff:
+def destroy_diff(desired: AzureState, live: LiveState, settings: ArmSettings) -> AzureDiff:
     """Everything cloudports owns for this topology: its NSG(s) (rules go with them) and ASGs.
 
     A subnet is detached only when the spec names it (cloudports associated it); an NSG still associated with

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from cloudports.emit import files
 from cloudports.emit.hcl import block, string
-from cloudports.targets.azure.model import AzureDesiredState, NsgRule
+from cloudports.targets.azure.model import AzureState, NsgRule
 
 MODULE = "azure-nsg"
 PRIORITIES_FILE = "cloudports-priorities.json"
@@ -45,7 +45,7 @@ def _rule_value(rule: NsgRule) -> dict:
     return value
 
 
-def rules_locals(state: AzureDesiredState) -> dict:
+def rules_locals(state: AzureState) -> dict:
     return {
         "nsg_name": state.nsg_name,
         "tags": state.tags,
@@ -62,9 +62,9 @@ def rules_locals(state: AzureDesiredState) -> dict:
     }
 
 
-def _main_tf(state: AzureDesiredState) -> str:
+def _main_tf(state: AzureState) -> str:
     rg_default = f"\n  default     = {string(state.resource_group)}" if state.resource_group else ""
-    return f"""terraform {{
+    providers = f"""terraform {{
   required_version = ">= 1.5"
   required_providers {{
     azurerm = {{
@@ -88,7 +88,12 @@ variable "location" {{
   type        = string
   default     = {string(state.location)}
 }}
+"""
+    return providers + _MODULE_TF
 
+
+# Subnet IDs, the module call and the outputs: the same for every spec.
+_MODULE_TF = f"""
 data "azurerm_client_config" "current" {{}}
 
 locals {{
@@ -127,7 +132,7 @@ output "application_security_group_ids" {{
 """
 
 
-def emit_azure(state: AzureDesiredState, out: Path, phase: str | None = None) -> list[Path]:
+def emit_azure(state: AzureState, out: Path, phase: str | None = None) -> list[Path]:
     head = files.header(state.topology, phase)
     files.copy_module(MODULE, out)
     priorities = {f"{r.direction}/{r.name}": r.priority for r in state.rules.values()}

@@ -1,15 +1,16 @@
-"""The Azure desired state: one NSG with its security rules, and one ASG per role.
+"""The Azure state: one NSG with its security rules, and one ASG per role.
 
-Produced by the compiler (desired) and by reading the live NSG (actual); emission, apply and drift share it.
+Produced by the builder (desired) and by reading the live NSG (actual, read.py); emission, apply and drift
+share it. LiveState adds what only live resources have: IDs, regions, subnet associations, other tagged NSGs.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-TOPOLOGY_TAG = "cloudports:topology"
-ROLE_TAG = "cloudports:role"
+if TYPE_CHECKING:
+    from cloudports.targets.azure.settings import AzureSubnet
 
 ALLOW_PRIORITIES = range(100, 4000)  # cloudports' allow rules
 DENY_PRIORITY = 4096  # the structural deny rules sit below every allow
@@ -39,7 +40,7 @@ class NsgRule:
     priority: int = 0
     description: str = ""
 
-    def content(self) -> tuple:
+    def content(self) -> tuple[object, ...]:
         """Everything that decides what the rule allows (not its name, priority or description)."""
         return (
             self.direction,
@@ -55,7 +56,7 @@ class NsgRule:
 
 
 @dataclass
-class AzureDesiredState:
+class AzureState:
     topology: str
     location: str
     resource_group: str | None
@@ -63,7 +64,59 @@ class AzureDesiredState:
     tags: dict[str, str]  # on the NSG and every ASG (plus the role tag on ASGs)
     asgs: dict[str, Asg]  # role -> ASG
     rules: dict[str, NsgRule]  # name -> rule
-    subnets: list = field(default_factory=list)  # schema.AzureSubnet
+    subnets: list[AzureSubnet] = field(default_factory=list)
     egress: str = "open"
     rule_origins: dict[str, list[str]] = field(default_factory=dict)
-    warnings: list = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class LiveNsg:
+    name: str
+    id: str
+    location: str
+    tags: dict[str, str] = field(compare=False)
+    subnet_ids: tuple[str, ...] = ()  # subnets associated with it (any, not only the spec's)
+    rule_count: int = 0
+    adopt: bool = False  # an untagged same-name NSG that --adopt takes over
+
+
+@dataclass(frozen=True)
+class LiveAsg:
+    key: str  # its role, or a unique stand-in for an owned ASG the spec does not have
+    name: str
+    id: str
+    location: str
+    tags: dict[str, str] = field(compare=False)
+    adopt: bool = False
+
+
+@dataclass(frozen=True)
+class SubnetRef:
+    """A subnet the spec names, as read: which NSG (if any) it is associated with."""
+
+    key: str  # "vnet/subnet"
+    resource_group: str
+    virtual_network: str
+    name: str
+    id: str
+    nsg_id: str | None
+
+
+@dataclass
+class LiveState:
+    state: AzureState  # the spec's NSG's rules (empty when the NSG is missing) and the owned ASGs, as the model
+    nsg: LiveNsg | None  # the spec's NSG, if it exists (and is ours, or adopted)
+    other_nsgs: list[LiveNsg]  # further NSGs tagged for this topology (e.g. after nsg_name changed)
+    asgs: dict[str, LiveAsg]  # key -> owned ASG, with its ID and region
+    subnets: dict[str, SubnetRef]  # "vnet/subnet" -> the spec's subnets
+
+    @property
+    def rules(self) -> dict[str, NsgRule]:
+        return self.state.rules
+
+    @property
+    def priorities(self) -> dict[tuple[str, str], int]:
+        return {(r.direction, r.name): r.priority for r in self.rules.values()}
+
+    def owned_nsg_ids(self) -> set[str]:
+        return {n.id.lower() for n in [self.nsg, *self.other_nsgs] if n}

@@ -1,0 +1,55 @@
+"""The `cloudports` command line: one module per command group, options shared through cli/common.py.
+
+Exit codes: 0 ok; 1 error (including usage errors); 2 "changes present" for `plan --detailed-exitcode` and
+`drift`, as Terraform does. Bad input never prints a traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from cloudports.cli import compile_commands, info_commands, live_commands
+from cloudports.cli.common import err
+from cloudports.errors import CloudportsError
+
+app = typer.Typer(
+    name="cloudports",
+    help="Compile a topology spec into cloud firewall rules; emit Terraform, apply, detect drift.",
+    no_args_is_help=True,
+    pretty_exceptions_show_locals=False,
+    add_completion=False,
+)
+for _command in (*compile_commands.COMMANDS, *info_commands.COMMANDS, *live_commands.COMMANDS):
+    app.command()(_command)
+
+# typer's click exceptions (usage errors) share this base; reached through a public class, since typer vendors
+# click under a private module name in recent versions.
+_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point: maps every failure to exit 1 (usage errors too: 2 means 'changes present')."""
+    try:
+        result = app(args=argv, standalone_mode=False)
+        return result if isinstance(result, int) else 0
+    except typer.Exit as exc:
+        return exc.exit_code
+    except CloudportsError as exc:
+        for d in exc.diagnostics:
+            err.print(d.render(), style="red", markup=False, highlight=False)
+        return 1
+    except _ClickException as exc:
+        exc.show()
+        return 1
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("aborted")
+        return 1
+    except OSError as exc:
+        err.print(f"error: {exc}", style="red", markup=False)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,79 @@
+"""What every command shares: consoles, the options declared once, compiling with warnings shown."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Iterable
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from cloudports.compile import CompiledPolicy
+from cloudports.errors import Diagnostic
+from cloudports.pipeline import compile_spec, prepare
+from cloudports.spec.parameters import parse_var_options
+from cloudports.targets import registry
+from cloudports.targets.base import Target
+
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, soft_wrap=True)
+
+
+class Format(StrEnum):
+    table = "table"
+    json = "json"
+
+
+def _known_target(name: str) -> str:
+    registry.get(name)  # raises a CloudportsError naming the targets there are
+    return name
+
+
+SpecArg = Annotated[Path, typer.Argument(help="Topology spec (YAML)", show_default=False)]
+TargetOpt = Annotated[
+    str,
+    typer.Option(
+        "--target",
+        "-t",
+        help=f"Target cloud: {', '.join(registry.names())}",
+        callback=_known_target,
+        show_default=False,
+    ),
+]
+VarOpt = Annotated[
+    list[str] | None, typer.Option("--var", help="Override a parameter: name=value (repeatable)", show_default=False)
+]
+PhaseOpt = Annotated[str | None, typer.Option("--phase", help="Also include flows of this phase (e.g. setup)")]
+FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format")]
+
+
+def warn(diagnostics: Iterable[Diagnostic]) -> None:
+    for d in diagnostics:
+        err.print(d.render(), style="yellow", markup=False, highlight=False)
+
+
+def compile_policy(spec: Path, var: list[str] | None, phase: str | None) -> CompiledPolicy:
+    policy = compile_spec(spec, parse_var_options(var or []), phase)
+    warn(policy.warnings)
+    return policy
+
+
+def for_target(policy: CompiledPolicy, name: str) -> Target[Any, Any]:
+    """The target, after showing what it widens and refusing what it cannot express."""
+    target, warnings = prepare(policy, name)
+    warn(warnings)
+    return target
+
+
+def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
+    table = Table(title=title)
+    columns = [c for c in (rows[0].keys() if rows else ()) if c != "key"]
+    for col in columns:
+        table.add_column(col, overflow="fold")
+    for row in rows:
+        table.add_row(*(str(row[c]) for c in columns))
+    out.print(table)

@@ -1,0 +1,107 @@
+"""validate, show, emit: commands that compile a spec and need no cloud account."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from cloudports.cli.common import (
+    Format,
+    FormatOpt,
+    PhaseOpt,
+    SpecArg,
+    TargetOpt,
+    VarOpt,
+    compile_policy,
+    for_target,
+    out,
+    print_rows,
+)
+from cloudports.errors import CloudportsError
+from cloudports.targets import registry
+from cloudports.targets.base import Target
+
+
+def validate(spec: SpecArg, var: VarOpt = None, phase: PhaseOpt = None) -> None:
+    """Check a spec (names, CIDRs, ports, parameters, exposure lint, every target's quotas and limits)."""
+    policy = compile_policy(spec, var, phase)
+    summaries = []
+    for name in registry.names():
+        target = for_target(policy, name)
+        summaries.append(f"{name}: {target.summary(target.build(policy))}")
+    topo = policy.topology
+    out.print(
+        f"[green]ok[/green] {spec}: topology '{topo.name}', {len(topo.roles)} roles, {len(topo.flows)} flows"
+        f" ({len(topo.skipped_flows)} in other phases), {len(policy.rules)} neutral rules; " + "; ".join(summaries)
+    )
+
+
+def show(
+    spec: SpecArg, target: TargetOpt, fmt: FormatOpt = Format.table, var: VarOpt = None, phase: PhaseOpt = None
+) -> None:
+    """Show the compiled rules for one target, each with the spec line(s) it came from."""
+    policy = compile_policy(spec, var, phase)
+    chosen = for_target(policy, target)
+    rows = chosen.rows(chosen.build(policy))
+    if fmt is Format.json:
+        out.print_json(json.dumps({"target": target, "topology": policy.topology.name, "rules": rows}))
+        return
+    print_rows(f"{target}: {policy.topology.name} ({len(rows)} rules)", rows)
+
+
+def emit(
+    spec: SpecArg,
+    target: TargetOpt,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the generated root module")],
+    var: VarOpt = None,
+    phase: PhaseOpt = None,
+    check: Annotated[bool, typer.Option("--check", help="Run terraform fmt -check and validate on the result")] = False,
+) -> None:
+    """Write a self-contained Terraform root module (`terraform init && terraform apply` in OUT)."""
+    policy = compile_policy(spec, var, phase)
+    chosen = for_target(policy, target)
+    written = chosen.emit(policy, out_dir, phase)
+    out.print(f"wrote {len(written)} files to {out_dir} (modules under {out_dir / 'modules'})")
+    if check:
+        _terraform_check(out_dir, chosen)
+
+
+def _terraform_check(directory: Path, target: Target[Any, Any]) -> None:
+    from cloudports.emit.terraform_cli import TerraformCLI, find_provider_mirror, find_terraform
+
+    if not find_terraform():
+        out.print("[yellow]check skipped: terraform is not installed[/yellow]")
+        return
+    provider = target.terraform_provider
+    cli = TerraformCLI(directory, provider=provider)
+    code, stdout, stderr = cli.fmt()
+    if code != 0:
+        raise CloudportsError(f"terraform fmt -check found unformatted files:\n{stdout}{stderr}")
+    out.print("terraform fmt -check: ok")
+    if not provider or not find_provider_mirror(provider):
+        out.print(
+            f"[yellow]validate skipped: no local mirror of the hashicorp/{provider} provider (no downloads)[/yellow]"
+        )
+        return
+    # init leaves .terraform and a lock file behind; remove what this check created so that the directory
+    # holds exactly what emit wrote.
+    leftovers = [p for p in (directory / ".terraform", directory / ".terraform.lock.hcl") if not p.exists()]
+    try:
+        for step in ("init", "validate"):
+            code, stdout, stderr = cli.init(backend=False) if step == "init" else cli.validate()
+            if code != 0:
+                raise CloudportsError(f"terraform {step} failed:\n{stdout}{stderr}")
+    finally:
+        for path in leftovers:
+            if path.is_dir():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+    out.print("terraform validate: ok")
+
+
+COMMANDS = (validate, show, emit)

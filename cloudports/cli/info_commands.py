@@ -1,0 +1,57 @@
+"""catalog, schema, version: what cloudports knows, without a spec."""
+
+from __future__ import annotations
+
+import json
+import sys
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from cloudports import __version__
+from cloudports.cli.common import out
+from cloudports.errors import CloudportsError, did_you_mean
+
+
+def catalog(name: Annotated[str | None, typer.Argument(help="Catalog to list; all when omitted")] = None) -> None:
+    """List the built-in service catalogs, or the services of one."""
+    from cloudports.catalogs import available_catalogs, describe_catalog
+
+    names = available_catalogs()
+    if name is None:
+        table = Table(title="Built-in catalogs")
+        for col in ("catalog", "services", "description"):
+            table.add_column(col)
+        for n in names:
+            info = describe_catalog(n)
+            table.add_row(n, str(len(info["services"])), info["description"])
+        out.print(table)
+        return
+    if name not in names:
+        raise CloudportsError(f"unknown catalog '{name}'; {did_you_mean(name, names)}")
+    info = describe_catalog(name)
+    table = Table(title=f"{name}: {info['description']}")
+    for col in ("service", "ports", "flags", "sources", "description"):
+        table.add_column(col, overflow="fold")
+    for svc in info["services"]:
+        flags = ", ".join(f for f in ("optional", "legacy") if svc[f])
+        table.add_row(svc["name"], " ".join(svc["ports"]), flags, ", ".join(svc["sources"]), svc["description"])
+    out.print(table)
+    if info["parameters"]:
+        out.print("parameters: " + ", ".join(f"{k}={v}" for k, v in info["parameters"].items()))
+
+
+def schema() -> None:
+    """Print the JSON Schema of the spec format (for editor completion and checking)."""
+    from cloudports.spec.schema import spec_json_schema
+
+    sys.stdout.write(json.dumps(spec_json_schema(), indent=2, sort_keys=True) + "\n")
+
+
+def version() -> None:
+    """Print the cloudports version."""
+    out.print(__version__)
+
+
+COMMANDS = (catalog, schema, version)

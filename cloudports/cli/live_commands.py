@@ -1,0 +1,145 @@
+"""plan, apply, drift, destroy: the live cloud through the target's backend (no Terraform)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Literal
+
+import typer
+
+from cloudports.cli.common import (
+    Format,
+    FormatOpt,
+    PhaseOpt,
+    SpecArg,
+    TargetOpt,
+    VarOpt,
+    compile_policy,
+    err,
+    out,
+    warn,
+)
+from cloudports.cli.target_options import TargetOptions, options_for, with_target_options
+from cloudports.errors import CloudportsError
+from cloudports.live.backend import Backend
+from cloudports.live.plan import Plan
+from cloudports.live.report import render_plan
+from cloudports.pipeline import prepare
+
+AdoptOpt = Annotated[bool, typer.Option("--adopt", help="Take over same-name resources that lack cloudports tags")]
+AutoApproveOpt = Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation")]
+
+
+def _backend(
+    spec: Path, target: str, var: list[str] | None, phase: str | None, given: TargetOptions, adopt: bool = False
+) -> Backend:
+    policy = compile_policy(spec, var, phase)
+    chosen, warnings = prepare(policy, target)
+    options = options_for(chosen, given)
+    warn(warnings)
+    return chosen.open_backend(policy, options, adopt)
+
+
+def _print_plan(plan: Plan, fmt: Format, mode: Literal["plan", "drift"]) -> None:
+    if fmt is Format.json:
+        sys.stdout.write(plan.to_json(mode) + "\n")
+    else:
+        render_plan(plan, out, mode)
+
+
+def _confirm(question: str, auto_approve: bool, cancelled: str) -> None:
+    # The question goes to stderr: with --format json, stdout holds exactly one JSON document.
+    if not auto_approve and not typer.confirm(question, default=False, err=True):
+        raise CloudportsError(cancelled)
+
+
+@with_target_options
+def plan(
+    spec: SpecArg,
+    target: TargetOpt,
+    fmt: FormatOpt = Format.table,
+    detailed_exitcode: Annotated[
+        bool, typer.Option("--detailed-exitcode", help="Exit 2 when there are changes")
+    ] = False,
+    var: VarOpt = None,
+    phase: PhaseOpt = None,
+    adopt: AdoptOpt = False,
+    *,
+    target_options: TargetOptions,
+) -> None:
+    """Show what `apply` would change in the live cloud."""
+    result = _backend(spec, target, var, phase, target_options, adopt).plan()
+    _print_plan(result, fmt, "plan")
+    if detailed_exitcode and not result.empty:
+        raise typer.Exit(2)
+
+
+@with_target_options
+def apply(
+    spec: SpecArg,
+    target: TargetOpt,
+    auto_approve: AutoApproveOpt = False,
+    fmt: FormatOpt = Format.table,
+    var: VarOpt = None,
+    phase: PhaseOpt = None,
+    adopt: AdoptOpt = False,
+    *,
+    target_options: TargetOptions,
+) -> None:
+    """Make the live cloud match the spec (shows the plan and asks first)."""
+    backend = _backend(spec, target, var, phase, target_options, adopt)
+    planned = backend.plan()
+    _print_plan(planned, fmt, "plan")
+    if planned.empty:
+        return
+    _confirm("Apply these changes?", auto_approve, "apply cancelled; nothing was changed")
+    counts = backend.apply(planned).counts()
+    # with --format json the summary goes to stderr, so that stdout stays one JSON document
+    (err if fmt is Format.json else out).print(
+        f"[green]applied:[/green] {counts['add']} created, {counts['change']} updated, {counts['remove']} deleted"
+    )
+
+
+@with_target_options
+def drift(
+    spec: SpecArg,
+    target: TargetOpt,
+    fmt: FormatOpt = Format.table,
+    var: VarOpt = None,
+    phase: PhaseOpt = None,
+    *,
+    target_options: TargetOptions,
+) -> None:
+    """Compare live rules with the spec. Exit 0 in sync, 2 drift, 1 error."""
+    result = _backend(spec, target, var, phase, target_options).plan()
+    _print_plan(result, fmt, "drift")
+    if not result.empty:
+        raise typer.Exit(2)
+
+
+@with_target_options
+def destroy(
+    spec: SpecArg,
+    target: TargetOpt,
+    auto_approve: AutoApproveOpt = False,
+    fmt: FormatOpt = Format.table,
+    var: VarOpt = None,
+    *,
+    target_options: TargetOptions,
+) -> None:
+    """Remove what cloudports owns for this topology (never anything else)."""
+    backend = _backend(spec, target, var, None, target_options)
+    planned = backend.plan_destroy()
+    _print_plan(planned, fmt, "plan")
+    if planned.empty:
+        return
+    _confirm("Destroy these resources?", auto_approve, "destroy cancelled; nothing was changed")
+    done = backend.destroy(planned)
+    console = err if fmt is Format.json else out  # keep stdout one JSON document with --format json
+    for note in done.notes:
+        console.print(f"note: {note}")
+    console.print(f"[green]destroyed:[/green] {done.counts()['remove']} resources")
+
+
+COMMANDS = (plan, apply, drift, destroy)

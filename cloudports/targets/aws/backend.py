@@ -1,0 +1,76 @@
+"""The AWS live backend: plan (also drift), apply, plan_destroy, destroy against one VPC through boto3."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cloudports.compile import CompiledPolicy
+from cloudports.errors import CloudportsError, Diagnostic
+from cloudports.live.plan import Plan
+from cloudports.targets.aws.api import ec2_client
+from cloudports.targets.aws.apply import Applier
+from cloudports.targets.aws.build import build_aws
+from cloudports.targets.aws.diff import destroy_diff, diff
+from cloudports.targets.aws.model import AwsState, LiveState
+from cloudports.targets.aws.read import read_live
+from cloudports.targets.aws.settings import AwsSettings
+from cloudports.targets.ownership import NameConflicts, conflicts_mode
+
+
+@dataclass(frozen=True)
+class AwsOptions:
+    """The AWS command-line options (target.py declares them)."""
+
+    profile: str | None = None
+    region: str | None = None
+    vpc_id: str | None = None
+
+
+class AwsBackend:
+    def __init__(self, desired: AwsState, ec2: Any, adopt: bool = False):
+        self.desired = desired
+        self.ec2 = ec2
+        self.conflicts = conflicts_mode(adopt)
+
+    def read(self, conflicts: NameConflicts | None = None) -> LiveState:
+        return read_live(self.ec2, self.desired, conflicts or self.conflicts)
+
+    def plan(self) -> Plan:
+        return diff(self.desired, self.read()).plan()
+
+    def apply(self, plan: Plan) -> Plan:
+        return Applier(self.ec2, self.desired, self.read).apply(plan)
+
+    def plan_destroy(self) -> Plan:
+        return destroy_diff(self.desired, self.read("ignore")).plan()
+
+    def destroy(self, plan: Plan) -> Plan:
+        return Applier(self.ec2, self.desired, lambda: self.read("ignore")).destroy(plan)
+
+
+def open_backend(
+    policy: CompiledPolicy, settings: AwsSettings, values: Mapping[str, str | None], adopt: bool
+) -> AwsBackend:
+    """The AWS backend for a compiled spec; no AWS call is made until plan/apply/destroy.
+
+    Region: --region, then the spec's region when it names one, then boto3's chain (AWS_DEFAULT_REGION, the
+    profile), then the spec's default. The state is built once, with the VPC and region it will be applied to.
+    """
+    options = AwsOptions(**values)
+    vpc_id = options.vpc_id or settings.vpc_id
+    if not vpc_id:
+        raise CloudportsError(
+            [
+                Diagnostic(
+                    None,
+                    f"aws: no VPC given for topology '{policy.topology.name}'",
+                    "pass --vpc-id vpc-... or set targets.aws.vpc_id in the spec",
+                )
+            ]
+        )
+    spec_region = settings.region if "region" in settings.model_fields_set else None
+    ec2 = ec2_client(options.profile, options.region or spec_region, settings.region)
+    placed = settings.model_copy(update={"vpc_id": vpc_id, "region": ec2.meta.region_name})
+    return AwsBackend(build_aws(policy, placed), ec2, adopt)

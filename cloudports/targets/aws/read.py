@@ -1,0 +1,192 @@
+"""Live AWS state, read into the same model the builder produces (AwsState / SgRule).
+
+What cloudports owns is exactly the security groups in the VPC tagged `cloudports:topology=<name>`; their rules
+are read with DescribeSecurityGroupRules (filtered by group ID, paginated) and normalised the way compiled
+rules are written, so that a rule made by cloudports, by Terraform or by hand compares equal when it allows
+the same traffic. Rules of groups cloudports does not own are never read, so they can never be changed.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Any
+
+from cloudports.errors import CloudportsError
+from cloudports.targets.aws.api import FILTER_VALUES, PAGE_SIZE, aws_errors, chunks
+from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, SecurityGroup, SgRule
+from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG, NameConflicts, claim
+
+# AWS reports protocols by name for these and by number otherwise; the builder writes names.
+_PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
+_PORTED = ("tcp", "udp", "icmp", "icmpv6")
+
+
+def normalise_protocol(raw: Any) -> str:
+    text = str(raw).lower()
+    return _PROTOCOL_NAMES.get(text, text)
+
+
+def canonical_cidr(text: str) -> str:
+    """AWS canonicalises 10.1.2.3/16 to 10.1.0.0/16 and writes IPv6 compressed; so does the compiler."""
+    return str(ipaddress.ip_network(text, strict=False))
+
+
+def normalise_rule(raw: dict[str, Any], keys_by_id: dict[str, str]) -> SgRule:
+    """One DescribeSecurityGroupRules item -> SgRule, keyed like a compiled rule."""
+    proto = normalise_protocol(raw["IpProtocol"])
+    # "-1" and protocols other than tcp/udp/icmp/icmpv6 allow every port whatever range is stored.
+    ports = (int(raw["FromPort"]), int(raw["ToPort"])) if proto in _PORTED else (None, None)
+    peer: dict[str, str] = {}
+    if raw.get("CidrIpv4"):
+        peer["cidr_ipv4"] = canonical_cidr(raw["CidrIpv4"])
+    elif raw.get("CidrIpv6"):
+        peer["cidr_ipv6"] = canonical_cidr(raw["CidrIpv6"])
+    elif raw.get("PrefixListId"):
+        peer["prefix_list_id"] = raw["PrefixListId"]
+    elif raw.get("ReferencedGroupInfo"):
+        ref = raw["ReferencedGroupInfo"]["GroupId"]
+        peer["referenced_group" if ref in keys_by_id else "referenced_group_id"] = keys_by_id.get(ref, ref)
+    return SgRule(
+        group=keys_by_id[raw["GroupId"]],
+        direction="egress" if raw["IsEgress"] else "ingress",
+        ip_protocol=proto,
+        from_port=ports[0],
+        to_port=ports[1],
+        **peer,
+        description=raw.get("Description") or "",
+    )
+
+
+def _tags(item: dict[str, Any]) -> dict[str, str]:
+    return {t["Key"]: t["Value"] for t in item.get("Tags") or []}
+
+
+def _describe_groups(ec2: Any, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    pages = ec2.get_paginator("describe_security_groups").paginate(
+        Filters=filters, PaginationConfig={"PageSize": PAGE_SIZE}
+    )
+    return [group for page in pages for group in page["SecurityGroups"]]
+
+
+def describe_rules(ec2: Any, group_ids: list[str]) -> list[dict[str, Any]]:
+    """Every rule of these groups (and only these), page by page."""
+    found = []
+    for ids in chunks(sorted(group_ids), FILTER_VALUES):
+        pages = ec2.get_paginator("describe_security_group_rules").paginate(
+            Filters=[{"Name": "group-id", "Values": ids}], PaginationConfig={"PageSize": PAGE_SIZE}
+        )
+        found.extend(rule for page in pages for rule in page["SecurityGroupRules"])
+    return found
+
+
+def _vpc_has_ipv6(ec2: Any, vpc_id: str) -> bool:
+    with aws_errors("reading the VPC", vpc_id):
+        vpcs = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
+    return any(
+        a.get("Ipv6CidrBlockState", {}).get("State") == "associated"
+        for vpc in vpcs
+        for a in vpc.get("Ipv6CidrBlockAssociationSet") or []
+    )
+
+
+def _name_conflicts(
+    desired: AwsState, same_name: list[dict[str, Any]], owned_ids: set[str], mode: NameConflicts
+) -> list[dict[str, Any]]:
+    """Untagged groups that carry a declared group's name: refused, or (with --adopt) returned for adoption."""
+    problems, adoptable = [], []
+    for group in same_name:
+        if group["GroupId"] in owned_ids:
+            continue
+        where = f"security group {group['GroupName']} ({group['GroupId']}) in {desired.vpc_id}"
+        hint = "rename or delete it, or give this topology another targets.aws.name_prefix"
+        verdict = claim("aws", where, _tags(group), desired.topology, mode, hint)
+        if verdict.problem:
+            problems.append(verdict.problem)
+        elif verdict.verdict == "adopt":
+            adoptable.append(group)
+    if problems:
+        raise CloudportsError(problems)
+    return adoptable
+
+
+def _group_keys(
+    desired: AwsState, owned: list[dict[str, Any]], adoptable: list[dict[str, Any]]
+) -> list[tuple[str, dict[str, Any], bool]]:
+    """(key, raw group, adopt) per group: a declared role once, preferring the group with the declared name."""
+    by_name = {g.name: role for role, g in desired.groups.items()}
+    ordered = sorted(owned, key=lambda g: (by_name.get(g["GroupName"]) is None, g["GroupName"], g["GroupId"]))
+    taken: set[str] = set()
+    out = []
+    for group, adopt in [(g, False) for g in ordered] + [(g, True) for g in adoptable]:
+        key = by_name[group["GroupName"]] if adopt else _tags(group).get(ROLE_TAG) or group["GroupName"]
+        if key in taken:
+            if adopt:  # the role already has an owned group: leave the untagged one alone
+                continue
+            key = f"{key}@{group['GroupId']}"  # a second group claiming the same role: an extra group
+        taken.add(key)
+        out.append((key, group, adopt))
+    return out
+
+
+def _list_groups(ec2: Any, desired: AwsState, vpc: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(groups tagged for this topology, groups carrying a name the spec declares) in the VPC."""
+    in_vpc = {"Name": "vpc-id", "Values": [vpc]}
+    with aws_errors("listing security groups", vpc):
+        owned = _describe_groups(ec2, [in_vpc, {"Name": f"tag:{TOPOLOGY_TAG}", "Values": [desired.topology]}])
+        names = sorted(g.name for g in desired.groups.values())
+        same_name = [
+            group
+            for batch in chunks(names, FILTER_VALUES)
+            for group in _describe_groups(ec2, [in_vpc, {"Name": "group-name", "Values": batch}])
+        ]
+    return owned, same_name
+
+
+def _read_rules(
+    ec2: Any, keys_by_id: dict[str, str], vpc: str
+) -> tuple[dict[str, SgRule], dict[str, str], list[tuple[SgRule, str]]]:
+    """(rules by key, rule ID by key, further rules with an already-seen key) of the given groups."""
+    with aws_errors("reading security group rules", vpc):
+        raw_rules = describe_rules(ec2, list(keys_by_id))
+    rules: dict[str, SgRule] = {}
+    rule_ids: dict[str, str] = {}
+    duplicates: list[tuple[SgRule, str]] = []
+    for raw in sorted(raw_rules, key=lambda r: r["SecurityGroupRuleId"]):
+        rule = normalise_rule(raw, keys_by_id)
+        if rule.key in rules:
+            duplicates.append((rule, raw["SecurityGroupRuleId"]))
+            continue
+        rules[rule.key] = rule
+        rule_ids[rule.key] = raw["SecurityGroupRuleId"]
+    return dict(sorted(rules.items())), rule_ids, duplicates
+
+
+def read_live(ec2: Any, desired: AwsState, conflicts: NameConflicts = "error") -> LiveState:
+    """Owned groups and their rules in the desired state's VPC (plus, with adopt, same-name untagged groups)."""
+    vpc = desired.vpc_id
+    if not vpc:  # open_backend refuses a spec without a VPC; this guards other callers
+        raise CloudportsError(f"aws: no VPC given for topology '{desired.topology}'")
+    has_ipv6 = _vpc_has_ipv6(ec2, vpc)
+    owned, same_name = _list_groups(ec2, desired, vpc)
+    adoptable = _name_conflicts(desired, same_name, {g["GroupId"] for g in owned}, conflicts)
+
+    groups: dict[str, LiveGroup] = {}
+    model_groups: dict[str, SecurityGroup] = {}
+    for key, raw, adopt in _group_keys(desired, owned, adoptable):
+        tags = _tags(raw)
+        groups[key] = LiveGroup(raw["GroupId"], key, raw["GroupName"], raw.get("Description", ""), tags, adopt)
+        model_tags = tuple(sorted((k, v) for k, v in tags.items() if k in (ROLE_TAG, "Name")))
+        model_groups[key] = SecurityGroup(key, raw["GroupName"], raw.get("Description", ""), model_tags)
+
+    rules, rule_ids, duplicates = _read_rules(ec2, {g.id: key for key, g in groups.items()}, vpc)
+    state = AwsState(
+        topology=desired.topology,
+        region=desired.region,
+        vpc_id=vpc,
+        name_prefix=desired.name_prefix,
+        common_tags=desired.common_tags,
+        groups=dict(sorted(model_groups.items())),
+        rules=rules,
+        egress=desired.egress,
+    )
+    return LiveState(state, groups, rule_ids, duplicates, has_ipv6)

@@ -1,0 +1,45 @@
+"""AWS rules as people read them: one row per rule for `show`, one line per rule in plans."""
+
+from __future__ import annotations
+
+from cloudports.targets.aws.model import AwsState, SgRule
+from cloudports.targets.base import Row
+
+
+def peer_text(rule: SgRule, names: dict[str, str]) -> str:
+    """'sg d365-web', 'sg sg-0abc' (a group cloudports does not own), 'prefix list pl-1', or the CIDR."""
+    peer = rule.peer.split(":", 1)[1]
+    if rule.referenced_group:
+        return f"sg {names.get(rule.referenced_group, rule.referenced_group)}"
+    if rule.referenced_group_id:
+        return f"sg {peer}"
+    if rule.prefix_list_id:
+        return f"prefix list {peer}"
+    return peer
+
+
+def protocol_text(rule: SgRule) -> str:
+    return "all" if rule.ip_protocol == "-1" else rule.ip_protocol
+
+
+def rule_summary(rule: SgRule, names: dict[str, str]) -> str:
+    way = "from" if rule.direction == "ingress" else "to"
+    what = "all traffic" if rule.ip_protocol == "-1" else f"{rule.ip_protocol} {rule.ports}"
+    return f"{names.get(rule.group, rule.group)} {rule.direction}: {what} {way} {peer_text(rule, names)}"
+
+
+def rows(state: AwsState) -> list[Row]:
+    names = {role: g.name for role, g in state.groups.items()}
+    return [
+        {
+            "group": names[r.group],
+            "direction": r.direction,
+            "protocol": protocol_text(r),
+            "ports": r.ports,
+            "peer": peer_text(r, names),
+            "description": r.description,
+            "origin": ", ".join(state.rule_origins.get(k, [])),
+            "key": k,
+        }
+        for k, r in state.rules.items()
+    ]

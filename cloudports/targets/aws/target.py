@@ -1,0 +1,49 @@
+"""AWS: one security group per role, rules referencing the peer role's group or one CIDR each."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cloudports.targets.aws.build import build_aws
+from cloudports.targets.aws.emit import emit_aws
+from cloudports.targets.aws.model import AwsState
+from cloudports.targets.aws.rows import rows
+from cloudports.targets.aws.settings import AwsSettings
+from cloudports.targets.base import Capabilities, Option, Row, Target
+
+if TYPE_CHECKING:
+    from cloudports.compile import CompiledPolicy
+    from cloudports.live.backend import Backend
+
+
+class AwsTarget(Target[AwsSettings, AwsState]):
+    name = "aws"
+    title = "AWS security groups"
+    settings_model = AwsSettings
+    capabilities = Capabilities(icmp_types=True, icmp_families=True, egress=True, terraform=True, live=True)
+    terraform_provider = "aws"
+    options = (
+        Option("profile", "--profile", "named profile"),
+        Option("region", "--region", "region (overrides the spec)"),
+        Option("vpc_id", "--vpc-id", "VPC (overrides the spec)"),
+    )
+
+    def build(self, policy: CompiledPolicy) -> AwsState:
+        return build_aws(policy, self.settings(policy.topology))
+
+    def rows(self, state: AwsState) -> list[Row]:
+        return rows(state)
+
+    def summary(self, state: AwsState) -> str:
+        return f"{len(state.groups)} security groups, {len(state.rules)} rules"
+
+    def emit(self, policy: CompiledPolicy, out: Path, phase: str | None) -> list[Path]:
+        return emit_aws(self.build(policy), out, phase)
+
+    def open_backend(self, policy: CompiledPolicy, options: Mapping[str, str | None], adopt: bool) -> Backend:
+        # Imported here so that compile-only commands never load boto3.
+        from cloudports.targets.aws.backend import open_backend
+
+        return open_backend(policy, self.settings(policy.topology), options, adopt)

@@ -1,0 +1,72 @@
+"""The Azure live backend: plan (also drift), apply, plan_destroy, destroy in one resource group."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from cloudports.compile import CompiledPolicy
+from cloudports.live.plan import Plan
+from cloudports.targets.azure.apply import Applier
+from cloudports.targets.azure.arm import ArmSettings, network_client, resolve_settings
+from cloudports.targets.azure.build import build_azure
+from cloudports.targets.azure.diff import destroy_diff, diff
+from cloudports.targets.azure.model import AzureState, LiveState
+from cloudports.targets.azure.read import Reader
+from cloudports.targets.azure.settings import AzureSettings
+from cloudports.targets.ownership import NameConflicts, conflicts_mode
+
+
+@dataclass(frozen=True)
+class AzureOptions:
+    """The Azure command-line options (target.py declares them)."""
+
+    subscription: str | None = None
+    resource_group: str | None = None
+    arm_endpoint: str | None = None
+
+
+class AzureBackend:
+    def __init__(self, policy: CompiledPolicy, settings: AzureSettings, arm: ArmSettings, client: Any, adopt: bool):
+        self.policy = policy
+        self.settings = settings  # the spec's targets.azure, with the resource group it is applied to
+        self.arm = arm
+        self.client = client
+        self.conflicts = conflicts_mode(adopt)
+        self.base = self.desired_for({})  # names, tags, subnets: everything but the priorities
+
+    def desired_for(self, live_priorities: Mapping[tuple[str, str], int]) -> AzureState:
+        """The spec's desired state, every rule keeping its live priority where that is consistent."""
+        return build_azure(self.policy, self.settings, live_priorities)
+
+    def read(self, conflicts: NameConflicts | None = None) -> LiveState:
+        return Reader(self.client, self.arm, self.base).read(conflicts or self.conflicts)
+
+    def plan(self) -> Plan:
+        live = self.read()
+        return diff(self.desired_for(live.priorities), live, self.arm).plan()
+
+    def apply(self, plan: Plan) -> Plan:
+        return Applier(self.client, self.arm, self.desired_for, self.read).apply(plan)
+
+    def plan_destroy(self) -> Plan:
+        return destroy_diff(self.base, self.read("ignore"), self.arm).plan()
+
+    def destroy(self, plan: Plan) -> Plan:
+        return Applier(self.client, self.arm, self.desired_for, lambda: self.read("ignore")).destroy(plan)
+
+
+def open_backend(
+    policy: CompiledPolicy, settings: AzureSettings, values: Mapping[str, str | None], adopt: bool
+) -> AzureBackend:
+    """The Azure backend for a compiled spec; no Azure call is made until plan/apply/destroy."""
+    options = AzureOptions(**values)
+    arm = resolve_settings(
+        subscription=options.subscription,
+        resource_group=options.resource_group or settings.resource_group,
+        location=settings.location,
+        arm_endpoint=options.arm_endpoint,
+    )
+    placed = settings.model_copy(update={"resource_group": arm.resource_group})
+    return AzureBackend(policy, placed, arm, network_client(arm), adopt)

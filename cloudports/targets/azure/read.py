@@ -1,0 +1,149 @@
+"""Live Azure state, read into the same model the builder produces (AzureState / NsgRule / Asg).
+
+What cloudports owns is exactly what carries the tag ``cloudports:topology=<name>`` in the resource group: the
+NSG(s) and the ASGs (each ASG's role comes from its ``cloudports:role`` tag). The spec's NSG's security rules are
+normalised (normalise.py) the way built rules are written. Default rules are never listed, so never compared.
+
+Subnets the spec names are read one by one (GET) to see which NSG they are associated with.
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any
+
+from azure.core.exceptions import ResourceNotFoundError
+
+from cloudports.errors import CloudportsError, Diagnostic
+from cloudports.targets.azure.arm import ArmSettings, arm_errors
+from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveNsg, LiveState, NsgRule, SubnetRef
+from cloudports.targets.azure.normalise import normalise_rule
+from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG, NameConflicts, claim
+
+
+def _tags(resource: Any) -> dict[str, str]:
+    return {str(k): str(v) for k, v in (getattr(resource, "tags", None) or {}).items()}
+
+
+_RENAME_HINT = (
+    "rename or delete it, give this topology another name (or targets.azure.nsg_name), or use another resource group"
+)
+
+
+class Reader:
+    """Reads what cloudports owns for one topology in one resource group."""
+
+    def __init__(self, client: Any, settings: ArmSettings, desired: AzureState):
+        self.client = client
+        self.settings = settings
+        self.desired = desired
+
+    @property
+    def rg(self) -> str:
+        return self.settings.resource_group
+
+    def read(self, conflicts: NameConflicts = "error") -> LiveState:
+        problems: list[Diagnostic] = []
+        with arm_errors("listing application security groups in", self.rg):
+            raw_asgs = list(self.client.application_security_groups.list(self.rg))
+        asgs = self._asgs(raw_asgs, conflicts, problems)
+        nsg, others = self._nsgs(conflicts, problems)
+        if problems:
+            raise CloudportsError(problems)
+        rules: dict[str, NsgRule] = {}
+        if nsg is not None:
+            roles_by_id = {a.id.lower(): a.key for a in asgs.values()}
+            with arm_errors("listing the security rules of", f"network security group {nsg.name}"):
+                for raw in self.client.security_rules.list(self.rg, nsg.name):
+                    rule = normalise_rule(raw, roles_by_id)
+                    rules[rule.name] = rule
+            nsg = replace(nsg, rule_count=len(rules))
+        return LiveState(self._state(rules, asgs), nsg, others, asgs, self.read_subnets())
+
+    def _state(self, rules: dict[str, NsgRule], asgs: dict[str, LiveAsg]) -> AzureState:
+        """What was read, in the model the builder produces."""
+        d = self.desired
+        return AzureState(
+            topology=d.topology,
+            location=d.location,
+            resource_group=self.rg,
+            nsg_name=d.nsg_name,
+            tags=d.tags,
+            asgs={key: Asg(key, a.name, tuple(sorted(a.tags.items()))) for key, a in asgs.items()},
+            rules=dict(sorted(rules.items())),
+            subnets=d.subnets,
+            egress=d.egress,
+        )
+
+    def _nsgs(self, conflicts: NameConflicts, problems: list[Diagnostic]) -> tuple[LiveNsg | None, list[LiveNsg]]:
+        """(the spec's NSG if it is ours or adopted, other NSGs tagged for this topology)."""
+        with arm_errors("listing network security groups in", self.rg):
+            raw_nsgs = list(self.client.network_security_groups.list(self.rg))
+        nsg, others = None, []
+        for raw in sorted(raw_nsgs, key=lambda n: str(n.name).lower()):
+            tags = _tags(raw)
+            if str(raw.name).lower() != self.desired.nsg_name.lower():
+                if tags.get(TOPOLOGY_TAG) == self.desired.topology:
+                    others.append(self._nsg(raw))
+                continue
+            what = f"network security group {raw.name} in {self.rg}"
+            verdict = claim("azure", what, tags, self.desired.topology, conflicts, _RENAME_HINT)
+            if verdict.problem:
+                problems.append(verdict.problem)
+            elif verdict.verdict in ("mine", "adopt"):
+                nsg = self._nsg(raw, adopt=verdict.verdict == "adopt")
+        return nsg, others
+
+    def _nsg(self, raw: Any, adopt: bool = False) -> LiveNsg:
+        subnets = tuple(str(s.id) for s in (getattr(raw, "subnets", None) or []) if getattr(s, "id", None))
+        rules = len(getattr(raw, "security_rules", None) or [])
+        return LiveNsg(str(raw.name), str(raw.id), str(raw.location or ""), _tags(raw), subnets, rules, adopt)
+
+    def _asgs(self, raw_asgs: list[Any], conflicts: NameConflicts, problems: list[Diagnostic]) -> dict[str, LiveAsg]:
+        """Owned ASGs by role. Only the ASG with the name the spec gives a role stands for that role; any other
+        owned ASG (a role the spec dropped, a renamed one) is keyed '<role tag>@<name>' and so is an extra."""
+        topology = self.desired.topology
+        by_name = {a.name.lower(): role for role, a in self.desired.asgs.items()}
+        result: dict[str, LiveAsg] = {}
+        for raw in raw_asgs:
+            name, tags = str(raw.name), _tags(raw)
+            declared = by_name.get(name.lower())
+            if tags.get(TOPOLOGY_TAG) == topology:
+                # (a wrong or missing role tag on the declared name is a tag difference, fixed in place)
+                key, adopt = declared or f"{tags.get(ROLE_TAG, '')}@{name}", False
+            elif declared:
+                what = f"application security group {name} in {self.rg}"
+                verdict = claim("azure", what, tags, topology, conflicts, _RENAME_HINT)
+                if verdict.problem:
+                    problems.append(verdict.problem)
+                if verdict.verdict != "adopt":
+                    continue
+                key, adopt = declared, True
+            else:
+                continue
+            result[key] = LiveAsg(key, name, str(raw.id), str(raw.location or ""), tags, adopt)
+        return dict(sorted(result.items()))
+
+    def read_subnets(self) -> dict[str, SubnetRef]:
+        found = {}
+        for s in self.desired.subnets:
+            rg = s.resource_group or self.rg
+            key = f"{s.virtual_network}/{s.name}"
+            with arm_errors("reading subnet", f"{key} in {rg}"):
+                try:
+                    raw = self.client.subnets.get(rg, s.virtual_network, s.name)
+                except ResourceNotFoundError:
+                    raise CloudportsError(
+                        [
+                            Diagnostic(
+                                None,
+                                f"azure: subnet {key} (resource group {rg}) named by targets.azure.subnets "
+                                "does not exist",
+                                "create the virtual network and subnet first (cloudports only associates the NSG "
+                                "with it), or fix the name",
+                            )
+                        ]
+                    ) from None
+            nsg = getattr(raw, "network_security_group", None)
+            found[key] = SubnetRef(key, rg, s.virtual_network, s.name, str(raw.id), getattr(nsg, "id", None))
+        return found

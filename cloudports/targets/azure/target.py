@@ -1,0 +1,54 @@
+"""Azure: one NSG for the topology and one application security group per role."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cloudports.targets.azure.build import build_azure
+from cloudports.targets.azure.emit import emit_azure, read_previous_priorities
+from cloudports.targets.azure.model import AzureState
+from cloudports.targets.azure.rows import rows
+from cloudports.targets.azure.settings import AzureSettings
+from cloudports.targets.base import Capabilities, Option, Row, Target
+
+if TYPE_CHECKING:
+    from cloudports.compile import CompiledPolicy
+    from cloudports.live.backend import Backend
+
+
+class AzureTarget(Target[AzureSettings, AzureState]):
+    name = "azure"
+    title = "Azure network security groups"
+    settings_model = AzureSettings
+    # NSG rules match protocol 'Icmp' without type or code, for IPv4 and IPv6 alike (azure.md §1).
+    capabilities = Capabilities(icmp_types=False, icmp_families=False, egress=True, terraform=True, live=True)
+    terraform_provider = "azurerm"
+    options = (
+        Option("subscription", "--subscription", "subscription (or AZURE_SUBSCRIPTION_ID)"),
+        Option("resource_group", "--resource-group", "resource group (overrides the spec)"),
+        Option("arm_endpoint", "--arm-endpoint", "Resource Manager URL (or CLOUDPORTS_ARM_ENDPOINT)"),
+    )
+
+    def build(
+        self, policy: CompiledPolicy, previous_priorities: Mapping[tuple[str, str], int] | None = None
+    ) -> AzureState:
+        """previous_priorities: (direction, rule name) -> priority that rules keep where consistent."""
+        return build_azure(policy, self.settings(policy.topology), previous_priorities)
+
+    def rows(self, state: AzureState) -> list[Row]:
+        return rows(state)
+
+    def summary(self, state: AzureState) -> str:
+        return f"{len(state.asgs)} ASGs, {len(state.rules)} NSG rules"
+
+    def emit(self, policy: CompiledPolicy, out: Path, phase: str | None) -> list[Path]:
+        # Rules keep the priorities recorded beside earlier emitted Terraform in `out`.
+        return emit_azure(self.build(policy, read_previous_priorities(out)), out, phase)
+
+    def open_backend(self, policy: CompiledPolicy, options: Mapping[str, str | None], adopt: bool) -> Backend:
+        # Imported here so that compile-only commands never load the Azure SDK.
+        from cloudports.targets.azure.backend import open_backend
+
+        return open_backend(policy, self.settings(policy.topology), options, adopt)

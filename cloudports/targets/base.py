@@ -1,0 +1,101 @@
+"""The interface every cloud implements, and what a target declares about itself.
+
+A target turns the neutral rules into its cloud's state (build), shows that state as rows (show), and, where
+it can, writes Terraform (emit) and opens a live backend (plan/apply/drift/destroy). What it cannot do it
+declares: the CLI and the capability check refuse or warn from one place instead of each builder on its own.
+
+To add a cloud, read docs/targets.md: one folder under cloudports/targets/ and one line in registry.BUILTIN.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
+
+from pydantic import BaseModel, ConfigDict
+
+from cloudports.errors import CloudportsError, Diagnostic
+
+if TYPE_CHECKING:
+    from cloudports.compile import CompiledPolicy
+    from cloudports.live.backend import Backend
+    from cloudports.spec.model import Topology
+
+Row = dict[str, Any]
+
+
+class TargetSettings(BaseModel):
+    """Base of a target's settings: the spec's `targets.<name>` block (strict: unknown keys are errors)."""
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+
+@dataclass(frozen=True)
+class Capabilities:
+    """What a cloud's firewall can express. A spec that needs more gets a diagnostic (capabilities.py)."""
+
+    icmp_types: bool = True  # filters ICMP by type and code (else a typed ICMP flow widens to all ICMP)
+    icmp_families: bool = True  # tells ICMP (IPv4) from ICMPv6 between groups of machines
+    egress: bool = True  # can restrict outbound traffic (egress: strict)
+    terraform: bool = False  # emit writes a Terraform root module
+    live: bool = False  # plan/apply/drift/destroy through the cloud's API
+
+
+@dataclass(frozen=True)
+class Option:
+    """A command-line option of this target's live commands (a string, None when not given)."""
+
+    name: str  # Python name, e.g. "vpc_id"
+    flag: str  # e.g. "--vpc-id"
+    help: str
+
+
+S = TypeVar("S", bound=TargetSettings)
+St = TypeVar("St")
+
+
+class Target(ABC, Generic[S, St]):
+    """One cloud. Subclasses set the class attributes and implement build and rows."""
+
+    name: ClassVar[str]  # the registry key and the spec's `targets.<name>`
+    title: ClassVar[str]  # for people: "AWS security groups"
+    settings_model: ClassVar[type[TargetSettings]]
+    capabilities: ClassVar[Capabilities] = Capabilities()
+    options: ClassVar[tuple[Option, ...]] = ()  # live-command options
+    terraform_provider: ClassVar[str | None] = None  # e.g. "aws": the mirror `emit --check` looks for
+
+    def settings(self, topology: Topology) -> S:
+        found = topology.targets.get(self.name)
+        return cast(S, found if found is not None else self.settings_model())
+
+    @abstractmethod
+    def build(self, policy: CompiledPolicy) -> St:
+        """The desired state: what this cloud must hold for the spec (limits checked, errors raised)."""
+
+    @abstractmethod
+    def rows(self, state: St) -> list[Row]:
+        """One row per rule, for `show` (each with an 'origin' column: the spec lines it came from)."""
+
+    def summary(self, state: St) -> str:
+        """A few words for `validate`, e.g. '5 security groups, 155 rules'."""
+        return f"{len(self.rows(state))} rules"
+
+    def warnings(self, state: St) -> list[Diagnostic]:
+        """Diagnostics the build produced that the user should see."""
+        return []
+
+    def emit(self, policy: CompiledPolicy, out: Path, phase: str | None) -> list[Path]:
+        """Write a Terraform root module into `out`; returns the files written."""
+        raise self.unsupported("emit Terraform")
+
+    def open_backend(self, policy: CompiledPolicy, options: Mapping[str, str | None], adopt: bool) -> Backend:
+        """The live backend for this spec; no API call is made until it is used."""
+        raise self.unsupported("work on live resources (plan, apply, drift, destroy)")
+
+    def unsupported(self, what: str) -> CloudportsError:
+        return CloudportsError(
+            [Diagnostic(None, f"target '{self.name}' ({self.title}) cannot {what}", "choose another --target")]
+        )
