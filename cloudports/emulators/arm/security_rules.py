@@ -12,7 +12,7 @@ from .errors import ArmError
 from .model import DEFAULT_RULE_TYPE, NSG_TYPE, RULE_TYPE, Nsg, Request, Response, Rule, key_of, new_etag
 from .resources import Handlers
 from .rule_validation import check_rule_set, validate_rule
-from .store import check_preconditions
+from .store import check_preconditions, get_child
 from .validation import validate_name
 
 # The six default rules (name, direction, priority, source, destination, access, description).
@@ -83,10 +83,7 @@ class SecurityRuleHandlers(Handlers):
 
     def rule_get(self, req: Request, sub: str, rg: str, nsg: str, rule: str) -> Response:
         target = self._nsg(sub, rg, nsg)
-        found = target.rules.get(rule.lower())
-        if found is None:
-            raise ArmError(404, "NotFound", f"Resource {target.id}/securityRules/{rule} not found.")
-        return 200, {}, render_rule(target, found)
+        return 200, {}, render_rule(target, get_child(target.rules, rule, target.id, "securityRules"))
 
     def rule_put(self, req: Request, sub: str, rg: str, nsg: str, rule: str) -> Response:
         body = req.json_object()

@@ -10,6 +10,7 @@ from .model import NS, Asg, Key, Nsg, Request, Subnet, TopLevel, Vnet, key_of, n
 from .validation import canonical_location, parse_ip_prefix, parse_resource_id
 
 R = TypeVar("R", bound=TopLevel)
+C = TypeVar("C")
 
 
 def not_found(type_name: str, name: str, rg: str) -> ArmError:
@@ -31,6 +32,14 @@ def check_preconditions(req: Request, current_etag: str | None) -> None:
         raise ArmError(
             412, "PreconditionFailed", "The condition specified using HTTP conditional header(s) is not met."
         )
+
+
+def get_child(children: dict[str, C], name: str, parent_id: str, segment: str) -> C:
+    """A child resource (security rule, subnet) by name, case-insensitively; 404 NotFound if absent."""
+    found = children.get(name.lower())
+    if found is None:
+        raise ArmError(404, "NotFound", f"Resource {parent_id}/{segment}/{name} not found.")
+    return found
 
 
 def in_group(table: dict[Key, R], sub: str, rg: str | None = None) -> list[R]:

@@ -5,10 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import ArmError, bad_request
+from .errors import bad_request
 from .model import SUBNET_TYPE, VNET_TYPE, Nsg, Request, Response, Subnet, Vnet, key_of, new_etag
 from .resources import Handlers, read_properties, render_top_level
-from .store import check_preconditions, in_group
+from .store import check_preconditions, get_child, in_group
 from .validation import parse_ip_prefix, validate_name
 
 
@@ -158,10 +158,7 @@ class VnetHandlers(Handlers):
 
     def subnet_get(self, req: Request, sub: str, rg: str, vnet: str, subnet: str) -> Response:
         net = self._vnet(sub, rg, vnet)
-        found = net.subnets.get(subnet.lower())
-        if found is None:
-            raise ArmError(404, "NotFound", f"Resource {net.id}/subnets/{subnet} not found.")
-        return 200, {}, render_subnet(net, found)
+        return 200, {}, render_subnet(net, get_child(net.subnets, subnet, net.id, "subnets"))
 
     def subnet_put(self, req: Request, sub: str, rg: str, vnet: str, subnet: str) -> Response:
         body = req.json_object()
