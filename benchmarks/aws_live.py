@@ -28,9 +28,9 @@ sys.path.insert(0, str(REPO))
 from moto.core.responses import BaseResponse  # noqa: E402
 from python_terraform import IsFlagged  # noqa: E402
 
+from cloudports.emulators.aws import aws_env_for, create_vpc, start_moto_server  # noqa: E402
 from cloudports.pipeline import compile_spec  # noqa: E402
 from cloudports.targets.aws import TARGET as AWS  # noqa: E402
-from tests.support.moto_server import aws_env_for, create_vpc, start_moto_server  # noqa: E402
 from tests.support.terraform_env import (  # noqa: E402
     TerraformRunner,
     find_provider_mirror,

@@ -5,7 +5,7 @@ rules (30 roles: 14 client networks reaching every role on two TCP ports, and ea
 a TCP range and a UDP port, which strict egress turns into inbound and outbound rules). For each, the wall time
 and the ARM requests of every step are printed: a first apply, drift, a no-op apply, one added flow, a few rules
 deleted out of band (rule-by-rule repair), many rules deleted out of band (one whole-NSG PUT), and destroy.
-Requests are counted on the server (tests/armserver), including the long-running-operation polls.
+Requests are counted on the server (cloudports/emulators/arm), including the long-running-operation polls.
 
 The server answers in microseconds and completes an operation on its second poll, so the times measure
 cloudports and the SDK; on Azure each write costs seconds, which is why the write counts matter more.
@@ -29,10 +29,10 @@ import yaml
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from cloudports.emulators.arm import ArmServer  # noqa: E402
+from cloudports.emulators.arm.client import make_network_client  # noqa: E402
 from cloudports.pipeline import compile_spec, desired_state  # noqa: E402
 from cloudports.targets.azure import TARGET as AZURE  # noqa: E402
-from tests.armserver import ArmServer  # noqa: E402
-from tests.armserver.client import make_network_client  # noqa: E402
 
 SUB = "00000000-0000-0000-0000-0000000be4c4"
 ROLES = int(os.environ.get("BENCH_ROLES", "30"))

@@ -20,7 +20,7 @@ from tests.support.terraform_env import (
 )
 
 if TYPE_CHECKING:
-    from tests.support.moto_server import MotoServer
+    from cloudports.emulators.aws import MotoServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
@@ -62,7 +62,7 @@ def tf_cli_config(terraform_available: str, tmp_path_factory: pytest.TempPathFac
 def _moto_server_session() -> Iterator[MotoServer]:
     """One moto server for the whole session (started lazily, stopped at the end)."""
     pytest.importorskip("flask", reason="moto's server mode needs moto[server] (flask)")
-    from tests.support.moto_server import start_moto_server
+    from cloudports.emulators.aws import start_moto_server
 
     server = start_moto_server()
     yield server
@@ -85,6 +85,6 @@ def moto_server(_moto_server_session: MotoServer, monkeypatch: pytest.MonkeyPatc
 @pytest.fixture
 def aws_env(moto_server: str) -> dict[str, str]:
     """The AWS_* variables for the moto server, to pass explicitly to subprocesses (e.g. TerraformRunner)."""
-    from tests.support.moto_server import aws_env_for
+    from cloudports.emulators.aws import aws_env_for
 
     return aws_env_for(moto_server)

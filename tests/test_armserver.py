@@ -17,8 +17,8 @@ from azure.core.exceptions import HttpResponseError, ResourceExistsError, Resour
 from azure.mgmt.core.polling.arm_polling import ARMPolling
 from azure.mgmt.network import models as m
 
-from tests.armserver import ArmServer
-from tests.armserver.client import make_network_client
+from cloudports.emulators.arm import ArmServer
+from cloudports.emulators.arm.client import make_network_client
 
 SUB = "00000000-0000-0000-0000-0000000000aa"
 RG = "rg-test"
@@ -858,12 +858,15 @@ def test_if_match_preconditions(client, arm):
 
 def test_command_line_starts_and_refuses_other_hosts():
     refused = subprocess.run(
-        [sys.executable, "-m", "tests.armserver", "--host", "0.0.0.0"], cwd=REPO, capture_output=True, text=True
+        [sys.executable, "-m", "cloudports.emulators.arm", "--host", "0.0.0.0"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
     )
     assert refused.returncode == 2 and "127.0.0.1 only" in refused.stderr
 
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tests.armserver", "--port", "0", "--page-size", "7"],
+        [sys.executable, "-m", "cloudports.emulators.arm", "--port", "0", "--page-size", "7"],
         cwd=REPO,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

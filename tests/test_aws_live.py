@@ -18,6 +18,7 @@ import yaml
 from botocore.exceptions import ClientError
 
 from cloudports.cli import main
+from cloudports.emulators.aws import boto3_client, create_vpc
 from cloudports.errors import CloudportsError
 from cloudports.pipeline import compile_spec, desired_state
 from cloudports.targets.aws import TARGET as AWS
@@ -33,7 +34,6 @@ from tests.support.aws_live import (
     inject_error,
     patch_moto_dependency_violation,
 )
-from tests.support.moto_server import boto3_client, create_vpc
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted((REPO / "examples").glob("*/topology.yaml"))

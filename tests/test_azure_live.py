@@ -1,4 +1,4 @@
-"""plan / apply / drift / destroy on Azure through azure-mgmt-network, against the local ARM server (tests/armserver).
+"""plan / apply / drift / destroy on Azure through azure-mgmt-network, against cloudports.emulators.arm (local ARM).
 
 cloudports finds the server through its documented environment only (CLOUDPORTS_ARM_ENDPOINT, a static token
 in CLOUDPORTS_AZURE_TOKEN, AZURE_SUBSCRIPTION_ID); results are read back with the plain SDK
@@ -19,6 +19,7 @@ import pytest
 from azure.mgmt.network import models
 
 from cloudports.cli import main
+from cloudports.emulators.arm import ArmServer
 from cloudports.errors import CloudportsError
 from cloudports.pipeline import compile_spec, desired_state
 from cloudports.targets.azure import TARGET as AZURE
@@ -27,7 +28,6 @@ from cloudports.targets.azure.model import ALLOW_PRIORITIES, NsgRule
 from cloudports.targets.azure.normalise import normalise_ports, normalise_rule
 from cloudports.targets.azure.priorities import home_slot, settled_priorities
 from cloudports.targets.azure.writes import order_rule_writes, rule_properties
-from tests.armserver import ArmServer
 from tests.semantics import assert_azure_equivalent, azure_allows
 from tests.support.azure_live import (
     DISTRIBUTED,

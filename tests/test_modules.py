@@ -1,6 +1,6 @@
 """The Terraform modules under modules/, exercised with the real Terraform CLI.
 
-- modules/aws-security-groups: applied against a moto server (patched, see tests/support/moto_server.py)
+- modules/aws-security-groups: applied against a moto server (patched, see cloudports/emulators/aws/patches.py)
   and read back with boto3 DescribeSecurityGroupRules; updates must happen in place and leave a clean plan;
   bad input must be refused by variable validation / preconditions.
 - modules/azure-nsg: there is no azurerm provider on this machine (offline), so the module cannot be
@@ -19,7 +19,7 @@ from typing import Any
 import hcl2
 import pytest
 
-from tests.support.moto_server import boto3_client, create_vpc
+from cloudports.emulators.aws import boto3_client, create_vpc
 from tests.support.terraform_env import TerraformCliConfig, TerraformRunner, terraform_env
 
 REPO = Path(__file__).resolve().parent.parent

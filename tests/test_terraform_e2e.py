@@ -16,8 +16,8 @@ import pytest
 import yaml
 
 from cloudports.cli import main
+from cloudports.emulators.aws import create_vpc
 from cloudports.pipeline import compile_spec, desired_state
-from tests.support.moto_server import create_vpc
 from tests.support.terraform_env import TerraformRunner, terraform_env
 
 REPO = Path(__file__).resolve().parent.parent

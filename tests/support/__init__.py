@@ -1,1 +1,1 @@
-"""Test support code: the Terraform CLI offline (terraform_env) and a patched moto server (moto_server)."""
+"""Test support code: the Terraform CLI offline (terraform_env) and live-backend helpers (aws_live, azure_live)."""

@@ -4,21 +4,22 @@ Everything here reads AWS with plain boto3 and its own (deliberately simple) nor
 not check cloudports with cloudports.
 
 moto correction (aws.md §4.3 item 11): moto deletes a security group even when another group's rule still
-references it, where EC2 answers DependencyViolation. :func:`patch_moto_dependency_violation` restores
-EC2's behaviour for the tests that need it (destroy must leave such a group and say so).
+references it, where EC2 answers DependencyViolation. :func:`patch_moto_dependency_violation` installs the
+emulator's correction (cloudports.emulators.aws.patches.checking_dependencies) for the tests that need it
+(destroy must leave such a group and say so).
 """
 
 from __future__ import annotations
 
 import ipaddress
-import itertools
 from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
-from moto.ec2.exceptions import DependencyViolationError
 from moto.ec2.models import security_groups as _sg_models
+
+from cloudports.emulators.aws.patches import checking_dependencies
 
 READ_PREFIXES = ("Describe", "Get", "List")
 
@@ -85,20 +86,7 @@ def inject_error(client: Any, operation: str, code: str, message: str = "injecte
 def patch_moto_dependency_violation(monkeypatch: pytest.MonkeyPatch) -> None:
     """DeleteSecurityGroup fails with DependencyViolation while another group's rule references the group."""
     backend = _sg_models.SecurityGroupBackend
-    original = backend.delete_security_group
-
-    def delete_security_group(self: Any, name: str | None = None, group_id: str | None = None) -> None:
-        group = self.get_security_group_from_id(group_id) if group_id else self.get_security_group_by_name_or_id(name)
-        if group is not None:
-            for other in itertools.chain.from_iterable(g.values() for g in self.groups.values()):
-                if other.id == group.id:
-                    continue
-                for rule in itertools.chain(other.ingress_rules, other.egress_rules):
-                    if (rule.source_group or {}).get("GroupId") == group.id:
-                        raise DependencyViolationError(f"resource {group.id} has a dependent object")
-        return original(self, name, group_id)
-
-    monkeypatch.setattr(backend, "delete_security_group", delete_security_group)
+    monkeypatch.setattr(backend, "delete_security_group", checking_dependencies(backend.delete_security_group))
 
 
 # ----------------------------------------------------------------------------------- reading rules back
@@ -169,41 +157,3 @@ def allows(
             if net.version == rule.version and net.subnet_of(rule):
                 return True
     return False
-
-
-# ------------------------------------------------------------------------------------ a server to try it
-
-
-def serve(host: str = "127.0.0.1", port: int = 5000) -> None:
-    """A moto server with the test suite's EC2 corrections, for trying cloudports by hand (docs/aws-live.md).
-
-    Plain `moto_server` works too, but it loses the descriptions of group-reference rules (aws.md §4.3
-    item 5), which `drift` then reports as changed rules that no apply can fix.
-    """
-    import logging
-    import time
-
-    from moto.server import ThreadedMotoServer
-
-    from tests.support.moto_server import apply_moto_patches
-
-    apply_moto_patches()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # no access-log line per API call
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
-    server.start()
-    print(f"moto (EC2 corrected as in the tests) on http://{host}:{port}; Ctrl-C stops it", flush=True)
-    try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        server.stop()
-
-
-if __name__ == "__main__":
-    import argparse
-
-    parser = argparse.ArgumentParser(description=serve.__doc__.splitlines()[0])
-    parser.add_argument("-H", "--host", default="127.0.0.1")
-    parser.add_argument("-p", "--port", type=int, default=5000)
-    args = parser.parse_args()
-    serve(args.host, args.port)

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 import yaml
 
+from cloudports.emulators.arm import ArmServer
+from cloudports.emulators.arm.client import make_network_client
 from cloudports.pipeline import compile_spec
 from cloudports.targets.azure.model import Asg, AzureState, NsgRule
 from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG
-from tests.armserver import ArmServer
-from tests.armserver.client import make_network_client
 
 SUB = "00000000-0000-0000-0000-00000000c10d"
 WRITE_METHODS = ("PUT", "PATCH", "DELETE", "POST")

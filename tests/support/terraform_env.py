@@ -37,7 +37,7 @@ def terraform_env(cli_config: TerraformCliConfig | None, extra: Mapping[str, str
     """The complete environment for a terraform subprocess.
 
     The inherited environment minus AWS_*/TF_*/ARM_* variables, plus the CLI config, the automation
-    flags and `extra` (e.g. the moto endpoint from tests.support.moto_server.aws_env_for).
+    flags and `extra` (e.g. the moto endpoint from cloudports.emulators.aws.aws_env_for).
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith(_SCRUBBED_PREFIXES) or k in _KEPT_VARIABLES}
     env |= {

@@ -1,12 +1,12 @@
-"""A real moto HTTP server on 127.0.0.1 for tests, plus the fixes moto needs to behave like EC2.
+"""Corrections that make moto's EC2 security groups behave like EC2 (moto 5.2.1, unchanged up to 5.2.3).
 
-Terraform's AWS provider and boto3 talk to the server over HTTP (``AWS_ENDPOINT_URL``), exactly as they
-would talk to AWS; nothing in cloudports knows about moto. The server runs in a thread of the test
-process, so the moto model classes patched by :func:`apply_moto_patches` are the ones serving requests.
+Terraform's AWS provider and boto3 talk to the moto server over HTTP (``AWS_ENDPOINT_URL``), exactly as they
+would talk to AWS; nothing in the rest of cloudports knows about moto. The server runs in a thread of the
+process that calls :func:`apply_moto_patches`, so the patched moto model classes are the ones serving requests.
 
 Why the patches exist (../shared/reference/aws.md §4.3, "Divergences that bite a drift/quota test
-suite"; moto 5.2.1, unchanged up to 5.2.3). The AWS provider reads rules with DescribeSecurityGroupRules
-and updates them with ModifySecurityGroupRules, so these divergences break real Terraform runs:
+suite"). The AWS provider reads rules with DescribeSecurityGroupRules and updates them with
+ModifySecurityGroupRules, so these divergences break real Terraform runs:
 
 - item 5: moto keeps an SG-reference rule's description only inside its UserIdGroupPairs entry, so
   DescribeSecurityGroupRules reports no Description for it, and every plan after the apply wants to
@@ -22,23 +22,25 @@ and updates them with ModifySecurityGroupRules, so these divergences break real 
 - item 8 (one case): icmpv6 without a port range (all types) crashed moto with a TypeError (HTTP 500);
   the provider retries 5xx, so ``terraform apply`` hung until the test's timeout (observed). Patched:
   stored as -1/-1, which is what EC2 reports.
+- item 11 (opt-in, not applied by :func:`apply_moto_patches`): moto deletes a security group even when another
+  group's rule still references it, where EC2 answers DependencyViolation. :func:`checking_dependencies` wraps
+  ``delete_security_group`` to restore EC2's behaviour; the tests that need it install it for one test only.
 
-The patches live here, never in cloudports; :func:`apply_moto_patches` refuses to run if moto's classes
-no longer have the patched attributes, so a moto upgrade cannot silently turn them into no-ops.
+The patches live here, in the emulator, never in the rest of cloudports; :func:`apply_moto_patches` refuses to
+run if moto's classes no longer have the patched attributes, so a moto upgrade cannot silently turn them into
+no-ops. This module imports moto: import it only once moto is known to be installed (server.py checks).
 """
 
 from __future__ import annotations
 
-import json
-import logging
+import itertools
 import threading
-import urllib.request
-from dataclasses import dataclass
+from collections.abc import Callable
 from typing import Any
 
-import boto3
 from moto.core.responses import ActionResult
 from moto.ec2.exceptions import (
+    DependencyViolationError,
     InvalidParameterCombination,
     InvalidParameterValue,
     InvalidSecurityGroupNotFoundError,
@@ -47,11 +49,6 @@ from moto.ec2.exceptions import (
 )
 from moto.ec2.models import security_groups as _sg_models
 from moto.ec2.responses import security_groups as _sg_responses
-from moto.server import ThreadedMotoServer
-
-REGION = "us-east-1"
-ACCESS_KEY = "testing"
-SECRET_KEY = "testing"
 
 _patch_lock = threading.Lock()
 _patched = False
@@ -94,6 +91,60 @@ def _peer_kind(rule: Any) -> str:
     return "PrefixListId"
 
 
+def _requested_peer(new_rule: dict[str, Any]) -> tuple[str, Any]:
+    """The one peer field of a ModifySecurityGroupRules entry: (CidrIpv4 | CidrIpv6 | PrefixListId |
+    ReferencedGroupId, value)."""
+    peers = {
+        key: new_rule.get(key)
+        for key in ("CidrIpv4", "CidrIpv6", "PrefixListId", "ReferencedGroupId")
+        if new_rule.get(key) is not None
+    }
+    if len(peers) > 1:
+        raise InvalidParameterCombination(
+            "Only one of cidrIp, cidrIpv6, prefixListId, or referencedGroupId can be specified"
+        )
+    if not peers:
+        raise MissingParameter(
+            "The request must contain exactly one of: cidrIp, cidrIpv6, prefixListId, or referencedGroupId"
+        )
+    ((peer_key, peer_value),) = peers.items()
+    return peer_key, peer_value
+
+
+def _requested_protocol(new_rule: dict[str, Any]) -> str:
+    raw_protocol = new_rule.get("IpProtocol")
+    if raw_protocol is None:
+        raise InvalidParameterValue(
+            "Invalid value 'null' for protocol. VPC security group rules must specify protocols explicitly."
+        )
+    protocol = _PROTOCOL_NAMES.get(str(raw_protocol).lower(), str(raw_protocol))
+    if protocol in ("tcp", "udp") and (new_rule.get("FromPort") is None or new_rule.get("ToPort") is None):
+        raise InvalidParameterValue("Invalid value for portRange. Must specify both from and to ports with TCP/UDP.")
+    return protocol
+
+
+def _apply_modification(rule: Any, new_rule: dict[str, Any], protocol: str, peer_key: str, peer_value: Any) -> None:
+    rule.ip_protocol = protocol
+    from_port, to_port = new_rule.get("FromPort"), new_rule.get("ToPort")
+    if protocol == "-1":
+        rule.from_port = rule.to_port = None  # moto's representation of "all ports"
+    else:
+        rule.from_port = int(from_port) if from_port is not None else -1
+        rule.to_port = int(to_port) if to_port is not None else -1
+
+    if peer_key == "CidrIpv4":
+        rule.ip_range["CidrIp"] = peer_value
+    elif peer_key == "CidrIpv6":
+        rule.ip_range["CidrIpv6"] = peer_value
+    elif peer_key == "PrefixListId":
+        rule.prefix_list_id = peer_value
+    else:
+        rule.source_group["GroupId"] = peer_value
+
+    if new_rule.get("Description") is not None:
+        _set_rule_description(rule, new_rule["Description"])
+
+
 def _modify_security_group_rules(self: Any, group_id: str, rules: dict[str, dict[str, Any]]) -> None:
     """ModifySecurityGroupRules as documented by EC2 (replaces moto's partial implementation, §4.3 item 4).
 
@@ -105,61 +156,19 @@ def _modify_security_group_rules(self: Any, group_id: str, rules: dict[str, dict
         raise InvalidSecurityGroupNotFoundError(group_id)
 
     for rule_id, new_rule in rules.items():
-        peers = {
-            key: new_rule.get(key)
-            for key in ("CidrIpv4", "CidrIpv6", "PrefixListId", "ReferencedGroupId")
-            if new_rule.get(key) is not None
-        }
-        if len(peers) > 1:
-            raise InvalidParameterCombination(
-                "Only one of cidrIp, cidrIpv6, prefixListId, or referencedGroupId can be specified"
-            )
-        if not peers:
-            raise MissingParameter(
-                "The request must contain exactly one of: cidrIp, cidrIpv6, prefixListId, or referencedGroupId"
-            )
+        peer_key, peer_value = _requested_peer(new_rule)
         rule = group.get_rule(rule_id)
         if rule is None:
             raise InvalidSecurityGroupRuleIdNotFoundError(rule_id)
-        ((peer_key, peer_value),) = peers.items()
         if peer_key != _peer_kind(rule):
             raise InvalidParameterValue(
                 f"Invalid rule type for security group rule '{rule_id}'. "
                 f"You may not specify {peer_key} for an existing {_peer_kind(rule)} rule."
             )
-
-        raw_protocol = new_rule.get("IpProtocol")
-        if raw_protocol is None:
-            raise InvalidParameterValue(
-                "Invalid value 'null' for protocol. VPC security group rules must specify protocols explicitly."
-            )
-        protocol = _PROTOCOL_NAMES.get(str(raw_protocol).lower(), str(raw_protocol))
-        from_port, to_port = new_rule.get("FromPort"), new_rule.get("ToPort")
-        if protocol in ("tcp", "udp") and (from_port is None or to_port is None):
-            raise InvalidParameterValue(
-                "Invalid value for portRange. Must specify both from and to ports with TCP/UDP."
-            )
+        protocol = _requested_protocol(new_rule)
         if peer_key == "ReferencedGroupId" and self.get_security_group_from_id(peer_value) is None:
             raise InvalidSecurityGroupNotFoundError(peer_value)
-
-        rule.ip_protocol = protocol
-        if protocol == "-1":
-            rule.from_port = rule.to_port = None  # moto's representation of "all ports"
-        else:
-            rule.from_port = int(from_port) if from_port is not None else -1
-            rule.to_port = int(to_port) if to_port is not None else -1
-
-        if peer_key == "CidrIpv4":
-            rule.ip_range["CidrIp"] = peer_value
-        elif peer_key == "CidrIpv6":
-            rule.ip_range["CidrIpv6"] = peer_value
-        elif peer_key == "PrefixListId":
-            rule.prefix_list_id = peer_value
-        else:
-            rule.source_group["GroupId"] = peer_value
-
-        if new_rule.get("Description") is not None:
-            _set_rule_description(rule, new_rule["Description"])
+        _apply_modification(rule, new_rule, protocol, peer_key, peer_value)
 
 
 def _patch_rule_init(original_init: Any) -> Any:
@@ -250,91 +259,40 @@ def apply_moto_patches() -> None:
             (responses_cls, "update_security_group_rule_descriptions_egress"),
         ]:
             if not hasattr(owner, name):  # moto changed shape: fail loudly rather than test nonsense
-                raise RuntimeError(f"moto {owner.__name__}.{name} not found; revisit tests/support/moto_server.py")
+                raise RuntimeError(
+                    f"moto {owner.__name__}.{name} not found; revisit cloudports/emulators/aws/patches.py"
+                )
 
-        rule_cls.description = property(_rule_description)  # item 5: DescribeSecurityGroupRules
-        rule_cls.__init__ = _patch_rule_init(rule_cls.__init__)
-        rule_cls.__eq__ = _rule_eq
-        backend_cls.modify_security_group_rules = _modify_security_group_rules  # item 4
+        # setattr: these replace methods of moto's classes at run time, which is the point (and which a
+        # plain assignment would have mypy reject as method-assign).
+        setattr(rule_cls, "description", property(_rule_description))  # noqa: B010  # item 5: DescribeSecurityGroupRules
+        setattr(rule_cls, "__init__", _patch_rule_init(rule_cls.__init__))  # noqa: B010
+        setattr(rule_cls, "__eq__", _rule_eq)  # noqa: B010
+        setattr(backend_cls, "modify_security_group_rules", _modify_security_group_rules)  # noqa: B010  # item 4
         for direction in ("ingress", "egress"):
             name = f"update_security_group_rule_descriptions_{direction}"
             setattr(responses_cls, name, _patch_update_descriptions(getattr(responses_cls, name), direction))
         _patched = True
 
 
-# --------------------------------------------------------------------------------------------------
-# Server lifecycle
-# --------------------------------------------------------------------------------------------------
+def checking_dependencies(original: Callable[..., Any]) -> Callable[..., Any]:
+    """``SecurityGroupBackend.delete_security_group`` that fails with DependencyViolation, as EC2 does, while
+    another group's rule references the group (aws.md §4.3 item 11: moto deletes it anyway).
 
-
-@dataclass
-class MotoServer:
-    """A started ThreadedMotoServer bound to 127.0.0.1 on a free port."""
-
-    server: ThreadedMotoServer
-    endpoint_url: str
-
-    def reset(self) -> None:
-        """Drop every resource in every moto backend (POST /moto-api/reset)."""
-        reset_moto(self.endpoint_url)
-
-    def stop(self) -> None:
-        self.server.stop()
-
-    def env(self) -> dict[str, str]:
-        """Environment that points the AWS SDKs (boto3, Terraform's provider) at this server."""
-        return aws_env_for(self.endpoint_url)
-
-    def client(self, service: str = "ec2") -> Any:
-        return boto3_client(self.endpoint_url, service)
-
-
-def start_moto_server() -> MotoServer:
-    apply_moto_patches()
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per API call otherwise
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    return MotoServer(server=server, endpoint_url=f"http://{host}:{port}")
-
-
-def reset_moto(endpoint_url: str) -> None:
-    request = urllib.request.Request(f"{endpoint_url}/moto-api/reset", data=b"", method="POST")
-    with urllib.request.urlopen(request, timeout=30) as response:
-        if response.status != 200:
-            raise RuntimeError(f"moto reset failed: HTTP {response.status}")
-
-
-def aws_env_for(endpoint_url: str) -> dict[str, str]:
-    """Variables every AWS SDK (boto3, aws-sdk-go-v2 in the Terraform provider) honours.
-
-    AWS_ENDPOINT_URL is the SDK-wide endpoint override; with static credentials in the environment
-    the provider never needs IMDS, and AWS_EC2_METADATA_DISABLED makes sure it never tries.
+    Not part of :func:`apply_moto_patches`, hence of ``python -m cloudports.emulators.aws``: install it where a
+    test needs it, e.g. ``monkeypatch.setattr(SecurityGroupBackend, "delete_security_group",
+    checking_dependencies(SecurityGroupBackend.delete_security_group))``.
     """
-    return {
-        "AWS_ENDPOINT_URL": endpoint_url,
-        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
-        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-        "AWS_REGION": REGION,
-        "AWS_DEFAULT_REGION": REGION,
-        "AWS_EC2_METADATA_DISABLED": "true",
-    }
 
+    def delete_security_group(self: Any, name: str | None = None, group_id: str | None = None) -> None:
+        group = self.get_security_group_from_id(group_id) if group_id else self.get_security_group_by_name_or_id(name)
+        if group is not None:
+            for other in itertools.chain.from_iterable(g.values() for g in self.groups.values()):
+                if other.id == group.id:
+                    continue
+                for rule in itertools.chain(other.ingress_rules, other.egress_rules):
+                    if (rule.source_group or {}).get("GroupId") == group.id:
+                        raise DependencyViolationError(f"resource {group.id} has a dependent object")
+        return original(self, name, group_id)
 
-def boto3_client(endpoint_url: str, service: str = "ec2") -> Any:
-    """A boto3 client for the moto server, independent of the process environment."""
-    session = boto3.session.Session(aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION)
-    return session.client(service, endpoint_url=endpoint_url)
-
-
-def create_vpc(endpoint_url: str, cidr_block: str = "10.0.0.0/16", ipv6: bool = True) -> str:
-    """Create a VPC (with an Amazon-provided IPv6 block unless ipv6=False) and return its ID."""
-    ec2 = boto3_client(endpoint_url)
-    vpc = ec2.create_vpc(CidrBlock=cidr_block, AmazonProvidedIpv6CidrBlock=ipv6)["Vpc"]
-    return vpc["VpcId"]
-
-
-def moto_dashboard_state(endpoint_url: str) -> dict[str, Any]:
-    """Raw moto model dump (GET /moto-api/data.json), handy when debugging a failing test."""
-    with urllib.request.urlopen(f"{endpoint_url}/moto-api/data.json", timeout=30) as response:
-        return json.load(response)
+    return delete_security_group

@@ -1,4 +1,4 @@
-"""``python -m tests.armserver --port 8443``: run the local ARM server until interrupted."""
+"""``python -m cloudports.emulators.arm --port 8443``: run the local ARM server until interrupted."""
 
 from __future__ import annotations
 
@@ -6,12 +6,13 @@ import argparse
 import sys
 import time
 
-from .server import LOOPBACK, ArmServer
+from .model import LOOPBACK
+from .server import ArmServer
 
 SNIPPET = """\
 Point the real SDK at it (plain http, so replace the bearer-token policy):
 
-    from tests.armserver.client import make_network_client
+    from cloudports.emulators.arm.client import make_network_client
     client = make_network_client("{url}", "{sub}", retry_total=0)
 
 or by hand:
@@ -43,7 +44,7 @@ def _subnet(text: str) -> tuple[str, str, str, str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m tests.armserver", description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m cloudports.emulators.arm", description=__doc__)
     parser.add_argument("--port", type=int, default=8443, help="TCP port on 127.0.0.1 (0 = any free port)")
     parser.add_argument("--host", default=LOOPBACK, help="only 127.0.0.1 is accepted")
     parser.add_argument("--page-size", type=int, default=50)

@@ -1,0 +1,151 @@
+"""The in-memory resource store: NSGs, ASGs and virtual networks by key, reference resolution, etag checks."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+from .errors import ArmError, bad_request
+from .model import NS, Asg, Key, Nsg, Request, Subnet, TopLevel, Vnet, key_of, new_etag
+from .validation import canonical_location, parse_ip_prefix, parse_resource_id
+
+R = TypeVar("R", bound=TopLevel)
+C = TypeVar("C")
+
+
+def not_found(type_name: str, name: str, rg: str) -> ArmError:
+    return ArmError(
+        404,
+        "ResourceNotFound",
+        f"The Resource '{type_name}/{name}' under resource group '{rg}' was not found. For more details "
+        "please go to https://aka.ms/ARMResourceNotFoundFix",
+    )
+
+
+def check_preconditions(req: Request, current_etag: str | None) -> None:
+    """If-Match / If-None-Match against the resource's current etag (None: the resource does not exist)."""
+    if_match = req.headers.get("If-Match")
+    if_none = req.headers.get("If-None-Match")
+    if (if_match is not None and (current_etag is None or (if_match.strip() != "*" and if_match != current_etag))) or (
+        if_none is not None and current_etag is not None and (if_none.strip() == "*" or if_none == current_etag)
+    ):
+        raise ArmError(
+            412, "PreconditionFailed", "The condition specified using HTTP conditional header(s) is not met."
+        )
+
+
+def get_child(children: dict[str, C], name: str, parent_id: str, segment: str) -> C:
+    """A child resource (security rule, subnet) by name, case-insensitively; 404 NotFound if absent."""
+    found = children.get(name.lower())
+    if found is None:
+        raise ArmError(404, "NotFound", f"Resource {parent_id}/{segment}/{name} not found.")
+    return found
+
+
+def in_group(table: dict[Key, R], sub: str, rg: str | None = None) -> list[R]:
+    """The resources of a subscription, or of one of its resource groups, in creation order."""
+    return [r for r in table.values() if r.sub.lower() == sub.lower() and (rg is None or r.rg.lower() == rg.lower())]
+
+
+class Store:
+    """Every resource the server knows, keyed by (subscription, resource group, name) in lower case."""
+
+    def __init__(self) -> None:
+        self.nsgs: dict[Key, Nsg] = {}
+        self.asgs: dict[Key, Asg] = {}
+        self.vnets: dict[Key, Vnet] = {}
+
+    def clear(self) -> None:
+        self.nsgs.clear()
+        self.asgs.clear()
+        self.vnets.clear()
+
+    @staticmethod
+    def get(table: dict[Key, R], type_name: str, sub: str, rg: str, name: str) -> R:
+        found = table.get(key_of(sub, rg, name))
+        if found is None:
+            raise not_found(type_name, name, rg)
+        return found
+
+    def nsg_subnets(self, nsg: Nsg) -> list[str]:
+        """Ids of the subnets associated with an NSG."""
+        wanted = nsg.id.lower()
+        return [
+            net.subnet_id(s)
+            for net in self.vnets.values()
+            for s in net.subnets.values()
+            if s.nsg_id is not None and s.nsg_id.lower() == wanted
+        ]
+
+    @staticmethod
+    def resolve(
+        table: dict[Key, R], kind: type[R], ref_id: Any, *, shown: str, path: str, location: str, referrer: str
+    ) -> R:
+        """The resource a ``{"id": ...}`` reference names, which must exist in ``table`` and in ``location``.
+
+        ``shown`` is how the id is quoted when it is not a resource id at all.
+        """
+        parsed = parse_resource_id(ref_id)
+        if parsed is None:
+            raise bad_request(
+                "LinkedInvalidPropertyId",
+                f"Property id '{shown}' at path '{path}' is invalid. Expect fully "
+                "qualified resource Id that start with '/subscriptions/{subscriptionId}' or "
+                "'/providers/{resourceProviderNamespace}/'.",
+            )
+        found = None
+        same_type = parsed["ns"].lower() == NS.lower() and parsed["type"].lower() == kind.segment.lower()
+        if same_type and not parsed["ctype"]:
+            found = table.get(key_of(parsed["sub"], parsed["rg"], parsed["name"]))
+        if found is None or found.location != location:
+            raise bad_request(
+                "InvalidResourceReference",
+                f"Resource {ref_id} referenced by resource {referrer} was not found. Please make sure that the "
+                "referenced resource exists, and that both resources are in the same region.",
+            )
+        return found
+
+    def asg_resolver(self, *, location: str, referrer: str) -> Callable[[Any, str], str]:
+        """``resolve_asg(id, path)`` for the validation of rule ``referrer`` in ``location``: the ASG's canonical id."""
+
+        def resolve_asg(ref_id: Any, path: str) -> str:
+            shown = "" if ref_id is None else f"{ref_id}"
+            return self.resolve(self.asgs, Asg, ref_id, shown=shown, path=path, location=location, referrer=referrer).id
+
+        return resolve_asg
+
+    def add_vnet(self, subscription: str, resource_group: str, vnet: str, address_prefixes: Any, location: str) -> Vnet:
+        """Create (or extend) a virtual network directly."""
+        key = key_of(subscription, resource_group, vnet)
+        net = self.vnets.get(key)
+        if net is None:
+            net = Vnet(subscription, resource_group, vnet, canonical_location(location), {}, [])
+            self.vnets[key] = net
+        for prefix in address_prefixes:
+            if prefix not in net.address_prefixes:
+                net.address_prefixes.append(prefix)
+        return net
+
+    def add_subnet(
+        self,
+        subscription: str,
+        resource_group: str,
+        vnet: str,
+        subnet: str,
+        prefix: str,
+        location: str,
+        nsg_id: str | None,
+    ) -> str:
+        """Create a subnet directly, the virtual network too if missing, its address space widened to hold it."""
+        net = self.add_vnet(subscription, resource_group, vnet, (), location)
+        sub_net = parse_ip_prefix(prefix)
+        if sub_net is not None and not any(
+            (n := parse_ip_prefix(p)) is not None and n.version == sub_net.version and sub_net.subnet_of(n)  # type: ignore[arg-type]
+            for p in net.address_prefixes
+        ):
+            wide = sub_net.supernet(new_prefix=min(sub_net.prefixlen, 16 if sub_net.version == 4 else 48))
+            net.address_prefixes.append(str(wide))
+        entry = Subnet(subnet, prefix, nsg_id)
+        net.subnets[subnet.lower()] = entry
+        net.etag = new_etag()
+        return net.subnet_id(entry)

@@ -1,0 +1,27 @@
+"""``python -m cloudports.emulators.aws -p 5000``: moto with the EC2 corrections on 127.0.0.1 until Ctrl-C."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .server import LOOPBACK, MotoNotInstalled, serve
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m cloudports.emulators.aws", description=(serve.__doc__ or "").splitlines()[0]
+    )
+    parser.add_argument("-H", "--host", default=LOOPBACK)
+    parser.add_argument("-p", "--port", type=int, default=5000)
+    args = parser.parse_args(argv)
+    try:
+        serve(args.host, args.port)
+    except MotoNotInstalled as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,86 @@
+"""moto as a real HTTP server, in a thread of this process, with the EC2 corrections of patches.py applied.
+
+moto is an optional dependency (the ``emulators`` extra): this module imports it only when a server starts,
+so that ``import cloudports.emulators.aws`` works without it and starting says what to install.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import logging
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .clients import aws_env_for, boto3_client, reset_moto
+
+if TYPE_CHECKING:
+    from moto.server import ThreadedMotoServer
+
+LOOPBACK = "127.0.0.1"
+INSTALL_HINT = "pip install 'cloudports[emulators]'  (or: pip install 'moto[server]>=5.0.20')"
+
+
+class MotoNotInstalled(RuntimeError):
+    """moto, or the flask it needs for server mode, is not installed."""
+
+
+def require_moto() -> None:
+    """Fail with an install hint unless moto and its server mode (flask) can be imported."""
+    missing = [name for name in ("moto", "flask") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise MotoNotInstalled(
+            f"the AWS emulator needs moto's server mode (not installed: {', '.join(missing)}); {INSTALL_HINT}"
+        )
+
+
+@dataclass
+class MotoServer:
+    """A started ThreadedMotoServer and the URL to reach it."""
+
+    server: ThreadedMotoServer
+    endpoint_url: str
+
+    def reset(self) -> None:
+        """Drop every resource in every moto backend (POST /moto-api/reset)."""
+        reset_moto(self.endpoint_url)
+
+    def stop(self) -> None:
+        self.server.stop()
+
+    def env(self) -> dict[str, str]:
+        """Environment that points the AWS SDKs (boto3, Terraform's provider) at this server."""
+        return aws_env_for(self.endpoint_url)
+
+    def client(self, service: str = "ec2") -> Any:
+        return boto3_client(self.endpoint_url, service)
+
+
+def start_moto_server(host: str = LOOPBACK, port: int = 0) -> MotoServer:
+    """Start moto with the EC2 corrections on ``host``:``port`` (0 = a free port) and return it running."""
+    require_moto()
+    from moto.server import ThreadedMotoServer
+
+    from .patches import apply_moto_patches
+
+    apply_moto_patches()
+    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per API call otherwise
+    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server.start()
+    bound_host, bound_port = server.get_host_and_port()
+    return MotoServer(server=server, endpoint_url=f"http://{bound_host}:{bound_port}")
+
+
+def serve(host: str = LOOPBACK, port: int = 5000) -> None:
+    """A moto server with the EC2 corrections, for trying cloudports by hand (docs/aws-live.md); Ctrl-C stops it.
+
+    Plain `moto_server` works too, but it loses the descriptions of group-reference rules (aws.md §4.3
+    item 5), which `drift` then reports as changed rules that no apply can fix.
+    """
+    running = start_moto_server(host, port)
+    print(f"moto (EC2 corrected as in the tests) on http://{host}:{port}; Ctrl-C stops it", flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        running.stop()
