@@ -26,7 +26,7 @@ for _command in (*compile_commands.COMMANDS, *info_commands.COMMANDS, *live_comm
 
 # typer's click exceptions (usage errors) share this base; reached through a public class, since typer vendors
 # click under a private module name in recent versions.
-_ClickException = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
+_ClickException: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "ClickException")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -41,7 +41,7 @@ def main(argv: list[str] | None = None) -> int:
             err.print(d.render(), style="red", markup=False, highlight=False)
         return 1
     except _ClickException as exc:
-        exc.show()
+        exc.show()  # type: ignore[attr-defined]
         return 1
     except (typer.Abort, KeyboardInterrupt):
         err.print("aborted")

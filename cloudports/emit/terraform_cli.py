@@ -156,7 +156,7 @@ class TerraformCLI(Terraform):
             raise TerraformCommandError(proc.returncode, " ".join(argv), out=proc.stdout, err=proc.stderr)
         return proc.returncode, proc.stdout, proc.stderr
 
-    def init(self, **kwargs: Any) -> tuple[int, str, str]:  # type: ignore[override]
+    def init(self, **kwargs: Any) -> tuple[int, str, str]:
         kwargs.setdefault("var", None)  # init needs no variables
         return super().init(**kwargs)
 
@@ -171,6 +171,6 @@ class TerraformCLI(Terraform):
             no_color=IsFlagged,
         )
 
-    def validate(self, json_output: bool = False) -> tuple[int, str, str]:  # type: ignore[override]
+    def validate(self, json_output: bool = False) -> tuple[int, str, str]:
         """``terraform validate``; with json_output, stdout is the machine-readable report."""
         return self.cmd("validate", json=IsFlagged if json_output else None, no_color=IsFlagged)

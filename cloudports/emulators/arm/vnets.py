@@ -54,7 +54,7 @@ def _subnet_prefix(net: Vnet, name: str, props: dict[str, Any], others: Iterable
         )
     for other in others:
         other_net = parse_ip_prefix(other.prefix)
-        if other_net is not None and other_net.version == sub_net.version and other_net.overlaps(sub_net):  # type: ignore[arg-type]
+        if other_net is not None and other_net.version == sub_net.version and other_net.overlaps(sub_net):
             raise bad_request(
                 "NetcfgSubnetRangesOverlap",
                 f"Subnet '{name}' is not valid in virtual network '{net.name}': its address range {prefix} "

@@ -9,7 +9,7 @@ import json
 import urllib.request
 from typing import Any
 
-import boto3  # type: ignore[import-untyped]  # boto3 ships no type information
+import boto3  # boto3 ships no type information
 
 # moto accepts any credentials and region; fixed values keep every client and Terraform run on the same backend.
 REGION = "us-east-1"

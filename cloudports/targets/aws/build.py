@@ -18,14 +18,18 @@ QUOTA_CODE = "L-0EA8095F"  # "Inbound or outbound rules per security group"
 def _sg_rule(rule: Rule) -> SgRule:
     proto = "-1" if rule.protocol == "all" else rule.protocol
     ports = (None, None) if proto == "-1" else (rule.from_port, rule.to_port)
-    peer: dict[str, str] = {}
-    if rule.peer.kind == "role":
-        peer["referenced_group"] = rule.peer.name
-    elif rule.peer.version == 6:
-        peer["cidr_ipv6"] = rule.peer.cidr
-    else:
-        peer["cidr_ipv4"] = rule.peer.cidr
-    return SgRule(rule.role, rule.direction, proto, *ports, **peer, description=aws_description(rule.description))
+    is_role, v6 = rule.peer.kind == "role", rule.peer.version == 6
+    return SgRule(
+        rule.role,
+        rule.direction,
+        proto,
+        from_port=ports[0],
+        to_port=ports[1],
+        cidr_ipv4=None if is_role or v6 else rule.peer.cidr,
+        cidr_ipv6=rule.peer.cidr if v6 and not is_role else None,
+        referenced_group=rule.peer.name if is_role else None,
+        description=aws_description(rule.description),
+    )
 
 
 def _open_egress(role: str) -> list[SgRule]:
@@ -80,9 +84,7 @@ def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
         rules[key] = sg_rule
         origins.setdefault(key, []).extend(str(o) for o in rule.origins)
     if topo.egress == "open":
-        for role in groups:
-            for sg_rule in _open_egress(role):
-                rules[sg_rule.key] = sg_rule
+        rules |= {r.key: r for role_name in groups for r in _open_egress(role_name)}
     state = AwsState(
         topology=topo.name,
         region=settings.region,

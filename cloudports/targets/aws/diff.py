@@ -124,15 +124,7 @@ def diff(desired: AwsState, live: LiveState) -> AwsDiff:
                 )
     result.delete_groups = [g for key, g in live.groups.items() if key not in desired.groups]
 
-    have_rules = live.state.rules
-    for key, want in desired.rules.items():
-        have = have_rules.get(key)
-        if have is None:
-            result.add.append(want)
-        elif have.description != want.description:
-            result.change.append((want, have, live.rule_ids[key]))
-    result.remove = [(r, live.rule_ids[k]) for k, r in have_rules.items() if k not in desired.rules]
-    result.remove += live.duplicates
+    _diff_rules(result)
 
     if result.create_groups:
         fate = (
@@ -143,6 +135,19 @@ def diff(desired: AwsState, live: LiveState) -> AwsDiff:
         rules = "0.0.0.0/0 and ::/0 in this VPC with IPv6" if live.vpc_has_ipv6 else "0.0.0.0/0"
         result.notes.append(f"AWS gives every new security group an allow-all egress rule ({rules}); {fate}")
     return result
+
+
+def _diff_rules(result: AwsDiff) -> None:
+    """Rules by key: missing ones added, extra ones (and duplicates of a key) removed, descriptions updated."""
+    live = result.live
+    for key, want in result.desired.rules.items():
+        have = live.state.rules.get(key)
+        if have is None:
+            result.add.append(want)
+        elif have.description != want.description:
+            result.change.append((want, have, live.rule_ids[key]))
+    result.remove = [(r, live.rule_ids[k]) for k, r in live.state.rules.items() if k not in result.desired.rules]
+    result.remove += live.duplicates
 
 
 def destroy_diff(desired: AwsState, live: LiveState) -> AwsDiff:

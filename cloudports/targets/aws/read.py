@@ -70,7 +70,7 @@ def _describe_groups(ec2: Any, filters: list[dict[str, Any]]) -> list[dict[str, 
 
 def describe_rules(ec2: Any, group_ids: list[str]) -> list[dict[str, Any]]:
     """Every rule of these groups (and only these), page by page."""
-    found = []
+    found: list[dict[str, Any]] = []
     for ids in chunks(sorted(group_ids), FILTER_VALUES):
         pages = ec2.get_paginator("describe_security_group_rules").paginate(
             Filters=[{"Name": "group-id", "Values": ids}], PaginationConfig={"PageSize": PAGE_SIZE}

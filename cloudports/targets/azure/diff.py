@@ -221,6 +221,15 @@ def diff(desired: AzureState, live: LiveState, settings: ArmSettings) -> AzureDi
             result.tag_asgs.append((have, change))
     result.delete_asgs = [a for key, a in live.asgs.items() if key not in desired.asgs]
 
+    _diff_rules(result)
+
+    _subnets(result)
+    return result
+
+
+def _diff_rules(result: AzureDiff) -> None:
+    """Rules by name: missing ones added, extra ones removed, any difference (priority included) updated."""
+    desired, live = result.desired, result.live
     for name, want in desired.rules.items():
         have = live.rules.get(name)
         if have is None:
@@ -228,9 +237,6 @@ def diff(desired: AzureState, live: LiveState, settings: ArmSettings) -> AzureDi
         elif have != want:
             result.change.append((want, have, rule_differences(have, want)))
     result.remove = [r for name, r in live.rules.items() if name not in desired.rules]
-
-    _subnets(result)
-    return result
 
 
 def destroy_diff(desired: AzureState, live: LiveState, settings: ArmSettings) -> AzureDiff:

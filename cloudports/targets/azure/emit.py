@@ -23,7 +23,7 @@ def read_previous_priorities(out: Path) -> dict[tuple[str, str], int]:
         return {}
     try:
         data = json.loads(path.read_text())
-        return {tuple(k.split("/", 1)): int(v) for k, v in data.get("priorities", {}).items()}  # type: ignore[misc]
+        return {tuple(k.split("/", 1)): int(v) for k, v in data.get("priorities", {}).items()}
     except (ValueError, AttributeError):
         return {}  # a damaged record only costs stability, never correctness
 
