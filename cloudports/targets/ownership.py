@@ -1,8 +1,13 @@
 """What cloudports owns, decided the same way on every cloud.
 
-A resource belongs to a topology when it carries ``cloudports:topology=<name>``; a role's group carries
-``cloudports:role=<role>`` too. An untagged resource with a name the spec declares is refused, or taken over
-with --adopt; one tagged for another topology is always refused. Tags others add (Azure Policy, cost tags) are
+A resource belongs to a spec when its whole identity matches: ``cloudports:topology=<name>`` and
+``cloudports:spec=<identity>``, where the identity also holds the names the spec gives its resources (a name
+prefix, an NSG name), so two specs that share a topology name never take over each other's resources. A
+resource with the topology tag but no spec tag (written by an older cloudports) is matched by topology alone and
+gets the spec tag on the next apply. A role's group carries ``cloudports:role=<role>`` too.
+
+An untagged resource with a name the spec declares is refused, or taken over with --adopt; one tagged for
+another topology or another spec is always refused. Tags others add (Azure Policy, cost tags) are
 kept: cloudports only adds or corrects its own.
 """
 
@@ -16,9 +21,20 @@ from cloudports.errors import Diagnostic
 
 TOPOLOGY_TAG = "cloudports:topology"
 ROLE_TAG = "cloudports:role"
+SPEC_TAG = "cloudports:spec"
 
 # What to do with an untagged resource that has the name of one the spec declares.
 NameConflicts = Literal["error", "adopt", "ignore"]
+
+
+def spec_identity(topology: str, **names: str) -> str:
+    """'d365-distributed' or 'd365-distributed;name_prefix=teamb-': the topology plus the names that make a spec's
+    resources its own (empty names are left out, so a spec without a prefix keeps the plain topology name)."""
+    return ";".join([topology, *(f"{k}={v}" for k, v in sorted(names.items()) if v)])
+
+
+def is_mine(tags: Mapping[str, str], topology: str, identity: str) -> bool:
+    return tags.get(TOPOLOGY_TAG) == topology and tags.get(SPEC_TAG, identity) == identity
 
 
 def conflicts_mode(adopt: bool) -> NameConflicts:
@@ -34,14 +50,27 @@ class Claim:
 
 
 def claim(
-    cloud: str, what: str, tags: Mapping[str, str], topology: str, mode: NameConflicts, rename_hint: str
+    cloud: str,
+    what: str,
+    tags: Mapping[str, str],
+    identity: str,
+    mode: NameConflicts,
+    rename_hint: str,
 ) -> Claim:
-    """The verdict for a resource carrying a name the spec declares. `what` says which resource, and where."""
+    """The verdict for a resource carrying a name the spec declares. `what` says which resource, and where;
+    `identity` is this spec's spec_identity()."""
+    topology = identity.split(";", 1)[0]
     other = tags.get(TOPOLOGY_TAG)
-    if other == topology:
+    if is_mine(tags, topology, identity):
         return Claim("mine")
     if mode == "ignore":
         return Claim("skip")
+    if other == topology:
+        message = (
+            f"{cloud}: {what} belongs to another spec of topology '{topology}' ({SPEC_TAG}={tags.get(SPEC_TAG)}); "
+            f"this spec is {SPEC_TAG}={identity}"
+        )
+        return Claim("refuse", Diagnostic(None, message, "give one of the two specs another name: (the `name:` key)"))
     if other:
         message = f"{cloud}: {what} belongs to cloudports topology '{other}', not '{topology}'"
         return Claim("refuse", Diagnostic(None, message, rename_hint))
