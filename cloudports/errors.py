@@ -39,13 +39,21 @@ class Diagnostic:
 
 
 class CloudportsError(Exception):
-    """An error the user can fix; the CLI prints it and exits 1."""
+    """An error the user can fix; the CLI prints it and exits with exit_code (1)."""
+
+    exit_code = 1
 
     def __init__(self, diagnostics: Iterable[Diagnostic] | str):
         if isinstance(diagnostics, str):
             diagnostics = [Diagnostic(None, diagnostics)]
         self.diagnostics: list[Diagnostic] = list(diagnostics)
         super().__init__("\n".join(d.render() for d in self.diagnostics))
+
+
+class Interrupted(CloudportsError):
+    """Ctrl-C: the CLI says what state things are in and exits 130, as shells do for SIGINT."""
+
+    exit_code = 130
 
 
 class SpecError(CloudportsError):

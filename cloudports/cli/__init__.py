@@ -35,11 +35,13 @@ def main(argv: list[str] | None = None) -> int:
         result = app(args=argv, standalone_mode=False)
         return result if isinstance(result, int) else 0
     except typer.Exit as exc:
+        if exc.exit_code == 130:  # typer's answer to Ctrl-C outside cloudports' writes (which say more)
+            err.print("interrupted; nothing was changed")
         return exc.exit_code
     except CloudportsError as exc:
         for d in exc.diagnostics:
             err.print(d.render(), style="red", markup=False, highlight=False)
-        return 1
+        return exc.exit_code
     except _ClickException as exc:
         exc.show()  # type: ignore[attr-defined]
         return 1

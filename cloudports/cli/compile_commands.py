@@ -21,6 +21,7 @@ from cloudports.cli.common import (
     out,
     print_rows,
 )
+from cloudports.emit.files import check_output_dir
 from cloudports.errors import CloudportsError
 from cloudports.targets import registry
 from cloudports.targets.base import Target
@@ -60,10 +61,13 @@ def emit(
     var: VarOpt = None,
     phase: PhaseOpt = None,
     check: Annotated[bool, typer.Option("--check", help="Run terraform fmt -check and validate on the result")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Write even into a folder holding other files")] = False,
 ) -> None:
     """Write a self-contained Terraform root module (`terraform init && terraform apply` in OUT)."""
     policy = compile_policy(spec, var, phase)
     chosen = for_target(policy, target)
+    if not force:
+        check_output_dir(out_dir, chosen.terraform_provider)
     written = chosen.emit(policy, out_dir, phase)
     out.print(f"wrote {len(written)} files to {out_dir} (modules under {out_dir / 'modules'})")
     if check:

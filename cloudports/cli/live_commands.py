@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -21,7 +23,7 @@ from cloudports.cli.common import (
     warn,
 )
 from cloudports.cli.target_options import TargetOptions, options_for, with_target_options
-from cloudports.errors import CloudportsError
+from cloudports.errors import CloudportsError, Diagnostic, Interrupted
 from cloudports.live.backend import Backend
 from cloudports.live.plan import Plan
 from cloudports.live.report import render_plan
@@ -41,11 +43,30 @@ def _backend(
     return chosen.open_backend(policy, options, adopt)
 
 
-def _print_plan(plan: Plan, fmt: Format, mode: Literal["plan", "drift"]) -> None:
+def _print_plan(plan: Plan, fmt: Format, mode: Literal["plan", "drift", "destroy"]) -> None:
     if fmt is Format.json:
-        sys.stdout.write(plan.to_json(mode) + "\n")
+        sys.stdout.write(plan.to_json("drift" if mode == "drift" else "plan") + "\n")
     else:
         render_plan(plan, out, mode)
+
+
+@contextmanager
+def writing(command: str) -> Iterator[None]:
+    """Ctrl-C while writing: say what state the cloud is in and how to go on (exit 130)."""
+    try:
+        yield
+    except KeyboardInterrupt:
+        raise Interrupted(
+            [
+                Diagnostic(
+                    None,
+                    f"interrupted: {command} stopped part-way; every change already made stays (each API call is "
+                    "made whole or not at all)",
+                    f"run `cloudports plan` to see what is left, and `cloudports {command}` again: it reads the "
+                    "live state and carries on from there",
+                )
+            ]
+        ) from None
 
 
 def _confirm(question: str, auto_approve: bool, cancelled: str) -> None:
@@ -94,7 +115,8 @@ def apply(
     if planned.empty:
         return
     _confirm("Apply these changes?", auto_approve, "apply cancelled; nothing was changed")
-    counts = backend.apply(planned).counts()
+    with writing("apply"):
+        counts = backend.apply(planned).counts()
     # with --format json the summary goes to stderr, so that stdout stays one JSON document
     (err if fmt is Format.json else out).print(
         f"[green]applied:[/green] {counts['add']} created, {counts['change']} updated, {counts['remove']} deleted"
@@ -131,11 +153,12 @@ def destroy(
     """Remove what cloudports owns for this topology (never anything else)."""
     backend = _backend(spec, target, var, None, target_options)
     planned = backend.plan_destroy()
-    _print_plan(planned, fmt, "plan")
+    _print_plan(planned, fmt, "destroy")
     if planned.empty:
         return
     _confirm("Destroy these resources?", auto_approve, "destroy cancelled; nothing was changed")
-    done = backend.destroy(planned)
+    with writing("destroy"):
+        done = backend.destroy(planned)
     console = err if fmt is Format.json else out  # keep stdout one JSON document with --format json
     for note in done.notes:
         console.print(f"note: {note}")

@@ -13,11 +13,17 @@ _STYLE = {"add": "green", "remove": "red", "change": "yellow"}
 _SIGN = {"add": "+", "remove": "-", "change": "~"}
 
 
-def render_plan(plan: Plan, console: Console, mode: Literal["plan", "drift"] = "plan") -> None:
+_EMPTY = {
+    "plan": "no changes: live state matches the spec",
+    "drift": "in sync: live state matches the spec",
+    "destroy": "nothing to destroy: cloudports owns nothing for this spec here",
+}
+
+
+def render_plan(plan: Plan, console: Console, mode: Literal["plan", "drift", "destroy"] = "plan") -> None:
     words = DRIFT_WORDS if mode == "drift" else PLAN_WORDS
     if plan.empty:
-        msg = "in sync: live state matches the spec" if mode == "drift" else "no changes: live state matches the spec"
-        console.print(f"[green]{plan.target} {plan.scope}: {msg}[/green]")
+        console.print(f"[green]{plan.target} {plan.scope}: {_EMPTY[mode]}[/green]")
     else:
         title = f"{'Drift' if mode == 'drift' else 'Plan'}: {plan.target} {plan.scope} (topology {plan.topology})"
         table = Table(title=title, show_lines=False)
