@@ -47,8 +47,9 @@ def expand_flow(topology: Topology, flow: Flow) -> Iterable[Rule]:
 
 
 def _merge_meta(rules: list[Rule]) -> dict:
+    # Sorted, not in spec order: reordering flows, lists or files must not change a merged description.
     return {
-        "descriptions": tuple(dict.fromkeys(d for r in rules for d in r.descriptions)),
+        "descriptions": tuple(sorted(set(d for r in rules for d in r.descriptions))),
         "origins": tuple(sorted(set(o for r in rules for o in r.origins))),
     }
 
