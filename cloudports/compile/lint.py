@@ -16,6 +16,7 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 from pathlib import Path
 from typing import TypeVar
 
@@ -170,7 +171,13 @@ class _Opening:
 
     @property
     def share(self) -> Fraction:
-        return public_share(self.cidrs)
+        return _share_of(self.cidrs)
+
+
+@lru_cache(maxsize=4096)
+def _share_of(cidrs: tuple[IPNetwork, ...]) -> Fraction:
+    """A network's share, once: every risky service and role of a flow asks for the same networks."""
+    return public_share(cidrs)
 
 
 def _findings(port: PortSpec) -> list[tuple[Risky, str, str]]:
@@ -192,7 +199,7 @@ def _openings(topology: Topology, flows: list[Flow]) -> dict[tuple[str, Risky, s
     found: dict[tuple[str, Risky, str], list[_Opening]] = defaultdict(list)
     for flow in flows:
         nets = [topology.networks[s] for s in flow.sources if s in topology.networks]
-        nets = [n for n in nets if public_share(n.cidrs) > 0]  # private ranges never count
+        nets = [n for n in nets if _share_of(n.cidrs) > 0]  # private ranges never count
         roles = [d for d in flow.destinations if topology.is_role(d)]
         if not nets or not roles:
             continue
@@ -210,13 +217,15 @@ def _blame(openings: list[_Opening], threshold: Fraction) -> tuple[list[_Opening
     Blaming the largest contributors first keeps a small partner range out of the report when another flow opens
     the port to the internet, while a split (0.0.0.0/1 + 128.0.0.0/1 in two flows) blames both halves.
     """
+    if public_share(c for o in openings for c in o.cidrs) <= threshold:  # the common case: one union, done
+        return [], Fraction(0)
     blamed: list[_Opening] = []
     for opening in sorted(openings, key=lambda o: (-o.share, o.flow.loc)):
         blamed.append(opening)
         share = public_share(c for o in blamed for c in o.cidrs)
         if share > threshold:
             return blamed, share
-    return [], Fraction(0)
+    raise AssertionError("unreachable: the union of all openings crosses the threshold")
 
 
 @dataclass
