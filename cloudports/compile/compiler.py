@@ -32,23 +32,24 @@ def _peers(topology: Topology, name: str) -> list[Peer]:
 
 def expand_flow(topology: Topology, flow: Flow) -> Iterable[Rule]:
     """One flow becomes ingress on each destination role and, under strict egress, egress on each source role."""
-    meta = {"descriptions": (flow.description,), "origins": (flow.loc,)}
+    meta = ((flow.description,), (flow.loc,))  # descriptions, origins
     for src in flow.sources:
         for dst in flow.destinations:
             for port in flow.ports:
                 if topology.is_role(dst):
                     for peer in _peers(topology, src):
                         if peer.version is None or port.applies_to(peer.version):
-                            yield Rule(dst, "ingress", port.protocol, port.from_port, port.to_port, peer, **meta)
+                            yield Rule(dst, "ingress", port.protocol, port.from_port, port.to_port, peer, *meta)
                 if topology.is_role(src) and topology.egress == "strict":
                     for peer in _peers(topology, dst):
                         if peer.version is None or port.applies_to(peer.version):
-                            yield Rule(src, "egress", port.protocol, port.from_port, port.to_port, peer, **meta)
+                            yield Rule(src, "egress", port.protocol, port.from_port, port.to_port, peer, *meta)
 
 
 def _merge_meta(rules: list[Rule]) -> dict:
+    # Sorted, not in spec order: reordering flows, lists or files must not change a merged description.
     return {
-        "descriptions": tuple(dict.fromkeys(d for r in rules for d in r.descriptions)),
+        "descriptions": tuple(sorted(set(d for r in rules for d in r.descriptions))),
         "origins": tuple(sorted(set(o for r in rules for o in r.origins))),
     }
 

@@ -165,7 +165,8 @@ def build_azure(
         tags=dict(sorted(tags.items())),
         asgs=asgs,
         rules=dict(sorted(rules.items())),
-        subnets=list(settings.subnets),
+        # sorted: the order subnets are listed in the spec must not change the emitted bytes
+        subnets=sorted(settings.subnets, key=lambda s: (s.virtual_network, s.name, s.resource_group or "")),
         egress=topo.egress,
         rule_origins=origins,
     )
