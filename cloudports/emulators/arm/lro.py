@@ -147,6 +147,6 @@ class Operations:
             location = f"{req.base}{req.path}?api-version={req.api_version}"
             return 202, {"Location": location, "Retry-After": str(self.settings.retry_after)}, None
         if operation.status == "Failed":
-            assert operation.error is not None
-            raise ArmError(400, operation.error["code"], operation.error["message"])
+            error = operation.error or {"code": "InternalServerError", "message": "the operation failed"}
+            raise ArmError(400, error["code"], error["message"])
         return 204, {}, None

@@ -70,8 +70,7 @@ def _ports(props: dict[str, Any], side: str, rule_id: str, path: str) -> tuple[s
         raise bad_request(
             "SecurityRuleConflictingParameters" if has_single else "SecurityRuleParametersMissing", message
         )
-    if has_single:
-        assert single is not None
+    if single:  # has_single: a non-empty value
         _check_port(single, allow_star=True)
         return single, []
     for value in plural:
