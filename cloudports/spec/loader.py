@@ -7,6 +7,7 @@ never lets a Python exception reach the user for bad input.
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,7 +19,7 @@ from cloudports.errors import Diagnostic, Loc, Problems, SpecError, did_you_mean
 from cloudports.spec import model
 from cloudports.spec.ports import PortSyntaxError, looks_like_port, parse_port
 from cloudports.spec.schema import AwsTarget, AzureTarget, CatalogFile, ParameterDecl, PortLong, SpecFile
-from cloudports.spec.yamlpos import key_loc, load_yaml, locate
+from cloudports.spec.yamlpos import MAX_SPEC_FILES, YamlBudget, key_loc, load_yaml, locate, resolve_spec_path
 
 _ROOT_ONLY = ("name", "egress", "targets")
 
@@ -128,8 +129,14 @@ def _inner_model(annotation: Any) -> Any:
     return None
 
 
-def _parse(path: Path, model_cls: type[BaseModel], problems: Problems) -> _Doc | None:
-    raw = load_yaml(path)
+def _parse(
+    path: Path, model_cls: type[BaseModel], problems: Problems, at: Loc | None = None, budget: YamlBudget | None = None
+) -> _Doc | None:
+    try:
+        raw = load_yaml(path, at, budget)
+    except SpecError as exc:  # collected, so that every include's problems are reported together
+        problems.items.extend(exc.diagnostics)
+        return None
     if not isinstance(raw, dict):
         problems.error(
             getattr(raw, "loc", Loc(str(path), 1, 1)),
@@ -138,7 +145,8 @@ def _parse(path: Path, model_cls: type[BaseModel], problems: Problems) -> _Doc |
         )
         return None
     try:
-        parsed = model_cls.model_validate(raw)
+        # by_name=False: 'from_' (the Python name of the 'from' alias) is an unknown key, as the docs say
+        parsed = model_cls.model_validate(raw, by_alias=True, by_name=False)
     except ValidationError as exc:
         problems.items.extend(_schema_errors(path, raw, exc, model_cls))
         return None
@@ -149,20 +157,26 @@ def _load_spec_files(root: Path, problems: Problems) -> list[_Doc]:
     """The root file and its includes (depth first, each once); include cycles are errors."""
     docs: list[_Doc] = []
     seen: set[Path] = set()
+    budget = YamlBudget()
 
     def visit(path: Path, stack: tuple[Path, ...], include_loc: Loc | None) -> None:
-        path = path.resolve()
+        try:
+            path = resolve_spec_path(path, include_loc)
+        except SpecError as exc:
+            problems.items.extend(exc.diagnostics)
+            return
         if path in stack:
             chain = " -> ".join(p.name for p in (*stack, path))
             problems.error(include_loc, f"include cycle: {chain}", "remove one of these includes")
             return
         if path in seen:
             return
-        if not path.is_file():
-            problems.error(include_loc, f"file not found: {path}", "include paths are relative to the including file")
-            return
         seen.add(path)
-        doc = _parse(path, SpecFile, problems)
+        budget.files -= 1
+        if budget.files < 0:
+            problems.error(include_loc, f"more than {MAX_SPEC_FILES} spec files", f"MAX_SPEC_FILES is {MAX_SPEC_FILES}")
+            return
+        doc = _parse(path, SpecFile, problems, include_loc, budget)
         if doc is None:
             return
         docs.append(doc)
@@ -366,7 +380,7 @@ def load_topology(
     """Load and check a spec; raises SpecError listing every problem found."""
     path = Path(path)
     problems = Problems()
-    if not path.is_file():
+    if not os.path.lexists(path):  # lexists: also False (not ValueError) for a path with a NUL byte
         raise SpecError([Diagnostic(None, f"spec file not found: {path}", "pass the path of a topology YAML file")])
     specs = _load_spec_files(path, problems)
     problems.raise_if_errors()
