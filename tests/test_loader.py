@@ -420,11 +420,12 @@ def test_var_overrides_a_default_and_unknown_var_is_an_error(tmp_path: Path) -> 
         PortSpec("tcp", 9090, 9090),
     )
     text = error_of(path, variables={"app_prt": "1"})
-    assert "--var app_prt: no such parameter" in text and "did you mean 'app_port'?" in text
-    text = error_of(path, variables={"app_port": "99999"})
-    assert "outside 0-65535" in text and at(path, Q + "tcp/${app_port}") in text
-    text = error_of(path, variables={"app_port": "http"})
-    assert "must be a number" in text
+    assert "--var 'app_prt=1': no such parameter 'app_prt'" in text and "did you mean 'app_port'?" in text
+    assert "parameters: app_port, license_port" in text
+    text = error_of(path, variables={"app_port": "99999", "license_port": "1"})
+    assert "--var 'app_port=99999': 99999 is outside 0-65535" in text and "give a whole number 0-65535" in text
+    text = error_of(path, variables={"app_port": "http", "license_port": "1"})
+    assert "--var 'app_port=http': 'http' is not a number" in text and "e.g. --var app_port=8080" in text
 
 
 def test_unknown_parameter_in_a_port(tmp_path: Path) -> None:
@@ -538,7 +539,7 @@ def test_cli_var_and_phase(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "ok" in out and "2 flows" in out
     assert main(["validate", str(path), "--var", "nosuch=1"]) == 1
-    assert "--var nosuch: no such parameter" in capsys.readouterr().err
+    assert "--var 'nosuch=1': no such parameter 'nosuch'" in capsys.readouterr().err
     assert main(["validate", str(path), "--var", "license_port"]) == 1
     assert "expected name=value" in capsys.readouterr().err
 

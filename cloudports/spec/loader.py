@@ -19,6 +19,7 @@ from cloudports.errors import Diagnostic, Loc, Problems, SpecError, did_you_mean
 from cloudports.spec import model
 from cloudports.spec.ports import PortSyntaxError, looks_like_port, parse_port
 from cloudports.spec.schema import AwsTarget, AzureTarget, CatalogFile, ParameterDecl, PortLong, SpecFile
+from cloudports.spec.variables import check_var_value, unknown_var, var_label
 from cloudports.spec.yamlpos import MAX_SPEC_FILES, YamlBudget, key_loc, load_yaml, locate, resolve_spec_path
 
 _ROOT_ONLY = ("name", "egress", "targets")
@@ -271,7 +272,12 @@ class _Resolver:
         try:
             return parse_port(item, self.lookup_param)
         except PortSyntaxError as exc:
-            self.ctx.problems.error(loc, str(exc), exc.hint)
+            param = self.ctx.params.get(exc.param or "")
+            if param is not None and param.source == "--var" and exc.param:  # say which option to change
+                label = var_label(exc.param, str(param.value))
+                self.ctx.problems.error(loc, f"{label}: {exc}", f"{exc.hint}, e.g. --var {exc.param}=8")
+            else:
+                self.ctx.problems.error(loc, str(exc), exc.hint)
             return None
 
     def service(self, name: str, loc: Loc | None, stack: tuple[str, ...] = ()) -> model.Service | None:
@@ -345,8 +351,9 @@ def _declare_params(ctx: _Ctx, catalogs: list[_Doc], specs: list[_Doc], variable
                 default = ctx.params[name].value
             ctx.params[name] = _Param(default, loc, "spec")
     for name, value in variables.items():
-        if name not in ctx.params:
-            ctx.problems.error(None, f"--var {name}: no such parameter", did_you_mean(name, ctx.params))
+        problem = check_var_value(name, value) if name in ctx.params else unknown_var(name, value, list(ctx.params))
+        if problem:
+            ctx.problems.items.append(problem)
             continue
         ctx.params[name] = _Param(value, None, "--var")
     for name, param in ctx.params.items():
@@ -512,7 +519,7 @@ def load_topology(
 
     if phase is not None and not any(f.phase == phase for f in flows):
         phases = sorted({f.phase for f in skipped if f.phase})
-        problems.warning(None, f"no flow has phase '{phase}'", did_you_mean(phase, phases) if phases else "")
+        problems.warning(None, f"--phase {phase}: no flow has phase '{phase}'", did_you_mean(phase, phases) if phases else "")
     if not flows:
         problems.warning(specs[0].raw.loc, "the spec has no flows (for this phase)", "nothing will be allowed")
 
