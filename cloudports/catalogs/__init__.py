@@ -13,7 +13,7 @@ def available_catalogs() -> list[str]:
 
 def describe_catalog(name: str) -> dict:
     """Services of one catalog as plain data (for `cloudports catalog NAME`), with their ports as written."""
-    import yaml
+    import yaml  # type: ignore[import-untyped]  # no stubs installed (types-PyYAML)
 
     data = yaml.safe_load((CATALOG_DIR / f"{name}.yaml").read_text())
     services = []

@@ -107,7 +107,7 @@ def _step(annotation: Any, part: Any) -> Any:
             return fields[part].annotation
         return annotation if isinstance(part, str) and part[:1].isupper() else None  # union member label
     origin = getattr(annotation, "__origin__", None)
-    args = getattr(annotation, "__args__", ()) or ()
+    args: tuple[Any, ...] = getattr(annotation, "__args__", ()) or ()
     if origin is dict and len(args) == 2:
         return args[1]
     if origin is list and args:
@@ -131,7 +131,11 @@ def _inner_model(annotation: Any) -> Any:
 
 
 def _parse(
-    path: Path, model_cls: type[BaseModel], problems: Problems, at: Loc | None = None, budget: YamlBudget | None = None
+    path: Path,
+    model_cls: type[SpecFile] | type[CatalogFile],
+    problems: Problems,
+    at: Loc | None = None,
+    budget: YamlBudget | None = None,
 ) -> _Doc | None:
     try:
         raw = load_yaml(path, at, budget)
@@ -377,40 +381,16 @@ def _collect_named(ctx: _Ctx, docs: list[_Doc], section: str, kinds: dict[str, t
             kinds[name] = (value, doc)
 
 
+def _spec_of(doc: _Doc) -> SpecFile:
+    assert isinstance(doc.parsed, SpecFile)  # for mypy: catalogs never reach the spec-only steps
+    return doc.parsed
+
+
 def _names(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def load_topology(
-    path: str | Path, variables: dict[str, str] | None = None, phase: str | None = None
-) -> model.Topology:
-    """Load and check a spec; raises SpecError listing every problem found."""
-    path = Path(path)
-    problems = Problems()
-    if not os.path.lexists(path):  # lexists: also False (not ValueError) for a path with a NUL byte
-        raise SpecError([Diagnostic(None, f"spec file not found: {path}", "pass the path of a topology YAML file")])
-    specs = _load_spec_files(path, problems)
-    problems.raise_if_errors()
-    root: SpecFile = specs[0].parsed  # type: ignore[assignment]
-    if root.name is None:
-        problems.error(specs[0].raw.loc, "the spec has no 'name'", "add e.g. 'name: my-lab' (used in ownership tags)")
-
-    catalog_names = [
-        (name, locate(doc.raw, ("catalogs", i))) for doc in specs for i, name in enumerate(doc.parsed.catalogs)
-    ]
-    catalogs = _load_catalogs(catalog_names, problems)
-    problems.raise_if_errors()
-
-    ctx = _Ctx(problems)
-    _declare_params(ctx, catalogs, specs, variables or {})
-
-    services: dict[str, tuple[Any, _Doc]] = {}
-    _collect_named(ctx, catalogs + specs, "services", services, "service")
-    network_defs: dict[str, tuple[Any, _Doc]] = {}
-    role_defs: dict[str, tuple[Any, _Doc]] = {}
-    _collect_named(ctx, specs, "networks", network_defs, "network")
-    _collect_named(ctx, specs, "roles", role_defs, "role")
-
+def _build_networks(problems: Problems, network_defs: dict[str, tuple[Any, _Doc]]) -> dict[str, model.Network]:
     networks: dict[str, model.Network] = {
         model.INTERNET: model.Network(
             model.INTERNET,
@@ -429,7 +409,12 @@ def load_topology(
         if not net.ipv4 and not net.ipv6:
             problems.error(loc, f"network '{name}' has no address blocks", "add 'ipv4:' and/or 'ipv6:' lists")
         networks[name] = model.Network(name, tuple(dict.fromkeys(cidrs)), net.description, loc)
+    return networks
 
+
+def _build_roles(
+    problems: Problems, role_defs: dict[str, tuple[Any, _Doc]], networks: dict[str, model.Network], root: _Doc
+) -> dict[str, model.Role]:
     roles: dict[str, model.Role] = {}
     for name, (role, doc) in role_defs.items():
         loc = key_loc(doc.raw["roles"], name)
@@ -437,68 +422,87 @@ def load_topology(
             problems.error(loc, f"'{name}' is both a role and a network", "rename one of them")
         roles[name] = model.Role(name, role.description, loc)
     if not roles:
-        problems.error(specs[0].raw.loc, "the spec defines no roles", "add a 'roles:' mapping")
+        problems.error(root.raw.loc, "the spec defines no roles", "add a 'roles:' mapping")
+    return roles
 
-    resolver = _Resolver(ctx, services)
-    flows: list[model.Flow] = []
-    skipped: list[model.Flow] = []
+
+def _flow_ends(
+    problems: Problems, doc: _Doc, i: int, flow: Any, roles: dict[str, model.Role], networks: dict[str, model.Network]
+) -> dict[str, list[str]] | None:
+    """The flow's 'from' and 'to' names (each once), or None after reporting what is wrong with them."""
+    base = ("flows", i)
+    flow_loc = locate(doc.raw, base)
     endpoint_names = sorted(set(roles) | set(networks))
-    index = 0
-    for doc in specs:
-        for i, flow in enumerate(doc.parsed.flows):
-            base = ("flows", i)
-            flow_loc = locate(doc.raw, base)
-            ok = True
-            ends: dict[str, list[str]] = {}
-            for side, key in (("from", "from"), ("to", "to")):
-                names = _names(getattr(flow, "from_" if side == "from" else "to"))
-                if not names:
-                    problems.error(
-                        locate(doc.raw, (*base, key)),
-                        f"the flow's '{key}' is empty",
-                        "name at least one role or network",
-                    )
-                    ok = False
-                for j, name in enumerate(names):
-                    node_path = (*base, key) if isinstance(doc.raw["flows"][i][key], str) else (*base, key, j)
-                    if name not in roles and name not in networks:
-                        problems.error(
-                            locate(doc.raw, node_path),
-                            f"unknown role or network '{name}' in '{key}'",
-                            did_you_mean(name, endpoint_names),
-                        )
-                        ok = False
-                ends[side] = list(dict.fromkeys(names))
-            if ok and not any(n in roles for n in ends["from"] + ends["to"]):
+    ok = True
+    ends: dict[str, list[str]] = {}
+    for key, written in (("from", flow.from_), ("to", flow.to)):
+        names = _names(written)
+        if not names:
+            problems.error(
+                locate(doc.raw, (*base, key)), f"the flow's '{key}' is empty", "name at least one role or network"
+            )
+            ok = False
+        for j, name in enumerate(names):
+            if name not in roles and name not in networks:
+                node_path = (*base, key) if isinstance(written, str) else (*base, key, j)
                 problems.error(
-                    flow_loc,
-                    "a flow needs a role on at least one side",
-                    "networks alone have no rules to carry it",
+                    locate(doc.raw, node_path),
+                    f"unknown role or network '{name}' in '{key}'",
+                    did_you_mean(name, endpoint_names),
                 )
                 ok = False
-            for name in ends.get("from", []):
-                if ok and name in networks and all(t in networks for t in ends["to"]):
-                    problems.error(flow_loc, f"flow from network '{name}' to networks only", "one side must be a role")
-                    ok = False
-            ports: list[model.PortSpec] = []
-            for j, item in enumerate(flow.services):
-                loc = locate(doc.raw, (*base, "services", j))
-                if isinstance(item, PortLong) or looks_like_port(item):
-                    spec_port = resolver.port(item, loc)
-                    ports += [spec_port] if spec_port else []
-                    ok &= spec_port is not None
-                else:
-                    svc = resolver.service(item, loc)
-                    ports += list(svc.ports) if svc else []
-                    ok &= svc is not None
-            if not ok:
+        ends[key] = list(dict.fromkeys(names))
+    if ok and not any(n in roles for n in ends["from"] + ends["to"]):
+        problems.error(flow_loc, "a flow needs a role on at least one side", "networks alone have no rules to carry it")
+        ok = False
+    for name in ends["from"]:
+        if ok and name in networks and all(t in networks for t in ends["to"]):
+            problems.error(flow_loc, f"flow from network '{name}' to networks only", "one side must be a role")
+            ok = False
+    return ends if ok else None
+
+
+def _flow_ports(resolver: _Resolver, doc: _Doc, i: int, flow: Any) -> list[model.PortSpec] | None:
+    """The ports of a flow's services (inline or named), or None after reporting what is wrong."""
+    ports: list[model.PortSpec] = []
+    ok = True
+    for j, item in enumerate(flow.services):
+        loc = locate(doc.raw, ("flows", i, "services", j))
+        if isinstance(item, PortLong) or looks_like_port(item):
+            spec_port = resolver.port(item, loc)
+            ports += [spec_port] if spec_port else []
+            ok &= spec_port is not None
+        else:
+            svc = resolver.service(item, loc)
+            ports += list(svc.ports) if svc else []
+            ok &= svc is not None
+    return ports if ok else None
+
+
+def _build_flows(
+    problems: Problems,
+    specs: list[_Doc],
+    roles: dict[str, model.Role],
+    networks: dict[str, model.Network],
+    resolver: _Resolver,
+    phase: str | None,
+) -> tuple[list[model.Flow], list[model.Flow]]:
+    """The flows of this phase and the ones left out (other phases), numbered in spec order."""
+    flows: list[model.Flow] = []
+    skipped: list[model.Flow] = []
+    for doc in specs:
+        for i, flow in enumerate(_spec_of(doc).flows):
+            ends = _flow_ends(problems, doc, i, flow, roles, networks)
+            ports = _flow_ports(resolver, doc, i, flow)
+            if ends is None or ports is None:
                 continue
+            flow_loc = locate(doc.raw, ("flows", i)) or Loc(str(doc.path), 1, 1)
             names_written = tuple(
                 item if isinstance(item, str) else str(parse_port(item, resolver.lookup_param))
                 for item in flow.services
             )
             entry = model.Flow(
-                index=index,
+                index=len(flows) + len(skipped),
                 sources=tuple(ends["from"]),
                 destinations=tuple(ends["to"]),
                 ports=tuple(dict.fromkeys(ports)),
@@ -506,11 +510,47 @@ def load_topology(
                 description=flow.description,
                 phase=flow.phase,
                 allow_exposure=flow.allow_exposure,
-                loc=flow_loc or Loc(str(doc.path), 1, 1),
-                ports_loc=locate(doc.raw, (*base, "services")) or flow_loc,
+                loc=flow_loc,
+                ports_loc=locate(doc.raw, ("flows", i, "services")) or flow_loc,
             )
-            index += 1
             (flows if flow.phase is None or flow.phase == phase else skipped).append(entry)
+    return flows, skipped
+
+
+def load_topology(
+    path: str | Path, variables: dict[str, str] | None = None, phase: str | None = None
+) -> model.Topology:
+    """Load and check a spec; raises SpecError listing every problem found."""
+    path = Path(path)
+    problems = Problems()
+    if not os.path.lexists(path):  # lexists: also False (not ValueError) for a path with a NUL byte
+        raise SpecError([Diagnostic(None, f"spec file not found: {path}", "pass the path of a topology YAML file")])
+    specs = _load_spec_files(path, problems)
+    problems.raise_if_errors()
+    root: SpecFile = specs[0].parsed  # type: ignore[assignment]
+    if root.name is None:
+        problems.error(specs[0].raw.loc, "the spec has no 'name'", "add e.g. 'name: my-lab' (used in ownership tags)")
+
+    catalog_names = [
+        (name, locate(doc.raw, ("catalogs", i))) for doc in specs for i, name in enumerate(_spec_of(doc).catalogs)
+    ]
+    catalogs = _load_catalogs(catalog_names, problems)
+    problems.raise_if_errors()
+
+    ctx = _Ctx(problems)
+    _declare_params(ctx, catalogs, specs, variables or {})
+
+    services: dict[str, tuple[Any, _Doc]] = {}
+    _collect_named(ctx, catalogs + specs, "services", services, "service")
+    network_defs: dict[str, tuple[Any, _Doc]] = {}
+    role_defs: dict[str, tuple[Any, _Doc]] = {}
+    _collect_named(ctx, specs, "networks", network_defs, "network")
+    _collect_named(ctx, specs, "roles", role_defs, "role")
+
+    networks = _build_networks(problems, network_defs)
+    roles = _build_roles(problems, role_defs, networks, specs[0])
+    resolver = _Resolver(ctx, services)
+    flows, skipped = _build_flows(problems, specs, roles, networks, resolver, phase)
 
     # Every service is resolved (not only the used ones) so that catalog mistakes surface at once.
     for name in services:
@@ -519,7 +559,9 @@ def load_topology(
 
     if phase is not None and not any(f.phase == phase for f in flows):
         phases = sorted({f.phase for f in skipped if f.phase})
-        problems.warning(None, f"--phase {phase}: no flow has phase '{phase}'", did_you_mean(phase, phases) if phases else "")
+        problems.warning(
+            None, f"--phase {phase}: no flow has phase '{phase}'", did_you_mean(phase, phases) if phases else ""
+        )
     if not flows:
         problems.warning(specs[0].raw.loc, "the spec has no flows (for this phase)", "nothing will be allowed")
 
