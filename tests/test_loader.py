@@ -5,7 +5,9 @@ Positions are asserted exactly: `at(text, needle)` computes the line:column wher
 
 from __future__ import annotations
 
+import os
 import textwrap
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +16,7 @@ from cloudports.cli import main
 from cloudports.errors import SpecError
 from cloudports.spec import load_topology
 from cloudports.spec.model import PortSpec
+from cloudports.spec.variables import parse_var_options
 
 Q = '"'  # the opening quote of a quoted YAML scalar (where its position is reported)
 HEADER = """\
@@ -420,11 +423,12 @@ def test_var_overrides_a_default_and_unknown_var_is_an_error(tmp_path: Path) -> 
         PortSpec("tcp", 9090, 9090),
     )
     text = error_of(path, variables={"app_prt": "1"})
-    assert "--var app_prt: no such parameter" in text and "did you mean 'app_port'?" in text
-    text = error_of(path, variables={"app_port": "99999"})
-    assert "outside 0-65535" in text and at(path, Q + "tcp/${app_port}") in text
-    text = error_of(path, variables={"app_port": "http"})
-    assert "must be a number" in text
+    assert "--var 'app_prt=1': no such parameter 'app_prt'" in text and "did you mean 'app_port'?" in text
+    assert "parameters: app_port, license_port" in text
+    text = error_of(path, variables={"app_port": "99999", "license_port": "1"})
+    assert "--var 'app_port=99999': 99999 is outside 0-65535" in text and "give a whole number 0-65535" in text
+    text = error_of(path, variables={"app_port": "http", "license_port": "1"})
+    assert "--var 'app_port=http': 'http' is not a number" in text and "e.g. --var app_port=8080" in text
 
 
 def test_unknown_parameter_in_a_port(tmp_path: Path) -> None:
@@ -538,7 +542,7 @@ def test_cli_var_and_phase(tmp_path: Path, capsys) -> None:
     out = capsys.readouterr().out
     assert "ok" in out and "2 flows" in out
     assert main(["validate", str(path), "--var", "nosuch=1"]) == 1
-    assert "--var nosuch: no such parameter" in capsys.readouterr().err
+    assert "--var 'nosuch=1': no such parameter 'nosuch'" in capsys.readouterr().err
     assert main(["validate", str(path), "--var", "license_port"]) == 1
     assert "expected name=value" in capsys.readouterr().err
 
@@ -553,3 +557,122 @@ def test_cli_usage_errors_exit_1_not_2(tmp_path: Path, capsys) -> None:
     assert main(["validate", str(tmp_path / "missing.yaml")]) == 1
     assert "Traceback" not in capsys.readouterr().err
     assert main(["validate", str(path)]) == 0
+
+
+# --------------------------------------------------------------------------------------------- any input
+
+
+def test_non_utf8_bytes_and_control_characters_have_positions(tmp_path: Path) -> None:
+    path = tmp_path / "topology.yaml"
+    path.write_bytes(b"name: t\nroles:\n  w\xffb: {}\n")
+    assert f"{path}:3:4: error: byte 0xff is not UTF-8 text" in error_of(path)
+    for char, col in (("\x01", 9), ("\x00", 9)):
+        path.write_text(f"name: t\nroles: {{{char}}}\n")
+        assert f"{path}:2:{col}: error: character #x{ord(char):04x} is not allowed in YAML" in error_of(path)
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["zz: &r {a: *r}\n", "zz: &r [*r]\n", "m: &m {<<: *m}\n"],
+)
+def test_recursive_aliases_are_errors(tmp_path: Path, text: str) -> None:
+    path = write(tmp_path, HEADER + text)
+    assert "recursive alias: this value contains itself" in error_of(path)
+
+
+@pytest.mark.parametrize(
+    ("value", "tag"),
+    [
+        ("!!float abc", "!!float"),
+        ("!!int", "!!int"),
+        ("!!timestamp 2020-13-45", "!!timestamp"),
+        ("!!bool maybe", "!!bool"),
+    ],
+)
+def test_bad_tagged_scalars(tmp_path: Path, value: str, tag: str) -> None:
+    path = write(tmp_path, HEADER + f"description: {value}\n")
+    assert f"{at(path, '!!')}: error:" in (text := error_of(path)) and f"is not a valid {tag}" in text
+
+
+def test_alias_expansion_is_limited(tmp_path: Path) -> None:
+    levels = "".join(f"l{i + 1}: &l{i + 1} [{', '.join([f'*l{i}'] * 10)}]\n" for i in range(8))
+    path = write(tmp_path, HEADER + "l0: &l0 [x, x, x, x, x, x, x, x, x, x]\n" + levels)
+    assert "expands to more than 200000 values (aliases included)" in (text := error_of(path))
+    assert "MAX_NODES" in text
+
+
+@pytest.mark.parametrize("depth", [990, 100_000])
+def test_nesting_depth_is_limited(tmp_path: Path, depth: int) -> None:
+    path = write(tmp_path, HEADER + "description: " + "[" * depth + "]" * depth + "\n")
+    text = error_of(path)
+    assert f"{path}:5:" in text and "nesting deeper than 64 levels" in text and "MAX_DEPTH" in text
+
+
+def test_aliases_cannot_deepen_nesting_past_the_limit(tmp_path: Path) -> None:
+    chain = "".join(f"a{i + 1}: &a{i + 1} [*a{i}]\n" for i in range(100))
+    assert "nesting deeper than 64 levels" in error_of(write(tmp_path, HEADER + "a0: &a0 [x]\n" + chain))
+
+
+def test_merge_keys_explicit_keys_win(tmp_path: Path) -> None:
+    path = spec(
+        tmp_path,
+        "flows:\n  - &f {from: web, to: sql, services: [tcp/1]}\n  - {<<: *f, services: [tcp/2]}\n",
+    )
+    assert [f.ports for f in load_topology(path).flows] == [(PortSpec("tcp", 1, 1),), (PortSpec("tcp", 2, 2),)]
+
+
+def test_schema_alias_by_field_name_is_refused(tmp_path: Path) -> None:
+    path = spec(tmp_path, "flows:\n  - {from_: web, to: sql, services: [tcp/1]}\n")
+    text = error_of(path)
+    assert f"{at(path, 'from_')}: error: unknown key 'from_'" in text and "did you mean 'from'?" in text
+    path = spec(tmp_path, "flows:\n  - {from: web, to: sql, services: [{protocol: tcp, from_: 1, to: 2}]}\n")
+    assert "unknown key 'from_'" in error_of(path)
+
+
+def _include(tmp_path: Path, target: str) -> tuple[Path, str]:
+    """A spec including `target` (YAML double-quoted text) and the position of that include."""
+    path = spec(tmp_path, f'include: ["{target}"]\nflows: []\n')
+    return path, at(path, Q)
+
+
+def test_includes_must_be_regular_files_under_the_size_limit(tmp_path: Path) -> None:
+    with open(tmp_path / "sparse.yaml", "wb") as handle:
+        handle.truncate(2 << 30)
+    os.mkfifo(tmp_path / "fifo.yaml")
+    for target, message in (
+        ("/dev/zero", "/dev/zero is not a regular file"),
+        ("fifo.yaml", "fifo.yaml is not a regular file"),
+        (".", "is not a regular file"),
+        ("sparse.yaml", f"sparse.yaml is larger than {1 << 20} bytes"),
+    ):
+        path, where = _include(tmp_path, target)
+        started = time.perf_counter()
+        assert f"{where}: error: " in (text := error_of(path)) and message in text
+        assert time.perf_counter() - started < 2
+
+
+def test_bad_include_paths_are_errors_at_the_include_line(tmp_path: Path) -> None:
+    (tmp_path / "loop1.yaml").symlink_to("loop2.yaml")
+    (tmp_path / "loop2.yaml").symlink_to("loop1.yaml")
+    for target in ("a\\0b.yaml", "x" * 5000 + ".yaml", "loop1.yaml"):
+        path, where = _include(tmp_path, target)
+        assert f"{where}: error: cannot " in error_of(path)
+
+
+def test_the_top_level_spec_is_size_limited_too(tmp_path: Path) -> None:
+    path = write(tmp_path, HEADER + "description: " + "x" * (1 << 20) + "\n")
+    assert f"is larger than {1 << 20} bytes" in error_of(path)
+
+
+def test_var_options_name_the_option(tmp_path: Path) -> None:
+    with pytest.raises(SpecError) as exc:
+        parse_var_options(["noequals", "=1", "9x=1", "a=1", "a=2"])
+    messages = [d.message for d in exc.value.diagnostics]
+    assert messages == [
+        "--var 'noequals': expected name=value",
+        "--var '=1': expected name=value",
+        "--var '9x=1': '9x' is not a parameter name",
+        "--var 'a=2': 'a' is given twice",
+    ]
+    assert all(d.hint for d in exc.value.diagnostics)
+    assert parse_var_options(["a = 1", "b=x=y"]) == {"a": "1", "b": "x=y"}

@@ -15,7 +15,7 @@ from rich.table import Table
 from cloudports.compile import CompiledPolicy
 from cloudports.errors import Diagnostic
 from cloudports.pipeline import compile_spec, prepare
-from cloudports.spec.parameters import parse_var_options
+from cloudports.spec.variables import parse_var_options
 from cloudports.targets import registry
 from cloudports.targets.base import Target
 
@@ -57,7 +57,7 @@ def warn(diagnostics: Iterable[Diagnostic]) -> None:
 
 
 def compile_policy(spec: Path, var: list[str] | None, phase: str | None) -> CompiledPolicy:
-    policy = compile_spec(spec, parse_var_options(var or []), phase)
+    policy = compile_spec(spec, parse_var_options(var), phase)
     warn(policy.warnings)
     return policy
 

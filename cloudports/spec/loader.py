@@ -7,30 +7,18 @@ never lets a Python exception reach the user for bad input.
 from __future__ import annotations
 
 import ipaddress
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ValidationError
-
-from cloudports.catalogs import CATALOG_DIR, available_catalogs
 from cloudports.errors import Diagnostic, Loc, Problems, SpecError, did_you_mean
 from cloudports.spec import model
+from cloudports.spec.documents import Doc, load_catalogs, load_spec_files
 from cloudports.spec.ports import PortSyntaxError, looks_like_port, parse_port
-from cloudports.spec.schema import CatalogFile, ParameterDecl, PortLong, SpecFile, spec_file_model
-from cloudports.spec.yamlpos import key_loc, load_yaml, locate
-
-_ROOT_ONLY = ("name", "egress", "targets")
-
-
-@dataclass
-class _Doc:
-    """One parsed file: its validated model and its position tree."""
-
-    path: Path
-    raw: Any
-    parsed: SpecFile | CatalogFile
-    catalog: str | None = None  # set for catalog files
+from cloudports.spec.schema import CatalogFile, ParameterDecl, PortLong, SpecFile
+from cloudports.spec.variables import check_var_value, unknown_var, var_label
+from cloudports.spec.yamlpos import key_loc, locate
 
 
 @dataclass
@@ -47,172 +35,10 @@ class _Ctx:
 
 
 # --------------------------------------------------------------------------------------------- parsing
-
-
-def _schema_errors(doc_path: Path, raw: Any, exc: ValidationError, model_cls: type[BaseModel]) -> list[Diagnostic]:
-    """Turn pydantic's errors into positioned diagnostics (one per distinct place)."""
-    out: dict[tuple, Diagnostic] = {}
-    for err in exc.errors():
-        path = tuple(err["loc"])
-        loc = locate(raw, path, Loc(str(doc_path), 1, 1))
-        where = ".".join(str(p) for p in path if not (isinstance(p, str) and p[:1].isupper()))
-        if err["type"] == "extra_forbidden":
-            key = path[-1]
-            allowed = _allowed_keys(model_cls, path[:-1])
-            loc = key_loc(_node_at(raw, path[:-1]), key) or loc
-            diag = Diagnostic(loc, f"unknown key '{key}'", did_you_mean(str(key), allowed) if allowed else "")
-        elif err["type"] == "missing":
-            diag = Diagnostic(loc, f"'{path[-1]}' is required here", f"add '{path[-1]}:' to {where or 'the file'}")
-        elif err["type"] == "string_pattern_mismatch":
-            diag = Diagnostic(
-                loc,
-                f"{where}: '{err['input']}' is not a valid name",
-                "names are lower-case letters, digits and '-' (services may also use '.' and '_')",
-            )
-        elif err["type"] == "too_short":
-            diag = Diagnostic(loc, f"{where}: {err['msg'].lower()}", "list at least one item (see docs/spec-format.md)")
-        else:
-            diag = Diagnostic(loc, f"{where}: {err['msg'].lower()}", "see docs/spec-format.md or `cloudports schema`")
-        out.setdefault((loc, diag.message[:20]), diag)
-    return list(out.values())
-
-
-def _node_at(raw: Any, path: tuple) -> Any:
-    node = raw
-    for part in path:
-        try:
-            node = node[part]
-        except (KeyError, IndexError, TypeError):
-            return None
-    return node
-
-
-def _allowed_keys(model_cls: type[BaseModel], path: tuple) -> list[str]:
-    """Walk the annotations along `path` (through models, dicts, lists, unions) to list the keys allowed there."""
-    current: Any = model_cls
-    for part in path:
-        current = _step(current, part)
-        if current is None:
-            return []
-    found = _inner_model(current)
-    return [f.alias or n for n, f in found.model_fields.items()] if found else []
-
-
-def _step(annotation: Any, part: Any) -> Any:
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        fields = {(f.alias or n): f for n, f in annotation.model_fields.items()}
-        if part in fields:
-            return fields[part].annotation
-        return annotation if isinstance(part, str) and part[:1].isupper() else None  # union member label
-    origin = getattr(annotation, "__origin__", None)
-    args = getattr(annotation, "__args__", ()) or ()
-    if origin is dict and len(args) == 2:
-        return args[1]
-    if origin is list and args:
-        return args[0]
-    for arg in args:  # unions / Annotated: first member that accepts the step
-        stepped = _step(arg, part)
-        if stepped is not None:
-            return stepped
-    return None
-
-
-def _inner_model(annotation: Any) -> Any:
-    """The BaseModel inside X | None, Annotated[X, ...] ... if any."""
-    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
-        return annotation
-    for arg in getattr(annotation, "__args__", ()) or ():
-        found = _inner_model(arg)
-        if found is not None:
-            return found
-    return None
-
-
-def _parse(path: Path, model_cls: type[BaseModel], problems: Problems) -> _Doc | None:
-    raw = load_yaml(path)
-    if not isinstance(raw, dict):
-        problems.error(
-            getattr(raw, "loc", Loc(str(path), 1, 1)),
-            "the file must be a YAML mapping",
-            "see docs/spec-format.md",
-        )
-        return None
-    try:
-        parsed = model_cls.model_validate(raw)
-    except ValidationError as exc:
-        problems.items.extend(_schema_errors(path, raw, exc, model_cls))
-        return None
-    return _Doc(path, raw, parsed)
-
-
-def _load_spec_files(root: Path, problems: Problems) -> list[_Doc]:
-    """The root file and its includes (depth first, each once); include cycles are errors."""
-    docs: list[_Doc] = []
-    seen: set[Path] = set()
-
-    def visit(path: Path, stack: tuple[Path, ...], include_loc: Loc | None) -> None:
-        path = path.resolve()
-        if path in stack:
-            chain = " -> ".join(p.name for p in (*stack, path))
-            problems.error(include_loc, f"include cycle: {chain}", "remove one of these includes")
-            return
-        if path in seen:
-            return
-        if not path.is_file():
-            problems.error(include_loc, f"file not found: {path}", "include paths are relative to the including file")
-            return
-        seen.add(path)
-        doc = _parse(path, spec_file_model(), problems)
-        if doc is None:
-            return
-        docs.append(doc)
-        spec: SpecFile = doc.parsed  # type: ignore[assignment]
-        if stack:  # an included file
-            for key in _ROOT_ONLY:
-                if key in doc.raw:
-                    problems.error(
-                        key_loc(doc.raw, key),
-                        f"'{key}' can only be set in the top-level spec, not in an included file",
-                        f"move it to {stack[0].name}",
-                    )
-        for i, inc in enumerate(spec.include):
-            visit(path.parent / inc, (*stack, path), locate(doc.raw, ("include", i)))
-
-    visit(root, (), None)
-    return docs
-
-
-def _load_catalogs(names: list[tuple[str, Loc | None]], problems: Problems) -> list[_Doc]:
-    """Built-in catalogs by name, with what they require, each once."""
-    known = available_catalogs()
-    docs: list[_Doc] = []
-    loaded: set[str] = set()
-
-    def visit(name: str, loc: Loc | None) -> None:
-        if name in loaded:
-            return
-        if name not in known:
-            problems.error(loc, f"unknown catalog '{name}'", did_you_mean(name, known))
-            return
-        loaded.add(name)
-        doc = _parse(CATALOG_DIR / f"{name}.yaml", CatalogFile, problems)
-        if doc is None:
-            return
-        doc.catalog = name
-        cat: CatalogFile = doc.parsed  # type: ignore[assignment]
-        for i, req in enumerate(cat.requires):
-            visit(req, locate(doc.raw, ("requires", i)))
-        docs.append(doc)
-
-    for name, loc in names:
-        visit(name, loc)
-    return docs
-
-
 # --------------------------------------------------------------------------------------------- checking
 
 
-def _check_cidrs(name: str, doc: _Doc, family: str, values: list[str], problems: Problems) -> list[model.IPNetwork]:
+def _check_cidrs(name: str, doc: Doc, family: str, values: list[str], problems: Problems) -> list[model.IPNetwork]:
     out = []
     want = 4 if family == "ipv4" else 6
     for i, text in enumerate(values):
@@ -236,7 +62,7 @@ def _check_cidrs(name: str, doc: _Doc, family: str, values: list[str], problems:
 class _Resolver:
     """Resolves service names (possibly composed) and inline ports to PortSpecs."""
 
-    def __init__(self, ctx: _Ctx, services: dict[str, tuple[Any, _Doc]]):
+    def __init__(self, ctx: _Ctx, services: dict[str, tuple[Any, Doc]]):
         self.ctx = ctx
         self.defs = services
         self.done: dict[str, model.Service] = {}
@@ -257,7 +83,12 @@ class _Resolver:
         try:
             return parse_port(item, self.lookup_param)
         except PortSyntaxError as exc:
-            self.ctx.problems.error(loc, str(exc), exc.hint)
+            param = self.ctx.params.get(exc.param or "")
+            if param is not None and param.source == "--var" and exc.param:  # say which option to change
+                label = var_label(exc.param, str(param.value))
+                self.ctx.problems.error(loc, f"{label}: {exc}", f"{exc.hint}, e.g. --var {exc.param}=8")
+            else:
+                self.ctx.problems.error(loc, str(exc), exc.hint)
             return None
 
     def service(self, name: str, loc: Loc | None, stack: tuple[str, ...] = ()) -> model.Service | None:
@@ -314,7 +145,7 @@ class _Resolver:
         return result
 
 
-def _declare_params(ctx: _Ctx, catalogs: list[_Doc], specs: list[_Doc], variables: dict[str, str]) -> None:
+def _declare_params(ctx: _Ctx, catalogs: list[Doc], specs: list[Doc], variables: dict[str, str]) -> None:
     for doc in catalogs:
         cat: CatalogFile = doc.parsed  # type: ignore[assignment]
         for name, decl in cat.parameters.items():
@@ -331,8 +162,9 @@ def _declare_params(ctx: _Ctx, catalogs: list[_Doc], specs: list[_Doc], variable
                 default = ctx.params[name].value
             ctx.params[name] = _Param(default, loc, "spec")
     for name, value in variables.items():
-        if name not in ctx.params:
-            ctx.problems.error(None, f"--var {name}: no such parameter", did_you_mean(name, ctx.params))
+        problem = check_var_value(name, value) if name in ctx.params else unknown_var(name, value, list(ctx.params))
+        if problem:
+            ctx.problems.items.append(problem)
             continue
         ctx.params[name] = _Param(value, None, "--var")
     for name, param in ctx.params.items():
@@ -342,7 +174,7 @@ def _declare_params(ctx: _Ctx, catalogs: list[_Doc], specs: list[_Doc], variable
             )
 
 
-def _collect_named(ctx: _Ctx, docs: list[_Doc], section: str, kinds: dict[str, tuple[Any, _Doc]], what: str) -> None:
+def _collect_named(ctx: _Ctx, docs: list[Doc], section: str, kinds: dict[str, tuple[Any, Doc]], what: str) -> None:
     for doc in docs:
         items = getattr(doc.parsed, section)
         for name, value in items.items():
@@ -356,40 +188,16 @@ def _collect_named(ctx: _Ctx, docs: list[_Doc], section: str, kinds: dict[str, t
             kinds[name] = (value, doc)
 
 
+def _spec_of(doc: Doc) -> SpecFile:
+    assert isinstance(doc.parsed, SpecFile)  # for mypy: catalogs never reach the spec-only steps
+    return doc.parsed
+
+
 def _names(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
 
 
-def load_topology(
-    path: str | Path, variables: dict[str, str] | None = None, phase: str | None = None
-) -> model.Topology:
-    """Load and check a spec; raises SpecError listing every problem found."""
-    path = Path(path)
-    problems = Problems()
-    if not path.is_file():
-        raise SpecError([Diagnostic(None, f"spec file not found: {path}", "pass the path of a topology YAML file")])
-    specs = _load_spec_files(path, problems)
-    problems.raise_if_errors()
-    root: SpecFile = specs[0].parsed  # type: ignore[assignment]
-    if root.name is None:
-        problems.error(specs[0].raw.loc, "the spec has no 'name'", "add e.g. 'name: my-lab' (used in ownership tags)")
-
-    catalog_names = [
-        (name, locate(doc.raw, ("catalogs", i))) for doc in specs for i, name in enumerate(doc.parsed.catalogs)
-    ]
-    catalogs = _load_catalogs(catalog_names, problems)
-    problems.raise_if_errors()
-
-    ctx = _Ctx(problems)
-    _declare_params(ctx, catalogs, specs, variables or {})
-
-    services: dict[str, tuple[Any, _Doc]] = {}
-    _collect_named(ctx, catalogs + specs, "services", services, "service")
-    network_defs: dict[str, tuple[Any, _Doc]] = {}
-    role_defs: dict[str, tuple[Any, _Doc]] = {}
-    _collect_named(ctx, specs, "networks", network_defs, "network")
-    _collect_named(ctx, specs, "roles", role_defs, "role")
-
+def _build_networks(problems: Problems, network_defs: dict[str, tuple[Any, Doc]]) -> dict[str, model.Network]:
     networks: dict[str, model.Network] = {
         model.INTERNET: model.Network(
             model.INTERNET,
@@ -408,7 +216,12 @@ def load_topology(
         if not net.ipv4 and not net.ipv6:
             problems.error(loc, f"network '{name}' has no address blocks", "add 'ipv4:' and/or 'ipv6:' lists")
         networks[name] = model.Network(name, tuple(dict.fromkeys(cidrs)), net.description, loc)
+    return networks
 
+
+def _build_roles(
+    problems: Problems, role_defs: dict[str, tuple[Any, Doc]], networks: dict[str, model.Network], root: Doc
+) -> dict[str, model.Role]:
     roles: dict[str, model.Role] = {}
     for name, (role, doc) in role_defs.items():
         loc = key_loc(doc.raw["roles"], name)
@@ -416,68 +229,87 @@ def load_topology(
             problems.error(loc, f"'{name}' is both a role and a network", "rename one of them")
         roles[name] = model.Role(name, role.description, loc)
     if not roles:
-        problems.error(specs[0].raw.loc, "the spec defines no roles", "add a 'roles:' mapping")
+        problems.error(root.raw.loc, "the spec defines no roles", "add a 'roles:' mapping")
+    return roles
 
-    resolver = _Resolver(ctx, services)
-    flows: list[model.Flow] = []
-    skipped: list[model.Flow] = []
+
+def _flow_ends(
+    problems: Problems, doc: Doc, i: int, flow: Any, roles: dict[str, model.Role], networks: dict[str, model.Network]
+) -> dict[str, list[str]] | None:
+    """The flow's 'from' and 'to' names (each once), or None after reporting what is wrong with them."""
+    base = ("flows", i)
+    flow_loc = locate(doc.raw, base)
     endpoint_names = sorted(set(roles) | set(networks))
-    index = 0
-    for doc in specs:
-        for i, flow in enumerate(doc.parsed.flows):
-            base = ("flows", i)
-            flow_loc = locate(doc.raw, base)
-            ok = True
-            ends: dict[str, list[str]] = {}
-            for side, key in (("from", "from"), ("to", "to")):
-                names = _names(getattr(flow, "from_" if side == "from" else "to"))
-                if not names:
-                    problems.error(
-                        locate(doc.raw, (*base, key)),
-                        f"the flow's '{key}' is empty",
-                        "name at least one role or network",
-                    )
-                    ok = False
-                for j, name in enumerate(names):
-                    node_path = (*base, key) if isinstance(doc.raw["flows"][i][key], str) else (*base, key, j)
-                    if name not in roles and name not in networks:
-                        problems.error(
-                            locate(doc.raw, node_path),
-                            f"unknown role or network '{name}' in '{key}'",
-                            did_you_mean(name, endpoint_names),
-                        )
-                        ok = False
-                ends[side] = list(dict.fromkeys(names))
-            if ok and not any(n in roles for n in ends["from"] + ends["to"]):
+    ok = True
+    ends: dict[str, list[str]] = {}
+    for key, written in (("from", flow.from_), ("to", flow.to)):
+        names = _names(written)
+        if not names:
+            problems.error(
+                locate(doc.raw, (*base, key)), f"the flow's '{key}' is empty", "name at least one role or network"
+            )
+            ok = False
+        for j, name in enumerate(names):
+            if name not in roles and name not in networks:
+                node_path = (*base, key) if isinstance(written, str) else (*base, key, j)
                 problems.error(
-                    flow_loc,
-                    "a flow needs a role on at least one side",
-                    "networks alone have no rules to carry it",
+                    locate(doc.raw, node_path),
+                    f"unknown role or network '{name}' in '{key}'",
+                    did_you_mean(name, endpoint_names),
                 )
                 ok = False
-            for name in ends.get("from", []):
-                if ok and name in networks and all(t in networks for t in ends["to"]):
-                    problems.error(flow_loc, f"flow from network '{name}' to networks only", "one side must be a role")
-                    ok = False
-            ports: list[model.PortSpec] = []
-            for j, item in enumerate(flow.services):
-                loc = locate(doc.raw, (*base, "services", j))
-                if isinstance(item, PortLong) or looks_like_port(item):
-                    spec_port = resolver.port(item, loc)
-                    ports += [spec_port] if spec_port else []
-                    ok &= spec_port is not None
-                else:
-                    svc = resolver.service(item, loc)
-                    ports += list(svc.ports) if svc else []
-                    ok &= svc is not None
-            if not ok:
+        ends[key] = list(dict.fromkeys(names))
+    if ok and not any(n in roles for n in ends["from"] + ends["to"]):
+        problems.error(flow_loc, "a flow needs a role on at least one side", "networks alone have no rules to carry it")
+        ok = False
+    for name in ends["from"]:
+        if ok and name in networks and all(t in networks for t in ends["to"]):
+            problems.error(flow_loc, f"flow from network '{name}' to networks only", "one side must be a role")
+            ok = False
+    return ends if ok else None
+
+
+def _flow_ports(resolver: _Resolver, doc: Doc, i: int, flow: Any) -> list[model.PortSpec] | None:
+    """The ports of a flow's services (inline or named), or None after reporting what is wrong."""
+    ports: list[model.PortSpec] = []
+    ok = True
+    for j, item in enumerate(flow.services):
+        loc = locate(doc.raw, ("flows", i, "services", j))
+        if isinstance(item, PortLong) or looks_like_port(item):
+            spec_port = resolver.port(item, loc)
+            ports += [spec_port] if spec_port else []
+            ok &= spec_port is not None
+        else:
+            svc = resolver.service(item, loc)
+            ports += list(svc.ports) if svc else []
+            ok &= svc is not None
+    return ports if ok else None
+
+
+def _build_flows(
+    problems: Problems,
+    specs: list[Doc],
+    roles: dict[str, model.Role],
+    networks: dict[str, model.Network],
+    resolver: _Resolver,
+    phase: str | None,
+) -> tuple[list[model.Flow], list[model.Flow]]:
+    """The flows of this phase and the ones left out (other phases), numbered in spec order."""
+    flows: list[model.Flow] = []
+    skipped: list[model.Flow] = []
+    for doc in specs:
+        for i, flow in enumerate(_spec_of(doc).flows):
+            ends = _flow_ends(problems, doc, i, flow, roles, networks)
+            ports = _flow_ports(resolver, doc, i, flow)
+            if ends is None or ports is None:
                 continue
+            flow_loc = locate(doc.raw, ("flows", i)) or Loc(str(doc.path), 1, 1)
             names_written = tuple(
                 item if isinstance(item, str) else str(parse_port(item, resolver.lookup_param))
                 for item in flow.services
             )
             entry = model.Flow(
-                index=index,
+                index=len(flows) + len(skipped),
                 sources=tuple(ends["from"]),
                 destinations=tuple(ends["to"]),
                 ports=tuple(dict.fromkeys(ports)),
@@ -485,23 +317,66 @@ def load_topology(
                 description=flow.description,
                 phase=flow.phase,
                 allow_exposure=flow.allow_exposure,
-                loc=flow_loc or Loc(str(doc.path), 1, 1),
-                ports_loc=locate(doc.raw, (*base, "services")) or flow_loc,
+                loc=flow_loc,
+                ports_loc=locate(doc.raw, ("flows", i, "services")) or flow_loc,
             )
-            index += 1
             (flows if flow.phase is None or flow.phase == phase else skipped).append(entry)
+    return flows, skipped
+
+
+def _warn_empty(
+    problems: Problems, root: Doc, flows: list[model.Flow], skipped: list[model.Flow], phase: str | None
+) -> None:
+    if phase is not None and not any(f.phase == phase for f in flows):
+        phases = sorted({f.phase for f in skipped if f.phase})
+        problems.warning(
+            None, f"--phase {phase}: no flow has phase '{phase}'", did_you_mean(phase, phases) if phases else ""
+        )
+    if not flows:
+        problems.warning(root.raw.loc, "the spec has no flows (for this phase)", "nothing will be allowed")
+
+
+def load_topology(
+    path: str | Path, variables: dict[str, str] | None = None, phase: str | None = None
+) -> model.Topology:
+    """Load and check a spec; raises SpecError listing every problem found."""
+    path = Path(path)
+    problems = Problems()
+    if not os.path.lexists(path):  # lexists: also False (not ValueError) for a path with a NUL byte
+        raise SpecError([Diagnostic(None, f"spec file not found: {path}", "pass the path of a topology YAML file")])
+    specs = load_spec_files(path, problems)
+    problems.raise_if_errors()
+    root: SpecFile = specs[0].parsed  # type: ignore[assignment]
+    if root.name is None:
+        problems.error(specs[0].raw.loc, "the spec has no 'name'", "add e.g. 'name: my-lab' (used in ownership tags)")
+
+    catalog_names = [
+        (name, locate(doc.raw, ("catalogs", i))) for doc in specs for i, name in enumerate(_spec_of(doc).catalogs)
+    ]
+    catalogs = load_catalogs(catalog_names, problems)
+    problems.raise_if_errors()
+
+    ctx = _Ctx(problems)
+    _declare_params(ctx, catalogs, specs, variables or {})
+
+    services: dict[str, tuple[Any, Doc]] = {}
+    _collect_named(ctx, catalogs + specs, "services", services, "service")
+    network_defs: dict[str, tuple[Any, Doc]] = {}
+    role_defs: dict[str, tuple[Any, Doc]] = {}
+    _collect_named(ctx, specs, "networks", network_defs, "network")
+    _collect_named(ctx, specs, "roles", role_defs, "role")
+
+    networks = _build_networks(problems, network_defs)
+    roles = _build_roles(problems, role_defs, networks, specs[0])
+    resolver = _Resolver(ctx, services)
+    flows, skipped = _build_flows(problems, specs, roles, networks, resolver, phase)
 
     # Every service is resolved (not only the used ones) so that catalog mistakes surface at once.
     for name in services:
         resolver.service(name, None)
     problems.raise_if_errors()
 
-    if phase is not None and not any(f.phase == phase for f in flows):
-        phases = sorted({f.phase for f in skipped if f.phase})
-        problems.warning(None, f"no flow has phase '{phase}'", did_you_mean(phase, phases) if phases else "")
-    if not flows:
-        problems.warning(specs[0].raw.loc, "the spec has no flows (for this phase)", "nothing will be allowed")
-
+    _warn_empty(problems, specs[0], flows, skipped, phase)
     return model.Topology(
         name=root.name or "unnamed",
         description=root.description,

@@ -16,9 +16,10 @@ EXAMPLES = "tcp/443, udp/1000-2000, tcp/${web_port}, icmp/8, icmp/3:4, icmpv6/12
 
 
 class PortSyntaxError(ValueError):
-    def __init__(self, message: str, hint: str = ""):
+    def __init__(self, message: str, hint: str = "", param: str | None = None):
         super().__init__(message)
         self.hint = hint
+        self.param = param  # the parameter whose value was wrong, so the loader can name where it was set
 
 
 def looks_like_port(text: str) -> bool:
@@ -31,19 +32,22 @@ ParamLookup = Callable[[str], int | str]
 
 
 def _number(raw: int | str, lookup: ParamLookup, what: str, low: int, high: int) -> int:
+    param = None
     if isinstance(raw, str):
         m = _PARAM.match(raw.strip())
         if m:
-            raw = lookup(m.group(1))
-            what = f"{what} (parameter '{m.group(1)}')"
-    if isinstance(raw, bool):
-        raise PortSyntaxError(f"{what} must be a number, got {raw!r}", f"write it like: {EXAMPLES}")
+            param = m.group(1)
+            raw = lookup(param)
+            what = f"{what} (parameter '{param}')"
     try:
+        if isinstance(raw, bool):
+            raise ValueError(raw)
         value = int(str(raw).strip())
     except ValueError:
-        raise PortSyntaxError(f"{what} must be a number, got {raw!r}", f"write it like: {EXAMPLES}") from None
+        shown = repr(raw) if len(str(raw)) <= 40 else repr(str(raw)[:40]) + "..."
+        raise PortSyntaxError(f"{what} must be a number, got {shown}", f"write it like: {EXAMPLES}", param) from None
     if not low <= value <= high:
-        raise PortSyntaxError(f"{what} {value} is outside {low}-{high}", f"use a value between {low} and {high}")
+        raise PortSyntaxError(f"{what} {value} is outside {low}-{high}", f"use a value between {low} and {high}", param)
     return value
 
 
