@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Annotated, Literal
@@ -69,10 +69,21 @@ def writing(command: str) -> Iterator[None]:
         ) from None
 
 
-def _confirm(question: str, auto_approve: bool, cancelled: str) -> None:
-    # The question goes to stderr: with --format json, stdout holds exactly one JSON document.
-    if not auto_approve and not typer.confirm(question, default=False, err=True):
-        raise CloudportsError(cancelled)
+_QUESTIONS = {"apply": "Apply these changes?", "destroy": "Destroy these resources?"}
+
+
+def _carry_out(
+    command: Literal["apply", "destroy"], planned: Plan, carry: Callable[[Plan], Plan], fmt: Format, auto_approve: bool
+) -> Plan | None:
+    """Show the plan, ask (on stderr: with --format json stdout holds one JSON document), carry it out.
+    None when there was nothing to do."""
+    _print_plan(planned, fmt, "destroy" if command == "destroy" else "plan")
+    if planned.empty:
+        return None
+    if not auto_approve and not typer.confirm(_QUESTIONS[command], default=False, err=True):
+        raise CloudportsError(f"{command} cancelled; nothing was changed")
+    with writing(command):
+        return carry(planned)
 
 
 @with_target_options
@@ -110,13 +121,10 @@ def apply(
 ) -> None:
     """Make the live cloud match the spec (shows the plan and asks first)."""
     backend = _backend(spec, target, var, phase, target_options, adopt)
-    planned = backend.plan()
-    _print_plan(planned, fmt, "plan")
-    if planned.empty:
+    done = _carry_out("apply", backend.plan(), backend.apply, fmt, auto_approve)
+    if done is None:
         return
-    _confirm("Apply these changes?", auto_approve, "apply cancelled; nothing was changed")
-    with writing("apply"):
-        counts = backend.apply(planned).counts()
+    counts = done.counts()
     # with --format json the summary goes to stderr, so that stdout stays one JSON document
     (err if fmt is Format.json else out).print(
         f"[green]applied:[/green] {counts['add']} created, {counts['change']} updated, {counts['remove']} deleted"
@@ -152,13 +160,9 @@ def destroy(
 ) -> None:
     """Remove what cloudports owns for this topology (never anything else)."""
     backend = _backend(spec, target, var, None, target_options)
-    planned = backend.plan_destroy()
-    _print_plan(planned, fmt, "destroy")
-    if planned.empty:
+    done = _carry_out("destroy", backend.plan_destroy(), backend.destroy, fmt, auto_approve)
+    if done is None:
         return
-    _confirm("Destroy these resources?", auto_approve, "destroy cancelled; nothing was changed")
-    with writing("destroy"):
-        done = backend.destroy(planned)
     console = err if fmt is Format.json else out  # keep stdout one JSON document with --format json
     for note in done.notes:
         console.print(f"note: {note}")
