@@ -36,8 +36,8 @@ def check_output_dir(out: Path, provider: str | None) -> None:
     if not out.is_dir():
         raise CloudportsError(f"--out {out}: exists and is not a folder")
     present = {p.name for p in out.iterdir()}
-    if not present:
-        return
+    if all(name.startswith("cloudports-") for name in present):
+        return  # empty, or only cloudports' own records (e.g. the priorities kept from an earlier emit)
     main = out / "main.tf"
     text = main.read_text(errors="replace") if main.is_file() else ""
     generated = text.startswith(HEADER.split("{", 1)[0])
