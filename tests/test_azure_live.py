@@ -16,6 +16,7 @@ from typing import Any
 
 import hcl2
 import pytest
+import yaml
 from azure.mgmt.network import models
 
 from cloudports.cli import main
@@ -26,7 +27,7 @@ from cloudports.targets.azure import TARGET as AZURE
 from cloudports.targets.azure import arm as armapi
 from cloudports.targets.azure.model import ALLOW_PRIORITIES, NsgRule
 from cloudports.targets.azure.normalise import normalise_ports, normalise_rule
-from cloudports.targets.azure.priorities import home_slot, settled_priorities
+from cloudports.targets.azure.priorities import assign_priorities, described, home_slot, recorded_priority
 from cloudports.targets.azure.writes import order_rule_writes, rule_properties
 from tests.semantics import assert_azure_equivalent, azure_allows
 from tests.support.azure_live import (
@@ -408,7 +409,7 @@ def test_creating_the_nsg_never_overwrites_one_created_meanwhile(arm: ArmServer,
     add_subnets(arm, DISTRIBUTED)
     backend = AZURE.open_backend(compile_spec(DISTRIBUTED), {}, False)
     live = backend.read()
-    planned = diff(backend.desired_for(live.priorities), live, backend.arm)
+    planned = diff(backend.desired_for(live), live, backend.arm)
     assert planned.create_nsg
     sdk.network_security_groups.begin_create_or_update(RG, NSG, {"location": "eastus"}).result()
     with pytest.raises(CloudportsError, match="PreconditionFailed"):
@@ -431,6 +432,26 @@ def test_adding_one_flow_writes_exactly_one_rule(distributed: ArmServer, sdk, ca
     apply(capsys, DISTRIBUTED)
     assert [(m, p.rsplit("/", 1)[-1]) for m, p, _s in writes(distributed)] == [("DELETE", "in-tcp-corp-to-sql")]
     assert {r.name: r.priority for r in sdk.security_rules.list(RG, NSG)} == before
+
+
+def test_removing_a_flow_deletes_its_rules_and_moves_no_other(arm: ArmServer, sdk, capsys, tmp_path: Path) -> None:
+    """Regression: in-tcp-web-to-sql, pushed off its home slot by in-tcp-app-to-lb, was moved "back home" (one
+    more write, and a priority that no longer matched the emitted Terraform) when app->lb was removed."""
+    add_subnets(arm, DISTRIBUTED)
+    app_lb = {"from": "app", "to": "lb", "services": ["tcp/80"]}
+    web_sql = {"from": "web", "to": "sql", "services": ["tcp/80"]}
+    data = yaml.safe_load(DISTRIBUTED.read_text())
+    roles = {**data["roles"], "app": {}, "lb": {}}
+    first = write_spec(tmp_path, DISTRIBUTED, extra_flows=[app_lb, web_sql], roles=roles)
+    apply(capsys, first)
+    before = {r.name: r.priority for r in sdk.security_rules.list(RG, NSG)}
+    assert before["in-tcp-web-to-sql"] == home_slot("in-tcp-app-to-lb") + 1 == before["in-tcp-app-to-lb"] + 1
+    arm.clear_request_log()
+    apply(capsys, write_spec(tmp_path, DISTRIBUTED, extra_flows=[web_sql], roles=roles))
+    gone = {"in-tcp-app-to-lb", "out-tcp-app-to-lb"}
+    assert sorted((m, p.rsplit("/", 1)[-1]) for m, p, _s in writes(arm)) == [("DELETE", n) for n in sorted(gone)]
+    after = {r.name: r.priority for r in sdk.security_rules.list(RG, NSG)}
+    assert after == {n: p for n, p in before.items() if n not in gone}
 
 
 def test_setup_phase_adds_and_removes_its_rules(distributed: ArmServer, sdk, capsys) -> None:
@@ -761,15 +782,18 @@ def test_write_order_never_shares_a_priority() -> None:
     assert steps[0].action == "put"
 
 
-def test_settled_priorities_restore_a_moved_rule() -> None:
+def test_a_displaced_rule_records_its_priority_and_a_moved_one_goes_back() -> None:
     name = "in-tcp-web-to-sql"
     home = home_slot(name)
-    assert settled_priorities({("Inbound", name): home}) == {("Inbound", name): home}
-    assert settled_priorities({("Inbound", name): 3999 if home != 3999 else 3998}) == {("Inbound", name): home}
-    # displaced by a rule on its home slot: stays; once that rule is gone, it moves home
-    other = next(f"r{i}" for i in range(10_000) if home_slot(f"r{i}") == home)
-    both = {("Inbound", other): home, ("Inbound", name): home + 1}
-    assert settled_priorities(both) == both
-    assert settled_priorities({("Inbound", name): home + 1}) == {("Inbound", name): home}
-    # outside the allow range or duplicated: left to build_azure
-    assert settled_priorities({("Inbound", name): 4050}) == {}
+    other = "in-tcp-app-to-lb"  # shares the home slot, and sorts first
+    assert home_slot(other) == home
+    both = assign_priorities([("Inbound", other), ("Inbound", name)])
+    assert both[("Inbound", name)] != home and described("x", name, both[("Inbound", name)]).endswith("]")
+    assert recorded_priority(described("x" * 200, name, both[("Inbound", name)])) == both[("Inbound", name)]
+    assert len(described("x" * 200, name, both[("Inbound", name)])) <= 140
+    # the neighbour gone: the rule stays; moved by hand: back where its record says; at home: no record needed
+    alone = {("Inbound", name): both[("Inbound", name)]}
+    assert assign_priorities(alone, alone, alone) == alone
+    assert assign_priorities(alone, {("Inbound", name): 3999}, alone) == alone
+    assert assign_priorities(alone, {("Inbound", name): 3999}, {}) == {("Inbound", name): home}
+    assert described("x", name, home) == "x"

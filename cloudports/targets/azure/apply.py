@@ -49,7 +49,7 @@ class Applier:
         self,
         client: Any,
         settings: ArmSettings,
-        desired_for: Callable[[dict[tuple[str, str], int]], AzureState],
+        desired_for: Callable[[LiveState | None], AzureState],
         read: Callable[[], LiveState],
     ):
         self.client = client
@@ -59,7 +59,7 @@ class Applier:
         self.read = read
 
     def _diff(self, live: LiveState) -> AzureDiff:
-        return diff(self.desired_for(live.priorities), live, self.settings)
+        return diff(self.desired_for(live), live, self.settings)
 
     # ------------------------------------------------------------------------------------------ apply
 
@@ -210,7 +210,7 @@ class Applier:
     # ---------------------------------------------------------------------------------------- destroy
 
     def destroy(self, approved: Plan) -> Plan:
-        d = destroy_diff(self.desired_for({}), self.read(), self.settings)
+        d = destroy_diff(self.desired_for(None), self.read(), self.settings)
         planned = d.plan()
         ensure_unchanged(approved, planned)
         owned = d.live.owned_nsg_ids()

@@ -13,6 +13,7 @@ from cloudports.targets.azure.arm import ArmSettings, network_client, resolve_se
 from cloudports.targets.azure.build import build_azure
 from cloudports.targets.azure.diff import destroy_diff, diff
 from cloudports.targets.azure.model import AzureState, LiveState
+from cloudports.targets.azure.priorities import records
 from cloudports.targets.azure.read import Reader
 from cloudports.targets.azure.settings import AzureSettings
 from cloudports.targets.ownership import NameConflicts, conflicts_mode
@@ -34,18 +35,20 @@ class AzureBackend:
         self.arm = arm
         self.client = client
         self.conflicts = conflicts_mode(adopt)
-        self.base = self.desired_for({})  # names, tags, subnets: everything but the priorities
+        self.base = self.desired_for(None)  # names, tags, subnets: everything but the priorities
 
-    def desired_for(self, live_priorities: Mapping[tuple[str, str], int]) -> AzureState:
-        """The spec's desired state, every rule keeping its live priority where that is consistent."""
-        return build_azure(self.policy, self.settings, live_priorities)
+    def desired_for(self, live: LiveState | None) -> AzureState:
+        """The spec's desired state, every live rule keeping its priority unless it was moved by hand."""
+        if live is None:
+            return build_azure(self.policy, self.settings)
+        return build_azure(self.policy, self.settings, live.priorities, records(live.rules.values()))
 
     def read(self, conflicts: NameConflicts | None = None) -> LiveState:
         return Reader(self.client, self.arm, self.base).read(conflicts or self.conflicts)
 
     def plan(self) -> Plan:
         live = self.read()
-        return diff(self.desired_for(live.priorities), live, self.arm).plan()
+        return diff(self.desired_for(live), live, self.arm).plan()
 
     def apply(self, plan: Plan) -> Plan:
         return Applier(self.client, self.arm, self.desired_for, self.read).apply(plan)
