@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +30,7 @@ from cloudports.targets.azure.model import ALLOW_PRIORITIES, NsgRule
 from cloudports.targets.azure.normalise import normalise_ports, normalise_rule
 from cloudports.targets.azure.priorities import assign_priorities, described, home_slot, recorded_priority
 from cloudports.targets.azure.writes import order_rule_writes, rule_properties
-from tests.semantics import assert_azure_equivalent, azure_allows
+from tests.semantics import SpecModel, assert_azure_equivalent, azure_allows, probe_points
 from tests.support.azure_live import (
     DISTRIBUTED,
     EXAMPLES,
@@ -41,6 +42,7 @@ from tests.support.azure_live import (
     methods,
     point_cloudports_at,
     resource_writes,
+    rules_right_now,
     sdk_client,
     sdk_rule,
     subnet_nsg,
@@ -471,6 +473,50 @@ def test_setup_phase_adds_and_removes_its_rules(distributed: ArmServer, sdk, cap
     assert not azure_allows(live, "web", "sql", "tcp", 445)
 
 
+# ------------------------------------------------------------------------------ no flow blocked mid-update
+
+
+def _declared_both(before: Path, after: Path) -> list[tuple]:
+    """The probes both specs allow: flows declared before and after the update."""
+    old, new = compile_spec(before).topology, compile_spec(after).topology
+    old_model, new_model = SpecModel(old), SpecModel(new)
+    return [p for p in probe_points(new) if new_model.allows(*p) and old_model.allows(*p)]
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["rule-by-rule", "whole-nsg-put"])
+def test_no_declared_flow_is_blocked_between_two_writes(
+    distributed: ArmServer, sdk, capsys, tmp_path: Path, monkeypatch, bulk: bool
+) -> None:
+    """Regression: egress open -> strict wrote deny-all-outbound before the allow rules, blocking every declared
+    outbound flow until they landed. After every single write request the NSG must allow every flow declared
+    both before and after the update (Azure's evaluation order, default rules included)."""
+    from cloudports.targets.azure import apply as azure_apply
+
+    opened = write_spec(tmp_path, DISTRIBUTED, egress="open")
+    apply(capsys, opened)
+    asgs = {a.id.lower(): a.tags["cloudports:role"] for a in sdk.application_security_groups.list(RG)}
+    probes = _declared_both(opened, DISTRIBUTED)
+    assert len(probes) > 50
+    monkeypatch.setattr(azure_apply, "BULK_THRESHOLD", 0 if bulk else 1000)
+    shape = live_state(sdk, DISTRIBUTED)
+    seen: list[tuple[str, str, list]] = []  # (method, path, blocked probes) after each NSG write
+    original = distributed.handle
+
+    def checked(method: str, raw_path: str, headers: Any, body: bytes) -> Any:
+        result = original(method, raw_path, headers, body)
+        if method.upper() in ("PUT", "PATCH", "DELETE") and "/networkSecurityGroups/" in raw_path:
+            now = replace(shape, rules=rules_right_now(distributed, RG, NSG, asgs))
+            name = raw_path.split("?")[0].rsplit("/", 1)[-1]
+            seen.append((method, name, [p for p in probes if not azure_allows(now, *p)]))
+        return result  # (asserted below: an assertion here would only reach the server thread)
+
+    monkeypatch.setattr(distributed, "handle", checked)
+    apply(capsys, DISTRIBUTED)
+    assert seen and [(m, name, blocked[:3]) for m, name, blocked in seen if blocked] == []
+    assert (len(seen) == 1) == bulk  # the whole-NSG PUT is one atomic write
+    assert drift(capsys, DISTRIBUTED)[0] == 0
+
+
 # ------------------------------------------------------------------------------------ emitted HCL agrees
 
 
@@ -777,7 +823,12 @@ def test_write_order_never_shares_a_priority() -> None:
     model = dict(live)
     _replay(model, steps)
     assert {n: (r.direction, r.priority) for n, r in model.items()} == {r.name: (r.direction, r.priority) for r in puts}
-    assert sum(s.parked for s in steps) == 1  # one rule stepped aside to break the swap
+    # one rule stepped aside to break the swap; the new rule n, whose slot frees only after the delete, is
+    # written parked first (its flows never wait on the delete) and then moved
+    assert sum(s.parked for s in steps) == 2
+    assert [s.rule.name for s in steps if s.parked][0] == "n" and steps.index(
+        next(s for s in steps if s.parked)
+    ) < steps.index(next(s for s in steps if s.action == "delete"))
     # a new rule on a free slot is written before anything is deleted
     assert steps[0].action == "put"
 
