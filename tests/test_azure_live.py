@@ -613,6 +613,40 @@ def test_subnet_of_a_foreign_nsg_is_not_taken_over(arm: ArmServer, sdk, capsys) 
     assert writes(arm) == []
 
 
+def test_a_second_spec_with_the_same_name_never_touches_the_first(
+    distributed: ArmServer, sdk, capsys, tmp_path: Path
+) -> None:
+    """Regression: two specs sharing `name:` shared the ASGs <topology>-<role>-asg and claimed each other's NSG
+    (destroy of the second deleted the first one's NSG). Resources belong to a spec by its full identity."""
+    data = yaml.safe_load(DISTRIBUTED.read_text())
+    other = write_spec(tmp_path, DISTRIBUTED, targets={"azure": {**data["targets"]["azure"], "nsg_name": "lab-b-nsg"}})
+    before = live_state(sdk, DISTRIBUTED)
+    assert before.tags["cloudports:spec"] == "d365-distributed;nsg_name=d365dist-nsg"
+    assert all(dict(a.tags)["cloudports:spec"] == before.tags["cloudports:spec"] for a in before.asgs.values())
+    code, _out, err = cli(capsys, "apply", other, "-t", "azure", "--auto-approve")
+    assert code == 1 and "belongs to another spec" in err
+    assert "cloudports:spec=d365-distributed;nsg_name=d365dist-nsg" in err
+    assert "cloudports:spec=d365-distributed;nsg_name=lab-b-nsg" in err
+    code, out, err = cli(capsys, "destroy", other, "-t", "azure", "--auto-approve")
+    assert code == 0 and "no changes" in out, out + err
+    assert writes(distributed) == []
+    assert live_state(sdk, DISTRIBUTED) == before
+    assert drift(capsys, DISTRIBUTED)[0] == 0
+
+
+def test_resources_of_an_older_version_get_the_spec_tag(distributed: ArmServer, sdk, capsys) -> None:
+    for asg in sdk.application_security_groups.list(RG):
+        tags = {k: v for k, v in asg.tags.items() if k != "cloudports:spec"}
+        sdk.application_security_groups.update_tags(RG, asg.name, {"tags": tags})
+    nsg = sdk.network_security_groups.get(RG, NSG)
+    sdk.network_security_groups.update_tags(RG, NSG, {"tags": {k: v for k, v in nsg.tags.items() if "spec" not in k}})
+    code, report = drift(capsys, DISTRIBUTED)
+    assert code == 2 and {c["kind"] for c in report["changes"]} == {"nsg", "asg"}
+    apply(capsys, DISTRIBUTED)
+    assert drift(capsys, DISTRIBUTED)[0] == 0
+    assert sdk.network_security_groups.get(RG, NSG).tags["cloudports:spec"] == "d365-distributed;nsg_name=d365dist-nsg"
+
+
 def test_untagged_nsg_with_the_spec_name_needs_adopt(arm: ArmServer, sdk, capsys) -> None:
     add_subnets(arm, DISTRIBUTED)
     legacy = sdk_rule(
