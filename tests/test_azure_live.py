@@ -68,6 +68,24 @@ def arm(_arm_module: ArmServer, monkeypatch: pytest.MonkeyPatch) -> ArmServer:
     return _arm_module
 
 
+@pytest.fixture(scope="module")
+def _lagging_module() -> Iterator[ArmServer]:
+    with ArmServer(lro_complete_after=0.5) as srv:
+        yield srv
+
+
+@pytest.fixture
+def lagging(_lagging_module: ArmServer, monkeypatch: pytest.MonkeyPatch, capsys) -> ArmServer:
+    """A server whose operations also finish on their own (as Azure's do) 0.5 s after they start, even when
+    nobody polls them (a killed run, a lost answer); the distributed example applied."""
+    _lagging_module.reset()
+    point_cloudports_at(_lagging_module, monkeypatch)
+    add_subnets(_lagging_module, DISTRIBUTED)
+    apply(capsys, DISTRIBUTED)
+    _lagging_module.clear_request_log()
+    return _lagging_module
+
+
 @pytest.fixture
 def sdk(arm: ArmServer) -> Any:
     return sdk_client(arm)
@@ -728,6 +746,73 @@ def test_another_operation_in_progress_is_retried_after_retry_after(
     assert puts == [409, 409, 201]
     assert ("AnotherOperationInProgress, retrying in 1s" in err) == (sdk_retries == "0")
     assert drift(capsys, DISTRIBUTED)[0] == 0
+
+
+# ------------------------------------------------------------------------------- lost answers, throttling
+
+
+def test_a_lost_answer_to_the_nsg_create_is_recognised(lagging: ArmServer, capsys) -> None:
+    """Regression: the answer to the NSG PUT was lost, azure-core sent it again and If-None-Match: * made Azure
+    answer 412 - to cloudports' own, successful, first attempt."""
+    sdk = sdk_client(lagging)
+    cli(capsys, "destroy", DISTRIBUTED, "-t", "azure", "--auto-approve")
+    lagging.clear_request_log()
+    lagging.inject_fault("PUT", rf"/networkSecurityGroups/{NSG}$", drop_answer=True)
+    apply(capsys, DISTRIBUTED)
+    statuses = [s for m, p, s in lagging.request_log if m == "PUT" and p.endswith(f"/networkSecurityGroups/{NSG}")]
+    assert statuses[0] == 0 and statuses[-1] in (412, 409, 201), statuses  # lost, then the retry
+    assert drift(capsys, DISTRIBUTED)[0] == 0
+    assert live_state(sdk, DISTRIBUTED).rules == desired(DISTRIBUTED).rules
+
+
+def test_a_lost_answer_to_the_whole_nsg_put_is_recognised(lagging: ArmServer, capsys) -> None:
+    sdk = sdk_client(lagging)
+    before = live_state(sdk, DISTRIBUTED)
+    for name in sorted(before.rules)[:25]:
+        sdk.security_rules.begin_delete(RG, NSG, name).result()
+    lagging.inject_fault("PUT", rf"/networkSecurityGroups/{NSG}$", drop_answer=True)
+    apply(capsys, DISTRIBUTED)
+    assert live_state(sdk, DISTRIBUTED).rules == before.rules
+    assert drift(capsys, DISTRIBUTED)[0] == 0
+
+
+def test_a_412_that_is_not_our_write_stays_an_error(lagging: ArmServer, capsys) -> None:
+    sdk = sdk_client(lagging)
+    cli(capsys, "destroy", DISTRIBUTED, "-t", "azure", "--auto-approve")
+    lagging.inject_fault("PUT", rf"/networkSecurityGroups/{NSG}$", status=412, code="PreconditionFailed")
+    code, _out, err = cli(capsys, "apply", DISTRIBUTED, "-t", "azure", "--auto-approve")
+    assert code == 1 and "PreconditionFailed" in err
+    assert NSG not in {n.name for n in sdk.network_security_groups.list(RG)}
+
+
+@pytest.mark.parametrize(("budget", "ok"), [(None, True), ("3", False)], ids=["default", "total-3"])
+def test_throttling_retry_budget_is_the_configured_total(
+    distributed: ArmServer, sdk, capsys, monkeypatch, budget: str | None, ok: bool
+) -> None:
+    """Regression: azure-core gave up after 3 throttled answers to one request (its retry_status default)
+    whatever CLOUDPORTS_AZURE_RETRY_TOTAL said. Now the total (default 10) is the budget."""
+    if budget is not None:
+        monkeypatch.setenv("CLOUDPORTS_AZURE_RETRY_TOTAL", budget)
+    oob_rule_removed(sdk)
+    distributed.inject_fault("PUT", r"/securityRules/in-tcp-web-to-sql$", status=429, retry_after=0.01, count=5)
+    code, _out, err = cli(capsys, "apply", DISTRIBUTED, "-t", "azure", "--auto-approve")
+    assert (code == 0) == ok, err
+    statuses = [s for m, p, s in distributed.request_log if m == "PUT"]
+    assert statuses == ([429] * 5 + [201] if ok else [429] * 4)
+    if not ok:
+        assert "429" in err and "Retry-After" in err
+
+
+def test_retry_options_reach_the_client() -> None:
+    env = {"AZURE_SUBSCRIPTION_ID": SUB, "CLOUDPORTS_AZURE_RETRY_TOTAL": "12"}
+    s = armapi.resolve_settings(subscription=None, resource_group="rg", location="l", arm_endpoint=None, env=env)
+    assert armapi.retry_options(s) == {"retry_total": 12, "retry_status": 12}
+    env["CLOUDPORTS_AZURE_RETRY_STATUS"] = "4"
+    s = armapi.resolve_settings(subscription=None, resource_group="rg", location="l", arm_endpoint=None, env=env)
+    assert armapi.retry_options(s) == {"retry_total": 12, "retry_status": 4}
+    s = armapi.ArmSettings(SUB, "rg", "l", endpoint="http://127.0.0.1:9", token="t", retry_total=7)
+    policy = armapi.network_client(s)._config.retry_policy
+    assert (policy.total_retries, policy.status_retries) == (7, 7)
 
 
 def test_busy_retry_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
