@@ -70,13 +70,13 @@ def arm(_arm_module: ArmServer, monkeypatch: pytest.MonkeyPatch) -> ArmServer:
 
 @pytest.fixture(scope="module")
 def _lagging_module() -> Iterator[ArmServer]:
-    with ArmServer(lro_complete_after=0.5) as srv:
+    with ArmServer(lro_complete_after=2) as srv:
         yield srv
 
 
 @pytest.fixture
 def lagging(_lagging_module: ArmServer, monkeypatch: pytest.MonkeyPatch, capsys) -> ArmServer:
-    """A server whose operations also finish on their own (as Azure's do) 0.5 s after they start, even when
+    """A server whose operations also finish on their own (as Azure's do) 2 s after they start, even when
     nobody polls them (a killed run, a lost answer); the distributed example applied."""
     _lagging_module.reset()
     point_cloudports_at(_lagging_module, monkeypatch)
@@ -745,6 +745,31 @@ def test_another_operation_in_progress_is_retried_after_retry_after(
     puts = [s for m, p, s in distributed.request_log if m == "PUT"]
     assert puts == [409, 409, 201]
     assert ("AnotherOperationInProgress, retrying in 1s" in err) == (sdk_retries == "0")
+    assert drift(capsys, DISTRIBUTED)[0] == 0
+
+
+# -------------------------------------------------------------------------------------- interrupted runs
+
+
+@pytest.mark.parametrize("in_flight", ["delete", "put"])
+def test_a_rerun_after_kill_converges_while_the_killed_write_is_still_running(
+    lagging: ArmServer, capsys, in_flight: str
+) -> None:
+    """Regression: after kill -9 during apply, the re-run planned while the killed run's write was still in
+    flight and refused ("live state changed since the plan was made") once it landed."""
+    sdk = sdk_client(lagging)
+    backend = AZURE.open_backend(compile_spec(DISTRIBUTED), {}, False)
+    if in_flight == "delete":  # the killed run was deleting a rule the spec no longer has
+        oob_rule_added(sdk)
+        lagging.complete_operations()
+        sdk.security_rules.begin_delete(RG, NSG, "allow-ssh-from-anywhere", polling=False)
+    else:  # ... or writing a rule back
+        rule = sdk.security_rules.get(RG, NSG, "in-tcp-web-to-sql")
+        sdk.security_rules.begin_delete(RG, NSG, "in-tcp-web-to-sql").result()
+        sdk.security_rules.begin_create_or_update(RG, NSG, "in-tcp-web-to-sql", rule, polling=False)
+    planned = backend.plan()
+    lagging.complete_operations()  # the killed run's write lands between plan and apply
+    backend.apply(planned)
     assert drift(capsys, DISTRIBUTED)[0] == 0
 
 

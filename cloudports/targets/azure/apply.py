@@ -27,6 +27,7 @@ from cloudports.targets.azure.arm import BUSY_MAX_WAIT, ArmSettings, arm_errors,
 from cloudports.targets.azure.diff import ASG, NSG, AzureDiff, destroy_diff, diff
 from cloudports.targets.azure.model import Asg, AzureState, LiveState, SubnetRef
 from cloudports.targets.azure.normalise import canonical, normalise_rule
+from cloudports.targets.azure.read import running
 from cloudports.targets.azure.writes import Step, nsg_body, order_rule_writes, security_rule
 from cloudports.targets.ownership import SPEC_TAG, is_mine, left_in_use
 
@@ -144,7 +145,7 @@ class Applier:
             nsg = self.client.network_security_groups.get(self.rg, name)
         except ResourceNotFoundError:
             return None
-        while str(nsg.provisioning_state or "") in ("Updating", "Creating") and waited < BUSY_MAX_WAIT:
+        while running(nsg) and waited < BUSY_MAX_WAIT:
             time.sleep(max(self.settings.polling_interval, 0.2))
             waited += max(self.settings.polling_interval, 0.2)
             nsg = self.client.network_security_groups.get(self.rg, name)

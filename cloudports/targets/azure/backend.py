@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import sys
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cloudports.compile import CompiledPolicy
 from cloudports.live.plan import Plan
 from cloudports.targets.azure.apply import Applier
-from cloudports.targets.azure.arm import ArmSettings, network_client, resolve_settings
+from cloudports.targets.azure.arm import BUSY_MAX_WAIT, ArmSettings, network_client, resolve_settings
 from cloudports.targets.azure.build import build_azure
 from cloudports.targets.azure.diff import destroy_diff, diff
 from cloudports.targets.azure.model import AzureState, LiveState
@@ -43,8 +45,18 @@ class AzureBackend:
             return build_azure(self.policy, self.settings)
         return build_azure(self.policy, self.settings, live.priorities, records(live.rules.values()))
 
-    def read(self, conflicts: NameConflicts | None = None) -> LiveState:
-        return Reader(self.client, self.arm, self.base).read(conflicts or self.conflicts)
+    def read(self, conflicts: NameConflicts | None = None, sleep: Callable[[float], None] = time.sleep) -> LiveState:
+        """What cloudports owns, once no write on it is still running: a plan made while a write (of a killed
+        run, say) is in flight would be outdated - and refused by apply - as soon as that write lands."""
+        waited, step = 0.0, max(self.arm.polling_interval, 0.5)
+        while True:
+            live = Reader(self.client, self.arm, self.base).read(conflicts or self.conflicts)
+            if not live.busy or waited >= BUSY_MAX_WAIT:
+                return live
+            if not waited:
+                print(f"azure: waiting for writes still running on {', '.join(live.busy[:3])}", file=sys.stderr)
+            sleep(step)
+            waited += step
 
     def plan(self) -> Plan:
         live = self.read()

@@ -20,6 +20,14 @@ from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveNsg, Li
 from cloudports.targets.azure.normalise import normalise_rule
 from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, NameConflicts, claim, is_mine
 
+_RUNNING = ("updating", "deleting", "creating")
+
+
+def running(resource: Any) -> bool:
+    """A write on it has not finished (a killed run's, or anyone's): what is read may still change."""
+    state = getattr(resource, "provisioning_state", None) or ""
+    return str(getattr(state, "value", state)).lower() in _RUNNING
+
 
 def _tags(resource: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in (getattr(resource, "tags", None) or {}).items()}
@@ -56,7 +64,8 @@ class Reader:
         with arm_errors("listing application security groups in", self.rg):
             raw_asgs = list(self.client.application_security_groups.list(self.rg))
         asgs = self._asgs(raw_asgs, conflicts, problems)
-        nsg, others = self._nsgs(conflicts, problems)
+        busy = [f"application security group {a.name}" for a in raw_asgs if running(a)]
+        nsg, others = self._nsgs(conflicts, problems, busy)
         if problems:
             raise CloudportsError(problems)
         rules: dict[str, NsgRule] = {}
@@ -66,8 +75,10 @@ class Reader:
                 for raw in self.client.security_rules.list(self.rg, nsg.name):
                     rule = normalise_rule(raw, roles_by_id)
                     rules[rule.name] = rule
+                    busy += [f"rule {rule.name}"] if running(raw) else []
             nsg = replace(nsg, rule_count=len(rules))
-        return LiveState(self._state(rules, asgs), nsg, others, asgs, self.read_subnets())
+        live = LiveState(self._state(rules, asgs), nsg, others, asgs, self.read_subnets(), tuple(busy))
+        return live
 
     def _state(self, rules: dict[str, NsgRule], asgs: dict[str, LiveAsg]) -> AzureState:
         """What was read, in the model the builder produces."""
@@ -84,10 +95,13 @@ class Reader:
             egress=d.egress,
         )
 
-    def _nsgs(self, conflicts: NameConflicts, problems: list[Diagnostic]) -> tuple[LiveNsg | None, list[LiveNsg]]:
+    def _nsgs(
+        self, conflicts: NameConflicts, problems: list[Diagnostic], busy: list[str]
+    ) -> tuple[LiveNsg | None, list[LiveNsg]]:
         """(the spec's NSG if it is ours or adopted, other NSGs tagged for this topology)."""
         with arm_errors("listing network security groups in", self.rg):
             raw_nsgs = list(self.client.network_security_groups.list(self.rg))
+        busy += [f"network security group {n.name}" for n in raw_nsgs if running(n)]
         nsg, others = None, []
         for raw in sorted(raw_nsgs, key=lambda n: str(n.name).lower()):
             tags = _tags(raw)
