@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import hcl2
 import pytest
+import yaml
 from azure.mgmt.network import models
 
 from cloudports.cli import main
@@ -26,9 +28,9 @@ from cloudports.targets.azure import TARGET as AZURE
 from cloudports.targets.azure import arm as armapi
 from cloudports.targets.azure.model import ALLOW_PRIORITIES, NsgRule
 from cloudports.targets.azure.normalise import normalise_ports, normalise_rule
-from cloudports.targets.azure.priorities import home_slot, settled_priorities
+from cloudports.targets.azure.priorities import assign_priorities, described, home_slot, recorded_priority
 from cloudports.targets.azure.writes import order_rule_writes, rule_properties
-from tests.semantics import assert_azure_equivalent, azure_allows
+from tests.semantics import SpecModel, assert_azure_equivalent, azure_allows, probe_points
 from tests.support.azure_live import (
     DISTRIBUTED,
     EXAMPLES,
@@ -40,6 +42,7 @@ from tests.support.azure_live import (
     methods,
     point_cloudports_at,
     resource_writes,
+    rules_right_now,
     sdk_client,
     sdk_rule,
     subnet_nsg,
@@ -63,6 +66,24 @@ def arm(_arm_module: ArmServer, monkeypatch: pytest.MonkeyPatch) -> ArmServer:
     _arm_module.reset()
     point_cloudports_at(_arm_module, monkeypatch)
     return _arm_module
+
+
+@pytest.fixture(scope="module")
+def _lagging_module() -> Iterator[ArmServer]:
+    with ArmServer(lro_complete_after=2) as srv:
+        yield srv
+
+
+@pytest.fixture
+def lagging(_lagging_module: ArmServer, monkeypatch: pytest.MonkeyPatch, capsys) -> ArmServer:
+    """A server whose operations also finish on their own (as Azure's do) 2 s after they start, even when
+    nobody polls them (a killed run, a lost answer); the distributed example applied."""
+    _lagging_module.reset()
+    point_cloudports_at(_lagging_module, monkeypatch)
+    add_subnets(_lagging_module, DISTRIBUTED)
+    apply(capsys, DISTRIBUTED)
+    _lagging_module.clear_request_log()
+    return _lagging_module
 
 
 @pytest.fixture
@@ -408,7 +429,7 @@ def test_creating_the_nsg_never_overwrites_one_created_meanwhile(arm: ArmServer,
     add_subnets(arm, DISTRIBUTED)
     backend = AZURE.open_backend(compile_spec(DISTRIBUTED), {}, False)
     live = backend.read()
-    planned = diff(backend.desired_for(live.priorities), live, backend.arm)
+    planned = diff(backend.desired_for(live), live, backend.arm)
     assert planned.create_nsg
     sdk.network_security_groups.begin_create_or_update(RG, NSG, {"location": "eastus"}).result()
     with pytest.raises(CloudportsError, match="PreconditionFailed"):
@@ -433,6 +454,26 @@ def test_adding_one_flow_writes_exactly_one_rule(distributed: ArmServer, sdk, ca
     assert {r.name: r.priority for r in sdk.security_rules.list(RG, NSG)} == before
 
 
+def test_removing_a_flow_deletes_its_rules_and_moves_no_other(arm: ArmServer, sdk, capsys, tmp_path: Path) -> None:
+    """Regression: in-tcp-web-to-sql, pushed off its home slot by in-tcp-app-to-lb, was moved "back home" (one
+    more write, and a priority that no longer matched the emitted Terraform) when app->lb was removed."""
+    add_subnets(arm, DISTRIBUTED)
+    app_lb = {"from": "app", "to": "lb", "services": ["tcp/80"]}
+    web_sql = {"from": "web", "to": "sql", "services": ["tcp/80"]}
+    data = yaml.safe_load(DISTRIBUTED.read_text())
+    roles = {**data["roles"], "app": {}, "lb": {}}
+    first = write_spec(tmp_path, DISTRIBUTED, extra_flows=[app_lb, web_sql], roles=roles)
+    apply(capsys, first)
+    before = {r.name: r.priority for r in sdk.security_rules.list(RG, NSG)}
+    assert before["in-tcp-web-to-sql"] == home_slot("in-tcp-app-to-lb") + 1 == before["in-tcp-app-to-lb"] + 1
+    arm.clear_request_log()
+    apply(capsys, write_spec(tmp_path, DISTRIBUTED, extra_flows=[web_sql], roles=roles))
+    gone = {"in-tcp-app-to-lb", "out-tcp-app-to-lb"}
+    assert sorted((m, p.rsplit("/", 1)[-1]) for m, p, _s in writes(arm)) == [("DELETE", n) for n in sorted(gone)]
+    after = {r.name: r.priority for r in sdk.security_rules.list(RG, NSG)}
+    assert after == {n: p for n, p in before.items() if n not in gone}
+
+
 def test_setup_phase_adds_and_removes_its_rules(distributed: ArmServer, sdk, capsys) -> None:
     apply(capsys, DISTRIBUTED, "--phase", "setup")
     live = live_state(sdk, DISTRIBUTED, phase="setup")
@@ -448,6 +489,50 @@ def test_setup_phase_adds_and_removes_its_rules(distributed: ArmServer, sdk, cap
     live = live_state(sdk, DISTRIBUTED)
     assert not azure_allows(live, "web", "sql", "udp", 1434)
     assert not azure_allows(live, "web", "sql", "tcp", 445)
+
+
+# ------------------------------------------------------------------------------ no flow blocked mid-update
+
+
+def _declared_both(before: Path, after: Path) -> list[tuple]:
+    """The probes both specs allow: flows declared before and after the update."""
+    old, new = compile_spec(before).topology, compile_spec(after).topology
+    old_model, new_model = SpecModel(old), SpecModel(new)
+    return [p for p in probe_points(new) if new_model.allows(*p) and old_model.allows(*p)]
+
+
+@pytest.mark.parametrize("bulk", [False, True], ids=["rule-by-rule", "whole-nsg-put"])
+def test_no_declared_flow_is_blocked_between_two_writes(
+    distributed: ArmServer, sdk, capsys, tmp_path: Path, monkeypatch, bulk: bool
+) -> None:
+    """Regression: egress open -> strict wrote deny-all-outbound before the allow rules, blocking every declared
+    outbound flow until they landed. After every single write request the NSG must allow every flow declared
+    both before and after the update (Azure's evaluation order, default rules included)."""
+    from cloudports.targets.azure import apply as azure_apply
+
+    opened = write_spec(tmp_path, DISTRIBUTED, egress="open")
+    apply(capsys, opened)
+    asgs = {a.id.lower(): a.tags["cloudports:role"] for a in sdk.application_security_groups.list(RG)}
+    probes = _declared_both(opened, DISTRIBUTED)
+    assert len(probes) > 50
+    monkeypatch.setattr(azure_apply, "BULK_THRESHOLD", 0 if bulk else 1000)
+    shape = live_state(sdk, DISTRIBUTED)
+    seen: list[tuple[str, str, list]] = []  # (method, path, blocked probes) after each NSG write
+    original = distributed.handle
+
+    def checked(method: str, raw_path: str, headers: Any, body: bytes) -> Any:
+        result = original(method, raw_path, headers, body)
+        if method.upper() in ("PUT", "PATCH", "DELETE") and "/networkSecurityGroups/" in raw_path:
+            now = replace(shape, rules=rules_right_now(distributed, RG, NSG, asgs))
+            name = raw_path.split("?")[0].rsplit("/", 1)[-1]
+            seen.append((method, name, [p for p in probes if not azure_allows(now, *p)]))
+        return result  # (asserted below: an assertion here would only reach the server thread)
+
+    monkeypatch.setattr(distributed, "handle", checked)
+    apply(capsys, DISTRIBUTED)
+    assert seen and [(m, name, blocked[:3]) for m, name, blocked in seen if blocked] == []
+    assert (len(seen) == 1) == bulk  # the whole-NSG PUT is one atomic write
+    assert drift(capsys, DISTRIBUTED)[0] == 0
 
 
 # ------------------------------------------------------------------------------------ emitted HCL agrees
@@ -546,6 +631,40 @@ def test_subnet_of_a_foreign_nsg_is_not_taken_over(arm: ArmServer, sdk, capsys) 
     assert writes(arm) == []
 
 
+def test_a_second_spec_with_the_same_name_never_touches_the_first(
+    distributed: ArmServer, sdk, capsys, tmp_path: Path
+) -> None:
+    """Regression: two specs sharing `name:` shared the ASGs <topology>-<role>-asg and claimed each other's NSG
+    (destroy of the second deleted the first one's NSG). Resources belong to a spec by its full identity."""
+    data = yaml.safe_load(DISTRIBUTED.read_text())
+    other = write_spec(tmp_path, DISTRIBUTED, targets={"azure": {**data["targets"]["azure"], "nsg_name": "lab-b-nsg"}})
+    before = live_state(sdk, DISTRIBUTED)
+    assert before.tags["cloudports:spec"] == "d365-distributed;nsg_name=d365dist-nsg"
+    assert all(dict(a.tags)["cloudports:spec"] == before.tags["cloudports:spec"] for a in before.asgs.values())
+    code, _out, err = cli(capsys, "apply", other, "-t", "azure", "--auto-approve")
+    assert code == 1 and "belongs to another spec" in err
+    assert "cloudports:spec=d365-distributed;nsg_name=d365dist-nsg" in err
+    assert "cloudports:spec=d365-distributed;nsg_name=lab-b-nsg" in err
+    code, out, err = cli(capsys, "destroy", other, "-t", "azure", "--auto-approve")
+    assert code == 0 and "no changes" in out, out + err
+    assert writes(distributed) == []
+    assert live_state(sdk, DISTRIBUTED) == before
+    assert drift(capsys, DISTRIBUTED)[0] == 0
+
+
+def test_resources_of_an_older_version_get_the_spec_tag(distributed: ArmServer, sdk, capsys) -> None:
+    for asg in sdk.application_security_groups.list(RG):
+        tags = {k: v for k, v in asg.tags.items() if k != "cloudports:spec"}
+        sdk.application_security_groups.update_tags(RG, asg.name, {"tags": tags})
+    nsg = sdk.network_security_groups.get(RG, NSG)
+    sdk.network_security_groups.update_tags(RG, NSG, {"tags": {k: v for k, v in nsg.tags.items() if "spec" not in k}})
+    code, report = drift(capsys, DISTRIBUTED)
+    assert code == 2 and {c["kind"] for c in report["changes"]} == {"nsg", "asg"}
+    apply(capsys, DISTRIBUTED)
+    assert drift(capsys, DISTRIBUTED)[0] == 0
+    assert sdk.network_security_groups.get(RG, NSG).tags["cloudports:spec"] == "d365-distributed;nsg_name=d365dist-nsg"
+
+
 def test_untagged_nsg_with_the_spec_name_needs_adopt(arm: ArmServer, sdk, capsys) -> None:
     add_subnets(arm, DISTRIBUTED)
     legacy = sdk_rule(
@@ -627,6 +746,98 @@ def test_another_operation_in_progress_is_retried_after_retry_after(
     assert puts == [409, 409, 201]
     assert ("AnotherOperationInProgress, retrying in 1s" in err) == (sdk_retries == "0")
     assert drift(capsys, DISTRIBUTED)[0] == 0
+
+
+# -------------------------------------------------------------------------------------- interrupted runs
+
+
+@pytest.mark.parametrize("in_flight", ["delete", "put"])
+def test_a_rerun_after_kill_converges_while_the_killed_write_is_still_running(
+    lagging: ArmServer, capsys, in_flight: str
+) -> None:
+    """Regression: after kill -9 during apply, the re-run planned while the killed run's write was still in
+    flight and refused ("live state changed since the plan was made") once it landed."""
+    sdk = sdk_client(lagging)
+    backend = AZURE.open_backend(compile_spec(DISTRIBUTED), {}, False)
+    if in_flight == "delete":  # the killed run was deleting a rule the spec no longer has
+        oob_rule_added(sdk)
+        lagging.complete_operations()
+        sdk.security_rules.begin_delete(RG, NSG, "allow-ssh-from-anywhere", polling=False)
+    else:  # ... or writing a rule back
+        rule = sdk.security_rules.get(RG, NSG, "in-tcp-web-to-sql")
+        sdk.security_rules.begin_delete(RG, NSG, "in-tcp-web-to-sql").result()
+        sdk.security_rules.begin_create_or_update(RG, NSG, "in-tcp-web-to-sql", rule, polling=False)
+    planned = backend.plan()
+    lagging.complete_operations()  # the killed run's write lands between plan and apply
+    backend.apply(planned)
+    assert drift(capsys, DISTRIBUTED)[0] == 0
+
+
+# ------------------------------------------------------------------------------- lost answers, throttling
+
+
+def test_a_lost_answer_to_the_nsg_create_is_recognised(lagging: ArmServer, capsys) -> None:
+    """Regression: the answer to the NSG PUT was lost, azure-core sent it again and If-None-Match: * made Azure
+    answer 412 - to cloudports' own, successful, first attempt."""
+    sdk = sdk_client(lagging)
+    cli(capsys, "destroy", DISTRIBUTED, "-t", "azure", "--auto-approve")
+    lagging.clear_request_log()
+    lagging.inject_fault("PUT", rf"/networkSecurityGroups/{NSG}$", drop_answer=True)
+    apply(capsys, DISTRIBUTED)
+    statuses = [s for m, p, s in lagging.request_log if m == "PUT" and p.endswith(f"/networkSecurityGroups/{NSG}")]
+    assert statuses[0] == 0 and statuses[-1] in (412, 409, 201), statuses  # lost, then the retry
+    assert drift(capsys, DISTRIBUTED)[0] == 0
+    assert live_state(sdk, DISTRIBUTED).rules == desired(DISTRIBUTED).rules
+
+
+def test_a_lost_answer_to_the_whole_nsg_put_is_recognised(lagging: ArmServer, capsys) -> None:
+    sdk = sdk_client(lagging)
+    before = live_state(sdk, DISTRIBUTED)
+    for name in sorted(before.rules)[:25]:
+        sdk.security_rules.begin_delete(RG, NSG, name).result()
+    lagging.inject_fault("PUT", rf"/networkSecurityGroups/{NSG}$", drop_answer=True)
+    apply(capsys, DISTRIBUTED)
+    assert live_state(sdk, DISTRIBUTED).rules == before.rules
+    assert drift(capsys, DISTRIBUTED)[0] == 0
+
+
+def test_a_412_that_is_not_our_write_stays_an_error(lagging: ArmServer, capsys) -> None:
+    sdk = sdk_client(lagging)
+    cli(capsys, "destroy", DISTRIBUTED, "-t", "azure", "--auto-approve")
+    lagging.inject_fault("PUT", rf"/networkSecurityGroups/{NSG}$", status=412, code="PreconditionFailed")
+    code, _out, err = cli(capsys, "apply", DISTRIBUTED, "-t", "azure", "--auto-approve")
+    assert code == 1 and "PreconditionFailed" in err
+    assert NSG not in {n.name for n in sdk.network_security_groups.list(RG)}
+
+
+@pytest.mark.parametrize(("budget", "ok"), [(None, True), ("3", False)], ids=["default", "total-3"])
+def test_throttling_retry_budget_is_the_configured_total(
+    distributed: ArmServer, sdk, capsys, monkeypatch, budget: str | None, ok: bool
+) -> None:
+    """Regression: azure-core gave up after 3 throttled answers to one request (its retry_status default)
+    whatever CLOUDPORTS_AZURE_RETRY_TOTAL said. Now the total (default 10) is the budget."""
+    if budget is not None:
+        monkeypatch.setenv("CLOUDPORTS_AZURE_RETRY_TOTAL", budget)
+    oob_rule_removed(sdk)
+    distributed.inject_fault("PUT", r"/securityRules/in-tcp-web-to-sql$", status=429, retry_after=0.01, count=5)
+    code, _out, err = cli(capsys, "apply", DISTRIBUTED, "-t", "azure", "--auto-approve")
+    assert (code == 0) == ok, err
+    statuses = [s for m, p, s in distributed.request_log if m == "PUT"]
+    assert statuses == ([429] * 5 + [201] if ok else [429] * 4)
+    if not ok:
+        assert "429" in err and "Retry-After" in err
+
+
+def test_retry_options_reach_the_client() -> None:
+    env = {"AZURE_SUBSCRIPTION_ID": SUB, "CLOUDPORTS_AZURE_RETRY_TOTAL": "12"}
+    s = armapi.resolve_settings(subscription=None, resource_group="rg", location="l", arm_endpoint=None, env=env)
+    assert armapi.retry_options(s) == {"retry_total": 12, "retry_status": 12}
+    env["CLOUDPORTS_AZURE_RETRY_STATUS"] = "4"
+    s = armapi.resolve_settings(subscription=None, resource_group="rg", location="l", arm_endpoint=None, env=env)
+    assert armapi.retry_options(s) == {"retry_total": 12, "retry_status": 4}
+    s = armapi.ArmSettings(SUB, "rg", "l", endpoint="http://127.0.0.1:9", token="t", retry_total=7)
+    policy = armapi.network_client(s)._config.retry_policy
+    assert (policy.total_retries, policy.status_retries) == (7, 7)
 
 
 def test_busy_retry_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -756,20 +967,28 @@ def test_write_order_never_shares_a_priority() -> None:
     model = dict(live)
     _replay(model, steps)
     assert {n: (r.direction, r.priority) for n, r in model.items()} == {r.name: (r.direction, r.priority) for r in puts}
-    assert sum(s.parked for s in steps) == 1  # one rule stepped aside to break the swap
+    # one rule stepped aside to break the swap; the new rule n, whose slot frees only after the delete, is
+    # written parked first (its flows never wait on the delete) and then moved
+    assert sum(s.parked for s in steps) == 2
+    assert [s.rule.name for s in steps if s.parked][0] == "n" and steps.index(
+        next(s for s in steps if s.parked)
+    ) < steps.index(next(s for s in steps if s.action == "delete"))
     # a new rule on a free slot is written before anything is deleted
     assert steps[0].action == "put"
 
 
-def test_settled_priorities_restore_a_moved_rule() -> None:
+def test_a_displaced_rule_records_its_priority_and_a_moved_one_goes_back() -> None:
     name = "in-tcp-web-to-sql"
     home = home_slot(name)
-    assert settled_priorities({("Inbound", name): home}) == {("Inbound", name): home}
-    assert settled_priorities({("Inbound", name): 3999 if home != 3999 else 3998}) == {("Inbound", name): home}
-    # displaced by a rule on its home slot: stays; once that rule is gone, it moves home
-    other = next(f"r{i}" for i in range(10_000) if home_slot(f"r{i}") == home)
-    both = {("Inbound", other): home, ("Inbound", name): home + 1}
-    assert settled_priorities(both) == both
-    assert settled_priorities({("Inbound", name): home + 1}) == {("Inbound", name): home}
-    # outside the allow range or duplicated: left to build_azure
-    assert settled_priorities({("Inbound", name): 4050}) == {}
+    other = "in-tcp-app-to-lb"  # shares the home slot, and sorts first
+    assert home_slot(other) == home
+    both = assign_priorities([("Inbound", other), ("Inbound", name)])
+    assert both[("Inbound", name)] != home and described("x", name, both[("Inbound", name)]).endswith("]")
+    assert recorded_priority(described("x" * 200, name, both[("Inbound", name)])) == both[("Inbound", name)]
+    assert len(described("x" * 200, name, both[("Inbound", name)])) <= 140
+    # the neighbour gone: the rule stays; moved by hand: back where its record says; at home: no record needed
+    alone = {("Inbound", name): both[("Inbound", name)]}
+    assert assign_priorities(alone, alone, alone) == alone
+    assert assign_priorities(alone, {("Inbound", name): 3999}, alone) == alone
+    assert assign_priorities(alone, {("Inbound", name): 3999}, {}) == {("Inbound", name): home}
+    assert described("x", name, home) == "x"

@@ -18,7 +18,7 @@ from cloudports.spec import load_topology
 from cloudports.targets.aws import TARGET as AWS
 from cloudports.targets.aws.build import QUOTA_CODE
 from cloudports.targets.azure import TARGET as AZURE
-from cloudports.targets.azure.build import DENY_ALL_OUTBOUND, DENY_VNET_INBOUND, MAX_RULES
+from cloudports.targets.azure.build import DENY_ALL_OUTBOUND, DENY_VNET_INBOUND, MAX_RULES, build_azure
 from cloudports.targets.azure.model import ALLOW_PRIORITIES, DENY_PRIORITY
 from cloudports.targets.azure.priorities import assign_priorities, home_slot
 from cloudports.targets.capabilities import check_capabilities
@@ -467,15 +467,56 @@ def test_azure_new_rule_on_a_taken_home_slot_moves_on_without_renumbering() -> N
     result = assign_priorities([*previous, ("Inbound", new), ("Outbound", "x-" + new)], previous)
     assert {k: result[k] for k in previous} == previous  # nothing already placed moves
     assert result[("Inbound", new)] == slot + 1 or (slot == 3999 and result[("Inbound", new)] == 100)
-    # When the old rule goes, the new one settles into its now-free home slot: a rule away from home with a free
-    # slot on its path is what a hand-moved rule looks like (one extra write, shown in the plan).
+    # When the old rule goes, the new one stays where it is: nothing renumbers because a neighbour left.
     assert assign_priorities([("Inbound", new)], {("Inbound", new): result[("Inbound", new)]}) == {
-        ("Inbound", new): slot
+        ("Inbound", new): result[("Inbound", new)]
     }
     # a previous priority outside the allow range, or one another rule holds, is not kept
     assert assign_priorities([("Inbound", "x")], {("Inbound", "x"): 4096})[("Inbound", "x")] in ALLOW_PRIORITIES
     clash = assign_priorities([("Inbound", old), ("Inbound", "y")], {("Inbound", old): slot, ("Inbound", "y"): slot})
     assert clash[("Inbound", old)] != clash[("Inbound", "y")]
+
+
+def _colliding_flows() -> tuple[dict, dict]:
+    """web->sql and app->lb on tcp/80: their inbound rule names share a home slot with the real hash."""
+    assert home_slot("in-tcp-web-to-sql") == home_slot("in-tcp-app-to-lb")
+    return flow("web", "sql", "tcp/80"), flow("app", "lb", "tcp/80")
+
+
+def test_azure_removing_a_colliding_flow_never_moves_its_neighbour(tmp_path: Path) -> None:
+    """Regression: the rule pushed off its home slot moved "back home" once the other rule was removed."""
+    web_sql, app_lb = _colliding_flows()
+    roles = ("web", "sql", "app", "lb")
+    both = AZURE.build(compiled(tmp_path, [web_sql, app_lb], roles=roles))
+    slot = home_slot("in-tcp-web-to-sql")
+    placed = {both.rules[n].priority for n in ("in-tcp-web-to-sql", "in-tcp-app-to-lb")}
+    assert slot in placed and len(placed) == 2
+    # emit: the record beside the Terraform is the previous priorities
+    alone = AZURE.build(compiled(tmp_path, [web_sql], roles=roles), _previous(both))
+    assert alone.rules["in-tcp-web-to-sql"].priority == both.rules["in-tcp-web-to-sql"].priority
+    # live: the displaced rule records its priority in its description, so the record survives on Azure
+    moved = [r for r in both.rules.values() if r.access == "Allow" and r.priority != home_slot(r.name)]
+    assert moved and all(r.description.endswith(f"[priority {r.priority}]") for r in moved)
+    live = {k: v for k, v in _previous(both).items() if k[1] != "in-tcp-app-to-lb"}
+    recorded = {(r.direction, r.name): r.priority for r in moved}
+    one = compiled(tmp_path, [web_sql], roles=roles)
+    again = build_azure(one, AZURE.settings(one.topology), live, recorded)
+    assert {n: r.priority for n, r in again.rules.items()} == {n: both.rules[n].priority for n in again.rules}
+    # a rule moved by hand (neither at home nor where its record says) goes back
+    name = "in-tcp-web-to-sql"
+    hand = {**live, ("Inbound", name): 3999 if 3999 not in live.values() else 3998}
+    back = build_azure(one, AZURE.settings(one.topology), hand, recorded)
+    assert back.rules[name].priority == both.rules[name].priority
+
+
+def test_azure_icmp_between_roles_warns_that_icmpv6_is_admitted_too(tmp_path: Path) -> None:
+    policy = compiled(tmp_path, [flow("web", "sql", "icmp"), flow("corp", "web", "icmp")], networks=CORP)
+    state = AZURE.build(policy)
+    assert state.rules["in-icmp-web-to-sql"].protocol == "Icmp"
+    warnings = [w.message for w in check_capabilities(AZURE, policy)]
+    assert any("cannot tell ICMP from ICMPv6 between roles" in w and "also admits ICMPv6" in w for w in warnings)
+    # a network peer has addresses of one family: no warning for it
+    assert not any("corp" in w and "ICMPv6" in w for w in warnings)
 
 
 def _many_networks(tmp_path: Path, count: int) -> Path:

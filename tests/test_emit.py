@@ -169,6 +169,34 @@ def test_adding_a_flow_changes_one_azure_rule_only(tmp_path: Path) -> None:
     assert all(after[k] == v for k, v in before.items()), "an existing rule was renumbered"
 
 
+def test_removing_a_flow_never_renumbers_another_azure_rule(tmp_path: Path) -> None:
+    """Regression: in-tcp-web-to-sql (314, its home 313 taken by in-tcp-app-to-lb) moved to 313 once app->lb was
+    removed, although cloudports-priorities.json said 314."""
+    data = {
+        "name": "collide",
+        "egress": "open",
+        "roles": {r: {} for r in ("web", "sql", "app", "lb")},
+        "flows": [
+            {"from": "web", "to": "sql", "services": ["tcp/80"]},
+            {"from": "app", "to": "lb", "services": ["tcp/80"]},
+        ],
+    }
+    spec, out = tmp_path / "t.yaml", tmp_path / "azure"
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    _emit(spec, "azure", out)
+    before = read_previous_priorities(out)
+    assert before[("Inbound", "in-tcp-web-to-sql")] != before[("Inbound", "in-tcp-app-to-lb")]
+    data["flows"] = data["flows"][:1]
+    spec.write_text(yaml.safe_dump(data, sort_keys=False))
+    _emit(spec, "azure", out)
+    after = read_previous_priorities(out)
+    assert after == {k: v for k, v in before.items() if k[1] != "in-tcp-app-to-lb"}
+    with open(out / "rules.tf") as f:
+        rules = {k.strip('"'): v for k, v in hcl2.load(f)["locals"][0]["security_rules"].items()}
+    assert set(rules) == {"in-tcp-web-to-sql", DENY_VNET_INBOUND.name}
+    assert rules["in-tcp-web-to-sql"]["priority"] == before[("Inbound", "in-tcp-web-to-sql")]
+
+
 def test_emit_check_runs_fmt_and_validate(tmp_path: Path, capsys) -> None:
     if not find_terraform():
         pytest.skip("terraform CLI not installed")

@@ -118,12 +118,28 @@ def live_asgs(sdk: Any, rg: str, topology: str) -> dict[str, Any]:
 
 def live_rules(sdk: Any, rg: str, nsg: str, roles_by_id: dict[str, str]) -> dict[str, NsgRule]:
     """The NSG's security rules as NsgRules (ASG ids -> roles through the role tags)."""
+    return as_nsg_rules(sdk.security_rules.list(rg, nsg), roles_by_id)
+
+
+def rules_right_now(srv: ArmServer, rg: str, nsg: str, roles_by_id: dict[str, str]) -> dict[str, NsgRule]:
+    """The NSG's rules as the server holds them this instant (straight through its dispatcher: usable while a
+    request is being answered, e.g. from a hook that runs after every write)."""
+    from azure.mgmt.network import models
+
+    path = f"/subscriptions/{SUB}/resourceGroups/{rg}/providers/Microsoft.Network/networkSecurityGroups/{nsg}"
+    status, _headers, body = srv.handle("GET", path + "?api-version=2024-05-01", {"Authorization": "Bearer t"}, b"")
+    assert status == 200, body
+    return as_nsg_rules(models.NetworkSecurityGroup(body).security_rules or [], roles_by_id)
+
+
+def as_nsg_rules(rules: Any, roles_by_id: dict[str, str]) -> dict[str, NsgRule]:
+    """SDK SecurityRule models -> NsgRules by name."""
 
     def asgs(refs: Any) -> tuple[str, ...]:
         return tuple(sorted(roles_by_id.get(r.id.lower(), r.id) for r in refs or []))
 
     out = {}
-    for r in sdk.security_rules.list(rg, nsg):
+    for r in rules:
         out[r.name] = NsgRule(
             name=r.name,
             direction=_value(r.direction),  # type: ignore[arg-type]

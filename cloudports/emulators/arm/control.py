@@ -31,6 +31,7 @@ def _inject_fault(arm: ArmServer, payload: dict[str, Any]) -> Response:
         count=int(payload.get("count", 1)),
         async_failure=bool(payload.get("async_failure", payload.get("asyncFailure", False))),
         headers=payload.get("headers"),
+        drop_answer=bool(payload.get("drop_answer", payload.get("dropAnswer", False))),
     )
     return 201, {}, {"id": fault_id}
 

@@ -27,6 +27,7 @@ class Fault:
     count: int
     async_failure: bool
     headers: dict[str, str]
+    drop_answer: bool = False  # carry the request out, then close the connection without answering
 
     def matches(self, method: str, path: str) -> bool:
         return self.count > 0 and self.method in ("*", method.upper()) and bool(self.path.search(path))
@@ -42,6 +43,7 @@ class Fault:
             "retry_after": self.retry_after,
             "count": self.count,
             "async_failure": self.async_failure,
+            "drop_answer": self.drop_answer,
         }
 
 
@@ -75,6 +77,7 @@ class Faults:
         count: int,
         async_failure: bool,
         headers: Mapping[str, str] | None,
+        drop_answer: bool = False,
     ) -> int:
         code = code if code is not None else _DEFAULT_CODES.get(status, "InjectedFault")
         self._ids += 1
@@ -90,13 +93,15 @@ class Faults:
                 count=count,
                 async_failure=async_failure,
                 headers=dict(headers or {}),
+                drop_answer=drop_answer,
             )
         )
         return self._ids
 
-    def _take(self, method: str, path: str, *, async_failure: bool) -> Fault | None:
+    def _take(self, method: str, path: str, *, async_failure: bool, drop: bool = False) -> Fault | None:
         for fault in self._items:
-            if fault.async_failure == async_failure and fault.matches(method, path):
+            kind_matches = fault.async_failure == async_failure and fault.drop_answer == drop
+            if kind_matches and fault.matches(method, path):
                 fault.count -= 1
                 return fault
         return None
@@ -115,3 +120,7 @@ class Faults:
         """(code, message) with which the operation started by this request must fail, if a fault says so."""
         fault = self._take(method, path, async_failure=True)
         return None if fault is None else (fault.code, fault.message)
+
+    def take_dropped_answer(self, method: str, path: str) -> bool:
+        """Whether the answer to this request (already carried out) must be lost: the connection is closed."""
+        return self._take(method, path, async_failure=False, drop=True) is not None

@@ -34,6 +34,8 @@ from .security_rules import SecurityRuleHandlers
 from .store import Store
 from .vnets import VnetHandlers
 
+DROPPED = 0  # the status handle() gives a request whose answer an injected fault loses
+
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
@@ -60,6 +62,9 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length else b""
         status, headers, payload = arm.handle(self.command, self.path, self.headers, body)
+        if status == DROPPED:  # an injected lost answer: the request was carried out, no answer is sent
+            self.close_connection = True
+            return
         data = b"" if payload is None else json.dumps(payload).encode()
         self.send_response(status)
         headers = {"x-ms-request-id": str(uuid.uuid4()), **headers}
@@ -218,12 +223,15 @@ class ArmServer:
         count: int = 1,
         async_failure: bool = False,
         headers: Mapping[str, str] | None = None,
+        drop_answer: bool = False,
     ) -> int:
         """Make the next ``count`` requests with ``method`` ("*" = any) whose path matches the regex ``path``
         (searched, case-insensitive) fail with ``status`` / ``code`` (and ``Retry-After`` if given).
 
         With ``async_failure=True`` the matching PUT/DELETE is accepted as usual but its long-running
         operation ends ``Failed`` with ``code``/``message`` (the resource then shows provisioningState Failed).
+        With ``drop_answer=True`` the matching request is carried out as usual, but its answer is lost: the
+        server closes the connection without a response (a client sees a dropped connection and may retry).
         Returns the fault id.
         """
         with self._lock:
@@ -237,6 +245,7 @@ class ArmServer:
                 count=count,
                 async_failure=async_failure,
                 headers=headers,
+                drop_answer=drop_answer,
             )
 
     def clear_faults(self) -> None:
@@ -298,5 +307,7 @@ class ArmServer:
                 result = (err.status, err.headers, err.body())
             status, _, payload = result
             code = payload.get("error", {}).get("code") if isinstance(payload, dict) and status >= 400 else None
+            if self._faults.take_dropped_answer(req.method, path):
+                status, code, result = DROPPED, "AnswerDropped", (DROPPED, {}, None)
             self._log.append({"method": req.method, "path": path, "query": split.query, "status": status, "code": code})
             return result

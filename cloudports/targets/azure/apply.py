@@ -14,27 +14,27 @@ Every step can be interrupted: the next plan reads what is there and converges f
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
 from azure.mgmt.network import models
 
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.live.plan import Plan, ensure_unchanged
-from cloudports.targets.azure.arm import ArmSettings, arm_errors, error_code, retry_busy, wait
+from cloudports.targets.azure.arm import BUSY_MAX_WAIT, ArmSettings, arm_errors, error_code, retry_busy, wait
 from cloudports.targets.azure.diff import ASG, NSG, AzureDiff, destroy_diff, diff
 from cloudports.targets.azure.model import Asg, AzureState, LiveState, SubnetRef
-from cloudports.targets.azure.normalise import normalise_rule
+from cloudports.targets.azure.normalise import canonical, normalise_rule
+from cloudports.targets.azure.read import running
 from cloudports.targets.azure.writes import Step, nsg_body, order_rule_writes, security_rule
-from cloudports.targets.ownership import left_in_use
+from cloudports.targets.ownership import SPEC_TAG, is_mine, left_in_use
 
 # Up to this many rule writes go one by one (each is a PUT or DELETE plus its long-running operation, a few
 # seconds each on Azure); more are sent as one PUT of the whole NSG: one operation, no intermediate state at all,
 # guarded by If-Match so that nothing written meanwhile is overwritten unseen.
 BULK_THRESHOLD = 20
-
-
 
 
 def _in_use(exc: HttpResponseError) -> bool:
@@ -49,7 +49,7 @@ class Applier:
         self,
         client: Any,
         settings: ArmSettings,
-        desired_for: Callable[[dict[tuple[str, str], int]], AzureState],
+        desired_for: Callable[[LiveState | None], AzureState],
         read: Callable[[], LiveState],
     ):
         self.client = client
@@ -59,7 +59,7 @@ class Applier:
         self.read = read
 
     def _diff(self, live: LiveState) -> AzureDiff:
-        return diff(self.desired_for(live.priorities), live, self.settings)
+        return diff(self.desired_for(live), live, self.settings)
 
     # ------------------------------------------------------------------------------------------ apply
 
@@ -112,14 +112,48 @@ class Applier:
         """
         rules = [security_rule(r, asg_ids, inline=True) for r in d.desired.rules.values()]
         body = nsg_body(d.desired.location, dict(d.desired.tags), rules)
-        result = wait(
-            lambda: self.client.network_security_groups.begin_create_or_update(
-                self.rg, d.desired.nsg_name, body, headers={"If-None-Match": "*"}
-            ),
-            "creating network security group",
-            f"{d.desired.nsg_name} with {len(d.desired.rules)} rules",
-        )
+        result = self._put_nsg(d, asg_ids, body, {"If-None-Match": "*"}, "creating network security group")
         return str(result.id)
+
+    def _put_nsg(self, d: AzureDiff, asg_ids: dict[str, str], body: Any, headers: dict[str, str], action: str) -> Any:
+        """PUT the whole NSG under a precondition. A 412 may be our own write: its answer was lost and azure-core
+        sent the PUT again, which then found the NSG changed - by the first attempt. It is recognised as done
+        when the NSG carries this spec's tags and exactly the desired rules; anything else stays a 412."""
+        name = d.desired.nsg_name
+        subject = f"{name} ({len(d.desired.rules)} rules)"
+        with arm_errors(action, subject):
+            try:
+                return retry_busy(
+                    lambda: self.client.network_security_groups.begin_create_or_update(
+                        self.rg, name, body, headers=headers
+                    ).result(),
+                    subject=subject,
+                )
+            except HttpResponseError as exc:
+                if exc.status_code != 412:
+                    raise
+                landed = self._landed(d, asg_ids)
+                if landed is None:
+                    raise
+                return landed
+
+    def _landed(self, d: AzureDiff, asg_ids: dict[str, str]) -> Any | None:
+        """The NSG, if it is this spec's and holds exactly the desired rules (after any running write ends)."""
+        name, roles_by_id = d.desired.nsg_name, {i.lower(): role for role, i in asg_ids.items()}
+        waited = 0.0
+        try:
+            nsg = self.client.network_security_groups.get(self.rg, name)
+        except ResourceNotFoundError:
+            return None
+        while running(nsg) and waited < BUSY_MAX_WAIT:
+            time.sleep(max(self.settings.polling_interval, 0.2))
+            waited += max(self.settings.polling_interval, 0.2)
+            nsg = self.client.network_security_groups.get(self.rg, name)
+        tags = {str(k): str(v) for k, v in (nsg.tags or {}).items()}
+        if not is_mine(tags, d.desired.topology, d.desired.tags[SPEC_TAG]):
+            return None
+        rules = {r.name: normalise_rule(r, roles_by_id) for r in nsg.security_rules or []}
+        return nsg if rules == {n: canonical(r) for n, r in d.desired.rules.items()} else None
 
     def _put_all_rules(self, d: AzureDiff, asg_ids: dict[str, str]) -> None:
         """Replace the NSG's whole rule set in one PUT (location, tags and flushConnection as they are).
@@ -146,13 +180,7 @@ class Applier:
         rules = [security_rule(r, asg_ids, inline=True) for r in d.desired.rules.values()]
         flush = {} if nsg.flush_connection is None else {"flushConnection": nsg.flush_connection}
         body = nsg_body(nsg.location, dict(nsg.tags or {}), rules, **flush)
-        wait(
-            lambda: self.client.network_security_groups.begin_create_or_update(
-                self.rg, name, body, headers={"If-Match": nsg.etag}
-            ),
-            "replacing the rules of network security group",
-            f"{name} ({len(d.desired.rules)} rules)",
-        )
+        self._put_nsg(d, asg_ids, body, {"If-Match": str(nsg.etag)}, "replacing the rules of network security group")
 
     def _write_rule(self, nsg: str, step: Step, asg_ids: dict[str, str]) -> None:
         rule = step.rule
@@ -210,7 +238,7 @@ class Applier:
     # ---------------------------------------------------------------------------------------- destroy
 
     def destroy(self, approved: Plan) -> Plan:
-        d = destroy_diff(self.desired_for({}), self.read(), self.settings)
+        d = destroy_diff(self.desired_for(None), self.read(), self.settings)
         planned = d.plan()
         ensure_unchanged(approved, planned)
         owned = d.live.owned_nsg_ids()

@@ -41,11 +41,14 @@ ENV_ENDPOINT = "CLOUDPORTS_ARM_ENDPOINT"
 ENV_TOKEN = "CLOUDPORTS_AZURE_TOKEN"
 ENV_POLLING = "CLOUDPORTS_AZURE_POLLING_INTERVAL"
 ENV_RETRIES = "CLOUDPORTS_AZURE_RETRY_TOTAL"
+ENV_RETRY_STATUS = "CLOUDPORTS_AZURE_RETRY_STATUS"
 
 # Without a Retry-After header the SDK would wait 30 s between LRO polls; NSG rule writes usually finish in a
 # few seconds and Azure sends Retry-After anyway, so 1 s only matters when it does not.
 DEFAULT_POLLING_INTERVAL = 1.0
 DEFAULT_RETRY_TOTAL = 10  # azure-core's own default
+# azure-core stops after 3 throttled (429) or failed (500/502/503/504) answers to one request, whatever the total
+# says; cloudports lets the total decide unless CLOUDPORTS_AZURE_RETRY_STATUS says otherwise.
 
 # AnotherOperationInProgress: wait as Azure asks (Retry-After), at most this long in total per write.
 BUSY_CODES = ("AnotherOperationInProgress", "RetryableErrorDueToAnotherOperation", "RetryableError")
@@ -64,6 +67,7 @@ class ArmSettings:
     token: str | None = None  # a ready bearer token instead of the credential chain
     polling_interval: float = DEFAULT_POLLING_INTERVAL
     retry_total: int = DEFAULT_RETRY_TOTAL
+    retry_status: int | None = None  # None: as many as retry_total
 
     @property
     def scope(self) -> str:
@@ -165,6 +169,7 @@ def resolve_settings(
         token=token,
         polling_interval=_number(env, ENV_POLLING, DEFAULT_POLLING_INTERVAL),
         retry_total=int(_number(env, ENV_RETRIES, DEFAULT_RETRY_TOTAL)),
+        retry_status=int(_number(env, ENV_RETRY_STATUS, -1)) if env.get(ENV_RETRY_STATUS, "").strip() else None,
     )
 
 
@@ -200,11 +205,18 @@ def credential_scopes(endpoint: str) -> list[str]:
     return [endpoint.rstrip("/") + "/.default"]
 
 
+def retry_options(settings: ArmSettings) -> dict[str, int]:
+    """azure-core RetryPolicy options: the total budget per request, and how many of it throttling (429) and
+    transient 5xx may use (azure-core's own default, 3, would stop long before the total)."""
+    status = settings.retry_total if settings.retry_status is None else min(settings.retry_status, settings.retry_total)
+    return {"retry_total": settings.retry_total, "retry_status": status}
+
+
 def network_client(settings: ArmSettings) -> Any:
     """A NetworkManagementClient for these settings (no request is made here)."""
     from azure.mgmt.network import NetworkManagementClient
 
-    kwargs: dict[str, Any] = {"polling_interval": settings.polling_interval, "retry_total": settings.retry_total}
+    kwargs: dict[str, Any] = {"polling_interval": settings.polling_interval, **retry_options(settings)}
     if settings.endpoint:
         kwargs["base_url"] = settings.endpoint
     if settings.token:

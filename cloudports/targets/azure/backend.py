@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import sys
+import time
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from cloudports.compile import CompiledPolicy
 from cloudports.live.plan import Plan
 from cloudports.targets.azure.apply import Applier
-from cloudports.targets.azure.arm import ArmSettings, network_client, resolve_settings
+from cloudports.targets.azure.arm import BUSY_MAX_WAIT, ArmSettings, network_client, resolve_settings
 from cloudports.targets.azure.build import build_azure
 from cloudports.targets.azure.diff import destroy_diff, diff
 from cloudports.targets.azure.model import AzureState, LiveState
+from cloudports.targets.azure.priorities import records
 from cloudports.targets.azure.read import Reader
 from cloudports.targets.azure.settings import AzureSettings
 from cloudports.targets.ownership import NameConflicts, conflicts_mode
@@ -34,18 +37,30 @@ class AzureBackend:
         self.arm = arm
         self.client = client
         self.conflicts = conflicts_mode(adopt)
-        self.base = self.desired_for({})  # names, tags, subnets: everything but the priorities
+        self.base = self.desired_for(None)  # names, tags, subnets: everything but the priorities
 
-    def desired_for(self, live_priorities: Mapping[tuple[str, str], int]) -> AzureState:
-        """The spec's desired state, every rule keeping its live priority where that is consistent."""
-        return build_azure(self.policy, self.settings, live_priorities)
+    def desired_for(self, live: LiveState | None) -> AzureState:
+        """The spec's desired state, every live rule keeping its priority unless it was moved by hand."""
+        if live is None:
+            return build_azure(self.policy, self.settings)
+        return build_azure(self.policy, self.settings, live.priorities, records(live.rules.values()))
 
-    def read(self, conflicts: NameConflicts | None = None) -> LiveState:
-        return Reader(self.client, self.arm, self.base).read(conflicts or self.conflicts)
+    def read(self, conflicts: NameConflicts | None = None, sleep: Callable[[float], None] = time.sleep) -> LiveState:
+        """What cloudports owns, once no write on it is still running: a plan made while a write (of a killed
+        run, say) is in flight would be outdated - and refused by apply - as soon as that write lands."""
+        waited, step = 0.0, max(self.arm.polling_interval, 0.5)
+        while True:
+            live = Reader(self.client, self.arm, self.base).read(conflicts or self.conflicts)
+            if not live.busy or waited >= BUSY_MAX_WAIT:
+                return live
+            if not waited:
+                print(f"azure: waiting for writes still running on {', '.join(live.busy[:3])}", file=sys.stderr)
+            sleep(step)
+            waited += step
 
     def plan(self) -> Plan:
         live = self.read()
-        return diff(self.desired_for(live.priorities), live, self.arm).plan()
+        return diff(self.desired_for(live), live, self.arm).plan()
 
     def apply(self, plan: Plan) -> Plan:
         return Applier(self.client, self.arm, self.desired_for, self.read).apply(plan)

@@ -9,10 +9,10 @@ from dataclasses import replace
 from cloudports.compile import CompiledPolicy, Rule
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.targets.azure.model import DENY_PRIORITY, Asg, AzureState, NsgRule
-from cloudports.targets.azure.priorities import assign_priorities
+from cloudports.targets.azure.priorities import assign_priorities, described
 from cloudports.targets.azure.settings import AzureSettings
-from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG
-from cloudports.targets.text import azure_description, azure_name, short_hash
+from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, TOPOLOGY_TAG, spec_identity
+from cloudports.targets.text import azure_name, short_hash
 
 # Azure limits (../shared/reference/azure.md §0)
 MAX_RULES = 1000
@@ -106,7 +106,7 @@ def _entries(groups: Groups) -> list[Entry]:
                 source_asgs=(src[1],) if src[0] == "asg" else (),
                 destination_prefixes=() if dst[0] == "asg" else prefixes,
                 destination_asgs=(dst[1],) if dst[0] == "asg" else (),
-                description=azure_description("; ".join(descriptions)),
+                description="; ".join(descriptions),  # made to fit (and marked) by _placed
             )
             entries.append((label, identity, rule, sorted({str(o) for r in members for o in r.origins})))
     return entries
@@ -135,10 +135,12 @@ def build_azure(
     policy: CompiledPolicy,
     settings: AzureSettings,
     previous_priorities: Mapping[tuple[str, str], int] | None = None,
+    recorded_priorities: Mapping[tuple[str, str], int] | None = None,
 ) -> AzureState:
     """The one route to an Azure state from a spec. `settings`: the spec's targets.azure with any command-line
     override (resource group) applied; previous_priorities: (direction, rule name) -> priority from the live NSG
-    or from earlier emitted Terraform."""
+    or from earlier emitted Terraform; recorded_priorities: the records in live rules' descriptions (None when
+    previous_priorities is itself the record; see priorities.py)."""
     topo = policy.topology
     rules, origins = _named(_entries(_group(policy)))
     # Check the rule count before allocating priorities: past 1,000 rules Azure refuses anyway, and past 3,900
@@ -146,13 +148,15 @@ def build_azure(
     total = len(rules) + 1 + (topo.egress == "strict")  # + the structural deny rules
     if total > MAX_RULES:
         raise CloudportsError([_too_many_rules(total)])
-    prios = assign_priorities(((r.direction, r.name) for r in rules.values()), previous_priorities)
-    rules = {name: replace(r, priority=prios[(r.direction, name)]) for name, r in rules.items()}
+    prios = assign_priorities(
+        ((r.direction, r.name) for r in rules.values()), previous_priorities, recorded_priorities
+    )
+    rules = {name: _placed(r, prios[(r.direction, name)]) for name, r in rules.items()}
     rules[DENY_VNET_INBOUND.name] = DENY_VNET_INBOUND
     if topo.egress == "strict":
         rules[DENY_ALL_OUTBOUND.name] = DENY_ALL_OUTBOUND
 
-    tags = {**settings.tags, TOPOLOGY_TAG: topo.name}
+    tags = {**settings.tags, TOPOLOGY_TAG: topo.name, SPEC_TAG: azure_identity(topo.name, settings)}
     asgs = {
         role: Asg(role, azure_name(f"{topo.name}-{role}-asg"), tuple(sorted({**tags, ROLE_TAG: role}.items())))
         for role in sorted(topo.roles)
@@ -172,6 +176,15 @@ def build_azure(
     )
     check_limits(state)
     return state
+
+
+def _placed(rule: NsgRule, priority: int) -> NsgRule:
+    return replace(rule, priority=priority, description=described(rule.description, rule.name, priority))
+
+
+def azure_identity(topology: str, settings: AzureSettings) -> str:
+    """Which spec a resource belongs to: the topology and the NSG name the spec gives (ownership.py)."""
+    return spec_identity(topology, nsg_name=settings.nsg_name or "")
 
 
 def _too_many_rules(count: int) -> Diagnostic:

@@ -109,6 +109,7 @@ class LiveState:
     other_nsgs: list[LiveNsg]  # further NSGs tagged for this topology (e.g. after nsg_name changed)
     asgs: dict[str, LiveAsg]  # key -> owned ASG, with its ID and region
     subnets: dict[str, SubnetRef]  # "vnet/subnet" -> the spec's subnets
+    busy: tuple[str, ...] = ()  # resources read while a write on them was still running (provisioningState)
 
     @property
     def rules(self) -> dict[str, NsgRule]:

@@ -1,18 +1,27 @@
 """Stable NSG priorities: adding or removing one rule never renumbers another.
 
-Each rule's home slot is a hash of its name inside the allow range; a rule keeps the priority it already has
-(from the live NSG, or from the previously emitted Terraform) while that priority is consistent, and a new rule
-takes its home slot or the next free one. Allow rules never overlap in effect with each other (they are all
-Allow), so their relative order is irrelevant; only the structural denies must come last, and they sit at
-4096, below the allow range.
+Each rule's home slot is a hash of its name inside the allow range; a new rule takes its home slot or the next
+free one, and from then on keeps the priority it was given. Allow rules never overlap in effect with each other
+(they are all Allow), so their relative order is irrelevant; only the structural denies must come last, and
+they sit at 4096, below the allow range.
+
+What a rule was given is recorded: beside emitted Terraform in cloudports-priorities.json, and on Azure in the
+rule itself: a rule away from its home slot ends its description with ``[priority N]`` (a rule at home needs no
+record). So when the rule that pushed another one off its home slot is removed, the other one stays where it
+is; and a rule moved by hand (its live priority is neither its home nor its record) is drift, moved back.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable, Mapping
 
-from cloudports.targets.azure.model import ALLOW_PRIORITIES
-from cloudports.targets.text import short_hash
+from cloudports.targets.azure.model import ALLOW_PRIORITIES, NsgRule
+from cloudports.targets.text import azure_description, short_hash
+
+Key = tuple[str, str]  # (direction, rule name)
+_MARK = re.compile(r"\s*\[priority (\d{1,4})\]$")
+MARK_ROOM = len(" [priority 4096]")
 
 
 def home_slot(name: str) -> int:
@@ -23,70 +32,79 @@ def _next(slot: int) -> int:
     return ALLOW_PRIORITIES.start + (slot - ALLOW_PRIORITIES.start + 1) % len(ALLOW_PRIORITIES)
 
 
-def settled_priorities(
-    live: Mapping[tuple[str, str], int], missing: Iterable[tuple[str, str]] = ()
-) -> dict[tuple[str, str], int]:
-    """Live (direction, name) -> priority, with every priority cloudports could not have chosen corrected.
+def recorded_priority(description: str) -> int | None:
+    """The priority recorded at the end of a rule's description, if any."""
+    found = _MARK.search(description)
+    return int(found.group(1)) if found else None
 
-    A rule at priority p with home slot h is consistent when every slot from h up to p is held by another rule
-    of its direction. An inconsistent rule moves back to the first free slot on that path - where it was before
-    someone moved it, or where it would go now that a rule before it was removed. Priorities outside the allow
-    range or used twice are dropped (build_azure then assigns them afresh).
 
-    `missing`: rules the spec has and the NSG lacks (deleted by hand, or new). They are placed first, each at the
-    first free slot from its home - a deleted rule's old slot when nothing took it - so that the hole it left does
-    not pull another rule out of place.
-    """
-    held: dict[str, dict[int, tuple[str, str]]] = {}
-    result: dict[tuple[str, str], int] = {}
-    for key, prio in sorted(live.items()):
-        slots = held.setdefault(key[0], {})
-        if prio in ALLOW_PRIORITIES and prio not in slots:
-            slots[prio] = key
-            result[key] = prio
-    for key in sorted(set(missing) - set(result)):
-        slots = held.setdefault(key[0], {})
-        if len(slots) >= len(ALLOW_PRIORITIES):
-            break  # no room: build_azure reports it
-        slot = home_slot(key[1])
-        while slot in slots:
-            slot = _next(slot)
-        slots[slot] = key
-        result[key] = slot
-    moved = True
-    while moved:  # each move shortens one rule's distance from home, so this ends
-        moved = False
-        for key in sorted(result):
-            slots, prio = held[key[0]], result[key]
-            slot = home_slot(key[1])
-            while slot != prio:
-                if slot not in slots:
-                    del slots[prio]
-                    slots[slot] = key
-                    result[key] = slot
-                    moved = True
-                    break
-                slot = _next(slot)
-    return result
+def records(rules: Iterable[NsgRule]) -> dict[Key, int]:
+    """(direction, name) -> the priority recorded in each live rule's description, where there is one."""
+    found = {(r.direction, r.name): recorded_priority(r.description) for r in rules}
+    return {key: prio for key, prio in found.items() if prio is not None}
+
+
+def described(text: str, name: str, priority: int) -> str:
+    """A rule's description: the spec's text, plus the record of its priority when that is not its home slot."""
+    if priority == home_slot(name) or priority not in ALLOW_PRIORITIES:
+        return azure_description(text)
+    mark = f"[priority {priority}]"
+    head = azure_description(text, 140 - MARK_ROOM)
+    return f"{head} {mark}" if head else mark
+
+
+def _on_crowded_path(key: Key, prio: int, taken: set[int]) -> bool:
+    """Could cloudports have put the rule here? Every slot from its home up to `prio` is held by another rule.
+
+    Used only for rules without a record (written by an older cloudports)."""
+    slot = home_slot(key[1])
+    while slot != prio:
+        if slot not in taken:
+            return False
+        slot = _next(slot)
+    return True
+
+
+def _kept(key: Key, prio: int, recorded: Mapping[Key, int] | None, taken: set[int]) -> bool:
+    if recorded is None or prio == home_slot(key[1]):
+        return True
+    if key in recorded:
+        return recorded[key] == prio
+    return _on_crowded_path(key, prio, taken)
 
 
 def assign_priorities(
-    rules: Iterable[tuple[str, str]], previous: Mapping[tuple[str, str], int] | None = None
-) -> dict[tuple[str, str], int]:
+    rules: Iterable[Key], previous: Mapping[Key, int] | None = None, recorded: Mapping[Key, int] | None = None
+) -> dict[Key, int]:
     """(direction, name) pairs -> priority, unique per direction.
 
-    `previous` (from the live NSG, or from the record beside earlier emitted Terraform) is honoured wherever
-    it is consistent (settled_priorities), so emission and live apply give every rule the same priority.
+    `previous`: the priorities rules have now (the live NSG, or the record beside emitted Terraform); a rule keeps
+    its previous priority unless that is out of range, used twice, or - when `recorded` is given (live: the
+    records in the rules' descriptions) - neither its home slot nor its recorded priority (moved by hand). With
+    `recorded` None, `previous` is itself the record. Every other rule takes its recorded slot if free, else its
+    home slot or the next free one. No rule's priority ever depends on which other rules exist.
     """
     wanted = set(rules)
-    kept = {key: prio for key, prio in (previous or {}).items() if key in wanted}
-    result = settled_priorities(kept, wanted - set(kept))
-    for key in sorted(wanted - set(result)):  # previous priorities that clashed or left the allow range
-        used = {p for k, p in result.items() if k[0] == key[0]}
-        if len(used) >= len(ALLOW_PRIORITIES):
+    previous = previous or {}
+    taken_before: dict[str, set[int]] = {}
+    for (direction, _name), prio in previous.items():
+        taken_before.setdefault(direction, set()).add(prio)
+    held: dict[str, set[int]] = {}
+    result: dict[Key, int] = {}
+    for key, prio in sorted(previous.items(), key=lambda kv: (kv[1] != home_slot(kv[0][1]), kv[0])):
+        slots = held.setdefault(key[0], set())
+        ok = key in wanted and prio in ALLOW_PRIORITIES and prio not in slots
+        if ok and _kept(key, prio, recorded, taken_before[key[0]] - {prio}):
+            slots.add(prio)
+            result[key] = prio
+    rec = recorded or {}
+    for key in sorted(wanted - set(result), key=lambda k: (k not in rec, k)):
+        slots = held.setdefault(key[0], set())
+        if len(slots) >= len(ALLOW_PRIORITIES):
             raise ValueError(f"more than {len(ALLOW_PRIORITIES)} {key[0]} rules")
-        slot = home_slot(key[1])
-        while slot in used:
+        slot = rec[key] if rec.get(key) in ALLOW_PRIORITIES and rec[key] not in slots else home_slot(key[1])
+        while slot in slots:
             slot = _next(slot)
+        slots.add(slot)
         result[key] = slot
     return result

@@ -18,7 +18,15 @@ from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.targets.azure.arm import ArmSettings, arm_errors
 from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveNsg, LiveState, NsgRule, SubnetRef
 from cloudports.targets.azure.normalise import normalise_rule
-from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG, NameConflicts, claim
+from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, NameConflicts, claim, is_mine
+
+_RUNNING = ("updating", "deleting", "creating")
+
+
+def running(resource: Any) -> bool:
+    """A write on it has not finished (a killed run's, or anyone's): what is read may still change."""
+    state = getattr(resource, "provisioning_state", None) or ""
+    return str(getattr(state, "value", state)).lower() in _RUNNING
 
 
 def _tags(resource: Any) -> dict[str, str]:
@@ -42,12 +50,22 @@ class Reader:
     def rg(self) -> str:
         return self.settings.resource_group
 
+    @property
+    def identity(self) -> str:
+        """This spec's spec_identity(), as its resources are tagged."""
+        return self.desired.tags[SPEC_TAG]
+
+    def mine(self, tags: dict[str, str]) -> bool:
+        """Tagged for this spec (or, written by an older cloudports, for this topology without a spec tag)."""
+        return is_mine(tags, self.desired.topology, self.identity)
+
     def read(self, conflicts: NameConflicts = "error") -> LiveState:
         problems: list[Diagnostic] = []
         with arm_errors("listing application security groups in", self.rg):
             raw_asgs = list(self.client.application_security_groups.list(self.rg))
         asgs = self._asgs(raw_asgs, conflicts, problems)
-        nsg, others = self._nsgs(conflicts, problems)
+        busy = [f"application security group {a.name}" for a in raw_asgs if running(a)]
+        nsg, others = self._nsgs(conflicts, problems, busy)
         if problems:
             raise CloudportsError(problems)
         rules: dict[str, NsgRule] = {}
@@ -57,8 +75,10 @@ class Reader:
                 for raw in self.client.security_rules.list(self.rg, nsg.name):
                     rule = normalise_rule(raw, roles_by_id)
                     rules[rule.name] = rule
+                    busy += [f"rule {rule.name}"] if running(raw) else []
             nsg = replace(nsg, rule_count=len(rules))
-        return LiveState(self._state(rules, asgs), nsg, others, asgs, self.read_subnets())
+        live = LiveState(self._state(rules, asgs), nsg, others, asgs, self.read_subnets(), tuple(busy))
+        return live
 
     def _state(self, rules: dict[str, NsgRule], asgs: dict[str, LiveAsg]) -> AzureState:
         """What was read, in the model the builder produces."""
@@ -75,19 +95,22 @@ class Reader:
             egress=d.egress,
         )
 
-    def _nsgs(self, conflicts: NameConflicts, problems: list[Diagnostic]) -> tuple[LiveNsg | None, list[LiveNsg]]:
+    def _nsgs(
+        self, conflicts: NameConflicts, problems: list[Diagnostic], busy: list[str]
+    ) -> tuple[LiveNsg | None, list[LiveNsg]]:
         """(the spec's NSG if it is ours or adopted, other NSGs tagged for this topology)."""
         with arm_errors("listing network security groups in", self.rg):
             raw_nsgs = list(self.client.network_security_groups.list(self.rg))
+        busy += [f"network security group {n.name}" for n in raw_nsgs if running(n)]
         nsg, others = None, []
         for raw in sorted(raw_nsgs, key=lambda n: str(n.name).lower()):
             tags = _tags(raw)
             if str(raw.name).lower() != self.desired.nsg_name.lower():
-                if tags.get(TOPOLOGY_TAG) == self.desired.topology:
+                if self.mine(tags):  # e.g. after nsg_name changed; another spec's NSG is never one of these
                     others.append(self._nsg(raw))
                 continue
             what = f"network security group {raw.name} in {self.rg}"
-            verdict = claim("azure", what, tags, self.desired.topology, conflicts, _RENAME_HINT)
+            verdict = claim("azure", what, tags, self.identity, conflicts, _RENAME_HINT)
             if verdict.problem:
                 problems.append(verdict.problem)
             elif verdict.verdict in ("mine", "adopt"):
@@ -102,18 +125,17 @@ class Reader:
     def _asgs(self, raw_asgs: list[Any], conflicts: NameConflicts, problems: list[Diagnostic]) -> dict[str, LiveAsg]:
         """Owned ASGs by role. Only the ASG with the name the spec gives a role stands for that role; any other
         owned ASG (a role the spec dropped, a renamed one) is keyed '<role tag>@<name>' and so is an extra."""
-        topology = self.desired.topology
         by_name = {a.name.lower(): role for role, a in self.desired.asgs.items()}
         result: dict[str, LiveAsg] = {}
         for raw in raw_asgs:
             name, tags = str(raw.name), _tags(raw)
             declared = by_name.get(name.lower())
-            if tags.get(TOPOLOGY_TAG) == topology:
+            if self.mine(tags):
                 # (a wrong or missing role tag on the declared name is a tag difference, fixed in place)
                 key, adopt = declared or f"{tags.get(ROLE_TAG, '')}@{name}", False
             elif declared:
                 what = f"application security group {name} in {self.rg}"
-                verdict = claim("azure", what, tags, topology, conflicts, _RENAME_HINT)
+                verdict = claim("azure", what, tags, self.identity, conflicts, _RENAME_HINT)
                 if verdict.problem:
                     problems.append(verdict.problem)
                 if verdict.verdict != "adopt":

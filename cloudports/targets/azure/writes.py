@@ -76,55 +76,82 @@ class Step:
 
 
 def order_rule_writes(live: dict[str, NsgRule], puts: list[NsgRule], deletes: list[NsgRule]) -> list[Step]:
-    """The rule writes, in an order where every PUT finds its (direction, priority) free.
+    """The rule writes, in an order where every PUT finds its (direction, priority) free and no flow the spec
+    declares before and after the change is ever blocked between two writes.
 
-    1. PUTs whose slot is free already (new flows are allowed before anything is taken away);
-    2. the deletes, which free their slots;
-    3. PUTs whose slot is now free, repeatedly (a moving rule frees its old slot for the next one);
-    4. rules that wait on each other in a cycle (A wants B's slot and B wants A's): one steps aside to a free
-       parking priority, which breaks the cycle, and later takes its own slot.
+    1. Allow rules first: those whose slot is free; one whose slot is held by a rule about to be deleted (or by a
+       rule that moves) is written at a free parking priority first, so its flows never wait on the delete;
+    2. the deletes (what they allowed is either no longer declared or allowed by the rules written in 1);
+    3. the rules still waiting for their slot (a moving rule frees its old slot for the next one; rules that wait
+       on each other in a cycle are broken up by parking one of them);
+    4. deny rules last: a new or changed deny only ever lands once every allow rule it must not shadow is in place.
+    Each PUT replaces one rule atomically, so a changed rule never passes through a state without its flows.
     """
-    held = {(r.direction, r.priority): r.name for r in live.values()}
-    at = {r.name: (r.direction, r.priority) for r in live.values()}
-    pending = {r.name: r for r in puts}
-    steps: list[Step] = []
+    order = _Order(live, puts)
+    allows = [r for r in puts if r.access == "Allow"]
+    order.settle(allows, park_blocked=True)
+    for rule in sorted(deletes, key=lambda r: r.name):
+        order.vacate(rule.name)
+        order.steps.append(Step("delete", rule))
+    order.settle(allows)
+    order.settle([r for r in puts if r.access != "Allow"])
+    return order.steps
 
-    def vacate(name: str) -> None:
-        slot = at.pop(name, None)
-        if slot is not None and held.get(slot) == name:
-            del held[slot]
 
-    def place(rule: NsgRule, parked: bool = False) -> None:
-        vacate(rule.name)
-        held[(rule.direction, rule.priority)] = rule.name
-        at[rule.name] = (rule.direction, rule.priority)
-        steps.append(Step("put", rule, parked))
+class _Order:
+    """The NSG's slots as the writes so far leave them, and the writes."""
 
-    def drain() -> None:
+    def __init__(self, live: dict[str, NsgRule], puts: list[NsgRule]) -> None:
+        self.puts = {r.name: r for r in puts}
+        self.held = {(r.direction, r.priority): r.name for r in live.values()}
+        self.at = {r.name: (r.direction, r.priority) for r in live.values()}
+        self.steps: list[Step] = []
+        self.done: set[str] = set()
+
+    def vacate(self, name: str) -> None:
+        slot = self.at.pop(name, None)
+        if slot is not None and self.held.get(slot) == name:
+            del self.held[slot]
+
+    def place(self, rule: NsgRule, parked: bool = False) -> None:
+        self.vacate(rule.name)
+        self.held[(rule.direction, rule.priority)] = rule.name
+        self.at[rule.name] = (rule.direction, rule.priority)
+        self.steps.append(Step("put", rule, parked))
+        if not parked:
+            self.done.add(rule.name)
+
+    def free_slot(self, direction: str) -> int:
+        free = next((p for p in (*PARKING, *reversed(ALLOW_PRIORITIES)) if (direction, p) not in self.held), None)
+        if free is None:
+            raise CloudportsError(f"azure: no free {direction} priority left to reorder rules")
+        return free
+
+    def _drain(self, pending: dict[str, NsgRule]) -> None:
         progress = True
         while progress:
             progress = False
             for name in sorted(pending):
                 rule = pending[name]
-                if held.get((rule.direction, rule.priority), name) == name:
-                    place(pending.pop(name))
+                if self.held.get((rule.direction, rule.priority), name) == name:
+                    self.place(pending.pop(name))
                     progress = True
 
-    drain()
-    for rule in sorted(deletes, key=lambda r: r.name):
-        vacate(rule.name)
-        steps.append(Step("delete", rule))
-    drain()
-    while pending:
-        rule = pending[min(pending)]
-        blocker = held[(rule.direction, rule.priority)]
-        if blocker not in pending:  # cannot happen: desired priorities are unique per direction
-            raise CloudportsError(f"azure: rule {rule.name} needs priority {rule.priority}, held by {blocker}")
-        free = next(
-            (p for p in (*PARKING, *reversed(ALLOW_PRIORITIES)) if (pending[blocker].direction, p) not in held), None
-        )
-        if free is None:
-            raise CloudportsError(f"azure: no free {rule.direction} priority left to reorder rules")
-        place(replace(pending[blocker], priority=free), parked=True)
-        drain()
-    return steps
+    def settle(self, rules: list[NsgRule], park_blocked: bool = False) -> None:
+        """Write `rules` (those not written yet) at their slots; with park_blocked, write a blocked rule that is
+        not on the NSG yet at a parking priority instead, and leave its slot for later."""
+        pending = {r.name: r for r in rules if r.name not in self.done}
+        self._drain(pending)
+        if park_blocked:
+            for name in sorted(pending):
+                if name not in self.at:  # new: park it so that its flows are allowed now
+                    self.place(replace(pending[name], priority=self.free_slot(pending[name].direction)), parked=True)
+            return
+        while pending:
+            rule = pending[min(pending)]
+            blocker = self.held[(rule.direction, rule.priority)]
+            if blocker not in self.puts or blocker in self.done:  # cannot happen: desired priorities are unique
+                raise CloudportsError(f"azure: rule {rule.name} needs priority {rule.priority}, held by {blocker}")
+            # a cycle (A wants B's slot, B wants A's), or a deny moved by hand onto an allow's slot: step aside
+            self.place(replace(self.puts[blocker], priority=self.free_slot(rule.direction)), parked=True)
+            self._drain(pending)

@@ -4,6 +4,7 @@
 locals {
   nsg_name = "d365dist-nsg"
   tags = {
+    "cloudports:spec"     = "d365-distributed;nsg_name=d365dist-nsg"
     "cloudports:topology" = "d365-distributed"
     example               = "dynamics365-distributed"
     project               = "cloudports"
@@ -13,6 +14,7 @@ locals {
       name = "d365-distributed-async-asg"
       tags = {
         "cloudports:role"     = "async"
+        "cloudports:spec"     = "d365-distributed;nsg_name=d365dist-nsg"
         "cloudports:topology" = "d365-distributed"
         example               = "dynamics365-distributed"
         project               = "cloudports"
@@ -22,6 +24,7 @@ locals {
       name = "d365-distributed-dc-asg"
       tags = {
         "cloudports:role"     = "dc"
+        "cloudports:spec"     = "d365-distributed;nsg_name=d365dist-nsg"
         "cloudports:topology" = "d365-distributed"
         example               = "dynamics365-distributed"
         project               = "cloudports"
@@ -31,6 +34,7 @@ locals {
       name = "d365-distributed-sandbox-asg"
       tags = {
         "cloudports:role"     = "sandbox"
+        "cloudports:spec"     = "d365-distributed;nsg_name=d365dist-nsg"
         "cloudports:topology" = "d365-distributed"
         example               = "dynamics365-distributed"
         project               = "cloudports"
@@ -40,6 +44,7 @@ locals {
       name = "d365-distributed-sql-asg"
       tags = {
         "cloudports:role"     = "sql"
+        "cloudports:spec"     = "d365-distributed;nsg_name=d365dist-nsg"
         "cloudports:topology" = "d365-distributed"
         example               = "dynamics365-distributed"
         project               = "cloudports"
@@ -49,6 +54,7 @@ locals {
       name = "d365-distributed-web-asg"
       tags = {
         "cloudports:role"     = "web"
+        "cloudports:spec"     = "d365-distributed;nsg_name=d365dist-nsg"
         "cloudports:topology" = "d365-distributed"
         example               = "dynamics365-distributed"
         project               = "cloudports"

@@ -4,6 +4,7 @@
 locals {
   nsg_name = "d365fs-nsg"
   tags = {
+    "cloudports:spec"     = "d365-full-server;nsg_name=d365fs-nsg"
     "cloudports:topology" = "d365-full-server"
     example               = "dynamics365-full-server"
     project               = "cloudports"
@@ -13,6 +14,7 @@ locals {
       name = "d365-full-server-crm-asg"
       tags = {
         "cloudports:role"     = "crm"
+        "cloudports:spec"     = "d365-full-server;nsg_name=d365fs-nsg"
         "cloudports:topology" = "d365-full-server"
         example               = "dynamics365-full-server"
         project               = "cloudports"
@@ -22,6 +24,7 @@ locals {
       name = "d365-full-server-sql-asg"
       tags = {
         "cloudports:role"     = "sql"
+        "cloudports:spec"     = "d365-full-server;nsg_name=d365fs-nsg"
         "cloudports:topology" = "d365-full-server"
         example               = "dynamics365-full-server"
         project               = "cloudports"

@@ -4,6 +4,7 @@
 locals {
   nsg_name = "three-tier-web-nsg"
   tags = {
+    "cloudports:spec"     = "three-tier-web;nsg_name=three-tier-web-nsg"
     "cloudports:topology" = "three-tier-web"
     example               = "three-tier-web"
     project               = "cloudports"
@@ -13,6 +14,7 @@ locals {
       name = "three-tier-web-app-asg"
       tags = {
         "cloudports:role"     = "app"
+        "cloudports:spec"     = "three-tier-web;nsg_name=three-tier-web-nsg"
         "cloudports:topology" = "three-tier-web"
         example               = "three-tier-web"
         project               = "cloudports"
@@ -22,6 +24,7 @@ locals {
       name = "three-tier-web-bastion-asg"
       tags = {
         "cloudports:role"     = "bastion"
+        "cloudports:spec"     = "three-tier-web;nsg_name=three-tier-web-nsg"
         "cloudports:topology" = "three-tier-web"
         example               = "three-tier-web"
         project               = "cloudports"
@@ -31,6 +34,7 @@ locals {
       name = "three-tier-web-db-asg"
       tags = {
         "cloudports:role"     = "db"
+        "cloudports:spec"     = "three-tier-web;nsg_name=three-tier-web-nsg"
         "cloudports:topology" = "three-tier-web"
         example               = "three-tier-web"
         project               = "cloudports"
@@ -40,6 +44,7 @@ locals {
       name = "three-tier-web-lb-asg"
       tags = {
         "cloudports:role"     = "lb"
+        "cloudports:spec"     = "three-tier-web;nsg_name=three-tier-web-nsg"
         "cloudports:topology" = "three-tier-web"
         example               = "three-tier-web"
         project               = "cloudports"
