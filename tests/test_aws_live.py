@@ -24,8 +24,8 @@ from cloudports.pipeline import compile_spec, desired_state
 from cloudports.targets.aws import TARGET as AWS
 from cloudports.targets.aws import backend as aws_backend
 from cloudports.targets.aws.api import translate
-from cloudports.targets.aws.read import normalise_rule
 from cloudports.targets.aws.build import DESCRIPTION_TAG
+from cloudports.targets.aws.read import normalise_rule
 from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, TOPOLOGY_TAG
 from tests.support.aws_live import (
     ApiCalls,
@@ -898,7 +898,9 @@ def _group_state(ec2: Any, vpc_id: str, prefix: str) -> dict[str, Any]:
     rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": ids}])["SecurityGroupRules"]
     return {
         "groups": {n: (g["GroupId"], sorted((t["Key"], t["Value"]) for t in g["Tags"])) for n, g in groups.items()},
-        "rules": sorted((r["SecurityGroupRuleId"], str(sorted((t["Key"], t["Value"]) for t in r["Tags"]))) for r in rules),
+        "rules": sorted(
+            (r["SecurityGroupRuleId"], str(sorted((t["Key"], t["Value"]) for t in r["Tags"]))) for r in rules
+        ),
     }
 
 

@@ -13,7 +13,7 @@ is skipped.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -132,8 +132,9 @@ class Applier:
             return
         except ClientError as exc:
             # Duplicate: a rule was there already - added meanwhile, or by this very call when its answer was
-            # lost and botocore sent it again. Either way, add only what is still missing.
-            if error_code(exc) != "InvalidPermission.Duplicate":
+            # lost and botocore sent it again (a re-sent call can also hit the quota, counting its own rules
+            # twice). Either way, add only what is still missing; a real quota problem fails again below.
+            if error_code(exc) not in ("InvalidPermission.Duplicate", "RulesPerSecurityGroupLimitExceeded"):
                 raise translate(exc, f"adding {direction} rules", subject) from None
         keys_by_id = {g.id: k for k, g in live.groups.items()}
         with aws_errors("reading security group rules", subject):

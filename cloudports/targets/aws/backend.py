@@ -27,12 +27,12 @@ class AwsOptions:
     region: str | None = None
     vpc_id: str | None = None
     # Accept an update that no order of API calls can make without briefly blocking declared flows (the CLI
-    # flag --allow-gap); "true"/"1"/"yes" or True.
-    allow_gap: str | bool | None = None
+    # flag --allow-gap): "true", "1" or "yes".
+    allow_gap: str | None = None
 
     @property
     def gap_allowed(self) -> bool:
-        return self.allow_gap is True or str(self.allow_gap).lower() in ("1", "true", "yes")
+        return str(self.allow_gap).lower() in ("1", "true", "yes")
 
 
 class AwsBackend:
@@ -80,7 +80,7 @@ def _place(topology: str, settings: AwsSettings, options: AwsOptions) -> tuple[A
 
 
 def open_backend(
-    policy: CompiledPolicy, settings: AwsSettings, values: Mapping[str, str | bool | None], adopt: bool
+    policy: CompiledPolicy, settings: AwsSettings, values: Mapping[str, str | None], adopt: bool
 ) -> AwsBackend:
     """The AWS backend for a compiled spec; no AWS call is made until plan/apply/destroy. The state is built
     once, with the VPC and region it will be applied to."""
@@ -91,14 +91,15 @@ def open_backend(
 
 def open_destroy_backend(
     topology: str,
-    values: Mapping[str, str | bool | None],
+    values: Mapping[str, str | None],
     name_prefix: str = "",
     settings: AwsSettings | None = None,
 ) -> AwsBackend:
     """A backend for plan_destroy/destroy only, from the spec's identity alone: its `name:`, the names it gives
     its groups (targets.aws.name_prefix) and the VPC (--vpc-id or targets.aws.vpc_id, in `settings`). Needs no
     compiled spec, so destroy works for a spec that no longer compiles (e.g. a parameter without a value)."""
-    base = (settings or AwsSettings()).model_copy(update={"name_prefix": name_prefix or (settings or AwsSettings()).name_prefix})
+    given = settings or AwsSettings()
+    base = given.model_copy(update={"name_prefix": name_prefix or given.name_prefix})
     placed, ec2 = _place(topology, base, AwsOptions(**values))
     identity_only = AwsState(
         topology=topology,

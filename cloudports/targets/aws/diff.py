@@ -137,10 +137,10 @@ def diff(desired: AwsState, live: LiveState) -> AwsDiff:
     result.delete_groups = [g for key, g in live.groups.items() if key not in desired.groups]
 
     _diff_rules(result)
-    for group, direction, rules in schedule(result).gaps:
-        shown = ", ".join(r.key for r in rules[:3]) + (f" and {len(rules) - 3} more" if len(rules) > 3 else "")
+    for role, direction, blocked in schedule(result).gaps:
+        shown = ", ".join(r.key for r in blocked[:3]) + (f" and {len(blocked) - 3} more" if len(blocked) > 3 else "")
         result.notes.append(
-            f"security group {result.names.get(group, group)} {direction}: no order of API calls avoids blocking "
+            f"security group {result.names.get(role, role)} {direction}: no order of API calls avoids blocking "
             f"declared flows while its rules are replaced (the group is at its quota of {desired.max_rules} rules "
             f"and these cannot be made by changing a rule in place: {shown}); apply refuses this unless run with "
             "--allow-gap"

@@ -65,7 +65,7 @@ def _peers_overlap(a: SgRule, b: SgRule) -> bool:
     cidr_a, cidr_b = a.cidr_ipv4 or a.cidr_ipv6, b.cidr_ipv4 or b.cidr_ipv6
     if cidr_a and cidr_b:
         net_a, net_b = ipaddress.ip_network(cidr_a), ipaddress.ip_network(cidr_b)
-        return net_a.version == net_b.version and net_a.overlaps(net_b)  # type: ignore[arg-type]
+        return net_a.version == net_b.version and net_a.overlaps(net_b)
     if cidr_a or cidr_b:  # a group's machines lie in a /0 (and, as far as cloudports knows, in no narrower CIDR)
         return ipaddress.ip_network(cidr_a or cidr_b).prefixlen == 0  # type: ignore[arg-type]
     return a.peer == b.peer
@@ -90,7 +90,7 @@ def _covers(outer: SgRule, inner: SgRule) -> bool:
 def _pair(removals: list[tuple[SgRule, str]], additions: list[SgRule]) -> list[tuple[SgRule, str, SgRule]]:
     """Removals matched with additions of the same peer kind: one that covers it first, then one that overlaps."""
     free = list(additions)
-    pairs = []
+    pairs: list[tuple[SgRule, str, SgRule]] = []
     for rank in (_covers, lambda b, r: overlaps(b, r), lambda _b, _r: True):
         for old, rule_id in removals:
             if any(p[1] == rule_id for p in pairs):

@@ -53,5 +53,3 @@ def rule_request(rule: SgRule, group_ids: dict[str, str]) -> dict[str, Any]:
             group_ids[rule.referenced_group] if rule.referenced_group else rule.referenced_group_id
         )
     return request
-
-
