@@ -18,14 +18,15 @@ import yaml
 from botocore.exceptions import ClientError
 
 from cloudports.cli import main
-from cloudports.emulators.aws import boto3_client, create_vpc
+from cloudports.emulators.aws import boto3_client, create_vpc, drop_answers, dropped_answers
 from cloudports.errors import CloudportsError
 from cloudports.pipeline import compile_spec, desired_state
 from cloudports.targets.aws import TARGET as AWS
 from cloudports.targets.aws import backend as aws_backend
 from cloudports.targets.aws.api import translate
+from cloudports.targets.aws.build import DESCRIPTION_TAG
 from cloudports.targets.aws.read import normalise_rule
-from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG
+from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, TOPOLOGY_TAG
 from tests.support.aws_live import (
     ApiCalls,
     allows,
@@ -223,9 +224,13 @@ def test_apply_batches_one_authorize_per_group_and_direction(vpc):
     assert writes["CreateSecurityGroup"] == len(state.groups)
     assert writes["AuthorizeSecurityGroupIngress"] == len(with_ingress)
     assert writes["AuthorizeSecurityGroupEgress"] == len(with_egress)
-    # AWS's default egress (0.0.0.0/0 and, in an IPv6 VPC, ::/0) removed with one call per new group, by ID.
+    # AWS's default egress (0.0.0.0/0 and, in an IPv6 VPC, ::/0) removed with one call per new group, right
+    # after its creation.
     assert writes["RevokeSecurityGroupEgress"] == len(state.groups)
-    assert all(len(p["SecurityGroupRuleIds"]) == 2 for p in calls.params("RevokeSecurityGroupEgress"))
+    for params in calls.params("RevokeSecurityGroupEgress"):
+        (perm,) = params["IpPermissions"]
+        assert perm["IpProtocol"] == "-1" and perm["IpRanges"] == [{"CidrIp": "0.0.0.0/0"}]
+        assert perm["Ipv6Ranges"] == [{"CidrIpv6": "::/0"}]
     assert set(writes) == {
         "CreateSecurityGroup",
         "AuthorizeSecurityGroupIngress",
@@ -574,7 +579,7 @@ def test_rule_limit_is_one_clear_error(tmp_path, vpc, capsys):
     assert "L-0EA8095F" in err
 
 
-def test_full_group_makes_room_by_removing_before_adding(tmp_path, vpc, ec2):
+def test_full_group_replaces_a_rule_in_place(tmp_path, vpc, ec2):
     def spec(last_cidr: str) -> Path:
         networks = {f"n{i}": {"ipv4": [f"10.{i}.0.0/24"]} for i in range(59)} | {"last": {"ipv4": [last_cidr]}}
         return write_spec(
@@ -597,7 +602,7 @@ def test_full_group_makes_room_by_removing_before_adding(tmp_path, vpc, ec2):
     done = b.apply(b.plan())
     assert done.counts() == {"add": 1, "change": 0, "remove": 1}
     order = [name for name, _ in calls.calls if not name.startswith("Describe")]
-    assert order == ["AuthorizeSecurityGroupIngress", "RevokeSecurityGroupIngress", "AuthorizeSecurityGroupIngress"]
+    assert order == ["ModifySecurityGroupRules"], "60 + 1 does not fit: the replaced rule is changed in place"
     assert backend(spec("10.201.0.0/24"), vpc).plan().empty
 
 
@@ -694,6 +699,316 @@ def test_normalise_rule_matches_the_compilers_spelling():
     foreign = rule(IpProtocol="tcp", ReferencedGroupInfo={"GroupId": "sg-else"}, Description="d")
     assert foreign.referenced_group_id == "sg-else" and foreign.key == "web/in/tcp/22/sgid:sg-else"
     assert foreign.description == "d"
+
+
+# ------------------------------------------------------------------------- changes that never block a flow
+
+
+def _full_group_spec(tmp_path: Path, widen: bool) -> Path:
+    """60 sources into one group (the quota): 40 that become /23 when widened, 20 that stay."""
+    wide = {f"w{i:02d}": {"ipv4": [f"10.{2 * i}.0.0/{23 if widen else 24}"]} for i in range(40)}
+    fixed = {f"f{i:02d}": {"ipv4": [f"10.{100 + i}.0.0/24"]} for i in range(20)}
+    networks = wide | fixed
+    return write_spec(
+        tmp_path,
+        {
+            "name": "quota",
+            "egress": "strict",
+            "networks": networks,
+            "roles": {"big": {"description": "60 sources"}},
+            "flows": [{"from": sorted(networks), "to": "big", "services": ["tcp/443"]}],
+            "targets": {"aws": {"name_prefix": "quota-"}},
+        },
+    )
+
+
+def blocked_after_each_write(client: Any, ec2: Any, vpc_id: str, probes: list[tuple[str, str, int]]) -> list[str]:
+    """After every write call of `client`, reads the live rules back (plain boto3) and records each probe
+    (group, source CIDR, tcp port) that no ingress rule allows any more."""
+    blocked: list[str] = []
+
+    def check(event_name: str, **_: Any) -> None:
+        operation = event_name.rsplit(".", 1)[-1]
+        if not operation.startswith(WRITES):
+            return
+        live = flows(ec2, vpc_id)
+        blocked.extend(
+            f"after {operation}: {cidr} -> {group} tcp/{port}"
+            for group, cidr, port in probes
+            if not allows(live, group, "ingress", "tcp", port, cidr=cidr)
+        )
+
+    client.meta.events.register("after-call.ec2", check)
+    return blocked
+
+
+def test_widening_sources_of_a_full_group_never_blocks_a_declared_flow(tmp_path, vpc, ec2):
+    first = backend(_full_group_spec(tmp_path, widen=False), vpc)
+    first.apply(first.plan())
+    probes = [("quota-big", f"10.{2 * i}.0.0/24", 443) for i in range(40)]
+    probes += [("quota-big", f"10.{100 + i}.0.0/24", 443) for i in range(20)]
+    b = backend(_full_group_spec(tmp_path, widen=True), vpc)
+    calls = ApiCalls()
+    calls.attach(b.ec2)
+    blocked = blocked_after_each_write(b.ec2, ec2, vpc, probes)
+    done = b.apply(b.plan())
+    assert done.counts() == {"add": 40, "change": 0, "remove": 40}
+    assert blocked == [], f"{len(blocked)} declared flows blocked between calls, e.g. {blocked[:3]}"
+    assert calls.writes == {"ModifySecurityGroupRules": 1}, "the 40 rules are changed in place, keeping their IDs"
+    assert backend(_full_group_spec(tmp_path, widen=True), vpc).plan().empty
+
+
+def _front_spec(tmp_path: Path, from_anywhere: bool) -> Path:
+    fixed = {f"f{i:02d}": {"ipv4": [f"10.{100 + i}.0.0/24"]} for i in range(59)}
+    networks = fixed | ({"anywhere": {"ipv4": ["0.0.0.0/0"]}} if from_anywhere else {})
+    return write_spec(
+        tmp_path,
+        {
+            "name": "gap",
+            "egress": "strict",
+            "networks": networks,
+            "roles": {"big": {"description": "full"}, "front": {"description": "front end"}},
+            "flows": [
+                {"from": sorted(fixed), "to": "big", "services": ["tcp/443"]},
+                {"from": "anywhere" if from_anywhere else "front", "to": "big", "services": ["tcp/443"]},
+            ],
+            "targets": {"aws": {"name_prefix": "gap-"}},
+        },
+    )
+
+
+def test_a_gap_no_order_can_avoid_is_planned_and_needs_allow_gap(tmp_path, vpc, ec2):
+    first = backend(_front_spec(tmp_path, from_anywhere=False), vpc)
+    first.apply(first.plan())
+    # A group reference cannot become a CIDR in place and the group is full: front -> big would be blocked
+    # between the revoke and the authorize.
+    spec = _front_spec(tmp_path, from_anywhere=True)
+    b = backend(spec, vpc)
+    calls = ApiCalls()
+    calls.attach(b.ec2)
+    plan = b.plan()
+    assert any("--allow-gap" in note and "gap-big" in note for note in plan.notes), plan.notes
+    with pytest.raises(CloudportsError) as exc:
+        b.apply(plan)
+    assert "--allow-gap" in exc.value.diagnostics[0].hint
+    assert calls.writes == {}, "refused before any change"
+
+    allowed = AWS.open_backend(compile_spec(spec), {"vpc_id": vpc, "allow_gap": "true"}, False)
+    allowed.apply(allowed.plan())
+    assert backend(spec, vpc).plan().empty
+
+
+# -------------------------------------------------------------------------------------- interrupted runs
+
+
+def test_new_groups_lose_the_default_egress_before_anything_else(vpc, ec2):
+    b = backend(DISTRIBUTED, vpc)
+    calls = ApiCalls()
+    calls.attach(b.ec2)
+    creates: list[int] = []
+
+    def stop_at_second_create(**_: Any) -> None:
+        creates.append(1)
+        if len(creates) == 2:
+            raise Interrupted
+
+    b.ec2.meta.events.register("before-call.ec2.CreateSecurityGroup", stop_at_second_create)
+    with pytest.raises(Interrupted):
+        b.apply(b.plan())
+    made = [n for n in groups_in_vpc(ec2, vpc) if n.startswith("d365dist-")]
+    assert len(made) == 1
+    assert not [f for f in flows(ec2, vpc) if f.group in made and f.direction == "egress"], "no allow-all left"
+    writes = [name for name, _ in calls.calls if name.startswith(WRITES)]
+    assert writes[:2] == ["CreateSecurityGroup", "RevokeSecurityGroupEgress"]
+
+    again = backend(DISTRIBUTED, vpc)
+    again.apply(again.plan())
+    assert owned_flows(ec2, vpc, "d365dist-") == expected_flows(DISTRIBUTED)
+
+
+# ------------------------------------------------------------------------------------------------ day 2
+
+
+def _described_spec(tmp_path: Path, description: str, extra: dict | None = None) -> Path:
+    return write_spec(
+        tmp_path,
+        {
+            "name": "desc-lab",
+            "egress": "strict",
+            "roles": {"a": {"description": description}, "b": {"description": "B"}},
+            "flows": [{"from": "a", "to": "b", "services": ["tcp/443"]}],
+            "targets": {"aws": {"name_prefix": "desc-"}},
+            **(extra or {}),
+        },
+    )
+
+
+def test_role_description_is_a_tag_and_editing_it_never_replaces_the_group(tmp_path, vpc, ec2):
+    first = backend(_described_spec(tmp_path, "first words"), vpc)
+    first.apply(first.plan())
+    group = groups_in_vpc(ec2, vpc)["desc-a"]
+    assert group["Description"] == "cloudports desc-lab role a"
+    assert {"Key": DESCRIPTION_TAG, "Value": "first words"} in group["Tags"]
+    assert desired(_described_spec(tmp_path, "x")).groups["a"].description == "cloudports desc-lab role a"
+
+    b = backend(_described_spec(tmp_path, "other words, (edited)"), vpc)
+    calls = ApiCalls()
+    calls.attach(b.ec2)
+    plan = b.plan()
+    assert [(c.action, c.kind, c.name) for c in plan.changes] == [("change", "security group", "desc-a")]
+    assert not [n for n in plan.notes if "cannot" in n]
+    b.apply(plan)
+    assert calls.writes == {"CreateTags": 1}
+    after = groups_in_vpc(ec2, vpc)["desc-a"]
+    assert after["GroupId"] == group["GroupId"]
+    assert {"Key": DESCRIPTION_TAG, "Value": "other words, (edited)"} in after["Tags"]
+    assert backend(_described_spec(tmp_path, "other words, (edited)"), vpc).plan().empty
+
+
+def test_destroy_needs_only_the_topology_identity(vpc, ec2):
+    b = backend(DISTRIBUTED, vpc)
+    b.apply(b.plan())
+    gone = aws_backend.open_destroy_backend("d365-distributed", {"vpc_id": vpc}, name_prefix="d365dist-")
+    plan = gone.plan_destroy()
+    assert {c.name for c in plan.changes if c.kind == "security group"} == {
+        f"d365dist-{r}" for r in ("web", "async", "sandbox", "sql", "dc")
+    }
+    assert not [c for c in plan.changes if "no such role" in c.reason]
+    gone.destroy(plan)
+    assert not [n for n in groups_in_vpc(ec2, vpc) if n.startswith("d365dist-")]
+
+    nothing = aws_backend.open_destroy_backend("d365-distributed", {"vpc_id": vpc}, name_prefix="d365dist-")
+    plan = nothing.plan_destroy()
+    assert plan.empty and any("nothing" in n for n in plan.notes), plan.notes
+    assert not [n for n in plan.notes if "matches the spec" in n]
+
+
+# -------------------------------------------------------------------------------- two specs, one name
+
+
+def _team_b(tmp_path: Path) -> Path:
+    data = yaml.safe_load(DISTRIBUTED.read_text())
+    data["targets"]["aws"]["name_prefix"] = "teamb-"
+    return write_spec(tmp_path, data)
+
+
+def _group_state(ec2: Any, vpc_id: str, prefix: str) -> dict[str, Any]:
+    groups = {n: g for n, g in groups_in_vpc(ec2, vpc_id).items() if n.startswith(prefix)}
+    ids = [g["GroupId"] for g in groups.values()]
+    rules = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": ids}])["SecurityGroupRules"]
+    return {
+        "groups": {n: (g["GroupId"], sorted((t["Key"], t["Value"]) for t in g["Tags"])) for n, g in groups.items()},
+        "rules": sorted(
+            (r["SecurityGroupRuleId"], str(sorted((t["Key"], t["Value"]) for t in r["Tags"]))) for r in rules
+        ),
+    }
+
+
+def test_two_specs_with_one_name_never_touch_each_others_groups(tmp_path, vpc, ec2, capsys):
+    team_b = _team_b(tmp_path)
+    assert cli(capsys, "apply", DISTRIBUTED, "-t", "aws", "--vpc-id", vpc, "--auto-approve")[0] == 0
+    lab_a = _group_state(ec2, vpc, "d365dist-")
+    flows_a = owned_flows(ec2, vpc, "d365dist-")
+    for _, tags in lab_a["groups"].values():
+        assert (SPEC_TAG, "d365-distributed;name_prefix=d365dist-") in tags
+
+    code, out, err = cli(capsys, "apply", team_b, "-t", "aws", "--vpc-id", vpc, "--auto-approve")
+    assert code == 0, err
+    assert len([n for n in groups_in_vpc(ec2, vpc) if n.startswith("teamb-")]) == 5
+    assert _group_state(ec2, vpc, "d365dist-") == lab_a and owned_flows(ec2, vpc, "d365dist-") == flows_a
+    assert backend(DISTRIBUTED, vpc).plan().empty and backend(team_b, vpc).plan().empty
+
+    assert cli(capsys, "destroy", team_b, "-t", "aws", "--vpc-id", vpc, "--auto-approve")[0] == 0
+    assert not [n for n in groups_in_vpc(ec2, vpc) if n.startswith("teamb-")]
+    assert _group_state(ec2, vpc, "d365dist-") == lab_a and owned_flows(ec2, vpc, "d365dist-") == flows_a
+
+
+def test_groups_of_an_older_version_are_claimed_by_their_own_spec_only(tmp_path, vpc, ec2):
+    a = backend(DISTRIBUTED, vpc)
+    a.apply(a.plan())
+    ids = [g["GroupId"] for n, g in groups_in_vpc(ec2, vpc).items() if n.startswith("d365dist-")]
+    ec2.delete_tags(Resources=ids, Tags=[{"Key": SPEC_TAG}])  # as an older cloudports left them
+
+    b = backend(_team_b(tmp_path), vpc)
+    plan = b.plan()
+    assert {c.name for c in plan.changes if c.kind == "security group"} == {
+        f"teamb-{r}" for r in ("web", "async", "sandbox", "sql", "dc")
+    }
+    assert all(c.action == "add" for c in plan.changes)
+    plan = backend(DISTRIBUTED, vpc).plan()
+    assert {(c.action, c.name) for c in plan.changes} == {
+        ("change", f"d365dist-{r}") for r in ("web", "async", "sandbox", "sql", "dc")
+    }
+
+
+def test_a_group_of_another_spec_with_a_declared_name_is_refused(tmp_path, vpc, ec2, capsys):
+    other = "d365-distributed;name_prefix=zzz-"
+    tags = [{"Key": TOPOLOGY_TAG, "Value": "d365-distributed"}, {"Key": SPEC_TAG, "Value": other}]
+    ec2.create_security_group(
+        GroupName="teamb-web",
+        Description="x",
+        VpcId=vpc,
+        TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
+    )
+    code, _, err = cli(capsys, "plan", _team_b(tmp_path), "-t", "aws", "--vpc-id", vpc)
+    assert code == 1 and "teamb-web" in err and other in err and "name_prefix=teamb-" in err
+
+
+# ------------------------------------------------------------------------------ lost answers, throttling
+
+
+def test_lost_answers_are_recognised_and_every_run_converges(vpc, ec2, moto_server, capsys):
+    drop_answers(moto_server, 0.3, seed=11)
+    assert cli(capsys, "apply", DISTRIBUTED, "-t", "aws", "--vpc-id", vpc, "--auto-approve")[0] == 0
+    args = ("-t", "aws", "--vpc-id", vpc, "--auto-approve")
+    assert cli(capsys, "apply", DISTRIBUTED, *args, "--phase", "setup")[0] == 0
+    assert cli(capsys, "apply", DISTRIBUTED, *args)[0] == 0
+    dropped = set(dropped_answers(moto_server))
+    assert {"CreateSecurityGroup", "AuthorizeSecurityGroupIngress", "RevokeSecurityGroupEgress"} <= dropped, dropped
+    drop_answers(moto_server, 0)
+    assert owned_flows(ec2, vpc, "d365dist-") == expected_flows(DISTRIBUTED)
+    assert backend(DISTRIBUTED, vpc).plan().empty
+    drop_answers(moto_server, 0.3, seed=5)
+    code, _, err = cli(capsys, "destroy", DISTRIBUTED, *args)
+    assert code == 0, err
+    assert not [n for n in groups_in_vpc(ec2, vpc) if n.startswith("d365dist-")]
+
+
+@pytest.mark.parametrize(
+    "operation",
+    [
+        "CreateSecurityGroup",
+        "RevokeSecurityGroupEgress",
+        "AuthorizeSecurityGroupIngress",
+        "AuthorizeSecurityGroupEgress",
+        "ModifySecurityGroupRules",
+        "CreateTags",
+    ],
+)
+def test_each_lost_write_answer_is_taken_as_done(tmp_path, vpc, ec2, moto_server, operation):
+    spec = _described_spec(tmp_path, "first", {"egress": "open"} if operation == "ModifySecurityGroupRules" else {})
+    if operation == "CreateTags":
+        b = backend(spec, vpc)
+        b.apply(b.plan())
+        spec = _described_spec(tmp_path, "second")
+    drop_answers(moto_server, 1.0, operations=[operation], limit=1)
+    b = backend(spec, vpc)
+    b.apply(b.plan())
+    assert dropped_answers(moto_server) == [operation]
+    assert owned_flows(ec2, vpc, "desc-") == expected_flows(spec)
+    assert backend(spec, vpc).plan().empty
+
+
+def test_the_retry_budget_comes_from_the_standard_aws_settings(vpc, moto_server, monkeypatch):
+    default = backend(THREE_TIER, vpc).ec2.meta.config.retries
+    assert default == {"mode": "standard", "total_max_attempts": 6}
+    monkeypatch.setenv("AWS_MAX_ATTEMPTS", "1")
+    monkeypatch.setenv("AWS_RETRY_MODE", "adaptive")
+    b = backend(THREE_TIER, vpc)
+    assert b.ec2.meta.config.retries.get("mode") != "standard"
+    drop_answers(moto_server, 1.0, operations=["CreateSecurityGroup"], limit=1)
+    with pytest.raises(CloudportsError, match="InternalError"):
+        b.apply(b.plan())  # one attempt: the lost answer is not retried
 
 
 # ------------------------------------------------------------------------------------------------ helpers

@@ -13,6 +13,8 @@ from .clients import (
     aws_env_for,
     boto3_client,
     create_vpc,
+    drop_answers,
+    dropped_answers,
     moto_dashboard_state,
     reset_moto,
 )
@@ -27,6 +29,8 @@ __all__ = [
     "aws_env_for",
     "boto3_client",
     "create_vpc",
+    "drop_answers",
+    "dropped_answers",
     "moto_dashboard_state",
     "require_moto",
     "reset_moto",

@@ -54,6 +54,25 @@ def reset_moto(endpoint_url: str) -> None:
             raise RuntimeError(f"moto reset failed: HTTP {response.status}")
 
 
+def drop_answers(
+    endpoint_url: str, rate: float, seed: int = 0, operations: list[str] | None = None, limit: int | None = None
+) -> dict[str, Any]:
+    """Make a moto server started by cloudports (127.0.0.1 only) carry out `rate` of the write calls and then
+    answer them with HTTP 500, as if the answer were lost (emulators/aws/faults.py). rate=0 switches it off.
+    Returns the server's fault state, with the actions whose answers were dropped so far."""
+    data = json.dumps({"drop_rate": rate, "seed": seed, "operations": operations or [], "limit": limit}).encode()
+    request = urllib.request.Request(f"{endpoint_url}/moto-api/cloudports/faults", data=data, method="POST")
+    with urllib.request.urlopen(request, timeout=30) as response:
+        state: dict[str, Any] = json.load(response)
+        return state
+
+
+def dropped_answers(endpoint_url: str) -> list[str]:
+    """The actions whose answers the fault injector dropped since it was switched on."""
+    with urllib.request.urlopen(f"{endpoint_url}/moto-api/cloudports/faults", timeout=30) as response:
+        return list(json.load(response)["dropped"])
+
+
 def moto_dashboard_state(endpoint_url: str) -> dict[str, Any]:
     """Raw moto model dump (GET /moto-api/data.json), handy when debugging a failing test."""
     with urllib.request.urlopen(f"{endpoint_url}/moto-api/data.json", timeout=30) as response:

@@ -56,16 +56,36 @@ class MotoServer:
         return boto3_client(self.endpoint_url, service)
 
 
-def start_moto_server(host: str = LOOPBACK, port: int = 0) -> MotoServer:
-    """Start moto with the EC2 corrections on ``host``:``port`` (0 = a free port) and return it running."""
-    require_moto()
+def _server_class() -> type[ThreadedMotoServer]:
+    """ThreadedMotoServer whose WSGI app is wrapped in the fault injector (faults.py), on 127.0.0.1 only."""
+    from moto.moto_server.werkzeug_app import DomainDispatcherApplication, create_backend_app
     from moto.server import ThreadedMotoServer
+    from werkzeug.serving import make_server
 
+    from .faults import FaultInjector
+
+    class FaultInjectingMotoServer(ThreadedMotoServer):
+        # Same as ThreadedMotoServer._server_entry (moto 5.2.x), with the app wrapped.
+        def _server_entry(self) -> None:
+            app = DomainDispatcherApplication(create_backend_app)
+            wrapped = FaultInjector(app) if self._ip_address == LOOPBACK else app
+            self._server = make_server(self._ip_address, self._port, wrapped, True)
+            self._server_ready_event.set()
+            self._server.serve_forever()
+
+    return FaultInjectingMotoServer
+
+
+def start_moto_server(host: str = LOOPBACK, port: int = 0) -> MotoServer:
+    """Start moto with the EC2 corrections on ``host``:``port`` (0 = a free port) and return it running.
+
+    On 127.0.0.1 the server can also lose the answers of write calls it carried out (faults.py)."""
+    require_moto()
     from .patches import apply_moto_patches
 
     apply_moto_patches()
     logging.getLogger("werkzeug").setLevel(logging.WARNING)  # one access-log line per API call otherwise
-    server = ThreadedMotoServer(ip_address=host, port=port, verbose=False)
+    server = _server_class()(ip_address=host, port=port, verbose=False)
     server.start()
     bound_host, bound_port = server.get_host_and_port()
     return MotoServer(server=server, endpoint_url=f"http://{bound_host}:{bound_port}")

@@ -6,6 +6,7 @@ AWS_ENDPOINT_URL_EC2, config files); nothing here knows about emulators.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -17,9 +18,12 @@ from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, 
 from cloudports import __version__
 from cloudports.errors import CloudportsError, Diagnostic
 
-# Authorize/Revoke share EC2's "resource-intensive" throttle bucket (50 tokens, 5/s): retry throttling with
-# backoff and jitter ("standard" mode) rather than boto3's legacy default. 6 attempts ~ up to a minute of backoff.
-RETRY_CONFIG = {"mode": "standard", "max_attempts": 6}
+# Authorize/Revoke share EC2's "resource-intensive" throttle bucket (50 tokens, 5/s): retry throttling and lost
+# answers (5xx, reset connections) with backoff and jitter ("standard" mode) rather than boto3's legacy default,
+# 6 attempts in all (up to about a minute of backoff). Both are only defaults: AWS_RETRY_MODE / AWS_MAX_ATTEMPTS
+# or retry_mode / max_attempts in the profile win, as everywhere in boto3 (docs/aws-live.md).
+DEFAULT_RETRY_MODE = "standard"
+DEFAULT_MAX_ATTEMPTS = 6
 PAGE_SIZE = 1000  # the largest MaxResults DescribeSecurityGroups / DescribeSecurityGroupRules accept
 FILTER_VALUES = 200  # stay well inside EC2's limit on values per filter
 
@@ -46,7 +50,10 @@ _HINTS = {
         "check --vpc-id (or targets.aws.vpc_id) and the region (--region, the spec, AWS_DEFAULT_REGION)"
     ),
     "InvalidGroup.NotFound": "the group was deleted while cloudports worked; run `cloudports plan` again",
-    "InvalidGroup.Duplicate": "a group with this name already exists in the VPC; see --adopt",
+    "InvalidGroup.Duplicate": (
+        "a group with this name already exists in the VPC and is not this spec's; rename or delete it, or take an "
+        "untagged one over with --adopt"
+    ),
     "AuthFailure": "AWS rejected the credentials; check the profile or AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY",
 }
 _HINTS["Throttling"] = _HINTS["RequestLimitExceeded"]
@@ -65,9 +72,20 @@ def ec2_client(profile: str | None, region: str | None, spec_region: str) -> Any
         raise CloudportsError(
             [Diagnostic(None, f"aws: {exc}", "list profiles with `aws configure list-profiles`")]
         ) from None
-    config = Config(retries=dict(RETRY_CONFIG), user_agent_extra=f"cloudports/{__version__}")
+    config = Config(retries=retry_config(session), user_agent_extra=f"cloudports/{__version__}")
     with aws_errors("connecting to EC2", f"region {region or session.region_name or spec_region}"):
         return session.client("ec2", region_name=region or session.region_name or spec_region, config=config)
+
+
+def retry_config(session: Any) -> dict[str, Any]:
+    """cloudports' retry defaults, for whatever the user did not set in the environment or the profile."""
+    core = session._session  # botocore's session: its config chain (environment, then the profile's config)
+    retries: dict[str, Any] = {}
+    if not (os.environ.get("AWS_RETRY_MODE") or core.get_scoped_config().get("retry_mode")):
+        retries["mode"] = DEFAULT_RETRY_MODE
+    if core.get_config_variable("max_attempts") is None:
+        retries["total_max_attempts"] = DEFAULT_MAX_ATTEMPTS
+    return retries
 
 
 def translate(exc: ClientError, action: str, subject: str = "") -> CloudportsError:

@@ -13,7 +13,7 @@ is skipped.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from botocore.exceptions import ClientError
@@ -21,61 +21,17 @@ from botocore.exceptions import ClientError
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.live.plan import Change, Plan, ensure_unchanged
 from cloudports.targets.aws.api import aws_errors, chunks, error_code, translate
-from cloudports.targets.aws.diff import GROUP, AwsDiff, destroy_diff, diff, group_tags
+from cloudports.targets.aws.diff import GROUP, AwsDiff, destroy_diff, diff, group_tags, schedule
+from cloudports.targets.aws.groups import GroupMaker
 from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, SgRule
+from cloudports.targets.aws.order import MODIFY_BATCH
 from cloudports.targets.aws.read import describe_rules, normalise_rule
+from cloudports.targets.aws.requests import aws_tags as _aws_tags
+from cloudports.targets.aws.requests import ip_permissions, rule_request
 
 REVOKE_BATCH = 500  # rule IDs per Revoke call
-MODIFY_BATCH = 100  # rules per ModifySecurityGroupRules call
 _GONE = ("InvalidPermission.NotFound", "InvalidSecurityGroupRuleId.NotFound")
 _GROUP_GONE = ("InvalidGroup.NotFound", "InvalidGroupId.NotFound")
-
-
-def _aws_tags(tags: dict[str, str]) -> list[dict[str, str]]:
-    return [{"Key": k, "Value": v} for k, v in sorted(tags.items())]
-
-
-def _ports(rule: SgRule) -> dict[str, int]:
-    if rule.ip_protocol == "-1":
-        return {}
-    return {"FromPort": rule.from_port, "ToPort": rule.to_port}  # type: ignore[dict-item]
-
-
-def ip_permissions(rules: Iterable[SgRule], group_ids: dict[str, str]) -> list[dict[str, Any]]:
-    """Rules -> IpPermissions: one permission per protocol and port range, carrying all its peers."""
-    perms: dict[tuple, dict[str, Any]] = {}
-    for rule in sorted(rules, key=lambda r: r.key):
-        perm = perms.setdefault(
-            (rule.ip_protocol, rule.from_port, rule.to_port), {"IpProtocol": rule.ip_protocol, **_ports(rule)}
-        )
-        desc = {"Description": rule.description} if rule.description else {}
-        if rule.cidr_ipv4:
-            perm.setdefault("IpRanges", []).append({"CidrIp": rule.cidr_ipv4, **desc})
-        elif rule.cidr_ipv6:
-            perm.setdefault("Ipv6Ranges", []).append({"CidrIpv6": rule.cidr_ipv6, **desc})
-        elif rule.prefix_list_id:
-            perm.setdefault("PrefixListIds", []).append({"PrefixListId": rule.prefix_list_id, **desc})
-        else:
-            ref = group_ids[rule.referenced_group] if rule.referenced_group else rule.referenced_group_id
-            perm.setdefault("UserIdGroupPairs", []).append({"GroupId": ref, **desc})
-    return list(perms.values())
-
-
-def rule_request(rule: SgRule, group_ids: dict[str, str]) -> dict[str, Any]:
-    """A ModifySecurityGroupRules entry: the full rule as it should be (only the description differs)."""
-    request: dict[str, Any] = {"IpProtocol": rule.ip_protocol, "Description": rule.description}
-    request |= _ports(rule) if rule.ip_protocol != "-1" else {"FromPort": -1, "ToPort": -1}
-    if rule.cidr_ipv4:
-        request["CidrIpv4"] = rule.cidr_ipv4
-    elif rule.cidr_ipv6:
-        request["CidrIpv6"] = rule.cidr_ipv6
-    elif rule.prefix_list_id:
-        request["PrefixListId"] = rule.prefix_list_id
-    else:
-        request["ReferencedGroupId"] = (
-            group_ids[rule.referenced_group] if rule.referenced_group else rule.referenced_group_id
-        )
-    return request
 
 
 def _rules_text(rules: list[SgRule]) -> str:
@@ -84,10 +40,11 @@ def _rules_text(rules: list[SgRule]) -> str:
 
 
 class Applier:
-    def __init__(self, ec2: Any, desired: AwsState, read: Callable[[], LiveState]):
+    def __init__(self, ec2: Any, desired: AwsState, read: Callable[[], LiveState], allow_gap: bool = False):
         self.ec2 = ec2
         self.desired = desired
         self.read = read
+        self.allow_gap = allow_gap
         self.tags = _aws_tags(desired.common_tags)
 
     # ------------------------------------------------------------------------------------------ apply
@@ -96,14 +53,16 @@ class Applier:
         first = diff(self.desired, self.read())
         shown = first.plan()
         ensure_unchanged(approved, shown)
+        self._refuse_gaps(first)
         done = [c for c in shown.changes if c.kind == GROUP and c.action != "remove"]
         current = first
         if first.create_groups or first.tag_groups:
             self._create_groups(first)
             self._tag_groups(first)
-            current = diff(self.desired, self.read())  # new IDs, and AWS's default egress rule on new groups
+            current = diff(self.desired, self.read())  # the new groups' IDs
             if current.create_groups or current.tag_groups:
                 raise CloudportsError("aws: new security groups did not show up when read back; run apply again")
+            self._refuse_gaps(current)
         self._rules(current)
         left = self._delete_groups(current.delete_groups)
         if left:
@@ -113,40 +72,50 @@ class Applier:
         done += current.plan().changes
         return Plan("aws", self.desired.topology, approved.scope, done, current.notes)
 
+    def _refuse_gaps(self, d: AwsDiff) -> None:
+        gaps = schedule(d).gaps
+        if gaps and not self.allow_gap:
+            names = d.names
+            where = ", ".join(f"{names.get(g, g)} {direction}" for g, direction, _ in gaps)
+            raise CloudportsError(
+                [
+                    Diagnostic(
+                        None,
+                        f"aws: replacing rules in security group {where} would block declared flows between two API "
+                        "calls (the group is at its rule quota and the rules cannot be changed in place); "
+                        "nothing was changed",
+                        "accept the short gap with --allow-gap (option allow_gap), or make room first: raise the "
+                        "quota (targets.aws.max_rules_per_group) or apply the removals and the additions as two specs",
+                    )
+                ]
+            )
+
     def _rules(self, d: AwsDiff) -> None:
         ids = {k: g.id for k, g in d.live.groups.items()}
         names = d.names
-        removals: dict[tuple[str, str], list[tuple[SgRule, str]]] = defaultdict(list)
-        for rule, rule_id in d.remove:
-            removals[(rule.group, rule.direction)].append((rule, rule_id))
-
-        adds: dict[tuple[str, str], list[SgRule]] = defaultdict(list)
-        for rule in d.add:
-            adds[(rule.group, rule.direction)].append(rule)
-        for (group, direction), rules in sorted(adds.items()):
-            self._authorize(d.live, group, direction, rules, removals, ids, names[group])
-
         changes: dict[str, list[tuple[SgRule, str]]] = defaultdict(list)
         for want, _have, rule_id in d.change:
             changes[want.group].append((want, rule_id))
         for group, items in sorted(changes.items()):
-            for batch in chunks(items, MODIFY_BATCH):
-                entries = [{"SecurityGroupRuleId": i, "SecurityGroupRule": rule_request(r, ids)} for r, i in batch]
-                with aws_errors("updating rule descriptions", f"security group {names[group]} {ids[group]}"):
-                    self.ec2.modify_security_group_rules(GroupId=ids[group], SecurityGroupRules=entries)
+            self._modify(ids, names[group], group, items, "updating rule descriptions")
+        for step in schedule(d).steps:
+            if step.op == "authorize":
+                self._authorize(d.live, step.group, step.direction, list(step.add), ids, names[step.group])
+            elif step.op == "modify":
+                items = [(new, rule_id) for _old, rule_id, new in step.pairs]
+                self._modify(ids, names[step.group], step.group, items, "changing rules in place")
+            else:
+                self._revoke(ids[step.group], names[step.group], step.direction, [i for _r, i in step.remove])
 
-        for (group, direction), items in sorted(removals.items()):
-            self._revoke(ids[group], names[group], direction, [i for _r, i in items])
+    def _modify(self, ids: dict[str, str], name: str, group: str, items: list[tuple[SgRule, str]], what: str) -> None:
+        """ModifySecurityGroupRules: each rule ID gets the full rule as it should be (idempotent if re-sent)."""
+        for batch in chunks(items, MODIFY_BATCH):
+            entries = [{"SecurityGroupRuleId": i, "SecurityGroupRule": rule_request(r, ids)} for r, i in batch]
+            with aws_errors(what, f"security group {name} {ids[group]}"):
+                self.ec2.modify_security_group_rules(GroupId=ids[group], SecurityGroupRules=entries)
 
     def _authorize(
-        self,
-        live: LiveState,
-        group: str,
-        direction: str,
-        rules: list[SgRule],
-        removals: dict[tuple[str, str], list[tuple[SgRule, str]]],
-        ids: dict[str, str],
-        name: str,
+        self, live: LiveState, group: str, direction: str, rules: list[SgRule], ids: dict[str, str], name: str
     ) -> None:
         call = getattr(self.ec2, f"authorize_security_group_{direction}")
         subject = f"security group {name} {ids[group]}, {len(rules)} {direction} rules: {_rules_text(rules)}"
@@ -162,17 +131,11 @@ class Applier:
             authorize(rules)
             return
         except ClientError as exc:
-            code = error_code(exc)
-            pending = removals.get((group, direction))
-            if code == "RulesPerSecurityGroupLimitExceeded" and pending:
-                # The group is full: make room by removing the rules the spec no longer has, then add. Traffic
-                # that only an old rule and its replacement both allow may pause for that moment; failing
-                # would leave the group half-changed for longer.
-                self._revoke(ids[group], name, direction, [i for _r, i in pending])
-                removals.pop((group, direction))
-            elif code != "InvalidPermission.Duplicate":
+            # Duplicate: a rule was there already - added meanwhile, or by this very call when its answer was
+            # lost and botocore sent it again (a re-sent call can also hit the quota, counting its own rules
+            # twice). Either way, add only what is still missing; a real quota problem fails again below.
+            if error_code(exc) not in ("InvalidPermission.Duplicate", "RulesPerSecurityGroupLimitExceeded"):
                 raise translate(exc, f"adding {direction} rules", subject) from None
-        # Some rules were there already (or a partial earlier attempt): add only what is still missing.
         keys_by_id = {g.id: k for k, g in live.groups.items()}
         with aws_errors("reading security group rules", subject):
             present = {normalise_rule(r, keys_by_id).key for r in describe_rules(self.ec2, [ids[group]])}
@@ -204,15 +167,9 @@ class Applier:
                         call(GroupId=group_id, SecurityGroupRuleIds=rest)
 
     def _create_groups(self, d: AwsDiff) -> None:
+        maker = GroupMaker(self.ec2, self.desired, d.live.vpc_has_ipv6)
         for group in d.create_groups:
-            tags = _aws_tags(group_tags(self.desired, group))
-            with aws_errors("creating security group", f"{group.name} in {self.desired.vpc_id}"):
-                self.ec2.create_security_group(
-                    GroupName=group.name,
-                    Description=group.description,
-                    VpcId=self.desired.vpc_id,
-                    TagSpecifications=[{"ResourceType": "security-group", "Tags": tags}],
-                )
+            maker.create(group, group_tags(self.desired, group))
 
     def _tag_groups(self, d: AwsDiff) -> None:
         for group, change in d.tag_groups:

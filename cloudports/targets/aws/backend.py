@@ -26,13 +26,21 @@ class AwsOptions:
     profile: str | None = None
     region: str | None = None
     vpc_id: str | None = None
+    # Accept an update that no order of API calls can make without briefly blocking declared flows (the CLI
+    # flag --allow-gap): "true", "1" or "yes".
+    allow_gap: str | None = None
+
+    @property
+    def gap_allowed(self) -> bool:
+        return str(self.allow_gap).lower() in ("1", "true", "yes")
 
 
 class AwsBackend:
-    def __init__(self, desired: AwsState, ec2: Any, adopt: bool = False):
+    def __init__(self, desired: AwsState, ec2: Any, adopt: bool = False, allow_gap: bool = False):
         self.desired = desired
         self.ec2 = ec2
         self.conflicts = conflicts_mode(adopt)
+        self.allow_gap = allow_gap
 
     def read(self, conflicts: NameConflicts | None = None) -> LiveState:
         return read_live(self.ec2, self.desired, conflicts or self.conflicts)
@@ -41,7 +49,7 @@ class AwsBackend:
         return diff(self.desired, self.read()).plan()
 
     def apply(self, plan: Plan) -> Plan:
-        return Applier(self.ec2, self.desired, self.read).apply(plan)
+        return Applier(self.ec2, self.desired, self.read, self.allow_gap).apply(plan)
 
     def plan_destroy(self) -> Plan:
         return destroy_diff(self.desired, self.read("ignore")).plan()
@@ -50,27 +58,56 @@ class AwsBackend:
         return Applier(self.ec2, self.desired, lambda: self.read("ignore")).destroy(plan)
 
 
-def open_backend(
-    policy: CompiledPolicy, settings: AwsSettings, values: Mapping[str, str | None], adopt: bool
-) -> AwsBackend:
-    """The AWS backend for a compiled spec; no AWS call is made until plan/apply/destroy.
+def _place(topology: str, settings: AwsSettings, options: AwsOptions) -> tuple[AwsSettings, Any]:
+    """(settings with the VPC and region it will be applied to, the EC2 client).
 
     Region: --region, then the spec's region when it names one, then boto3's chain (AWS_DEFAULT_REGION, the
-    profile), then the spec's default. The state is built once, with the VPC and region it will be applied to.
-    """
-    options = AwsOptions(**values)
+    profile), then the spec's default."""
     vpc_id = options.vpc_id or settings.vpc_id
     if not vpc_id:
         raise CloudportsError(
             [
                 Diagnostic(
                     None,
-                    f"aws: no VPC given for topology '{policy.topology.name}'",
+                    f"aws: no VPC given for topology '{topology}'",
                     "pass --vpc-id vpc-... or set targets.aws.vpc_id in the spec",
                 )
             ]
         )
     spec_region = settings.region if "region" in settings.model_fields_set else None
     ec2 = ec2_client(options.profile, options.region or spec_region, settings.region)
-    placed = settings.model_copy(update={"vpc_id": vpc_id, "region": ec2.meta.region_name})
-    return AwsBackend(build_aws(policy, placed), ec2, adopt)
+    return settings.model_copy(update={"vpc_id": vpc_id, "region": ec2.meta.region_name}), ec2
+
+
+def open_backend(
+    policy: CompiledPolicy, settings: AwsSettings, values: Mapping[str, str | None], adopt: bool
+) -> AwsBackend:
+    """The AWS backend for a compiled spec; no AWS call is made until plan/apply/destroy. The state is built
+    once, with the VPC and region it will be applied to."""
+    options = AwsOptions(**values)
+    placed, ec2 = _place(policy.topology.name, settings, options)
+    return AwsBackend(build_aws(policy, placed), ec2, adopt, options.gap_allowed)
+
+
+def open_destroy_backend(
+    topology: str,
+    values: Mapping[str, str | None],
+    name_prefix: str = "",
+    settings: AwsSettings | None = None,
+) -> AwsBackend:
+    """A backend for plan_destroy/destroy only, from the spec's identity alone: its `name:`, the names it gives
+    its groups (targets.aws.name_prefix) and the VPC (--vpc-id or targets.aws.vpc_id, in `settings`). Needs no
+    compiled spec, so destroy works for a spec that no longer compiles (e.g. a parameter without a value)."""
+    given = settings or AwsSettings()
+    base = given.model_copy(update={"name_prefix": name_prefix or given.name_prefix})
+    placed, ec2 = _place(topology, base, AwsOptions(**values))
+    identity_only = AwsState(
+        topology=topology,
+        region=placed.region,
+        vpc_id=placed.vpc_id,
+        name_prefix=placed.name_prefix,
+        common_tags={},
+        groups={},
+        rules={},
+    )
+    return AwsBackend(identity_only, ec2)

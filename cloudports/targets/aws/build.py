@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from dataclasses import replace
 
@@ -9,10 +10,22 @@ from cloudports.compile import CompiledPolicy, Rule
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.targets.aws.model import AwsState, SecurityGroup, SgRule
 from cloudports.targets.aws.settings import AwsSettings
-from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG
-from cloudports.targets.text import aws_description
+from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, TOPOLOGY_TAG, spec_identity
+from cloudports.targets.text import aws_description, truncate
 
+# A group's description cannot be changed (Terraform replaces the group, which fails while instances use it):
+# it stays "cloudports <topology> role <role>" and the role's description goes into this tag.
+DESCRIPTION_TAG = "cloudports:description"
 QUOTA_CODE = "L-0EA8095F"  # "Inbound or outbound rules per security group"
+
+
+def aws_tag_value(text: str, limit: int = 256) -> str:
+    """An EC2 tag value: at most 256 characters (EC2 accepts any Unicode character); whitespace collapsed."""
+    return truncate(re.sub(r"\s+", " ", text).strip(), limit)
+
+
+def group_description(topology: str, role: str) -> str:
+    return aws_description(f"cloudports {topology} role {role}")
 
 
 def _sg_rule(rule: Rule) -> SgRule:
@@ -65,12 +78,15 @@ def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
     """The one route to an AWS state from a spec: `settings` is the spec's targets.aws with any command-line
     overrides (VPC, region) already applied."""
     topo = policy.topology
-    common = {**settings.tags, TOPOLOGY_TAG: topo.name}
+    identity = spec_identity(topo.name, name_prefix=settings.name_prefix)
+    common = {**settings.tags, TOPOLOGY_TAG: topo.name, SPEC_TAG: identity}
     groups = {}
     for role in sorted(topo.roles.values(), key=lambda r: r.name):
         name = f"{settings.name_prefix}{role.name}"
-        desc = aws_description(f"cloudports {topo.name} role {role.name}: {role.description}".rstrip(": "))
+        desc = group_description(topo.name, role.name)
         tags = {ROLE_TAG: role.name, "Name": name}
+        if role.description:
+            tags[DESCRIPTION_TAG] = aws_tag_value(role.description)
         groups[role.name] = SecurityGroup(role.name, name, desc, tuple(sorted(tags.items())))
     rules: dict[str, SgRule] = {}
     origins: dict[str, list[str]] = {}
@@ -95,6 +111,7 @@ def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
         rules=dict(sorted(rules.items())),
         egress=topo.egress,
         rule_origins=origins,
+        max_rules=settings.max_rules_per_group,
     )
     check_quota(state, settings.max_rules_per_group)
     return state

@@ -8,11 +8,13 @@ allowed, not about which tool created a rule.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cloudports.live.plan import Change, Plan
 from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, SecurityGroup, SgRule
+from cloudports.targets.aws.order import Schedule, order_group
 from cloudports.targets.aws.rows import rule_summary
 from cloudports.targets.ownership import TagChange, tag_change
 
@@ -41,6 +43,7 @@ class AwsDiff:
     change: list[tuple[SgRule, SgRule, str]] = field(default_factory=list)  # desired, live, rule ID
     remove: list[tuple[SgRule, str]] = field(default_factory=list)  # live rule, rule ID
     notes: list[str] = field(default_factory=list)
+    destroying: bool = False
 
     @property
     def names(self) -> dict[str, str]:
@@ -69,7 +72,15 @@ class AwsDiff:
             for g, c in self.tag_groups
         ]
         changes += [
-            Change("remove", GROUP, g.name, f"{g.id} (role {g.key})", {"id": g.id, "tags": g.tags}, None, _gone(g))
+            Change(
+                "remove",
+                GROUP,
+                g.name,
+                f"{g.id} (role {g.key})",
+                {"id": g.id, "tags": g.tags},
+                None,
+                "destroy" if self.destroying else _gone(g),
+            )
             for g in self.delete_groups
         ]
         changes += [Change("add", RULE, r.key, rule_summary(r, names), after=_rule_dict(r)) for r in self.add]
@@ -116,8 +127,9 @@ def diff(desired: AwsState, live: LiveState) -> AwsDiff:
         if change := tag_change(group_tags(desired, group), have.tags, have.adopt, desired.topology):
             result.tag_groups.append((have, change))
         # AWS cannot rename a group or change its description; replacing it would detach it from instances.
+        # An older cloudports wrote the role's description after the stable part: that is in a tag now.
         for what, want, got in (("name", group.name, have.name), ("description", group.description, have.description)):
-            if want != got:
+            if want != got and not (what == "description" and got.startswith(f"{want}:")):
                 result.notes.append(
                     f"security group {have.name} ({have.id}): {what} is {got!r}, the spec says {want!r}; AWS cannot "
                     f"change a group's {what} in place (destroy and apply again to replace the group)"
@@ -125,6 +137,14 @@ def diff(desired: AwsState, live: LiveState) -> AwsDiff:
     result.delete_groups = [g for key, g in live.groups.items() if key not in desired.groups]
 
     _diff_rules(result)
+    for role, direction, blocked in schedule(result).gaps:
+        shown = ", ".join(r.key for r in blocked[:3]) + (f" and {len(blocked) - 3} more" if len(blocked) > 3 else "")
+        result.notes.append(
+            f"security group {result.names.get(role, role)} {direction}: no order of API calls avoids blocking "
+            f"declared flows while its rules are replaced (the group is at its quota of {desired.max_rules} rules "
+            f"and these cannot be made by changing a rule in place: {shown}); apply refuses this unless run with "
+            "--allow-gap"
+        )
 
     if result.create_groups:
         fate = (
@@ -150,9 +170,35 @@ def _diff_rules(result: AwsDiff) -> None:
     result.remove += live.duplicates
 
 
+def schedule(d: AwsDiff) -> Schedule:
+    """The rule additions and removals as write calls, group by group, in an order that blocks no declared flow
+    (order.py); where no order can avoid it, the schedule lists the gap."""
+    adds: dict[tuple[str, str], list[SgRule]] = defaultdict(list)
+    removes: dict[tuple[str, str], list[tuple[SgRule, str]]] = defaultdict(list)
+    for rule in d.add:
+        adds[(rule.group, rule.direction)].append(rule)
+    for rule, rule_id in d.remove:
+        removes[(rule.group, rule.direction)].append((rule, rule_id))
+    out = Schedule()
+    for group, direction in sorted(adds.keys() | removes.keys()):
+        want = d.desired.rules_of(group, direction)
+        have = d.live.state.rules_of(group, direction)
+        have += [r for r, _ in d.live.duplicates if (r.group, r.direction) == (group, direction)]
+        part = order_group(
+            group, direction, (want, have), adds[(group, direction)], removes[(group, direction)], d.desired.max_rules
+        )
+        out.steps += part.steps
+        out.gaps += part.gaps
+    return out
+
+
 def destroy_diff(desired: AwsState, live: LiveState) -> AwsDiff:
-    """Everything cloudports owns for this topology in the VPC: its groups and, with them, their rules."""
-    result = AwsDiff(desired, live)
+    """Everything this spec owns in the VPC: its groups and, with them, their rules."""
+    result = AwsDiff(desired, live, destroying=True)
     result.delete_groups = list(live.groups.values())
     result.remove = [(r, live.rule_ids[k]) for k, r in live.state.rules.items()] + live.duplicates
+    if not live.groups:
+        result.notes.append(
+            f"nothing to destroy: no security group of {desired.identity} (cloudports:spec) in {desired.vpc_id}"
+        )
     return result

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal
 
+from cloudports.targets.ownership import spec_identity
+
 
 @dataclass(frozen=True)
 class SecurityGroup:
@@ -80,6 +82,12 @@ class AwsState:
     rules: dict[str, SgRule]  # key -> rule
     egress: str = "open"
     rule_origins: dict[str, list[str]] = field(default_factory=dict)  # key -> spec locations
+    max_rules: int = 60  # rules per group, direction and IP family (targets.aws.max_rules_per_group)
+
+    @property
+    def identity(self) -> str:
+        """This spec's cloudports:spec tag value: the topology and the names it gives its groups."""
+        return spec_identity(self.topology, name_prefix=self.name_prefix)
 
     def rules_of(self, role: str, direction: str) -> list[SgRule]:
         return [r for r in self.rules.values() if r.group == role and r.direction == direction]

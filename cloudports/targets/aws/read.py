@@ -1,6 +1,10 @@
 """Live AWS state, read into the same model the builder produces (AwsState / SgRule).
 
-What cloudports owns is exactly the security groups in the VPC tagged `cloudports:topology=<name>`; their rules
+What a spec owns is exactly the security groups in the VPC tagged `cloudports:topology=<name>` and
+`cloudports:spec=<identity>` (the topology plus the spec's name prefix, ownership.spec_identity), so two specs
+of one topology in one VPC never touch each other's groups. A group an older cloudports tagged with the topology
+only is this spec's when its name is the one this spec gives its role (prefix + role); the next apply adds
+the spec tag. Their rules
 are read with DescribeSecurityGroupRules (filtered by group ID, paginated) and normalised the way compiled
 rules are written, so that a rule made by cloudports, by Terraform or by hand compares equal when it allows
 the same traffic. Rules of groups cloudports does not own are never read, so they can never be changed.
@@ -14,7 +18,7 @@ from typing import Any
 from cloudports.errors import CloudportsError
 from cloudports.targets.aws.api import FILTER_VALUES, PAGE_SIZE, aws_errors, chunks
 from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, SecurityGroup, SgRule
-from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG, NameConflicts, claim
+from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, TOPOLOGY_TAG, NameConflicts, claim, is_mine
 
 # AWS reports protocols by name for these and by number otherwise; the builder writes names.
 _PROTOCOL_NAMES = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6", "all": "-1"}
@@ -99,7 +103,7 @@ def _name_conflicts(
             continue
         where = f"security group {group['GroupName']} ({group['GroupId']}) in {desired.vpc_id}"
         hint = "rename or delete it, or give this topology another targets.aws.name_prefix"
-        verdict = claim("aws", where, _tags(group), desired.topology, mode, hint)
+        verdict = claim("aws", where, _tags(group), desired.identity, mode, hint)
         if verdict.problem:
             problems.append(verdict.problem)
         elif verdict.verdict == "adopt":
@@ -128,11 +132,20 @@ def _group_keys(
     return out
 
 
+def owned_by(desired: AwsState, group: dict[str, Any]) -> bool:
+    """Whether a group (a DescribeSecurityGroups item) is this spec's: see the module docstring."""
+    tags = _tags(group)
+    if not is_mine(tags, desired.topology, desired.identity):
+        return False
+    return SPEC_TAG in tags or group["GroupName"] == f"{desired.name_prefix}{tags.get(ROLE_TAG, '')}"
+
+
 def _list_groups(ec2: Any, desired: AwsState, vpc: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(groups tagged for this topology, groups carrying a name the spec declares) in the VPC."""
+    """(groups this spec owns, groups carrying a name the spec declares) in the VPC."""
     in_vpc = {"Name": "vpc-id", "Values": [vpc]}
     with aws_errors("listing security groups", vpc):
-        owned = _describe_groups(ec2, [in_vpc, {"Name": f"tag:{TOPOLOGY_TAG}", "Values": [desired.topology]}])
+        tagged = _describe_groups(ec2, [in_vpc, {"Name": f"tag:{TOPOLOGY_TAG}", "Values": [desired.topology]}])
+        owned = [group for group in tagged if owned_by(desired, group)]
         names = sorted(g.name for g in desired.groups.values())
         same_name = [
             group

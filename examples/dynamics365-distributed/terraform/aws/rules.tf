@@ -4,6 +4,7 @@
 locals {
   name_prefix = "d365dist-"
   tags = {
+    "cloudports:spec"     = "d365-distributed;name_prefix=d365dist-"
     "cloudports:topology" = "d365-distributed"
     example               = "dynamics365-distributed"
     project               = "cloudports"
@@ -11,42 +12,47 @@ locals {
   groups = {
     async = {
       name        = "async"
-      description = "cloudports d365-distributed role async: Asynchronous Service (workflows, bulk e-mail, data import, server-side synchronization)"
+      description = "cloudports d365-distributed role async"
       tags = {
-        Name              = "d365dist-async"
-        "cloudports:role" = "async"
+        Name                     = "d365dist-async"
+        "cloudports:description" = "Asynchronous Service (workflows, bulk e-mail, data import, server-side synchronization)"
+        "cloudports:role"        = "async"
       }
     }
     dc = {
       name        = "dc"
-      description = "cloudports d365-distributed role dc: Active Directory domain controller with AD-integrated DNS"
+      description = "cloudports d365-distributed role dc"
       tags = {
-        Name              = "d365dist-dc"
-        "cloudports:role" = "dc"
+        Name                     = "d365dist-dc"
+        "cloudports:description" = "Active Directory domain controller with AD-integrated DNS"
+        "cloudports:role"        = "dc"
       }
     }
     sandbox = {
       name        = "sandbox"
-      description = "cloudports d365-distributed role sandbox: Sandbox Processing Service (plug-ins and custom workflow activities), on its own machine"
+      description = "cloudports d365-distributed role sandbox"
       tags = {
-        Name              = "d365dist-sandbox"
-        "cloudports:role" = "sandbox"
+        Name                     = "d365dist-sandbox"
+        "cloudports:description" = "Sandbox Processing Service (plug-ins and custom workflow activities), on its own machine"
+        "cloudports:role"        = "sandbox"
       }
     }
     sql = {
       name        = "sql"
-      description = "cloudports d365-distributed role sql: SQL Server with Reporting Services and the Dynamics 365 Reporting Extensions (SRS Data Connector)"
+      description = "cloudports d365-distributed role sql"
       tags = {
-        Name              = "d365dist-sql"
-        "cloudports:role" = "sql"
+        Name                     = "d365dist-sql"
+        "cloudports:description" = "SQL Server with Reporting Services and the Dynamics 365 Reporting Extensions (SRS Data Connector)"
+        "cloudports:role"        = "sql"
       }
     }
     web = {
       name        = "web"
-      description = "cloudports d365-distributed role web: Front End Server (Web Application Server, Organization Web Service, Discovery Web Service, Help Server) plus the Deployment Administration Server roles"
+      description = "cloudports d365-distributed role web"
       tags = {
-        Name              = "d365dist-web"
-        "cloudports:role" = "web"
+        Name                     = "d365dist-web"
+        "cloudports:description" = "Front End Server (Web Application Server, Organization Web Service, Discovery Web Service, Help Server) plus the Deployment Administration Server roles"
+        "cloudports:role"        = "web"
       }
     }
   }

@@ -4,6 +4,7 @@
 locals {
   name_prefix = "d365fs-"
   tags = {
+    "cloudports:spec"     = "d365-full-server;name_prefix=d365fs-"
     "cloudports:topology" = "d365-full-server"
     example               = "dynamics365-full-server"
     project               = "cloudports"
@@ -11,18 +12,20 @@ locals {
   groups = {
     crm = {
       name        = "crm"
-      description = "cloudports d365-full-server role crm: Dynamics 365 Full Server (Front End, Back End and Deployment Administration roles on one computer)"
+      description = "cloudports d365-full-server role crm"
       tags = {
-        Name              = "d365fs-crm"
-        "cloudports:role" = "crm"
+        Name                     = "d365fs-crm"
+        "cloudports:description" = "Dynamics 365 Full Server (Front End, Back End and Deployment Administration roles on one computer)"
+        "cloudports:role"        = "crm"
       }
     }
     sql = {
       name        = "sql"
-      description = "cloudports d365-full-server role sql: SQL Server with Reporting Services and the Dynamics 365 Reporting Extensions (SRS Data Connector)"
+      description = "cloudports d365-full-server role sql"
       tags = {
-        Name              = "d365fs-sql"
-        "cloudports:role" = "sql"
+        Name                     = "d365fs-sql"
+        "cloudports:description" = "SQL Server with Reporting Services and the Dynamics 365 Reporting Extensions (SRS Data Connector)"
+        "cloudports:role"        = "sql"
       }
     }
   }

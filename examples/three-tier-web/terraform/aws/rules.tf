@@ -4,6 +4,7 @@
 locals {
   name_prefix = "tier3-"
   tags = {
+    "cloudports:spec"     = "three-tier-web;name_prefix=tier3-"
     "cloudports:topology" = "three-tier-web"
     example               = "three-tier-web"
     project               = "cloudports"
@@ -11,34 +12,38 @@ locals {
   groups = {
     app = {
       name        = "app"
-      description = "cloudports three-tier-web role app: Application servers"
+      description = "cloudports three-tier-web role app"
       tags = {
-        Name              = "tier3-app"
-        "cloudports:role" = "app"
+        Name                     = "tier3-app"
+        "cloudports:description" = "Application servers"
+        "cloudports:role"        = "app"
       }
     }
     bastion = {
       name        = "bastion"
-      description = "cloudports three-tier-web role bastion: SSH bastion (jump host) for the operations team"
+      description = "cloudports three-tier-web role bastion"
       tags = {
-        Name              = "tier3-bastion"
-        "cloudports:role" = "bastion"
+        Name                     = "tier3-bastion"
+        "cloudports:description" = "SSH bastion (jump host) for the operations team"
+        "cloudports:role"        = "bastion"
       }
     }
     db = {
       name        = "db"
-      description = "cloudports three-tier-web role db: PostgreSQL database servers"
+      description = "cloudports three-tier-web role db"
       tags = {
-        Name              = "tier3-db"
-        "cloudports:role" = "db"
+        Name                     = "tier3-db"
+        "cloudports:description" = "PostgreSQL database servers"
+        "cloudports:role"        = "db"
       }
     }
     lb = {
       name        = "lb"
-      description = "cloudports three-tier-web role lb: Load balancer / reverse proxy terminating HTTP and HTTPS"
+      description = "cloudports three-tier-web role lb"
       tags = {
-        Name              = "tier3-lb"
-        "cloudports:role" = "lb"
+        Name                     = "tier3-lb"
+        "cloudports:description" = "Load balancer / reverse proxy terminating HTTP and HTTPS"
+        "cloudports:role"        = "lb"
       }
     }
   }
