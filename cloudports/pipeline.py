@@ -12,6 +12,7 @@ from typing import Any
 from cloudports.compile import CompiledPolicy, compile_topology
 from cloudports.errors import Diagnostic
 from cloudports.spec import load_topology
+from cloudports.spec.loader import load_identity
 from cloudports.targets import registry
 from cloudports.targets.base import Target
 from cloudports.targets.capabilities import check_capabilities
@@ -36,3 +37,9 @@ def prepare(policy: CompiledPolicy, name: str) -> tuple[Target[Any, Any], list[D
 def desired_state(policy: CompiledPolicy, name: str) -> Any:
     """A target's desired state for the spec, as `show`, `validate` and the tests see it."""
     return registry.get(name).build(policy)
+
+
+def identity_policy(spec: str | Path) -> CompiledPolicy:
+    """A policy that holds only the spec's identity (name and targets settings) and allows nothing: enough for
+    a target's backend to find what cloudports owns for the spec, which is all `destroy` needs."""
+    return CompiledPolicy(load_identity(spec), [])

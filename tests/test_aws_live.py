@@ -777,7 +777,7 @@ def _front_spec(tmp_path: Path, from_anywhere: bool) -> Path:
     )
 
 
-def test_a_gap_no_order_can_avoid_is_planned_and_needs_allow_gap(tmp_path, vpc, ec2):
+def test_a_gap_no_order_can_avoid_is_planned_and_needs_allow_gap(tmp_path, vpc, ec2, capsys):
     first = backend(_front_spec(tmp_path, from_anywhere=False), vpc)
     first.apply(first.plan())
     # A group reference cannot become a CIDR in place and the group is full: front -> big would be blocked
@@ -793,8 +793,10 @@ def test_a_gap_no_order_can_avoid_is_planned_and_needs_allow_gap(tmp_path, vpc, 
     assert "--allow-gap" in exc.value.diagnostics[0].hint
     assert calls.writes == {}, "refused before any change"
 
-    allowed = AWS.open_backend(compile_spec(spec), {"vpc_id": vpc, "allow_gap": "true"}, False)
-    allowed.apply(allowed.plan())
+    code, _out, err = cli(capsys, "apply", spec, "-t", "aws", "--vpc-id", vpc, "--auto-approve")
+    assert code == 1 and "--allow-gap" in err
+    code, _out, err = cli(capsys, "apply", spec, "-t", "aws", "--vpc-id", vpc, "--auto-approve", "--allow-gap")
+    assert code == 0, err
     assert backend(spec, vpc).plan().empty
 
 
@@ -865,22 +867,24 @@ def test_role_description_is_a_tag_and_editing_it_never_replaces_the_group(tmp_p
     assert backend(_described_spec(tmp_path, "other words, (edited)"), vpc).plan().empty
 
 
-def test_destroy_needs_only_the_topology_identity(vpc, ec2):
+def test_destroy_needs_only_the_topology_identity(tmp_path, vpc, ec2, capsys):
     b = backend(DISTRIBUTED, vpc)
     b.apply(b.plan())
-    gone = aws_backend.open_destroy_backend("d365-distributed", {"vpc_id": vpc}, name_prefix="d365dist-")
-    plan = gone.plan_destroy()
-    assert {c.name for c in plan.changes if c.kind == "security group"} == {
+    data = yaml.safe_load(DISTRIBUTED.read_text())
+    data["flows"].append({"from": "ghost", "to": "web", "services": ["tcp/1"]})  # no longer compiles
+    broken = tmp_path / "broken.yaml"
+    broken.write_text(yaml.safe_dump(data))
+    assert cli(capsys, "validate", broken)[0] == 1
+    code, out, _ = cli(capsys, "destroy", broken, "-t", "aws", "--vpc-id", vpc, "--auto-approve", "-f", "json")
+    assert code == 0, out
+    plan = json.loads(out)
+    assert {c["name"] for c in plan["changes"] if c["kind"] == "security group"} == {
         f"d365dist-{r}" for r in ("web", "async", "sandbox", "sql", "dc")
     }
-    assert not [c for c in plan.changes if "no such role" in c.reason]
-    gone.destroy(plan)
+    assert not [c for c in plan["changes"] if "no such role" in c["reason"]]
     assert not [n for n in groups_in_vpc(ec2, vpc) if n.startswith("d365dist-")]
-
-    nothing = aws_backend.open_destroy_backend("d365-distributed", {"vpc_id": vpc}, name_prefix="d365dist-")
-    plan = nothing.plan_destroy()
-    assert plan.empty and any("nothing" in n for n in plan.notes), plan.notes
-    assert not [n for n in plan.notes if "matches the spec" in n]
+    code, out, _ = cli(capsys, "destroy", broken, "-t", "aws", "--vpc-id", vpc, "--auto-approve")
+    assert code == 0 and "nothing to destroy" in out and "matches the spec" not in out
 
 
 # -------------------------------------------------------------------------------- two specs, one name

@@ -170,6 +170,8 @@ def test_an_unknown_target_is_refused_with_the_known_ones(capsys: Any) -> None:
 def test_options_of_another_target_are_refused(capsys: Any) -> None:
     assert main(["drift", str(EXAMPLE), "-t", "azure", "--vpc-id", "vpc-1"]) == 1
     assert "--vpc-id is an option of aws" in capsys.readouterr().err
+    assert main(["apply", str(EXAMPLE), "-t", "azure", "--allow-gap"]) == 1  # a flag option, refused the same way
+    assert "--allow-gap is an option of aws" in capsys.readouterr().err
 
 
 def test_modules_stay_readable() -> None:

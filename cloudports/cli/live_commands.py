@@ -27,7 +27,8 @@ from cloudports.errors import CloudportsError, Diagnostic, Interrupted
 from cloudports.live.backend import Backend
 from cloudports.live.plan import Plan
 from cloudports.live.report import render_plan
-from cloudports.pipeline import prepare
+from cloudports.pipeline import identity_policy, prepare
+from cloudports.targets import registry
 
 AdoptOpt = Annotated[bool, typer.Option("--adopt", help="Take over same-name resources that lack cloudports tags")]
 AutoApproveOpt = Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation")]
@@ -158,8 +159,9 @@ def destroy(
     *,
     target_options: TargetOptions,
 ) -> None:
-    """Remove what cloudports owns for this topology (never anything else)."""
-    backend = _backend(spec, target, var, None, target_options)
+    """Remove what cloudports owns for this spec (never anything else); needs only the spec's name and targets."""
+    chosen = registry.get(target)
+    backend = chosen.open_backend(identity_policy(spec), options_for(chosen, target_options), False)
     done = _carry_out("destroy", backend.plan_destroy(), backend.destroy, fmt, auto_approve)
     if done is None:
         return

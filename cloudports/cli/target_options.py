@@ -33,17 +33,25 @@ def with_target_options(func: Callable[..., None]) -> Callable[..., None]:
     declared = _declared()
     params = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "target_options"]
     for name, (option, owners) in declared.items():
-        help_text = f"{', '.join(owners)}: {option.help}"
-        annotation = Annotated[str | None, typer.Option(option.flag, help=help_text, show_default=False)]
-        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=annotation))
+        info = typer.Option(option.flag, help=f"{', '.join(owners)}: {option.help}", show_default=False)
+        annotation = Annotated[bool, info] if option.is_flag else Annotated[str | None, info]
+        default = False if option.is_flag else None
+        params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
 
     @functools.wraps(func)
     def command(**kwargs: Any) -> None:
-        given = {name: kwargs.pop(name) for name in declared}
+        given = {name: _value(kwargs.pop(name)) for name in declared}
         func(**kwargs, target_options=given)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     return command
+
+
+def _value(given: str | bool | None) -> str | None:
+    """Flags arrive as True/False: given ("true") or not (None), like an option without a value."""
+    if isinstance(given, bool):
+        return "true" if given else None
+    return given
 
 
 def options_for(target: Target[Any, Any], given: Mapping[str, str | None]) -> TargetOptions:

@@ -28,7 +28,7 @@ class Doc:
 
 
 
-def _parse(
+def parse_document(
     path: Path,
     model_cls: type[SpecFile] | type[CatalogFile],
     problems: Problems,
@@ -79,7 +79,7 @@ def load_spec_files(root: Path, problems: Problems) -> list[Doc]:
         if budget.files < 0:
             problems.error(include_loc, f"more than {MAX_SPEC_FILES} spec files", f"MAX_SPEC_FILES is {MAX_SPEC_FILES}")
             return
-        doc = _parse(path, spec_file_model(), problems, include_loc, budget)
+        doc = parse_document(path, spec_file_model(), problems, include_loc, budget)
         if doc is None:
             return
         docs.append(doc)
@@ -112,7 +112,7 @@ def load_catalogs(names: list[tuple[str, Loc | None]], problems: Problems) -> li
             problems.error(loc, f"unknown catalog '{name}'", did_you_mean(name, known))
             return
         loaded.add(name)
-        doc = _parse(CATALOG_DIR / f"{name}.yaml", CatalogFile, problems)
+        doc = parse_document(CATALOG_DIR / f"{name}.yaml", CatalogFile, problems)
         if doc is None:
             return
         doc.catalog = name

@@ -14,9 +14,9 @@ from typing import Any
 
 from cloudports.errors import Diagnostic, Loc, Problems, SpecError, did_you_mean
 from cloudports.spec import model
-from cloudports.spec.documents import Doc, load_catalogs, load_spec_files
+from cloudports.spec.documents import Doc, load_catalogs, load_spec_files, parse_document
 from cloudports.spec.ports import PortSyntaxError, looks_like_port, parse_port
-from cloudports.spec.schema import CatalogFile, ParameterDecl, PortLong, SpecFile
+from cloudports.spec.schema import CatalogFile, ParameterDecl, PortLong, SpecFile, spec_file_model
 from cloudports.spec.variables import check_var_value, unknown_var, var_label
 from cloudports.spec.yamlpos import key_loc, locate
 
@@ -391,3 +391,20 @@ def load_topology(
         skipped_flows=skipped,
         warnings=list(problems.warnings),
     )
+
+
+def load_identity(path: str | Path) -> model.Topology:
+    """Only what identifies a spec's resources — its `name:` and `targets:` — as a Topology without roles or
+    flows. `destroy` needs no more, so it works for a spec that no longer compiles (a parameter without a value,
+    a flow naming a removed role); the file itself must still be valid YAML of the spec's shape."""
+    path, problems = Path(path), Problems()
+    if not os.path.lexists(path):
+        raise SpecError([Diagnostic(None, f"spec file not found: {path}", "pass the path of a topology YAML file")])
+    doc = parse_document(path, spec_file_model(), problems)
+    problems.raise_if_errors()
+    root = _spec_of(doc) if doc else None
+    if root is None or root.name is None:
+        where = doc.raw.loc if doc else Loc(str(path), 1, 1)
+        raise SpecError([Diagnostic(where, "the spec has no 'name'", "destroy finds resources by the spec's name")])
+    targets = {name: value for name, value in root.targets or () if value is not None}
+    return model.Topology(root.name, root.description, "open", {}, {}, {}, [], {}, targets)

@@ -46,11 +46,13 @@ class Capabilities:
 
 @dataclass(frozen=True)
 class Option:
-    """A command-line option of this target's live commands (a string, None when not given)."""
+    """A command-line option of this target's live commands: a string, or None when not given; with
+    is_flag, an option without a value that the backend receives as "true" when given, else None."""
 
     name: str  # Python name, e.g. "vpc_id"
     flag: str  # e.g. "--vpc-id"
     help: str
+    is_flag: bool = False
 
 
 S = TypeVar("S", bound=TargetSettings)

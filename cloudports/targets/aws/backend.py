@@ -87,27 +87,3 @@ def open_backend(
     options = AwsOptions(**values)
     placed, ec2 = _place(policy.topology.name, settings, options)
     return AwsBackend(build_aws(policy, placed), ec2, adopt, options.gap_allowed)
-
-
-def open_destroy_backend(
-    topology: str,
-    values: Mapping[str, str | None],
-    name_prefix: str = "",
-    settings: AwsSettings | None = None,
-) -> AwsBackend:
-    """A backend for plan_destroy/destroy only, from the spec's identity alone: its `name:`, the names it gives
-    its groups (targets.aws.name_prefix) and the VPC (--vpc-id or targets.aws.vpc_id, in `settings`). Needs no
-    compiled spec, so destroy works for a spec that no longer compiles (e.g. a parameter without a value)."""
-    given = settings or AwsSettings()
-    base = given.model_copy(update={"name_prefix": name_prefix or given.name_prefix})
-    placed, ec2 = _place(topology, base, AwsOptions(**values))
-    identity_only = AwsState(
-        topology=topology,
-        region=placed.region,
-        vpc_id=placed.vpc_id,
-        name_prefix=placed.name_prefix,
-        common_tags={},
-        groups={},
-        rules={},
-    )
-    return AwsBackend(identity_only, ec2)
