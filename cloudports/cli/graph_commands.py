@@ -1,0 +1,32 @@
+"""graph: the topology as a diagram (Mermaid, Graphviz DOT, SVG, HTML)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from cloudports.cli.common import PhaseOpt, SpecArg, VarOpt, compile_policy, err
+from cloudports.graph import build_graph, render
+from cloudports.graph.render import GraphFormat
+
+
+def graph(
+    spec: SpecArg,
+    fmt: Annotated[GraphFormat, typer.Option("--format", "-f", help="Output format")] = GraphFormat.mermaid,
+    role: Annotated[str | None, typer.Option("--role", help="Only this role's ingress and egress")] = None,
+    var: VarOpt = None,
+    phase: PhaseOpt = None,
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout")] = None,
+) -> None:
+    """Draw roles, networks and flows; phase flows dashed, flows the exposure lint marks in red."""
+    text = render(build_graph(compile_policy(spec, var, phase), role), fmt)
+    if out_file is None:
+        typer.echo(text, nl=False)
+        return
+    out_file.write_text(text, encoding="utf-8")
+    err.print(f"wrote {fmt.value} to {out_file}", markup=False, highlight=False)
+
+
+COMMANDS = (graph,)
