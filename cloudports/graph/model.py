@@ -6,6 +6,7 @@ Pure functions, sorted output: the same spec always gives the same graph, whatev
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Literal
 
 from cloudports.compile import CompiledPolicy
@@ -73,14 +74,14 @@ def _edges(policy: CompiledPolicy, role: str | None) -> list[Edge]:
     edges = []
     for flow in [*topo.flows, *topo.skipped_flows]:
         flag = _flag(flow, warned)
-        origin = f"{flow.loc.file}:{flow.loc.line}"
+        origin = f"{Path(flow.loc.file).name}:{flow.loc.line}"  # not the folder: same spec, same bytes
+        ports, desc = tuple(str(p) for p in flow.ports), flow.description
         for src in flow.sources:
             for dst in flow.destinations:
                 if role is not None and role not in (src, dst):
                     continue
-                ports = tuple(str(p) for p in flow.ports)
                 edges.append(
-                    Edge(node_id(src), node_id(dst), flow.service_names, ports, flow.phase, flag, flow.description, origin)
+                    Edge(node_id(src), node_id(dst), flow.service_names, ports, flow.phase, flag, desc, origin)
                 )
     return sorted(set(edges), key=_edge_key)
 

@@ -79,7 +79,7 @@ def dot_string(text: str) -> str:
 
 def _dot_node(node: Node) -> str:
     label = node.name if node.kind == "role" else f"{node.name}\n{node.detail}"
-    shape = "box, style=\"rounded,filled\", fillcolor=\"#fff7e6\"" if node.kind == "role" else "ellipse"
+    shape = 'box, style="rounded,filled", fillcolor="#fff7e6"' if node.kind == "role" else "ellipse"
     attrs = f"label={dot_string(label)}, tooltip={dot_string(node.description or node.name)}, shape={shape}"
     return f"  {node.id} [{attrs}];"
 
@@ -127,10 +127,10 @@ def svg(graph: Graph) -> str:
 
 def page(graph: Graph) -> str:
     """One self-contained HTML page with the SVG inline (no scripts, no external files)."""
-    body = re.sub(r"^(<\?xml[^>]*\?>|<!DOCTYPE[^>]*>|\s)*", "", svg(graph))
+    body = re.sub(r"^(<\?xml[^>]*\?>|<!DOCTYPE[^>]*>|<!--.*?-->|\s)*", "", svg(graph), flags=re.DOTALL)
     title = html.escape(graph.title)
     return (
-        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
+        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
         f"<title>{title}: topology</title>\n"
         "<style>body{font-family:Helvetica,Arial,sans-serif;margin:2em}svg{max-width:100%;height:auto}</style>\n"
         f"</head>\n<body>\n<h1>{title}</h1>\n<p>{html.escape(graph.description)}</p>\n"

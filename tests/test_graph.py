@@ -1,0 +1,193 @@
+"""`cloudports graph`: every example in every format, filters, phases, exposure marks, determinism, no `dot`."""
+
+from __future__ import annotations
+
+import shutil
+import xml.etree.ElementTree as ET
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cloudports.cli import main
+from cloudports.graph import build_graph
+from cloudports.graph.model import node_id
+from cloudports.graph.render import dot_string
+from cloudports.pipeline import compile_spec
+
+ROOT = Path(__file__).resolve().parent.parent
+EXAMPLES = sorted((ROOT / "examples").glob("*/topology.yaml"))
+FORMATS = ("mermaid", "dot", "svg", "html")
+needs_dot = pytest.mark.skipif(shutil.which("dot") is None, reason="Graphviz 'dot' is not installed")
+
+TINY = {
+    "name": "tiny",
+    "networks": {"partner": {"ipv4": ["203.0.113.0/24"]}, "wide": {"ipv4": ["20.0.0.0/6"]}},
+    "roles": {"web": {}, "db": {}, "jump": {}},
+    "flows": [
+        {"from": "internet", "to": "jump", "services": ["tcp/22"], "allow_exposure": "lab, torn down nightly"},
+        {"from": "wide", "to": "web", "services": ["tcp/3389"], "description": "wide RDP"},
+        {"from": "web", "to": "db", "services": ["tcp/5432"], "phase": "setup"},
+        {"from": "partner", "to": "web", "services": ["tcp/443"], "description": 'say "hi" \\ back'},
+    ],
+}
+
+
+@pytest.fixture
+def tiny(tmp_path: Path) -> Path:
+    path = tmp_path / "topology.yaml"
+    path.write_text(yaml.safe_dump(TINY, sort_keys=False))
+    return path
+
+
+def run(capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    code = main(["graph", *map(str, args)])
+    captured = capsys.readouterr()
+    return code, captured.out, captured.err
+
+
+def svg_texts(text: str) -> str:
+    root = ET.fromstring(text)
+    return "\n".join(t.text or "" for t in root.iter("{http://www.w3.org/2000/svg}text"))
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.parent.name)
+def test_every_example_renders_in_every_format(
+    example: Path, fmt: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    if fmt in ("svg", "html") and shutil.which("dot") is None:
+        pytest.skip("Graphviz 'dot' is not installed")
+    code, out, _ = run(capsys, example, "--format", fmt)
+    assert code == 0 and out
+    target = tmp_path / f"graph.{fmt}"
+    assert run(capsys, example, "-f", fmt, "--out", target)[0] == 0
+    assert target.read_text(encoding="utf-8") == out  # --out writes exactly what stdout shows
+    assert run(capsys, example, "-f", fmt)[1] == out  # deterministic
+
+
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.parent.name)
+def test_mermaid_and_dot_hold_every_node_and_flow(example: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    topo = compile_spec(example).topology
+    mermaid, dot = run(capsys, example)[1], run(capsys, example, "-f", "dot")[1]
+    assert mermaid.splitlines()[3] == "flowchart LR"
+    assert dot.startswith("digraph ")
+    user_networks = [n for n in topo.networks if n != "internet"]
+    for name in [*topo.roles, *user_networks]:
+        assert f"{node_id(name)}[" in mermaid or f"{node_id(name)}([" in mermaid
+        assert f"  {node_id(name)} [label=" in dot
+    for flow in [*topo.flows, *topo.skipped_flows]:
+        for src in flow.sources:
+            for dst in flow.destinations:
+                arrow = "-.->" if flow.phase else "-->"
+                edges = [line for line in mermaid.splitlines() if line.startswith(f"    {node_id(src)} {arrow}|")]
+                assert any(line.endswith(f"| {node_id(dst)}") and flow.service_names[0] in line for line in edges)
+                assert any(
+                    line.startswith(f"  {node_id(src)} -> {node_id(dst)} [") and flow.service_names[0] in line
+                    for line in dot.splitlines()
+                )
+
+
+@needs_dot
+@pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.parent.name)
+def test_svg_is_xml_naming_every_role_and_service(example: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    topo = compile_spec(example).topology
+    code, out, _ = run(capsys, example, "-f", "svg")
+    assert code == 0
+    texts = svg_texts(out)
+    for role in topo.roles:
+        assert role in texts.splitlines()
+    for flow in [*topo.flows, *topo.skipped_flows]:
+        for service in flow.service_names:
+            assert service in texts
+
+
+@needs_dot
+def test_html_is_one_page_with_the_svg_inline(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = run(capsys, tiny, "-f", "html")[1]
+    assert out.startswith("<!DOCTYPE html>") and out.count("<svg") == 1
+    assert "<?xml" not in out and "<script" not in out and 'src="' not in out and "<link" not in out
+    svg = out[out.index("<svg") : out.index("</svg>") + len("</svg>")]
+    assert "web" in svg_texts(svg).splitlines()
+
+
+def test_role_shows_only_its_ingress_and_egress(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    graph = build_graph(compile_spec(tiny), "web")
+    assert {(e.source, e.target) for e in graph.edges} == {
+        ("n_wide", "n_web"),
+        ("n_web", "n_db"),
+        ("n_partner", "n_web"),
+    }
+    assert [n.name for n in graph.nodes] == ["db", "web", "partner", "wide"]
+    mermaid = run(capsys, tiny, "--role", "web")[1]
+    assert "n_jump" not in mermaid and "n_internet" not in mermaid
+
+
+def test_unknown_role_is_a_clear_error(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, tiny, "--role", "wbe")
+    assert code == 1 and not out
+    assert "--role wbe: no such role" in err and "did you mean 'web'?" in err
+    assert "Traceback" not in err
+
+
+def test_phase_flows_are_dashed_and_named(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for phase in ((), ("--phase", "setup")):  # dashed whether the phase is left out or chosen
+        mermaid = run(capsys, tiny, *phase)[1]
+        assert '    n_web -.->|"phase: setup<br/>tcp/5432' in mermaid
+        assert mermaid.count("-.->") == 1
+        dot = run(capsys, tiny, "-f", "dot", *phase)[1]
+        (line,) = [x for x in dot.splitlines() if x.startswith("  n_web -> n_db")]
+        assert "style=dashed" in line and "phase: setup" in line
+
+
+def test_exposure_marked_flows_are_red_with_a_warning_sign(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    graph = build_graph(compile_spec(tiny))
+    flags = {(e.source, e.target): e.flagged for e in graph.edges}
+    assert flags == {
+        ("n_internet", "n_jump"): "exposure allowed",  # allow_exposure
+        ("n_wide", "n_web"): "exposure warning",  # the lint's warning
+        ("n_web", "n_db"): "",
+        ("n_partner", "n_web"): "",
+    }
+    dot = run(capsys, tiny, "-f", "dot")[1].splitlines()
+    red = [line for line in dot if "color=" in line and " -> " in line]
+    assert len(red) == 2 and all("⚠" in line for line in red)
+    mermaid = run(capsys, tiny)[1]
+    edges = [line for line in mermaid.splitlines() if "-->" in line or "-.->" in line]
+    marked = [i for i, line in enumerate(edges) if "⚠" in line]
+    assert len(marked) == 2
+    assert f"    linkStyle {','.join(map(str, marked))} stroke:" in mermaid
+
+
+def test_dot_labels_are_escaped(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert dot_string('a "b" \\ c\nd') == '"a \\"b\\" \\\\ c\\nd"'
+    dot = run(capsys, tiny, "-f", "dot")[1]
+    assert 'tooltip="say \\"hi\\" \\\\ back"' in dot
+
+
+@needs_dot
+def test_dot_escaping_survives_graphviz(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    svg = run(capsys, tiny, "-f", "svg")[1]
+    titles = [el.get("{http://www.w3.org/1999/xlink}title") for el in ET.fromstring(svg).iter()]
+    assert 'say "hi" \\ back' in titles
+
+
+def test_output_is_deterministic(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    for fmt in ("mermaid", "dot"):
+        assert run(capsys, tiny, "-f", fmt)[1] == run(capsys, tiny, "-f", fmt)[1]
+    reordered = dict(TINY, flows=list(reversed(TINY["flows"])))  # spec order does not matter
+    tiny.write_text(yaml.safe_dump(reordered, sort_keys=False))
+    graph = build_graph(compile_spec(tiny))
+    assert [(e.source, e.target) for e in graph.edges] == sorted((e.source, e.target) for e in graph.edges)
+
+
+@pytest.mark.parametrize("fmt", ["svg", "html"])
+def test_missing_dot_says_how_to_install_it(
+    fmt: str, tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))
+    code, out, err = run(capsys, tiny, "-f", fmt)
+    assert code == 1 and not out
+    assert "install graphviz (apt-get install graphviz)" in err and "Traceback" not in err
