@@ -191,3 +191,10 @@ def test_missing_dot_says_how_to_install_it(
     code, out, err = run(capsys, tiny, "-f", fmt)
     assert code == 1 and not out
     assert "install graphviz (apt-get install graphviz)" in err and "Traceback" not in err
+
+
+def test_readme_shows_real_output(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    block = readme.split("```mermaid\n", 1)[1].split("```", 1)[0]
+    example = ROOT / "examples" / "dynamics365-distributed" / "topology.yaml"
+    assert run(capsys, example, "--role", "sql")[1] == block
