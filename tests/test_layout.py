@@ -69,7 +69,7 @@ def test_the_cycle_finder_finds_a_cycle() -> None:
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
 
 
-CLOUD_WORDS = re.compile(r"\b(aws|azure|azurerm|boto3|botocore|ec2)\b", re.IGNORECASE)
+CLOUD_WORDS = re.compile(r"(?<![a-z0-9])(aws|azure|azurerm|arm|boto3|botocore|ec2|nsg|asg)(?![a-z0-9])", re.IGNORECASE)
 
 
 def _code_without_prose(path: Path) -> list[tuple[int, str]]:
@@ -88,6 +88,11 @@ def _code_without_prose(path: Path) -> list[tuple[int, str]]:
         elif isinstance(node, ast.FunctionDef | ast.ClassDef):
             names.append((node.lineno, node.name))
     return names
+
+
+def test_cloud_words_are_found_inside_identifiers() -> None:
+    assert CLOUD_WORDS.search("aws_description") and CLOUD_WORDS.search("build_azure") and CLOUD_WORDS.search("nsg")
+    assert not CLOUD_WORDS.search("laws") and not CLOUD_WORDS.search("harm") and not CLOUD_WORDS.search("params")
 
 
 def test_no_cloud_is_named_outside_its_target_folder() -> None:

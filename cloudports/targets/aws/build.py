@@ -10,8 +10,9 @@ from cloudports.compile import CompiledPolicy, Rule
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.targets.aws.model import AwsState, SecurityGroup, SgRule
 from cloudports.targets.aws.settings import AwsSettings
+from cloudports.targets.aws.text import aws_description
 from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, TOPOLOGY_TAG, spec_identity
-from cloudports.targets.text import aws_description, truncate
+from cloudports.targets.text import truncate
 
 # A group's description cannot be changed (Terraform replaces the group, which fails while instances use it):
 # it stays "cloudports <topology> role <role>" and the role's description goes into this tag.

@@ -11,8 +11,9 @@ from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.targets.azure.model import DENY_PRIORITY, Asg, AzureState, NsgRule
 from cloudports.targets.azure.priorities import assign_priorities, described
 from cloudports.targets.azure.settings import AzureSettings
+from cloudports.targets.azure.text import azure_name
 from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, TOPOLOGY_TAG, spec_identity
-from cloudports.targets.text import azure_name, short_hash
+from cloudports.targets.text import short_hash
 
 # Azure limits (../shared/reference/azure.md §0)
 MAX_RULES = 1000

@@ -17,7 +17,8 @@ import re
 from collections.abc import Iterable, Mapping
 
 from cloudports.targets.azure.model import ALLOW_PRIORITIES, NsgRule
-from cloudports.targets.text import azure_description, short_hash
+from cloudports.targets.azure.text import azure_description
+from cloudports.targets.text import short_hash
 
 Key = tuple[str, str]  # (direction, rule name)
 _MARK = re.compile(r"\s*\[priority (\d{1,4})\]$")
