@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from cloudports.cli import compile_commands, info_commands, live_commands
+from cloudports.cli import compile_commands, info_commands, live_commands, query_commands
 from cloudports.cli.common import err
 from cloudports.errors import CloudportsError
 
@@ -21,7 +21,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
-for _command in (*compile_commands.COMMANDS, *info_commands.COMMANDS, *live_commands.COMMANDS):
+for _command in (*compile_commands.COMMANDS, *info_commands.COMMANDS, *live_commands.COMMANDS, *query_commands.COMMANDS):
     app.command()(_command)
 
 # typer's click exceptions (usage errors) share this base; reached through a public class, since typer vendors
