@@ -21,7 +21,12 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
     add_completion=False,
 )
-for _command in (*compile_commands.COMMANDS, *info_commands.COMMANDS, *live_commands.COMMANDS, *query_commands.COMMANDS):
+for _command in (
+    *compile_commands.COMMANDS,
+    *info_commands.COMMANDS,
+    *live_commands.COMMANDS,
+    *query_commands.COMMANDS,
+):
     app.command()(_command)
 
 # typer's click exceptions (usage errors) share this base; reached through a public class, since typer vendors

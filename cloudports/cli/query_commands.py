@@ -31,8 +31,9 @@ def query(
     ] = None,
     target: Annotated[
         str | None,
-        typer.Option("--target", "-t", help="Judge one cloud's compiled rules (default: the spec's intent)",
-                     callback=_known),
+        typer.Option(
+            "--target", "-t", help="Judge one cloud's compiled rules (default: the spec's intent)", callback=_known
+        ),
     ] = None,
     fmt: FormatOpt = Format.table,
     var: VarOpt = None,

@@ -108,8 +108,11 @@ def widened_icmp(topology: Topology, srcs: list[Point], dsts: list[Point], proto
         return None
     refs = ", ".join(dict.fromkeys(r.ref for r in wide.reasons if r.ref))
     return Reason(
-        "", True, "this target cannot filter ICMP by type or code: flows for other ICMP types admit every type "
-        f"here, which the spec did not ask for (spec: {refs})", refs
+        "",
+        True,
+        "this target cannot filter ICMP by type or code: flows for other ICMP types admit every type "
+        f"here, which the spec did not ask for (spec: {refs})",
+        refs,
     )
 
 

@@ -38,7 +38,9 @@ def _contains(topology: Topology, names: Sequence[str], end: Point, family: int)
     return list(dict.fromkeys(ways))
 
 
-def _flows(topology: Topology, role: str, side: str, peer: Point, probe: Probe, family: int, any_icmp: bool) -> list[Flow]:
+def _flows(
+    topology: Topology, role: str, side: str, peer: Point, probe: Probe, family: int, any_icmp: bool
+) -> list[Flow]:
     found = []
     for flow in topology.flows:
         mine, other = (flow.destinations, flow.sources) if side == "to" else (flow.sources, flow.destinations)
@@ -77,9 +79,7 @@ def _family(topology: Topology, probe: Probe, family: int, any_icmp: bool) -> Ve
     if not ingress_ok:
         reasons.insert(0, Reason("ingress", False, f"no flow lets {src} reach {dst} on {probe.what}"))
     elif not egress_ok:
-        reasons.insert(
-            0, Reason("egress", False, f"egress: strict and no flow from {src} names {dst} for {probe.what}")
-        )
+        reasons.insert(0, Reason("egress", False, f"strict egress: no flow from {src} names {dst} for {probe.what}"))
     return Verdict(ingress_ok and egress_ok, tuple(reasons))
 
 

@@ -31,9 +31,7 @@ def _proto_matches(rule: SgRule, probe: Probe) -> bool:
 def _peer_matches(rule: SgRule, peer: Point, family: int) -> bool:
     if rule.referenced_group is not None:
         return peer.role == rule.referenced_group
-    return any(
-        cidr and in_cidr(peer, ipaddress.ip_network(cidr), family) for cidr in (rule.cidr_ipv4, rule.cidr_ipv6)
-    )
+    return any(cidr and in_cidr(peer, ipaddress.ip_network(cidr), family) for cidr in (rule.cidr_ipv4, rule.cidr_ipv6))
 
 
 def _half(state: AwsState, role: str, direction: str, peer: Point, probe: Probe, family: int) -> list[SgRule]:
@@ -60,7 +58,7 @@ def _family(state: AwsState, probe: Probe, family: int) -> Verdict:
             ok = False
             why = f"no {direction} rule on {group} admits {peer} on {probe.what}"
             if direction == "egress" and state.egress == "strict":
-                why = f"egress: strict — {why}"
+                why = f"strict egress: {why}"
             reasons.insert(0, Reason(direction, False, why))
     return Verdict(ok, tuple(reasons))
 
