@@ -10,7 +10,7 @@ import sys
 
 import typer
 
-from cloudports.cli import compile_commands, graph_commands, info_commands, live_commands
+from cloudports.cli import compile_commands, graph_commands, info_commands, live_commands, query_commands
 from cloudports.cli.common import err
 from cloudports.errors import CloudportsError
 
@@ -24,6 +24,7 @@ app = typer.Typer(
 for _command in (
     *compile_commands.COMMANDS,
     *graph_commands.COMMANDS,
+    *query_commands.COMMANDS,
     *info_commands.COMMANDS,
     *live_commands.COMMANDS,
 ):

@@ -22,6 +22,7 @@ from cloudports.errors import CloudportsError, Diagnostic
 if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
     from cloudports.live.backend import Backend
+    from cloudports.query.model import Probe, Verdict
     from cloudports.spec.model import Topology
 
 Row = dict[str, Any]
@@ -96,6 +97,10 @@ class Target(ABC, Generic[S, St]):
     def open_backend(self, policy: CompiledPolicy, options: Mapping[str, str | None], adopt: bool) -> Backend:
         """The live backend for this spec; no API call is made until it is used."""
         raise self.unsupported("work on live resources (plan, apply, drift, destroy)")
+
+    def explain(self, state: St, probe: Probe) -> Verdict:
+        """Whether this cloud's state lets the probe's connection through, with the rules that decide it."""
+        raise self.unsupported("answer queries (query --target)")
 
     def unsupported(self, what: str) -> CloudportsError:
         return CloudportsError(

@@ -16,6 +16,7 @@ from cloudports.targets.base import Capabilities, Option, Row, Target
 if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
     from cloudports.live.backend import Backend
+    from cloudports.query.model import Probe, Verdict
 
 
 class AwsTarget(Target[AwsSettings, AwsState]):
@@ -41,6 +42,11 @@ class AwsTarget(Target[AwsSettings, AwsState]):
 
     def rows(self, state: AwsState) -> list[Row]:
         return rows(state)
+
+    def explain(self, state: AwsState, probe: Probe) -> Verdict:
+        from cloudports.targets.aws.explain import explain
+
+        return explain(state, probe)
 
     def summary(self, state: AwsState) -> str:
         return f"{len(state.groups)} security groups, {len(state.rules)} rules"

@@ -16,6 +16,7 @@ from cloudports.targets.base import Capabilities, Option, Row, Target
 if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
     from cloudports.live.backend import Backend
+    from cloudports.query.model import Probe, Verdict
 
 
 class AzureTarget(Target[AzureSettings, AzureState]):
@@ -39,6 +40,11 @@ class AzureTarget(Target[AzureSettings, AzureState]):
 
     def rows(self, state: AzureState) -> list[Row]:
         return rows(state)
+
+    def explain(self, state: AzureState, probe: Probe) -> Verdict:
+        from cloudports.targets.azure.explain import explain
+
+        return explain(state, probe)
 
     def summary(self, state: AzureState) -> str:
         return f"{len(state.asgs)} ASGs, {len(state.rules)} NSG rules"

@@ -1,0 +1,91 @@
+"""query: may A open a connection to B — by the spec's intent, or by one cloud's compiled rules?"""
+
+from __future__ import annotations
+
+import json
+from typing import Annotated, Any
+
+import typer
+
+from cloudports.cli.common import Format, FormatOpt, PhaseOpt, SpecArg, VarOpt, compile_policy, for_target, out
+from cloudports.query.ask import Answer, Evaluate, judge, listing, parse_port, resolve, widened_icmp
+from cloudports.query.intent import explain_intent
+from cloudports.query.model import Verdict
+from cloudports.targets import registry
+
+ALLOWED, DENIED = 0, 3
+
+
+def _known(name: str | None) -> str | None:
+    if name is not None:
+        registry.get(name)
+    return name
+
+
+def query(
+    spec: SpecArg,
+    source: Annotated[str, typer.Option("--from", help="Role, network, IP address or CIDR, or internet")],
+    destination: Annotated[str, typer.Option("--to", help="Role, network, IP address or CIDR, or internet")],
+    port: Annotated[
+        str | None, typer.Option("--port", "-p", help="tcp/1433, udp/1434, icmp/8 or all; every port when omitted")
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option(
+            "--target", "-t", help="Judge one cloud's compiled rules (default: the spec's intent)", callback=_known
+        ),
+    ] = None,
+    fmt: FormatOpt = Format.table,
+    var: VarOpt = None,
+    phase: PhaseOpt = None,
+) -> int:
+    """May FROM open a connection to TO? Says which flows (spec file:line) or cloud rules decide it.
+    Exit 0 allowed, 3 denied, 1 error."""
+    policy = compile_policy(spec, var, phase)
+    topology = policy.topology
+    src_name, srcs = resolve(topology, source)
+    dst_name, dsts = resolve(topology, destination)
+    evaluate: Evaluate = lambda p: explain_intent(topology, p)  # noqa: E731
+    by = "the spec's intent"
+    chosen = None
+    if target is not None:
+        chosen = for_target(policy, target)
+        state = chosen.build(policy)
+        evaluate = lambda p: chosen.explain(state, p)  # noqa: E731
+        by = f"{target} ({chosen.title})"
+    if port is not None:
+        protocol, number = parse_port(port)
+        verdict = judge(evaluate, srcs, dsts, protocol, number)
+        if chosen is not None and verdict.allowed and not chosen.capabilities.icmp_types:
+            extra = widened_icmp(topology, srcs, dsts, protocol, number)
+            verdict = Verdict(True, (*verdict.reasons, extra)) if extra else verdict
+        answers = [Answer(port, verdict)]
+        allowed = verdict.allowed
+    else:
+        answers = listing(topology, evaluate, srcs, dsts)
+        allowed = bool(answers)
+    head = {"from": src_name, "to": dst_name, "by": by, "target": target, "allowed": allowed}
+    _print(head, answers, port is None, fmt)
+    return ALLOWED if allowed else DENIED
+
+
+def _print(head: dict[str, Any], answers: list[Answer], listed: bool, fmt: Format) -> None:
+    if fmt is Format.json:
+        out.print_json(json.dumps({**head, "answers": [a.as_dict() for a in answers]}))
+        return
+    if listed:
+        verdict = f"{len(answers)} protocol/port range(s) allowed" if answers else "nothing allowed"
+    else:
+        verdict = "ALLOWED" if head["allowed"] else "DENIED"
+    out.print(f"{head['from']} -> {head['to']}: {verdict} by {head['by']}", markup=False, highlight=False)
+    for answer in answers:
+        if listed:
+            out.print(f"  {answer.what}", markup=False, highlight=False)
+        for r in answer.verdict.reasons:
+            mark = "+" if r.admits else "x"
+            where = f" [{r.ref}]" if r.ref and r.ref not in r.text else ""
+            side = f"{r.direction}: " if r.direction else ""
+            out.print(f"    {mark} {side}{r.text}{where}", markup=False, highlight=False)
+
+
+COMMANDS = (query,)

@@ -1,0 +1,163 @@
+"""Turning the command line's words into probes, and probes into one answer (see docs in README: query).
+
+Endpoints: a role; a network (its CIDRs, each judged at its first address); an IP address or CIDR (an address
+inside a network is that network's); `internet` (a public address outside every named network)."""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from cloudports.errors import CloudportsError, Diagnostic, did_you_mean
+from cloudports.query.intent import explain_intent
+from cloudports.query.model import Point, Port, Probe, Reason, Verdict
+from cloudports.spec.model import INTERNET, Topology
+
+Evaluate = Callable[[Probe], Verdict]
+PORT_FORMS = "tcp/1433, tcp/8000-8080 (judged at 8000), udp/1434, icmp/8, icmp/8:0, icmpv6/128 or all"
+_PUBLIC = ("203.0.113.77", "198.51.100.9", "2001:db8:ffff::7", "2a00:1450::1")
+
+
+def parse_port(text: str) -> tuple[str, Port]:
+    """`tcp/443` -> ("tcp", 443); `icmp/8` -> ("icmp", (8, 0)); `all` -> ("all", None)."""
+    word = text.strip().lower()
+    if word in ("all", "any", "-1"):
+        return "all", None
+    proto, _, rest = word.partition("/")
+    try:
+        if proto in ("tcp", "udp"):
+            port = int(rest.partition("-")[0])
+            if 0 <= port <= 65535:
+                return proto, port
+        elif proto in ("icmp", "icmpv6"):
+            kind, _, code = rest.partition(":")
+            pair = (int(kind), int(code or 0))
+            if all(0 <= x <= 255 for x in pair):
+                return proto, pair
+    except ValueError:
+        pass
+    raise CloudportsError([Diagnostic(None, f"bad --port '{text}'", f"use one of: {PORT_FORMS}")])
+
+
+def resolve(topology: Topology, text: str) -> tuple[str, list[Point]]:
+    """What the user named ("role web", "network corp", ...) and the points it is judged at."""
+    if text in topology.roles:
+        return f"role {text}", [Point(role=text)]
+    if text == INTERNET:
+        return "internet", [Point(addr=_public_address(topology, v), label=INTERNET) for v in (4, 6)]
+    if text in topology.networks:
+        return f"network {text}", [Point(addr=c.network_address, label=text) for c in topology.networks[text].cidrs]
+    try:
+        net = ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        known = [*topology.roles, *topology.networks]
+        hint = did_you_mean(text, known)
+        raise CloudportsError(
+            [Diagnostic(None, f"'{text}' is not a role, network, address or CIDR of '{topology.name}'", hint)]
+        ) from None
+    addr = net.network_address
+    inside = [n for n, v in topology.networks.items() if n != INTERNET and any(addr in c for c in v.cidrs)]
+    point = Point(addr=addr, label=inside[0] if inside else "")
+    where = f" (in network {', '.join(inside)})" if inside else ""
+    return f"address {text}{where}", [point]
+
+
+def _public_address(topology: Topology, version: int) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    narrow = [c for n in topology.networks.values() for c in n.cidrs if c.prefixlen]
+    for text in _PUBLIC:
+        addr = ipaddress.ip_address(text)
+        if addr.version == version and not any(addr in c for c in narrow):
+            return addr
+    raise CloudportsError("every sample public address lies inside a named network; query an address instead")
+
+
+@dataclass(frozen=True)
+class Answer:
+    what: str  # "tcp/443", or "tcp/80-443" in a listing
+    verdict: Verdict
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "port": self.what,
+            "allowed": self.verdict.allowed,
+            "reasons": [r.as_dict() for r in self.verdict.reasons],
+        }
+
+
+def judge(evaluate: Evaluate, srcs: list[Point], dsts: list[Point], protocol: str, port: Port) -> Verdict:
+    """All points of both endpoints must pass; the reasons of every pair, without repeats."""
+    verdicts = [evaluate(Probe(s, d, protocol, port)) for s in srcs for d in dsts if s.role or d.role]
+    if not verdicts:
+        raise CloudportsError("one side of a query must be a role (nothing cloudports writes sits between two hosts)")
+    allowed = all(v.allowed for v in verdicts)
+    reasons = tuple(dict.fromkeys(r for v in verdicts for r in v.reasons if r.admits == allowed or not allowed))
+    return Verdict(allowed, reasons)
+
+
+def widened_icmp(topology: Topology, srcs: list[Point], dsts: list[Point], protocol: str, port: Port) -> Reason | None:
+    """Where a target that cannot filter ICMP by type admits what the spec gave only for other ICMP types."""
+    if protocol not in ("icmp", "icmpv6"):
+        return None
+    exact = judge(lambda p: explain_intent(topology, p), srcs, dsts, protocol, port)
+    if exact.allowed:
+        return None
+    wide = judge(lambda p: explain_intent(topology, p, any_icmp=True), srcs, dsts, protocol, port)
+    if not wide.allowed:
+        return None
+    refs = ", ".join(dict.fromkeys(r.ref for r in wide.reasons if r.ref))
+    return Reason(
+        "",
+        True,
+        "this target cannot filter ICMP by type or code: flows for other ICMP types admit every type "
+        f"here, which the spec did not ask for (spec: {refs})",
+        refs,
+    )
+
+
+def _ranges(topology: Topology, protocol: str) -> list[tuple[int, int]]:
+    """Port segments within which every rule the spec can produce answers alike."""
+    cuts = {0, 65536}
+    for flow in topology.flows:
+        for ps in flow.ports:
+            if ps.protocol == protocol:
+                cuts |= {ps.from_port, ps.to_port + 1}
+    edges = sorted(cuts)
+    return list(zip(edges, [e - 1 for e in edges[1:]], strict=False))
+
+
+def _icmp_types(topology: Topology, protocol: str) -> list[tuple[int, int]]:
+    named = {(ps.from_port, max(ps.to_port, 0)) for f in topology.flows for ps in f.ports if ps.protocol == protocol}
+    return sorted(t for t in named if t[0] >= 0)
+
+
+def listing(topology: Topology, evaluate: Evaluate, srcs: list[Point], dsts: list[Point]) -> list[Answer]:
+    """Every protocol and port range allowed from the sources to the destinations."""
+    every = judge(evaluate, srcs, dsts, "all", None)
+    if every.allowed:
+        return [Answer("all", every)]
+    found: list[Answer] = []
+    for proto in ("tcp", "udp"):
+        merged: list[tuple[int, int, Verdict]] = []
+        for lo, hi in _ranges(topology, proto):
+            verdict = judge(evaluate, srcs, dsts, proto, lo)
+            if not verdict.allowed:
+                continue
+            if merged and merged[-1][1] == lo - 1 and merged[-1][2] == verdict:
+                merged[-1] = (merged[-1][0], hi, verdict)
+            else:
+                merged.append((lo, hi, verdict))
+        found += [Answer(f"{proto}/{lo}" if lo == hi else f"{proto}/{lo}-{hi}", v) for lo, hi, v in merged]
+    for proto in ("icmp", "icmpv6"):
+        named = _icmp_types(topology, proto)
+        other = next((t, 0) for t in range(255, -1, -1) if (t, 0) not in named)
+        anything = judge(evaluate, srcs, dsts, proto, other)
+        if anything.allowed:
+            found.append(Answer(f"{proto} (every type)", anything))
+            continue
+        for kind in named:
+            verdict = judge(evaluate, srcs, dsts, proto, kind)
+            if verdict.allowed:
+                found.append(Answer(f"{proto}/{kind[0]}:{kind[1]}", verdict))
+    return found

@@ -1,0 +1,89 @@
+"""The spec's intent: which flows let a probe through (both halves: ingress on the destination, egress on the
+source under `egress: strict`). Networks in `to` give only egress; networks in `from` never give egress."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from cloudports.query.model import Point, Probe, Reason, Verdict, first_verdict, in_cidr
+from cloudports.spec.model import Flow, PortSpec, Topology
+
+
+def port_matches(ps: PortSpec, probe: Probe, via: int | None, any_icmp: bool) -> bool:
+    """Whether one spec PortSpec admits the probe; `via` is the CIDR family the peer matched through, if any."""
+    if ps.protocol == "all":
+        return True
+    proto, port = probe.protocol, probe.port
+    if proto in ("tcp", "udp"):
+        return ps.protocol == proto and isinstance(port, int) and ps.from_port <= port <= ps.to_port
+    if proto in ("icmp", "icmpv6") and isinstance(port, tuple):
+        if any_icmp:
+            return ps.protocol in ("icmp", "icmpv6") and (via is None or ps.applies_to(via))
+        return (
+            ps.protocol == proto
+            and (ps.from_port < 0 or ps.from_port == port[0])
+            and (ps.to_port < 0 or ps.to_port == port[1])
+        )
+    return False
+
+
+def _contains(topology: Topology, names: Sequence[str], end: Point, family: int) -> list[int | None]:
+    """How `end` is in the flow side `names`: None for a role-name match, else the CIDR family."""
+    ways: list[int | None] = []
+    for name in names:
+        if end.role is not None and name == end.role:
+            ways.append(None)
+        elif name in topology.networks and any(in_cidr(end, c, family) for c in topology.networks[name].cidrs):
+            ways.append(family)
+    return list(dict.fromkeys(ways))
+
+
+def _flows(
+    topology: Topology, role: str, side: str, peer: Point, probe: Probe, family: int, any_icmp: bool
+) -> list[Flow]:
+    found = []
+    for flow in topology.flows:
+        mine, other = (flow.destinations, flow.sources) if side == "to" else (flow.sources, flow.destinations)
+        if role in mine and any(
+            port_matches(ps, probe, via, any_icmp)
+            for via in _contains(topology, other, peer, family)
+            for ps in flow.ports
+        ):
+            found.append(flow)
+    return found
+
+
+def _flow_reason(direction: str, flow: Flow) -> Reason:
+    what = ", ".join(flow.service_names)
+    text = f"flow {', '.join(flow.sources)} -> {', '.join(flow.destinations)} [{what}]: {flow.description}"
+    return Reason(direction, True, text, f"{flow.loc.file}:{flow.loc.line}")
+
+
+def _family(topology: Topology, probe: Probe, family: int, any_icmp: bool) -> Verdict:
+    src, dst = probe.src, probe.dst
+    reasons: list[Reason] = []
+    ingress_ok = True
+    if dst.role is not None:
+        flows = _flows(topology, dst.role, "to", src, probe, family, any_icmp)
+        reasons += [_flow_reason("ingress", f) for f in flows]
+        ingress_ok = bool(flows)
+    if src.role is None:
+        egress_ok = True
+    elif topology.egress == "open":
+        egress_ok = True
+        reasons.append(Reason("egress", True, "egress: open lets every role send anything"))
+    else:
+        flows = _flows(topology, src.role, "from", dst, probe, family, any_icmp)
+        reasons += [_flow_reason("egress", f) for f in flows]
+        egress_ok = bool(flows)
+    if not ingress_ok:
+        reasons.insert(0, Reason("ingress", False, f"no flow lets {src} reach {dst} on {probe.what}"))
+    elif not egress_ok:
+        reasons.insert(0, Reason("egress", False, f"strict egress: no flow from {src} names {dst} for {probe.what}"))
+    return Verdict(ingress_ok and egress_ok, tuple(reasons))
+
+
+def explain_intent(topology: Topology, probe: Probe, *, any_icmp: bool = False) -> Verdict:
+    """Whether the spec means `probe` to pass, with the flows (spec file:line) that say so or what is missing.
+    any_icmp: judge ICMP at 'any type' granularity (for targets that cannot filter ICMP by type)."""
+    return first_verdict([_family(topology, probe, f, any_icmp) for f in probe.families()])

@@ -1,0 +1,106 @@
+"""What `cloudports query` asks and answers, in terms no cloud owns: endpoints, one probe, a verdict with reasons.
+
+A probe asks whether a *new connection* from one endpoint to another may be opened on one protocol/port. An
+endpoint is a role machine (``role``) or a host address (``addr``). Role machines are dual-stack and lie
+outside every named network except those spanning the whole address space (a /0 contains every role machine).
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from dataclasses import dataclass, field
+from typing import Any
+
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
+Port = int | tuple[int, int] | None  # tcp/udp port, icmp (type, code), None for other protocols
+
+ICMP_FAMILY = {"icmp": 4, "icmpv6": 6}
+PRIVATE_PREFIXES: tuple[IPNetwork, ...] = tuple(
+    ipaddress.ip_network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
+)
+
+
+@dataclass(frozen=True)
+class Point:
+    """A role machine (role set) or a host address (addr set)."""
+
+    role: str | None = None
+    addr: IPAddress | None = None
+    label: str = field(default="", compare=False)  # what the user called it, e.g. the network's name
+
+    def __str__(self) -> str:
+        if self.role is not None:
+            return self.role
+        return f"{self.label} ({self.addr})" if self.label else str(self.addr)
+
+
+@dataclass(frozen=True)
+class Probe:
+    src: Point
+    dst: Point
+    protocol: str  # tcp, udp, icmp, icmpv6, or another IP protocol (matched only by "all" rules)
+    port: Port = None
+
+    @property
+    def what(self) -> str:
+        if self.port is None:
+            return self.protocol if self.protocol in ("tcp", "udp", "icmp", "icmpv6") else "any protocol"
+        if isinstance(self.port, tuple):
+            return f"{self.protocol}/{self.port[0]}:{self.port[1]}"
+        return f"{self.protocol}/{self.port}"
+
+    def families(self) -> tuple[int, ...]:
+        """The address families the packet can have (empty: an impossible packet)."""
+        fams = {4, 6}
+        for end in (self.src, self.dst):
+            if end.addr is not None:
+                fams &= {end.addr.version}
+        if self.protocol in ICMP_FAMILY:
+            fams &= {ICMP_FAMILY[self.protocol]}
+        return tuple(sorted(fams))
+
+
+def in_cidr(end: Point, cidr: IPNetwork, family: int) -> bool:
+    """Whether the endpoint (in a packet of `family`) lies in `cidr` (a role machine only in a /0)."""
+    if cidr.version != family:
+        return False
+    if end.addr is not None:
+        return end.addr in cidr
+    return cidr.prefixlen == 0
+
+
+@dataclass(frozen=True)
+class Reason:
+    """One piece of the why: a flow or rule that admits, or what stops the connection."""
+
+    direction: str  # "ingress", "egress" or "" (both / neither)
+    admits: bool
+    text: str
+    ref: str = ""  # spec file:line:col, or the cloud rule's key / name
+    priority: int | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        found: dict[str, Any] = {"direction": self.direction, "admits": self.admits, "text": self.text}
+        if self.ref:
+            found["ref"] = self.ref
+        if self.priority is not None:
+            found["priority"] = self.priority
+        return found
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    reasons: tuple[Reason, ...] = field(default=())
+
+
+def first_verdict(per_family: list[Verdict]) -> Verdict:
+    """A connection is allowed if it is over one family; a denial keeps the reasons of every family."""
+    for verdict in per_family:
+        if verdict.allowed:
+            return verdict
+    reasons = tuple(dict.fromkeys(r for v in per_family for r in v.reasons))
+    if not per_family:
+        reasons = (Reason("", False, "no packet of this protocol can pass between these two addresses"),)
+    return Verdict(False, reasons)
