@@ -7,6 +7,7 @@ says and nothing sensible can stand in, a warning where the target widens a rule
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from cloudports.compile import Rule
@@ -18,11 +19,11 @@ if TYPE_CHECKING:
     from cloudports.targets.base import Target
 
 
-def _by_flow(rules: list[Rule]) -> dict[tuple[Loc | None, str], list[str]]:
-    """(the flow's location, the port) -> the roles concerned: one diagnostic per flow, not per rule."""
+def _by_flow(rules: list[Rule], what: Callable[[Rule], str]) -> dict[tuple[Loc | None, str], list[str]]:
+    """(the flow's location, what) -> the roles concerned: one diagnostic per flow, not per rule."""
     found: dict[tuple[Loc | None, str], list[str]] = {}
     for rule in rules:
-        roles = found.setdefault((rule.origins[0] if rule.origins else None, str(rule.port)), [])
+        roles = found.setdefault((rule.origins[0] if rule.origins else None, what(rule)), [])
         if rule.role not in roles:
             roles.append(rule.role)
     return found
@@ -41,8 +42,11 @@ def _icmp_types(target: Target[Any, Any], policy: CompiledPolicy) -> list[Diagno
             "targets that keep the exact ICMP type: " + ", ".join(_able("icmp_types")),
             "warning",
         )
-        for (loc, port), roles in _by_flow(typed).items()
+        for (loc, port), roles in _by_flow(typed, lambda r: str(r.port)).items()
     ]
+
+
+_OTHER_FAMILY = {"icmp": "ICMPv6", "icmpv6": "ICMP (IPv4)"}
 
 
 def _icmp_families(target: Target[Any, Any], policy: CompiledPolicy) -> list[Diagnostic]:
@@ -51,12 +55,12 @@ def _icmp_families(target: Target[Any, Any], policy: CompiledPolicy) -> list[Dia
     return [
         Diagnostic(
             loc,
-            f"{target.name}: {target.title} cannot tell ICMP from ICMPv6 between roles; {port.split('/')[0]} "
-            f"for {_roles(roles)} also admits {'ICMPv6' if port.startswith('icmp/') or port == 'icmp' else 'ICMP'}",
+            f"{target.name}: {target.title} cannot tell ICMP from ICMPv6 between roles; {protocol} for "
+            f"{_roles(roles)} also admits {_OTHER_FAMILY[protocol]}",
             "allow both families in the spec to make the intent explicit, or use a network (CIDR) peer",
             "warning",
         )
-        for (loc, port), roles in _by_flow(between).items()
+        for (loc, protocol), roles in _by_flow(between, lambda r: r.protocol).items()
     ]
 
 
