@@ -801,6 +801,23 @@ def test_a_lost_answer_to_the_whole_nsg_put_is_recognised(lagging: ArmServer, ca
     assert drift(capsys, DISTRIBUTED)[0] == 0
 
 
+def test_a_lost_answer_to_a_tag_patch_is_recognised(distributed: ArmServer, capsys) -> None:
+    """Regression: azure-core does not re-send a PATCH whose answer was lost, so tagging an existing NSG or ASG
+    failed the run although the tags had been written."""
+    sdk = sdk_client(distributed)
+    nsg = sdk.network_security_groups.get(RG, NSG)
+    asg = next(iter(sdk.application_security_groups.list(RG)))
+    for operations, name, tags in (
+        (sdk.network_security_groups, NSG, nsg.tags),
+        (sdk.application_security_groups, asg.name, asg.tags),
+    ):
+        operations.update_tags(RG, name, {"tags": {k: v for k, v in tags.items() if k != "cloudports:spec"}})
+    distributed.inject_fault("PATCH", rf"/networkSecurityGroups/{NSG}$", drop_answer=True)
+    distributed.inject_fault("PATCH", rf"/applicationSecurityGroups/{asg.name}$", drop_answer=True)
+    apply(capsys, DISTRIBUTED)
+    assert drift(capsys, DISTRIBUTED)[0] == 0
+
+
 def test_a_412_that_is_not_our_write_stays_an_error(lagging: ArmServer, capsys) -> None:
     sdk = sdk_client(lagging)
     cli(capsys, "destroy", DISTRIBUTED, "-t", "azure", "--auto-approve")

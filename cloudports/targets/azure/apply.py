@@ -18,7 +18,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from azure.core.exceptions import HttpResponseError, ResourceNotFoundError
+from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, ServiceRequestError, ServiceResponseError
 from azure.mgmt.network import models
 
 from cloudports.errors import CloudportsError, Diagnostic
@@ -71,8 +71,9 @@ class Applier:
         for asg in d.create_asgs:
             asg_ids[asg.role] = self._put_asg(asg, d.desired.location)
         for live_asg, change in d.tag_asgs:
-            with arm_errors("tagging application security group", live_asg.name):
-                self.client.application_security_groups.update_tags(self.rg, live_asg.name, {"tags": change.after})
+            self._patch_tags(
+                self.client.application_security_groups, "application security group", live_asg.name, change.after
+            )
         nsg_id = self._create_nsg(d, asg_ids) if d.live.nsg is None else self._update_nsg(d, asg_ids)
         for subnet in d.associate:
             self._associate(subnet, nsg_id, d)
@@ -80,14 +81,24 @@ class Applier:
         done = [c for c in planned.changes if not (c.kind == ASG and c.action == "remove" and c.name in left)]
         return Plan("azure", d.desired.topology, planned.scope, done, planned.notes + list(left.values()))
 
+    def _patch_tags(self, operations: Any, kind: str, name: str, tags: dict[str, str]) -> None:
+        """PATCH a resource's tags. azure-core does not re-send a PATCH whose answer was lost, but tags are safe to
+        check: read them back and send the PATCH once more only if they did not land."""
+        with arm_errors(f"tagging {kind}", name):
+            try:
+                operations.update_tags(self.rg, name, {"tags": tags})
+            except (ServiceRequestError, ServiceResponseError):
+                now = dict(operations.get(self.rg, name).tags or {})
+                if any(now.get(k) != v for k, v in tags.items()):
+                    operations.update_tags(self.rg, name, {"tags": tags})
+
     def _update_nsg(self, d: AzureDiff, asg_ids: dict[str, str]) -> str:
         """Tags patched (never a PUT of the NSG itself, which would replace its rules), then the rule writes."""
         nsg, name = d.live.nsg, d.desired.nsg_name
         if nsg is None:  # the caller creates a missing NSG instead
             raise CloudportsError(f"azure: network security group {name} is missing; run apply again")
         if d.tag_nsg:
-            with arm_errors("tagging network security group", name):
-                self.client.network_security_groups.update_tags(self.rg, name, {"tags": d.tag_nsg.after})
+            self._patch_tags(self.client.network_security_groups, "network security group", name, d.tag_nsg.after)
         puts = d.add + [want for want, _have, _why in d.change]
         if len(puts) + len(d.remove) > BULK_THRESHOLD:
             self._put_all_rules(d, asg_ids)
