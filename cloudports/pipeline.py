@@ -24,10 +24,6 @@ def compile_spec(
     return compile_topology(load_topology(spec, dict(variables or {}), phase))
 
 
-def target(name: str) -> Target[Any, Any]:
-    return registry.get(name)
-
-
 def prepare(policy: CompiledPolicy, name: str) -> tuple[Target[Any, Any], list[Diagnostic]]:
     """The target, and its warnings for this spec (raises for what the target cannot express)."""
     chosen = registry.get(name)

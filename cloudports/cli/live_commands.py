@@ -19,15 +19,15 @@ from cloudports.cli.common import (
     VarOpt,
     compile_policy,
     err,
+    for_target,
     out,
-    warn,
 )
 from cloudports.cli.target_options import TargetOptions, options_for, with_target_options
 from cloudports.errors import CloudportsError, Diagnostic, Interrupted
 from cloudports.live.backend import Backend
 from cloudports.live.plan import Plan
 from cloudports.live.report import render_plan
-from cloudports.pipeline import identity_policy, prepare
+from cloudports.pipeline import identity_policy
 from cloudports.targets import registry
 
 AdoptOpt = Annotated[bool, typer.Option("--adopt", help="Take over same-name resources that lack cloudports tags")]
@@ -38,10 +38,8 @@ def _backend(
     spec: Path, target: str, var: list[str] | None, phase: str | None, given: TargetOptions, adopt: bool = False
 ) -> Backend:
     policy = compile_policy(spec, var, phase)
-    chosen, warnings = prepare(policy, target)
-    options = options_for(chosen, given)
-    warn(warnings)
-    return chosen.open_backend(policy, options, adopt)
+    chosen = for_target(policy, target)
+    return chosen.open_backend(policy, options_for(chosen, given), adopt)
 
 
 def _print_plan(plan: Plan, fmt: Format, mode: Literal["plan", "drift", "destroy"]) -> None:

@@ -86,10 +86,6 @@ class Target(ABC, Generic[S, St]):
         """A few words for `validate`, e.g. '5 security groups, 155 rules'."""
         return f"{len(self.rows(state))} rules"
 
-    def warnings(self, state: St) -> list[Diagnostic]:
-        """Diagnostics the build produced that the user should see."""
-        return []
-
     def emit(self, policy: CompiledPolicy, out: Path, phase: str | None) -> list[Path]:
         """Write a Terraform root module into `out`; returns the files written."""
         raise self.unsupported("emit Terraform")
