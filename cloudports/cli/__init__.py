@@ -1,7 +1,8 @@
 """The `cloudports` command line: one module per command group, options shared through cli/common.py.
 
 Exit codes: 0 ok; 1 error (including usage errors); 2 "changes present" for `plan --detailed-exitcode` and
-`drift`, as Terraform does. Bad input never prints a traceback.
+`drift`, as Terraform does, and "differences found" for `verify`; 3 "denied" for `query`. Bad input never prints
+a traceback.
 """
 
 from __future__ import annotations
@@ -10,7 +11,14 @@ import sys
 
 import typer
 
-from cloudports.cli import compile_commands, graph_commands, info_commands, live_commands, query_commands
+from cloudports.cli import (
+    compile_commands,
+    graph_commands,
+    info_commands,
+    live_commands,
+    query_commands,
+    verify_commands,
+)
 from cloudports.cli.common import err
 from cloudports.errors import CloudportsError
 
@@ -25,6 +33,7 @@ for _command in (
     *compile_commands.COMMANDS,
     *graph_commands.COMMANDS,
     *query_commands.COMMANDS,
+    *verify_commands.COMMANDS,
     *info_commands.COMMANDS,
     *live_commands.COMMANDS,
 ):

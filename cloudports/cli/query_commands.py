@@ -8,6 +8,8 @@ from typing import Annotated, Any
 import typer
 
 from cloudports.cli.common import Format, FormatOpt, PhaseOpt, SpecArg, VarOpt, compile_policy, for_target, out
+from cloudports.cli.target_options import TargetOptions, options_for, with_reading_options
+from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.query.ask import Answer, Evaluate, judge, listing, parse_port, resolve, widened_icmp
 from cloudports.query.intent import explain_intent
 from cloudports.query.model import Verdict
@@ -22,6 +24,7 @@ def _known(name: str | None) -> str | None:
     return name
 
 
+@with_reading_options
 def query(
     spec: SpecArg,
     source: Annotated[str, typer.Option("--from", help="Role, network, IP address or CIDR, or internet")],
@@ -35,12 +38,19 @@ def query(
             "--target", "-t", help="Judge one cloud's compiled rules (default: the spec's intent)", callback=_known
         ),
     ] = None,
+    live: Annotated[
+        bool, typer.Option("--live", help="Judge the rules the live cloud holds (with --target), as drift reads them")
+    ] = False,
     fmt: FormatOpt = Format.table,
     var: VarOpt = None,
     phase: PhaseOpt = None,
+    *,
+    target_options: TargetOptions,
 ) -> int:
     """May FROM open a connection to TO? Says which flows (spec file:line) or cloud rules decide it.
     Exit 0 allowed, 3 denied, 1 error."""
+    if live and target is None:
+        raise CloudportsError([Diagnostic(None, "query --live reads one cloud", "add --target aws or --target azure")])
     policy = compile_policy(spec, var, phase)
     topology = policy.topology
     src_name, srcs = resolve(topology, source)
@@ -50,9 +60,12 @@ def query(
     chosen = None
     if target is not None:
         chosen = for_target(policy, target)
-        state = chosen.build(policy)
+        if live:
+            state = chosen.open_backend(policy, options_for(chosen, target_options), adopt=False).read_state()
+        else:
+            state = chosen.build(policy)
         evaluate = lambda p: chosen.explain(state, p)  # noqa: E731
-        by = f"{target} ({chosen.title})"
+        by = f"{target} ({chosen.title}{', live' if live else ''})"
     if port is not None:
         protocol, number = parse_port(port)
         verdict = judge(evaluate, srcs, dsts, protocol, number)

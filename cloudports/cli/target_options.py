@@ -19,18 +19,21 @@ from cloudports.targets.base import Option, Target
 TargetOptions = dict[str, str | None]
 
 
-def _declared() -> dict[str, tuple[Option, list[str]]]:
-    """option name -> (the option, the targets that declare it)."""
+def _declared(reading: bool = False) -> dict[str, tuple[Option, list[str]]]:
+    """option name -> (the option, the targets that declare it); reading: without the options for writes."""
     found: dict[str, tuple[Option, list[str]]] = {}
     for target in registry.all_targets():
         for option in target.options:
+            if reading and option.writes_only:
+                continue
             found.setdefault(option.name, (option, []))[1].append(target.name)
     return found
 
 
-def with_target_options(func: Callable[..., None]) -> Callable[..., None]:
-    """Adds every target's options to a command; the command receives them as `target_options`."""
-    declared = _declared()
+def with_target_options(func: Callable[..., Any], reading: bool = False) -> Callable[..., Any]:
+    """Adds every target's options to a command; the command receives them as `target_options`.
+    reading: a command that never writes, offered no option that only matters to writes."""
+    declared = _declared(reading)
     params = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "target_options"]
     for name, (option, owners) in declared.items():
         info = typer.Option(option.flag, help=f"{', '.join(owners)}: {option.help}", show_default=False)
@@ -39,9 +42,9 @@ def with_target_options(func: Callable[..., None]) -> Callable[..., None]:
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
 
     @functools.wraps(func)
-    def command(**kwargs: Any) -> None:
+    def command(**kwargs: Any) -> Any:
         given = {name: _value(kwargs.pop(name)) for name in declared}
-        func(**kwargs, target_options=given)
+        return func(**kwargs, target_options=given)
 
     command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
     return command
@@ -71,3 +74,8 @@ def options_for(target: Target[Any, Any], given: Mapping[str, str | None]) -> Ta
     if problems:
         raise CloudportsError(problems)
     return {name: given.get(name) for name in own}
+
+
+def with_reading_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """with_target_options for commands that only read the cloud (query, verify)."""
+    return with_target_options(func, reading=True)

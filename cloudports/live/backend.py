@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Any, Protocol
 
 from cloudports.live.plan import Plan
 
@@ -10,6 +10,10 @@ from cloudports.live.plan import Plan
 class Backend(Protocol):
     def plan(self) -> Plan:
         """Compare the spec's desired state with live state (also the drift report)."""
+        ...
+
+    def read_state(self) -> Any:
+        """What the cloud holds for this spec, in the target's state model (for query --live and verify --live)."""
         ...
 
     def apply(self, plan: Plan) -> Plan:

@@ -5,26 +5,28 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from cloudports.query.model import Point, Probe, Reason, Verdict, first_verdict, in_cidr
+from cloudports.query.model import IPNetwork, Point, Probe, Reason, Verdict, first_verdict, in_cidr
+from cloudports.query.space import Space, family_mask
 from cloudports.spec.model import Flow, PortSpec, Topology
 
 
-def port_matches(ps: PortSpec, probe: Probe, via: int | None, any_icmp: bool) -> bool:
-    """Whether one spec PortSpec admits the probe; `via` is the CIDR family the peer matched through, if any."""
+def port_space(ps: PortSpec, via: int | None, any_icmp: bool) -> Space:
+    """What one spec PortSpec admits; `via` is the CIDR family the peer matched through, if any.
+    any_icmp: ICMP at 'any type' granularity (ICMP and ICMPv6 alike between roles)."""
     if ps.protocol == "all":
-        return True
-    proto, port = probe.protocol, probe.port
-    if proto in ("tcp", "udp"):
-        return ps.protocol == proto and isinstance(port, int) and ps.from_port <= port <= ps.to_port
-    if proto in ("icmp", "icmpv6") and isinstance(port, tuple):
-        if any_icmp:
-            return ps.protocol in ("icmp", "icmpv6") and (via is None or ps.applies_to(via))
-        return (
-            ps.protocol == proto
-            and (ps.from_port < 0 or ps.from_port == port[0])
-            and (ps.to_port < 0 or ps.to_port == port[1])
-        )
-    return False
+        return Space.everything()
+    if ps.protocol in ("tcp", "udp"):
+        return Space.ports(ps.protocol, ps.from_port, ps.to_port)
+    if not any_icmp:
+        return Space.icmp(ps.protocol, ps.from_port, ps.to_port)
+    if via is None or ps.applies_to(via):
+        return Space.icmp("icmp") | Space.icmp("icmpv6")
+    return Space()
+
+
+def port_matches(ps: PortSpec, probe: Probe, via: int | None, any_icmp: bool) -> bool:
+    """Whether one spec PortSpec admits the probe."""
+    return port_space(ps, via, any_icmp).contains(probe)
 
 
 def _contains(topology: Topology, names: Sequence[str], end: Point, family: int) -> list[int | None]:
@@ -87,3 +89,42 @@ def explain_intent(topology: Topology, probe: Probe, *, any_icmp: bool = False) 
     """Whether the spec means `probe` to pass, with the flows (spec file:line) that say so or what is missing.
     any_icmp: judge ICMP at 'any type' granularity (for targets that cannot filter ICMP by type)."""
     return first_verdict([_family(topology, probe, f, any_icmp) for f in probe.families()])
+
+
+class Intent:
+    """The spec's intent as Spaces: what it allows between two endpoints over one address family (for
+    verify). The flows are indexed by the roles they name once, so each pair costs only its own flows."""
+
+    def __init__(self, topology: Topology, any_icmp: bool = False):
+        self.topology = topology
+        self.any_icmp = any_icmp
+        self.naming: dict[tuple[str, str], list[Flow]] = {}
+        for flow in topology.flows:
+            for role in flow.destinations:
+                self.naming.setdefault((role, "to"), []).append(flow)
+            for role in flow.sources:
+                self.naming.setdefault((role, "from"), []).append(flow)
+
+    def _half(self, role: str, side: str, peer: Point, family: int) -> Space:
+        found = Space()
+        for flow in self.naming.get((role, side), ()):
+            other = flow.sources if side == "to" else flow.destinations
+            for via in _contains(self.topology, other, peer, family):
+                for ps in flow.ports:
+                    found |= port_space(ps, via, self.any_icmp)
+        return found
+
+    def space(self, src: Point, dst: Point, family: int) -> Space:
+        everything = Space.everything()
+        ingress = everything if dst.role is None else self._half(dst.role, "to", src, family)
+        open_egress = src.role is None or self.topology.egress == "open"
+        egress = everything if open_egress else self._half(src.role or "", "from", dst, family)
+        return ingress & egress & family_mask(family)
+
+    platform_text = ""
+
+    def platform(self, src: Point, dst: Point, family: int) -> Space:
+        return Space()
+
+    def networks(self) -> list[IPNetwork]:
+        return [cidr for network in self.topology.networks.values() for cidr in network.cidrs]

@@ -23,6 +23,7 @@ if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
     from cloudports.live.backend import Backend
     from cloudports.query.model import Probe, Verdict
+    from cloudports.query.space import Reachability
     from cloudports.spec.model import Topology
 
 Row = dict[str, Any]
@@ -54,6 +55,7 @@ class Option:
     flag: str  # e.g. "--vpc-id"
     help: str
     is_flag: bool = False
+    writes_only: bool = False  # only for commands that write (apply, destroy): not offered by reading commands
 
 
 S = TypeVar("S", bound=TargetSettings)
@@ -97,6 +99,10 @@ class Target(ABC, Generic[S, St]):
     def explain(self, state: St, probe: Probe) -> Verdict:
         """Whether this cloud's state lets the probe's connection through, with the rules that decide it."""
         raise self.unsupported("answer queries (query --target)")
+
+    def reachability(self, state: St) -> Reachability:
+        """What this cloud's state allows between any two endpoints, as exact sets (for verify)."""
+        raise self.unsupported("be verified (verify)")
 
     def unsupported(self, what: str) -> CloudportsError:
         return CloudportsError(

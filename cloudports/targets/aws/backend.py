@@ -45,6 +45,9 @@ class AwsBackend:
     def read(self, conflicts: NameConflicts | None = None) -> LiveState:
         return read_live(self.ec2, self.desired, conflicts or self.conflicts)
 
+    def read_state(self) -> AwsState:
+        return self.read().state
+
     def plan(self) -> Plan:
         return diff(self.desired, self.read()).plan()
 

@@ -6,26 +6,26 @@ from __future__ import annotations
 
 import ipaddress
 
-from cloudports.query.model import Point, Probe, Reason, Verdict, first_verdict, in_cidr
+from cloudports.query.model import IPNetwork, Point, Probe, Reason, Verdict, first_verdict, in_cidr
+from cloudports.query.space import Space, family_mask
 from cloudports.targets.aws.model import AwsState, SgRule
 
 _NUMBERED = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
 
 
-def _proto_matches(rule: SgRule, probe: Probe) -> bool:
-    rp = _NUMBERED.get(rule.ip_protocol, rule.ip_protocol)
-    if rp == "-1":
-        return True
-    if rp != probe.protocol:
-        return False
-    port = probe.port
-    if isinstance(port, int):
-        return rule.from_port is not None and rule.to_port is not None and rule.from_port <= port <= rule.to_port
-    if isinstance(port, tuple):
-        lo = -1 if rule.from_port is None else rule.from_port
-        hi = -1 if rule.to_port is None else rule.to_port
-        return (lo < 0 or lo == port[0]) and (hi < 0 or hi == port[1])
-    return True
+def rule_space(rule: SgRule) -> Space:
+    """What one rule admits (its peer aside)."""
+    protocol = _NUMBERED.get(rule.ip_protocol, rule.ip_protocol)
+    if protocol == "-1":
+        return Space.everything()
+    if protocol in ("tcp", "udp"):
+        if rule.from_port is None or rule.to_port is None:
+            return Space()
+        return Space.ports(protocol, rule.from_port, rule.to_port)
+    if protocol in ("icmp", "icmpv6"):
+        kind = -1 if rule.from_port is None else rule.from_port
+        return Space.icmp(protocol, kind, -1 if rule.to_port is None else rule.to_port)
+    return Space.protocol_number(int(protocol)) if protocol.isdigit() else Space()
 
 
 def _peer_matches(rule: SgRule, peer: Point, family: int) -> bool:
@@ -36,7 +36,7 @@ def _peer_matches(rule: SgRule, peer: Point, family: int) -> bool:
 
 def _half(state: AwsState, role: str, direction: str, peer: Point, probe: Probe, family: int) -> list[SgRule]:
     return sorted(
-        r for r in state.rules_of(role, direction) if _peer_matches(r, peer, family) and _proto_matches(r, probe)
+        r for r in state.rules_of(role, direction) if _peer_matches(r, peer, family) and rule_space(r).contains(probe)
     )
 
 
@@ -65,3 +65,35 @@ def _family(state: AwsState, probe: Probe, family: int) -> Verdict:
 
 def explain(state: AwsState, probe: Probe) -> Verdict:
     return first_verdict([_family(state, probe, f) for f in probe.families()])
+
+
+class AwsReachability:
+    """What an AwsState allows between two endpoints, as Spaces (for verify); rules indexed once."""
+
+    def __init__(self, state: AwsState):
+        self.state = state
+        self.by_half: dict[tuple[str, str], list[tuple[SgRule, Space]]] = {}
+        for rule in state.rules.values():
+            self.by_half.setdefault((rule.group, rule.direction), []).append((rule, rule_space(rule)))
+
+    def _half(self, role: str | None, direction: str, peer: Point, family: int) -> Space:
+        if role is None:
+            return Space.everything()  # an address outside our groups needs no rule of ours
+        found = Space()
+        for rule, space in self.by_half.get((role, direction), ()):
+            if _peer_matches(rule, peer, family):
+                found |= space
+        return found
+
+    def space(self, src: Point, dst: Point, family: int) -> Space:
+        ingress = self._half(dst.role, "ingress", src, family)
+        return ingress & self._half(src.role, "egress", dst, family) & family_mask(family)
+
+    platform_text = ""
+
+    def platform(self, src: Point, dst: Point, family: int) -> Space:
+        return Space()  # nothing passes a security group but by its rules
+
+    def networks(self) -> list[IPNetwork]:
+        cidrs = (c for r in self.state.rules.values() for c in (r.cidr_ipv4, r.cidr_ipv6) if c)
+        return [ipaddress.ip_network(c, strict=False) for c in cidrs]

@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
     from cloudports.live.backend import Backend
     from cloudports.query.model import Probe, Verdict
+    from cloudports.query.space import Reachability
 
 
 class AwsTarget(Target[AwsSettings, AwsState]):
@@ -34,6 +35,7 @@ class AwsTarget(Target[AwsSettings, AwsState]):
             "--allow-gap",
             "apply even where no order of calls keeps every declared flow open (the plan says where)",
             is_flag=True,
+            writes_only=True,
         ),
     )
 
@@ -47,6 +49,11 @@ class AwsTarget(Target[AwsSettings, AwsState]):
         from cloudports.targets.aws.explain import explain
 
         return explain(state, probe)
+
+    def reachability(self, state: AwsState) -> Reachability:
+        from cloudports.targets.aws.explain import AwsReachability
+
+        return AwsReachability(state)
 
     def summary(self, state: AwsState) -> str:
         return f"{len(state.groups)} security groups, {len(state.rules)} rules"

@@ -58,6 +58,9 @@ class AzureBackend:
             sleep(step)
             waited += step
 
+    def read_state(self) -> AzureState:
+        return self.read().state
+
     def plan(self) -> Plan:
         live = self.read()
         return diff(self.desired_for(live), live, self.arm).plan()

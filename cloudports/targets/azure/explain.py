@@ -5,12 +5,25 @@ AzureLoadBalancer = 168.63.129.16. Protocol Icmp matches ICMP and ICMPv6 of any 
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 
-from cloudports.query.model import PRIVATE_PREFIXES, Point, Probe, Reason, Verdict, first_verdict, in_cidr
+from cloudports.query.model import (
+    PRIVATE_PREFIXES,
+    IPNetwork,
+    Point,
+    Probe,
+    Reason,
+    Verdict,
+    first_verdict,
+    in_cidr,
+)
+from cloudports.query.space import Space, family_mask
 from cloudports.targets.azure.model import AzureState, NsgRule
 
 LOAD_BALANCER = ipaddress.ip_address("168.63.129.16")
+PLATFORM_RULE = "AllowAzureLoadBalancerInBound"
+PLATFORM_TEXT = f"Azure's default rule {PLATFORM_RULE} admits the platform's health probes from {LOAD_BALANCER}"
 
 
 def _default(name: str, direction: str, priority: int, access: str, src: str, dst: str) -> NsgRule:
@@ -37,21 +50,37 @@ DEFAULT_RULES: tuple[NsgRule, ...] = (
 )
 
 
-def _proto_matches(rule: NsgRule, probe: Probe) -> bool:
-    rp, proto = rule.protocol.lower(), probe.protocol
-    if rp not in ("*", "any") and not (rp == "icmp" and proto in ("icmp", "icmpv6")) and rp != proto:
-        return False
-    if "*" not in rule.source_ports:
-        return False  # clients use ephemeral source ports
-    if not isinstance(probe.port, int) or proto not in ("tcp", "udp"):
-        return "*" in rule.destination_ports
-    for item in rule.destination_ports:
-        if item == "*":
-            return True
+_OTHER_PROTOCOLS = {"esp": 50, "ah": 51}
+
+
+def _port_spans(items: tuple[str, ...]) -> list[tuple[int, int]]:
+    spans = []
+    for item in items:
         lo, _, hi = item.partition("-")
-        if int(lo) <= probe.port <= int(hi or lo):
-            return True
-    return False
+        spans.append((int(lo), int(hi or lo)))
+    return spans
+
+
+def rule_space(rule: NsgRule) -> Space:
+    """What one rule admits (its sides aside). Only rules open to every source port match: clients use
+    ephemeral ports. Port lists restrict TCP and UDP; other protocols need `*` ports to match at all."""
+    if "*" not in rule.source_ports:
+        return Space()
+    protocol = rule.protocol.lower()
+    if protocol in ("*", "any"):
+        kinds = Space.everything()
+    elif protocol == "icmp":
+        kinds = Space.icmp("icmp") | Space.icmp("icmpv6")
+    elif protocol in ("tcp", "udp"):
+        kinds = Space.ports(protocol, 0, 65535)
+    elif protocol in _OTHER_PROTOCOLS:
+        kinds = Space.protocol_number(_OTHER_PROTOCOLS[protocol])
+    else:
+        return Space()
+    if "*" in rule.destination_ports:
+        return kinds
+    spans = _port_spans(rule.destination_ports)
+    return kinds & Space.of({"tcp": spans, "udp": spans})
 
 
 def _in_vnet(end: Point) -> bool:
@@ -80,16 +109,18 @@ def _side(prefixes: tuple[str, ...], asgs: tuple[str, ...], end: Point, family: 
     return (end.role is not None and end.role in asgs) or any(_prefix_matches(p, end, family) for p in prefixes)
 
 
+def _ordered(state: AzureState, direction: str) -> list[NsgRule]:
+    """The rules Azure evaluates in one direction, the defaults included, in the order it evaluates them."""
+    rules = (r for r in (*state.rules.values(), *DEFAULT_RULES) if r.direction == direction)
+    return sorted(rules, key=lambda r: (r.priority, r.name))
+
+
 def _decide(state: AzureState, direction: str, probe: Probe, family: int) -> NsgRule:
-    rules = sorted(
-        (r for r in (*state.rules.values(), *DEFAULT_RULES) if r.direction == direction),
-        key=lambda r: (r.priority, r.name),
-    )
-    for rule in rules:
+    for rule in _ordered(state, direction):
         if (
             _side(rule.source_prefixes, rule.source_asgs, probe.src, family)
             and _side(rule.destination_prefixes, rule.destination_asgs, probe.dst, family)
-            and _proto_matches(rule, probe)
+            and rule_space(rule).contains(probe)
         ):
             return rule
     raise AssertionError("the default deny matches everything")
@@ -112,3 +143,56 @@ def _family(state: AzureState, probe: Probe, family: int) -> Verdict:
 
 def explain(state: AzureState, probe: Probe) -> Verdict:
     return first_verdict([_family(state, probe, f) for f in probe.families()])
+
+
+class AzureReachability:
+    """What an AzureState allows between two endpoints, as Spaces (for verify): per direction, each rule
+    decides the part of the traffic no rule of a lower priority number has decided yet."""
+
+    platform_text = PLATFORM_TEXT
+
+    def __init__(self, state: AzureState):
+        self.state = state
+        self.ordered = {d: [(r, rule_space(r)) for r in _ordered(state, d)] for d in ("Inbound", "Outbound")}
+
+    def _decided(self, direction: str, src: Point, dst: Point, family: int) -> tuple[Space, Space]:
+        """(what the direction allows, the part of it only the platform's load-balancer rule allows)."""
+        allowed, platform, undecided = Space(), Space(), Space.everything()
+        for rule, space in self.ordered[direction]:
+            if not (
+                _side(rule.source_prefixes, rule.source_asgs, src, family)
+                and _side(rule.destination_prefixes, rule.destination_asgs, dst, family)
+            ):
+                continue
+            decided = space & undecided
+            if rule.access == "Allow":
+                allowed |= decided
+                platform |= decided if rule.name == PLATFORM_RULE else Space()
+            undecided -= decided
+            if not undecided:
+                break
+        return allowed, platform
+
+    def _both(self, src: Point, dst: Point, family: int) -> tuple[Space, Space]:
+        found, platform = family_mask(family), Space()
+        for direction, end in (("Outbound", src), ("Inbound", dst)):
+            if end.role is not None:
+                allowed, by_platform = self._decided(direction, src, dst, family)
+                found &= allowed
+                platform |= by_platform
+        return found, platform & found
+
+    def space(self, src: Point, dst: Point, family: int) -> Space:
+        return self._both(src, dst, family)[0]
+
+    def platform(self, src: Point, dst: Point, family: int) -> Space:
+        """Azure's health probes from 168.63.129.16 pass by a default rule no NSG rule can be placed below."""
+        return self._both(src, dst, family)[1]
+
+    def networks(self) -> list[IPNetwork]:
+        found: list[IPNetwork] = [*PRIVATE_PREFIXES, ipaddress.ip_network(LOAD_BALANCER)]
+        for rule in self.state.rules.values():
+            for prefix in (*rule.source_prefixes, *rule.destination_prefixes):
+                with contextlib.suppress(ValueError):  # a service tag: its blocks are among the ones above
+                    found.append(ipaddress.ip_network(prefix, strict=False))
+        return found

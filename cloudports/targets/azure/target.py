@@ -17,6 +17,7 @@ if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
     from cloudports.live.backend import Backend
     from cloudports.query.model import Probe, Verdict
+    from cloudports.query.space import Reachability
 
 
 class AzureTarget(Target[AzureSettings, AzureState]):
@@ -45,6 +46,11 @@ class AzureTarget(Target[AzureSettings, AzureState]):
         from cloudports.targets.azure.explain import explain
 
         return explain(state, probe)
+
+    def reachability(self, state: AzureState) -> Reachability:
+        from cloudports.targets.azure.explain import AzureReachability
+
+        return AzureReachability(state)
 
     def summary(self, state: AzureState) -> str:
         return f"{len(state.asgs)} ASGs, {len(state.rules)} NSG rules"

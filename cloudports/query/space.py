@@ -1,0 +1,209 @@
+"""Sets of traffic kinds — protocols with port, ICMP type/code or IP-protocol ranges — as exact interval sets.
+
+`verify` compares what the spec and each cloud allow between two endpoints as whole sets rather than probe by
+probe, so every port is covered at the cost of a few interval operations. A Space has five axes:
+
+* ``tcp``, ``udp``: destination ports 0..65535;
+* ``icmp``, ``icmpv6``: type * 256 + code (0..65535), so "type 8, any code" is one interval;
+* ``ip``: every other IP protocol by number (1, 6, 17 and 58 live on the axes above, never here).
+
+A probe of protocol ``all`` (see query.model.Probe) stands for "some other IP protocol": a Space holds it only
+if it holds every other protocol, as only an all-protocol rule does.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from typing import Protocol
+
+from cloudports.query.model import IPNetwork, Point, Probe
+
+Span = tuple[int, int]  # inclusive
+Spans = tuple[Span, ...]
+AXES = ("tcp", "udp", "icmp", "icmpv6", "ip")
+_PORTS: Spans = ((0, 65535),)
+OTHER_PROTOCOLS: Spans = ((0, 0), (2, 5), (7, 16), (18, 57), (59, 255))
+_FULL_AXIS: dict[str, Spans] = {"tcp": _PORTS, "udp": _PORTS, "icmp": _PORTS, "icmpv6": _PORTS, "ip": OTHER_PROTOCOLS}
+_NUMBERS = {"tcp": 6, "udp": 17, "icmp": 1, "icmpv6": 58}
+
+
+def _merge(spans: Iterable[Span]) -> Spans:
+    merged: list[Span] = []
+    for lo, hi in sorted(spans):
+        if merged and lo <= merged[-1][1] + 1:
+            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+        else:
+            merged.append((lo, hi))
+    return tuple(merged)
+
+
+def _intersect(a: Spans, b: Spans) -> Spans:
+    found: list[Span] = []
+    i = j = 0
+    while i < len(a) and j < len(b):
+        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        if lo <= hi:
+            found.append((lo, hi))
+        if a[i][1] < b[j][1]:
+            i += 1
+        else:
+            j += 1
+    return tuple(found)
+
+
+def _subtract(a: Spans, b: Spans) -> Spans:
+    found: list[Span] = []
+    for lo, hi in a:
+        for blo, bhi in b:
+            if bhi < lo or blo > hi:
+                continue
+            if blo > lo:
+                found.append((lo, blo - 1))
+            lo = bhi + 1
+            if lo > hi:
+                break
+        if lo <= hi:
+            found.append((lo, hi))
+    return tuple(found)
+
+
+@dataclass(frozen=True)
+class Space:
+    """An exact set of traffic kinds; immutable, hashable, compared by content."""
+
+    axes: tuple[tuple[str, Spans], ...] = ()  # non-empty axes only, in AXES order
+
+    @classmethod
+    def of(cls, parts: dict[str, Iterable[Span]]) -> Space:
+        found = {axis: _intersect(_merge(parts.get(axis, ())), _FULL_AXIS[axis]) for axis in AXES}
+        return cls(tuple((axis, spans) for axis, spans in found.items() if spans))
+
+    @classmethod
+    def everything(cls) -> Space:
+        return cls.of(dict(_FULL_AXIS))
+
+    @classmethod
+    def ports(cls, protocol: str, lo: int, hi: int) -> Space:
+        """tcp/udp ports lo..hi."""
+        return cls.of({protocol: [(lo, hi)]})
+
+    @classmethod
+    def icmp(cls, protocol: str, kind: int = -1, code: int = -1) -> Space:
+        """icmp/icmpv6 of one type and code; -1 for any."""
+        if kind < 0:
+            return cls.of({protocol: _PORTS})
+        lo, hi = (code, code) if code >= 0 else (0, 255)
+        return cls.of({protocol: [(kind * 256 + lo, kind * 256 + hi)]})
+
+    @classmethod
+    def protocol_number(cls, number: int) -> Space:
+        """One IP protocol by number (6, 17, 1, 58 mean the whole tcp, udp, icmp, icmpv6 axis)."""
+        for axis, known in _NUMBERS.items():
+            if number == known:
+                return cls.of({axis: _FULL_AXIS[axis]})
+        return cls.of({"ip": [(number, number)]})
+
+    def axis(self, name: str) -> Spans:
+        return dict(self.axes).get(name, ())
+
+    def _combine(self, other: Space, how: str) -> Space:
+        parts: dict[str, Iterable[Span]] = {}
+        for axis in AXES:
+            a, b = self.axis(axis), other.axis(axis)
+            parts[axis] = a + b if how == "or" else _intersect(a, b) if how == "and" else _subtract(a, b)
+        return Space.of(parts)
+
+    def __or__(self, other: Space) -> Space:
+        return self._combine(other, "or")
+
+    def __and__(self, other: Space) -> Space:
+        return self._combine(other, "and")
+
+    def __sub__(self, other: Space) -> Space:
+        return self._combine(other, "minus")
+
+    def __bool__(self) -> bool:
+        return bool(self.axes)
+
+    def only(self, *axes: str) -> Space:
+        return Space(tuple((a, s) for a, s in self.axes if a in axes))
+
+    def without(self, *axes: str) -> Space:
+        return Space(tuple((a, s) for a, s in self.axes if a not in axes))
+
+    def contains(self, probe: Probe) -> bool:
+        point = probe_point(probe)
+        if point is None:
+            return _subtract(OTHER_PROTOCOLS, self.axis("ip")) == ()
+        axis, value = point
+        return any(lo <= value <= hi for lo, hi in self.axis(axis))
+
+    def pieces(self) -> Iterator[tuple[str, Span]]:
+        """Each interval of each axis; every other IP protocol at once as ("ip", (0, 255))."""
+        for axis, spans in self.axes:
+            if axis == "ip" and spans == OTHER_PROTOCOLS:
+                yield axis, (0, 255)
+                continue
+            yield from ((axis, span) for span in spans)
+
+
+def probe_point(probe: Probe) -> tuple[str, int] | None:
+    """Where a probe lies in a Space (None: "some other IP protocol", see the module docstring)."""
+    port = probe.port
+    if probe.protocol in ("tcp", "udp") and isinstance(port, int):
+        return probe.protocol, port
+    if probe.protocol in ("icmp", "icmpv6") and isinstance(port, tuple):
+        return probe.protocol, port[0] * 256 + port[1]
+    if probe.protocol in ("tcp", "udp", "icmp", "icmpv6"):
+        return probe.protocol, 0
+    return None
+
+
+def family_mask(family: int) -> Space:
+    """What a packet of one address family can be: no ICMPv6 over IPv4, no ICMP over IPv6."""
+    return Space.everything().without("icmpv6" if family == 4 else "icmp")
+
+
+def describe(axis: str, span: Span) -> str:
+    """One piece for people: tcp/1433, udp/49152-65535, icmp/8 (every code), every other IP protocol."""
+    lo, hi = span
+    if span == _PORTS[0]:
+        return f"{axis} (every {'port' if axis in ('tcp', 'udp') else 'type'})"
+    if axis in ("tcp", "udp"):
+        return f"{axis}/{lo}" if lo == hi else f"{axis}/{lo}-{hi}"
+    if axis == "ip":
+        if span == (0, 255):
+            return "every other IP protocol"
+        return f"IP protocol {lo}" if lo == hi else f"IP protocols {lo}-{hi}"
+    (tlo, clo), (thi, chi) = divmod(lo, 256), divmod(hi, 256)
+    if clo == 0 and chi == 255:
+        return f"{axis}/{tlo} (every code)" if tlo == thi else f"{axis} types {tlo}-{thi}"
+    return f"{axis}/{tlo}:{clo}" if lo == hi else f"{axis}/{tlo}:{clo}-{thi}:{chi}"
+
+
+def probe_for(axis: str, value: int) -> tuple[str, int | tuple[int, int] | None]:
+    """The probe protocol and port for one point of a Space."""
+    if axis in ("tcp", "udp"):
+        return axis, value
+    if axis in ("icmp", "icmpv6"):
+        return axis, divmod(value, 256)
+    return "all", None
+
+
+class Reachability(Protocol):
+    """One side of a verify: what it allows between two endpoints, as a Space (a target's rules, or the spec)."""
+
+    def space(self, src: Point, dst: Point, family: int) -> Space:
+        """What may pass from src to dst over one address family (family_mask applied)."""
+        ...
+
+    platform_text: str  # why platform() lets traffic through ("" when it never does)
+
+    def platform(self, src: Point, dst: Point, family: int) -> Space:
+        """The part of space() that the cloud's platform admits whatever the rules say."""
+        ...
+
+    def networks(self) -> Iterable[IPNetwork]:
+        """Every address block this side's rules tell apart (verify cuts the address space at their edges)."""
+        ...
