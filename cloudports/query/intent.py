@@ -3,6 +3,7 @@ source under `egress: strict`). Networks in `to` give only egress; networks in `
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Sequence
 
 from cloudports.query.model import IPNetwork, Point, Probe, Reason, Verdict, first_verdict, in_cidr
@@ -10,6 +11,7 @@ from cloudports.query.space import Space, family_mask
 from cloudports.spec.model import Flow, PortSpec, Topology
 
 
+@functools.lru_cache(maxsize=4096)
 def port_space(ps: PortSpec, via: int | None, any_icmp: bool) -> Space:
     """What one spec PortSpec admits; `via` is the CIDR family the peer matched through, if any.
     any_icmp: ICMP at 'any type' granularity (ICMP and ICMPv6 alike between roles)."""
@@ -98,6 +100,7 @@ class Intent:
     def __init__(self, topology: Topology, any_icmp: bool = False):
         self.topology = topology
         self.any_icmp = any_icmp
+        self.known: dict[tuple[Point, Point, int], Space] = {}  # answers already given (several targets ask)
         self.naming: dict[tuple[str, str], list[Flow]] = {}
         for flow in topology.flows:
             for role in flow.destinations:
@@ -106,15 +109,20 @@ class Intent:
                 self.naming.setdefault((role, "from"), []).append(flow)
 
     def _half(self, role: str, side: str, peer: Point, family: int) -> Space:
-        found = Space()
+        found = []
         for flow in self.naming.get((role, side), ()):
             other = flow.sources if side == "to" else flow.destinations
             for via in _contains(self.topology, other, peer, family):
-                for ps in flow.ports:
-                    found |= port_space(ps, via, self.any_icmp)
-        return found
+                found += [port_space(ps, via, self.any_icmp) for ps in flow.ports]
+        return Space.union(found)
 
     def space(self, src: Point, dst: Point, family: int) -> Space:
+        key = (src, dst, family)
+        if key not in self.known:
+            self.known[key] = self._space(src, dst, family)
+        return self.known[key]
+
+    def _space(self, src: Point, dst: Point, family: int) -> Space:
         everything = Space.everything()
         ingress = everything if dst.role is None else self._half(dst.role, "to", src, family)
         open_egress = src.role is None or self.topology.egress == "open"

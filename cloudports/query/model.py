@@ -7,6 +7,7 @@ outside every named network except those spanning the whole address space (a /0 
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass, field
 from typing import Any
@@ -59,6 +60,15 @@ class Probe:
         if self.protocol in ICMP_FAMILY:
             fams &= {ICMP_FAMILY[self.protocol]}
         return tuple(sorted(fams))
+
+
+@functools.lru_cache(maxsize=65536)
+def network(text: str) -> IPNetwork | None:
+    """A rule's CIDR, parsed once however many probes ask (None: not a CIDR, e.g. a service tag)."""
+    try:
+        return ipaddress.ip_network(text, strict=False)
+    except ValueError:
+        return None
 
 
 def in_cidr(end: Point, cidr: IPNetwork, family: int) -> bool:

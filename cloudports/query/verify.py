@@ -81,9 +81,12 @@ class Difference:
     allowed_by: str  # "spec" or the target's name
     why: tuple[str, ...] = ()
     limitation: str = ""  # non-empty: a known limitation of the target, not a defect
+    example: Probe | None = field(default=None, compare=False)  # one connection of the difference
 
     def as_dict(self) -> dict[str, Any]:
-        found = {k: v for k, v in self.__dict__.items() if k != "why"}
+        found = {k: v for k, v in self.__dict__.items() if k not in ("why", "example")}
+        if self.example is not None:
+            found["example"] = f"{self.example.src} -> {self.example.dst} {self.example.what}"
         return {**found, "why": list(self.why)}
 
 
@@ -141,13 +144,13 @@ class _Gap:
 class Verifier:
     """Compares one target's reachability with the spec's, pair by pair and cell by cell."""
 
-    def __init__(self, topology: Topology, side: Side):
+    def __init__(self, topology: Topology, side: Side, intent: Intent, wide: Intent):
         self.topology = topology
         self.side = side
-        self.intent = Intent(topology)
+        self.intent = intent
         caps = side.capabilities
         self.lacks = [k for k in LIMITATION_TEXT if not getattr(caps, k)]
-        self.wide = Intent(topology, any_icmp=True) if self.lacks else None
+        self.wide = wide if self.lacks else None  # the spec at the ICMP granularity the target can express
         self.cells = cut(topology, [*self.intent.networks(), *side.reach.networks()])
 
     def _gap(self, pair: _Pair) -> _Gap | None:
@@ -184,10 +187,10 @@ class Verifier:
         side = self.side
         parts = ((gap.missing, "spec"), (gap.extra, side.name), (gap.limited, side.name), (gap.platform, side.name))
         return [
-            Difference(side.name, source, destination, what, by, self._why(pair, axis, span), known)
+            Difference(side.name, source, destination, what, by, self._why(example), known, example)
             for space, by in parts
             for axis, span, what in _pieces(space, pair)
-            for known in [self._known(gap, space, axis)]
+            for known, example in [(self._known(gap, space, axis), _example(pair, axis, span))]
         ]
 
     def _known(self, gap: _Gap, space: Space, axis: str) -> str:
@@ -200,9 +203,7 @@ class Verifier:
         lacking = "icmp_families" if family_blind or "icmp_types" not in self.lacks else "icmp_types"
         return LIMITATION_TEXT[lacking].format(title=self.side.title)
 
-    def _why(self, pair: _Pair, axis: str, span: tuple[int, int]) -> tuple[str, ...]:
-        protocol, port = probe_for(axis, span[0])
-        probe = Probe(pair.src, pair.dst, protocol, port)
+    def _why(self, probe: Probe) -> tuple[str, ...]:
         found = []
         verdicts = (("spec", explain_intent(self.topology, probe)), (self.side.name, self.side.explain(probe)))
         for who, verdict in verdicts:
@@ -211,6 +212,11 @@ class Verifier:
                     ref = f" [{reason.ref}]" if reason.ref and reason.ref not in reason.text else ""
                     found.append(f"{who}: {reason.text}{ref}")
         return tuple(dict.fromkeys(found))
+
+
+def _example(pair: _Pair, axis: str, span: tuple[int, int]) -> Probe:
+    protocol, port = probe_for(axis, span[0])
+    return Probe(pair.src, pair.dst, protocol, port)
 
 
 def _pieces(space: Space, pair: _Pair) -> list[tuple[str, tuple[int, int], str]]:
@@ -266,8 +272,9 @@ class Report:
 
 def verify_topology(topology: Topology, sides: list[Side]) -> Report:
     report = Report([s.name for s in sides], 0, 0, [], [])
+    intent, wide = Intent(topology), Intent(topology, any_icmp=True)
     for side in sides:
-        verifier = Verifier(topology, side)
+        verifier = Verifier(topology, side, intent, wide)
         report.differences += verifier.differences()
         report.cells = max(report.cells, len(verifier.cells))
         roles = len(topology.roles)

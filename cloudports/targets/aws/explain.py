@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import ipaddress
 
-from cloudports.query.model import IPNetwork, Point, Probe, Reason, Verdict, first_verdict, in_cidr
+from cloudports.query.model import IPNetwork, Point, Probe, Reason, Verdict, first_verdict, in_cidr, network
 from cloudports.query.space import Space, family_mask
 from cloudports.targets.aws.model import AwsState, SgRule
 
@@ -31,13 +31,17 @@ def rule_space(rule: SgRule) -> Space:
 def _peer_matches(rule: SgRule, peer: Point, family: int) -> bool:
     if rule.referenced_group is not None:
         return peer.role == rule.referenced_group
-    return any(cidr and in_cidr(peer, ipaddress.ip_network(cidr), family) for cidr in (rule.cidr_ipv4, rule.cidr_ipv6))
+    return any(cidr and in_cidr(peer, network(cidr), family) for cidr in (rule.cidr_ipv4, rule.cidr_ipv6))
 
 
 def _half(state: AwsState, role: str, direction: str, peer: Point, probe: Probe, family: int) -> list[SgRule]:
-    return sorted(
-        r for r in state.rules_of(role, direction) if _peer_matches(r, peer, family) and rule_space(r).contains(probe)
-    )
+    rules = state.rules_of(role, direction)
+    # by key: SgRule's field order cannot compare a group peer (None CIDR) with a CIDR peer
+    return sorted((r for r in rules if _peer_matches(r, peer, family) and rule_space(r).contains(probe)), key=_key)
+
+
+def _key(rule: SgRule) -> str:
+    return rule.key
 
 
 def _group(state: AwsState, role: str) -> str:
@@ -79,11 +83,8 @@ class AwsReachability:
     def _half(self, role: str | None, direction: str, peer: Point, family: int) -> Space:
         if role is None:
             return Space.everything()  # an address outside our groups needs no rule of ours
-        found = Space()
-        for rule, space in self.by_half.get((role, direction), ()):
-            if _peer_matches(rule, peer, family):
-                found |= space
-        return found
+        rules = self.by_half.get((role, direction), ())
+        return Space.union(space for rule, space in rules if _peer_matches(rule, peer, family))
 
     def space(self, src: Point, dst: Point, family: int) -> Space:
         ingress = self._half(dst.role, "ingress", src, family)

@@ -17,6 +17,7 @@ from cloudports.query.model import (
     Verdict,
     first_verdict,
     in_cidr,
+    network,
 )
 from cloudports.query.space import Space, family_mask
 from cloudports.targets.azure.model import AzureState, NsgRule
@@ -98,11 +99,8 @@ def _prefix_matches(prefix: str, end: Point, family: int) -> bool:
         return not _in_vnet(end)
     if tag == "azureloadbalancer":
         return end.addr == LOAD_BALANCER
-    try:
-        net = ipaddress.ip_network(prefix, strict=False)
-    except ValueError:
-        return False  # another service tag: none of our endpoints
-    return in_cidr(end, net, family)
+    net = network(prefix)
+    return net is not None and in_cidr(end, net, family)  # another service tag: none of our endpoints
 
 
 def _side(prefixes: tuple[str, ...], asgs: tuple[str, ...], end: Point, family: int) -> bool:
