@@ -13,7 +13,7 @@ if it holds every other protocol, as only an all-protocol rule does.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -75,7 +75,7 @@ class Space:
     axes: tuple[tuple[str, Spans], ...] = ()  # non-empty axes only, in AXES order
 
     @classmethod
-    def of(cls, parts: dict[str, Iterable[Span]]) -> Space:
+    def of(cls, parts: Mapping[str, Iterable[Span]]) -> Space:
         found = {axis: _intersect(_merge(parts.get(axis, ())), _FULL_AXIS[axis]) for axis in AXES}
         return cls(tuple((axis, spans) for axis, spans in found.items() if spans))
 

@@ -31,7 +31,8 @@ def rule_space(rule: SgRule) -> Space:
 def _peer_matches(rule: SgRule, peer: Point, family: int) -> bool:
     if rule.referenced_group is not None:
         return peer.role == rule.referenced_group
-    return any(cidr and in_cidr(peer, network(cidr), family) for cidr in (rule.cidr_ipv4, rule.cidr_ipv6))
+    blocks = (network(cidr) for cidr in (rule.cidr_ipv4, rule.cidr_ipv6) if cidr)
+    return any(block is not None and in_cidr(peer, block, family) for block in blocks)
 
 
 def _half(state: AwsState, role: str, direction: str, peer: Point, probe: Probe, family: int) -> list[SgRule]:
