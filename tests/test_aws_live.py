@@ -1022,3 +1022,41 @@ def write_spec(tmp_path: Path, data: dict) -> Path:
     path = tmp_path / "topology.yaml"
     path.write_text(yaml.safe_dump(data, sort_keys=False))
     return path
+
+
+# ------------------------------------------------------------------------------- verify and query, live
+
+
+def test_verify_and_query_live_judge_effective_reachability(vpc, ec2, capsys):
+    live = ("-t", "aws", "--live", "--vpc-id", vpc)
+    b = backend(DISTRIBUTED, vpc)
+    b.apply(b.plan())
+    code, out, _ = cli(capsys, "verify", DISTRIBUTED, *live)
+    assert code == 0 and "aws live rules: equivalent to the spec" in out
+    code, out, _ = cli(capsys, "query", DISTRIBUTED, "--from", "web", "--to", "sql", "-p", "tcp/1433", *live)
+    assert code == 0 and "ALLOWED by aws (AWS security groups, live)" in out
+    groups = groups_in_vpc(ec2, vpc)
+    web, sql = groups["d365dist-web"]["GroupId"], groups["d365dist-sql"]["GroupId"]
+
+    def rdp_from(group: str, cidr: str) -> None:
+        permission = {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": cidr}]}
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[permission])
+
+    # 1. a rule that differs textually but allows nothing new (the admin network already reaches sql on RDP)
+    rdp_from(sql, "10.99.0.5/32")
+    assert drift_json(capsys, DISTRIBUTED, vpc)[0] == 2
+    assert cli(capsys, "verify", DISTRIBUTED, *live)[0] == 0
+    # 2. a rule that opens more: RDP on web from anywhere
+    rdp_from(web, "0.0.0.0/0")
+    code, out, _ = cli(capsys, "verify", DISTRIBUTED, *live, "-f", "json")
+    found = json.loads(out)["differences"]
+    assert code == 2 and found
+    assert {(d["allowed_by"], d["destination"], d["traffic"]) for d in found} == {("aws", "web", "tcp/3389")}
+    code, out, _ = cli(capsys, "query", DISTRIBUTED, "--from", "203.0.113.9", "--to", "web", "-p", "tcp/3389", *live)
+    assert code == 0 and "web/in/tcp/3389/cidr:0.0.0.0/0" in out
+    assert (
+        cli(capsys, "query", DISTRIBUTED, "--from", "203.0.113.9", "--to", "web", "-p", "tcp/3389", "-t", "aws")[0] == 3
+    )
+    # 3. after apply repairs it, verify is clean again
+    assert cli(capsys, "apply", DISTRIBUTED, "-t", "aws", "--vpc-id", vpc, "--auto-approve")[0] == 0
+    assert cli(capsys, "verify", DISTRIBUTED, *live)[0] == 0

@@ -1009,3 +1009,30 @@ def test_a_displaced_rule_records_its_priority_and_a_moved_one_goes_back() -> No
     assert assign_priorities(alone, {("Inbound", name): 3999}, alone) == alone
     assert assign_priorities(alone, {("Inbound", name): 3999}, {}) == {("Inbound", name): home}
     assert described("x", name, home) == "x"
+
+
+# ------------------------------------------------------------------------------- verify and query, live
+
+
+def test_verify_and_query_live_judge_effective_reachability(distributed: ArmServer, sdk, capsys) -> None:
+    live = ("-t", "azure", "--live")
+    code, out, _ = cli(capsys, "verify", DISTRIBUTED, *live)
+    assert code == 0 and "azure live rules: equivalent to the spec" in out and "known limitation" in out
+    code, out, _ = cli(capsys, "query", DISTRIBUTED, "--from", "web", "--to", "sql", "-p", "tcp/1433", *live)
+    assert code == 0 and "in-tcp-web-to-sql" in out
+    # 1. priorities swapped between two allow rules: drift, but the same traffic passes
+    oob_priorities_swapped(sdk)
+    assert drift(capsys, DISTRIBUTED)[0] == 2
+    assert cli(capsys, "verify", DISTRIBUTED, *live)[0] == 0
+    # 2. SSH from the internet to everything: more traffic passes
+    oob_rule_added(sdk)
+    code, out, _ = cli(capsys, "verify", DISTRIBUTED, *live, "-f", "json")
+    found = [d for d in json.loads(out)["differences"] if not d["limitation"]]
+    assert code == 2 and found
+    assert {(d["allowed_by"], d["traffic"]) for d in found} == {("azure", "tcp/22")}
+    code, out, _ = cli(capsys, "query", DISTRIBUTED, "--from", "internet", "--to", "web", "-p", "tcp/22", *live)
+    assert code == 0 and "allow-ssh-from-anywhere" in out
+    # 3. a rule removed: the spec's flow no longer passes
+    sdk.security_rules.begin_delete(RG, NSG, "in-tcp-web-to-sql").result()
+    code, out, _ = cli(capsys, "verify", DISTRIBUTED, *live)
+    assert code == 2 and "spec allows, azure does not" in out and "web -> sql: tcp/1433" in out

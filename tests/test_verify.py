@@ -252,3 +252,13 @@ def test_aws_explain_lists_a_group_rule_and_a_cidr_rule_together() -> None:
     verdict = AWS.explain(_with(aws, wide), Probe(Point(role="lb"), Point(role="app"), "tcp", 8080))
     ingress = [r.ref for r in verdict.reasons if r.direction == "ingress"]
     assert verdict.allowed and ingress == sorted(ingress) and wide.key in ingress and len(ingress) == 2
+
+
+def test_rules_with_peers_outside_the_spec_are_noted() -> None:
+    topology, aws, azure = compiled(THREE_TIER)
+    foreign = SgRule("db", "ingress", "tcp", 5432, 5432, referenced_group_id="sg-0123")
+    tagged = NsgRule("from-sql-tag", "Inbound", "Allow", "Tcp", ("5432",), ("Sql",), (), ("*",), (), priority=150)
+    report = verify_topology(topology, [side(AWS, _with(aws, foreign)), side(AZURE, _with(azure, tagged))])
+    assert any(n.startswith("aws: rule db/in/tcp/5432/sgid:sg-0123 admits sg-0123") for n in report.notes)
+    assert any(n.startswith("azure: rule from-sql-tag names Sql") for n in report.notes)
+    assert report.equivalent()  # nothing the spec can name gets through them

@@ -131,6 +131,9 @@ class Intent:
 
     platform_text = ""
 
+    def unjudged(self) -> list[str]:
+        return []
+
     def platform(self, src: Point, dst: Point, family: int) -> Space:
         return Space()
 

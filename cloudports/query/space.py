@@ -213,6 +213,10 @@ class Reachability(Protocol):
         """The part of space() that the cloud's platform admits whatever the rules say."""
         ...
 
+    def unjudged(self) -> list[str]:
+        """Rules whose peers lie outside what verify models (another account's group, a prefix list, ...)."""
+        ...
+
     def networks(self) -> Iterable[IPNetwork]:
         """Every address block this side's rules tell apart (verify cuts the address space at their edges)."""
         ...

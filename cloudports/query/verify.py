@@ -279,5 +279,5 @@ def verify_topology(topology: Topology, sides: list[Side]) -> Report:
         report.cells = max(report.cells, len(verifier.cells))
         roles = len(topology.roles)
         report.pairs = max(report.pairs, roles * roles + 2 * roles * len(verifier.cells))
-        report.notes += [f"{side.name}: {n}" for n in side.notes]
+        report.notes += [f"{side.name}: {n}" for n in (*side.notes, *side.reach.unjudged())]
     return report

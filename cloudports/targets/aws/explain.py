@@ -93,6 +93,17 @@ class AwsReachability:
 
     platform_text = ""
 
+    def unjudged(self) -> list[str]:
+        """Rules whose peer is a group this spec does not own, or a prefix list: their machines are not judged."""
+        return [
+            f"rule {r.key} admits {r.peer[r.peer.index(':') + 1 :]}, which is not a role or network of the spec; "
+            "its machines and addresses are not judged"
+            for r in sorted(self.state.rules.values(), key=_key)
+            if r.referenced_group_id
+            or r.prefix_list_id
+            or (r.referenced_group and r.referenced_group not in self.state.groups)
+        ]
+
     def platform(self, src: Point, dst: Point, family: int) -> Space:
         return Space()  # nothing passes a security group but by its rules
 

@@ -103,6 +103,11 @@ def _prefix_matches(prefix: str, end: Point, family: int) -> bool:
     return net is not None and in_cidr(end, net, family)  # another service tag: none of our endpoints
 
 
+def _unmodelled(prefix: str) -> bool:
+    known = ("*", "any", "virtualnetwork", "internet", "azureloadbalancer")
+    return prefix.lower() not in known and network(prefix) is None
+
+
 def _side(prefixes: tuple[str, ...], asgs: tuple[str, ...], end: Point, family: int) -> bool:
     return (end.role is not None and end.role in asgs) or any(_prefix_matches(p, end, family) for p in prefixes)
 
@@ -148,6 +153,16 @@ class AzureReachability:
     decides the part of the traffic no rule of a lower priority number has decided yet."""
 
     platform_text = PLATFORM_TEXT
+
+    def unjudged(self) -> list[str]:
+        """Rules naming an ASG this spec does not own, or a service tag verify does not model."""
+        found = []
+        for rule in sorted(self.state.rules.values(), key=lambda r: r.name):
+            foreign = [a for a in (*rule.source_asgs, *rule.destination_asgs) if a not in self.state.asgs]
+            tags = [p for p in (*rule.source_prefixes, *rule.destination_prefixes) if _unmodelled(p)]
+            for peer in (*foreign, *tags):
+                found.append(f"rule {rule.name} names {peer}, which verify does not model; its machines are not judged")
+        return found
 
     def __init__(self, state: AzureState):
         self.state = state
