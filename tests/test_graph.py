@@ -198,3 +198,18 @@ def test_readme_shows_real_output(capsys: pytest.CaptureFixture[str]) -> None:
     block = readme.split("```mermaid\n", 1)[1].split("```", 1)[0]
     example = ROOT / "examples" / "dynamics365-distributed" / "topology.yaml"
     assert run(capsys, example, "--role", "sql")[1] == block
+
+
+def test_emit_writes_topology_md_beside_the_terraform(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    example = ROOT / "examples" / "dynamics365-distributed" / "topology.yaml"
+    for target in ("aws", "azure"):
+        out = tmp_path / target
+        assert main(["emit", str(example), "-t", target, "--out", str(out)]) == 0
+        capsys.readouterr()
+        text = (out / "TOPOLOGY.md").read_text(encoding="utf-8")
+        diagram = text.split("```mermaid\n", 1)[1].split("```", 1)[0]
+        assert diagram == run(capsys, example)[1]  # the same diagram as `cloudports graph`
+        assert "| web | sql | mssql | tcp/1433 |" in text
+        assert "| sandbox | sql | mssql, ssrs-http, ssrs-https |" not in text  # one row per flow, as the spec has them
+        assert "| admin | network | 10.99.0.0/24 |" in text
+        assert "phase" in text and "| setup |" in text  # the setup-phase flows are listed with their phase

@@ -23,6 +23,7 @@ from cloudports.cli.common import (
 )
 from cloudports.emit.files import check_output_dir
 from cloudports.errors import CloudportsError
+from cloudports.graph.markdown import write_topology_md
 from cloudports.targets import registry
 from cloudports.targets.base import Target
 
@@ -63,12 +64,13 @@ def emit(
     check: Annotated[bool, typer.Option("--check", help="Run terraform fmt -check and validate on the result")] = False,
     force: Annotated[bool, typer.Option("--force", help="Write even into a folder holding other files")] = False,
 ) -> None:
-    """Write a self-contained Terraform root module (`terraform init && terraform apply` in OUT)."""
+    """Write a self-contained Terraform root module (`terraform init && terraform apply` in OUT), with
+    TOPOLOGY.md: the lab's diagram and flows for people browsing the repository."""
     policy = compile_policy(spec, var, phase)
     chosen = for_target(policy, target)
     if not force:
         check_output_dir(out_dir, chosen.terraform_provider)
-    written = chosen.emit(policy, out_dir, phase)
+    written = [*chosen.emit(policy, out_dir, phase), write_topology_md(policy, out_dir)]
     out.print(f"wrote {len(written)} files to {out_dir} (modules under {out_dir / 'modules'})")
     if check:
         _terraform_check(out_dir, chosen)

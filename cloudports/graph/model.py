@@ -75,13 +75,15 @@ def _edges(policy: CompiledPolicy, role: str | None) -> list[Edge]:
     for flow in [*topo.flows, *topo.skipped_flows]:
         flag = _flag(flow, warned)
         origin = f"{Path(flow.loc.file).name}:{flow.loc.line}"  # not the folder: same spec, same bytes
-        ports, desc = tuple(str(p) for p in flow.ports), flow.description
+        # sorted: the order a spec lists services, ports or addresses in must not change the picture
+        ports, desc = tuple(str(p) for p in sorted(set(flow.ports))), flow.description
+        services = tuple(sorted(flow.service_names))
         for src in flow.sources:
             for dst in flow.destinations:
                 if role is not None and role not in (src, dst):
                     continue
                 edges.append(
-                    Edge(node_id(src), node_id(dst), flow.service_names, ports, flow.phase, flag, desc, origin)
+                    Edge(node_id(src), node_id(dst), services, ports, flow.phase, flag, desc, origin)
                 )
     return sorted(set(edges), key=_edge_key)
 
@@ -94,7 +96,8 @@ def _node(topo: Topology, name: str) -> Node:
     if topo.is_role(name):
         return Node(node_id(name), name, "role", "", topo.roles[name].description)
     net = topo.networks[name]
-    detail = "any address" if name == INTERNET else ", ".join(str(c) for c in net.cidrs)
+    cidrs = sorted(net.cidrs, key=lambda c: (c.version, c))
+    detail = "any address" if name == INTERNET else ", ".join(str(c) for c in cidrs)
     return Node(node_id(name), name, "network", detail, net.description)
 
 
