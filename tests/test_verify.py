@@ -262,3 +262,11 @@ def test_rules_with_peers_outside_the_spec_are_noted() -> None:
     assert any(n.startswith("aws: rule db/in/tcp/5432/sgid:sg-0123 admits sg-0123") for n in report.notes)
     assert any(n.startswith("azure: rule from-sql-tag names Sql") for n in report.notes)
     assert report.equivalent()  # nothing the spec can name gets through them
+
+
+def test_readme_shows_real_output(capsys: pytest.CaptureFixture) -> None:
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    command = "$ cloudports verify examples/dynamics365-distributed/topology.yaml\n"
+    shown = readme.split(command, 1)[1].split("```", 1)[0]
+    code, out, _ = cli(capsys, "verify", DISTRIBUTED)
+    assert code == 0 and out == shown

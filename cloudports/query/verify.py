@@ -37,6 +37,11 @@ class Cell:
     networks: tuple[str, ...]  # the spec's networks that contain it
 
     @property
+    def names(self) -> tuple[str, ...]:
+        """The narrowest names for people: the spec networks it lies in, `internet` only when it is in no other."""
+        return tuple(n for n in self.networks if n != INTERNET) or self.networks
+
+    @property
     def point(self) -> Point:
         addr = ipaddress.ip_address(self.lo) if self.family == 4 else ipaddress.IPv6Address(self.lo)
         return Point(addr=addr, label=", ".join(self.networks))
@@ -66,8 +71,7 @@ def span_text(family: int, lo: int, hi: int, networks: tuple[str, ...]) -> str:
     make = ipaddress.IPv4Address if family == 4 else ipaddress.IPv6Address
     blocks = list(ipaddress.summarize_address_range(make(lo), make(hi)))
     where = ", ".join(str(b) for b in blocks) if len(blocks) <= 3 else f"{make(lo)}-{make(hi)}"
-    inside = [n for n in networks if n != INTERNET] or list(networks)
-    return f"{where} ({', '.join(inside)})" if inside else where
+    return f"{where} ({', '.join(networks)})" if networks else where
 
 
 @dataclass(frozen=True)
@@ -134,7 +138,7 @@ def _union(reach: Reachability, pair: _Pair, platform: bool = False) -> Space:
 
 @dataclass(frozen=True)
 class _Gap:
-    wanted: Space  # what the spec allows
+    wanted: Space = field(compare=False)  # what the spec allows (cells that differ alike merge whatever it is)
     missing: Space  # the spec allows, the target does not
     extra: Space  # the target allows, the spec does not, and nothing known explains it
     limited: Space  # the target allows more because it cannot express the spec exactly (its capabilities)
@@ -181,7 +185,7 @@ class Verifier:
     def _report(self, pair: _Pair, gap: _Gap, cells: list[Cell]) -> list[Difference]:
         source, destination = pair.source, pair.destination
         if cells:
-            networks = tuple(sorted({n for c in cells for n in c.networks}))
+            networks = tuple(sorted({n for c in cells for n in c.names}))
             where = span_text(cells[0].family, cells[0].lo, cells[-1].hi, networks)
             source, destination = source or where, destination or where
         side = self.side

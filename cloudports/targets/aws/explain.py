@@ -58,7 +58,12 @@ def _family(state: AwsState, probe: Probe, family: int) -> Verdict:
             continue
         rules = _half(state, mine.role, direction, peer, probe, family)
         group = _group(state, mine.role)
-        reasons += [Reason(direction, True, f"{direction} rule on {group}: {r.description}", r.key) for r in rules]
+        reasons += [
+            Reason(
+                direction, True, f"{direction} rule on {group}" + (f": {r.description}" if r.description else ""), r.key
+            )
+            for r in rules
+        ]
         if not rules:
             ok = False
             why = f"no {direction} rule on {group} admits {peer} on {probe.what}"
