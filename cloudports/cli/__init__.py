@@ -14,6 +14,7 @@ import typer
 from cloudports.cli import (
     compile_commands,
     graph_commands,
+    import_commands,
     info_commands,
     live_commands,
     query_commands,
@@ -36,8 +37,9 @@ for _command in (
     *verify_commands.COMMANDS,
     *info_commands.COMMANDS,
     *live_commands.COMMANDS,
+    *import_commands.COMMANDS,
 ):
-    app.command()(_command)
+    app.command(name=_command.__name__)(_command)
 
 # typer's click exceptions (usage errors) share this base; reached through a public class, since typer vendors
 # click under a private module name in recent versions.

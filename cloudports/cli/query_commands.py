@@ -61,7 +61,8 @@ def query(
     if target is not None:
         chosen = for_target(policy, target)
         if live:
-            state = chosen.open_backend(policy, options_for(chosen, target_options), adopt=False).read_state()
+            # adopt: also read same-name resources without ownership tags (a lab just imported); nothing is written
+            state = chosen.open_backend(policy, options_for(chosen, target_options), adopt=True).read_state()
         else:
             state = chosen.build(policy)
         evaluate = lambda p: chosen.explain(state, p)  # noqa: E731

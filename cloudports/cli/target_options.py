@@ -19,25 +19,36 @@ from cloudports.targets.base import Option, Target
 TargetOptions = dict[str, str | None]
 
 
-def _declared(reading: bool = False) -> dict[str, tuple[Option, list[str]]]:
-    """option name -> (the option, the targets that declare it); reading: without the options for writes."""
+def _own(target: Target[Any, Any], reading: bool = False, importing: bool = False) -> list[Option]:
+    """The target's options offered by one kind of command."""
+    found = [o for o in target.options if not (reading and o.writes_only)]
+    return found + list(target.import_options if importing else ())
+
+
+def _declared(reading: bool = False, importing: bool = False) -> dict[str, tuple[Option, list[str]]]:
+    """option name -> (the option, the targets that declare it); reading: without the options for writes;
+    importing: with the options of `import`."""
     found: dict[str, tuple[Option, list[str]]] = {}
     for target in registry.all_targets():
-        for option in target.options:
-            if reading and option.writes_only:
-                continue
+        for option in _own(target, reading or importing, importing):
             found.setdefault(option.name, (option, []))[1].append(target.name)
     return found
 
 
-def with_target_options(func: Callable[..., Any], reading: bool = False) -> Callable[..., Any]:
+def _annotation(option: Option, owners: list[str]) -> Any:
+    info = typer.Option(option.flag, help=f"{', '.join(owners)}: {option.help}", show_default=False)
+    if option.is_flag:
+        return Annotated[bool, info]
+    return Annotated[list[str] | None, info] if option.repeatable else Annotated[str | None, info]
+
+
+def with_target_options(func: Callable[..., Any], reading: bool = False, importing: bool = False) -> Callable[..., Any]:
     """Adds every target's options to a command; the command receives them as `target_options`.
     reading: a command that never writes, offered no option that only matters to writes."""
-    declared = _declared(reading)
+    declared = _declared(reading, importing)
     params = [p for p in inspect.signature(func, eval_str=True).parameters.values() if p.name != "target_options"]
     for name, (option, owners) in declared.items():
-        info = typer.Option(option.flag, help=f"{', '.join(owners)}: {option.help}", show_default=False)
-        annotation = Annotated[bool, info] if option.is_flag else Annotated[str | None, info]
+        annotation = _annotation(option, owners)
         default = False if option.is_flag else None
         params.append(inspect.Parameter(name, inspect.Parameter.KEYWORD_ONLY, default=default, annotation=annotation))
 
@@ -50,17 +61,20 @@ def with_target_options(func: Callable[..., Any], reading: bool = False) -> Call
     return command
 
 
-def _value(given: str | bool | None) -> str | None:
-    """Flags arrive as True/False: given ("true") or not (None), like an option without a value."""
+def _value(given: str | bool | list[str] | None) -> str | None:
+    """Flags arrive as True/False: given ("true") or not (None), like an option without a value; repeated
+    options as lists, passed on joined by ","."""
     if isinstance(given, bool):
         return "true" if given else None
+    if isinstance(given, list):
+        return ",".join(given) or None
     return given
 
 
-def options_for(target: Target[Any, Any], given: Mapping[str, str | None]) -> TargetOptions:
+def options_for(target: Target[Any, Any], given: Mapping[str, str | None], importing: bool = False) -> TargetOptions:
     """The options of the chosen target; refuses options that belong only to other targets."""
-    own = {o.name: o for o in target.options}
-    declared = _declared()
+    own = {o.name: o for o in _own(target, importing=importing)}
+    declared = _declared(importing=True)
     problems = [
         Diagnostic(
             None,
@@ -79,3 +93,8 @@ def options_for(target: Target[Any, Any], given: Mapping[str, str | None]) -> Ta
 def with_reading_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """with_target_options for commands that only read the cloud (query, verify)."""
     return with_target_options(func, reading=True)
+
+
+def with_import_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """with_target_options for `import`: the reading options and what each target lets one choose to import."""
+    return with_target_options(func, importing=True)

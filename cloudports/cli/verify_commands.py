@@ -27,7 +27,8 @@ def _verifiable() -> list[str]:
 def _side(policy: CompiledPolicy, name: str, live: bool, given: TargetOptions) -> Side:
     target = for_target(policy, name)
     if live:
-        state = target.open_backend(policy, options_for(target, given), adopt=False).read_state()
+        # adopt: read same-name groups that lack the ownership tags too (a lab just imported); nothing is written
+        state = target.open_backend(policy, options_for(target, given), adopt=True).read_state()
     else:
         state = target.build(policy)
     reach = target.reachability(state)

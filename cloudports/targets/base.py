@@ -21,6 +21,7 @@ from cloudports.errors import CloudportsError, Diagnostic
 
 if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
+    from cloudports.importer.model import Lab
     from cloudports.live.backend import Backend
     from cloudports.query.model import Probe, Verdict
     from cloudports.query.space import Reachability
@@ -56,6 +57,7 @@ class Option:
     help: str
     is_flag: bool = False
     writes_only: bool = False  # only for commands that write (apply, destroy): not offered by reading commands
+    repeatable: bool = False  # may be given several times; the backend receives the values joined by ","
 
 
 S = TypeVar("S", bound=TargetSettings)
@@ -70,6 +72,7 @@ class Target(ABC, Generic[S, St]):
     settings_model: ClassVar[type[TargetSettings]]
     capabilities: ClassVar[Capabilities] = Capabilities()
     options: ClassVar[tuple[Option, ...]] = ()  # live-command options
+    import_options: ClassVar[tuple[Option, ...]] = ()  # further options of `import` (what to import)
     terraform_provider: ClassVar[str | None] = None  # e.g. "aws": the mirror `emit --check` looks for
 
     def settings(self, topology: Topology) -> S:
@@ -95,6 +98,10 @@ class Target(ABC, Generic[S, St]):
     def open_backend(self, policy: CompiledPolicy, options: Mapping[str, str | None], adopt: bool) -> Backend:
         """The live backend for this spec; no API call is made until it is used."""
         raise self.unsupported("work on live resources (plan, apply, drift, destroy)")
+
+    def import_lab(self, options: Mapping[str, str | None]) -> Lab:
+        """A live lab read through the cloud's API, for `cloudports import` (options: live and import options)."""
+        raise self.unsupported("import a live lab (import)")
 
     def explain(self, state: St, probe: Probe) -> Verdict:
         """Whether this cloud's state lets the probe's connection through, with the rules that decide it."""

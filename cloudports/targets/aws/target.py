@@ -6,6 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.targets.aws.build import build_aws
 from cloudports.targets.aws.emit import emit_aws
 from cloudports.targets.aws.model import AwsState
@@ -15,6 +16,7 @@ from cloudports.targets.base import Capabilities, Option, Row, Target
 
 if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
+    from cloudports.importer.model import Lab
     from cloudports.live.backend import Backend
     from cloudports.query.model import Probe, Verdict
     from cloudports.query.space import Reachability
@@ -39,11 +41,29 @@ class AwsTarget(Target[AwsSettings, AwsState]):
         ),
     )
 
+    import_options = (
+        Option(
+            "group_ids", "--group-id", "import this security group (repeatable; default: every group)", repeatable=True
+        ),
+        Option("name_prefix", "--name-prefix", "import groups whose name starts with this; role = name without it"),
+        Option("tags", "--tag", "import groups carrying this tag, key=value (repeatable)", repeatable=True),
+    )
+
     def build(self, policy: CompiledPolicy) -> AwsState:
         return build_aws(policy, self.settings(policy.topology))
 
     def rows(self, state: AwsState) -> list[Row]:
         return rows(state)
+
+    def import_lab(self, options: Mapping[str, str | None]) -> Lab:
+        from cloudports.targets.aws.api import ec2_client
+        from cloudports.targets.aws.importer import read_lab
+
+        vpc = options.get("vpc_id")
+        if not vpc:
+            raise CloudportsError([Diagnostic(None, "aws: import needs the VPC", "pass --vpc-id vpc-...")])
+        ec2 = ec2_client(options.get("profile"), options.get("region"), AwsSettings().region)
+        return read_lab(ec2, vpc, dict(options))
 
     def explain(self, state: AwsState, probe: Probe) -> Verdict:
         from cloudports.targets.aws.explain import explain

@@ -1,0 +1,46 @@
+"""What a target's reader hands to the spec writer: a live lab in terms no cloud owns.
+
+A reader turns each allow rule into *halves*: "machines of role R accept / may send this traffic from / to this
+peer". The spec's flows are made of such halves (a flow from A to B is B's ingress half and, under strict
+egress, A's egress half), so synthesis.py can rebuild flows from them and say exactly what it could not."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from cloudports.spec.model import PortSpec
+
+
+@dataclass(frozen=True, order=True)
+class Peer:
+    kind: Literal["role", "cidr", "other"]
+    value: str  # the role, a canonical CIDR, or (other) what it is, for people: "sg-0123 (a group not imported)"
+
+
+@dataclass(frozen=True, order=True)
+class Half:
+    role: str
+    direction: Literal["ingress", "egress"]
+    peer: Peer
+    port: PortSpec
+    description: str = ""
+    rule: str = ""  # the live rule it came from, for messages
+
+
+@dataclass(frozen=True)
+class LiveRole:
+    name: str  # a valid role name
+    description: str
+    source: str  # what it was read from: "security group lab-web (sg-0123)"
+
+
+@dataclass
+class Lab:
+    name: str
+    description: str
+    roles: dict[str, LiveRole]
+    halves: list[Half]
+    egress: Literal["open", "strict"]
+    targets: dict[str, dict[str, Any]]  # the spec's `targets` block, so that `plan` works at once
+    approximations: list[str] = field(default_factory=list)  # what the reader could not express

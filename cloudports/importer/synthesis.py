@@ -1,0 +1,230 @@
+"""A live lab (halves of rules) -> a topology spec as plain data, and what could not be expressed, in words.
+
+Role to role under strict egress: a flow needs B's ingress half *and* A's egress half, so an ingress rule on B
+from A becomes a flow only where an egress rule on A towards B covers it (alone it lets nothing through, and
+the spec cannot say "half a flow"). CIDR peers become networks: CIDRs that always appear together form one
+network (0.0.0.0/0 with ::/0 is the built-in `internet`). A flow's port set that equals a built-in catalog
+service's becomes that service by name. Flows are grouped by (from, to, description), then sources and
+destinations that share everything else are listed together.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections import defaultdict
+from dataclasses import dataclass
+from functools import cache
+from typing import Any
+
+from cloudports.importer.model import Half, Lab, Peer
+from cloudports.query.model import PRIVATE_PREFIXES
+from cloudports.spec.model import INTERNET, PortSpec
+
+EVERYWHERE = frozenset({"0.0.0.0/0", "::/0"})
+REVIEW = "imported from a live lab as it was found; review this exposure"
+
+
+@dataclass(frozen=True, order=True)
+class End:
+    kind: str  # "role" or "cidr"
+    value: str
+
+
+FlowKey = tuple[End, End, str]  # source, destination, description
+
+
+def covers(wide: PortSpec, narrow: PortSpec) -> bool:
+    """Whether `wide` admits everything `narrow` does."""
+    if wide.protocol == "all":
+        return True
+    if wide.protocol != narrow.protocol:
+        return False
+    if wide.protocol in ("tcp", "udp"):
+        return wide.from_port <= narrow.from_port and narrow.to_port <= wide.to_port
+    if wide.from_port < 0:
+        return True
+    return wide.from_port == narrow.from_port and (wide.to_port < 0 or wide.to_port == narrow.to_port)
+
+
+def _rule_text(half: Half) -> str:
+    way = "from" if half.direction == "ingress" else "to"
+    return f"{half.rule or half.role}: {half.direction} {half.port} {way} {half.peer.value}"
+
+
+def _egress_for(half: Half, egress: list[Half]) -> tuple[list[Half], bool]:
+    """The egress halves on the ingress half's source that cover it (towards its role, or towards a /0, which
+    holds every machine), and whether one names the role itself."""
+    src, dst = half.peer.value, half.role
+    found = [
+        e
+        for e in egress
+        if e.role == src
+        and (e.peer == Peer("role", dst) or (e.peer.kind == "cidr" and e.peer.value.endswith("/0")))
+        and covers(e.port, half.port)
+    ]
+    return found, any(e.peer.kind == "role" for e in found)
+
+
+def _pair_role_halves(
+    halves: list[Half], wide: list[Half], entries: dict[FlowKey, set[PortSpec]], notes: list[str]
+) -> None:
+    """Strict egress: flows where an ingress half on B from A meets an egress half on A towards B (or towards
+    a /0). Where only a /0 covers it, the spec's flow adds an egress rule of its own: said, not hidden."""
+    egress = [h for h in halves if h.direction == "egress"]
+    used: set[Half] = set()
+    alone = "alone it lets nothing through; left out"
+    for half in (h for h in halves if h.direction == "ingress"):
+        src = half.peer.value
+        match, named = _egress_for(half, egress + wide)
+        if not match:
+            notes.append(f"{_rule_text(half)} has no egress rule on {src} to match: {alone}")
+            continue
+        if not named:
+            notes.append(
+                f"{_rule_text(half)} passes through {src}'s egress to {match[0].peer.value}; "
+                f"the spec's flow also gives {src} an egress rule towards {half.role}"
+            )
+        used.update(match)
+        entries[(End("role", src), End("role", half.role), half.description)].add(half.port)
+    for half in egress:
+        if half not in used:
+            notes.append(f"{_rule_text(half)} has no ingress rule on {half.peer.value} to match: {alone}")
+
+
+def flow_entries(lab: Lab) -> tuple[dict[FlowKey, set[PortSpec]], list[str]]:
+    """(ports by (source, destination, description), approximations)."""
+    entries: dict[FlowKey, set[PortSpec]] = defaultdict(set)
+    notes = list(lab.approximations)
+    role_pairs: list[Half] = []
+    wide: list[Half] = []  # egress halves towards a /0: they cover role peers too
+    for half in lab.halves:
+        role = End("role", half.role)
+        if half.peer.kind == "other":
+            notes.append(f"{_rule_text(half)}: the peer cannot be named in a spec; left out")
+        elif half.direction == "egress" and lab.egress == "open":
+            notes.append(f"{_rule_text(half)} adds nothing to the open egress; cloudports keeps only allow-all")
+        elif half.peer.kind == "cidr":
+            peer = End("cidr", half.peer.value)
+            key = (role, peer, half.description) if half.direction == "egress" else (peer, role, half.description)
+            entries[key].add(half.port)
+            wide += [half] if half.direction == "egress" and half.peer.value.endswith("/0") else []
+        elif lab.egress == "open":
+            entries[(End("role", half.peer.value), role, half.description)].add(half.port)
+        else:
+            role_pairs.append(half)
+    _pair_role_halves(role_pairs, wide, entries, notes)
+    return dict(entries), notes
+
+
+def networks_of(entries: dict[FlowKey, set[PortSpec]]) -> dict[str, str]:
+    """CIDR -> network name: CIDRs that appear in exactly the same flows form one network."""
+    contexts: dict[str, set[tuple[Any, ...]]] = defaultdict(set)
+    for (src, dst, desc), ports in entries.items():
+        for mine, other, side in ((src, dst, "from"), (dst, src, "to")):
+            if mine.kind == "cidr":
+                contexts[mine.value].add((side, other, desc, tuple(sorted(ports))))
+    groups: dict[frozenset[tuple[Any, ...]], list[str]] = defaultdict(list)
+    for cidr, context in contexts.items():
+        groups[frozenset(context)].append(cidr)
+    ordered = sorted((sorted(cidrs, key=_cidr_order) for cidrs in groups.values()), key=lambda c: _cidr_order(c[0]))
+    names: dict[str, str] = {}
+    counter = 0
+    for cidrs in ordered:
+        if frozenset(cidrs) == EVERYWHERE:
+            name = INTERNET
+        elif cidrs in (["0.0.0.0/0"], ["::/0"]):
+            name = "any-ipv4" if cidrs == ["0.0.0.0/0"] else "any-ipv6"
+        else:
+            counter += 1
+            name = f"net-{counter}"
+        names.update({c: name for c in cidrs})
+    return names
+
+
+def _cidr_order(cidr: str) -> tuple[int, int, int]:
+    net = ipaddress.ip_network(cidr)
+    return net.version, int(net.network_address), net.prefixlen
+
+
+def is_public(cidrs: list[str]) -> bool:
+    nets = [ipaddress.ip_network(c) for c in cidrs]
+    return any(not any(n.subnet_of(p) for p in PRIVATE_PREFIXES if p.version == n.version) for n in nets)  # type: ignore[arg-type]
+
+
+@cache
+def catalog_services() -> dict[frozenset[PortSpec], tuple[str, str]]:
+    """Port set -> (service, catalog) of every built-in catalog service (the first by name wins a tie)."""
+    from cloudports.importer.catalogs import expanded_catalog_services
+
+    return expanded_catalog_services()
+
+
+def _services(ports: set[PortSpec], catalogs: set[str]) -> list[str]:
+    """A catalog service's name where the ports are exactly that service, else the ports as written."""
+    found = catalog_services().get(frozenset(ports))
+    if found:
+        catalogs.add(found[1])
+        return [found[0]]
+    return [str(p) for p in sorted(ports)]
+
+
+def _grouped(
+    entries: dict[tuple[str, str, str], tuple[PortSpec, ...]],
+) -> list[tuple[list[str], list[str], str, tuple[PortSpec, ...]]]:
+    """Sources sharing (destination, description, ports) together, then destinations sharing the rest."""
+    by_dst: dict[tuple[str, str, tuple[PortSpec, ...]], list[str]] = defaultdict(list)
+    for (src, dst, desc), ports in entries.items():
+        by_dst[(dst, desc, ports)].append(src)
+    by_src: dict[tuple[tuple[str, ...], str, tuple[PortSpec, ...]], list[str]] = defaultdict(list)
+    for (dst, desc, ports), srcs in by_dst.items():
+        by_src[(tuple(sorted(srcs)), desc, ports)].append(dst)
+    flows = [(list(srcs), sorted(dsts), desc, ports) for (srcs, desc, ports), dsts in by_src.items()]
+    return sorted(flows, key=lambda f: (f[0], f[1], f[2], f[3]))
+
+
+def _one_or_many(names: list[str]) -> str | list[str]:
+    return names[0] if len(names) == 1 else names
+
+
+def build_spec(lab: Lab) -> tuple[dict[str, Any], list[str]]:
+    """The spec (plain data, sections in the usual order) and every approximation made."""
+    entries, notes = flow_entries(lab)
+    names = networks_of(entries)
+    named = {
+        (names.get(s.value, s.value), names.get(d.value, d.value), desc): tuple(sorted(ports))
+        for (s, d, desc), ports in entries.items()
+    }
+    merged: dict[tuple[str, str, str], set[PortSpec]] = defaultdict(set)
+    for key, ports in named.items():
+        merged[key].update(ports)
+    networks: dict[str, dict[str, Any]] = {}
+    for cidr, name in sorted(names.items(), key=lambda item: _cidr_order(item[0])):
+        if name != INTERNET:
+            family = "ipv4" if ipaddress.ip_network(cidr).version == 4 else "ipv6"
+            networks.setdefault(name, {}).setdefault(family, []).append(cidr)
+    catalogs: set[str] = set()
+    flows = []
+    for srcs, dsts, desc, ports in _grouped({k: tuple(sorted(v)) for k, v in merged.items()}):
+        flow: dict[str, Any] = {"from": _one_or_many(srcs), "to": _one_or_many(dsts)}
+        flow["services"] = _services(set(ports), catalogs)
+        if desc:
+            flow["description"] = desc
+        exposed = [c for s in srcs for c, n in names.items() if n == s]
+        if exposed and is_public(exposed):
+            flow["allow_exposure"] = REVIEW
+        flows.append(flow)
+    spec: dict[str, Any] = {"name": lab.name}
+    if lab.description:
+        spec["description"] = lab.description
+    if catalogs:
+        spec["catalogs"] = sorted(catalogs)
+    spec["egress"] = lab.egress
+    if networks:
+        spec["networks"] = networks
+    spec["roles"] = {
+        r.name: ({"description": r.description} if r.description else {})
+        for r in sorted(lab.roles.values(), key=lambda r: r.name)
+    }
+    spec["flows"] = flows
+    spec["targets"] = lab.targets
+    return spec, notes

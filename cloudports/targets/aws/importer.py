@@ -1,0 +1,157 @@
+"""AWS security groups of a VPC -> an imported lab (cloudports.importer.model): one role per group.
+
+Groups are chosen by VPC and optionally by ID, name prefix and tags; the VPC's `default` group is left out unless
+its ID is given. A group's role is its cloudports role tag, or its name without the prefix, made valid. Rules
+are read and normalised as `drift` reads them (read.py), so an imported spec compiles to rules that compare
+equal to the live ones.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from typing import Any
+
+from cloudports.errors import CloudportsError, Diagnostic
+from cloudports.importer.model import Half, Lab, LiveRole, Peer
+from cloudports.importer.write import valid_name
+from cloudports.spec.model import PortSpec
+from cloudports.targets.aws.api import aws_errors
+from cloudports.targets.aws.build import DESCRIPTION_TAG
+from cloudports.targets.aws.model import SgRule
+from cloudports.targets.aws.read import _describe_groups, _tags, describe_rules, normalise_rule
+from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG
+
+ALL_OUT = {"0.0.0.0/0", "::/0"}
+
+
+def _select(ec2: Any, vpc: str, group_ids: list[str], prefix: str, tags: dict[str, str]) -> list[dict[str, Any]]:
+    filters: list[dict[str, Any]] = [{"Name": "vpc-id", "Values": [vpc]}]
+    filters += [{"Name": f"tag:{k}", "Values": [v]} for k, v in sorted(tags.items())]
+    filters += [{"Name": "group-id", "Values": group_ids}] if group_ids else []
+    with aws_errors("listing security groups", vpc):
+        groups = _describe_groups(ec2, filters)
+    chosen = [g for g in groups if g["GroupName"].startswith(prefix) and (group_ids or g["GroupName"] != "default")]
+    if not chosen:
+        raise CloudportsError(
+            [
+                Diagnostic(
+                    None, f"aws: no security group in {vpc} matches", "check --vpc-id, --group-id, --name-prefix, --tag"
+                )
+            ]
+        )
+    return sorted(chosen, key=lambda g: g["GroupName"])
+
+
+def _prefix(groups: list[dict[str, Any]], given: str | None) -> str:
+    """The name prefix: as given, else the one cloudports used (name = prefix + role tag on every group)."""
+    if given is not None:
+        return given
+    found = set()
+    for group in groups:
+        role = _tags(group).get(ROLE_TAG)
+        if not role or not group["GroupName"].endswith(role):
+            return ""
+        found.add(group["GroupName"][: -len(role)])
+    return found.pop() if len(found) == 1 else ""
+
+
+def _roles(groups: list[dict[str, Any]], prefix: str, notes: list[str]) -> dict[str, LiveRole]:
+    """Group ID -> role, with a unique valid name each."""
+    roles: dict[str, LiveRole] = {}
+    taken: set[str] = set()
+    for group in groups:
+        tags, name = _tags(group), group["GroupName"]
+        wanted = tags.get(ROLE_TAG) or name[len(prefix) :]
+        role = valid_name(wanted, "group")
+        while role in taken:
+            role = valid_name(f"{role}-{group['GroupId'][-4:]}")
+        if prefix + role != name:
+            notes.append(
+                f"security group {name} becomes role '{role}': cloudports would name its group {prefix + role}"
+            )
+        taken.add(role)
+        description = tags.get(DESCRIPTION_TAG) or (
+            "" if name.startswith("cloudports") else group.get("Description", "")
+        )
+        if description.startswith("cloudports "):
+            description = ""
+        roles[group["GroupId"]] = LiveRole(role, description, f"security group {name} ({group['GroupId']})")
+    return roles
+
+
+def _port(rule: SgRule) -> PortSpec | None:
+    proto = rule.ip_protocol
+    if proto == "-1":
+        return PortSpec("all")
+    if proto in ("tcp", "udp", "icmp", "icmpv6"):
+        lo = -1 if rule.from_port is None else rule.from_port
+        hi = -1 if rule.to_port is None else rule.to_port
+        return PortSpec(proto, lo, hi)  # type: ignore[arg-type]
+    return None
+
+
+def _peer(rule: SgRule) -> Peer:
+    if rule.referenced_group:
+        return Peer("role", rule.referenced_group)
+    if rule.cidr_ipv4 or rule.cidr_ipv6:
+        return Peer("cidr", str(rule.cidr_ipv4 or rule.cidr_ipv6))
+    if rule.prefix_list_id:
+        return Peer("other", f"prefix list {rule.prefix_list_id}")
+    return Peer("other", f"security group {rule.referenced_group_id} (not imported)")
+
+
+def _halves(rules: list[SgRule], notes: list[str]) -> list[Half]:
+    halves = []
+    for rule in rules:
+        port = _port(rule)
+        where = f"{rule.group}: {rule.direction} IP protocol {rule.ip_protocol}"
+        if port is None:
+            notes.append(f"{where}: a spec names tcp, udp, icmp, icmpv6 or all only; left out")
+            continue
+        halves.append(Half(rule.group, rule.direction, _peer(rule), port, rule.description, rule.key))
+    return halves
+
+
+def _egress(halves: list[Half], roles: list[str]) -> tuple[str, list[Half]]:
+    """'open' when every group lets everything out to 0.0.0.0/0 and ::/0 (what cloudports writes for open
+    egress), those rules then dropped; otherwise 'strict', each egress rule a flow (AWS's default IPv4-only
+    allow-all becomes a flow to the network 0.0.0.0/0, exactly)."""
+    everywhere = {(h.role, h.peer.value) for h in halves if h.direction == "egress" and h.port.protocol == "all"}
+    if any((role, cidr) not in everywhere for role in roles for cidr in ALL_OUT):
+        return "strict", halves
+    return "open", [
+        h for h in halves if not (h.direction == "egress" and h.port.protocol == "all" and h.peer.value in ALL_OUT)
+    ]
+
+
+def read_lab(ec2: Any, vpc: str, options: dict[str, str | None]) -> Lab:
+    """The lab in `vpc` (options: group_ids, name_prefix and tags, comma-separated; name)."""
+    group_ids = [g for g in (options.get("group_ids") or "").split(",") if g]
+    tags = dict(t.split("=", 1) for t in (options.get("tags") or "").split(",") if "=" in t)
+    groups = _select(ec2, vpc, group_ids, options.get("name_prefix") or "", tags)
+    prefix = _prefix(groups, options.get("name_prefix"))
+    notes: list[str] = []
+    roles = _roles(groups, prefix, notes)
+    with aws_errors("reading security group rules", vpc):
+        raw = describe_rules(ec2, list(roles))
+    keys = {gid: role.name for gid, role in roles.items()}
+    rules = sorted((normalise_rule(r, keys) for r in raw), key=lambda r: r.key)
+    halves = _halves(list({r.key: r for r in rules}.values()), notes)
+    egress, halves = _egress(halves, [r.name for r in roles.values()])
+    topologies = {_tags(g).get(TOPOLOGY_TAG) for g in groups}
+    name = options.get("name") or (topologies.pop() if len(topologies) == 1 and None not in topologies else "")
+    settings: dict[str, Any] = {"region": ec2.meta.region_name, "vpc_id": vpc}
+    if prefix:
+        settings["name_prefix"] = prefix
+    per_group = Counter((r.group, r.direction, r.family) for r in rules)
+    if per_group and max(per_group.values()) > 60:  # the quota cloudports assumes unless told (60 by default)
+        settings["max_rules_per_group"] = min(1000, max(per_group.values()))
+    return Lab(
+        valid_name(name or f"imported-{vpc}"),
+        f"Imported from the security groups of {vpc}",
+        {r.name: r for r in roles.values()},
+        halves,
+        egress,  # type: ignore[arg-type]
+        {"aws": settings},
+        notes,
+    )
