@@ -16,6 +16,7 @@ from cloudports.spec.model import PortSpec
 class Peer:
     kind: Literal["role", "cidr", "other"]
     value: str  # the role, a canonical CIDR, or (other) what it is, for people: "sg-0123 (a group not imported)"
+    hint: str = ""  # a CIDR's network name, where the live rule says it (e.g. in an Azure rule's name)
 
 
 @dataclass(frozen=True, order=True)

@@ -116,9 +116,11 @@ def flow_entries(lab: Lab) -> tuple[dict[FlowKey, set[PortSpec]], list[str]]:
     return dict(entries), notes
 
 
-def networks_of(entries: dict[FlowKey, set[PortSpec]]) -> dict[str, str]:
-    """CIDR -> network name: CIDRs that appear in exactly the same flows form one network."""
+def networks_of(entries: dict[FlowKey, set[PortSpec]], hints: dict[str, set[str]] | None = None) -> dict[str, str]:
+    """CIDR -> network name: CIDRs that appear in exactly the same flows form one network, named by the live
+    rules where they all say the same name (`hints`), else net-1, net-2, ..."""
     contexts: dict[str, set[tuple[Any, ...]]] = defaultdict(set)
+    hints = hints or {}
     for (src, dst, desc), ports in entries.items():
         for mine, other, side in ((src, dst, "from"), (dst, src, "to")):
             if mine.kind == "cidr":
@@ -130,10 +132,13 @@ def networks_of(entries: dict[FlowKey, set[PortSpec]]) -> dict[str, str]:
     names: dict[str, str] = {}
     counter = 0
     for cidrs in ordered:
+        said = set.union(*(hints.get(c, set()) for c in cidrs))
         if frozenset(cidrs) == EVERYWHERE:
             name = INTERNET
         elif cidrs in (["0.0.0.0/0"], ["::/0"]):
             name = "any-ipv4" if cidrs == ["0.0.0.0/0"] else "any-ipv6"
+        elif len(said) == 1 and said <= {h for h in said if h not in names.values() and h != INTERNET}:
+            name = said.pop()
         else:
             counter += 1
             name = f"net-{counter}"
@@ -189,7 +194,11 @@ def _one_or_many(names: list[str]) -> str | list[str]:
 def build_spec(lab: Lab) -> tuple[dict[str, Any], list[str]]:
     """The spec (plain data, sections in the usual order) and every approximation made."""
     entries, notes = flow_entries(lab)
-    names = networks_of(entries)
+    hints: dict[str, set[str]] = defaultdict(set)
+    for half in lab.halves:
+        if half.peer.kind == "cidr" and half.peer.hint and half.peer.hint not in lab.roles:
+            hints[half.peer.value].add(half.peer.hint)
+    names = networks_of(entries, hints)
     named = {
         (names.get(s.value, s.value), names.get(d.value, d.value), desc): tuple(sorted(ports))
         for (s, d, desc), ports in entries.items()

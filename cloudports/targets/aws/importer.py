@@ -112,16 +112,19 @@ def _halves(rules: list[SgRule], notes: list[str]) -> list[Half]:
     return halves
 
 
+def _allow_all_out(half: Half) -> bool:
+    return half.direction == "egress" and half.port.protocol == "all" and half.peer.value in ALL_OUT
+
+
 def _egress(halves: list[Half], roles: list[str]) -> tuple[str, list[Half]]:
     """'open' when every group lets everything out to 0.0.0.0/0 and ::/0 (what cloudports writes for open
-    egress), those rules then dropped; otherwise 'strict', each egress rule a flow (AWS's default IPv4-only
-    allow-all becomes a flow to the network 0.0.0.0/0, exactly)."""
-    everywhere = {(h.role, h.peer.value) for h in halves if h.direction == "egress" and h.port.protocol == "all"}
-    if any((role, cidr) not in everywhere for role in roles for cidr in ALL_OUT):
+    egress) and has no other egress rule, those rules then dropped; otherwise 'strict', each egress rule part
+    of a flow (AWS's IPv4-only default allow-all becomes a flow to the network 0.0.0.0/0, exactly)."""
+    everywhere = {(h.role, h.peer.value) for h in halves if _allow_all_out(h)}
+    others = [h for h in halves if h.direction == "egress" and not _allow_all_out(h)]
+    if others or any((role, cidr) not in everywhere for role in roles for cidr in ALL_OUT):
         return "strict", halves
-    return "open", [
-        h for h in halves if not (h.direction == "egress" and h.port.protocol == "all" and h.peer.value in ALL_OUT)
-    ]
+    return "open", [h for h in halves if not _allow_all_out(h)]
 
 
 def read_lab(ec2: Any, vpc: str, options: dict[str, str | None]) -> Lab:

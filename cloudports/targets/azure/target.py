@@ -15,6 +15,7 @@ from cloudports.targets.base import Capabilities, Option, Row, Target
 
 if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
+    from cloudports.importer.model import Lab
     from cloudports.live.backend import Backend
     from cloudports.query.model import Probe, Verdict
     from cloudports.query.space import Reachability
@@ -32,6 +33,7 @@ class AzureTarget(Target[AzureSettings, AzureState]):
         Option("resource_group", "--resource-group", "resource group (overrides the spec)"),
         Option("arm_endpoint", "--arm-endpoint", "Resource Manager URL (or CLOUDPORTS_ARM_ENDPOINT)"),
     )
+    import_options = (Option("nsgs", "--nsg", "import this NSG (default: the only one in the resource group)"),)
 
     def build(
         self, policy: CompiledPolicy, previous_priorities: Mapping[tuple[str, str], int] | None = None
@@ -41,6 +43,18 @@ class AzureTarget(Target[AzureSettings, AzureState]):
 
     def rows(self, state: AzureState) -> list[Row]:
         return rows(state)
+
+    def import_lab(self, options: Mapping[str, str | None]) -> Lab:
+        from cloudports.targets.azure.arm import network_client, resolve_settings
+        from cloudports.targets.azure.importer import read_lab
+
+        arm = resolve_settings(
+            subscription=options.get("subscription"),
+            resource_group=options.get("resource_group"),
+            location=AzureSettings().location,
+            arm_endpoint=options.get("arm_endpoint"),
+        )
+        return read_lab(network_client(arm), arm, dict(options))
 
     def explain(self, state: AzureState, probe: Probe) -> Verdict:
         from cloudports.targets.azure.explain import explain

@@ -1,0 +1,265 @@
+"""cloudports import: live labs on the local AWS and Azure servers -> specs, and the round-trip contract.
+
+What cloudports applied imports to a spec with no approximation, whose plan is empty and which compiles to the
+same rules; hand-built labs import to specs that verify equivalent to the live rules, with every approximation
+listed (a live rule is either compiled from the imported spec again or named in the file's notes, never
+silently dropped).
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+
+from cloudports.cli import main
+from cloudports.emulators.arm import ArmServer
+from cloudports.emulators.aws import boto3_client, create_vpc
+from cloudports.pipeline import compile_spec, desired_state
+from cloudports.targets.aws import TARGET as AWS
+from tests.support.azure_live import add_subnets, point_cloudports_at, sdk_client, sdk_rule
+from tests.test_semantics import spec_dicts
+
+REPO = Path(__file__).resolve().parent.parent
+DISTRIBUTED = REPO / "examples/dynamics365-distributed/topology.yaml"
+
+
+def cli(capsys: pytest.CaptureFixture, *args: Any) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def imported(capsys: pytest.CaptureFixture, out: Path, *args: Any) -> tuple[int, str, str]:
+    code, stdout, stderr = cli(capsys, "import", "--out", out, *args)
+    assert code in (0, 2), stdout + stderr
+    assert cli(capsys, "validate", out)[0] == 0
+    return code, out.read_text(), stderr
+
+
+def plan_json(capsys: pytest.CaptureFixture, spec: Path, *args: Any) -> dict[str, Any]:
+    code, out, err = cli(capsys, "plan", spec, "-f", "json", "--adopt", *args)
+    assert code == 0, err
+    return json.loads(out)
+
+
+def rule_changes(plan: dict[str, Any]) -> list[tuple[str, str]]:
+    return sorted((c["action"], c["name"]) for c in plan["changes"] if c["kind"] == "rule")
+
+
+# -------------------------------------------------------------------------------------------------- AWS
+
+
+@pytest.fixture
+def vpc(moto_server: str) -> str:
+    return create_vpc(moto_server)
+
+
+@pytest.fixture
+def ec2(moto_server: str) -> Any:
+    return boto3_client(moto_server)
+
+
+def test_aws_what_cloudports_applied_imports_exactly(vpc: str, capsys, tmp_path: Path) -> None:
+    assert cli(capsys, "apply", DISTRIBUTED, "-t", "aws", "--vpc-id", vpc, "--auto-approve")[0] == 0
+    code, text, _ = imported(capsys, tmp_path / "lab.yaml", "-t", "aws", "--vpc-id", vpc)
+    assert code == 0 and "Not expressed exactly" not in text
+    spec = yaml.safe_load(text)
+    assert spec["name"] == "d365-distributed" and spec["egress"] == "strict"
+    assert "ad-ds-member-to-dc" in str(spec["flows"])  # recognised from the catalog
+    again = desired_state(compile_spec(tmp_path / "lab.yaml"), "aws")
+    assert set(again.rules) == set(desired_state(compile_spec(DISTRIBUTED), "aws").rules)
+    assert cli(capsys, "plan", tmp_path / "lab.yaml", "-t", "aws", "--detailed-exitcode")[0] == 0
+    assert cli(capsys, "verify", tmp_path / "lab.yaml", "-t", "aws", "--live")[0] == 0
+
+
+def _hand_built(ec2: Any, vpc: str) -> dict[str, str]:
+    def group(name: str) -> str:
+        return ec2.create_security_group(GroupName=name, Description=f"{name} servers", VpcId=vpc)["GroupId"]
+
+    ids = {name: group(f"lab-{name}") for name in ("web", "sql", "bastion")}
+
+    def allow(to: str, proto: str, lo: int, hi: int, **peer: Any) -> None:
+        permission = {"IpProtocol": proto, "FromPort": lo, "ToPort": hi, **peer}
+        ec2.authorize_security_group_ingress(GroupId=ids[to], IpPermissions=[permission])
+
+    allow("sql", "tcp", 1433, 1433, UserIdGroupPairs=[{"GroupId": ids["web"], "Description": "web uses sql"}])
+    https = {"IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}
+    allow("web", "tcp", 443, 443, **https)
+    for role in ("web", "sql"):
+        allow(role, "tcp", 22, 22, UserIdGroupPairs=[{"GroupId": ids["bastion"]}])
+    ops = [{"CidrIp": "198.51.100.0/24", "Description": "ops"}, {"CidrIp": "203.0.113.0/24", "Description": "ops"}]
+    allow("bastion", "tcp", 22, 22, IpRanges=ops)
+    allow("bastion", "icmp", 8, -1, IpRanges=ops)
+    allow("sql", "tcp", 3389, 3389, IpRanges=[{"CidrIp": "10.99.0.0/24"}], Ipv6Ranges=[{"CidrIpv6": "fd00:99::/64"}])
+    return ids
+
+
+@pytest.mark.parametrize("ipv6", [False, True], ids=["ipv4-vpc", "dual-stack-vpc"])
+def test_aws_hand_built_lab_imports_verifies_and_adopts(
+    moto_server: str, ec2: Any, capsys, tmp_path: Path, ipv6: bool
+) -> None:
+    vpc = create_vpc(moto_server, ipv6=ipv6)
+    _hand_built(ec2, vpc)
+    spec_file = tmp_path / "lab.yaml"
+    code, text, err = imported(
+        capsys, spec_file, "-t", "aws", "--vpc-id", vpc, "--name-prefix", "lab-", "--name", "lab"
+    )
+    spec = yaml.safe_load(text)
+    assert sorted(spec["roles"]) == ["bastion", "sql", "web"] and spec["targets"]["aws"]["name_prefix"] == "lab-"
+    ops = [n for n, v in spec["networks"].items() if v.get("ipv4") == ["198.51.100.0/24", "203.0.113.0/24"]]
+    assert ops and any(f["from"] == ops[0] and f.get("allow_exposure") for f in spec["flows"])
+    assert {"from": "web", "to": "sql", "services": ["mssql"], "description": "web uses sql"} in spec["flows"]
+    if ipv6:  # AWS's default egress covers ::/0 too: the open egress cloudports writes
+        assert spec["egress"] == "open" and code == 0
+    else:  # IPv4 only: exactly a flow to 0.0.0.0/0, and role to role rules pass through it (said: exit 2)
+        assert spec["egress"] == "strict" and code == 2 and "warning:" in err
+        assert {"from": ["bastion", "sql", "web"], "to": "any-ipv4", "services": ["all"]} in spec["flows"]
+        assert "passes through web's egress to 0.0.0.0/0" in text
+    assert cli(capsys, "verify", spec_file, "-t", "aws", "--live")[0] == 0
+    # adopting changes no rule that lets traffic through: at most the egress halves flows add, descriptions
+    assert {a for a, _ in rule_changes(plan_json(capsys, spec_file, "-t", "aws"))} <= {
+        "add",
+        "change",
+    }  # never "remove"
+    assert cli(capsys, "import", "--out", spec_file, "-t", "aws", "--vpc-id", vpc)[0] == 1  # exists: kept
+
+
+def test_aws_what_a_spec_cannot_say_is_listed_never_dropped(vpc: str, ec2: Any, capsys, tmp_path: Path) -> None:
+    ids = _hand_built(ec2, vpc)
+    other = ec2.create_security_group(GroupName="elsewhere", Description="not imported", VpcId=vpc)["GroupId"]
+    prefix_list = ec2.create_managed_prefix_list(PrefixListName="pl", MaxEntries=2, AddressFamily="IPv4")
+    pl_id = prefix_list["PrefixList"]["PrefixListId"]
+    extra = [
+        {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "UserIdGroupPairs": [{"GroupId": other}]},
+        {"IpProtocol": "tcp", "FromPort": 9090, "ToPort": 9090, "PrefixListIds": [{"PrefixListId": pl_id}]},
+        {"IpProtocol": "47", "FromPort": -1, "ToPort": -1, "IpRanges": [{"CidrIp": "10.5.0.0/16"}]},
+    ]
+    for permission in extra:
+        ec2.authorize_security_group_ingress(GroupId=ids["web"], IpPermissions=[permission])
+    spec_file = tmp_path / "lab.yaml"
+    code, text, _ = imported(capsys, spec_file, "-t", "aws", "--vpc-id", vpc, "--name-prefix", "lab-")
+    assert code == 2
+    for said in (f"{other} (not imported)", f"prefix list {pl_id}", "IP protocol 47"):
+        assert said in text
+    compiled = set(desired_state(compile_spec(spec_file), "aws").rules)
+    notes = text.split("\nname:", 1)[0]
+    backend = AWS.open_backend(compile_spec(spec_file), {"vpc_id": vpc}, adopt=True)
+    for key, rule in backend.read_state().rules.items():
+        named = key in notes or (rule.ip_protocol == "47" and "IP protocol 47" in notes)
+        assert key in compiled or named, f"{key} silently dropped"
+
+
+# ------------------------------------------------------------------------------------------------ Azure
+
+
+@pytest.fixture(scope="module")
+def _arm_module() -> Iterator[ArmServer]:
+    with ArmServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def arm(_arm_module: ArmServer, monkeypatch: pytest.MonkeyPatch) -> ArmServer:
+    _arm_module.reset()
+    point_cloudports_at(_arm_module, monkeypatch)
+    return _arm_module
+
+
+def test_azure_what_cloudports_applied_imports_exactly(arm: ArmServer, capsys, tmp_path: Path) -> None:
+    add_subnets(arm, DISTRIBUTED)
+    assert cli(capsys, "apply", DISTRIBUTED, "-t", "azure", "--auto-approve")[0] == 0
+    spec_file = tmp_path / "lab.yaml"
+    code, text, _ = imported(capsys, spec_file, "-t", "azure", "--resource-group", "rg-d365dist")
+    spec = yaml.safe_load(text)
+    assert code == 0 and set(spec["networks"]) == {"corp", "admin"}  # named as the rules name them
+    assert spec["targets"]["azure"]["subnets"] == [{"virtual_network": "vnet-d365dist", "name": "snet-servers"}]
+    assert cli(capsys, "plan", spec_file, "-t", "azure", "--detailed-exitcode")[0] == 0
+    assert cli(capsys, "verify", spec_file, "-t", "azure", "--live")[0] == 0
+
+
+def test_azure_hand_built_lab(arm: ArmServer, capsys, tmp_path: Path) -> None:
+    sdk = sdk_client(arm)
+    rg = "rg-lab"
+    asgs = {}
+    for role in ("web", "sql"):
+        poller = sdk.application_security_groups.begin_create_or_update(rg, f"lab-{role}-asg", {"location": "eastus"})
+        asgs[role] = poller.result().id
+    sdk.network_security_groups.begin_create_or_update(rg, "lab-nsg", {"location": "eastus"}).result()
+
+    def rule(name: str, priority: int, **props: Any) -> None:
+        body = sdk_rule(priority=priority, direction=props.pop("direction", "Inbound"), **props)
+        sdk.security_rules.begin_create_or_update(rg, "lab-nsg", name, body).result()
+
+    ref = lambda role: [{"id": asgs[role]}]  # noqa: E731
+    rule(
+        "sql-from-web",
+        100,
+        protocol="Tcp",
+        destination_port_range="1433",
+        source_application_security_groups=ref("web"),
+        destination_application_security_groups=ref("sql"),
+        description="web uses sql",
+    )
+    rule(
+        "https",
+        110,
+        protocol="Tcp",
+        destination_port_range="443",
+        source_address_prefix="*",
+        destination_application_security_groups=ref("web"),
+    )
+    rule(
+        "block-telnet",
+        120,
+        protocol="Tcp",
+        destination_port_range="23",
+        source_address_prefix="*",
+        destination_address_prefix="*",
+        access="Deny",
+    )
+    rule(
+        "vnet-closed",
+        4000,
+        protocol="*",
+        destination_port_range="*",
+        source_address_prefix="VirtualNetwork",
+        destination_address_prefix="VirtualNetwork",
+        access="Deny",
+    )
+    spec_file = tmp_path / "lab.yaml"
+    code, text, _ = imported(capsys, spec_file, "-t", "azure", "--resource-group", rg)
+    spec = yaml.safe_load(text)
+    assert code == 2 and spec["name"] == "lab" and sorted(spec["roles"]) == ["sql", "web"]
+    assert spec["egress"] == "open" and spec["targets"]["azure"]["nsg_name"] == "lab-nsg"
+    assert "block-telnet (priority 120): a deny rule cannot be said in a spec" in text
+    assert "cloudports names its rules" in text
+    assert {"from": "web", "to": "sql", "services": ["mssql"], "description": "web uses sql"} in spec["flows"]
+    assert cli(capsys, "verify", spec_file, "-t", "azure", "--live")[0] == 0
+
+
+# --------------------------------------------------------------------------------------------- property
+
+
+@settings(
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(spec=spec_dicts())
+def test_random_specs_applied_imported_compile_to_the_same_rules(spec: dict, moto_server: str, capsys) -> None:
+    vpc = create_vpc(moto_server)
+    with tempfile.TemporaryDirectory() as tmp:
+        original = Path(tmp) / "topology.yaml"
+        original.write_text(yaml.safe_dump({**spec, "name": "gen"}, sort_keys=False))
+        assert cli(capsys, "apply", original, "-t", "aws", "--vpc-id", vpc, "--auto-approve")[0] == 0
+        again = Path(tmp) / "imported.yaml"
+        code, text, _ = imported(capsys, again, "-t", "aws", "--vpc-id", vpc)
+        assert code == 0, text.split("\nname:", 1)[0]
+        want = desired_state(compile_spec(original), "aws").rules
+        assert set(desired_state(compile_spec(again), "aws").rules) == set(want)
