@@ -40,9 +40,7 @@ def catalog(name: Annotated[str | None, typer.Argument(help="Catalog to list; al
         ports = " ".join(svc["ports"])
         if svc["members"]:  # composed: its members, then what they expand to
             ports = "= " + " + ".join(svc["members"]) + "\n(" + ", ".join(svc["ports"]) + ")"
-        table.add_row(
-            svc["name"], escape(ports), flags, ", ".join(svc["sources"]), escape(svc["description"])
-        )
+        table.add_row(svc["name"], escape(ports), flags, ", ".join(svc["sources"]), escape(svc["description"]))
     out.print(table)
     if info["parameters"]:
         out.print("parameters: " + ", ".join(f"{k}={v}" for k, v in info["parameters"].items()))
