@@ -222,14 +222,6 @@ locals {
       cidr_ipv6   = "::/0"
       description = "Inbound mail from the internet to the Edge Transport server on SMTP 25"
     }
-    "edge/in/tcp/25/sg:mbx" = {
-      group            = "edge"
-      ip_protocol      = "tcp"
-      from_port        = 25
-      to_port          = 25
-      referenced_group = "mbx"
-      description      = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
-    }
     "edge/in/tcp/3389/cidr:10.99.0.0/24" = {
       group       = "edge"
       ip_protocol = "tcp"
@@ -244,7 +236,7 @@ locals {
       from_port        = 50636
       to_port          = 50636
       referenced_group = "mbx"
-      description      = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
+      description      = "EdgeSync from the Mailbox servers to AD LDS on the Edge Transport server (secure LDAP 50636); their outbound mail to the Edge on SMTP 25 is already allowed by the flow from internet, which includes every address"
     }
     "edge/in/tcp/5985/cidr:10.99.0.0/24" = {
       group       = "edge"
@@ -362,20 +354,20 @@ locals {
       referenced_group = "mbx"
       description      = "Unrestricted from domain controllers to Exchange servers, as Microsoft requires"
     }
-    "edge/out/tcp/25/cidr:0.0.0.0/0" = {
+    "edge/out/tcp/25/cidr:0.0.0.0/1" = {
       group       = "edge"
       ip_protocol = "tcp"
       from_port   = 25
       to_port     = 25
-      cidr_ipv4   = "0.0.0.0/0"
+      cidr_ipv4   = "0.0.0.0/1"
       description = "Outbound mail from the Edge Transport server to the internet on SMTP 25"
     }
-    "edge/out/tcp/25/cidr:::/0" = {
+    "edge/out/tcp/25/cidr:128.0.0.0/1" = {
       group       = "edge"
       ip_protocol = "tcp"
       from_port   = 25
       to_port     = 25
-      cidr_ipv6   = "::/0"
+      cidr_ipv4   = "128.0.0.0/1"
       description = "Outbound mail from the Edge Transport server to the internet on SMTP 25"
     }
     "edge/out/tcp/25/sg:mbx" = {
@@ -414,14 +406,6 @@ locals {
       referenced_group = "mbx"
       description      = "Unrestricted between Exchange servers and to domain controllers, as Microsoft requires (DAG replication, RPC, cluster)"
     }
-    "mbx/out/tcp/25/sg:edge" = {
-      group            = "mbx"
-      ip_protocol      = "tcp"
-      from_port        = 25
-      to_port          = 25
-      referenced_group = "edge"
-      description      = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
-    }
     "mbx/out/tcp/445/sg:witness" = {
       group            = "mbx"
       ip_protocol      = "tcp"
@@ -436,7 +420,7 @@ locals {
       from_port        = 50636
       to_port          = 50636
       referenced_group = "edge"
-      description      = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
+      description      = "EdgeSync from the Mailbox servers to AD LDS on the Edge Transport server (secure LDAP 50636); their outbound mail to the Edge on SMTP 25 is already allowed by the flow from internet, which includes every address"
     }
     "witness/out/icmp/8:-1/sg:dc" = {
       group            = "witness"

@@ -207,10 +207,10 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["25", "50636"]
+      destination_port_ranges                 = ["50636"]
       source_application_security_groups      = ["mbx"]
       destination_application_security_groups = ["edge"]
-      description                             = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
+      description                             = "EdgeSync from the Mailbox servers to AD LDS on the Edge Transport server (secure LDAP 50636); their outbound mail to the Edge on SMTP 25..."
     }
     in-tcp-mbx-to-witness = {
       priority                                = 300
@@ -342,24 +342,14 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "The Edge Transport server resolves the next mail hop (DNS 53)"
     }
-    out-tcp-edge-to-internet = {
-      priority                           = 3504
+    out-tcp-edge-to-mail-servers = {
+      priority                           = 3928
       direction                          = "Outbound"
       access                             = "Allow"
       protocol                           = "Tcp"
       destination_port_ranges            = ["25"]
       source_application_security_groups = ["edge"]
-      destination_address_prefixes       = ["0.0.0.0/0"]
-      description                        = "Outbound mail from the Edge Transport server to the internet on SMTP 25"
-    }
-    out-tcp-edge-to-internet-v6 = {
-      priority                           = 1546
-      direction                          = "Outbound"
-      access                             = "Allow"
-      protocol                           = "Tcp"
-      destination_port_ranges            = ["25"]
-      source_application_security_groups = ["edge"]
-      destination_address_prefixes       = ["::/0"]
+      destination_address_prefixes       = ["0.0.0.0/1", "128.0.0.0/1"]
       description                        = "Outbound mail from the Edge Transport server to the internet on SMTP 25"
     }
     out-tcp-edge-to-mbx = {
@@ -377,10 +367,10 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["25", "50636"]
+      destination_port_ranges                 = ["50636"]
       source_application_security_groups      = ["mbx"]
       destination_application_security_groups = ["edge"]
-      description                             = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
+      description                             = "EdgeSync from the Mailbox servers to AD LDS on the Edge Transport server (secure LDAP 50636); their outbound mail to the Edge on SMTP 25..."
     }
     out-tcp-mbx-to-witness = {
       priority                                = 936

@@ -486,15 +486,7 @@ locals {
       from_port   = 443
       to_port     = 443
       cidr_ipv4   = "0.0.0.0/0"
-      description = "Remote users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateways UDP transport 3391"
-    }
-    "gateway/in/tcp/443/cidr:10.20.0.0/16" = {
-      group       = "gateway"
-      ip_protocol = "tcp"
-      from_port   = 443
-      to_port     = 443
-      cidr_ipv4   = "10.20.0.0/16"
-      description = "Internal users open RD Web Access on HTTPS 443"
+      description = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateways UDP transport 3391 (internet is every address, corp included)"
     }
     "gateway/in/tcp/443/cidr:::/0" = {
       group       = "gateway"
@@ -502,7 +494,7 @@ locals {
       from_port   = 443
       to_port     = 443
       cidr_ipv6   = "::/0"
-      description = "Remote users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateways UDP transport 3391"
+      description = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateways UDP transport 3391 (internet is every address, corp included)"
     }
     "gateway/in/tcp/5985/cidr:10.99.0.0/24" = {
       group       = "gateway"
@@ -526,7 +518,7 @@ locals {
       from_port   = 3391
       to_port     = 3391
       cidr_ipv4   = "0.0.0.0/0"
-      description = "Remote users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateways UDP transport 3391"
+      description = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateways UDP transport 3391 (internet is every address, corp included)"
     }
     "gateway/in/udp/3391/cidr:::/0" = {
       group       = "gateway"
@@ -534,7 +526,7 @@ locals {
       from_port   = 3391
       to_port     = 3391
       cidr_ipv6   = "::/0"
-      description = "Remote users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateways UDP transport 3391"
+      description = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateways UDP transport 3391 (internet is every address, corp included)"
     }
     "rdsh/in/tcp/135/sg:broker" = {
       group            = "rdsh"

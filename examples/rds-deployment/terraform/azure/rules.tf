@@ -172,16 +172,6 @@ locals {
       destination_application_security_groups = ["broker"]
       description                             = "Internal clients not using the gateway connect to the Connection Broker on TCP 3389"
     }
-    in-tcp-corp-to-gateway = {
-      priority                                = 2261
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["443"]
-      source_address_prefixes                 = ["10.20.0.0/16"]
-      destination_application_security_groups = ["gateway"]
-      description                             = "Internal users open RD Web Access on HTTPS 443"
-    }
     in-tcp-corp-to-rdsh = {
       priority                                = 2459
       direction                               = "Inbound"
@@ -230,7 +220,7 @@ locals {
       destination_port_ranges                 = ["443"]
       source_address_prefixes                 = ["0.0.0.0/0"]
       destination_application_security_groups = ["gateway"]
-      description                             = "Remote users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateway's UDP transport 3391"
+      description                             = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateway's UDP transport 3391 ('internet' is every a..."
     }
     in-tcp-internet-to-gateway-v6 = {
       priority                                = 1031
@@ -240,7 +230,7 @@ locals {
       destination_port_ranges                 = ["443"]
       source_address_prefixes                 = ["::/0"]
       destination_application_security_groups = ["gateway"]
-      description                             = "Remote users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateway's UDP transport 3391"
+      description                             = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateway's UDP transport 3391 ('internet' is every a..."
     }
     in-tcp-rdsh-to-broker = {
       priority                                = 302
@@ -360,7 +350,7 @@ locals {
       destination_port_ranges                 = ["3391"]
       source_address_prefixes                 = ["0.0.0.0/0"]
       destination_application_security_groups = ["gateway"]
-      description                             = "Remote users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateway's UDP transport 3391"
+      description                             = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateway's UDP transport 3391 ('internet' is every a..."
     }
     in-udp-internet-to-gateway-v6 = {
       priority                                = 1132
@@ -370,7 +360,7 @@ locals {
       destination_port_ranges                 = ["3391"]
       source_address_prefixes                 = ["::/0"]
       destination_application_security_groups = ["gateway"]
-      description                             = "Remote users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateway's UDP transport 3391"
+      description                             = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateway's UDP transport 3391 ('internet' is every a..."
     }
     in-udp-rdsh-to-dc = {
       priority                                = 3411
