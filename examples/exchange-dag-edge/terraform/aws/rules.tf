@@ -206,21 +206,29 @@ locals {
       referenced_group = "witness"
       description      = "The witness server is a domain member"
     }
-    "edge/in/tcp/25/cidr:0.0.0.0/0" = {
+    "edge/in/tcp/25/cidr:0.0.0.0/1" = {
       group       = "edge"
       ip_protocol = "tcp"
       from_port   = 25
       to_port     = 25
-      cidr_ipv4   = "0.0.0.0/0"
+      cidr_ipv4   = "0.0.0.0/1"
       description = "Inbound mail from the internet to the Edge Transport server on SMTP 25"
     }
-    "edge/in/tcp/25/cidr:::/0" = {
+    "edge/in/tcp/25/cidr:128.0.0.0/1" = {
       group       = "edge"
       ip_protocol = "tcp"
       from_port   = 25
       to_port     = 25
-      cidr_ipv6   = "::/0"
+      cidr_ipv4   = "128.0.0.0/1"
       description = "Inbound mail from the internet to the Edge Transport server on SMTP 25"
+    }
+    "edge/in/tcp/25/sg:mbx" = {
+      group            = "edge"
+      ip_protocol      = "tcp"
+      from_port        = 25
+      to_port          = 25
+      referenced_group = "mbx"
+      description      = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
     }
     "edge/in/tcp/3389/cidr:10.99.0.0/24" = {
       group       = "edge"
@@ -236,7 +244,7 @@ locals {
       from_port        = 50636
       to_port          = 50636
       referenced_group = "mbx"
-      description      = "EdgeSync from the Mailbox servers to AD LDS on the Edge Transport server (secure LDAP 50636); their outbound mail to the Edge on SMTP 25 is already allowed by the flow from internet, which includes every address"
+      description      = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
     }
     "edge/in/tcp/5985/cidr:10.99.0.0/24" = {
       group       = "edge"
@@ -406,6 +414,14 @@ locals {
       referenced_group = "mbx"
       description      = "Unrestricted between Exchange servers and to domain controllers, as Microsoft requires (DAG replication, RPC, cluster)"
     }
+    "mbx/out/tcp/25/sg:edge" = {
+      group            = "mbx"
+      ip_protocol      = "tcp"
+      from_port        = 25
+      to_port          = 25
+      referenced_group = "edge"
+      description      = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
+    }
     "mbx/out/tcp/445/sg:witness" = {
       group            = "mbx"
       ip_protocol      = "tcp"
@@ -420,7 +436,7 @@ locals {
       from_port        = 50636
       to_port          = 50636
       referenced_group = "edge"
-      description      = "EdgeSync from the Mailbox servers to AD LDS on the Edge Transport server (secure LDAP 50636); their outbound mail to the Edge on SMTP 25 is already allowed by the flow from internet, which includes every address"
+      description      = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
     }
     "witness/out/icmp/8:-1/sg:dc" = {
       group            = "witness"

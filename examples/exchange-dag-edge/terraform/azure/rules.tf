@@ -182,23 +182,13 @@ locals {
       destination_application_security_groups = ["mbx"]
       description                             = "Inbound mail relayed from the Edge Transport server to the Mailbox servers on SMTP 25"
     }
-    in-tcp-internet-to-edge = {
-      priority                                = 1710
+    in-tcp-internet-mail-to-edge = {
+      priority                                = 530
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["25"]
-      source_address_prefixes                 = ["0.0.0.0/0"]
-      destination_application_security_groups = ["edge"]
-      description                             = "Inbound mail from the internet to the Edge Transport server on SMTP 25"
-    }
-    in-tcp-internet-to-edge-v6 = {
-      priority                                = 2484
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["25"]
-      source_address_prefixes                 = ["::/0"]
+      source_address_prefixes                 = ["0.0.0.0/1", "128.0.0.0/1"]
       destination_application_security_groups = ["edge"]
       description                             = "Inbound mail from the internet to the Edge Transport server on SMTP 25"
     }
@@ -207,10 +197,10 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["50636"]
+      destination_port_ranges                 = ["25", "50636"]
       source_application_security_groups      = ["mbx"]
       destination_application_security_groups = ["edge"]
-      description                             = "EdgeSync from the Mailbox servers to AD LDS on the Edge Transport server (secure LDAP 50636); their outbound mail to the Edge on SMTP 25..."
+      description                             = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
     }
     in-tcp-mbx-to-witness = {
       priority                                = 300
@@ -342,8 +332,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "The Edge Transport server resolves the next mail hop (DNS 53)"
     }
-    out-tcp-edge-to-mail-servers = {
-      priority                           = 3928
+    out-tcp-edge-to-internet-mail = {
+      priority                           = 2731
       direction                          = "Outbound"
       access                             = "Allow"
       protocol                           = "Tcp"
@@ -367,10 +357,10 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["50636"]
+      destination_port_ranges                 = ["25", "50636"]
       source_application_security_groups      = ["mbx"]
       destination_application_security_groups = ["edge"]
-      description                             = "EdgeSync from the Mailbox servers to AD LDS on the Edge Transport server (secure LDAP 50636); their outbound mail to the Edge on SMTP 25..."
+      description                             = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
     }
     out-tcp-mbx-to-witness = {
       priority                                = 936
