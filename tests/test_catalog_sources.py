@@ -119,12 +119,10 @@ def test_catalog_matches_its_source_table(catalog: str, tmp_path_factory: pytest
     assert not problems, "\n".join(problems)
 
 
-@pytest.mark.parametrize("catalog", CATALOGS)
+@pytest.mark.parametrize("catalog", [c for c in CATALOGS if any(row["parameter"] for row in _rows(c))])
 def test_parameters_move_the_ports(catalog: str, tmp_path: Path) -> None:
-    """Overriding every parameter of the table changes exactly the rows that name it."""
+    """Overriding every parameter of the table moves the port of every row that names it."""
     rows = [row for row in _rows(catalog) if row["parameter"]]
-    if not rows:
-        pytest.skip(f"{catalog} has no parameters")
     spec = tmp_path / "all.yaml"
     spec.write_text(
         yaml.safe_dump(

@@ -534,7 +534,7 @@ locals {
       from_port        = 135
       to_port          = 135
       referenced_group = "broker"
-      description      = "The Connection Broker reaches the session hosts on RDP, SMB 445 and RPC"
+      description      = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
     }
     "rdsh/in/tcp/3389/cidr:10.20.0.0/16" = {
       group       = "rdsh"
@@ -558,7 +558,7 @@ locals {
       from_port        = 3389
       to_port          = 3389
       referenced_group = "broker"
-      description      = "The Connection Broker reaches the session hosts on RDP, SMB 445 and RPC"
+      description      = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
     }
     "rdsh/in/tcp/3389/sg:gateway" = {
       group            = "rdsh"
@@ -574,7 +574,7 @@ locals {
       from_port        = 445
       to_port          = 445
       referenced_group = "broker"
-      description      = "The Connection Broker reaches the session hosts on RDP, SMB 445 and RPC"
+      description      = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
     }
     "rdsh/in/tcp/49152-65535/sg:broker" = {
       group            = "rdsh"
@@ -582,7 +582,7 @@ locals {
       from_port        = 49152
       to_port          = 65535
       referenced_group = "broker"
-      description      = "The Connection Broker reaches the session hosts on RDP, SMB 445 and RPC"
+      description      = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
     }
     "rdsh/in/tcp/5985/cidr:10.99.0.0/24" = {
       group       = "rdsh"
@@ -607,14 +607,6 @@ locals {
       to_port     = 3389
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
-    }
-    "rdsh/in/udp/3389/sg:broker" = {
-      group            = "rdsh"
-      ip_protocol      = "udp"
-      from_port        = 3389
-      to_port          = 3389
-      referenced_group = "broker"
-      description      = "The Connection Broker reaches the session hosts on RDP, SMB 445 and RPC"
     }
     "rdsh/in/udp/3389/sg:gateway" = {
       group            = "rdsh"
@@ -648,7 +640,7 @@ locals {
       from_port        = 135
       to_port          = 135
       referenced_group = "rdsh"
-      description      = "The Connection Broker reaches the session hosts on RDP, SMB 445 and RPC"
+      description      = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
     }
     "broker/out/tcp/3268/sg:dc" = {
       group            = "broker"
@@ -664,7 +656,7 @@ locals {
       from_port        = 3389
       to_port          = 3389
       referenced_group = "rdsh"
-      description      = "The Connection Broker reaches the session hosts on RDP, SMB 445 and RPC"
+      description      = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
     }
     "broker/out/tcp/389/sg:dc" = {
       group            = "broker"
@@ -704,7 +696,7 @@ locals {
       from_port        = 445
       to_port          = 445
       referenced_group = "rdsh"
-      description      = "The Connection Broker reaches the session hosts on RDP, SMB 445 and RPC"
+      description      = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
     }
     "broker/out/tcp/464/sg:dc" = {
       group            = "broker"
@@ -728,7 +720,7 @@ locals {
       from_port        = 49152
       to_port          = 65535
       referenced_group = "rdsh"
-      description      = "The Connection Broker reaches the session hosts on RDP, SMB 445 and RPC"
+      description      = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
     }
     "broker/out/tcp/53/sg:dc" = {
       group            = "broker"
@@ -753,14 +745,6 @@ locals {
       to_port          = 123
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
-    }
-    "broker/out/udp/3389/sg:rdsh" = {
-      group            = "broker"
-      ip_protocol      = "udp"
-      from_port        = 3389
-      to_port          = 3389
-      referenced_group = "rdsh"
-      description      = "The Connection Broker reaches the session hosts on RDP, SMB 445 and RPC"
     }
     "broker/out/udp/389/sg:dc" = {
       group            = "broker"

@@ -160,7 +160,7 @@ locals {
       destination_port_ranges                 = ["135", "445", "3389", "49152-65535"]
       source_application_security_groups      = ["broker"]
       destination_application_security_groups = ["rdsh"]
-      description                             = "The Connection Broker reaches the session hosts on RDP, SMB 445 and RPC"
+      description                             = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
     }
     in-tcp-corp-to-broker = {
       priority                                = 2155
@@ -302,16 +302,6 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
-    in-udp-broker-to-rdsh = {
-      priority                                = 3798
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_application_security_groups      = ["broker"]
-      destination_application_security_groups = ["rdsh"]
-      description                             = "The Connection Broker reaches the session hosts on RDP, SMB 445 and RPC"
-    }
     in-udp-corp-to-rdsh = {
       priority                                = 628
       direction                               = "Inbound"
@@ -440,7 +430,7 @@ locals {
       destination_port_ranges                 = ["135", "445", "3389", "49152-65535"]
       source_application_security_groups      = ["broker"]
       destination_application_security_groups = ["rdsh"]
-      description                             = "The Connection Broker reaches the session hosts on RDP, SMB 445 and RPC"
+      description                             = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
     }
     out-tcp-gateway-to-broker = {
       priority                                = 2886
@@ -501,16 +491,6 @@ locals {
       source_application_security_groups      = ["broker"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
-    }
-    out-udp-broker-to-rdsh = {
-      priority                                = 3301
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_application_security_groups      = ["broker"]
-      destination_application_security_groups = ["rdsh"]
-      description                             = "The Connection Broker reaches the session hosts on RDP, SMB 445 and RPC"
     }
     out-udp-gateway-to-dc = {
       priority                                = 1383
