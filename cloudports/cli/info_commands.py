@@ -7,6 +7,7 @@ import sys
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from cloudports import __version__
@@ -21,22 +22,25 @@ def catalog(name: Annotated[str | None, typer.Argument(help="Catalog to list; al
     names = available_catalogs()
     if name is None:
         table = Table(title="Built-in catalogs")
-        for col in ("catalog", "services", "description"):
+        for col in ("catalog", "services", "requires", "description"):
             table.add_column(col)
         for n in names:
             info = describe_catalog(n)
-            table.add_row(n, str(len(info["services"])), info["description"])
+            table.add_row(n, str(len(info["services"])), ", ".join(info["requires"]), escape(info["description"]))
         out.print(table)
         return
     if name not in names:
         raise CloudportsError(f"unknown catalog '{name}'; {did_you_mean(name, names)}")
     info = describe_catalog(name)
-    table = Table(title=f"{name}: {info['description']}")
+    table = Table(title=escape(f"{name}: {info['description']}"))
     for col in ("service", "ports", "flags", "sources", "description"):
         table.add_column(col, overflow="fold")
     for svc in info["services"]:
         flags = ", ".join(f for f in ("optional", "legacy") if svc[f])
-        table.add_row(svc["name"], " ".join(svc["ports"]), flags, ", ".join(svc["sources"]), svc["description"])
+        ports = " ".join(svc["ports"])
+        if svc["members"]:  # composed: its members, then what they expand to
+            ports = "= " + " + ".join(svc["members"]) + "\n(" + ", ".join(svc["ports"]) + ")"
+        table.add_row(svc["name"], escape(ports), flags, ", ".join(svc["sources"]), escape(svc["description"]))
     out.print(table)
     if info["parameters"]:
         out.print("parameters: " + ", ".join(f"{k}={v}" for k, v in info["parameters"].items()))
