@@ -32,6 +32,7 @@ def expanded_catalog_services() -> dict[frozenset[PortSpec], tuple[str, str]]:
             except CloudportsError:
                 continue  # e.g. a catalog parameter without a default: its services cannot be matched
         for name, service in topology.services.items():
-            if service.catalog == catalog and service.ports:
+            # a service that is "all" would name any allow-all rule after one product: not a recognition
+            if service.catalog == catalog and service.ports and all(p.protocol != "all" for p in service.ports):
                 candidates.setdefault(frozenset(service.ports), []).append((name, catalog))
     return {ports: names[0] for ports, names in candidates.items() if len(ports) > 1 or len(names) == 1}

@@ -191,6 +191,40 @@ def _one_or_many(names: list[str]) -> str | list[str]:
     return names[0] if len(names) == 1 else names
 
 
+def _networks(names: dict[str, str], used: set[str]) -> dict[str, dict[str, Any]]:
+    """The networks the flows use, each with its CIDRs by family."""
+    networks: dict[str, dict[str, Any]] = {}
+    for cidr, name in sorted(names.items(), key=lambda item: _cidr_order(item[0])):
+        if name != INTERNET and name in used:
+            family = "ipv4" if ipaddress.ip_network(cidr).version == 4 else "ipv6"
+            networks.setdefault(name, {}).setdefault(family, []).append(cidr)
+    return networks
+
+
+def _whole(names: list[str]) -> list[str]:
+    """0.0.0.0/0 and ::/0 side by side are the built-in internet."""
+    if {"any-ipv4", "any-ipv6"} <= set(names):
+        names = sorted({*names, INTERNET} - {"any-ipv4", "any-ipv6"})
+    return names
+
+
+def _flows(
+    merged: dict[tuple[str, str, str], set[PortSpec]], names: dict[str, str], catalogs: set[str]
+) -> list[dict[str, Any]]:
+    flows = []
+    for srcs, dsts, desc, ports in _grouped({k: tuple(sorted(v)) for k, v in merged.items()}):
+        srcs, dsts = _whole(srcs), _whole(dsts)
+        flow: dict[str, Any] = {"from": _one_or_many(srcs), "to": _one_or_many(dsts)}
+        flow["services"] = _services(set(ports), catalogs)
+        if desc:
+            flow["description"] = desc
+        exposed = [c for s in srcs for c, n in names.items() if n == s or (s == INTERNET and c in EVERYWHERE)]
+        if exposed and is_public(exposed):
+            flow["allow_exposure"] = REVIEW
+        flows.append(flow)
+    return flows
+
+
 def build_spec(lab: Lab) -> tuple[dict[str, Any], list[str]]:
     """The spec (plain data, sections in the usual order) and every approximation made."""
     entries, notes = flow_entries(lab)
@@ -206,22 +240,10 @@ def build_spec(lab: Lab) -> tuple[dict[str, Any], list[str]]:
     merged: dict[tuple[str, str, str], set[PortSpec]] = defaultdict(set)
     for key, ports in named.items():
         merged[key].update(ports)
-    networks: dict[str, dict[str, Any]] = {}
-    for cidr, name in sorted(names.items(), key=lambda item: _cidr_order(item[0])):
-        if name != INTERNET:
-            family = "ipv4" if ipaddress.ip_network(cidr).version == 4 else "ipv6"
-            networks.setdefault(name, {}).setdefault(family, []).append(cidr)
     catalogs: set[str] = set()
-    flows = []
-    for srcs, dsts, desc, ports in _grouped({k: tuple(sorted(v)) for k, v in merged.items()}):
-        flow: dict[str, Any] = {"from": _one_or_many(srcs), "to": _one_or_many(dsts)}
-        flow["services"] = _services(set(ports), catalogs)
-        if desc:
-            flow["description"] = desc
-        exposed = [c for s in srcs for c, n in names.items() if n == s]
-        if exposed and is_public(exposed):
-            flow["allow_exposure"] = REVIEW
-        flows.append(flow)
+    flows = _flows(merged, names, catalogs)
+    used = {n for f in flows for side in ("from", "to") for n in ([f[side]] if isinstance(f[side], str) else f[side])}
+    networks = _networks(names, used)
     spec: dict[str, Any] = {"name": lab.name}
     if lab.description:
         spec["description"] = lab.description
