@@ -4,10 +4,12 @@ A generated topology of about 1,000 rules (20 roles: 40 CIDR sources each on tcp
 flows on 5 ports, which strict egress turns into ingress and egress rules) is applied to a local moto server
 twice - once by cloudports directly, once by `terraform apply` of the HCL `cloudports emit` writes - and the wall
 time and the EC2 API calls of each step are printed side by side. API calls are counted on the server, so both
-tools are measured the same way.
+tools are measured the same way. After cloudports' apply, the lab is imported back into a spec (`cloudports
+import`) and that spec verified against the live rules (`verify --live`).
 
     python benchmarks/aws_live.py   # needs moto[server]; terraform + a local AWS provider mirror optional
     BENCH_ROLES=4 python benchmarks/aws_live.py   # a smaller run (50 rules per role)
+    BENCH_TERRAFORM=0 python benchmarks/aws_live.py   # without the Terraform steps
 """
 
 from __future__ import annotations
@@ -29,7 +31,10 @@ from moto.core.responses import BaseResponse  # noqa: E402
 from python_terraform import IsFlagged  # noqa: E402
 
 from cloudports.emulators.aws import aws_env_for, create_vpc, start_moto_server  # noqa: E402
+from cloudports.importer.synthesis import build_spec  # noqa: E402
+from cloudports.importer.write import spec_text  # noqa: E402
 from cloudports.pipeline import compile_spec  # noqa: E402
+from cloudports.query.verify import Side, verify_topology  # noqa: E402
 from cloudports.targets.aws import TARGET as AWS  # noqa: E402
 from tests.support.terraform_env import (  # noqa: E402
     TerraformRunner,
@@ -125,9 +130,22 @@ def run_cloudports(spec: Path, vpc: str, calls: ServerCalls, results: list) -> i
         plan = backend.plan()
         return 0 if plan.empty else len(backend.apply(plan).changes)
 
+    def import_lab() -> int:
+        spec_data, notes = build_spec(AWS.import_lab({"vpc_id": vpc}))
+        imported.write_text(spec_text(spec_data, notes, vpc))
+        return len(notes)
+
+    def verify_live() -> bool:
+        state = AWS.open_backend(compile_spec(imported), {"vpc_id": vpc}, True).read_state()
+        side = Side("aws", AWS.title, AWS.reachability(state), lambda p: AWS.explain(state, p), AWS.capabilities)
+        return verify_topology(compile_spec(imported).topology, [side]).equivalent()
+
+    imported = spec.with_name("imported.yaml")
     changes = timed("cloudports apply", results, calls, apply)
     assert timed("cloudports drift", results, calls, drift), "drift after apply"
     assert timed("cloudports apply (no-op)", results, calls, apply_again) == 0
+    assert timed("cloudports import", results, calls, import_lab) == 0, "import approximated"
+    assert timed("cloudports verify --live (imported)", results, calls, verify_live), "imported spec differs"
     return changes
 
 
@@ -178,7 +196,8 @@ def main() -> None:
             os.environ.update(aws_env_for(server.endpoint_url))  # boto3's standard chain finds moto
             run_cloudports(spec, create_vpc(server.endpoint_url), calls, results)
             server.reset()
-            run_terraform(spec, create_vpc(server.endpoint_url), server.endpoint_url, work, calls, results)
+            if os.environ.get("BENCH_TERRAFORM", "1") != "0":  # BENCH_TERRAFORM=0: cloudports' steps only
+                run_terraform(spec, create_vpc(server.endpoint_url), server.endpoint_url, work, calls, results)
     finally:
         server.stop()
 
