@@ -116,7 +116,7 @@ def test_aws_hand_built_lab_imports_verifies_and_adopts(
     assert sorted(spec["roles"]) == ["bastion", "sql", "web"] and spec["targets"]["aws"]["name_prefix"] == "lab-"
     ops = [n for n, v in spec["networks"].items() if v.get("ipv4") == ["198.51.100.0/24", "203.0.113.0/24"]]
     assert ops and any(f["from"] == ops[0] and f.get("allow_exposure") for f in spec["flows"])
-    assert {"from": "web", "to": "sql", "services": ["mssql"], "description": "web uses sql"} in spec["flows"]
+    assert {"from": "web", "to": "sql", "services": ["tcp/1433"], "description": "web uses sql"} in spec["flows"]
     if ipv6:  # AWS's default egress covers ::/0 too: the open egress cloudports writes
         assert spec["egress"] == "open" and code == 0
     else:  # IPv4 only: exactly a flow to 0.0.0.0/0, and role to role rules pass through it (said: exit 2)
@@ -155,6 +155,52 @@ def test_aws_what_a_spec_cannot_say_is_listed_never_dropped(vpc: str, ec2: Any, 
     for key, rule in backend.read_state().rules.items():
         named = key in notes or (rule.ip_protocol == "47" and "IP protocol 47" in notes)
         assert key in compiled or named, f"{key} silently dropped"
+
+
+def test_aws_ad_lab_with_overlapping_cidrs_and_odd_descriptions(vpc: str, ec2: Any, capsys, tmp_path: Path) -> None:
+    from cloudports.importer.catalogs import expanded_catalog_services
+
+    member_to_dc = next(
+        ports for ports, (name, _) in expanded_catalog_services().items() if name == "ad-ds-member-to-dc"
+    )
+    ids = {
+        role: ec2.create_security_group(GroupName=f"ad-{role}", Description=role, VpcId=vpc)["GroupId"]
+        for role in ("dc", "member")
+    }
+    for port in sorted(member_to_dc):
+        hi = port.to_port if port.protocol in ("tcp", "udp") else -1
+        permission = {"IpProtocol": port.protocol, "FromPort": port.from_port, "ToPort": hi}
+        permission["UserIdGroupPairs"] = [{"GroupId": ids["member"], "Description": "members reach the DC"}]
+        ec2.authorize_security_group_ingress(GroupId=ids["dc"], IpPermissions=[permission])
+    odd = "admins; (RDP) & [jump] #1: a+b=c {x}!"
+    rdp = {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389}
+    ec2.authorize_security_group_ingress(
+        GroupId=ids["dc"], IpPermissions=[{**rdp, "IpRanges": [{"CidrIp": "10.0.0.0/8", "Description": odd}]}]
+    )
+    ec2.authorize_security_group_ingress(
+        GroupId=ids["member"], IpPermissions=[{**rdp, "IpRanges": [{"CidrIp": "10.99.0.0/24", "Description": odd}]}]
+    )
+    spec_file = tmp_path / "ad.yaml"
+    code, text, _ = imported(capsys, spec_file, "-t", "aws", "--vpc-id", vpc, "--name-prefix", "ad-")
+    spec = yaml.safe_load(text)
+    assert code == 0 and spec["catalogs"] == ["active-directory"]
+    assert {
+        "from": "member",
+        "to": "dc",
+        "services": ["ad-ds-member-to-dc"],
+        "description": "members reach the DC",
+    } in spec["flows"]
+    assert sorted(v["ipv4"] for v in spec["networks"].values()) == [
+        ["10.0.0.0/8"],
+        ["10.99.0.0/24"],
+    ]  # overlapping: two
+    assert sum(f.get("description") == odd for f in spec["flows"]) == 2  # kept as written
+    assert cli(capsys, "verify", spec_file, "-t", "aws", "--live")[0] == 0
+    changes = rule_changes(plan_json(capsys, spec_file, "-t", "aws"))
+    assert {name for _, name in changes} == {
+        f"{r}/out/all/all/cidr:{c}" for r in ("dc", "member") for c in ("0.0.0.0/0", "::/0")
+    }
+    assert {action for action, _ in changes} == {"change"}  # only AWS's default egress gets cloudports' description
 
 
 # ------------------------------------------------------------------------------------------------ Azure
@@ -241,7 +287,7 @@ def test_azure_hand_built_lab(arm: ArmServer, capsys, tmp_path: Path) -> None:
     assert spec["egress"] == "open" and spec["targets"]["azure"]["nsg_name"] == "lab-nsg"
     assert "block-telnet (priority 120): a deny rule cannot be said in a spec" in text
     assert "cloudports names its rules" in text
-    assert {"from": "web", "to": "sql", "services": ["mssql"], "description": "web uses sql"} in spec["flows"]
+    assert {"from": "web", "to": "sql", "services": ["tcp/1433"], "description": "web uses sql"} in spec["flows"]
     assert cli(capsys, "verify", spec_file, "-t", "azure", "--live")[0] == 0
 
 

@@ -30,7 +30,7 @@ def _declared(reading: bool = False, importing: bool = False) -> dict[str, tuple
     importing: with the options of `import`."""
     found: dict[str, tuple[Option, list[str]]] = {}
     for target in registry.all_targets():
-        for option in _own(target, reading or importing, importing):
+        for option in _own(target, reading, importing):
             found.setdefault(option.name, (option, []))[1].append(target.name)
     return found
 
@@ -97,4 +97,4 @@ def with_reading_options(func: Callable[..., Any]) -> Callable[..., Any]:
 
 def with_import_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """with_target_options for `import`: the reading options and what each target lets one choose to import."""
-    return with_target_options(func, importing=True)
+    return with_target_options(func, reading=True, importing=True)
