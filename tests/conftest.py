@@ -1,6 +1,7 @@
 """Shared pytest fixtures.
 
-Sections: Terraform CLI (offline, provider from a local mirror) and AWS (a patched moto HTTP server).
+Sections: Terraform CLI (offline, provider from a local mirror), AWS (a patched moto HTTP server) and Azure (the
+local Resource Manager).
 Helpers live in tests/support/; keep fixtures here thin and add new sections below the existing ones.
 """
 
@@ -8,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -20,6 +21,7 @@ from tests.support.terraform_env import (
 )
 
 if TYPE_CHECKING:
+    from cloudports.emulators.arm import ArmServer
     from cloudports.emulators.aws import MotoServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -88,3 +90,42 @@ def aws_env(moto_server: str) -> dict[str, str]:
     from cloudports.emulators.aws import aws_env_for
 
     return aws_env_for(moto_server)
+
+
+@pytest.fixture
+def vpc(moto_server: str) -> str:
+    """A fresh VPC (with an IPv6 block) on the test's moto server."""
+    from cloudports.emulators.aws import create_vpc
+
+    return create_vpc(moto_server)
+
+
+@pytest.fixture
+def ec2(moto_server: str) -> Any:
+    """A plain boto3 EC2 client on the test's moto server (for setting up and reading back, not cloudports')."""
+    from cloudports.emulators.aws import boto3_client
+
+    return boto3_client(moto_server)
+
+
+# --------------------------------------------------------------------------------------------------
+# Azure: the local Resource Manager (cloudports.emulators.arm)
+# --------------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def _arm_module() -> Iterator[ArmServer]:
+    from cloudports.emulators.arm import ArmServer
+
+    with ArmServer() as srv:
+        yield srv
+
+
+@pytest.fixture
+def arm(_arm_module: ArmServer, monkeypatch: pytest.MonkeyPatch) -> ArmServer:
+    """A fresh local ARM server, and the environment pointing cloudports at it."""
+    from tests.support.azure_live import point_cloudports_at
+
+    _arm_module.reset()
+    point_cloudports_at(_arm_module, monkeypatch)
+    return _arm_module

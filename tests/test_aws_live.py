@@ -18,7 +18,7 @@ import yaml
 from botocore.exceptions import ClientError
 
 from cloudports.cli import main
-from cloudports.emulators.aws import boto3_client, create_vpc, drop_answers, dropped_answers
+from cloudports.emulators.aws import boto3_client, drop_answers, dropped_answers
 from cloudports.errors import CloudportsError
 from cloudports.pipeline import compile_spec, desired_state
 from cloudports.targets.aws import TARGET as AWS
@@ -45,16 +45,6 @@ WRITES = ("Authorize", "Revoke", "Create", "Delete", "Modify", "Update")
 
 
 # ------------------------------------------------------------------------------------------------ fixtures
-
-
-@pytest.fixture
-def vpc(moto_server: str) -> str:
-    return create_vpc(moto_server)
-
-
-@pytest.fixture
-def ec2(moto_server: str) -> Any:
-    return boto3_client(moto_server)
 
 
 @pytest.fixture

@@ -55,20 +55,6 @@ NSG = "d365dist-nsg"
 
 
 @pytest.fixture(scope="module")
-def _arm_module() -> Iterator[ArmServer]:
-    with ArmServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def arm(_arm_module: ArmServer, monkeypatch: pytest.MonkeyPatch) -> ArmServer:
-    """A fresh local ARM server, and the environment pointing cloudports at it."""
-    _arm_module.reset()
-    point_cloudports_at(_arm_module, monkeypatch)
-    return _arm_module
-
-
-@pytest.fixture(scope="module")
 def _lagging_module() -> Iterator[ArmServer]:
     with ArmServer(lro_complete_after=2) as srv:
         yield srv

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import tempfile
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 
 from cloudports.cli import main
 from cloudports.emulators.arm import ArmServer
-from cloudports.emulators.aws import boto3_client, create_vpc
+from cloudports.emulators.aws import create_vpc
 from cloudports.pipeline import compile_spec, desired_state
 from cloudports.targets.aws import TARGET as AWS
-from tests.support.azure_live import add_subnets, point_cloudports_at, sdk_client, sdk_rule
+from tests.support.azure_live import add_subnets, sdk_client, sdk_rule
 from tests.test_semantics import spec_dicts
 
 REPO = Path(__file__).resolve().parent.parent
@@ -55,16 +54,6 @@ def rule_changes(plan: dict[str, Any]) -> list[tuple[str, str]]:
 
 
 # -------------------------------------------------------------------------------------------------- AWS
-
-
-@pytest.fixture
-def vpc(moto_server: str) -> str:
-    return create_vpc(moto_server)
-
-
-@pytest.fixture
-def ec2(moto_server: str) -> Any:
-    return boto3_client(moto_server)
 
 
 def test_aws_what_cloudports_applied_imports_exactly(vpc: str, capsys, tmp_path: Path) -> None:
@@ -204,19 +193,6 @@ def test_aws_ad_lab_with_overlapping_cidrs_and_odd_descriptions(vpc: str, ec2: A
 
 
 # ------------------------------------------------------------------------------------------------ Azure
-
-
-@pytest.fixture(scope="module")
-def _arm_module() -> Iterator[ArmServer]:
-    with ArmServer() as srv:
-        yield srv
-
-
-@pytest.fixture
-def arm(_arm_module: ArmServer, monkeypatch: pytest.MonkeyPatch) -> ArmServer:
-    _arm_module.reset()
-    point_cloudports_at(_arm_module, monkeypatch)
-    return _arm_module
 
 
 def test_azure_what_cloudports_applied_imports_exactly(arm: ArmServer, capsys, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from cloudports.compile import CompiledPolicy
-from cloudports.errors import Diagnostic
+from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.pipeline import compile_spec, prepare
 from cloudports.spec.variables import parse_var_options
 from cloudports.targets import registry
@@ -49,6 +49,14 @@ VarOpt = Annotated[
 ]
 PhaseOpt = Annotated[str | None, typer.Option("--phase", help="Also include flows of this phase (e.g. setup)")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format")]
+LiveOpt = Annotated[
+    bool, typer.Option("--live", help="Judge what the live cloud holds, read as drift reads it (needs one --target)")
+]
+
+
+def one_live_target(command: str) -> CloudportsError:
+    hint = "add --target aws or --target azure"
+    return CloudportsError([Diagnostic(None, f"{command} --live reads one cloud", hint)])
 
 
 def warn(diagnostics: Iterable[Diagnostic]) -> None:

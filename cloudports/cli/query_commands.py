@@ -7,9 +7,19 @@ from typing import Annotated, Any
 
 import typer
 
-from cloudports.cli.common import Format, FormatOpt, PhaseOpt, SpecArg, VarOpt, compile_policy, for_target, out
+from cloudports.cli.common import (
+    Format,
+    FormatOpt,
+    LiveOpt,
+    PhaseOpt,
+    SpecArg,
+    VarOpt,
+    compile_policy,
+    for_target,
+    one_live_target,
+    out,
+)
 from cloudports.cli.target_options import TargetOptions, options_for, with_reading_options
-from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.query.ask import Answer, Evaluate, judge, listing, parse_port, resolve, widened_icmp
 from cloudports.query.intent import explain_intent
 from cloudports.query.model import Verdict
@@ -38,9 +48,7 @@ def query(
             "--target", "-t", help="Judge one cloud's compiled rules (default: the spec's intent)", callback=_known
         ),
     ] = None,
-    live: Annotated[
-        bool, typer.Option("--live", help="Judge the rules the live cloud holds (with --target), as drift reads them")
-    ] = False,
+    live: LiveOpt = False,
     fmt: FormatOpt = Format.table,
     var: VarOpt = None,
     phase: PhaseOpt = None,
@@ -50,7 +58,7 @@ def query(
     """May FROM open a connection to TO? Says which flows (spec file:line) or cloud rules decide it.
     Exit 0 allowed, 3 denied, 1 error."""
     if live and target is None:
-        raise CloudportsError([Diagnostic(None, "query --live reads one cloud", "add --target aws or --target azure")])
+        raise one_live_target("query")
     policy = compile_policy(spec, var, phase)
     topology = policy.topology
     src_name, srcs = resolve(topology, source)

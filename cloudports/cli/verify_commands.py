@@ -8,10 +8,20 @@ from typing import Annotated
 
 import typer
 
-from cloudports.cli.common import Format, FormatOpt, PhaseOpt, SpecArg, VarOpt, compile_policy, for_target, out
+from cloudports.cli.common import (
+    Format,
+    FormatOpt,
+    LiveOpt,
+    PhaseOpt,
+    SpecArg,
+    VarOpt,
+    compile_policy,
+    for_target,
+    one_live_target,
+    out,
+)
 from cloudports.cli.target_options import TargetOptions, options_for, with_reading_options
 from cloudports.compile import CompiledPolicy
-from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.query.verify import Difference, Report, Side, verify_topology
 from cloudports.targets import registry
 from cloudports.targets.base import Target
@@ -42,9 +52,7 @@ def verify(
         list[str] | None,
         typer.Option("--target", "-t", help="Verify only this target (repeatable); default: every target"),
     ] = None,
-    live: Annotated[
-        bool, typer.Option("--live", help="Verify what the live cloud holds (needs one --target), not the built rules")
-    ] = False,
+    live: LiveOpt = False,
     strict: Annotated[
         bool, typer.Option("--strict", help="Count known cloud limitations as differences (exit 2)")
     ] = False,
@@ -60,7 +68,7 @@ def verify(
     for name in names:
         registry.get(name)
     if live and len(names) != 1:
-        raise CloudportsError([Diagnostic(None, "verify --live reads one cloud", "add --target aws or --target azure")])
+        raise one_live_target("verify")
     policy = compile_policy(spec, var, phase)
     report = verify_topology(policy.topology, [_side(policy, n, live, target_options) for n in names])
     if fmt is Format.json:
