@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudports.errors import Diagnostic, Loc, Problems, SpecError, did_you_mean
+from cloudports.gcpause import gc_paused
 from cloudports.spec import model
 from cloudports.spec.documents import Doc, load_catalogs, load_spec_files, parse_document
 from cloudports.spec.ports import PortSyntaxError, looks_like_port, parse_port
@@ -239,7 +240,6 @@ def _flow_ends(
     """The flow's 'from' and 'to' names (each once), or None after reporting what is wrong with them."""
     base = ("flows", i)
     flow_loc = locate(doc.raw, base)
-    endpoint_names = sorted(set(roles) | set(networks))
     ok = True
     ends: dict[str, list[str]] = {}
     for key, written in (("from", flow.from_), ("to", flow.to)):
@@ -255,7 +255,7 @@ def _flow_ends(
                 problems.error(
                     locate(doc.raw, node_path),
                     f"unknown role or network '{name}' in '{key}'",
-                    did_you_mean(name, endpoint_names),
+                    did_you_mean(name, sorted(set(roles) | set(networks))),
                 )
                 ok = False
         ends[key] = list(dict.fromkeys(names))
@@ -336,6 +336,7 @@ def _warn_empty(
         problems.warning(root.raw.loc, "the spec has no flows (for this phase)", "nothing will be allowed")
 
 
+@gc_paused()  # builds a large acyclic structure: see gcpause
 def load_topology(
     path: str | Path, variables: dict[str, str] | None = None, phase: str | None = None
 ) -> model.Topology:
