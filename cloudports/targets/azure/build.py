@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from cloudports.compile import CompiledPolicy, Rule
 from cloudports.errors import CloudportsError, Diagnostic
+from cloudports.gcpause import gc_paused
 from cloudports.targets.azure.model import DENY_PRIORITY, Asg, AzureState, NsgRule
 from cloudports.targets.azure.priorities import assign_priorities, described
 from cloudports.targets.azure.settings import AzureSettings
@@ -137,6 +138,7 @@ def _named(entries: list[Entry]) -> tuple[dict[str, NsgRule], dict[str, list[str
     return rules, origins
 
 
+@gc_paused()  # builds a large acyclic structure: see gcpause
 def build_azure(
     policy: CompiledPolicy,
     settings: AzureSettings,
