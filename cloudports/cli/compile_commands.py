@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,10 +21,11 @@ from cloudports.cli.common import (
     out,
     print_rows,
 )
-from cloudports.emit.files import check_output_dir
 from cloudports.errors import CloudportsError
 from cloudports.targets import registry
-from cloudports.targets.base import Target
+
+if TYPE_CHECKING:
+    from cloudports.targets.base import Target
 
 
 def validate(spec: SpecArg, var: VarOpt = None, phase: PhaseOpt = None) -> None:
@@ -67,6 +68,8 @@ def emit(
     policy = compile_policy(spec, var, phase)
     chosen = for_target(policy, target)
     if not force:
+        from cloudports.emit.files import check_output_dir
+
         check_output_dir(out_dir, chosen.terraform_provider)
     written = chosen.emit(policy, out_dir, phase)
     out.print(f"wrote {len(written)} files to {out_dir} (modules under {out_dir / 'modules'})")

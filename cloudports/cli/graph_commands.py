@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 
 from cloudports.cli.common import PhaseOpt, SpecArg, VarOpt, compile_policy, err
-from cloudports.graph import build_graph, render
 from cloudports.graph.render import GraphFormat
 
 
@@ -21,6 +20,8 @@ def graph(
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout")] = None,
 ) -> None:
     """Draw roles, networks and flows; phase flows dashed, flows the exposure lint marks in red."""
+    from cloudports.graph import build_graph, render
+
     text = render(build_graph(compile_policy(spec, var, phase), role), fmt)
     if out_file is None:
         typer.echo(text, nl=False)

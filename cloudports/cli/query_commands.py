@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cloudports.cli.common import Format, FormatOpt, PhaseOpt, SpecArg, VarOpt, compile_policy, for_target, out
-from cloudports.query.ask import Answer, Evaluate, judge, listing, parse_port, resolve, widened_icmp
-from cloudports.query.intent import explain_intent
-from cloudports.query.model import Verdict
 from cloudports.targets import registry
+
+if TYPE_CHECKING:
+    from cloudports.query.ask import Answer, Evaluate
 
 ALLOWED, DENIED = 0, 3
 
@@ -41,6 +41,10 @@ def query(
 ) -> int:
     """May FROM open a connection to TO? Says which flows (spec file:line) or cloud rules decide it.
     Exit 0 allowed, 3 denied, 1 error."""
+    from cloudports.query.ask import Answer, judge, listing, parse_port, resolve, widened_icmp
+    from cloudports.query.intent import explain_intent
+    from cloudports.query.model import Verdict
+
     policy = compile_policy(spec, var, phase)
     topology = policy.topology
     src_name, srcs = resolve(topology, source)

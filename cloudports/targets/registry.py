@@ -8,6 +8,7 @@ module imports nothing of cloudports at module level, so any layer (the spec loa
 from __future__ import annotations
 
 import importlib
+from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
@@ -28,6 +29,7 @@ _loaded: dict[str, Target] = {}
 _registered: dict[str, Target] = {}  # added at run time (plugins under test, throw-away targets)
 
 
+@cache  # scanning the installed packages' entry points costs about 10 ms; the CLI asks several times
 def _sources() -> dict[str, str]:
     found = dict(BUILTIN)
     for point in entry_points(group=ENTRY_POINT_GROUP):

@@ -6,10 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cloudports.targets.aws.build import build_aws
-from cloudports.targets.aws.emit import emit_aws
 from cloudports.targets.aws.model import AwsState
-from cloudports.targets.aws.rows import rows
 from cloudports.targets.aws.settings import AwsSettings
 from cloudports.targets.base import Capabilities, Option, Row, Target
 
@@ -37,10 +34,16 @@ class AwsTarget(Target[AwsSettings, AwsState]):
         ),
     )
 
+    # The builder, the writer and the rows are imported where used: every command imports every target (for its
+    # options), and most use one of them or none.
     def build(self, policy: CompiledPolicy) -> AwsState:
+        from cloudports.targets.aws.build import build_aws
+
         return build_aws(policy, self.settings(policy.topology))
 
     def rows(self, state: AwsState) -> list[Row]:
+        from cloudports.targets.aws.rows import rows
+
         return rows(state)
 
     def explain(self, state: AwsState, probe: Probe) -> Verdict:
@@ -52,6 +55,8 @@ class AwsTarget(Target[AwsSettings, AwsState]):
         return f"{len(state.groups)} security groups, {len(state.rules)} rules"
 
     def emit(self, policy: CompiledPolicy, out: Path, phase: str | None) -> list[Path]:
+        from cloudports.targets.aws.emit import emit_aws
+
         return emit_aws(self.build(policy), out, phase)
 
     def open_backend(self, policy: CompiledPolicy, options: Mapping[str, str | None], adopt: bool) -> Backend:

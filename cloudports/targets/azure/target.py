@@ -6,10 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cloudports.targets.azure.build import build_azure
-from cloudports.targets.azure.emit import emit_azure, read_previous_priorities
 from cloudports.targets.azure.model import AzureState
-from cloudports.targets.azure.rows import rows
 from cloudports.targets.azure.settings import AzureSettings
 from cloudports.targets.base import Capabilities, Option, Row, Target
 
@@ -36,9 +33,15 @@ class AzureTarget(Target[AzureSettings, AzureState]):
         self, policy: CompiledPolicy, previous_priorities: Mapping[tuple[str, str], int] | None = None
     ) -> AzureState:
         """previous_priorities: (direction, rule name) -> priority that rules keep where consistent."""
+        # The builder, the writer and the rows are imported where used: every command imports every target (for
+        # its options), and most use one of them or none.
+        from cloudports.targets.azure.build import build_azure
+
         return build_azure(policy, self.settings(policy.topology), previous_priorities)
 
     def rows(self, state: AzureState) -> list[Row]:
+        from cloudports.targets.azure.rows import rows
+
         return rows(state)
 
     def explain(self, state: AzureState, probe: Probe) -> Verdict:
@@ -51,6 +54,8 @@ class AzureTarget(Target[AzureSettings, AzureState]):
 
     def emit(self, policy: CompiledPolicy, out: Path, phase: str | None) -> list[Path]:
         # Rules keep the priorities recorded beside earlier emitted Terraform in `out`.
+        from cloudports.targets.azure.emit import emit_azure, read_previous_priorities
+
         return emit_azure(self.build(policy, read_previous_priorities(out)), out, phase)
 
     def open_backend(self, policy: CompiledPolicy, options: Mapping[str, str | None], adopt: bool) -> Backend:
