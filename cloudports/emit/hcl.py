@@ -71,24 +71,29 @@ def _inline(value: Any) -> str | None:
 def attributes(items: dict[str, Any], level: int) -> list[str]:
     """Lines for `name = value` attributes at an indentation level, aligned the way fmt aligns them."""
     lines: list[str] = []
-    run: list[tuple[str, str]] = []
+    keys: list[str] = []  # the current run of single-line attributes, aligned together
+    values: list[str] = []
     pad = INDENT * level
-
-    def flush() -> None:
-        width = max((len(k) for k, _ in run), default=0)
-        lines.extend(f"{pad}{k.ljust(width)} = {v}" for k, v in run)
-        run.clear()
-
-    for name, value in items.items():
-        k = key(name)
-        inline = _inline(value)
+    for name, value in items.items():  # once per attribute of every rule: kept lean
+        k = name if _IDENT.match(name) else string(name)
+        kind = type(value)
+        inline = string(value) if kind is str else str(value) if kind is int else _inline(value)
         if inline is not None:
-            run.append((k, inline))
+            keys.append(k)
+            values.append(inline)
             continue
-        flush()
+        _flush(lines, pad, keys, values)
         lines.append(f"{pad}{k} = {_multiline(value, level)}")
-    flush()
+    _flush(lines, pad, keys, values)
     return lines
+
+
+def _flush(lines: list[str], pad: str, keys: list[str], values: list[str]) -> None:
+    if keys:
+        width = max(map(len, keys))
+        lines.extend([f"{pad}{k.ljust(width)} = {v}" for k, v in zip(keys, values, strict=True)])
+        keys.clear()
+        values.clear()
 
 
 def _multiline(value: Any, level: int) -> str:

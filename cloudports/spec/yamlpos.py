@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
@@ -35,11 +35,14 @@ _SYNTAX_HINT = "check indentation, brackets and quoting here (a value containing
 
 @dataclass
 class YamlBudget:
-    """What one spec (with its includes) may still use; shared by all its files so the limits are totals."""
+    """What one spec (with its includes) may still use; shared by all its files so the limits are totals.
 
-    nodes: int = MAX_NODES
-    spec_bytes: int = MAX_SPEC_BYTES
-    files: int = MAX_SPEC_FILES
+    The limits are read when a budget is made, so that a process that lifts them (benchmarks/compile.py at
+    100,000 flows) gets a budget to match."""
+
+    nodes: int = field(default_factory=lambda: MAX_NODES)
+    spec_bytes: int = field(default_factory=lambda: MAX_SPEC_BYTES)
+    files: int = field(default_factory=lambda: MAX_SPEC_FILES)
 
 
 def _loc(file: str, node: yaml.Node) -> Loc:
@@ -195,7 +198,12 @@ def read_spec_text(path: Path, at: Loc | None, budget: YamlBudget | None = None)
         data = b""
         if info.st_size <= MAX_FILE_BYTES:  # a sparse 2 GiB file is refused without reading it
             with open(fd, "rb", closefd=False) as handle:
-                data = handle.read(MAX_FILE_BYTES + 1)  # /proc files claim size 0, so the read is bounded too
+                # read(n) allocates n bytes first: ask for the file's size, and only read on (still bounded) when
+                # there is more than it said, as with /proc files, which claim size 0
+                want = info.st_size + 1
+                data = handle.read(want)
+                if len(data) == want:
+                    data += handle.read(MAX_FILE_BYTES + 1 - len(data))
     finally:
         os.close(fd)
     if len(data) > MAX_FILE_BYTES or info.st_size > MAX_FILE_BYTES:
