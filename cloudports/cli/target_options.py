@@ -8,13 +8,16 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.targets import registry
-from cloudports.targets.base import Option, Target
+from cloudports.targets.declarations import Option
+
+if TYPE_CHECKING:
+    from cloudports.targets.base import Target
 
 TargetOptions = dict[str, str | None]
 
@@ -22,9 +25,9 @@ TargetOptions = dict[str, str | None]
 def _declared() -> dict[str, tuple[Option, list[str]]]:
     """option name -> (the option, the targets that declare it)."""
     found: dict[str, tuple[Option, list[str]]] = {}
-    for target in registry.all_targets():
-        for option in target.options:
-            found.setdefault(option.name, (option, []))[1].append(target.name)
+    for name in registry.names():
+        for option in registry.options(name):
+            found.setdefault(option.name, (option, []))[1].append(name)
     return found
 
 

@@ -79,6 +79,9 @@ def merge_rules(rules: Iterable[Rule]) -> list[Rule]:
         by_peer[(rule.role, rule.direction, rule.peer)].append(rule)
     merged: list[Rule] = []
     for group in by_peer.values():
+        if _single(group):  # the common case: one rule for the peer, which merging would copy unchanged
+            merged.append(group[0])
+            continue
         alls = [r for r in group if r.protocol == "all"]
         if alls:  # 'all' covers every other protocol and port for this peer
             merged.append(replace(alls[0], **_merge_meta(group)))

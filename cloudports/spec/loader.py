@@ -35,7 +35,6 @@ class _Ctx:
     params: dict[str, _Param] = field(default_factory=dict)
 
 
-# --------------------------------------------------------------------------------------------- parsing
 # --------------------------------------------------------------------------------------------- checking
 
 
@@ -307,7 +306,6 @@ def _build_flows(
     for doc in specs:
         raw_flows = doc.raw.get("flows")
         for i, flow in enumerate(_spec_of(doc).flows):
-            # positions below the flow are looked up from its own node, not from the top of the file each time
             node = raw_flows[i] if isinstance(raw_flows, list) and i < len(raw_flows) else None
             where = _FlowAt(node, locate(doc.raw, ("flows", i)) or Loc(str(doc.path), 1, 1))
             ends = _flow_ends(problems, where, flow, roles, networks)

@@ -16,6 +16,7 @@ from cloudports.errors import CloudportsError, Diagnostic, did_you_mean
 
 if TYPE_CHECKING:
     from cloudports.targets.base import Target
+    from cloudports.targets.declarations import Option
 
 ENTRY_POINT_GROUP = "cloudports.targets"
 
@@ -51,6 +52,15 @@ def get(name: str) -> Target:
         module_name, _, attr = sources[name].partition(":")
         _loaded[name] = getattr(importlib.import_module(module_name), attr or "TARGET")
     return _loaded[name]
+
+
+def options(name: str) -> tuple[Option, ...]:
+    """A target's live-command options. A built-in target declares them in its options.py, read without loading
+    the target (and pydantic with it), so that every command, `--help` included, can offer them cheaply."""
+    if name in _registered or name in _loaded or name not in BUILTIN:
+        return get(name).options
+    found: tuple[Option, ...] = importlib.import_module(f"{BUILTIN[name]}.options").OPTIONS
+    return found
 
 
 def all_targets() -> list[Target]:

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cloudports.targets.aws.model import AwsState
+from cloudports.targets.aws.options import OPTIONS
 from cloudports.targets.aws.settings import AwsSettings
-from cloudports.targets.base import Capabilities, Option, Row, Target
+from cloudports.targets.base import Capabilities, Row, Target
 
 if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
@@ -22,17 +23,7 @@ class AwsTarget(Target[AwsSettings, AwsState]):
     settings_model = AwsSettings
     capabilities = Capabilities(icmp_types=True, icmp_families=True, egress=True, terraform=True, live=True)
     terraform_provider = "aws"
-    options = (
-        Option("profile", "--profile", "named profile"),
-        Option("region", "--region", "region (overrides the spec)"),
-        Option("vpc_id", "--vpc-id", "VPC (overrides the spec)"),
-        Option(
-            "allow_gap",
-            "--allow-gap",
-            "apply even where no order of calls keeps every declared flow open (the plan says where)",
-            is_flag=True,
-        ),
-    )
+    options = OPTIONS
 
     # The builder, the writer and the rows are imported where used: every command imports every target (for its
     # options), and most use one of them or none.

@@ -7,8 +7,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cloudports.targets.azure.model import AzureState
+from cloudports.targets.azure.options import OPTIONS
 from cloudports.targets.azure.settings import AzureSettings
-from cloudports.targets.base import Capabilities, Option, Row, Target
+from cloudports.targets.base import Capabilities, Row, Target
 
 if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
@@ -23,11 +24,7 @@ class AzureTarget(Target[AzureSettings, AzureState]):
     # NSG rules match protocol 'Icmp' without type or code, for IPv4 and IPv6 alike (azure.md §1).
     capabilities = Capabilities(icmp_types=False, icmp_families=False, egress=True, terraform=True, live=True)
     terraform_provider = "azurerm"
-    options = (
-        Option("subscription", "--subscription", "subscription (or AZURE_SUBSCRIPTION_ID)"),
-        Option("resource_group", "--resource-group", "resource group (overrides the spec)"),
-        Option("arm_endpoint", "--arm-endpoint", "Resource Manager URL (or CLOUDPORTS_ARM_ENDPOINT)"),
-    )
+    options = OPTIONS
 
     def build(
         self, policy: CompiledPolicy, previous_priorities: Mapping[tuple[str, str], int] | None = None
