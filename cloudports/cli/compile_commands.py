@@ -22,12 +22,19 @@ from cloudports.cli.common import (
     print_rows,
 )
 from cloudports.errors import CloudportsError
+from cloudports.gcpause import gc_paused
 from cloudports.targets import registry
 
 if TYPE_CHECKING:
     from cloudports.targets.base import Target
 
 
+# The commands that compile a spec and need no cloud run with the cyclic collector paused from loading to
+# writing (see gcpause): one pause instead of one per stage, so that nothing built by one stage is walked while
+# the next one runs.
+
+
+@gc_paused()
 def validate(spec: SpecArg, var: VarOpt = None, phase: PhaseOpt = None) -> None:
     """Check a spec (names, CIDRs, ports, parameters, exposure lint, every target's quotas and limits)."""
     policy = compile_policy(spec, var, phase)
@@ -42,6 +49,7 @@ def validate(spec: SpecArg, var: VarOpt = None, phase: PhaseOpt = None) -> None:
     )
 
 
+@gc_paused()
 def show(
     spec: SpecArg, target: TargetOpt, fmt: FormatOpt = Format.table, var: VarOpt = None, phase: PhaseOpt = None
 ) -> None:
@@ -55,6 +63,7 @@ def show(
     print_rows(f"{target}: {policy.topology.name} ({len(rows)} rules)", rows)
 
 
+@gc_paused()
 def emit(
     spec: SpecArg,
     target: TargetOpt,

@@ -8,9 +8,11 @@ from typing import Annotated
 import typer
 
 from cloudports.cli.common import PhaseOpt, SpecArg, VarOpt, compile_policy, err
+from cloudports.gcpause import gc_paused
 from cloudports.graph.render import GraphFormat
 
 
+@gc_paused()  # as the compile commands (compile_commands.py)
 def graph(
     spec: SpecArg,
     fmt: Annotated[GraphFormat, typer.Option("--format", "-f", help="Output format")] = GraphFormat.mermaid,

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cloudports.cli.common import Format, FormatOpt, PhaseOpt, SpecArg, VarOpt, compile_policy, for_target, out
+from cloudports.gcpause import gc_paused
 from cloudports.targets import registry
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ def _known(name: str | None) -> str | None:
     return name
 
 
+@gc_paused()  # as the compile commands (compile_commands.py)
 def query(
     spec: SpecArg,
     source: Annotated[str, typer.Option("--from", help="Role, network, IP address or CIDR, or internet")],
