@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True)  # slots: a large spec has about ten per flow (yamlpos)
 class Loc:
     """A position in a spec file (1-based line and column)."""
 

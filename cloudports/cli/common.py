@@ -6,18 +6,17 @@ import sys
 from collections.abc import Iterable
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.table import Table
 
-from cloudports.compile import CompiledPolicy
 from cloudports.errors import CloudportsError, Diagnostic
-from cloudports.pipeline import compile_spec, prepare
-from cloudports.spec.variables import parse_var_options
 from cloudports.targets import registry
-from cloudports.targets.base import Target
+
+if TYPE_CHECKING:
+    from cloudports.compile import CompiledPolicy
+    from cloudports.targets.base import Target
 
 out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, soft_wrap=True)
@@ -64,7 +63,14 @@ def warn(diagnostics: Iterable[Diagnostic]) -> None:
         err.print(d.render(), style="yellow", markup=False, highlight=False)
 
 
+# The pipeline (spec loader, pydantic schema, compiler) is imported by the commands that run it, not when the
+# CLI starts: `--help` and the commands without a spec need none of it.
+
+
 def compile_policy(spec: Path, var: list[str] | None, phase: str | None) -> CompiledPolicy:
+    from cloudports.pipeline import compile_spec
+    from cloudports.spec.variables import parse_var_options
+
     policy = compile_spec(spec, parse_var_options(var), phase)
     warn(policy.warnings)
     return policy
@@ -72,12 +78,16 @@ def compile_policy(spec: Path, var: list[str] | None, phase: str | None) -> Comp
 
 def for_target(policy: CompiledPolicy, name: str) -> Target[Any, Any]:
     """The target, after showing what it widens and refusing what it cannot express."""
+    from cloudports.pipeline import prepare
+
     target, warnings = prepare(policy, name)
     warn(warnings)
     return target
 
 
 def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
     table = Table(title=title)
     columns = [c for c in (rows[0].keys() if rows else ()) if c != "key"]
     for col in columns:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -21,13 +21,21 @@ from cloudports.cli.common import (
     out,
     print_rows,
 )
-from cloudports.emit.files import check_output_dir
 from cloudports.errors import CloudportsError
+from cloudports.gcpause import gc_paused
 from cloudports.graph.markdown import write_topology_md
 from cloudports.targets import registry
-from cloudports.targets.base import Target
+
+if TYPE_CHECKING:
+    from cloudports.targets.base import Target
 
 
+# The commands that compile a spec and need no cloud run with the cyclic collector paused from loading to
+# writing (see gcpause): one pause instead of one per stage, so that nothing built by one stage is walked while
+# the next one runs.
+
+
+@gc_paused()
 def validate(spec: SpecArg, var: VarOpt = None, phase: PhaseOpt = None) -> None:
     """Check a spec (names, CIDRs, ports, parameters, exposure lint, every target's quotas and limits)."""
     policy = compile_policy(spec, var, phase)
@@ -42,6 +50,7 @@ def validate(spec: SpecArg, var: VarOpt = None, phase: PhaseOpt = None) -> None:
     )
 
 
+@gc_paused()
 def show(
     spec: SpecArg, target: TargetOpt, fmt: FormatOpt = Format.table, var: VarOpt = None, phase: PhaseOpt = None
 ) -> None:
@@ -55,6 +64,7 @@ def show(
     print_rows(f"{target}: {policy.topology.name} ({len(rows)} rules)", rows)
 
 
+@gc_paused()
 def emit(
     spec: SpecArg,
     target: TargetOpt,
@@ -69,6 +79,8 @@ def emit(
     policy = compile_policy(spec, var, phase)
     chosen = for_target(policy, target)
     if not force:
+        from cloudports.emit.files import check_output_dir
+
         check_output_dir(out_dir, chosen.terraform_provider)
     written = [*chosen.emit(policy, out_dir, phase), write_topology_md(policy, out_dir)]
     out.print(f"wrote {len(written)} files to {out_dir} (modules under {out_dir / 'modules'})")

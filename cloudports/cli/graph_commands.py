@@ -8,10 +8,11 @@ from typing import Annotated
 import typer
 
 from cloudports.cli.common import PhaseOpt, SpecArg, VarOpt, compile_policy, err
-from cloudports.graph import build_graph, render
+from cloudports.gcpause import gc_paused
 from cloudports.graph.render import GraphFormat
 
 
+@gc_paused()  # as the compile commands (compile_commands.py)
 def graph(
     spec: SpecArg,
     fmt: Annotated[GraphFormat, typer.Option("--format", "-f", help="Output format")] = GraphFormat.mermaid,
@@ -21,6 +22,8 @@ def graph(
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout")] = None,
 ) -> None:
     """Draw roles, networks and flows; phase flows dashed, flows the exposure lint marks in red."""
+    from cloudports.graph import build_graph, render
+
     text = render(build_graph(compile_policy(spec, var, phase), role), fmt)
     if out_file is None:
         typer.echo(text, nl=False)

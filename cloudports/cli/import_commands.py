@@ -10,8 +10,6 @@ import typer
 from cloudports.cli.common import err, out
 from cloudports.cli.target_options import TargetOptions, options_for, with_import_options
 from cloudports.errors import CloudportsError, Diagnostic
-from cloudports.importer.synthesis import build_spec
-from cloudports.importer.write import spec_text, valid_name
 from cloudports.targets import registry
 
 EXPRESSED, APPROXIMATED = 0, 2
@@ -28,6 +26,9 @@ def import_(
 ) -> int:
     """Write a topology spec from a live lab: roles from groups, networks from CIDRs, catalog services by name,
     flows. Exit 0 when everything was expressed, 2 when something was approximated (listed), 1 on error."""
+    from cloudports.importer.synthesis import build_spec
+    from cloudports.importer.write import spec_text, valid_name
+
     chosen = registry.get(target)
     if out_file.exists() and not force:
         raise CloudportsError([Diagnostic(None, f"--out {out_file} exists", "choose another file, or pass --force")])

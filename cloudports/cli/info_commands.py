@@ -7,8 +7,6 @@ import sys
 from typing import Annotated
 
 import typer
-from rich.markup import escape
-from rich.table import Table
 
 from cloudports import __version__
 from cloudports.cli.common import out
@@ -17,6 +15,9 @@ from cloudports.errors import CloudportsError, did_you_mean
 
 def catalog(name: Annotated[str | None, typer.Argument(help="Catalog to list; all when omitted")] = None) -> None:
     """List the built-in service catalogs, or the services of one."""
+    from rich.markup import escape
+    from rich.table import Table
+
     from cloudports.catalogs import available_catalogs, describe_catalog
 
     names = available_catalogs()

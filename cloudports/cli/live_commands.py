@@ -6,7 +6,7 @@ import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
@@ -24,11 +24,11 @@ from cloudports.cli.common import (
 )
 from cloudports.cli.target_options import TargetOptions, options_for, with_target_options
 from cloudports.errors import CloudportsError, Diagnostic, Interrupted
-from cloudports.live.backend import Backend
-from cloudports.live.plan import Plan
-from cloudports.live.report import render_plan
-from cloudports.pipeline import identity_policy
 from cloudports.targets import registry
+
+if TYPE_CHECKING:
+    from cloudports.live.backend import Backend
+    from cloudports.live.plan import Plan
 
 AdoptOpt = Annotated[bool, typer.Option("--adopt", help="Take over same-name resources that lack cloudports tags")]
 AutoApproveOpt = Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation")]
@@ -46,6 +46,8 @@ def _print_plan(plan: Plan, fmt: Format, mode: Literal["plan", "drift", "destroy
     if fmt is Format.json:
         sys.stdout.write(plan.to_json("drift" if mode == "drift" else "plan") + "\n")
     else:
+        from cloudports.live.report import render_plan
+
         render_plan(plan, out, mode)
 
 
@@ -158,6 +160,8 @@ def destroy(
     target_options: TargetOptions,
 ) -> None:
     """Remove what cloudports owns for this spec (never anything else); needs only the spec's name and targets."""
+    from cloudports.pipeline import identity_policy
+
     chosen = registry.get(target)
     backend = chosen.open_backend(identity_policy(spec), options_for(chosen, target_options), False)
     done = _carry_out("destroy", backend.plan_destroy(), backend.destroy, fmt, auto_approve)

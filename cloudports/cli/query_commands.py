@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -20,10 +20,11 @@ from cloudports.cli.common import (
     out,
 )
 from cloudports.cli.target_options import TargetOptions, options_for, with_reading_options
-from cloudports.query.ask import Answer, Evaluate, judge, listing, parse_port, resolve, widened_icmp
-from cloudports.query.intent import explain_intent
-from cloudports.query.model import Verdict
+from cloudports.gcpause import gc_paused
 from cloudports.targets import registry
+
+if TYPE_CHECKING:
+    from cloudports.query.ask import Answer, Evaluate
 
 ALLOWED, DENIED = 0, 3
 
@@ -35,6 +36,7 @@ def _known(name: str | None) -> str | None:
 
 
 @with_reading_options
+@gc_paused()  # as the compile commands (compile_commands.py)
 def query(
     spec: SpecArg,
     source: Annotated[str, typer.Option("--from", help="Role, network, IP address or CIDR, or internet")],
@@ -59,6 +61,10 @@ def query(
     Exit 0 allowed, 3 denied, 1 error."""
     if live and target is None:
         raise one_live_target("query")
+    from cloudports.query.ask import Answer, judge, listing, parse_port, resolve, widened_icmp
+    from cloudports.query.intent import explain_intent
+    from cloudports.query.model import Verdict
+
     policy = compile_policy(spec, var, phase)
     topology = policy.topology
     src_name, srcs = resolve(topology, source)

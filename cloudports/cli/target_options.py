@@ -8,30 +8,33 @@ from __future__ import annotations
 import functools
 import inspect
 from collections.abc import Callable, Mapping
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.targets import registry
-from cloudports.targets.base import Option, Target
+from cloudports.targets.declarations import Option
+
+if TYPE_CHECKING:
+    from cloudports.targets.base import Target
 
 TargetOptions = dict[str, str | None]
 
 
-def _own(target: Target[Any, Any], reading: bool = False, importing: bool = False) -> list[Option]:
-    """The target's options offered by one kind of command."""
-    found = [o for o in target.options if not (reading and o.writes_only)]
-    return found + list(target.import_options if importing else ())
+def _own(name: str, reading: bool = False, importing: bool = False) -> list[Option]:
+    """A target's options offered by one kind of command (read without loading the target)."""
+    found = [o for o in registry.options(name) if not (reading and o.writes_only)]
+    return found + list(registry.import_options(name) if importing else ())
 
 
 def _declared(reading: bool = False, importing: bool = False) -> dict[str, tuple[Option, list[str]]]:
     """option name -> (the option, the targets that declare it); reading: without the options for writes;
     importing: with the options of `import`."""
     found: dict[str, tuple[Option, list[str]]] = {}
-    for target in registry.all_targets():
-        for option in _own(target, reading, importing):
-            found.setdefault(option.name, (option, []))[1].append(target.name)
+    for name in registry.names():
+        for option in _own(name, reading, importing):
+            found.setdefault(option.name, (option, []))[1].append(name)
     return found
 
 
@@ -73,7 +76,7 @@ def _value(given: str | bool | list[str] | None) -> str | None:
 
 def options_for(target: Target[Any, Any], given: Mapping[str, str | None], importing: bool = False) -> TargetOptions:
     """The options of the chosen target; refuses options that belong only to other targets."""
-    own = {o.name: o for o in _own(target, importing=importing)}
+    own = {o.name: o for o in _own(target.name, importing=importing)}
     declared = _declared(importing=True)
     problems = [
         Diagnostic(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 from itertools import groupby
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -21,20 +21,26 @@ from cloudports.cli.common import (
     out,
 )
 from cloudports.cli.target_options import TargetOptions, options_for, with_reading_options
-from cloudports.compile import CompiledPolicy
-from cloudports.query.verify import Difference, Report, Side, verify_topology
+from cloudports.gcpause import gc_paused
 from cloudports.targets import registry
-from cloudports.targets.base import Target
+
+if TYPE_CHECKING:  # the pipeline and verify load when the command runs (cloudports --help stays quick)
+    from cloudports.compile import CompiledPolicy
+    from cloudports.query.verify import Difference, Report, Side
 
 EQUIVALENT, DIFFERENT = 0, 2
 
 
 def _verifiable() -> list[str]:
     """The registered targets that can say what their rules allow (the others are skipped, not refused)."""
+    from cloudports.targets.base import Target
+
     return [t.name for t in registry.all_targets() if type(t).reachability is not Target.reachability]
 
 
 def _side(policy: CompiledPolicy, name: str, live: bool, given: TargetOptions) -> Side:
+    from cloudports.query.verify import Side
+
     target = for_target(policy, name)
     if live:
         # adopt: read same-name groups that lack the ownership tags too (a lab just imported); nothing is written
@@ -46,6 +52,7 @@ def _side(policy: CompiledPolicy, name: str, live: bool, given: TargetOptions) -
 
 
 @with_reading_options
+@gc_paused()  # as the compile commands (compile_commands.py)
 def verify(
     spec: SpecArg,
     target: Annotated[
@@ -69,6 +76,8 @@ def verify(
         registry.get(name)
     if live and len(names) != 1:
         raise one_live_target("verify")
+    from cloudports.query.verify import verify_topology
+
     policy = compile_policy(spec, var, phase)
     report = verify_topology(policy.topology, [_side(policy, n, live, target_options) for n in names])
     if fmt is Format.json:

@@ -6,10 +6,12 @@ run and is not aligned itself. The writer follows exactly that rule, so generate
 
 from __future__ import annotations
 
-import json
 import re
 from dataclasses import dataclass
+from json.encoder import encode_basestring
 from typing import Any
+
+from cloudports.gcpause import gc_paused
 
 _IDENT = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
 INDENT = "  "
@@ -24,7 +26,10 @@ class Raw:
 
 def string(value: str) -> str:
     # JSON escaping is valid HCL escaping; template sequences must be escaped so text stays literal.
-    return json.dumps(value, ensure_ascii=False).replace("${", "$${").replace("%{", "%%{")
+    # encode_basestring is what json.dumps(value, ensure_ascii=False) runs for a str, without building an encoder
+    # per call (a third of the writer's time on 10,000 rules).
+    text = encode_basestring(value)
+    return text.replace("${", "$${").replace("%{", "%%{") if "{" in text else text
 
 
 def key(name: str) -> str:
@@ -32,6 +37,8 @@ def key(name: str) -> str:
 
 
 def _scalar(value: Any) -> str | None:
+    if type(value) is str:  # most values are strings: tested first
+        return string(value)
     if isinstance(value, Raw):
         return value.expr
     if value is None:
@@ -64,24 +71,29 @@ def _inline(value: Any) -> str | None:
 def attributes(items: dict[str, Any], level: int) -> list[str]:
     """Lines for `name = value` attributes at an indentation level, aligned the way fmt aligns them."""
     lines: list[str] = []
-    run: list[tuple[str, str]] = []
+    keys: list[str] = []  # the current run of single-line attributes, aligned together
+    values: list[str] = []
     pad = INDENT * level
-
-    def flush() -> None:
-        width = max((len(k) for k, _ in run), default=0)
-        lines.extend(f"{pad}{k.ljust(width)} = {v}" for k, v in run)
-        run.clear()
-
-    for name, value in items.items():
-        k = key(name)
-        inline = _inline(value)
+    for name, value in items.items():  # once per attribute of every rule: kept lean
+        k = name if _IDENT.match(name) else string(name)
+        kind = type(value)
+        inline = string(value) if kind is str else str(value) if kind is int else _inline(value)
         if inline is not None:
-            run.append((k, inline))
+            keys.append(k)
+            values.append(inline)
             continue
-        flush()
+        _flush(lines, pad, keys, values)
         lines.append(f"{pad}{k} = {_multiline(value, level)}")
-    flush()
+    _flush(lines, pad, keys, values)
     return lines
+
+
+def _flush(lines: list[str], pad: str, keys: list[str], values: list[str]) -> None:
+    if keys:
+        width = max(map(len, keys))
+        lines.extend([f"{pad}{k.ljust(width)} = {v}" for k, v in zip(keys, values, strict=True)])
+        keys.clear()
+        values.clear()
 
 
 def _multiline(value: Any, level: int) -> str:
@@ -98,6 +110,7 @@ def _multiline(value: Any, level: int) -> str:
     raise TypeError(f"cannot render {type(value).__name__} as HCL")
 
 
+@gc_paused()  # builds a large acyclic structure: see gcpause
 def block(header: str, items: dict[str, Any], level: int = 0) -> str:
     pad = INDENT * level
     body = attributes(items, level + 1)

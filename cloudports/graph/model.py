@@ -7,11 +7,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
-from cloudports.compile import CompiledPolicy
 from cloudports.errors import CloudportsError, Diagnostic, did_you_mean
 from cloudports.spec.model import INTERNET, Flow, Topology
+
+if TYPE_CHECKING:
+    from cloudports.compile import CompiledPolicy
 
 PORTS_PER_LINE = 5
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -56,13 +56,22 @@ def parse_document(
     return Doc(path, raw, parsed)
 
 
-def load_spec_files(root: Path, problems: Problems) -> list[Doc]:
-    """The root file and its includes (depth first, each once); include cycles are errors."""
-    docs: list[Doc] = []
-    seen: set[Path] = set()
-    budget = YamlBudget()
+@dataclass
+class _Includes:
+    """The walk over a spec and its includes (depth first, each once).
 
-    def visit(path: Path, stack: tuple[Path, ...], include_loc: Loc | None) -> None:
+    A class, not a nested function that calls itself: that is a reference cycle (function -> closure cell ->
+    function) which kept every document alive until the garbage collector's next full pass, instead of reference
+    counting freeing them when the caller is done (a large spec's position trees are most of the loader's memory).
+    """
+
+    problems: Problems
+    docs: list[Doc] = field(default_factory=list)
+    seen: set[Path] = field(default_factory=set)
+    budget: YamlBudget = field(default_factory=YamlBudget)
+
+    def visit(self, path: Path, stack: tuple[Path, ...], include_loc: Loc | None) -> None:
+        problems = self.problems
         try:
             path = resolve_spec_path(path, include_loc)
         except SpecError as exc:
@@ -72,17 +81,17 @@ def load_spec_files(root: Path, problems: Problems) -> list[Doc]:
             chain = " -> ".join(p.name for p in (*stack, path))
             problems.error(include_loc, f"include cycle: {chain}", "remove one of these includes")
             return
-        if path in seen:
+        if path in self.seen:
             return
-        seen.add(path)
-        budget.files -= 1
-        if budget.files < 0:
+        self.seen.add(path)
+        self.budget.files -= 1
+        if self.budget.files < 0:
             problems.error(include_loc, f"more than {MAX_SPEC_FILES} spec files", f"MAX_SPEC_FILES is {MAX_SPEC_FILES}")
             return
-        doc = parse_document(path, spec_file_model(), problems, include_loc, budget)
+        doc = parse_document(path, spec_file_model(), problems, include_loc, self.budget)
         if doc is None:
             return
-        docs.append(doc)
+        self.docs.append(doc)
         spec: SpecFile = doc.parsed  # type: ignore[assignment]
         if stack:  # an included file
             for key in ROOT_ONLY:
@@ -93,34 +102,45 @@ def load_spec_files(root: Path, problems: Problems) -> list[Doc]:
                         f"move it to {stack[0].name}",
                     )
         for i, inc in enumerate(spec.include):
-            visit(path.parent / inc, (*stack, path), locate(doc.raw, ("include", i)))
-
-    visit(root, (), None)
-    return docs
+            self.visit(path.parent / inc, (*stack, path), locate(doc.raw, ("include", i)))
 
 
-def load_catalogs(names: list[tuple[str, Loc | None]], problems: Problems) -> list[Doc]:
-    """Built-in catalogs by name, with what they require, each once."""
-    known = available_catalogs()
-    docs: list[Doc] = []
-    loaded: set[str] = set()
+def load_spec_files(root: Path, problems: Problems) -> list[Doc]:
+    """The root file and its includes (depth first, each once); include cycles are errors."""
+    walk = _Includes(problems)
+    walk.visit(root, (), None)
+    return walk.docs
 
-    def visit(name: str, loc: Loc | None) -> None:
-        if name in loaded:
+
+@dataclass
+class _Catalogs:
+    """The walk over the catalogs a spec names and what they require (a class for the reason _Includes is)."""
+
+    problems: Problems
+    known: list[str]
+    docs: list[Doc] = field(default_factory=list)
+    loaded: set[str] = field(default_factory=set)
+
+    def visit(self, name: str, loc: Loc | None) -> None:
+        if name in self.loaded:
             return
-        if name not in known:
-            problems.error(loc, f"unknown catalog '{name}'", did_you_mean(name, known))
+        if name not in self.known:
+            self.problems.error(loc, f"unknown catalog '{name}'", did_you_mean(name, self.known))
             return
-        loaded.add(name)
-        doc = parse_document(CATALOG_DIR / f"{name}.yaml", CatalogFile, problems)
+        self.loaded.add(name)
+        doc = parse_document(CATALOG_DIR / f"{name}.yaml", CatalogFile, self.problems)
         if doc is None:
             return
         doc.catalog = name
         cat: CatalogFile = doc.parsed  # type: ignore[assignment]
         for i, req in enumerate(cat.requires):
-            visit(req, locate(doc.raw, ("requires", i)))
-        docs.append(doc)
+            self.visit(req, locate(doc.raw, ("requires", i)))
+        self.docs.append(doc)
 
+
+def load_catalogs(names: list[tuple[str, Loc | None]], problems: Problems) -> list[Doc]:
+    """Built-in catalogs by name, with what they require, each once."""
+    walk = _Catalogs(problems, available_catalogs())
     for name, loc in names:
-        visit(name, loc)
-    return docs
+        walk.visit(name, loc)
+    return walk.docs

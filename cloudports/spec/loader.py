@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from cloudports.errors import Diagnostic, Loc, Problems, SpecError, did_you_mean
+from cloudports.gcpause import gc_paused
 from cloudports.spec import model
 from cloudports.spec.documents import Doc, load_catalogs, load_spec_files, parse_document
 from cloudports.spec.ports import PortSyntaxError, looks_like_port, parse_port
@@ -34,7 +35,6 @@ class _Ctx:
     params: dict[str, _Param] = field(default_factory=dict)
 
 
-# --------------------------------------------------------------------------------------------- parsing
 # --------------------------------------------------------------------------------------------- checking
 
 
@@ -233,29 +233,35 @@ def _build_roles(
     return roles
 
 
+@dataclass
+class _FlowAt:
+    """Where a flow was written: its position tree and position (positions below it are looked up from there)."""
+
+    node: Any
+    loc: Loc
+
+    def at(self, *path: str | int) -> Loc:
+        return locate(self.node, path, self.loc) or self.loc
+
+
 def _flow_ends(
-    problems: Problems, doc: Doc, i: int, flow: Any, roles: dict[str, model.Role], networks: dict[str, model.Network]
+    problems: Problems, where: _FlowAt, flow: Any, roles: dict[str, model.Role], networks: dict[str, model.Network]
 ) -> dict[str, list[str]] | None:
     """The flow's 'from' and 'to' names (each once), or None after reporting what is wrong with them."""
-    base = ("flows", i)
-    flow_loc = locate(doc.raw, base)
-    endpoint_names = sorted(set(roles) | set(networks))
+    flow_loc = where.loc
     ok = True
     ends: dict[str, list[str]] = {}
     for key, written in (("from", flow.from_), ("to", flow.to)):
         names = _names(written)
         if not names:
-            problems.error(
-                locate(doc.raw, (*base, key)), f"the flow's '{key}' is empty", "name at least one role or network"
-            )
+            problems.error(where.at(key), f"the flow's '{key}' is empty", "name at least one role or network")
             ok = False
         for j, name in enumerate(names):
             if name not in roles and name not in networks:
-                node_path = (*base, key) if isinstance(written, str) else (*base, key, j)
                 problems.error(
-                    locate(doc.raw, node_path),
+                    where.at(key) if isinstance(written, str) else where.at(key, j),
                     f"unknown role or network '{name}' in '{key}'",
-                    did_you_mean(name, endpoint_names),
+                    did_you_mean(name, sorted(set(roles) | set(networks))),
                 )
                 ok = False
         ends[key] = list(dict.fromkeys(names))
@@ -269,12 +275,12 @@ def _flow_ends(
     return ends if ok else None
 
 
-def _flow_ports(resolver: _Resolver, doc: Doc, i: int, flow: Any) -> list[model.PortSpec] | None:
+def _flow_ports(resolver: _Resolver, where: _FlowAt, flow: Any) -> list[model.PortSpec] | None:
     """The ports of a flow's services (inline or named), or None after reporting what is wrong."""
     ports: list[model.PortSpec] = []
     ok = True
     for j, item in enumerate(flow.services):
-        loc = locate(doc.raw, ("flows", i, "services", j))
+        loc = where.at("services", j)
         if isinstance(item, PortLong) or looks_like_port(item):
             spec_port = resolver.port(item, loc)
             ports += [spec_port] if spec_port else []
@@ -298,12 +304,15 @@ def _build_flows(
     flows: list[model.Flow] = []
     skipped: list[model.Flow] = []
     for doc in specs:
+        raw_flows = doc.raw.get("flows")
         for i, flow in enumerate(_spec_of(doc).flows):
-            ends = _flow_ends(problems, doc, i, flow, roles, networks)
-            ports = _flow_ports(resolver, doc, i, flow)
+            node = raw_flows[i] if isinstance(raw_flows, list) and i < len(raw_flows) else None
+            where = _FlowAt(node, locate(doc.raw, ("flows", i)) or Loc(str(doc.path), 1, 1))
+            ends = _flow_ends(problems, where, flow, roles, networks)
+            ports = _flow_ports(resolver, where, flow)
             if ends is None or ports is None:
                 continue
-            flow_loc = locate(doc.raw, ("flows", i)) or Loc(str(doc.path), 1, 1)
+            flow_loc = where.loc
             names_written = tuple(
                 item if isinstance(item, str) else str(parse_port(item, resolver.lookup_param))
                 for item in flow.services
@@ -318,7 +327,7 @@ def _build_flows(
                 phase=flow.phase,
                 allow_exposure=flow.allow_exposure,
                 loc=flow_loc,
-                ports_loc=locate(doc.raw, ("flows", i, "services")) or flow_loc,
+                ports_loc=where.at("services"),
             )
             (flows if flow.phase is None or flow.phase == phase else skipped).append(entry)
     return flows, skipped
@@ -336,6 +345,7 @@ def _warn_empty(
         problems.warning(root.raw.loc, "the spec has no flows (for this phase)", "nothing will be allowed")
 
 
+@gc_paused()  # builds a large acyclic structure: see gcpause
 def load_topology(
     path: str | Path, variables: dict[str, str] | None = None, phase: str | None = None
 ) -> model.Topology:

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Literal
-
-from pydantic import BaseModel
+from typing import TYPE_CHECKING, Literal
 
 from cloudports.errors import Loc
+
+if TYPE_CHECKING:
+    from pydantic import BaseModel
 
 Protocol = Literal["tcp", "udp", "icmp", "icmpv6", "all"]
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network

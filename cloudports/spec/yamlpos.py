@@ -1,37 +1,25 @@
 """YAML loading that remembers where every key and value came from.
 
 PyYAML builds plain dicts and lists and forgets positions; validation errors must say file:line:column, so we
-compose the node tree ourselves and keep each node's start mark next to the value.
+build the values ourselves and keep each one's start mark next to it: straight from libyaml's events for plain
+documents (yamlevents, fast), and from a composed node tree (_Builder here) for everything else, including
+every document with a problem to report.
 """
 
 from __future__ import annotations
 
-import gc
 import os
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn, cast
 
 import yaml
 
 from cloudports.errors import Diagnostic, Loc, SpecError
-
-
-class PosDict(dict):
-    """A mapping that knows the position of itself, of each key and of each value."""
-
-    loc: Loc
-    key_locs: dict[Any, Loc]
-    value_locs: dict[Any, Loc]
-
-
-class PosList(list):
-    """A sequence that knows the position of itself and of each item."""
-
-    loc: Loc
-    item_locs: list[Loc]
-
+from cloudports.gcpause import gc_paused
+from cloudports.spec.postree import PosDict, PosList
+from cloudports.spec.yamlevents import EventBuilder, Unusual
 
 # Limits that keep time and memory bounded whatever the input (docs/spec-format.md, "Limits"). The examples
 # are under 5 KB, 6 levels deep and 2,000 nodes, so real specs stay far below every one of them.
@@ -47,11 +35,14 @@ _SYNTAX_HINT = "check indentation, brackets and quoting here (a value containing
 
 @dataclass
 class YamlBudget:
-    """What one spec (with its includes) may still use; shared by all its files so the limits are totals."""
+    """What one spec (with its includes) may still use; shared by all its files so the limits are totals.
 
-    nodes: int = MAX_NODES
-    spec_bytes: int = MAX_SPEC_BYTES
-    files: int = MAX_SPEC_FILES
+    The limits are read when a budget is made, so that a process that lifts them (benchmarks/compile.py at
+    100,000 flows) gets a budget to match."""
+
+    nodes: int = field(default_factory=lambda: MAX_NODES)
+    spec_bytes: int = field(default_factory=lambda: MAX_SPEC_BYTES)
+    files: int = field(default_factory=lambda: MAX_SPEC_FILES)
 
 
 def _loc(file: str, node: yaml.Node) -> Loc:
@@ -207,7 +198,12 @@ def read_spec_text(path: Path, at: Loc | None, budget: YamlBudget | None = None)
         data = b""
         if info.st_size <= MAX_FILE_BYTES:  # a sparse 2 GiB file is refused without reading it
             with open(fd, "rb", closefd=False) as handle:
-                data = handle.read(MAX_FILE_BYTES + 1)  # /proc files claim size 0, so the read is bounded too
+                # read(n) allocates n bytes first: ask for the file's size, and only read on (still bounded) when
+                # there is more than it said, as with /proc files, which claim size 0
+                want = info.st_size + 1
+                data = handle.read(want)
+                if len(data) == want:
+                    data += handle.read(MAX_FILE_BYTES + 1 - len(data))
     finally:
         os.close(fd)
     if len(data) > MAX_FILE_BYTES or info.st_size > MAX_FILE_BYTES:
@@ -265,6 +261,29 @@ def _check_depth(file: str, text: str) -> None:
 _LOADER = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 
+_UNUSUAL = object()
+
+
+def _from_events(file: str, text: str, budget: YamlBudget) -> Any:
+    """The document built in one pass over the events (yamlevents), or _UNUSUAL when it needs the general
+    builder: then nothing of the budget is spent, and that builder finds and reports what is unusual."""
+    loader = _LOADER(text)
+    builder = EventBuilder(file, loader, MAX_DEPTH)
+    try:
+        value = builder.document()
+    except (Unusual, yaml.YAMLError):
+        return _UNUSUAL
+    finally:
+        loader.dispose()
+    # Counted as it goes and charged at the end: without aliases a file of MAX_FILE_BYTES holds a bounded number
+    # of values, and the general builder names the value that crosses the limit.
+    if builder.nodes > budget.nodes:
+        return _UNUSUAL
+    budget.nodes -= builder.nodes
+    return value
+
+
+@gc_paused()  # composing allocates up to MAX_NODES containers that stay alive: see gcpause
 def load_yaml(path: Path, at: Loc | None = None, budget: YamlBudget | None = None) -> Any:
     """Parse one YAML file into PosDict/PosList/scalars; every problem becomes a SpecError with a position.
 
@@ -273,18 +292,18 @@ def load_yaml(path: Path, at: Loc | None = None, budget: YamlBudget | None = Non
     """
     text = read_spec_text(path, at, budget)
     file = str(path)
-    # Composing allocates up to MAX_NODES containers and each garbage-collector pass walks them all, which made
-    # large specs quadratic (2.4x slower at 10,000 flows); the trees built here have no reference cycles.
-    collecting = gc.isenabled()
-    gc.disable()
+    budget = budget or YamlBudget()
     try:
+        built = _from_events(file, text, budget)
+        if built is not _UNUSUAL:
+            return built
         _check_depth(file, text)
         loader = _LOADER(text)
         try:
             node = loader.get_single_node()
             if node is None:
                 _fail(Loc(file, 1, 1), "the file is empty", "write a YAML mapping")
-            return _Builder(file, loader, budget or YamlBudget()).build(node)
+            return _Builder(file, loader, budget).build(node)
         finally:
             loader.dispose()
     except yaml.MarkedYAMLError as exc:
@@ -302,9 +321,6 @@ def load_yaml(path: Path, at: Loc | None = None, budget: YamlBudget | None = Non
         )
     except yaml.YAMLError as exc:
         _fail(Loc(file, 1, 1), f"YAML error: {exc}", _SYNTAX_HINT)
-    finally:
-        if collecting:
-            gc.enable()
 
 
 def locate(node: Any, path: tuple, default: Loc | None = None) -> Loc | None:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from collections.abc import Mapping
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict
 
 from cloudports.errors import CloudportsError, Diagnostic
+from cloudports.targets.declarations import Capabilities, Option
 
 if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
@@ -34,30 +34,6 @@ class TargetSettings(BaseModel):
     """Base of a target's settings: the spec's `targets.<name>` block (strict: unknown keys are errors)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
-
-
-@dataclass(frozen=True)
-class Capabilities:
-    """What a cloud's firewall can express. A spec that needs more gets a diagnostic (capabilities.py)."""
-
-    icmp_types: bool = True  # filters ICMP by type and code (else a typed ICMP flow widens to all ICMP)
-    icmp_families: bool = True  # tells ICMP (IPv4) from ICMPv6 between groups of machines
-    egress: bool = True  # can restrict outbound traffic (egress: strict)
-    terraform: bool = False  # emit writes a Terraform root module
-    live: bool = False  # plan/apply/drift/destroy through the cloud's API
-
-
-@dataclass(frozen=True)
-class Option:
-    """A command-line option of this target's live commands: a string, or None when not given; with
-    is_flag, an option without a value that the backend receives as "true" when given, else None."""
-
-    name: str  # Python name, e.g. "vpc_id"
-    flag: str  # e.g. "--vpc-id"
-    help: str
-    is_flag: bool = False
-    writes_only: bool = False  # only for commands that write (apply, destroy): not offered by reading commands
-    repeatable: bool = False  # may be given several times; the backend receives the values joined by ","
 
 
 S = TypeVar("S", bound=TargetSettings)

@@ -8,6 +8,7 @@ module imports nothing of cloudports at module level, so any layer (the spec loa
 from __future__ import annotations
 
 import importlib
+from functools import cache
 from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
@@ -15,6 +16,7 @@ from cloudports.errors import CloudportsError, Diagnostic, did_you_mean
 
 if TYPE_CHECKING:
     from cloudports.targets.base import Target
+    from cloudports.targets.declarations import Option
 
 ENTRY_POINT_GROUP = "cloudports.targets"
 
@@ -28,6 +30,7 @@ _loaded: dict[str, Target] = {}
 _registered: dict[str, Target] = {}  # added at run time (plugins under test, throw-away targets)
 
 
+@cache  # scanning the installed packages' entry points costs about 10 ms; the CLI asks several times
 def _sources() -> dict[str, str]:
     found = dict(BUILTIN)
     for point in entry_points(group=ENTRY_POINT_GROUP):
@@ -49,6 +52,23 @@ def get(name: str) -> Target:
         module_name, _, attr = sources[name].partition(":")
         _loaded[name] = getattr(importlib.import_module(module_name), attr or "TARGET")
     return _loaded[name]
+
+
+def options(name: str) -> tuple[Option, ...]:
+    """A target's live-command options. A built-in target declares them in its options.py, read without loading
+    the target (and pydantic with it), so that every command, `--help` included, can offer them cheaply."""
+    if name in _registered or name in _loaded or name not in BUILTIN:
+        return get(name).options
+    found: tuple[Option, ...] = importlib.import_module(f"{BUILTIN[name]}.options").OPTIONS
+    return found
+
+
+def import_options(name: str) -> tuple[Option, ...]:
+    """A target's further options of `cloudports import` (what to import), read like options()."""
+    if name in _registered or name in _loaded or name not in BUILTIN:
+        return get(name).import_options
+    found: tuple[Option, ...] = getattr(importlib.import_module(f"{BUILTIN[name]}.options"), "IMPORT_OPTIONS", ())
+    return found
 
 
 def all_targets() -> list[Target]:

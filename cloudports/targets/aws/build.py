@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from cloudports.compile import CompiledPolicy, Rule
 from cloudports.errors import CloudportsError, Diagnostic
+from cloudports.gcpause import gc_paused
 from cloudports.targets.aws.model import AwsState, SecurityGroup, SgRule
 from cloudports.targets.aws.settings import AwsSettings
 from cloudports.targets.aws.text import aws_description
@@ -29,10 +30,16 @@ def group_description(topology: str, role: str) -> str:
     return aws_description(f"cloudports {topology} role {role}")
 
 
-def _sg_rule(rule: Rule) -> SgRule:
+def _sg_rule(rule: Rule, described: dict[str, str]) -> SgRule:
+    """`described`: neutral description -> AWS description, shared by the rules of one build (one flow gives
+    several rules the same text)."""
     proto = "-1" if rule.protocol == "all" else rule.protocol
     ports = (None, None) if proto == "-1" else (rule.from_port, rule.to_port)
     is_role, v6 = rule.peer.kind == "role", rule.peer.version == 6
+    text = rule.description
+    description = described.get(text)
+    if description is None:
+        description = described[text] = aws_description(text)
     return SgRule(
         rule.role,
         rule.direction,
@@ -42,7 +49,7 @@ def _sg_rule(rule: Rule) -> SgRule:
         cidr_ipv4=None if is_role or v6 else rule.peer.cidr,
         cidr_ipv6=rule.peer.cidr if v6 and not is_role else None,
         referenced_group=rule.peer.name if is_role else None,
-        description=aws_description(rule.description),
+        description=description,
     )
 
 
@@ -75,6 +82,7 @@ def check_quota(state: AwsState, limit: int) -> None:
         raise CloudportsError(problems)
 
 
+@gc_paused()  # builds a large acyclic structure: see gcpause
 def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
     """The one route to an AWS state from a spec: `settings` is the spec's targets.aws with any command-line
     overrides (VPC, region) already applied."""
@@ -92,14 +100,17 @@ def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
     rules: dict[str, SgRule] = {}
     origins: dict[str, list[str]] = {}
     # Different networks can share a CIDR: AWS sees one rule, so their descriptions are merged.
+    described: dict[str, str] = {}
     for rule in policy.rules:
-        sg_rule = _sg_rule(rule)
+        sg_rule = _sg_rule(rule, described)
         key = sg_rule.key
         if key in rules:
             joined = aws_description(f"{rules[key].description}; {sg_rule.description}")
             sg_rule = replace(rules[key], description=joined)
+            origins[key].extend([str(o) for o in rule.origins])
+        else:
+            origins[key] = [str(o) for o in rule.origins]
         rules[key] = sg_rule
-        origins.setdefault(key, []).extend(str(o) for o in rule.origins)
     if topo.egress == "open":
         rules |= {r.key: r for role_name in groups for r in _open_egress(role_name)}
     state = AwsState(

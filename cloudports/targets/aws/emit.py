@@ -16,9 +16,12 @@ def _rule_value(rule: SgRule) -> dict:
     if rule.ip_protocol != "-1":
         value["from_port"] = rule.from_port
         value["to_port"] = rule.to_port
-    for field in ("cidr_ipv4", "cidr_ipv6", "referenced_group"):
-        if getattr(rule, field):
-            value[field] = getattr(rule, field)
+    if rule.cidr_ipv4:
+        value["cidr_ipv4"] = rule.cidr_ipv4
+    if rule.cidr_ipv6:
+        value["cidr_ipv6"] = rule.cidr_ipv6
+    if rule.referenced_group:
+        value["referenced_group"] = rule.referenced_group
     value["description"] = rule.description
     return value
 

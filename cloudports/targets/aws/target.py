@@ -7,12 +7,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cloudports.errors import CloudportsError, Diagnostic
-from cloudports.targets.aws.build import build_aws
-from cloudports.targets.aws.emit import emit_aws
 from cloudports.targets.aws.model import AwsState
-from cloudports.targets.aws.rows import rows
+from cloudports.targets.aws.options import IMPORT_OPTIONS, OPTIONS
 from cloudports.targets.aws.settings import AwsSettings
-from cloudports.targets.base import Capabilities, Option, Row, Target
+from cloudports.targets.base import Capabilities, Row, Target
 
 if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
@@ -28,31 +26,19 @@ class AwsTarget(Target[AwsSettings, AwsState]):
     settings_model = AwsSettings
     capabilities = Capabilities(icmp_types=True, icmp_families=True, egress=True, terraform=True, live=True)
     terraform_provider = "aws"
-    options = (
-        Option("profile", "--profile", "named profile"),
-        Option("region", "--region", "region (overrides the spec)"),
-        Option("vpc_id", "--vpc-id", "VPC (overrides the spec)"),
-        Option(
-            "allow_gap",
-            "--allow-gap",
-            "apply even where no order of calls keeps every declared flow open (the plan says where)",
-            is_flag=True,
-            writes_only=True,
-        ),
-    )
+    options = OPTIONS
+    import_options = IMPORT_OPTIONS
 
-    import_options = (
-        Option(
-            "group_ids", "--group-id", "import this security group (repeatable; default: every group)", repeatable=True
-        ),
-        Option("name_prefix", "--name-prefix", "import groups whose name starts with this; role = name without it"),
-        Option("tags", "--tag", "import groups carrying this tag, key=value (repeatable)", repeatable=True),
-    )
-
+    # The builder, the writer and the rows are imported where used: every command imports every target (for its
+    # options), and most use one of them or none.
     def build(self, policy: CompiledPolicy) -> AwsState:
+        from cloudports.targets.aws.build import build_aws
+
         return build_aws(policy, self.settings(policy.topology))
 
     def rows(self, state: AwsState) -> list[Row]:
+        from cloudports.targets.aws.rows import rows
+
         return rows(state)
 
     def import_lab(self, options: Mapping[str, str | None]) -> Lab:
@@ -79,6 +65,8 @@ class AwsTarget(Target[AwsSettings, AwsState]):
         return f"{len(state.groups)} security groups, {len(state.rules)} rules"
 
     def emit(self, policy: CompiledPolicy, out: Path, phase: str | None) -> list[Path]:
+        from cloudports.targets.aws.emit import emit_aws
+
         return emit_aws(self.build(policy), out, phase)
 
     def open_backend(self, policy: CompiledPolicy, options: Mapping[str, str | None], adopt: bool) -> Backend:

@@ -10,6 +10,9 @@ from cloudports.targets.text import truncate
 _AWS_DESC_BAD = re.compile(r"[^a-zA-Z0-9 ._\-:/()#,@\[\]+=&;{}!$*]")
 
 
+_SPACES = re.compile(r"\s+")
+
+
 def aws_description(text: str, limit: int = 255) -> str:
     cleaned = _AWS_DESC_BAD.sub("", text.replace("'", "").replace('"', "").replace("->", "to"))
-    return truncate(re.sub(r"\s+", " ", cleaned).strip(), limit)
+    return truncate(_SPACES.sub(" ", cleaned).strip(), limit)

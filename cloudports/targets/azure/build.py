@@ -8,6 +8,7 @@ from dataclasses import replace
 
 from cloudports.compile import CompiledPolicy, Rule
 from cloudports.errors import CloudportsError, Diagnostic
+from cloudports.gcpause import gc_paused
 from cloudports.targets.azure.model import DENY_PRIORITY, Asg, AzureState, NsgRule
 from cloudports.targets.azure.priorities import assign_priorities, described
 from cloudports.targets.azure.settings import AzureSettings
@@ -80,6 +81,11 @@ def _group(policy: CompiledPolicy) -> Groups:
     return groups
 
 
+def _rule_count(groups: Groups) -> int:
+    """How many NSG rules _entries makes: one per group and set of ports (_named gives each its own name)."""
+    return sum(len({_ports(items) for items in by_cidr.values()}) for by_cidr in groups.values())
+
+
 def _entries(groups: Groups) -> list[Entry]:
     """One NSG rule per protocol and peer pair (and port set), still without its final name and priority."""
     entries: list[Entry] = []
@@ -132,6 +138,7 @@ def _named(entries: list[Entry]) -> tuple[dict[str, NsgRule], dict[str, list[str
     return rules, origins
 
 
+@gc_paused()  # builds a large acyclic structure: see gcpause
 def build_azure(
     policy: CompiledPolicy,
     settings: AzureSettings,
@@ -143,12 +150,14 @@ def build_azure(
     or from earlier emitted Terraform; recorded_priorities: the records in live rules' descriptions (None when
     previous_priorities is itself the record; see priorities.py)."""
     topo = policy.topology
-    rules, origins = _named(_entries(_group(policy)))
-    # Check the rule count before allocating priorities: past 1,000 rules Azure refuses anyway, and past 3,900
-    # rules per direction the allocator would run out of slots (a ValueError instead of a clear error).
-    total = len(rules) + 1 + (topo.egress == "strict")  # + the structural deny rules
+    groups = _group(policy)
+    # Count the rules before building them: past 1,000 rules Azure refuses anyway (building 12,000 rules to
+    # refuse them took most of the build's time), and past 3,900 rules per direction the priority allocator
+    # would run out of slots (a ValueError instead of a clear error).
+    total = _rule_count(groups) + 1 + (topo.egress == "strict")  # + the structural deny rules
     if total > MAX_RULES:
         raise CloudportsError([_too_many_rules(total)])
+    rules, origins = _named(_entries(groups))
     prios = assign_priorities(
         ((r.direction, r.name) for r in rules.values()), previous_priorities, recorded_priorities
     )

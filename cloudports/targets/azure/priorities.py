@@ -103,7 +103,9 @@ def assign_priorities(
         slots = held.setdefault(key[0], set())
         if len(slots) >= len(ALLOW_PRIORITIES):
             raise ValueError(f"more than {len(ALLOW_PRIORITIES)} {key[0]} rules")
-        slot = rec[key] if rec.get(key) in ALLOW_PRIORITIES and rec[key] not in slots else home_slot(key[1])
+        # `key in rec` first: `None in range(...)` compares with every member of the range (3,900 of them)
+        recorded_slot = key in rec and rec[key] in ALLOW_PRIORITIES and rec[key] not in slots
+        slot = rec[key] if recorded_slot else home_slot(key[1])
         while slot in slots:
             slot = _next(slot)
         slots.add(slot)

@@ -6,12 +6,10 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cloudports.targets.azure.build import build_azure
-from cloudports.targets.azure.emit import emit_azure, read_previous_priorities
 from cloudports.targets.azure.model import AzureState
-from cloudports.targets.azure.rows import rows
+from cloudports.targets.azure.options import IMPORT_OPTIONS, OPTIONS
 from cloudports.targets.azure.settings import AzureSettings
-from cloudports.targets.base import Capabilities, Option, Row, Target
+from cloudports.targets.base import Capabilities, Row, Target
 
 if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
@@ -28,20 +26,22 @@ class AzureTarget(Target[AzureSettings, AzureState]):
     # NSG rules match protocol 'Icmp' without type or code, for IPv4 and IPv6 alike (azure.md §1).
     capabilities = Capabilities(icmp_types=False, icmp_families=False, egress=True, terraform=True, live=True)
     terraform_provider = "azurerm"
-    options = (
-        Option("subscription", "--subscription", "subscription (or AZURE_SUBSCRIPTION_ID)"),
-        Option("resource_group", "--resource-group", "resource group (overrides the spec)"),
-        Option("arm_endpoint", "--arm-endpoint", "Resource Manager URL (or CLOUDPORTS_ARM_ENDPOINT)"),
-    )
-    import_options = (Option("nsgs", "--nsg", "import this NSG (default: the only one in the resource group)"),)
+    options = OPTIONS
+    import_options = IMPORT_OPTIONS
 
     def build(
         self, policy: CompiledPolicy, previous_priorities: Mapping[tuple[str, str], int] | None = None
     ) -> AzureState:
         """previous_priorities: (direction, rule name) -> priority that rules keep where consistent."""
+        # The builder, the writer and the rows are imported where used: every command imports every target (for
+        # its options), and most use one of them or none.
+        from cloudports.targets.azure.build import build_azure
+
         return build_azure(policy, self.settings(policy.topology), previous_priorities)
 
     def rows(self, state: AzureState) -> list[Row]:
+        from cloudports.targets.azure.rows import rows
+
         return rows(state)
 
     def import_lab(self, options: Mapping[str, str | None]) -> Lab:
@@ -71,6 +71,8 @@ class AzureTarget(Target[AzureSettings, AzureState]):
 
     def emit(self, policy: CompiledPolicy, out: Path, phase: str | None) -> list[Path]:
         # Rules keep the priorities recorded beside earlier emitted Terraform in `out`.
+        from cloudports.targets.azure.emit import emit_azure, read_previous_priorities
+
         return emit_azure(self.build(policy, read_previous_priorities(out)), out, phase)
 
     def open_backend(self, policy: CompiledPolicy, options: Mapping[str, str | None], adopt: bool) -> Backend:

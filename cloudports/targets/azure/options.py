@@ -1,0 +1,10 @@
+"""The Azure target's live-command options, readable without loading the target (see targets/declarations.py)."""
+
+from cloudports.targets.declarations import Option
+
+OPTIONS = (
+    Option("subscription", "--subscription", "subscription (or AZURE_SUBSCRIPTION_ID)"),
+    Option("resource_group", "--resource-group", "resource group (overrides the spec)"),
+    Option("arm_endpoint", "--arm-endpoint", "Resource Manager URL (or CLOUDPORTS_ARM_ENDPOINT)"),
+)
+IMPORT_OPTIONS = (Option("nsgs", "--nsg", "import this NSG (default: the only one in the resource group)"),)
