@@ -6,7 +6,6 @@ from typing import Any
 
 from cloudports.errors import Loc
 
-
 # __slots__: no per-instance __dict__ next to the mapping's own storage; a large spec has one or two per flow.
 
 
