@@ -104,7 +104,8 @@ def test_aws_hand_built_lab_imports_verifies_and_adopts(
     spec = yaml.safe_load(text)
     assert sorted(spec["roles"]) == ["bastion", "sql", "web"] and spec["targets"]["aws"]["name_prefix"] == "lab-"
     ops = [n for n, v in spec["networks"].items() if v.get("ipv4") == ["198.51.100.0/24", "203.0.113.0/24"]]
-    assert ops and any(f["from"] == ops[0] and f.get("allow_exposure") for f in spec["flows"])
+    assert ops == ["ops"]  # named by the rules' description
+    assert any(f["from"] == "ops" and f.get("allow_exposure") for f in spec["flows"])
     assert {"from": "web", "to": "sql", "services": ["tcp/1433"], "description": "web uses sql"} in spec["flows"]
     if ipv6:  # AWS's default egress covers ::/0 too: the open egress cloudports writes
         assert spec["egress"] == "open" and code == 0

@@ -90,11 +90,19 @@ def _port(rule: SgRule) -> PortSpec | None:
     return None
 
 
+def _name_in(description: str) -> str:
+    """A CIDR rule's description that reads as a name ("ops", "admin network") names its network."""
+    words = description.split()
+    if not words or len(words) > 3 or len(description) > 30:
+        return ""
+    return valid_name(" ".join(w for w in words if w.lower() not in ("network", "net", "from", "the")), "")
+
+
 def _peer(rule: SgRule) -> Peer:
     if rule.referenced_group:
         return Peer("role", rule.referenced_group)
     if rule.cidr_ipv4 or rule.cidr_ipv6:
-        return Peer("cidr", str(rule.cidr_ipv4 or rule.cidr_ipv6))
+        return Peer("cidr", str(rule.cidr_ipv4 or rule.cidr_ipv6), _name_in(rule.description))
     if rule.prefix_list_id:
         return Peer("other", f"prefix list {rule.prefix_list_id}")
     return Peer("other", f"security group {rule.referenced_group_id} (not imported)")
