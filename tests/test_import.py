@@ -261,7 +261,7 @@ def test_azure_hand_built_lab(arm: ArmServer, capsys, tmp_path: Path) -> None:
     code, text, _ = imported(capsys, spec_file, "-t", "azure", "--resource-group", rg)
     spec = yaml.safe_load(text)
     assert code == 2 and spec["name"] == "lab" and sorted(spec["roles"]) == ["sql", "web"]
-    assert spec["egress"] == "open" and spec["targets"]["azure"]["nsg_name"] == "lab-nsg"
+    assert spec["egress"] == "open" and "nsg_name" not in spec["targets"]["azure"]  # lab-nsg: the default
     assert "block-telnet (priority 120): a deny rule cannot be said in a spec" in text
     assert "cloudports names its rules" in text
     assert {"from": "web", "to": "sql", "services": ["tcp/1433"], "description": "web uses sql"} in spec["flows"]
@@ -283,6 +283,30 @@ def test_random_specs_applied_imported_compile_to_the_same_rules(spec: dict, mot
         assert cli(capsys, "apply", original, "-t", "aws", "--vpc-id", vpc, "--auto-approve")[0] == 0
         again = Path(tmp) / "imported.yaml"
         code, text, _ = imported(capsys, again, "-t", "aws", "--vpc-id", vpc)
-        assert code == 0, text.split("\nname:", 1)[0]
-        want = desired_state(compile_spec(original), "aws").rules
-        assert set(desired_state(compile_spec(again), "aws").rules) == set(want)
+        if code == 0:  # exact: the same rules
+            want = desired_state(compile_spec(original), "aws").rules
+            assert set(desired_state(compile_spec(again), "aws").rules) == set(want)
+        else:  # only ever for a rule another rule of the same peer covers, and then the same traffic passes
+            notes = [line for line in text.split("\nname:", 1)[0].splitlines() if line.startswith("#   - ")]
+            assert notes and all(" is covered by " in line for line in notes), notes
+        assert cli(capsys, "verify", again, "-t", "aws", "--live")[0] == 0
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(spec=spec_dicts())
+def test_random_specs_applied_on_azure_imported_allow_the_same(spec: dict, arm: ArmServer, capsys) -> None:
+    arm.reset()
+    placed = {**spec, "name": "gen", "targets": {"azure": {"resource_group": "rg-gen", "location": "eastus"}}}
+    with tempfile.TemporaryDirectory() as tmp:
+        original = Path(tmp) / "topology.yaml"
+        original.write_text(yaml.safe_dump(placed, sort_keys=False))
+        assert cli(capsys, "apply", original, "-t", "azure", "--auto-approve")[0] == 0
+        again = Path(tmp) / "imported.yaml"
+        code, text, _ = imported(capsys, again, "-t", "azure", "--resource-group", "rg-gen")
+        notes = [line for line in text.split("\nname:", 1)[0].splitlines() if line.startswith("#   - ")]
+        assert all(" is covered by " in line for line in notes), notes
+        # Allows the same traffic. (Exact rule identity holds for labs like the examples, tested above; with
+        # random specs Azure's packing of several networks' prefixes into one rule may come back otherwise.)
+        assert cli(capsys, "verify", again, "-t", "azure", "--live")[0] == 0

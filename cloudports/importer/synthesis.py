@@ -121,6 +121,8 @@ def networks_of(entries: dict[FlowKey, set[PortSpec]], hints: dict[str, set[str]
     rules where they all say the same name (`hints`), else net-1, net-2, ..."""
     contexts: dict[str, set[tuple[Any, ...]]] = defaultdict(set)
     hints = hints or {}
+    for cidr, said in hints.items():  # blocks the live rules name differently stay apart (Azure packs by network)
+        contexts[cidr].add(("named", tuple(sorted(said))))
     for (src, dst, desc), ports in entries.items():
         for mine, other, side in ((src, dst, "from"), (dst, src, "to")):
             if mine.kind == "cidr":
@@ -133,12 +135,13 @@ def networks_of(entries: dict[FlowKey, set[PortSpec]], hints: dict[str, set[str]
     counter = 0
     for cidrs in ordered:
         said = set.union(*(hints.get(c, set()) for c in cidrs))
-        if frozenset(cidrs) == EVERYWHERE:
+        hint = said.pop() if len(said) == 1 else ""
+        if frozenset(cidrs) == EVERYWHERE and hint in ("", INTERNET):
             name = INTERNET
+        elif hint and hint != INTERNET and hint not in names.values():
+            name = hint  # the name the live rules give it
         elif cidrs in (["0.0.0.0/0"], ["::/0"]):
             name = "any-ipv4" if cidrs == ["0.0.0.0/0"] else "any-ipv6"
-        elif len(said) == 1 and said <= {h for h in said if h not in names.values() and h != INTERNET}:
-            name = said.pop()
         else:
             counter += 1
             name = f"net-{counter}"
@@ -208,6 +211,18 @@ def _whole(names: list[str]) -> list[str]:
     return names
 
 
+def _covered(merged: dict[tuple[str, str, str], set[PortSpec]]) -> list[str]:
+    """Live rules another rule of the same peer covers (tcp/443 beside all): the compiled spec keeps only the
+    wider one, so apply would delete the narrower rule (the same traffic passes). Said, not hidden."""
+    notes = []
+    for (src, dst, _), ports in sorted(merged.items()):
+        for port in sorted(ports):
+            wider = next((q for q in sorted(ports) if q != port and covers(q, port)), None)
+            if wider is not None:
+                notes.append(f"{src} -> {dst}: {port} is covered by {wider}; the spec compiles one rule for both")
+    return notes
+
+
 def _flows(
     merged: dict[tuple[str, str, str], set[PortSpec]], names: dict[str, str], catalogs: set[str]
 ) -> list[dict[str, Any]]:
@@ -240,6 +255,7 @@ def build_spec(lab: Lab) -> tuple[dict[str, Any], list[str]]:
     merged: dict[tuple[str, str, str], set[PortSpec]] = defaultdict(set)
     for key, ports in named.items():
         merged[key].update(ports)
+    notes += _covered(merged)
     catalogs: set[str] = set()
     flows = _flows(merged, names, catalogs)
     used = {n for f in flows for side in ("from", "to") for n in ([f[side]] if isinstance(f[side], str) else f[side])}

@@ -105,7 +105,8 @@ def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
         sg_rule = _sg_rule(rule, described)
         key = sg_rule.key
         if key in rules:
-            joined = aws_description(f"{rules[key].description}; {sg_rule.description}")
+            parts = dict.fromkeys(d for d in (rules[key].description, sg_rule.description) if d)
+            joined = aws_description("; ".join(parts))  # no ";" for two empty ones, no "x; x"
             sg_rule = replace(rules[key], description=joined)
             origins[key].extend([str(o) for o in rule.origins])
         else:

@@ -18,7 +18,7 @@ from cloudports.spec.model import PortSpec
 from cloudports.targets.azure.arm import ArmSettings, arm_errors
 from cloudports.targets.azure.model import NsgRule
 from cloudports.targets.azure.normalise import normalise_rule
-from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG
+from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, TOPOLOGY_TAG
 
 _EVERYONE = ("*", "VirtualNetwork")
 _ANYWHERE = ("0.0.0.0/0", "::/0")
@@ -195,11 +195,16 @@ def read_lab(client: Any, arm: ArmSettings, options: dict[str, str | None]) -> L
     }
     egress, halves = _rules(rules, set(roles), notes)
     name = options.get("name") or _tags(nsg).get(TOPOLOGY_TAG) or topology or str(nsg.name).removesuffix("-nsg")
-    settings: dict[str, Any] = {"location": str(nsg.location), "resource_group": rg, "nsg_name": str(nsg.name)}
+    lab_name = valid_name(name)
+    settings: dict[str, Any] = {"location": str(nsg.location), "resource_group": rg}
+    # The spec names its NSG only where the original did (cloudports' identity tag says so), or where the name
+    # is not the default: naming it changes the spec's identity, and the lab would look like another spec's.
+    identity = _tags(nsg).get(SPEC_TAG)
+    if "nsg_name=" in (identity or "") or (identity is None and str(nsg.name) != f"{lab_name}-nsg"):
+        settings["nsg_name"] = str(nsg.name)
     subnets = _subnets(nsg, rg)
     if subnets:
         settings["subnets"] = subnets
-    lab_name = valid_name(name)
     for asg in asgs:
         expected = f"{lab_name}-{role_of[str(asg.id).lower()]}-asg"
         if str(asg.name).lower() != expected:
