@@ -310,3 +310,17 @@ def test_random_specs_applied_on_azure_imported_allow_the_same(spec: dict, arm: 
         # Allows the same traffic. (Exact rule identity holds for labs like the examples, tested above; with
         # random specs Azure's packing of several networks' prefixes into one rule may come back otherwise.)
         assert cli(capsys, "verify", again, "-t", "azure", "--live")[0] == 0
+
+
+def test_generated_network_names_never_take_a_name_the_live_rules_give() -> None:
+    """Regression: a network without a name of its own became net-1 beside a network the rules call net-1."""
+    from cloudports.importer.synthesis import End, networks_of
+    from cloudports.spec.model import PortSpec
+
+    web = End("role", "web")
+    entries = {
+        (End("cidr", "8.8.0.0/16"), web, ""): {PortSpec("tcp", 20, 20)},
+        (End("cidr", "fd00::/32"), web, ""): {PortSpec("udp", 53, 53)},
+    }
+    names = networks_of(entries, {"8.8.0.0/16": {"net-1"}, "fd00::/32": {"corp", "ops"}})
+    assert names["8.8.0.0/16"] == "net-1" and names["fd00::/32"] not in ("net-1", "corp", "ops")

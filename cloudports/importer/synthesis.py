@@ -144,6 +144,9 @@ def networks_of(entries: dict[FlowKey, set[PortSpec]], hints: dict[str, set[str]
             name = "any-ipv4" if cidrs == ["0.0.0.0/0"] else "any-ipv6"
         else:
             counter += 1
+            # never a name the live rules give another network, nor one already taken
+            while f"net-{counter}" in names.values() or any(f"net-{counter}" in h for h in hints.values()):
+                counter += 1
             name = f"net-{counter}"
         names.update({c: name for c in cidrs})
     return names
