@@ -20,7 +20,6 @@ from cloudports.query.space import Reachability, Space, describe, family_mask, p
 from cloudports.spec.model import INTERNET, Topology
 from cloudports.targets.base import Capabilities
 
-_BITS = {4: 32, 6: 128}
 LIMITATION_TEXT = {
     "icmp_types": "{title} cannot filter ICMP by type or code",
     "icmp_families": "{title} cannot tell ICMP from ICMPv6 between groups of machines",
@@ -103,7 +102,6 @@ class Side:
     reach: Reachability
     explain: Callable[[Probe], Verdict]
     capabilities: Capabilities
-    notes: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -283,5 +281,5 @@ def verify_topology(topology: Topology, sides: list[Side]) -> Report:
         report.cells = max(report.cells, len(verifier.cells))
         roles = len(topology.roles)
         report.pairs = max(report.pairs, roles * roles + 2 * roles * len(verifier.cells))
-        report.notes += [f"{side.name}: {n}" for n in (*side.notes, *side.reach.unjudged())]
+        report.notes += [f"{side.name}: {n}" for n in side.reach.unjudged()]
     return report

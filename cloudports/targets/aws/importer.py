@@ -70,10 +70,8 @@ def _roles(groups: list[dict[str, Any]], prefix: str, notes: list[str]) -> dict[
                 f"security group {name} becomes role '{role}': cloudports would name its group {prefix + role}"
             )
         taken.add(role)
-        description = tags.get(DESCRIPTION_TAG) or (
-            "" if name.startswith("cloudports") else group.get("Description", "")
-        )
-        if description.startswith("cloudports "):
+        description = tags.get(DESCRIPTION_TAG) or group.get("Description", "")
+        if description.startswith("cloudports "):  # cloudports' own fixed group description says nothing
             description = ""
         roles[group["GroupId"]] = LiveRole(role, description, f"security group {name} ({group['GroupId']})")
     return roles

@@ -167,6 +167,7 @@ class AzureReachability:
     def __init__(self, state: AzureState):
         self.state = state
         self.ordered = {d: [(r, rule_space(r)) for r in _ordered(state, d)] for d in ("Inbound", "Outbound")}
+        self.known: dict[tuple[Point, Point, int], tuple[Space, Space]] = {}
 
     def _decided(self, direction: str, src: Point, dst: Point, family: int) -> tuple[Space, Space]:
         """(what the direction allows, the part of it only the platform's load-balancer rule allows)."""
@@ -187,6 +188,13 @@ class AzureReachability:
         return allowed, platform
 
     def _both(self, src: Point, dst: Point, family: int) -> tuple[Space, Space]:
+        """(space, platform) at once; verify asks for both of every pair, so each is decided once."""
+        key = (src, dst, family)
+        if key not in self.known:
+            self.known[key] = self._decide_both(src, dst, family)
+        return self.known[key]
+
+    def _decide_both(self, src: Point, dst: Point, family: int) -> tuple[Space, Space]:
         found, platform = family_mask(family), Space()
         for direction, end in (("Outbound", src), ("Inbound", dst)):
             if end.role is not None:
