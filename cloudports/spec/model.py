@@ -9,6 +9,8 @@ from typing import TYPE_CHECKING, Literal
 from cloudports.errors import Loc
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping
+
     from pydantic import BaseModel
 
 Protocol = Literal["tcp", "udp", "icmp", "icmpv6", "all"]
@@ -63,6 +65,8 @@ class Role:
     name: str
     description: str = ""
     loc: Loc | None = None
+    # target name -> that target's members selector (its members_model): which machines carry the role there
+    members: Mapping[str, BaseModel] = field(default_factory=dict, compare=False, hash=False)
 
 
 @dataclass(frozen=True)

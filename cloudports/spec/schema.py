@@ -56,6 +56,9 @@ class Network(_Strict):
 
 class Role(_Strict):
     description: str = ""
+    # Replaced in spec_file_model() by a model with one field per target that can place machines in roles
+    # (`members.aws`, `members.azure`: that target's members_model), as for `targets` below.
+    members: Any = None
 
 
 class Service(_Strict):
@@ -121,9 +124,23 @@ def spec_file_model() -> type[SpecFile]:
 
 @cache
 def _spec_file_model(names: tuple[str, ...]) -> type[SpecFile]:
-    fields: dict[str, Any] = {name: (registry.get(name).settings_model | None, None) for name in names}
-    targets = create_model("Targets", __base__=_Strict, **fields)
-    return create_model("SpecFile", __base__=SpecFile, targets=(targets, targets()))
+    targets = [registry.get(name) for name in names]
+    settings: dict[str, Any] = {t.name: (t.settings_model | None, None) for t in targets}
+    members: dict[str, Any] = {t.name: (t.members_model | None, None) for t in targets if t.members_model}
+    targets_model = create_model("Targets", __base__=_Strict, **settings)
+    members_model = create_model(
+        "Members",
+        __base__=_Strict,
+        __doc__="Which running machines carry this role, per cloud (a role without members: none are managed)",
+        **members,
+    )
+    role = create_model("Role", __base__=Role, members=(members_model | None, None))
+    return create_model(
+        "SpecFile",
+        __base__=SpecFile,
+        targets=(targets_model, targets_model()),
+        roles=(dict[Name, role], {}),  # type: ignore[valid-type]
+    )
 
 
 def spec_json_schema() -> dict[str, Any]:

@@ -26,17 +26,32 @@ def schema_errors(doc_path: Path, raw: Any, exc: ValidationError, model_cls: typ
         elif err["type"] == "missing":
             diag = Diagnostic(loc, f"'{path[-1]}' is required here", f"add '{path[-1]}:' to {where or 'the file'}")
         elif err["type"] == "string_pattern_mismatch":
-            diag = Diagnostic(
-                loc,
-                f"{where}: '{err['input']}' is not a valid name",
-                "names are lower-case letters, digits and '-' (services may also use '.' and '_')",
-            )
+            diag = _pattern_mismatch(loc, where, err)
         elif err["type"] == "too_short":
             diag = Diagnostic(loc, f"{where}: {err['msg'].lower()}", "list at least one item (see docs/spec-format.md)")
         else:
             diag = Diagnostic(loc, f"{where}: {err['msg'].lower()}", "see docs/spec-format.md or `cloudports schema`")
         out.setdefault((loc, diag.message[:20]), diag)
     return list(out.values())
+
+
+# The forms of identifier the spec takes besides names, by the first characters of their pattern.
+_ID_FORMS = {"^vpc-": "a VPC ID such as vpc-0a1b2c3d", "^i-": "an instance ID such as i-0123456789abcdef0"}
+_ID_FORMS["^eni-"] = "a network interface ID such as eni-0123456789abcdef0"
+
+
+def _pattern_mismatch(loc: Loc | None, where: str, err: Any) -> Diagnostic:
+    pattern = str(err.get("ctx", {}).get("pattern", ""))
+    form = next((text for start, text in _ID_FORMS.items() if pattern.startswith(start)), None)
+    if form:
+        return Diagnostic(loc, f"{where}: '{err['input']}' is not {form.split(' such as')[0]}", f"expected {form}")
+    if pattern.startswith("^[a-z0-9]"):
+        return Diagnostic(
+            loc,
+            f"{where}: '{err['input']}' is not a valid name",
+            "names are lower-case letters, digits and '-' (services may also use '.' and '_')",
+        )
+    return Diagnostic(loc, f"{where}: '{err['input']}' is not valid here", f"expected text matching {pattern}")
 
 
 def _node_at(raw: Any, path: tuple) -> Any:

@@ -46,6 +46,9 @@ class Target(ABC, Generic[S, St]):
     name: ClassVar[str]  # the registry key and the spec's `targets.<name>`
     title: ClassVar[str]  # for people: "AWS security groups"
     settings_model: ClassVar[type[TargetSettings]]
+    # The spec's `roles.<role>.members.<name>`: which machines carry the role; None if the target cannot place
+    # machines in roles.
+    members_model: ClassVar[type[TargetSettings] | None] = None
     capabilities: ClassVar[Capabilities] = Capabilities()
     options: ClassVar[tuple[Option, ...]] = ()  # live-command options
     import_options: ClassVar[tuple[Option, ...]] = ()  # further options of `import` (what to import)

@@ -47,6 +47,7 @@ from moto.ec2.exceptions import (
     InvalidSecurityGroupRuleIdNotFoundError,
     MissingParameter,
 )
+from moto.ec2.models import elastic_network_interfaces as _eni_models
 from moto.ec2.models import security_groups as _sg_models
 from moto.ec2.responses import security_groups as _sg_responses
 
@@ -243,6 +244,29 @@ def _patch_update_descriptions(original: Any, direction: str) -> Any:
     return handler
 
 
+# --------------------------------------------------------------------------------------------------
+# network interfaces: an instance's groups are its primary interface's groups
+# --------------------------------------------------------------------------------------------------
+
+
+def _eni_group_set(self: Any) -> list[Any]:
+    """moto reports an attached interface's groups as the *set union* of its own and the instance's launch groups,
+    so a group taken off with ModifyNetworkInterfaceAttribute stays visible and the order is lost. In EC2 the
+    interface's group list is exactly what the last call set, in that order (the instance's groups are read from
+    its primary interface)."""
+    return list(self._group_set)
+
+
+def _patch_modify_eni(original: Any) -> Any:
+    def modify_network_interface_attribute(self: Any, eni_id: str, group_ids: list[str], *args: Any, **kw: Any) -> None:
+        original(self, eni_id, group_ids, *args, **kw)
+        eni = self.get_network_interface(eni_id)
+        if group_ids and eni.instance is not None and eni.device_index in (0, "0"):
+            eni.instance.security_groups = list(eni._group_set)  # DescribeInstances shows the primary's groups
+
+    return modify_network_interface_attribute
+
+
 def apply_moto_patches() -> None:
     """Patch moto's EC2 security-group model to match AWS (idempotent; see the module docstring)."""
     global _patched
@@ -257,6 +281,8 @@ def apply_moto_patches() -> None:
             (backend_cls, "modify_security_group_rules"),
             (responses_cls, "update_security_group_rule_descriptions_ingress"),
             (responses_cls, "update_security_group_rule_descriptions_egress"),
+            (_eni_models.NetworkInterface, "group_set"),
+            (_eni_models.NetworkInterfaceBackend, "modify_network_interface_attribute"),
         ]:
             if not hasattr(owner, name):  # moto changed shape: fail loudly rather than test nonsense
                 raise RuntimeError(
@@ -272,12 +298,17 @@ def apply_moto_patches() -> None:
         for direction in ("ingress", "egress"):
             name = f"update_security_group_rule_descriptions_{direction}"
             setattr(responses_cls, name, _patch_update_descriptions(getattr(responses_cls, name), direction))
+        setattr(_eni_models.NetworkInterface, "group_set", property(_eni_group_set))  # noqa: B010
+        eni_backend = _eni_models.NetworkInterfaceBackend
+        modify = _patch_modify_eni(eni_backend.modify_network_interface_attribute)
+        setattr(eni_backend, "modify_network_interface_attribute", modify)  # noqa: B010
         _patched = True
 
 
 def checking_dependencies(original: Callable[..., Any]) -> Callable[..., Any]:
     """``SecurityGroupBackend.delete_security_group`` that fails with DependencyViolation, as EC2 does, while
-    another group's rule references the group (aws.md §4.3 item 11: moto deletes it anyway).
+    another group's rule references the group or a network interface carries it (aws.md §4.3 item 11: moto
+    deletes it anyway).
 
     Not part of :func:`apply_moto_patches`, hence of ``python -m cloudports.emulators.aws``: install it where a
     test needs it, e.g. ``monkeypatch.setattr(SecurityGroupBackend, "delete_security_group",
@@ -293,6 +324,8 @@ def checking_dependencies(original: Callable[..., Any]) -> Callable[..., Any]:
                 for rule in itertools.chain(other.ingress_rules, other.egress_rules):
                     if (rule.source_group or {}).get("GroupId") == group.id:
                         raise DependencyViolationError(f"resource {group.id} has a dependent object")
+            if any(group in eni._group_set for eni in getattr(self, "enis", {}).values()):
+                raise DependencyViolationError(f"resource {group.id} has a dependent object")
         return original(self, name, group_id)
 
     return delete_security_group

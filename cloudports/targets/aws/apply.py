@@ -14,15 +14,17 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.live.plan import Change, Plan, ensure_unchanged
-from cloudports.targets.aws.api import aws_errors, chunks, error_code, translate
+from cloudports.targets.aws.api import FILTER_VALUES, PAGE_SIZE, aws_errors, chunks, error_code, translate
 from cloudports.targets.aws.diff import GROUP, AwsDiff, destroy_diff, diff, group_tags, schedule
 from cloudports.targets.aws.groups import GroupMaker
+from cloudports.targets.aws.members import QUOTA_HINT, quota_problems
 from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, SgRule
 from cloudports.targets.aws.order import MODIFY_BATCH
 from cloudports.targets.aws.read import describe_rules, normalise_rule
@@ -64,6 +66,7 @@ class Applier:
                 raise CloudportsError("aws: new security groups did not show up when read back; run apply again")
             self._refuse_gaps(current)
         self._rules(current)
+        self._regroup(current)  # after the rules: a machine never runs on half its role's rules
         left = self._delete_groups(current.delete_groups)
         if left:
             raise CloudportsError(
@@ -73,6 +76,8 @@ class Applier:
         return Plan("aws", self.desired.topology, approved.scope, done, current.notes)
 
     def _refuse_gaps(self, d: AwsDiff) -> None:
+        if problems := quota_problems(self.desired, d.regroups):
+            raise CloudportsError([Diagnostic(None, f"aws: {p}; nothing was changed", QUOTA_HINT) for p in problems])
         gaps = schedule(d).gaps
         if gaps and not self.allow_gap:
             names = d.names
@@ -166,6 +171,46 @@ class Applier:
                     with aws_errors(f"removing {direction} rules", subject):
                         call(GroupId=group_id, SecurityGroupRuleIds=rest)
 
+    def _regroup(self, d: AwsDiff) -> None:
+        """One ModifyNetworkInterfaceAttribute per interface, with its full group list as it is right now (read
+        again just before, so a group someone added since the plan is kept)."""
+        if not d.regroups:
+            return
+        ids = {k: g.id for k, g in d.live.groups.items()}
+        now = self._interface_groups([r.machine.id for r in d.regroups])
+        default: str | None = None
+        for regroup in d.regroups:
+            machine = regroup.machine
+            if machine.id not in now:
+                continue  # the interface is gone (its instance was terminated meanwhile)
+            groups = replace(regroup, machine=replace(machine, group_ids=now[machine.id])).groups_after(ids)
+            if not groups:  # EC2 wants at least one group: the VPC's default, as for a machine launched without
+                default = default or self._default_group()
+                groups = [default]
+            with aws_errors("changing the security groups of a network interface", machine.label):
+                self.ec2.modify_network_interface_attribute(NetworkInterfaceId=machine.id, Groups=groups)
+
+    def _interface_groups(self, interface_ids: list[str]) -> dict[str, tuple[str, ...]]:
+        found: dict[str, tuple[str, ...]] = {}
+        with aws_errors("reading network interfaces", self.desired.vpc_id or ""):
+            for batch in chunks(sorted(interface_ids), FILTER_VALUES):
+                pages = self.ec2.get_paginator("describe_network_interfaces").paginate(
+                    Filters=[{"Name": "network-interface-id", "Values": batch}],
+                    PaginationConfig={"PageSize": PAGE_SIZE},
+                )
+                for page in pages:
+                    for eni in page["NetworkInterfaces"]:
+                        found[eni["NetworkInterfaceId"]] = tuple(g["GroupId"] for g in eni.get("Groups") or [])
+        return found
+
+    def _default_group(self) -> str:
+        filters = [{"Name": "vpc-id", "Values": [self.desired.vpc_id]}, {"Name": "group-name", "Values": ["default"]}]
+        with aws_errors("reading the VPC's default security group", self.desired.vpc_id or ""):
+            groups = self.ec2.describe_security_groups(Filters=filters)["SecurityGroups"]
+        if not groups:
+            raise CloudportsError(f"aws: {self.desired.vpc_id} has no default security group")
+        return str(groups[0]["GroupId"])
+
     def _create_groups(self, d: AwsDiff) -> None:
         maker = GroupMaker(self.ec2, self.desired, d.live.vpc_has_ipv6)
         for group in d.create_groups:
@@ -200,6 +245,7 @@ class Applier:
     def destroy(self, approved: Plan) -> Plan:
         d = destroy_diff(self.desired, self.read())
         ensure_unchanged(approved, d.plan())
+        self._regroup(d)  # EC2 cannot delete a group that is still on a machine
         ids = {k: g.id for k, g in d.live.groups.items()}
         # A group referenced by another group's rule cannot be deleted: revoke references between owned
         # groups first. Other rules go with their group, so a group left behind keeps its CIDR rules.

@@ -42,8 +42,8 @@ class AwsBackend:
         self.conflicts = conflicts_mode(adopt)
         self.allow_gap = allow_gap
 
-    def read(self, conflicts: NameConflicts | None = None) -> LiveState:
-        return read_live(self.ec2, self.desired, conflicts or self.conflicts)
+    def read(self, conflicts: NameConflicts | None = None, destroying: bool = False) -> LiveState:
+        return read_live(self.ec2, self.desired, conflicts or self.conflicts, destroying)
 
     def read_state(self) -> AwsState:
         return self.read().state
@@ -55,10 +55,10 @@ class AwsBackend:
         return Applier(self.ec2, self.desired, self.read, self.allow_gap).apply(plan)
 
     def plan_destroy(self) -> Plan:
-        return destroy_diff(self.desired, self.read("ignore")).plan()
+        return destroy_diff(self.desired, self.read("ignore", destroying=True)).plan()
 
     def destroy(self, plan: Plan) -> Plan:
-        return Applier(self.ec2, self.desired, lambda: self.read("ignore")).destroy(plan)
+        return Applier(self.ec2, self.desired, lambda: self.read("ignore", destroying=True)).destroy(plan)
 
 
 def _place(topology: str, settings: AwsSettings, options: AwsOptions) -> tuple[AwsSettings, Any]:

@@ -12,7 +12,8 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cloudports.live.plan import Change, Plan
+from cloudports.live.plan import Action, Change, Plan
+from cloudports.targets.aws.members import QUOTA_HINT, Regroup, quota_problems, regroups, unmatched
 from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, SecurityGroup, SgRule
 from cloudports.targets.aws.order import Schedule, order_group
 from cloudports.targets.aws.rows import rule_summary
@@ -20,6 +21,7 @@ from cloudports.targets.ownership import TagChange, tag_change
 
 GROUP = "security group"
 RULE = "rule"
+MEMBERSHIP = "membership"
 
 
 def group_tags(desired: AwsState, group: SecurityGroup) -> dict[str, str]:
@@ -42,6 +44,7 @@ class AwsDiff:
     add: list[SgRule] = field(default_factory=list)
     change: list[tuple[SgRule, SgRule, str]] = field(default_factory=list)  # desired, live, rule ID
     remove: list[tuple[SgRule, str]] = field(default_factory=list)  # live rule, rule ID
+    regroups: list[Regroup] = field(default_factory=list)  # interfaces whose cloudports groups change
     notes: list[str] = field(default_factory=list)
     destroying: bool = False
 
@@ -100,8 +103,24 @@ class AwsDiff:
             Change("remove", RULE, _removal_name(self.live, r, rule_id), rule_summary(r, names), _rule_dict(r, rule_id))
             for r, rule_id in self.remove
         ]
+        changes += [change for regroup in self.regroups for change in _membership_changes(regroup, names)]
         scope = f"{self.desired.vpc_id} ({self.desired.region})"
         return Plan("aws", self.desired.topology, scope, changes, list(self.notes))
+
+
+def _membership_changes(regroup: Regroup, names: dict[str, str]) -> list[Change]:
+    """One row per machine and role: 'add' attaches the role's group, 'remove' takes it off."""
+    machine = regroup.machine
+    before = {"interface": machine.id, "instance": machine.instance_id, "groups": list(machine.group_ids)}
+    rows = []
+    sides: tuple[tuple[Action, tuple[str, ...]], ...] = (("add", regroup.attach), ("remove", regroup.detach))
+    for action, roles in sides:
+        for role in roles:
+            verb = "carries" if action == "add" else "no longer carries"
+            summary = f"{machine.label} {verb} security group {names.get(role, role)} (role {role})"
+            after = {"interface": machine.id, "role": role, "attached": action == "add"}
+            rows.append(Change(action, MEMBERSHIP, f"{machine.id}/{role}", summary, before, after, regroup.why[role]))
+    return rows
 
 
 def _group_dict(desired: AwsState, group: SecurityGroup) -> dict[str, Any]:
@@ -137,6 +156,9 @@ def diff(desired: AwsState, live: LiveState) -> AwsDiff:
     result.delete_groups = [g for key, g in live.groups.items() if key not in desired.groups]
 
     _diff_rules(result)
+    result.regroups = regroups(desired, live)
+    result.notes += unmatched(desired, live.state.machines) if desired.members else []
+    result.notes += _membership_notes(desired, live, result.regroups)
     for role, direction, blocked in schedule(result).gaps:
         shown = ", ".join(r.key for r in blocked[:3]) + (f" and {len(blocked) - 3} more" if len(blocked) > 3 else "")
         result.notes.append(
@@ -155,6 +177,16 @@ def diff(desired: AwsState, live: LiveState) -> AwsDiff:
         rules = "0.0.0.0/0 and ::/0 in this VPC with IPv6" if live.vpc_has_ipv6 else "0.0.0.0/0"
         result.notes.append(f"AWS gives every new security group an allow-all egress rule ({rules}); {fate}")
     return result
+
+
+def _membership_notes(desired: AwsState, live: LiveState, changes: list[Regroup]) -> list[str]:
+    notes = [f"{problem}: apply refuses this; {QUOTA_HINT}" for problem in quota_problems(desired, changes)]
+    notes += [
+        f"{r.machine.label} keeps no other security group: apply gives it the VPC's default group (EC2 requires one)"
+        for r in changes
+        if not r.attach and set(r.machine.group_ids) <= {live.groups[k].id for k in r.detach}
+    ]
+    return notes
 
 
 def _diff_rules(result: AwsDiff) -> None:
@@ -197,6 +229,8 @@ def destroy_diff(desired: AwsState, live: LiveState) -> AwsDiff:
     result = AwsDiff(desired, live, destroying=True)
     result.delete_groups = list(live.groups.values())
     result.remove = [(r, live.rule_ids[k]) for k, r in live.state.rules.items()] + live.duplicates
+    result.regroups = regroups(desired, live, destroying=True)
+    result.notes += _membership_notes(desired, live, result.regroups)
     if not live.groups:
         result.notes.append(
             f"nothing to destroy: no security group of {desired.identity} (cloudports:spec) in {desired.vpc_id}"

@@ -8,9 +8,12 @@ account has: the groups' and rules' IDs.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 from cloudports.targets.ownership import spec_identity
+
+if TYPE_CHECKING:
+    from cloudports.targets.aws.settings import AwsMembers
 
 
 @dataclass(frozen=True)
@@ -71,6 +74,23 @@ class SgRule:
         return 6 if self.cidr_ipv6 else 4
 
 
+@dataclass(frozen=True)
+class Machine:
+    """One network interface in the VPC and every security group on it: what role membership is about."""
+
+    id: str  # eni-...
+    instance_id: str | None
+    private_ips: tuple[str, ...]
+    group_ids: tuple[str, ...]  # all of them, in AWS's order, cloudports' or not
+    tags: tuple[tuple[str, str], ...]  # the instance's tags; an interface without an instance: its own
+
+    @property
+    def label(self) -> str:
+        """How plans name it: 'i-0abc eni-0def (10.0.1.5)'."""
+        ips = f" ({', '.join(self.private_ips)})" if self.private_ips else ""
+        return f"{self.instance_id} {self.id}{ips}" if self.instance_id else f"{self.id}{ips}"
+
+
 @dataclass
 class AwsState:
     topology: str
@@ -83,6 +103,9 @@ class AwsState:
     egress: str = "open"
     rule_origins: dict[str, list[str]] = field(default_factory=dict)  # key -> spec locations
     max_rules: int = 60  # rules per group, direction and IP family (targets.aws.max_rules_per_group)
+    max_groups_per_interface: int = 5  # targets.aws.max_groups_per_interface
+    members: dict[str, AwsMembers] = field(default_factory=dict)  # role -> which machines carry its group (spec)
+    machines: dict[str, Machine] = field(default_factory=dict)  # eni ID -> interface (live state only)
 
     @property
     def identity(self) -> str:

@@ -17,7 +17,7 @@ from typing import Any
 
 from cloudports.errors import CloudportsError
 from cloudports.targets.aws.api import FILTER_VALUES, PAGE_SIZE, aws_errors, chunks
-from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, SecurityGroup, SgRule
+from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, Machine, SecurityGroup, SgRule
 from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, TOPOLOGY_TAG, NameConflicts, claim, is_mine
 
 # AWS reports protocols by name for these and by number otherwise; the builder writes names.
@@ -174,8 +174,40 @@ def _read_rules(
     return dict(sorted(rules.items())), rule_ids, duplicates
 
 
-def read_live(ec2: Any, desired: AwsState, conflicts: NameConflicts = "error") -> LiveState:
-    """Owned groups and their rules in the desired state's VPC (plus, with adopt, same-name untagged groups)."""
+def read_machines(ec2: Any, vpc: str, instance_tags: bool) -> dict[str, Machine]:
+    """Every network interface in the VPC with its groups; `instance_tags`: also read the instances' tags (one
+    more paged call) for members selected by tag."""
+    in_vpc = [{"Name": "vpc-id", "Values": [vpc]}]
+    with aws_errors("reading network interfaces", vpc):
+        pages = ec2.get_paginator("describe_network_interfaces").paginate(
+            Filters=in_vpc, PaginationConfig={"PageSize": PAGE_SIZE}
+        )
+        interfaces = [eni for page in pages for eni in page["NetworkInterfaces"]]
+        tags_of: dict[str, dict[str, str]] = {}
+        if instance_tags:
+            pages = ec2.get_paginator("describe_instances").paginate(
+                Filters=in_vpc, PaginationConfig={"PageSize": PAGE_SIZE}
+            )
+            tags_of = {i["InstanceId"]: _tags(i) for p in pages for r in p["Reservations"] for i in r["Instances"]}
+    machines = {}
+    for eni in interfaces:
+        instance = (eni.get("Attachment") or {}).get("InstanceId")
+        tags = tags_of.get(instance, {}) if instance else {t["Key"]: t["Value"] for t in eni.get("TagSet") or []}
+        machines[eni["NetworkInterfaceId"]] = Machine(
+            id=eni["NetworkInterfaceId"],
+            instance_id=instance,
+            private_ips=tuple(a["PrivateIpAddress"] for a in eni.get("PrivateIpAddresses") or []),
+            group_ids=tuple(g["GroupId"] for g in eni.get("Groups") or []),
+            tags=tuple(sorted(tags.items())),
+        )
+    return dict(sorted(machines.items()))
+
+
+def read_live(ec2: Any, desired: AwsState, conflicts: NameConflicts = "error", destroying: bool = False) -> LiveState:
+    """Owned groups and their rules in the desired state's VPC (plus, with adopt, same-name untagged groups).
+
+    The VPC's network interfaces are read too when membership is at stake: some role has members, or a group is
+    to be deleted (it must come off every machine first)."""
     vpc = desired.vpc_id
     if not vpc:  # open_backend refuses a spec without a VPC; this guards other callers
         raise CloudportsError(f"aws: no VPC given for topology '{desired.topology}'")
@@ -202,4 +234,6 @@ def read_live(ec2: Any, desired: AwsState, conflicts: NameConflicts = "error") -
         rules=rules,
         egress=desired.egress,
     )
+    if desired.members or destroying or any(key not in desired.groups for key in groups):
+        state.machines = read_machines(ec2, vpc, any(m.tags for m in desired.members.values()))
     return LiveState(state, groups, rule_ids, duplicates, has_ipv6)

@@ -1,10 +1,15 @@
-"""The spec's `targets.aws` block."""
+"""The spec's `targets.aws` block, and a role's `members.aws` (which machines carry the role's group)."""
 
 from __future__ import annotations
+
+from typing import Annotated
 
 from pydantic import Field
 
 from cloudports.targets.base import TargetSettings
+
+InstanceId = Annotated[str, Field(pattern=r"^i-[0-9a-f]{8,17}$")]
+InterfaceId = Annotated[str, Field(pattern=r"^eni-[0-9a-f]{8,17}$")]
 
 
 class AwsSettings(TargetSettings):
@@ -13,3 +18,20 @@ class AwsSettings(TargetSettings):
     name_prefix: str = ""
     tags: dict[str, str] = {}
     max_rules_per_group: int = Field(default=60, ge=1, le=1000)
+    # AWS quota L-2AFB9258 "Security groups per network interface": 5 unless raised (at most 16).
+    max_groups_per_interface: int = Field(default=5, ge=1, le=16)
+
+
+class AwsMembers(TargetSettings):
+    """The machines in the VPC that carry a role's security group: the union of what each field selects."""
+
+    tags: dict[str, str] = Field(
+        default={}, description="instances carrying all these tags (every network interface of each)"
+    )
+    instance_ids: list[InstanceId] = Field(default=[], description="these instances (every network interface)")
+    network_interface_ids: list[InterfaceId] = Field(default=[], description="these network interfaces")
+
+    @property
+    def by_id(self) -> bool:
+        """Whether machines are named by ID (Terraform can attach them); tag selectors are for the live path."""
+        return bool(self.instance_ids or self.network_interface_ids)

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.targets.aws.model import AwsState
 from cloudports.targets.aws.options import IMPORT_OPTIONS, OPTIONS
-from cloudports.targets.aws.settings import AwsSettings
+from cloudports.targets.aws.settings import AwsMembers, AwsSettings
 from cloudports.targets.base import Capabilities, Row, Target
 
 if TYPE_CHECKING:
@@ -24,6 +24,7 @@ class AwsTarget(Target[AwsSettings, AwsState]):
     name = "aws"
     title = "AWS security groups"
     settings_model = AwsSettings
+    members_model = AwsMembers
     capabilities = Capabilities(icmp_types=True, icmp_families=True, egress=True, terraform=True, live=True)
     terraform_provider = "aws"
     options = OPTIONS
