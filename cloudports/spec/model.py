@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from cloudports.errors import Loc
 
@@ -114,3 +114,7 @@ class Topology:
 
     def is_role(self, name: str) -> bool:
         return name in self.roles
+
+    def members_for(self, target: str) -> dict[str, Any]:
+        """Role -> its `members.<target>` selector (that target's members_model), for the roles that have one."""
+        return {name: role.members[target] for name, role in sorted(self.roles.items()) if target in role.members}

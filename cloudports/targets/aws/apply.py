@@ -24,7 +24,7 @@ from cloudports.live.plan import Change, Plan, ensure_unchanged
 from cloudports.targets.aws.api import FILTER_VALUES, PAGE_SIZE, aws_errors, chunks, error_code, translate
 from cloudports.targets.aws.diff import GROUP, AwsDiff, destroy_diff, diff, group_tags, schedule
 from cloudports.targets.aws.groups import GroupMaker
-from cloudports.targets.aws.members import QUOTA_HINT, quota_problems
+from cloudports.targets.aws.members import QUOTA_HINT, groups_after, quota_problems
 from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, SgRule
 from cloudports.targets.aws.order import MODIFY_BATCH
 from cloudports.targets.aws.read import describe_rules, normalise_rule
@@ -183,7 +183,7 @@ class Applier:
             machine = regroup.machine
             if machine.id not in now:
                 continue  # the interface is gone (its instance was terminated meanwhile)
-            groups = replace(regroup, machine=replace(machine, group_ids=now[machine.id])).groups_after(ids)
+            groups = groups_after(replace(regroup, machine=replace(machine, group_ids=now[machine.id])), ids)
             if not groups:  # EC2 wants at least one group: the VPC's default, as for a machine launched without
                 default = default or self._default_group()
                 groups = [default]

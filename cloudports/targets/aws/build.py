@@ -5,13 +5,12 @@ from __future__ import annotations
 import re
 from collections import Counter
 from dataclasses import replace
-from typing import cast
 
 from cloudports.compile import CompiledPolicy, Rule
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.gcpause import gc_paused
 from cloudports.targets.aws.model import AwsState, SecurityGroup, SgRule
-from cloudports.targets.aws.settings import AwsMembers, AwsSettings
+from cloudports.targets.aws.settings import AwsSettings
 from cloudports.targets.aws.text import aws_description
 from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, TOPOLOGY_TAG, spec_identity
 from cloudports.targets.text import truncate
@@ -83,15 +82,6 @@ def check_quota(state: AwsState, limit: int) -> None:
         raise CloudportsError(problems)
 
 
-def _members(policy: CompiledPolicy, target: str) -> dict[str, AwsMembers]:
-    """Role -> its `members.aws` selector, for the roles that have one."""
-    return {
-        name: cast(AwsMembers, role.members[target])
-        for name, role in sorted(policy.topology.roles.items())
-        if target in role.members
-    }
-
-
 @gc_paused()  # builds a large acyclic structure: see gcpause
 def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
     """The one route to an AWS state from a spec: `settings` is the spec's targets.aws with any command-line
@@ -136,7 +126,7 @@ def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
         rule_origins=origins,
         max_rules=settings.max_rules_per_group,
         max_groups_per_interface=settings.max_groups_per_interface,
-        members=_members(policy, "aws"),
+        members=topo.members_for("aws"),
     )
     check_quota(state, settings.max_rules_per_group)
     return state

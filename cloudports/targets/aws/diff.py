@@ -12,16 +12,16 @@ from collections import defaultdict
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from cloudports.live.plan import Action, Change, Plan
-from cloudports.targets.aws.members import QUOTA_HINT, Regroup, quota_problems, regroups, unmatched
-from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, SecurityGroup, SgRule
+from cloudports.live.membership import Regroup, membership_changes
+from cloudports.live.plan import Change, Plan
+from cloudports.targets.aws.members import QUOTA_HINT, quota_problems, regroups, unmatched
+from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, Machine, SecurityGroup, SgRule
 from cloudports.targets.aws.order import Schedule, order_group
 from cloudports.targets.aws.rows import rule_summary
 from cloudports.targets.ownership import TagChange, tag_change
 
 GROUP = "security group"
 RULE = "rule"
-MEMBERSHIP = "membership"
 
 
 def group_tags(desired: AwsState, group: SecurityGroup) -> dict[str, str]:
@@ -44,7 +44,7 @@ class AwsDiff:
     add: list[SgRule] = field(default_factory=list)
     change: list[tuple[SgRule, SgRule, str]] = field(default_factory=list)  # desired, live, rule ID
     remove: list[tuple[SgRule, str]] = field(default_factory=list)  # live rule, rule ID
-    regroups: list[Regroup] = field(default_factory=list)  # interfaces whose cloudports groups change
+    regroups: list[Regroup[Machine]] = field(default_factory=list)  # interfaces whose cloudports groups change
     notes: list[str] = field(default_factory=list)
     destroying: bool = False
 
@@ -103,24 +103,12 @@ class AwsDiff:
             Change("remove", RULE, _removal_name(self.live, r, rule_id), rule_summary(r, names), _rule_dict(r, rule_id))
             for r, rule_id in self.remove
         ]
-        changes += [change for regroup in self.regroups for change in _membership_changes(regroup, names)]
+        for regroup in self.regroups:
+            machine = regroup.machine
+            before = {"interface": machine.id, "instance": machine.instance_id, "groups": list(machine.group_ids)}
+            changes += membership_changes(regroup, names, before)
         scope = f"{self.desired.vpc_id} ({self.desired.region})"
         return Plan("aws", self.desired.topology, scope, changes, list(self.notes))
-
-
-def _membership_changes(regroup: Regroup, names: dict[str, str]) -> list[Change]:
-    """One row per machine and role: 'add' attaches the role's group, 'remove' takes it off."""
-    machine = regroup.machine
-    before = {"interface": machine.id, "instance": machine.instance_id, "groups": list(machine.group_ids)}
-    rows = []
-    sides: tuple[tuple[Action, tuple[str, ...]], ...] = (("add", regroup.attach), ("remove", regroup.detach))
-    for action, roles in sides:
-        for role in roles:
-            verb = "carries" if action == "add" else "no longer carries"
-            summary = f"{machine.label} {verb} security group {names.get(role, role)} (role {role})"
-            after = {"interface": machine.id, "role": role, "attached": action == "add"}
-            rows.append(Change(action, MEMBERSHIP, f"{machine.id}/{role}", summary, before, after, regroup.why[role]))
-    return rows
 
 
 def _group_dict(desired: AwsState, group: SecurityGroup) -> dict[str, Any]:
@@ -179,7 +167,7 @@ def diff(desired: AwsState, live: LiveState) -> AwsDiff:
     return result
 
 
-def _membership_notes(desired: AwsState, live: LiveState, changes: list[Regroup]) -> list[str]:
+def _membership_notes(desired: AwsState, live: LiveState, changes: list[Regroup[Machine]]) -> list[str]:
     notes = [f"{problem}: apply refuses this; {QUOTA_HINT}" for problem in quota_problems(desired, changes)]
     notes += [
         f"{r.machine.label} keeps no other security group: apply gives it the VPC's default group (EC2 requires one)"

@@ -183,6 +183,7 @@ def build_azure(
         subnets=sorted(settings.subnets, key=lambda s: (s.virtual_network, s.name, s.resource_group or "")),
         egress=topo.egress,
         rule_origins=origins,
+        members=topo.members_for("azure"),
     )
     check_limits(state)
     return state

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
-    from cloudports.targets.azure.settings import AzureSubnet
+    from cloudports.targets.azure.settings import AzureMembers, AzureSubnet
 
 ALLOW_PRIORITIES = range(100, 4000)  # cloudports' allow rules
 DENY_PRIORITY = 4096  # the structural deny rules sit below every allow
@@ -55,6 +55,33 @@ class NsgRule:
         )
 
 
+@dataclass(frozen=True)
+class Nic:
+    """One network interface and the application security groups on its IP configurations (membership)."""
+
+    id: str
+    name: str
+    resource_group: str
+    location: str
+    vm_id: str | None  # the virtual machine it belongs to
+    private_ips: tuple[str, ...]
+    asg_ids: tuple[tuple[str, ...], ...]  # per IP configuration, lower-cased IDs
+    tags: tuple[tuple[str, str], ...]
+
+    @property
+    def label(self) -> str:
+        vm = f"{self.vm_id.rsplit('/', 1)[-1]} " if self.vm_id else ""
+        ips = f" ({', '.join(self.private_ips)})" if self.private_ips else ""
+        return f"{vm}{self.name}{ips}"
+
+    def carries(self, asg_id: str) -> bool:
+        """On every IP configuration (a partial attachment counts as missing: apply completes it)."""
+        return bool(self.asg_ids) and all(asg_id.lower() in config for config in self.asg_ids)
+
+    def touches(self, asg_id: str) -> bool:
+        return any(asg_id.lower() in config for config in self.asg_ids)
+
+
 @dataclass
 class AzureState:
     topology: str
@@ -67,6 +94,8 @@ class AzureState:
     subnets: list[AzureSubnet] = field(default_factory=list)
     egress: str = "open"
     rule_origins: dict[str, list[str]] = field(default_factory=dict)
+    members: dict[str, AzureMembers] = field(default_factory=dict)  # role -> which NICs sit in its ASG (spec)
+    machines: dict[str, Nic] = field(default_factory=dict)  # lower-cased NIC ID -> NIC (live state only)
 
 
 @dataclass(frozen=True)

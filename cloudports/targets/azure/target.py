@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from cloudports.targets.azure.model import AzureState
 from cloudports.targets.azure.options import IMPORT_OPTIONS, OPTIONS
-from cloudports.targets.azure.settings import AzureSettings
+from cloudports.targets.azure.settings import AzureMembers, AzureSettings
 from cloudports.targets.base import Capabilities, Row, Target
 
 if TYPE_CHECKING:
@@ -23,6 +23,7 @@ class AzureTarget(Target[AzureSettings, AzureState]):
     name = "azure"
     title = "Azure network security groups"
     settings_model = AzureSettings
+    members_model = AzureMembers
     # NSG rules match protocol 'Icmp' without type or code, for IPv4 and IPv6 alike (azure.md §1).
     capabilities = Capabilities(icmp_types=False, icmp_families=False, egress=True, terraform=True, live=True)
     terraform_provider = "azurerm"
