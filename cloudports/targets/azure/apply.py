@@ -22,10 +22,12 @@ from azure.core.exceptions import HttpResponseError, ResourceNotFoundError, Serv
 from azure.mgmt.network import models
 
 from cloudports.errors import CloudportsError, Diagnostic
+from cloudports.live.membership import Regroup
 from cloudports.live.plan import Plan, ensure_unchanged
 from cloudports.targets.azure.arm import BUSY_MAX_WAIT, ArmSettings, arm_errors, error_code, retry_busy, wait
 from cloudports.targets.azure.diff import ASG, NSG, AzureDiff, destroy_diff, diff
-from cloudports.targets.azure.model import Asg, AzureState, LiveState, SubnetRef
+from cloudports.targets.azure.members import region_problems
+from cloudports.targets.azure.model import Asg, AzureState, LiveState, Nic, SubnetRef
 from cloudports.targets.azure.normalise import canonical, normalise_rule
 from cloudports.targets.azure.read import running
 from cloudports.targets.azure.writes import Step, nsg_body, order_rule_writes, security_rule
@@ -35,6 +37,11 @@ from cloudports.targets.ownership import SPEC_TAG, is_mine, left_in_use
 # seconds each on Azure); more are sent as one PUT of the whole NSG: one operation, no intermediate state at all,
 # guarded by If-Match so that nothing written meanwhile is overwritten unseen.
 BULK_THRESHOLD = 20
+
+
+_REGION_HINT = (
+    "create the NIC's machine in the spec's region (targets.azure.location), or take it out of the role's members"
+)
 
 
 def _in_use(exc: HttpResponseError) -> bool:
@@ -67,6 +74,10 @@ class Applier:
         d = self._diff(self.read())
         planned = d.plan()
         ensure_unchanged(approved, planned)
+        if problems := region_problems(d.desired, d.regroups):
+            raise CloudportsError(
+                [Diagnostic(None, f"azure: {p}; nothing was changed", _REGION_HINT) for p in problems]
+            )
         asg_ids = {key: a.id for key, a in d.live.asgs.items()}
         for asg in d.create_asgs:
             asg_ids[asg.role] = self._put_asg(asg, d.desired.location)
@@ -77,6 +88,8 @@ class Applier:
         nsg_id = self._create_nsg(d, asg_ids) if d.live.nsg is None else self._update_nsg(d, asg_ids)
         for subnet in d.associate:
             self._associate(subnet, nsg_id, d)
+        for regroup in d.regroups:  # after the rules: a NIC never sits in an ASG whose rules are half written
+            self._regroup(regroup, asg_ids)
         left = self._delete_asgs(d)
         done = [c for c in planned.changes if not (c.kind == ASG and c.action == "remove" and c.name in left)]
         return Plan("azure", d.desired.topology, planned.scope, done, planned.notes + list(left.values()))
@@ -252,6 +265,9 @@ class Applier:
         d = destroy_diff(self.desired_for(None), self.read(), self.settings)
         planned = d.plan()
         ensure_unchanged(approved, planned)
+        asg_ids = {key: a.id for key, a in d.live.asgs.items()}
+        for regroup in d.regroups:  # Azure refuses to delete an ASG that a NIC still uses
+            self._regroup(regroup, asg_ids)
         owned = d.live.owned_nsg_ids()
         for ref in d.dissociate:
             self._dissociate(ref, owned)
@@ -267,6 +283,31 @@ class Applier:
         left |= self._delete_asgs(d)
         done = [c for c in planned.changes if not (c.kind in (NSG, ASG) and c.name in left)]
         return Plan("azure", d.desired.topology, planned.scope, done, list(left.values()))  # the plan said the rest
+
+    def _regroup(self, change: Regroup[Nic], asg_ids: dict[str, str]) -> None:
+        """GET the NIC, change the ASGs of every IP configuration, PUT it back under If-Match (everything else in
+        it unchanged, and a write by someone else in between makes Azure refuse rather than be overwritten)."""
+        nic = change.machine
+        subject = f"network interface {nic.label} (resource group {nic.resource_group})"
+        with arm_errors("reading", subject):
+            try:
+                raw = self.client.network_interfaces.get(nic.resource_group, nic.name)
+            except ResourceNotFoundError:
+                return  # deleted meanwhile: nothing to attach to or take off
+        gone = {asg_ids[r].lower() for r in change.detach}
+        for config in raw.ip_configurations or []:
+            kept = [a for a in config.application_security_groups or [] if str(a.id).lower() not in gone]
+            have = {str(a.id).lower() for a in kept}
+            added = [asg_ids[r] for r in change.attach if asg_ids[r].lower() not in have]
+            config.application_security_groups = kept + [models.ApplicationSecurityGroup(id=i) for i in added]
+        headers = {"If-Match": str(raw.etag)} if raw.etag else {}
+        wait(
+            lambda: self.client.network_interfaces.begin_create_or_update(
+                nic.resource_group, nic.name, raw, headers=headers
+            ),
+            "changing the application security groups of",
+            subject,
+        )
 
     def _dissociate(self, ref: SubnetRef, owned: set[str]) -> None:
         subject = f"subnet {ref.key} (resource group {ref.resource_group})"

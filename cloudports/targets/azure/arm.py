@@ -260,6 +260,17 @@ _HINTS = {
     "InvalidAuthenticationToken": f"the token was rejected; refresh {ENV_TOKEN} or sign in again (az login)",
     "PreconditionFailed": "the resource changed while cloudports was working on it; run plan again",
 }
+# A NIC and every ASG on it must be in one virtual network: an ASG belongs to the VNet of the first NIC placed in it.
+_VNET_HINT = (
+    "a role's machines must all be in one virtual network (Azure ties an application security group to the "
+    "virtual network of its first NIC); split the role, or move the machine"
+)
+for _code in (
+    "ApplicationSecurityGroupsOfIpConfigurationsOfNicMustBeInTheSameVnet",
+    "ApplicationSecurityGroupNotInSameVnet",
+    "NetworkInterfaceAndApplicationSecurityGroupNotInSameVnet",
+):
+    _HINTS[_code] = _VNET_HINT
 
 
 def translate(exc: BaseException, action: str, subject: str) -> CloudportsError:

@@ -45,12 +45,17 @@ class AzureBackend:
             return build_azure(self.policy, self.settings)
         return build_azure(self.policy, self.settings, live.priorities, records(live.rules.values()))
 
-    def read(self, conflicts: NameConflicts | None = None, sleep: Callable[[float], None] = time.sleep) -> LiveState:
+    def read(
+        self,
+        conflicts: NameConflicts | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        destroying: bool = False,
+    ) -> LiveState:
         """What cloudports owns, once no write on it is still running: a plan made while a write (of a killed
         run, say) is in flight would be outdated - and refused by apply - as soon as that write lands."""
         waited, step = 0.0, max(self.arm.polling_interval, 0.5)
         while True:
-            live = Reader(self.client, self.arm, self.base).read(conflicts or self.conflicts)
+            live = Reader(self.client, self.arm, self.base).read(conflicts or self.conflicts, destroying)
             if not live.busy or waited >= BUSY_MAX_WAIT:
                 return live
             if not waited:
@@ -69,10 +74,11 @@ class AzureBackend:
         return Applier(self.client, self.arm, self.desired_for, self.read).apply(plan)
 
     def plan_destroy(self) -> Plan:
-        return destroy_diff(self.base, self.read("ignore"), self.arm).plan()
+        return destroy_diff(self.base, self.read("ignore", destroying=True), self.arm).plan()
 
     def destroy(self, plan: Plan) -> Plan:
-        return Applier(self.client, self.arm, self.desired_for, lambda: self.read("ignore")).destroy(plan)
+        read = lambda: self.read("ignore", destroying=True)  # noqa: E731
+        return Applier(self.client, self.arm, self.desired_for, read).destroy(plan)
 
 
 def open_backend(

@@ -17,9 +17,11 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cloudports.errors import CloudportsError, Diagnostic
+from cloudports.live.membership import Regroup, membership_changes
 from cloudports.live.plan import Change, Plan
 from cloudports.targets.azure.arm import ArmSettings
-from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveNsg, LiveState, NsgRule, SubnetRef
+from cloudports.targets.azure.members import region_problems, regroups, unmatched
+from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveNsg, LiveState, Nic, NsgRule, SubnetRef
 from cloudports.targets.azure.normalise import location_key
 from cloudports.targets.azure.rows import rule_summary
 from cloudports.targets.ownership import TagChange, tag_change
@@ -87,6 +89,7 @@ class AzureDiff:
     associate: list[SubnetRef] = field(default_factory=list)
     dissociate: list[SubnetRef] = field(default_factory=list)  # destroy only
     delete_nsgs: list[LiveNsg] = field(default_factory=list)  # destroy only
+    regroups: list[Regroup[Nic]] = field(default_factory=list)  # NICs whose cloudports ASGs change
     notes: list[str] = field(default_factory=list)
     destroying: bool = False
 
@@ -137,6 +140,9 @@ class AzureDiff:
             Change("remove", SUBNET, s.key, f"detach {_last(s.nsg_id)}", {"nsg": s.nsg_id}, None)
             for s in self.dissociate
         ]
+        for regroup in self.regroups:
+            before = {"nic": regroup.machine.id, "asgs": [list(c) for c in regroup.machine.asg_ids]}
+            changes += membership_changes(regroup, names, before, group="application security group")
         changes += [
             Change("remove", NSG, n.name, f"{n.id} with {n.rule_count} rules", {"id": n.id, "tags": n.tags}, None)
             for n in self.delete_nsgs
@@ -224,6 +230,10 @@ def diff(desired: AzureState, live: LiveState, settings: ArmSettings) -> AzureDi
     _diff_rules(result)
 
     _subnets(result)
+    rg = settings.resource_group
+    result.regroups = regroups(desired, live, rg)
+    result.notes += unmatched(desired, live.state.machines, rg) if desired.members else []
+    result.notes += [f"{p}: apply refuses this" for p in region_problems(desired, result.regroups)]
     return result
 
 
@@ -260,6 +270,7 @@ def destroy_diff(desired: AzureState, live: LiveState, settings: ArmSettings) ->
         else:
             result.delete_nsgs.append(nsg)
     result.delete_asgs = [a for a in live.asgs.values() if not a.adopt]
+    result.regroups = regroups(desired, live, settings.resource_group, destroying=True)
     if result.dissociate:
         result.notes.append("a subnet left without a network security group lets all traffic through")
     return result

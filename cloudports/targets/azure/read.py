@@ -16,7 +16,8 @@ from azure.core.exceptions import ResourceNotFoundError
 
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.targets.azure.arm import ArmSettings, arm_errors
-from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveNsg, LiveState, NsgRule, SubnetRef
+from cloudports.targets.azure.members import nic_from, resource_groups
+from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveNsg, LiveState, Nic, NsgRule, SubnetRef
 from cloudports.targets.azure.normalise import normalise_rule
 from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, NameConflicts, claim, is_mine
 
@@ -59,7 +60,7 @@ class Reader:
         """Tagged for this spec (or, written by an older cloudports, for this topology without a spec tag)."""
         return is_mine(tags, self.desired.topology, self.identity)
 
-    def read(self, conflicts: NameConflicts = "error") -> LiveState:
+    def read(self, conflicts: NameConflicts = "error", destroying: bool = False) -> LiveState:
         problems: list[Diagnostic] = []
         with arm_errors("listing application security groups in", self.rg):
             raw_asgs = list(self.client.application_security_groups.list(self.rg))
@@ -78,7 +79,22 @@ class Reader:
                     busy += [f"rule {rule.name}"] if running(raw) else []
             nsg = replace(nsg, rule_count=len(rules))
         live = LiveState(self._state(rules, asgs), nsg, others, asgs, self.read_subnets(), tuple(busy))
+        # Membership is at stake when a role has members, or an ASG is to be deleted (it must leave every NIC).
+        if self.desired.members or destroying or any(key not in self.desired.asgs for key in asgs):
+            live.state.machines, busy_nics = self.read_nics()
+            live.busy += tuple(busy_nics)
         return live
+
+    def read_nics(self) -> tuple[dict[str, Nic], list[str]]:
+        """(the NICs of the spec's resource group and of any other a role's members name, the busy ones)."""
+        nics: dict[str, Nic] = {}
+        busy = []
+        for rg in resource_groups(self.desired, self.rg):
+            with arm_errors("listing network interfaces in", rg):
+                for raw in self.client.network_interfaces.list(rg):
+                    nics[str(raw.id).lower()] = nic_from(raw, rg)
+                    busy += [f"network interface {raw.name}"] if running(raw) else []
+        return dict(sorted(nics.items())), busy
 
     def _state(self, rules: dict[str, NsgRule], asgs: dict[str, LiveAsg]) -> AzureState:
         """What was read, in the model the builder produces."""

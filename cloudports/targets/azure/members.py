@@ -1,0 +1,110 @@
+"""Which network interfaces sit in which role's application security group: the spec's `members.azure` against
+the NICs of the resource group (the rules are cloud-neutral: live/membership.py).
+
+An ASG is attached to every IP configuration of a member NIC; one on only some of them counts as missing, so
+apply completes it. Azure requires a NIC and the ASGs on it to be in one region and one virtual network.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from cloudports.live.membership import Regroup, Roles
+from cloudports.live.membership import regroups as neutral_regroups
+from cloudports.targets.azure.model import AzureState, LiveState, Nic
+from cloudports.targets.azure.normalise import location_key
+from cloudports.targets.azure.settings import AzureMembers
+
+
+def _vm_ref(vm_id: str | None) -> tuple[str, str] | None:
+    """(resource group, name) of a VM ID, lower-cased."""
+    if not vm_id:
+        return None
+    parts = vm_id.lower().split("/")
+    return parts[parts.index("resourcegroups") + 1], parts[-1]
+
+
+def selects(members: AzureMembers, nic: Nic, resource_group: str) -> bool:
+    if (nic.resource_group.lower(), nic.name.lower()) in members.refs("network_interfaces", resource_group):
+        return True
+    if _vm_ref(nic.vm_id) in members.refs("virtual_machines", resource_group):
+        return True
+    tags = dict(nic.tags)
+    in_group = nic.resource_group.lower() == resource_group.lower()
+    return bool(members.tags) and in_group and all(tags.get(k) == v for k, v in members.tags.items())
+
+
+def resource_groups(desired: AzureState, resource_group: str) -> list[str]:
+    """The resource groups whose NICs are read: the spec's, and any a named NIC or VM lives in."""
+    found = {resource_group.lower(): resource_group}
+    for members in desired.members.values():
+        for field in ("network_interfaces", "virtual_machines"):
+            for item in getattr(members, field):
+                rg = getattr(item, "resource_group", None)
+                if rg:
+                    found.setdefault(rg.lower(), rg)
+    return sorted(found.values())
+
+
+def regroups(desired: AzureState, live: LiveState, resource_group: str, destroying: bool = False) -> list[Regroup[Nic]]:
+    # destroy leaves an adopted ASG (cloudports did not create it), and so its place on NICs
+    role_of = {a.id.lower(): key for key, a in live.asgs.items() if not (destroying and a.adopt)}
+    roles = Roles(
+        declared=set(desired.asgs),
+        selected=lambda n: {r for r, m in desired.members.items() if selects(m, n, resource_group)},
+        managed=set(desired.members),
+        where="members.azure",
+    )
+
+    def have(nic: Nic) -> set[str]:
+        # On every IP configuration: carried. On some: carried if unwanted (so it is taken off), else missing (so
+        # apply completes it).
+        on_all = {role_of[a] for a in role_of if nic.carries(a)}
+        partial = {role_of[a] for a in role_of if nic.touches(a)} - on_all
+        return on_all | (partial if destroying else partial - roles.selected(nic))
+
+    nics = sorted(live.state.machines.values(), key=lambda n: n.id.lower())
+    return neutral_regroups(nics, have, roles, destroying)
+
+
+def unmatched(desired: AzureState, nics: dict[str, Nic], resource_group: str) -> list[str]:
+    """Notes for NICs and VMs a role names that were not found."""
+    have_nics = {(n.resource_group.lower(), n.name.lower()) for n in nics.values()}
+    have_vms = {_vm_ref(n.vm_id) for n in nics.values()}
+    notes = []
+    for role, members in desired.members.items():
+        missing = [
+            f"{rg}/{n}" for rg, n in members.refs("network_interfaces", resource_group) if (rg, n) not in have_nics
+        ]
+        missing += [
+            f"{rg}/{n}" for rg, n in members.refs("virtual_machines", resource_group) if (rg, n) not in have_vms
+        ]
+        if missing:
+            notes.append(f"role {role}: members.azure names {', '.join(missing)}, not found; nothing is attached")
+    return notes
+
+
+def region_problems(desired: AzureState, changes: list[Regroup[Nic]]) -> list[str]:
+    """NICs in another region than the ASGs they should join (Azure refuses the write)."""
+    return [
+        f"network interface {c.machine.label} is in {c.machine.location}, the role's application security group "
+        f"in {desired.location}; Azure only attaches an ASG to a NIC of the same region"
+        for c in changes
+        if c.attach and location_key(c.machine.location) != location_key(desired.location)
+    ]
+
+
+def nic_from(raw: Any, resource_group: str) -> Nic:
+    """A networkInterfaces item (SDK model) -> Nic."""
+    configs = list(getattr(raw, "ip_configurations", None) or [])
+    vm = getattr(getattr(raw, "virtual_machine", None), "id", None)
+    return Nic(
+        id=str(raw.id),
+        name=str(raw.name),
+        resource_group=resource_group,
+        location=str(raw.location or ""),
+        vm_id=str(vm) if vm else None,
+        private_ips=tuple(str(c.private_ip_address) for c in configs if getattr(c, "private_ip_address", None)),
+        asg_ids=tuple(tuple(sorted(str(a.id).lower() for a in (c.application_security_groups or []))) for c in configs),
+        tags=tuple(sorted((str(k), str(v)) for k, v in (raw.tags or {}).items())),
+    )
