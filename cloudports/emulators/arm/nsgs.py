@@ -24,6 +24,9 @@ class NsgHandlers(Handlers):
             "securityRules": [render_rule(nsg, r) for r in nsg.rules.values()],
             "defaultSecurityRules": render_default_rules(nsg),
         }
+        nics = self.store.nsg_nics(nsg)
+        if nics:
+            props["networkInterfaces"] = [{"id": n} for n in nics]
         subnets = self.store.nsg_subnets(nsg)
         if subnets:
             props["subnets"] = [{"id": s} for s in subnets]
@@ -80,12 +83,12 @@ class NsgHandlers(Handlers):
         return 200, {}, self.render(target)
 
     def _refuse_if_associated(self, target: Nsg) -> None:
-        subnets = self.store.nsg_subnets(target)
-        if subnets:
+        users = self.store.nsg_nics(target) + self.store.nsg_subnets(target)
+        if users:
             raise bad_request(
                 "InUseNetworkSecurityGroupCannotBeDeleted",
                 f"Network security group {target.id} cannot be deleted because it is in use by the following "
-                f"resources: {', '.join(subnets)}. In order to delete the Network security group, remove the "
+                f"resources: {', '.join(users)}. In order to delete the Network security group, remove the "
                 "association with the resource(s). To learn how to do this, see aka.ms/deletensg.",
             )
 
