@@ -397,3 +397,38 @@ def test_vm_validation(client, arm, subnet):
     assert (status, body["error"]["code"]) == (400, "VirtualMachineMustHaveOneNetworkInterfaceAsPrimary")
     assert client.network_interfaces.get(RG, "nic2").properties.virtual_machine is None  # nothing was linked
     assert raw(arm, "GET", f"{COMPUTE}/virtualMachines/vm2")[0] == 404
+
+
+def rule_between(source: str, destination: str) -> dict[str, Any]:
+    return {
+        "protocol": "Tcp",
+        "access": "Allow",
+        "direction": "Inbound",
+        "priority": 100,
+        "sourcePortRange": "*",
+        "destinationPortRange": "443",
+        "sourceApplicationSecurityGroups": [{"id": source}],
+        "destinationApplicationSecurityGroups": [{"id": destination}],
+    }
+
+
+def test_asgs_of_one_rule_stay_in_one_vnet(client, arm, subnet):
+    other = arm.add_subnet(SUB, RG, "vnet-b", "app", "10.2.1.0/24")
+    web, db = make_asg(client, "asg-web"), make_asg(client, "asg-db")
+    client.network_security_groups.begin_create_or_update(RG, "nsg1", {"location": LOC}).result()
+    client.security_rules.begin_create_or_update(
+        RG, "nsg1", "web-to-db", {"properties": rule_between(web, db)}
+    ).result()
+    make_nic(client, "nic-web", ip_config(subnet, asgs=[web]))
+    # NIC side: a db member in another virtual network would split the rule across two.
+    code = "AllApplicationSecurityGroupsInSecurityRuleMustBeFromSameVnet"
+    err = expect_error(lambda: make_nic(client, "nic-db", ip_config(other, asgs=[db])), 400, code)
+    assert "web-to-db" in err.message
+    make_nic(client, "nic-db", ip_config(subnet, asgs=[db]))  # same virtual network: fine
+    # Rule side: ASGs whose members are in different virtual networks cannot meet in one rule.
+    lone = make_asg(client, "asg-lone")
+    make_nic(client, "nic-lone", ip_config(other, asgs=[lone]))
+    rule = {"properties": rule_between(lone, db)}
+    expect_error(lambda: client.security_rules.begin_create_or_update(RG, "nsg1", "lone", rule).result(), 400, code)
+    nsg = {"location": LOC, "properties": {"securityRules": [{"name": "x", "properties": rule_between(lone, web)}]}}
+    expect_error(lambda: client.network_security_groups.begin_create_or_update(RG, "nsg1", nsg).result(), 400, code)

@@ -7,7 +7,7 @@ from typing import Any
 from .errors import bad_request
 from .model import NSG_TYPE, Nsg, Request, Response, Rule, key_of
 from .resources import Handlers, read_properties, render_top_level
-from .rule_validation import check_rule_set, validate_rule
+from .rule_validation import check_rule_set, rule_asg_ids, validate_rule
 from .security_rules import render_default_rules, render_rule
 from .store import in_group
 from .validation import validate_name
@@ -62,6 +62,7 @@ class NsgHandlers(Handlers):
                 path=f"properties.securityRules[{i}].properties",
                 resolve_asg=self.store.asg_resolver(location=location, referrer=rule_id),
             )
+            self.store.check_rule_asg_vnets(rule_id, rule_asg_ids(canonical))
             new_rules.append((name, canonical))
         check_rule_set(new_rules, target.id)
         return new_rules

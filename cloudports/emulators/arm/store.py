@@ -122,6 +122,29 @@ class Store:
             and (subnet is None or config.subnet_id.lower() == subnet)
         ]
 
+    def check_rule_asg_vnets(
+        self, rule_id: str, asg_ids: list[str], *, skip: Nic | None = None, extra_vnet: str | None = None
+    ) -> None:
+        """All ASGs of one security rule have their IP configurations in one virtual network (Azure's code and
+        message as quoted in Azure/azure-sdk-for-java#34158).
+
+        ``skip`` and ``extra_vnet`` describe a NIC write under way: its current configurations do not count,
+        the virtual network it is moving its configurations to does.
+        """
+        vnets: dict[str, str] = {}
+        for asg_id in asg_ids:
+            for nic, config in self.ip_configs_using(asg_id=asg_id):
+                if nic is not skip:
+                    vnets.setdefault(config.vnet_id.lower(), config.vnet_id)
+        if extra_vnet is not None:
+            vnets.setdefault(extra_vnet.lower(), extra_vnet)
+        if len(vnets) > 1:
+            raise bad_request(
+                "AllApplicationSecurityGroupsInSecurityRuleMustBeFromSameVnet",
+                f"Security Rule {rule_id} has Application Security Groups (ASGs) from multiple virtual networks "
+                f"({', '.join(vnets.values())}). All ASGs on the Security Rule must be from the same virtual network.",
+            )
+
     def resolve_subnet(self, ref_id: Any, *, path: str, location: str, referrer: str) -> tuple[Vnet, Subnet]:
         """The subnet a ``{"id": ...}`` reference names; it must exist and its virtual network be in ``location``."""
         parsed = parse_resource_id(ref_id)
