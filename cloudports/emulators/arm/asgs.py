@@ -39,6 +39,7 @@ class AsgHandlers(Handlers):
         return 200, {}, render_asg(target)
 
     def _refuse_if_referenced(self, target: Asg) -> None:
+        """Azure refuses to delete an ASG that a security rule or a NIC's IP configuration still references."""
         wanted = target.id.lower()
         users = [
             f"{nsg.id}/securityRules/{rule.name}"
@@ -51,6 +52,15 @@ class AsgHandlers(Handlers):
                 "InUseApplicationSecurityGroupCannotBeDeleted",
                 f"Application Security Group {target.id} cannot be deleted because it is referenced by security "
                 f"rule(s) {', '.join(users)}.",
+            )
+        members = [nic.ip_config_id(config) for nic, config in self.store.ip_configs_using(asg_id=target.id)]
+        if members:
+            # Message as quoted in Azure/azure-cli#12591 (there with the ASG's and IP configuration's names; ids
+            # here, as in Azure's other in-use messages); the code was not shown there (same one as above).
+            raise bad_request(
+                "InUseApplicationSecurityGroupCannotBeDeleted",
+                f"Application Security Group {target.name} cannot be deleted because it is referenced by "
+                f"IpConfiguration(s) {', '.join(members)}.",
             )
 
     def asg_delete(self, req: Request, sub: str, rg: str, asg: str) -> Response:

@@ -16,6 +16,10 @@ DEFAULT_RULE_TYPE = f"{NSG_TYPE}/defaultSecurityRules"
 ASG_TYPE = f"{NS}/applicationSecurityGroups"
 VNET_TYPE = f"{NS}/virtualNetworks"
 SUBNET_TYPE = f"{VNET_TYPE}/subnets"
+NIC_TYPE = f"{NS}/networkInterfaces"
+IPCONFIG_TYPE = f"{NIC_TYPE}/ipConfigurations"
+COMPUTE = "Microsoft.Compute"
+VM_TYPE = f"{COMPUTE}/virtualMachines"
 
 LOOPBACK = "127.0.0.1"
 
@@ -122,6 +126,55 @@ class Vnet(TopLevel):
 
     def subnet_id(self, subnet: Subnet) -> str:
         return f"{self.id}/subnets/{subnet.name}"
+
+
+@dataclass
+class IpConfig:
+    """One IP configuration of a network interface; ids are canonical (as the referenced resource renders it)."""
+
+    name: str
+    subnet_id: str
+    vnet_id: str  # the virtual network of ``subnet_id``: what the ASG "same virtual network" rules compare
+    private_ip: str
+    allocation: str  # "Dynamic" or "Static"
+    primary: bool
+    asg_ids: list[str] = field(default_factory=list)
+    version: str = "IPv4"
+    state: str = "Succeeded"
+
+
+@dataclass
+class Nic(TopLevel):
+    ip_configs: dict[str, IpConfig] = field(default_factory=dict)  # lower-case name -> configuration, in order
+    nsg_id: str | None = None
+    vm_id: str | None = None  # set only by a virtual machine that references the NIC (read-only in the API)
+    vm_primary: bool = False  # properties.primary of the NIC: whether it is its VM's primary NIC
+    mac: str = ""
+    accelerated: bool = False
+    ip_forwarding: bool = False
+
+    segment = "networkInterfaces"
+
+    def ip_config_id(self, config: IpConfig) -> str:
+        return f"{self.id}/ipConfigurations/{config.name}"
+
+
+@dataclass
+class VmNic:
+    nic_id: str  # canonical id of the network interface
+    primary: bool | None  # as sent (None: not given)
+
+
+@dataclass
+class Vm(TopLevel):
+    """A Microsoft.Compute virtual machine, reduced to what links it to network interfaces."""
+
+    nics: list[VmNic] = field(default_factory=list)
+    vm_size: str | None = None
+
+    @property
+    def id(self) -> str:
+        return f"/subscriptions/{self.sub}/resourceGroups/{self.rg}/providers/{COMPUTE}/virtualMachines/{self.name}"
 
 
 @dataclass

@@ -7,7 +7,7 @@ from typing import Any
 from .errors import bad_request
 from .model import NSG_TYPE, Nsg, Request, Response, Rule, key_of
 from .resources import Handlers, read_properties, render_top_level
-from .rule_validation import check_rule_set, validate_rule
+from .rule_validation import check_rule_set, rule_asg_ids, validate_rule
 from .security_rules import render_default_rules, render_rule
 from .store import in_group
 from .validation import validate_name
@@ -24,6 +24,9 @@ class NsgHandlers(Handlers):
             "securityRules": [render_rule(nsg, r) for r in nsg.rules.values()],
             "defaultSecurityRules": render_default_rules(nsg),
         }
+        nics = self.store.nsg_nics(nsg)
+        if nics:
+            props["networkInterfaces"] = [{"id": n} for n in nics]
         subnets = self.store.nsg_subnets(nsg)
         if subnets:
             props["subnets"] = [{"id": s} for s in subnets]
@@ -59,6 +62,7 @@ class NsgHandlers(Handlers):
                 path=f"properties.securityRules[{i}].properties",
                 resolve_asg=self.store.asg_resolver(location=location, referrer=rule_id),
             )
+            self.store.check_rule_asg_vnets(rule_id, rule_asg_ids(canonical))
             new_rules.append((name, canonical))
         check_rule_set(new_rules, target.id)
         return new_rules
@@ -80,12 +84,12 @@ class NsgHandlers(Handlers):
         return 200, {}, self.render(target)
 
     def _refuse_if_associated(self, target: Nsg) -> None:
-        subnets = self.store.nsg_subnets(target)
-        if subnets:
+        users = self.store.nsg_nics(target) + self.store.nsg_subnets(target)
+        if users:
             raise bad_request(
                 "InUseNetworkSecurityGroupCannotBeDeleted",
                 f"Network security group {target.id} cannot be deleted because it is in use by the following "
-                f"resources: {', '.join(subnets)}. In order to delete the Network security group, remove the "
+                f"resources: {', '.join(users)}. In order to delete the Network security group, remove the "
                 "association with the resource(s). To learn how to do this, see aka.ms/deletensg.",
             )
 

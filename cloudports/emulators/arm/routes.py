@@ -12,6 +12,7 @@ from .model import NS, Request, Response, Settings
 from .validation import validate_subscription
 
 _P = "subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Network"
+_C = "subscriptions/{sub}/resourceGroups/{rg}/providers/Microsoft.Compute"
 # (path pattern, route name); a route is served by the method ``{name}_{http method}`` of the handler object
 # that lists the name in its ``routes``.
 ROUTES: list[tuple[str, str]] = [
@@ -31,6 +32,12 @@ ROUTES: list[tuple[str, str]] = [
     (f"{_P}/virtualNetworks/{{vnet}}", "vnet"),
     (f"{_P}/virtualNetworks/{{vnet}}/subnets", "subnet_list"),
     (f"{_P}/virtualNetworks/{{vnet}}/subnets/{{subnet}}", "subnet"),
+    ("subscriptions/{sub}/providers/Microsoft.Network/networkInterfaces", "nic_list_sub"),
+    (f"{_P}/networkInterfaces", "nic_list"),
+    (f"{_P}/networkInterfaces/{{nic}}", "nic"),
+    ("subscriptions/{sub}/providers/Microsoft.Compute/virtualMachines", "vm_list_sub"),
+    (f"{_C}/virtualMachines", "vm_list"),
+    (f"{_C}/virtualMachines/{{vm}}", "vm"),
 ]
 _COMPILED = [(pattern.split("/"), name) for pattern, name in ROUTES]
 

@@ -11,7 +11,7 @@ from typing import Any
 from .errors import ArmError
 from .model import DEFAULT_RULE_TYPE, NSG_TYPE, RULE_TYPE, Nsg, Request, Response, Rule, key_of, new_etag
 from .resources import Handlers
-from .rule_validation import check_rule_set, validate_rule
+from .rule_validation import check_rule_set, rule_asg_ids, validate_rule
 from .store import check_preconditions, get_child
 from .validation import validate_name
 
@@ -99,6 +99,7 @@ class SecurityRuleHandlers(Handlers):
             path="properties",
             resolve_asg=self.store.asg_resolver(location=target.location, referrer=rule_id),
         )
+        self.store.check_rule_asg_vnets(rule_id, rule_asg_ids(canonical))
         others = [(r.name, r.props) for k, r in target.rules.items() if k != rule.lower()]
         check_rule_set([*others, (rule, canonical)], target.id)
 

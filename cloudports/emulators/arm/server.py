@@ -28,10 +28,12 @@ from .errors import ArmError
 from .faults import Faults
 from .lro import Operations
 from .model import LOOPBACK, Headers, Request, Response, Settings
+from .nics import NicHandlers
 from .nsgs import NsgHandlers
 from .routes import Router
 from .security_rules import SecurityRuleHandlers
 from .store import Store
+from .vms import VmHandlers
 from .vnets import VnetHandlers
 
 DROPPED = 0  # the status handle() gives a request whose answer an injected fault loses
@@ -126,8 +128,8 @@ class ArmServer:
         self._store = Store()
         self._faults = Faults()
         self._ops = Operations(self.settings, self._faults)
-        handlers = [cls(self.settings, self._store, self._ops) for cls in (NsgHandlers, SecurityRuleHandlers,
-                                                                          AsgHandlers, VnetHandlers)]  # fmt: skip
+        handler_types = (NsgHandlers, SecurityRuleHandlers, AsgHandlers, VnetHandlers, NicHandlers, VmHandlers)
+        handlers = [cls(self.settings, self._store, self._ops) for cls in handler_types]
         self._router = Router(self.settings, self._faults, self._ops, [self._ops, *handlers])
         self._log: list[dict[str, Any]] = []
         self.reset()

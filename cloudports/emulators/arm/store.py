@@ -1,4 +1,5 @@
-"""The in-memory resource store: NSGs, ASGs and virtual networks by key, reference resolution, etag checks."""
+"""The in-memory resource store: NSGs, ASGs, virtual networks, network interfaces and virtual machines by key,
+reference resolution, etag checks."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ from collections.abc import Callable
 from typing import Any, TypeVar
 
 from .errors import ArmError, bad_request
-from .model import NS, Asg, Key, Nsg, Request, Subnet, TopLevel, Vnet, key_of, new_etag
+from .model import NS, Asg, IpConfig, Key, Nic, Nsg, Request, Subnet, TopLevel, Vm, Vnet, key_of, new_etag
 from .validation import canonical_location, parse_ip_prefix, parse_resource_id
 
 R = TypeVar("R", bound=TopLevel)
@@ -34,6 +35,26 @@ def check_preconditions(req: Request, current_etag: str | None) -> None:
         )
 
 
+def linked_invalid_id(shown: str, path: str) -> ArmError:
+    """A reference that is not a fully qualified resource id (message as quoted in ernestio/ernest#476)."""
+    return bad_request(
+        "LinkedInvalidPropertyId",
+        f"Property id '{shown}' at path '{path}' is invalid. Expect fully "
+        "qualified resource Id that start with '/subscriptions/{subscriptionId}' or "
+        "'/providers/{resourceProviderNamespace}/'.",
+    )
+
+
+def invalid_reference(ref_id: Any, referrer: str) -> ArmError:
+    """A reference to a missing resource or one in another region (message as quoted in MicrosoftDocs/azure-docs#81734
+    for a NIC's subnet)."""
+    return bad_request(
+        "InvalidResourceReference",
+        f"Resource {ref_id} referenced by resource {referrer} was not found. Please make sure that the "
+        "referenced resource exists, and that both resources are in the same region.",
+    )
+
+
 def get_child(children: dict[str, C], name: str, parent_id: str, segment: str) -> C:
     """A child resource (security rule, subnet) by name, case-insensitively; 404 NotFound if absent."""
     found = children.get(name.lower())
@@ -54,11 +75,15 @@ class Store:
         self.nsgs: dict[Key, Nsg] = {}
         self.asgs: dict[Key, Asg] = {}
         self.vnets: dict[Key, Vnet] = {}
+        self.nics: dict[Key, Nic] = {}
+        self.vms: dict[Key, Vm] = {}
 
     def clear(self) -> None:
         self.nsgs.clear()
         self.asgs.clear()
         self.vnets.clear()
+        self.nics.clear()
+        self.vms.clear()
 
     @staticmethod
     def get(table: dict[Key, R], type_name: str, sub: str, rg: str, name: str) -> R:
@@ -77,6 +102,66 @@ class Store:
             if s.nsg_id is not None and s.nsg_id.lower() == wanted
         ]
 
+    def nsg_nics(self, nsg: Nsg) -> list[str]:
+        """Ids of the network interfaces associated with an NSG."""
+        wanted = nsg.id.lower()
+        return [nic.id for nic in self.nics.values() if nic.nsg_id is not None and nic.nsg_id.lower() == wanted]
+
+    def ip_configs_using(
+        self, *, asg_id: str | None = None, subnet_id: str | None = None
+    ) -> list[tuple[Nic, IpConfig]]:
+        """The IP configurations (with their NIC) that reference an ASG or sit in a subnet (ids compared
+        case-insensitively)."""
+        asg = asg_id.lower() if asg_id else None
+        subnet = subnet_id.lower() if subnet_id else None
+        return [
+            (nic, config)
+            for nic in self.nics.values()
+            for config in nic.ip_configs.values()
+            if (asg is None or asg in {a.lower() for a in config.asg_ids})
+            and (subnet is None or config.subnet_id.lower() == subnet)
+        ]
+
+    def check_rule_asg_vnets(
+        self, rule_id: str, asg_ids: list[str], *, skip: Nic | None = None, extra_vnet: str | None = None
+    ) -> None:
+        """All ASGs of one security rule have their IP configurations in one virtual network (Azure's code and
+        message as quoted in Azure/azure-sdk-for-java#34158).
+
+        ``skip`` and ``extra_vnet`` describe a NIC write under way: its current configurations do not count,
+        the virtual network it is moving its configurations to does.
+        """
+        vnets: dict[str, str] = {}
+        for asg_id in asg_ids:
+            for nic, config in self.ip_configs_using(asg_id=asg_id):
+                if nic is not skip:
+                    vnets.setdefault(config.vnet_id.lower(), config.vnet_id)
+        if extra_vnet is not None:
+            vnets.setdefault(extra_vnet.lower(), extra_vnet)
+        if len(vnets) > 1:
+            raise bad_request(
+                "AllApplicationSecurityGroupsInSecurityRuleMustBeFromSameVnet",
+                f"Security Rule {rule_id} has Application Security Groups (ASGs) from multiple virtual networks "
+                f"({', '.join(vnets.values())}). All ASGs on the Security Rule must be from the same virtual network.",
+            )
+
+    def resolve_subnet(self, ref_id: Any, *, path: str, location: str, referrer: str) -> tuple[Vnet, Subnet]:
+        """The subnet a ``{"id": ...}`` reference names; it must exist and its virtual network be in ``location``."""
+        parsed = parse_resource_id(ref_id)
+        if parsed is None:
+            raise linked_invalid_id("" if ref_id is None else f"{ref_id}", path)
+        net = None
+        if (
+            parsed["ns"].lower() == NS.lower()
+            and parsed["type"].lower() == "virtualnetworks"
+            and (parsed["ctype"] or "").lower() == "subnets"
+        ):
+            net = self.vnets.get(key_of(parsed["sub"], parsed["rg"], parsed["name"]))
+        subnet = net.subnets.get(parsed["cname"].lower()) if net is not None else None
+        if net is None or subnet is None or net.location != location:
+            raise invalid_reference(ref_id, referrer)
+        return net, subnet
+
     @staticmethod
     def resolve(
         table: dict[Key, R], kind: type[R], ref_id: Any, *, shown: str, path: str, location: str, referrer: str
@@ -87,22 +172,13 @@ class Store:
         """
         parsed = parse_resource_id(ref_id)
         if parsed is None:
-            raise bad_request(
-                "LinkedInvalidPropertyId",
-                f"Property id '{shown}' at path '{path}' is invalid. Expect fully "
-                "qualified resource Id that start with '/subscriptions/{subscriptionId}' or "
-                "'/providers/{resourceProviderNamespace}/'.",
-            )
+            raise linked_invalid_id(shown, path)
         found = None
         same_type = parsed["ns"].lower() == NS.lower() and parsed["type"].lower() == kind.segment.lower()
         if same_type and not parsed["ctype"]:
             found = table.get(key_of(parsed["sub"], parsed["rg"], parsed["name"]))
         if found is None or found.location != location:
-            raise bad_request(
-                "InvalidResourceReference",
-                f"Resource {ref_id} referenced by resource {referrer} was not found. Please make sure that the "
-                "referenced resource exists, and that both resources are in the same region.",
-            )
+            raise invalid_reference(ref_id, referrer)
         return found
 
     def asg_resolver(self, *, location: str, referrer: str) -> Callable[[Any, str], str]:

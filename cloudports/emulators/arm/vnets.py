@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Any
 
-from .errors import bad_request
+from .errors import ArmError, bad_request
 from .model import SUBNET_TYPE, VNET_TYPE, Nsg, Request, Response, Subnet, Vnet, key_of, new_etag
 from .resources import Handlers, read_properties, render_top_level
 from .store import check_preconditions, get_child, in_group
@@ -61,6 +61,16 @@ def _subnet_prefix(net: Vnet, name: str, props: dict[str, Any], others: Iterable
                 f"overlaps with subnet '{other.name}' ({other.prefix}).",
             )
     return prefix
+
+
+def subnet_in_use(name: str, users: list[str]) -> ArmError:
+    """A subnet that NICs' IP configurations are in cannot go (code from general knowledge: its beginning is seen
+    in actions/runner-images#7691; message approximate)."""
+    return bad_request(
+        "InUseSubnetCannotBeDeleted",
+        f"Subnet {name} is in use by {', '.join(users)} and cannot be deleted. In order to delete the subnet, "
+        "delete all the resources within the subnet. See aka.ms/deletesubnet.",
+    )
 
 
 class VnetHandlers(Handlers):
@@ -141,6 +151,8 @@ class VnetHandlers(Handlers):
         name = existing.name if existing else vnet
         candidate = Vnet(sub, rg, name, start.location, start.tags, list(prefixes))
         built = self._inline_subnets(candidate, props.get("subnets") or [], vnet)
+        if existing is not None:
+            self._refuse_dropping_used(existing, built)
         target = existing or candidate
         target.address_prefixes = list(prefixes)
         target.subnets = built
@@ -149,8 +161,18 @@ class VnetHandlers(Handlers):
         )
         return status, headers, render_vnet(target)
 
+    def _refuse_dropping_used(self, net: Vnet, keep: dict[str, Subnet]) -> None:
+        """A virtual network PUT or DELETE may not remove a subnet that NICs are in."""
+        for key, subnet in net.subnets.items():
+            users = [n.ip_config_id(c) for n, c in self.store.ip_configs_using(subnet_id=net.subnet_id(subnet))]
+            if key not in keep and users:
+                raise subnet_in_use(subnet.name, users)
+
     def vnet_delete(self, req: Request, sub: str, rg: str, vnet: str) -> Response:
-        return self.delete(req, sub, self.store.vnets, key_of(sub, rg, vnet), check_etag=False)
+        return self.delete(
+            req, sub, self.store.vnets, key_of(sub, rg, vnet), check_etag=False,
+            in_use=lambda net: self._refuse_dropping_used(net, {}),
+        )  # fmt: skip
 
     def subnet_list_get(self, req: Request, sub: str, rg: str, vnet: str) -> Response:
         net = self._vnet(sub, rg, vnet)
@@ -183,6 +205,7 @@ class VnetHandlers(Handlers):
         if net is None or existing is None:
             return 204, {}, None
         self.ops.ensure_unlocked(net.id)
+        self._refuse_dropping_used(net, {k: s for k, s in net.subnets.items() if s is not existing})
         existing.state = "Deleting"
 
         def remove() -> None:
