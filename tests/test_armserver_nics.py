@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import http.client
 import json
+from collections.abc import Sequence
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -63,7 +64,7 @@ def raw(arm: ArmServer, method: str, path: str, body: Any = None, *, api: str = 
         conn.close()
 
 
-def ip_config(subnet_id: str, name: str = "ipconfig1", asgs: list[str] = (), **props: Any) -> dict[str, Any]:  # type: ignore[assignment]
+def ip_config(subnet_id: str, name: str = "ipconfig1", asgs: Sequence[str] = (), **props: Any) -> dict[str, Any]:
     body: dict[str, Any] = {"subnet": {"id": subnet_id}, **props}
     if asgs:
         body["applicationSecurityGroups"] = [{"id": a} for a in asgs]
@@ -164,14 +165,17 @@ def test_add_and_remove_asgs_with_if_match(client, subnet):
     web, api = make_asg(client, "asg-web"), make_asg(client, "asg-api")
     make_nic(client, "nic1", ip_config(subnet))
     nic = client.network_interfaces.get(RG, "nic1")
-    nic.properties.ip_configurations[0].properties.application_security_groups = [{"id": web}, {"id": api}]
+    # Whole ASG models (as get() returns them) are accepted: only their id counts.
+    web_model = client.application_security_groups.get(RG, "asg-web")
+    nic.properties.ip_configurations[0].properties.application_security_groups = [web_model, {"id": api}]
     added = client.network_interfaces.begin_create_or_update(RG, "nic1", nic, headers={"If-Match": nic.etag}).result()
     assert asg_ids_of(added) == [web, api]
     assert asg_ids_of(client.network_interfaces.get(RG, "nic1")) == [web, api]
     # The etag the first update was based on is stale now: 412, and nothing changes.
     nic.properties.ip_configurations[0].properties.application_security_groups = []
-    stale = lambda: client.network_interfaces.begin_create_or_update(RG, "nic1", nic, headers={"If-Match": nic.etag})  # noqa: E731
-    expect_error(stale, 412, "PreconditionFailed")
+    stale = {"If-Match": nic.etag}
+    expect_error(lambda: client.network_interfaces.begin_create_or_update(RG, "nic1", nic, headers=stale), 412,
+                 "PreconditionFailed")  # fmt: skip
     assert asg_ids_of(client.network_interfaces.get(RG, "nic1")) == [web, api]
     # With the current etag the ASG can be removed.
     current = client.network_interfaces.get(RG, "nic1")

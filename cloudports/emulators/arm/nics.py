@@ -115,7 +115,7 @@ class NicHandlers(Handlers):
         self._check_rules(configs, target)
         nsg_id = self._nsg_ref(props.get("networkSecurityGroup"), target)
         accelerated, forwarding = _flag(props, "enableAcceleratedNetworking"), _flag(props, "enableIPForwarding")
-        self._assign_addresses(raws, pairs, target)  # last: the only step that looks at other NICs' addresses
+        self._assign_addresses(raws, pairs, target)  # last: address errors only for an otherwise valid request
         target.ip_configs = {c.name.lower(): c for c in configs}
         target.nsg_id, target.accelerated, target.ip_forwarding = nsg_id, accelerated, forwarding
         status, headers = self.end_put(

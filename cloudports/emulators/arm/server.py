@@ -1,12 +1,15 @@
 """The local Azure Resource Manager server for Microsoft.Network security resources (standard library only).
 
 It speaks the REST paths the real ``azure.mgmt.network.NetworkManagementClient`` uses for network security
-groups, security rules, default security rules, application security groups, virtual networks and subnets,
-with Azure's long-running-operation protocol (Azure-AsyncOperation / Location polling), ``nextLink`` paging,
-Azure's documented validation of security rules and a few test hooks (fault injection, request log).
+groups, security rules, default security rules, application security groups, virtual networks, subnets and
+network interfaces (plus a minimal Microsoft.Compute virtual machine, written with plain JSON), with Azure's
+long-running-operation protocol (Azure-AsyncOperation / Location polling), ``nextLink`` paging, Azure's
+documented validation of security rules and NIC IP configurations and a few test hooks (fault injection,
+request log).
 
 This module holds the HTTP side and the public :class:`ArmServer`; routing is in routes.py, the resource
-types in nsgs.py, security_rules.py, asgs.py and vnets.py, operations in lro.py, the store in store.py.
+types in nsgs.py, security_rules.py, asgs.py, vnets.py, nics.py and vms.py, operations in lro.py, the store
+in store.py.
 See README.md next to this file for the served paths, the validation and where it is simpler than Azure.
 """
 
