@@ -259,6 +259,8 @@ _HINTS = {
     "resource group",
     "InvalidAuthenticationToken": f"the token was rejected; refresh {ENV_TOKEN} or sign in again (az login)",
     "PreconditionFailed": "the resource changed while cloudports was working on it; run plan again",
+    "InvalidResourceLocation": "a NIC and the application security groups on it must be in one region "
+    "(targets.azure.location)",
 }
 # A NIC and every ASG on it must be in one virtual network: an ASG belongs to the VNet of the first NIC placed in it.
 _VNET_HINT = (
@@ -266,9 +268,8 @@ _VNET_HINT = (
     "virtual network of its first NIC); split the role, or move the machine"
 )
 for _code in (
-    "ApplicationSecurityGroupsOfIpConfigurationsOfNicMustBeInTheSameVnet",
-    "ApplicationSecurityGroupNotInSameVnet",
-    "NetworkInterfaceAndApplicationSecurityGroupNotInSameVnet",
+    "ApplicationSecurityGroupIpConfigurationsMustBeInSameVnet",
+    "AllApplicationSecurityGroupsInSecurityRuleMustBeFromSameVnet",
 ):
     _HINTS[_code] = _VNET_HINT
 

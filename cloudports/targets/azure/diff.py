@@ -141,7 +141,7 @@ class AzureDiff:
             for s in self.dissociate
         ]
         for regroup in self.regroups:
-            before = {"nic": regroup.machine.id, "asgs": [list(c) for c in regroup.machine.asg_ids]}
+            before = {"nic": regroup.machine.id, "asgs": sorted(regroup.machine.asg_ids)}
             changes += membership_changes(regroup, names, before, group="application security group")
         changes += [
             Change("remove", NSG, n.name, f"{n.id} with {n.rule_count} rules", {"id": n.id, "tags": n.tags}, None)

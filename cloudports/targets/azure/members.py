@@ -1,8 +1,8 @@
 """Which network interfaces sit in which role's application security group: the spec's `members.azure` against
 the NICs of the resource group (the rules are cloud-neutral: live/membership.py).
 
-An ASG is attached to every IP configuration of a member NIC; one on only some of them counts as missing, so
-apply completes it. Azure requires a NIC and the ASGs on it to be in one region and one virtual network.
+Azure requires every IP configuration of a NIC to carry the same set of ASGs, and a NIC and the ASGs on it to be in
+one region and one virtual network: an ASG is added to (or taken off) every IP configuration at once.
 """
 
 from __future__ import annotations
@@ -56,15 +56,8 @@ def regroups(desired: AzureState, live: LiveState, resource_group: str, destroyi
         where="members.azure",
     )
 
-    def have(nic: Nic) -> set[str]:
-        # On every IP configuration: carried. On some: carried if unwanted (so it is taken off), else missing (so
-        # apply completes it).
-        on_all = {role_of[a] for a in role_of if nic.carries(a)}
-        partial = {role_of[a] for a in role_of if nic.touches(a)} - on_all
-        return on_all | (partial if destroying else partial - roles.selected(nic))
-
     nics = sorted(live.state.machines.values(), key=lambda n: n.id.lower())
-    return neutral_regroups(nics, have, roles, destroying)
+    return neutral_regroups(nics, lambda n: {role_of[a] for a in n.asg_ids if a in role_of}, roles, destroying)
 
 
 def unmatched(desired: AzureState, nics: dict[str, Nic], resource_group: str) -> list[str]:
@@ -105,6 +98,6 @@ def nic_from(raw: Any, resource_group: str) -> Nic:
         location=str(raw.location or ""),
         vm_id=str(vm) if vm else None,
         private_ips=tuple(str(c.private_ip_address) for c in configs if getattr(c, "private_ip_address", None)),
-        asg_ids=tuple(tuple(sorted(str(a.id).lower() for a in (c.application_security_groups or []))) for c in configs),
+        asg_ids=frozenset(str(a.id).lower() for c in configs for a in c.application_security_groups or []),
         tags=tuple(sorted((str(k), str(v)) for k, v in (raw.tags or {}).items())),
     )

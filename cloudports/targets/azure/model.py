@@ -65,7 +65,7 @@ class Nic:
     location: str
     vm_id: str | None  # the virtual machine it belongs to
     private_ips: tuple[str, ...]
-    asg_ids: tuple[tuple[str, ...], ...]  # per IP configuration, lower-cased IDs
+    asg_ids: frozenset[str]  # lower-cased IDs (Azure keeps one set for all the NIC's IP configurations)
     tags: tuple[tuple[str, str], ...]
 
     @property
@@ -73,13 +73,6 @@ class Nic:
         vm = f"{self.vm_id.rsplit('/', 1)[-1]} " if self.vm_id else ""
         ips = f" ({', '.join(self.private_ips)})" if self.private_ips else ""
         return f"{vm}{self.name}{ips}"
-
-    def carries(self, asg_id: str) -> bool:
-        """On every IP configuration (a partial attachment counts as missing: apply completes it)."""
-        return bool(self.asg_ids) and all(asg_id.lower() in config for config in self.asg_ids)
-
-    def touches(self, asg_id: str) -> bool:
-        return any(asg_id.lower() in config for config in self.asg_ids)
 
 
 @dataclass
