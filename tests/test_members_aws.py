@@ -221,3 +221,35 @@ def test_the_plan_approved_is_what_apply_does(lab, vpc, tmp_path, capsys):
     lab.launch("web")
     with pytest.raises(CloudportsError, match="changed since the plan"):
         backend.apply(plan)
+
+
+def query(capsys: pytest.CaptureFixture, spec: Path, vpc: str, src: str, dst: str, port: str) -> tuple[int, str]:
+    code, out, err = cli(
+        capsys, "query", spec, "-t", "aws", "--live", "--vpc-id", vpc, "--from", src, "--to", dst, "-p", port
+    )
+    assert code in (0, 3), out + err
+    return code, out
+
+
+def test_query_live_judges_machines_by_the_groups_they_really_carry(lab, vpc, tmp_path, capsys, ec2):
+    ec2.authorize_security_group_ingress(
+        GroupId=lab.foreign,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}],
+    )
+    web, db, jump, stranger = lab.launch("web"), lab.launch("db"), lab.launch("jump"), lab.launch(None)
+    spec = spec_file(
+        tmp_path,
+        {"web": {"tags": {"Role": "web"}}, "db": {"tags": {"Role": "db"}}, "jump": {"instance_ids": [jump]}},
+    )
+    apply(spec, vpc, capsys)
+    db_ip = lab.eni(db)["PrivateIpAddress"]
+
+    code, out = query(capsys, spec, vpc, web, db_ip, "tcp/5432")
+    assert code == 0 and f"machine {web}" in out and "ingress rule on db" in out
+    assert query(capsys, spec, vpc, jump, web, "tcp/22")[0] == 0
+    assert query(capsys, spec, vpc, stranger, db, "tcp/5432")[0] == 3  # carries no role: the spec gives it nothing
+    assert query(capsys, spec, vpc, web, db, "tcp/22")[0] == 3
+    # the foreign group on every machine opens RDP to the world: the spec does not, the machine does
+    code, out = query(capsys, spec, vpc, "203.0.113.9", db, "tcp/3389")
+    assert code == 0 and "ops-foreign" in out
+    assert query(capsys, spec, vpc, "203.0.113.9", "db", "tcp/3389")[0] == 3  # the role alone does not

@@ -209,3 +209,21 @@ def test_members_named_that_do_not_exist_are_reported(lab, tmp_path, capsys):
     spec = spec_file(tmp_path, {"db": {"virtual_machines": ["vm-nowhere"]}})
     code, out, _ = cli(capsys, "plan", spec, "-t", "azure")
     assert code == 0 and "rg-members/vm-nowhere, not found" in out
+
+
+def test_query_live_judges_nics_by_the_asgs_they_really_carry(lab, tmp_path, capsys):
+    lab.nic("nic-web", {"role": "web"}, foreign=False)
+    lab.vm("vm-db", [lab.nic("nic-db", foreign=False)])
+    lab.nic("nic-stranger", foreign=False)
+    spec = spec_file(tmp_path, {"web": {"tags": {"role": "web"}}, "db": {"virtual_machines": ["vm-db"]}})
+    apply(spec, capsys)
+
+    def query(src: str, dst: str, port: str) -> tuple[int, str]:
+        code, out, err = cli(capsys, "query", spec, "-t", "azure", "--live", "--from", src, "--to", dst, "-p", port)
+        assert code in (0, 3), out + err
+        return code, out
+
+    code, out = query("nic-web", "vm-db", "tcp/5432")
+    assert code == 0 and "machine nic-web" in out
+    assert query("nic-stranger", "vm-db", "tcp/5432")[0] == 3
+    assert query("vm-db", "nic-web", "tcp/5432")[0] == 3

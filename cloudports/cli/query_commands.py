@@ -25,8 +25,12 @@ from cloudports.targets import registry
 
 if TYPE_CHECKING:
     from cloudports.query.ask import Answer, Evaluate
+    from cloudports.query.model import Point
+    from cloudports.spec.model import Topology
+    from cloudports.targets.base import Target
 
 ALLOWED, DENIED = 0, 3
+_MACHINE = "; with --live also a machine: instance or interface ID, NIC or VM name, private address"
 
 
 def _known(name: str | None) -> str | None:
@@ -39,8 +43,8 @@ def _known(name: str | None) -> str | None:
 @gc_paused()  # as the compile commands (compile_commands.py)
 def query(
     spec: SpecArg,
-    source: Annotated[str, typer.Option("--from", help="Role, network, IP address or CIDR, or internet")],
-    destination: Annotated[str, typer.Option("--to", help="Role, network, IP address or CIDR, or internet")],
+    source: Annotated[str, typer.Option("--from", help=f"Role, network, IP address or CIDR, or internet{_MACHINE}")],
+    destination: Annotated[str, typer.Option("--to", help=f"Role, network, IP address or CIDR, or internet{_MACHINE}")],
     port: Annotated[
         str | None, typer.Option("--port", "-p", help="tcp/1433, udp/1434, icmp/8 or all; every port when omitted")
     ] = None,
@@ -61,26 +65,28 @@ def query(
     Exit 0 allowed, 3 denied, 1 error."""
     if live and target is None:
         raise one_live_target("query")
-    from cloudports.query.ask import Answer, judge, listing, parse_port, resolve, widened_icmp
+    from cloudports.query.ask import Answer, judge, listing, parse_port, widened_icmp
     from cloudports.query.intent import explain_intent
     from cloudports.query.model import Verdict
 
     policy = compile_policy(spec, var, phase)
     topology = policy.topology
-    src_name, srcs = resolve(topology, source)
-    dst_name, dsts = resolve(topology, destination)
     evaluate: Evaluate = lambda p: explain_intent(topology, p)  # noqa: E731
     by = "the spec's intent"
-    chosen = None
+    chosen, state = None, None
     if target is not None:
         chosen = for_target(policy, target)
         if live:
-            # adopt: also read same-name resources without ownership tags (a lab just imported); nothing is written
-            state = chosen.open_backend(policy, options_for(chosen, target_options), adopt=True).read_state()
+            # adopt: also read same-name resources without ownership tags (a lab just imported); nothing is written.
+            # machines: an endpoint may be a machine, judged with every group it carries.
+            backend = chosen.open_backend(policy, options_for(chosen, target_options), adopt=True)
+            state = backend.read_state(machines=True)
         else:
             state = chosen.build(policy)
         evaluate = lambda p: chosen.explain(state, p)  # noqa: E731
         by = f"{target} ({chosen.title}{', live' if live else ''})"
+    src_name, srcs = _endpoint(topology, source, chosen if live else None, state)
+    dst_name, dsts = _endpoint(topology, destination, chosen if live else None, state)
     if port is not None:
         protocol, number = parse_port(port)
         verdict = judge(evaluate, srcs, dsts, protocol, number)
@@ -95,6 +101,17 @@ def query(
     head = {"from": src_name, "to": dst_name, "by": by, "target": target, "allowed": allowed}
     _print(head, answers, port is None, fmt)
     return ALLOWED if allowed else DENIED
+
+
+def _endpoint(topology: Topology, text: str, live_target: Target | None, state: Any) -> tuple[str, list[Point]]:
+    """A role or network of the spec, else (live) a machine, else an address."""
+    from cloudports.query.ask import resolve
+
+    if live_target is not None and text not in topology.roles and text not in topology.networks:
+        point = live_target.machine(state, text)
+        if point is not None:
+            return point.label, [point]
+    return resolve(topology, text)
 
 
 def _print(head: dict[str, Any], answers: list[Answer], listed: bool, fmt: Format) -> None:

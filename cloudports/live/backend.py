@@ -12,8 +12,9 @@ class Backend(Protocol):
         """Compare the spec's desired state with live state (also the drift report)."""
         ...
 
-    def read_state(self) -> Any:
-        """What the cloud holds for this spec, in the target's state model (for query --live and verify --live)."""
+    def read_state(self, machines: bool = False) -> Any:
+        """What the cloud holds for this spec, in the target's state model (for query --live and verify --live);
+        `machines`: also the machines and everything that governs them (other groups on them, read only)."""
         ...
 
     def apply(self, plan: Plan) -> Plan:

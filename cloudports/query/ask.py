@@ -88,9 +88,12 @@ class Answer:
 
 def judge(evaluate: Evaluate, srcs: list[Point], dsts: list[Point], protocol: str, port: Port) -> Verdict:
     """All points of both endpoints must pass; the reasons of every pair, without repeats."""
-    verdicts = [evaluate(Probe(s, d, protocol, port)) for s in srcs for d in dsts if s.role or d.role]
+    verdicts = [evaluate(Probe(s, d, protocol, port)) for s in srcs for d in dsts if s.groups() or d.groups()]
     if not verdicts:
-        raise CloudportsError("one side of a query must be a role (nothing cloudports writes sits between two hosts)")
+        raise CloudportsError(
+            "one side of a query must be a role, or with --live a machine (nothing cloudports writes sits between "
+            "two hosts)"
+        )
     allowed = all(v.allowed for v in verdicts)
     reasons = tuple(dict.fromkeys(r for v in verdicts for r in v.reasons if r.admits == allowed or not allowed))
     return Verdict(allowed, reasons)

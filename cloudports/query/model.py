@@ -24,15 +24,24 @@ PRIVATE_PREFIXES: tuple[IPNetwork, ...] = tuple(
 
 @dataclass(frozen=True)
 class Point:
-    """A role machine (role set) or a host address (addr set)."""
+    """A role machine (role set), a host address (addr set), or a live machine (addr and carries set)."""
 
     role: str | None = None
     addr: IPAddress | None = None
     label: str = field(default="", compare=False)  # what the user called it, e.g. the network's name
+    # A live machine: the groups it carries, as the state keys them (a role, or a foreign group's ID); it is
+    # behind the cloud's firewall even when it carries none of cloudports' groups.
+    carries: frozenset[str] | None = None
+
+    def groups(self) -> list[str]:
+        """The groups whose rules govern this endpoint (none: an address outside the firewall)."""
+        return [self.role] if self.role is not None else sorted(self.carries or ())
 
     def __str__(self) -> str:
         if self.role is not None:
             return self.role
+        if self.carries is not None:
+            return self.label
         return f"{self.label} ({self.addr})" if self.label else str(self.addr)
 
 

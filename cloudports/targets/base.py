@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
     from cloudports.importer.model import Lab
     from cloudports.live.backend import Backend
-    from cloudports.query.model import Probe, Verdict
+    from cloudports.query.model import Point, Probe, Verdict
     from cloudports.query.space import Reachability
     from cloudports.spec.model import Topology
 
@@ -85,6 +85,11 @@ class Target(ABC, Generic[S, St]):
     def explain(self, state: St, probe: Probe) -> Verdict:
         """Whether this cloud's state lets the probe's connection through, with the rules that decide it."""
         raise self.unsupported("answer queries (query --target)")
+
+    def machine(self, state: St, name: str) -> Point | None:
+        """The live machine `name` (an ID, a name or a private address) in a state read with machines, as a
+        query endpoint with the groups it carries; None if there is no such machine."""
+        return None
 
     def reachability(self, state: St) -> Reachability:
         """What this cloud's state allows between any two endpoints, as exact sets (for verify)."""

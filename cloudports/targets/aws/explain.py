@@ -30,7 +30,9 @@ def rule_space(rule: SgRule) -> Space:
 
 def _peer_matches(rule: SgRule, peer: Point, family: int) -> bool:
     if rule.referenced_group is not None:
-        return peer.role == rule.referenced_group
+        return peer.role == rule.referenced_group or rule.referenced_group in (peer.carries or ())
+    if rule.referenced_group_id is not None:
+        return rule.referenced_group_id in (peer.carries or ())
     blocks = (network(cidr) for cidr in (rule.cidr_ipv4, rule.cidr_ipv6) if cidr)
     return any(block is not None and in_cidr(peer, block, family) for block in blocks)
 
@@ -54,10 +56,10 @@ def _family(state: AwsState, probe: Probe, family: int) -> Verdict:
     reasons: list[Reason] = []
     ok = True
     for direction, mine, peer in (("ingress", probe.dst, probe.src), ("egress", probe.src, probe.dst)):
-        if mine.role is None:
-            continue
-        rules = _half(state, mine.role, direction, peer, probe, family)
-        group = _group(state, mine.role)
+        if not mine.groups():
+            continue  # an address outside every group: nothing of ours stops it
+        rules = sorted({r for g in mine.groups() for r in _half(state, g, direction, peer, probe, family)}, key=_key)
+        group = " or ".join(_group(state, g) for g in mine.groups())
         reasons += [
             Reason(
                 direction, True, f"{direction} rule on {group}" + (f": {r.description}" if r.description else ""), r.key
@@ -71,6 +73,20 @@ def _family(state: AwsState, probe: Probe, family: int) -> Verdict:
                 why = f"strict egress: {why}"
             reasons.insert(0, Reason(direction, False, why))
     return Verdict(ok, tuple(reasons))
+
+
+def machine_point(state: AwsState, name: str) -> Point | None:
+    """An interface (eni-...), an instance (i-...: its first interface) or a private address of the VPC."""
+    key_of = {group_id: key for key, group_id in state.group_ids.items()}
+    for machine in sorted(state.machines.values(), key=lambda m: m.id):
+        if name in (machine.id, machine.instance_id) or name in machine.private_ips:
+            address = name if name in machine.private_ips else next(iter(machine.private_ips), None)
+            return Point(
+                addr=ipaddress.ip_address(address) if address else None,
+                label=f"machine {machine.label}",
+                carries=frozenset(key_of.get(g, g) for g in machine.group_ids),
+            )
+    return None
 
 
 def explain(state: AwsState, probe: Probe) -> Verdict:

@@ -106,6 +106,7 @@ class AwsState:
     max_groups_per_interface: int = 5  # targets.aws.max_groups_per_interface
     members: dict[str, AwsMembers] = field(default_factory=dict)  # role -> which machines carry its group (spec)
     machines: dict[str, Machine] = field(default_factory=dict)  # eni ID -> interface (live state only)
+    group_ids: dict[str, str] = field(default_factory=dict)  # group key -> sg- ID (live state only)
 
     @property
     def identity(self) -> str:

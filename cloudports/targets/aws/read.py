@@ -203,11 +203,13 @@ def read_machines(ec2: Any, vpc: str, instance_tags: bool) -> dict[str, Machine]
     return dict(sorted(machines.items()))
 
 
-def read_live(ec2: Any, desired: AwsState, conflicts: NameConflicts = "error", destroying: bool = False) -> LiveState:
+def read_live(
+    ec2: Any, desired: AwsState, conflicts: NameConflicts = "error", destroying: bool = False, machines: bool = False
+) -> LiveState:
     """Owned groups and their rules in the desired state's VPC (plus, with adopt, same-name untagged groups).
 
     The VPC's network interfaces are read too when membership is at stake: some role has members, or a group is
-    to be deleted (it must come off every machine first)."""
+    to be deleted (it must come off every machine first); or when asked (`machines`, for query)."""
     vpc = desired.vpc_id
     if not vpc:  # open_backend refuses a spec without a VPC; this guards other callers
         raise CloudportsError(f"aws: no VPC given for topology '{desired.topology}'")
@@ -233,7 +235,32 @@ def read_live(ec2: Any, desired: AwsState, conflicts: NameConflicts = "error", d
         groups=dict(sorted(model_groups.items())),
         rules=rules,
         egress=desired.egress,
+        group_ids={key: g.id for key, g in groups.items()},
     )
-    if desired.members or destroying or any(key not in desired.groups for key in groups):
+    if machines or desired.members or destroying or any(key not in desired.groups for key in groups):
         state.machines = read_machines(ec2, vpc, any(m.tags for m in desired.members.values()))
     return LiveState(state, groups, rule_ids, duplicates, has_ipv6)
+
+
+def add_foreign_groups(ec2: Any, live: LiveState) -> None:
+    """Read (never change) the other groups on the VPC's machines and their rules into the live state, keyed by
+    group ID: `query --live` about a machine judges everything that governs it, not only cloudports' part."""
+    state = live.state
+    owned = {g.id: key for key, g in live.groups.items()}
+    foreign = sorted({g for m in state.machines.values() for g in m.group_ids} - set(owned))
+    if not foreign:
+        return
+    with aws_errors("reading the other security groups on machines", state.vpc_id or ""):
+        raw_groups = [
+            g
+            for ids in chunks(foreign, FILTER_VALUES)
+            for g in _describe_groups(ec2, [{"Name": "group-id", "Values": ids}])
+        ]
+        raw_rules = describe_rules(ec2, foreign)
+    keys_by_id = {**owned, **{g: g for g in foreign}}
+    for raw in raw_groups:
+        state.groups[raw["GroupId"]] = SecurityGroup(raw["GroupId"], raw["GroupName"], raw.get("Description", ""), ())
+        state.group_ids[raw["GroupId"]] = raw["GroupId"]
+    for raw in raw_rules:
+        rule = normalise_rule(raw, keys_by_id)
+        state.rules.setdefault(rule.key, rule)

@@ -16,7 +16,7 @@ if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
     from cloudports.importer.model import Lab
     from cloudports.live.backend import Backend
-    from cloudports.query.model import Probe, Verdict
+    from cloudports.query.model import Point, Probe, Verdict
     from cloudports.query.space import Reachability
 
 
@@ -56,6 +56,11 @@ class AwsTarget(Target[AwsSettings, AwsState]):
         from cloudports.targets.aws.explain import explain
 
         return explain(state, probe)
+
+    def machine(self, state: AwsState, name: str) -> Point | None:
+        from cloudports.targets.aws.explain import machine_point
+
+        return machine_point(state, name)
 
     def reachability(self, state: AwsState) -> Reachability:
         from cloudports.targets.aws.explain import AwsReachability

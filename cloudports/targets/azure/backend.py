@@ -63,8 +63,11 @@ class AzureBackend:
             sleep(step)
             waited += step
 
-    def read_state(self) -> AzureState:
-        return self.read().state
+    def read_state(self, machines: bool = False) -> AzureState:
+        live = self.read()
+        if machines and not live.state.machines:
+            live.state.machines, _busy = Reader(self.client, self.arm, self.base).read_nics()
+        return live.state
 
     def plan(self) -> Plan:
         live = self.read()

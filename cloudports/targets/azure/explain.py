@@ -109,7 +109,8 @@ def _unmodelled(prefix: str) -> bool:
 
 
 def _side(prefixes: tuple[str, ...], asgs: tuple[str, ...], end: Point, family: int) -> bool:
-    return (end.role is not None and end.role in asgs) or any(_prefix_matches(p, end, family) for p in prefixes)
+    in_asg = (end.role is not None and end.role in asgs) or not (end.carries or frozenset()).isdisjoint(asgs)
+    return in_asg or any(_prefix_matches(p, end, family) for p in prefixes)
 
 
 def _ordered(state: AzureState, direction: str) -> list[NsgRule]:
@@ -133,8 +134,8 @@ def _family(state: AzureState, probe: Probe, family: int) -> Verdict:
     reasons: list[Reason] = []
     ok = True
     for direction, end in (("Outbound", probe.src), ("Inbound", probe.dst)):
-        if end.role is None:
-            continue
+        if end.role is None and end.carries is None:
+            continue  # an address, not a machine behind the NSG
         rule = _decide(state, direction, probe, family)
         admits = rule.access == "Allow"
         ok = ok and admits
@@ -142,6 +143,22 @@ def _family(state: AzureState, probe: Probe, family: int) -> Verdict:
         text = f"{direction} {rule.access} by {rule.name} (priority {rule.priority}): {rule.description}"
         reasons.append(Reason(way, admits, text, rule.name, rule.priority))
     return Verdict(ok, tuple(reasons))
+
+
+def machine_point(state: AzureState, name: str) -> Point | None:
+    """A network interface (by name or ID), a virtual machine (its first NIC) or a private address."""
+    role_of = {asg_id: key for key, asg_id in state.asg_ids.items()}
+    wanted = name.lower()
+    for nic in sorted(state.machines.values(), key=lambda n: n.id.lower()):
+        vm = (nic.vm_id or "").rsplit("/", 1)[-1].lower()
+        if wanted in (nic.name.lower(), nic.id.lower(), vm) or name in nic.private_ips:
+            address = name if name in nic.private_ips else next(iter(nic.private_ips), None)
+            return Point(
+                addr=ipaddress.ip_address(address) if address else None,
+                label=f"machine {nic.label}",
+                carries=frozenset(role_of.get(a, a) for a in nic.asg_ids),
+            )
+    return None
 
 
 def explain(state: AzureState, probe: Probe) -> Verdict:

@@ -89,6 +89,7 @@ class AzureState:
     rule_origins: dict[str, list[str]] = field(default_factory=dict)
     members: dict[str, AzureMembers] = field(default_factory=dict)  # role -> which NICs sit in its ASG (spec)
     machines: dict[str, Nic] = field(default_factory=dict)  # lower-cased NIC ID -> NIC (live state only)
+    asg_ids: dict[str, str] = field(default_factory=dict)  # role key -> lower-cased ASG ID (live state only)
 
 
 @dataclass(frozen=True)

@@ -109,6 +109,7 @@ class Reader:
             rules=dict(sorted(rules.items())),
             subnets=d.subnets,
             egress=d.egress,
+            asg_ids={key: a.id.lower() for key, a in asgs.items()},
         )
 
     def _nsgs(

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
     from cloudports.importer.model import Lab
     from cloudports.live.backend import Backend
-    from cloudports.query.model import Probe, Verdict
+    from cloudports.query.model import Point, Probe, Verdict
     from cloudports.query.space import Reachability
 
 
@@ -61,6 +61,11 @@ class AzureTarget(Target[AzureSettings, AzureState]):
         from cloudports.targets.azure.explain import explain
 
         return explain(state, probe)
+
+    def machine(self, state: AzureState, name: str) -> Point | None:
+        from cloudports.targets.azure.explain import machine_point
+
+        return machine_point(state, name)
 
     def reachability(self, state: AzureState) -> Reachability:
         from cloudports.targets.azure.explain import AzureReachability
