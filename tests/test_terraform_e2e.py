@@ -133,3 +133,47 @@ def test_applied_rules_allow_and_forbid_the_right_flows(tmp_path, tf_cli_config,
     assert ingress("dc", "tcp", 3389, "cidr:10.99.0.0/24") and not ingress("dc", "tcp", 3389, "cidr:10.20.0.0/16")
     # strict egress: no allow-all outbound left on any group
     assert not any(r[1] == "egress" and r[2] == "-1" for r in live)
+
+
+def test_machines_named_by_id_are_attached_by_terraform_and_cloudports_agrees(
+    tmp_path, tf_cli_config, moto_server, aws_env, capsys
+):
+    """members.aws by instance and interface ID -> aws_network_interface_sg_attachment; plan shows no change
+    afterwards, and cloudports' own drift sees every member in its group."""
+    vpc_id = create_vpc(moto_server)
+    ec2 = boto3.client("ec2", endpoint_url=moto_server)
+    subnet = ec2.create_subnet(VpcId=vpc_id, CidrBlock="10.0.3.0/24")["Subnet"]["SubnetId"]
+    keep = ec2.create_security_group(GroupName="keep-me", Description="not ours", VpcId=vpc_id)["GroupId"]
+    launch = {"ImageId": "ami-12c6146b", "MinCount": 1, "MaxCount": 1, "SubnetId": subnet, "SecurityGroupIds": [keep]}
+    web = ec2.run_instances(**launch)["Instances"][0]
+    db_eni = ec2.create_network_interface(SubnetId=subnet, Groups=[keep])["NetworkInterface"]["NetworkInterfaceId"]
+    spec = tmp_path / "spec.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "name": "tfmembers",
+                "roles": {
+                    "web": {"members": {"aws": {"instance_ids": [web["InstanceId"]]}}},
+                    "db": {"members": {"aws": {"network_interface_ids": [db_eni]}}},
+                },
+                "flows": [{"from": "web", "to": "db", "services": ["tcp/5432"]}],
+            }
+        )
+    )
+    out = tmp_path / "aws"
+    assert main(["emit", str(spec), "--target", "aws", "--out", str(out)]) == 0
+    assert f'"web/{web["InstanceId"]}"' in (out / "members.tf").read_text()
+    tf = TerraformRunner(out, terraform_env(tf_cli_config, aws_env))
+    assert tf.init()[0] == 0
+    code, stdout, stderr = tf.apply({"vpc_id": vpc_id})
+    assert code == 0, stdout + stderr
+
+    def names(eni: str) -> set[str]:
+        found = ec2.describe_network_interfaces(NetworkInterfaceIds=[eni])["NetworkInterfaces"][0]["Groups"]
+        return {g["GroupName"] for g in found}
+
+    assert names(web["NetworkInterfaces"][0]["NetworkInterfaceId"]) == {"keep-me", "web"}
+    assert names(db_eni) == {"keep-me", "db"}
+    assert tf.plan({"vpc_id": vpc_id})[0] == 0
+    capsys.readouterr()
+    assert main(["drift", str(spec), "-t", "aws", "--vpc-id", vpc_id]) == 0, capsys.readouterr().out

@@ -6,6 +6,8 @@ from pathlib import Path
 
 from cloudports.emit import files
 from cloudports.emit.hcl import block, string
+from cloudports.targets.aws.emit_members import FILE as MEMBERS_FILE
+from cloudports.targets.aws.emit_members import members_tf
 from cloudports.targets.aws.model import AwsState, SgRule
 
 MODULE = "aws-security-groups"
@@ -89,10 +91,14 @@ output "security_group_ids" {{
 def emit_aws(state: AwsState, out: Path, phase: str | None = None) -> list[Path]:
     head = files.header(state.topology, phase)
     files.copy_module(MODULE, out)
+    members = members_tf(state, head)
+    if not members:
+        (out / MEMBERS_FILE).unlink(missing_ok=True)  # a spec that no longer names machines
     return files.write(
         out,
         {
             "main.tf": head + _main_tf(state),
             "rules.tf": head + block("locals", rules_locals(state)),
+            **members,
         },
     )

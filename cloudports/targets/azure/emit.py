@@ -11,6 +11,8 @@ from pathlib import Path
 
 from cloudports.emit import files
 from cloudports.emit.hcl import block, string
+from cloudports.targets.azure.emit_members import FILE as MEMBERS_FILE
+from cloudports.targets.azure.emit_members import members_tf
 from cloudports.targets.azure.model import AzureState, NsgRule
 
 MODULE = "azure-nsg"
@@ -135,6 +137,9 @@ output "application_security_group_ids" {{
 def emit_azure(state: AzureState, out: Path, phase: str | None = None) -> list[Path]:
     head = files.header(state.topology, phase)
     files.copy_module(MODULE, out)
+    members = members_tf(state, head)
+    if not members:
+        (out / MEMBERS_FILE).unlink(missing_ok=True)  # a spec that no longer names machines
     priorities = {f"{r.direction}/{r.name}": r.priority for r in state.rules.values()}
     record = {"comment": "NSG rule priorities kept stable across emits; see cloudports docs", "priorities": priorities}
     return files.write(
@@ -142,6 +147,7 @@ def emit_azure(state: AzureState, out: Path, phase: str | None = None) -> list[P
         {
             "main.tf": head + _main_tf(state),
             "rules.tf": head + block("locals", rules_locals(state)),
+            **members,
             PRIORITIES_FILE: json.dumps(record, indent=2, sort_keys=True) + "\n",
         },
     )

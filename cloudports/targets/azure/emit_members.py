@@ -1,0 +1,45 @@
+"""The roles' NICs named in the spec (members.azure) -> Terraform ASG associations, in members.tf.
+
+Selectors by tag, and virtual machines (whose NICs are only known once read), are a live-path feature
+(`cloudports apply` and `drift` read the resource group each time). Each association is keyed
+"<role>/<resource group>/<NIC name>", so adding a NIC never replaces another's association.
+"""
+
+from __future__ import annotations
+
+from cloudports.emit.hcl import block
+from cloudports.targets.azure.model import AzureState
+
+FILE = "members.tf"
+
+_RESOURCES = """
+resource "azurerm_network_interface_application_security_group_association" "member" {
+  for_each = local.member_nics
+  network_interface_id = format(
+    "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/networkInterfaces/%s",
+    data.azurerm_client_config.current.subscription_id,
+    coalesce(each.value.resource_group, var.resource_group_name),
+    each.value.name,
+  )
+  application_security_group_id = module.nsg.application_security_group_ids[each.value.role]
+}
+"""
+
+
+def members_tf(state: AzureState, head: str) -> dict[str, str]:
+    """{"members.tf": ...} when a role names NICs, else {} (and emit removes a stale file)."""
+    nics = {}
+    for role, members in sorted(state.members.items()):
+        for item in members.network_interfaces:
+            name, rg = (item, None) if isinstance(item, str) else (item.name, item.resource_group)
+            nics[f"{role}/{rg or '-'}/{name}"] = {"role": role, "name": name, "resource_group": rg}
+    if not nics:
+        return {}
+    live_only = sorted(role for role, m in state.members.items() if m.tags or m.virtual_machines)
+    note = (
+        f"# Roles that select NICs by tag or virtual machine ({', '.join(live_only)}) are placed by "
+        "`cloudports apply`, not here.\n"
+        if live_only
+        else ""
+    )
+    return {FILE: head + note + block("locals", {"member_nics": dict(sorted(nics.items()))}) + _RESOURCES}
