@@ -81,7 +81,8 @@ def membership_changes(
     for action, role_keys in sides:
         for role in role_keys:
             verb = "carries" if action == "add" else "no longer carries"
-            summary = f"{machine.label} {verb} {group} {names.get(role, role)} (role {role})"
+            # a group the spec no longer declares is keyed "<role tag>@<name>" (read.py): show the role
+            summary = f"{machine.label} {verb} {group} {names.get(role, role)} (role {role.split('@')[0]})"
             after = {"machine": machine.id, "role": role, "attached": action == "add"}
             name = f"{machine.id.rsplit('/', 1)[-1]}/{role}"
             rows.append(Change(action, MEMBERSHIP, name, summary, before, after, regroup.why[role]))
