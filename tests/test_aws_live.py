@@ -149,8 +149,11 @@ def test_apply_example_reads_back_exactly_the_compiled_rules(spec, vpc, ec2, cap
     api_calls.clear()
     code, out, _ = cli(capsys, "plan", spec, "-t", "aws", "--vpc-id", vpc, "--detailed-exitcode")
     assert code == 0 and "no changes" in out
+    api_calls.clear()
     code, out, _ = cli(capsys, "drift", spec, "-t", "aws", "--vpc-id", vpc)
     assert code == 0 and "in sync" in out
+    # the API-call limit: one page of the VPC's groups, one page of their rules (no DescribeVpcs: nothing to create)
+    assert api_calls.counts == {"DescribeSecurityGroups": 1, "DescribeSecurityGroupRules": 1}
     code, out, _ = cli(capsys, "apply", spec, "-t", "aws", "--vpc-id", vpc, "--auto-approve")
     assert code == 0
     assert api_calls.writes == {}, "a second apply makes no write call"

@@ -212,7 +212,7 @@ class Applier:
         return str(groups[0]["GroupId"])
 
     def _create_groups(self, d: AwsDiff) -> None:
-        maker = GroupMaker(self.ec2, self.desired, d.live.vpc_has_ipv6)
+        maker = GroupMaker(self.ec2, self.desired, bool(d.live.vpc_has_ipv6))
         for group in d.create_groups:
             maker.create(group, group_tags(self.desired, group))
 

@@ -133,4 +133,4 @@ class LiveState:
     groups: dict[str, LiveGroup]  # key -> group
     rule_ids: dict[str, str]  # rule key -> sgr- ID
     duplicates: list[tuple[SgRule, str]]  # further live rules with an already-seen key (non-canonical CIDRs)
-    vpc_has_ipv6: bool = False
+    vpc_has_ipv6: bool | None = None  # None: not read (no group to create)
