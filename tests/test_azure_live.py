@@ -187,8 +187,8 @@ def test_request_counts_apply_and_drift(arm: ArmServer, capsys) -> None:
     assert drift(capsys, DISTRIBUTED)[0] == 0
     log = arm.request_log
     assert {m for m, _p, _s in log} == {"GET"}
-    # ASG list, NSG list, 2 pages of 51 rules (page size 50), the subnet
-    assert len(log) == 5, log
+    # ASG list, NSG list (its 51 rules inline: no securityRules paging), the subnet
+    assert len(log) == 3, log
 
 
 # ----------------------------------------------------------------------------------- out-of-band changes

@@ -66,18 +66,17 @@ class Reader:
             raw_asgs = list(self.client.application_security_groups.list(self.rg))
         asgs = self._asgs(raw_asgs, conflicts, problems)
         busy = [f"application security group {a.name}" for a in raw_asgs if running(a)]
-        nsg, others = self._nsgs(conflicts, problems, busy)
+        nsg, raw_nsg, others = self._nsgs(conflicts, problems, busy)
         if problems:
             raise CloudportsError(problems)
         rules: dict[str, NsgRule] = {}
-        if nsg is not None:
+        if raw_nsg is not None:
+            # The listing carries each NSG's rules inline: no securityRules paging (drift at 2 requests + subnets).
             roles_by_id = {a.id.lower(): a.key for a in asgs.values()}
-            with arm_errors("listing the security rules of", f"network security group {nsg.name}"):
-                for raw in self.client.security_rules.list(self.rg, nsg.name):
-                    rule = normalise_rule(raw, roles_by_id)
-                    rules[rule.name] = rule
-                    busy += [f"rule {rule.name}"] if running(raw) else []
-            nsg = replace(nsg, rule_count=len(rules))
+            for raw in raw_nsg.security_rules or []:
+                rule = normalise_rule(raw, roles_by_id)
+                rules[rule.name] = rule
+                busy += [f"rule {rule.name}"] if running(raw) else []
         live = LiveState(self._state(rules, asgs), nsg, others, asgs, self.read_subnets(), tuple(busy))
         # Membership is at stake when a role has members, or an ASG is to be deleted (it must leave every NIC).
         if self.desired.members or destroying or any(key not in self.desired.asgs for key in asgs):
@@ -114,12 +113,12 @@ class Reader:
 
     def _nsgs(
         self, conflicts: NameConflicts, problems: list[Diagnostic], busy: list[str]
-    ) -> tuple[LiveNsg | None, list[LiveNsg]]:
-        """(the spec's NSG if it is ours or adopted, other NSGs tagged for this topology)."""
+    ) -> tuple[LiveNsg | None, Any, list[LiveNsg]]:
+        """(the spec's NSG if it is ours or adopted, as read and as listed; other NSGs tagged for this topology)."""
         with arm_errors("listing network security groups in", self.rg):
             raw_nsgs = list(self.client.network_security_groups.list(self.rg))
         busy += [f"network security group {n.name}" for n in raw_nsgs if running(n)]
-        nsg, others = None, []
+        nsg, raw_nsg, others = None, None, []
         for raw in sorted(raw_nsgs, key=lambda n: str(n.name).lower()):
             tags = _tags(raw)
             if str(raw.name).lower() != self.desired.nsg_name.lower():
@@ -131,8 +130,8 @@ class Reader:
             if verdict.problem:
                 problems.append(verdict.problem)
             elif verdict.verdict in ("mine", "adopt"):
-                nsg = self._nsg(raw, adopt=verdict.verdict == "adopt")
-        return nsg, others
+                nsg, raw_nsg = self._nsg(raw, adopt=verdict.verdict == "adopt"), raw
+        return nsg, raw_nsg, others
 
     def _nsg(self, raw: Any, adopt: bool = False) -> LiveNsg:
         subnets = tuple(str(s.id) for s in (getattr(raw, "subnets", None) or []) if getattr(s, "id", None))
