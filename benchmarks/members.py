@@ -8,7 +8,9 @@ server (instances with one interface each) and on the local Resource Manager (NI
   regroup    10 machines change role (their tag): one write per machine
   destroy    every machine loses cloudports' group first, then the groups go
 
-Requests are counted on the servers (moto: per EC2 action; ARM: per method and resource type).
+Requests are counted on the servers (moto: per EC2 action; ARM: per method and resource type). Then the Azure apply
+and destroy again with every long-running operation taking BENCH_LATENCY seconds (default 0.5), one write at a
+time (CLOUDPORTS_AZURE_CONCURRENCY=1) against 8 at once.
 
     python benchmarks/members.py
     BENCH_MACHINES=200 python benchmarks/members.py
@@ -40,6 +42,7 @@ from cloudports.targets.azure import TARGET as AZURE  # noqa: E402
 from tests.support.azure_live import SUB, sdk_client  # noqa: E402
 
 MACHINES = int(os.environ.get("BENCH_MACHINES", "50"))
+LATENCY = float(os.environ.get("BENCH_LATENCY", "0.5"))  # seconds per long-running operation, for the comparison
 ROLES = ["web", "app", "db", "jump", "files"]
 RG = "rg-bench-members"
 
@@ -65,11 +68,11 @@ class Steps:
 
     def print(self) -> None:
         print(f"\n{MACHINES} machines in {len(ROLES)} roles\n")
-        print(f"{'cloud':6} {'step':8} {'wall s':>7} {'requests':>8} {'writes':>6}  by kind")
+        print(f"{'cloud':11} {'step':8} {'wall s':>7} {'requests':>8} {'writes':>6}  by kind")
         for cloud, label, seconds, counts in self.rows:
             writes = sum(n for k, n in counts.items() if not k.startswith(("Describe", "GET")))
             kinds = ", ".join(f"{k} {n}" for k, n in sorted(counts.items()))
-            print(f"{cloud:6} {label:8} {seconds:7.2f} {sum(counts.values()):8} {writes:6}  {kinds}")
+            print(f"{cloud:11} {label:8} {seconds:7.2f} {sum(counts.values()):8} {writes:6}  {kinds}")
 
 
 def aws(steps: Steps, path: Path) -> None:
@@ -109,13 +112,17 @@ def aws(steps: Steps, path: Path) -> None:
         server.stop()
 
 
-def azure(steps: Steps, path: Path) -> None:
-    with ArmServer() as srv:
+def azure(steps: Steps, path: Path, latency: float | None = None, concurrency: int = 8) -> None:
+    """`latency`: seconds each long-running operation takes on the server (Azure: several); `concurrency`:
+    independent writes at once (CLOUDPORTS_AZURE_CONCURRENCY; 1 is one after another)."""
+    label = "azure" if latency is None else f"az{latency:g}s×{concurrency}"
+    with ArmServer(lro_latency=latency or 0.0) as srv:
         os.environ.update(
             CLOUDPORTS_ARM_ENDPOINT=srv.url,
             CLOUDPORTS_AZURE_TOKEN="bench",
             AZURE_SUBSCRIPTION_ID=SUB,
-            CLOUDPORTS_AZURE_POLLING_INTERVAL="0",
+            CLOUDPORTS_AZURE_POLLING_INTERVAL="0.05" if latency else "0",
+            CLOUDPORTS_AZURE_CONCURRENCY=str(concurrency),
         )
         sdk = sdk_client(srv)
         subnet = srv.add_subnet(SUB, RG, "vnet-bench", "servers", "10.8.0.0/20")
@@ -131,14 +138,17 @@ def azure(steps: Steps, path: Path) -> None:
             body["properties"] = {"ipConfigurations": [config]}
             sdk.network_interfaces.begin_create_or_update(RG, f"nic-{i:03d}", body).result()
         backend = AZURE.open_backend(compile_spec(path), {}, False)
-        steps.run("azure", "apply", take, lambda: backend.apply(backend.plan()))
-        steps.run("azure", "drift", take, lambda: backend.plan())
+        steps.run(label, "apply", take, lambda: backend.apply(backend.plan()))
+        if latency is not None:  # the long-running operations' cost: from nothing, and back
+            steps.run(label, "destroy", take, lambda: backend.destroy(backend.plan_destroy()))
+            return
+        steps.run(label, "drift", take, lambda: backend.plan())
         for i in range(10):
             nic = sdk.network_interfaces.get(RG, f"nic-{i:03d}")
             nic.tags = {"role": "files"}
             sdk.network_interfaces.begin_create_or_update(RG, f"nic-{i:03d}", nic).result()
-        steps.run("azure", "regroup", take, lambda: backend.apply(backend.plan()))
-        steps.run("azure", "destroy", take, lambda: backend.destroy(backend.plan_destroy()))
+        steps.run(label, "regroup", take, lambda: backend.apply(backend.plan()))
+        steps.run(label, "destroy", take, lambda: backend.destroy(backend.plan_destroy()))
 
 
 def kind(path: str) -> str:
@@ -156,6 +166,8 @@ def main() -> None:
         path = spec(Path(tmp))
         aws(steps, path)
         azure(steps, path)
+        for concurrency in (1, 8):  # Azure's writes take seconds: serial against concurrent
+            azure(steps, path, latency=LATENCY, concurrency=concurrency)
     steps.print()
 
 

@@ -203,6 +203,8 @@ def test_a_member_in_another_vnet_gets_azures_error_clearly(lab, tmp_path, capsy
     code, out, err = cli(capsys, "apply", spec, "-t", "azure", "--auto-approve")
     assert code == 1
     assert "nic-web-2" in err and "one virtual network" in err
+    # the NIC writes run side by side and each is tried: the one that could join did
+    assert lab.asgs_of("nic-web-1") == [{"ops-foreign", "shop-web-asg"}]
 
 
 def test_members_named_that_do_not_exist_are_reported(lab, tmp_path, capsys):
@@ -227,3 +229,28 @@ def test_query_live_judges_nics_by_the_asgs_they_really_carry(lab, tmp_path, cap
     assert code == 0 and "machine nic-web" in out
     assert query("nic-stranger", "vm-db", "tcp/5432")[0] == 3
     assert query("vm-db", "nic-web", "tcp/5432")[0] == 3
+
+
+def test_independent_writes_run_side_by_side_up_to_the_concurrency_limit(tmp_path, capsys, monkeypatch):
+    """The NICs' writes of an apply and a destroy are independent: with CLOUDPORTS_AZURE_CONCURRENCY=4 up to 4
+    long-running operations run at once on the server, with 1 never more than one. (How much time that saves is
+    measured in benchmarks/members.py.)"""
+    from tests.support.azure_live import point_cloudports_at
+
+    def peak(concurrency: int) -> int:
+        with ArmServer(lro_latency=0.2) as srv:
+            point_cloudports_at(srv, monkeypatch)
+            monkeypatch.setenv("CLOUDPORTS_AZURE_POLLING_INTERVAL", "0.05")
+            monkeypatch.setenv("CLOUDPORTS_AZURE_CONCURRENCY", str(concurrency))
+            lab = Lab(srv)
+            for i in range(6):
+                lab.nic(f"nic-web-{i}", {"role": "web"})
+            spec = spec_file(tmp_path, {"web": {"tags": {"role": "web"}}})
+            apply(spec, capsys)
+            assert all(lab.asgs_of(f"nic-web-{i}") == [{"ops-foreign", "shop-web-asg"}] for i in range(6))
+            code, out, _ = cli(capsys, "destroy", spec, "-t", "azure", "--auto-approve")
+            assert code == 0 and all(lab.asgs_of(f"nic-web-{i}") == [{"ops-foreign"}] for i in range(6))
+            return srv.peak_operations
+
+    assert peak(1) == 1
+    assert 2 <= peak(4) <= 4

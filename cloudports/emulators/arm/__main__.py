@@ -52,6 +52,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--lro-complete-after", type=float, default=None, help="also complete operations after N seconds"
     )
+    parser.add_argument(
+        "--lro-latency", type=float, default=0.0, help="every operation takes at least N seconds (as Azure's do)"
+    )
     parser.add_argument("--conflict-status", type=int, choices=(409, 429), default=409)
     parser.add_argument(
         "--subnet",
@@ -72,6 +75,7 @@ def main(argv: list[str] | None = None) -> int:
         page_size=args.page_size,
         lro_polls=args.lro_polls,
         lro_complete_after=args.lro_complete_after,
+        lro_latency=args.lro_latency,
         conflict_status=args.conflict_status,
         subnets=args.subnet,
         require_auth=not args.no_auth,

@@ -1,8 +1,8 @@
 """Long-running operations: Azure-AsyncOperation / Location polling, completion, and per-resource locks.
 
 A write is applied at once (provisioningState Updating or Deleting) and registers an :class:`Operation`; the
-operation answers InProgress to the first ``lro_polls`` polls, then completes (or after ``lro_complete_after``
-seconds, or on ``complete_operations()``). While it runs, other writes to the same resource get 409/429.
+operation answers InProgress to the first ``lro_polls`` polls and for at least ``lro_latency`` seconds, then
+completes (or after ``lro_complete_after`` seconds, or on ``complete_operations()``). While it runs, other writes to the same resource get 409/429.
 """
 
 from __future__ import annotations
@@ -42,9 +42,11 @@ class Operations:
         self.settings = settings
         self.faults = faults
         self._ops: dict[str, Operation] = {}
+        self.peak = 0  # the most operations running at once so far (a test hook: do writes overlap?)
 
     def clear(self) -> None:
         self._ops.clear()
+        self.peak = 0
 
     def start(
         self,
@@ -66,6 +68,7 @@ class Operations:
         )
         op.fail = self.faults.take_async_failure(req.method, req.path)
         self._ops[op_id] = op
+        self.peak = max(self.peak, sum(o.status == "InProgress" for o in self._ops.values()))
         headers = {"Azure-AsyncOperation": status_url, "Retry-After": str(self.settings.retry_after)}
         if delete:
             headers["Location"] = f"{base}/operationResults/{op_id}?api-version={req.api_version}"
@@ -117,7 +120,7 @@ class Operations:
                 raise ArmError(409, "AnotherOperationInProgress", message, headers={"Retry-After": "1"})
 
     def _advance(self, op: Operation) -> None:
-        if op.status != "InProgress":
+        if op.status != "InProgress" or time.monotonic() - op.created < self.settings.lro_latency:
             return
         if op.polls_left > 0:
             op.polls_left -= 1

@@ -60,6 +60,7 @@ class Settings:
     conflict_status: int = 409
     retry_after: int = 0
     require_auth: bool = True
+    lro_latency: float = 0.0  # an operation takes at least this long, however often it is polled
 
     def __post_init__(self) -> None:
         if self.page_size < 1:

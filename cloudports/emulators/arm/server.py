@@ -97,6 +97,8 @@ class ArmServer:
     :param page_size: items per list page before a ``nextLink`` is returned.
     :param lro_polls: how many polls of an operation answer ``InProgress`` before it completes.
     :param lro_complete_after: if set, operations also complete on their own after this many seconds.
+    :param lro_latency: every operation takes at least this many seconds (polls answer InProgress until then), as
+        Azure's do: for measuring what running independent writes concurrently gains.
     :param conflict_status: status for a write while an operation on the resource is running
         (409 ``AnotherOperationInProgress``, or 429 ``RetryableErrorDueToAnotherOperation``).
     :param retry_after: ``Retry-After`` seconds on LRO responses and InProgress polls.
@@ -118,8 +120,11 @@ class ArmServer:
         subnets: Iterable[Mapping[str, Any] | tuple[Any, ...]] = (),
         require_auth: bool = True,
         verbose: bool = False,
+        lro_latency: float = 0.0,
     ) -> None:
-        self.settings = Settings(page_size, lro_polls, lro_complete_after, conflict_status, retry_after, require_auth)
+        self.settings = Settings(
+            page_size, lro_polls, lro_complete_after, conflict_status, retry_after, require_auth, lro_latency
+        )
         self.port = port
         self.verbose = verbose
         self._seed = [dict(s) if isinstance(s, Mapping) else s for s in subnets]
@@ -260,6 +265,12 @@ class ArmServer:
     def faults(self) -> list[dict[str, Any]]:
         with self._lock:
             return self._faults.describe()
+
+    @property
+    def peak_operations(self) -> int:
+        """The most long-running operations that were running at once since the last reset (0 if none ran)."""
+        with self._lock:
+            return self._ops.peak
 
     def complete_operations(self) -> int:
         """Complete every running operation now (as if Azure had finished); returns how many."""

@@ -2,8 +2,11 @@
 
 Order: ASGs first (create, or fix tags) -> the NSG (a new one in one PUT with all its rules inline; an existing
 one only has its tags patched, never PUT, which would replace its rules) -> rules one by one -> subnet
-associations (once the rules are in place, so a subnet never runs on the default rules alone) -> ASGs the spec
-no longer has (after the rules that used them are gone).
+associations (once the rules are in place, so a subnet never runs on the default rules alone) -> NIC membership
+(members) -> ASGs the spec no longer has (after the rules and NICs that used them let go).
+
+Independent writes - the ASG PUTs, the NIC PUTs, the ASG deletions - run concurrently, at most
+CLOUDPORTS_AZURE_CONCURRENCY (default 8) at once; the writes on the one NSG stay one after another.
 
 Rule writes are ordered so that no two rules hold the same (priority, direction) even for a moment (writes.py).
 Each write waits for its long-running operation
@@ -24,10 +27,18 @@ from azure.mgmt.network import models
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.live.membership import Regroup
 from cloudports.live.plan import Plan, ensure_unchanged
-from cloudports.targets.azure.arm import BUSY_MAX_WAIT, ArmSettings, arm_errors, error_code, retry_busy, wait
+from cloudports.targets.azure.arm import (
+    BUSY_MAX_WAIT,
+    ArmSettings,
+    arm_errors,
+    concurrently,
+    error_code,
+    retry_busy,
+    wait,
+)
 from cloudports.targets.azure.diff import ASG, NSG, AzureDiff, destroy_diff, diff
 from cloudports.targets.azure.members import region_problems
-from cloudports.targets.azure.model import Asg, AzureState, LiveState, Nic, SubnetRef
+from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveState, Nic, SubnetRef
 from cloudports.targets.azure.normalise import canonical, normalise_rule
 from cloudports.targets.azure.read import running
 from cloudports.targets.azure.writes import Step, nsg_body, order_rule_writes, security_rule
@@ -79,8 +90,8 @@ class Applier:
                 [Diagnostic(None, f"azure: {p}; nothing was changed", _REGION_HINT) for p in problems]
             )
         asg_ids = {key: a.id for key, a in d.live.asgs.items()}
-        for asg in d.create_asgs:
-            asg_ids[asg.role] = self._put_asg(asg, d.desired.location)
+        made = concurrently(self.settings.concurrency, lambda a: self._put_asg(a, d.desired.location), d.create_asgs)
+        asg_ids |= {asg.role: asg_id for asg, asg_id in zip(d.create_asgs, made, strict=True)}
         for live_asg, change in d.tag_asgs:
             self._patch_tags(
                 self.client.application_security_groups, "application security group", live_asg.name, change.after
@@ -88,8 +99,8 @@ class Applier:
         nsg_id = self._create_nsg(d, asg_ids) if d.live.nsg is None else self._update_nsg(d, asg_ids)
         for subnet in d.associate:
             self._associate(subnet, nsg_id, d)
-        for regroup in d.regroups:  # after the rules: a NIC never sits in an ASG whose rules are half written
-            self._regroup(regroup, asg_ids)
+        # after the rules: a NIC never sits in an ASG whose rules are half written
+        concurrently(self.settings.concurrency, lambda r: self._regroup(r, asg_ids), d.regroups)
         left = self._delete_asgs(d)
         done = [c for c in planned.changes if not (c.kind == ASG and c.action == "remove" and c.name in left)]
         return Plan("azure", d.desired.topology, planned.scope, done, planned.notes + list(left.values()))
@@ -248,16 +259,20 @@ class Applier:
 
     def _delete_asgs(self, d: AzureDiff) -> dict[str, str]:
         """Deletes ASGs; returns name -> note for each one left because something still uses it."""
-        left = {}
-        for asg in d.delete_asgs:
-            why = self._delete_in_use(
-                lambda name=asg.name: self.client.application_security_groups.begin_delete(self.rg, name),
+
+        def delete(asg: LiveAsg) -> str | None:
+            return self._delete_in_use(
+                lambda: self.client.application_security_groups.begin_delete(self.rg, asg.name),
                 "deleting application security group",
                 asg.name,
             )
-            if why is not None:
-                left[asg.name] = left_in_use("application security group", asg.name, why)
-        return left
+
+        whys = concurrently(self.settings.concurrency, delete, d.delete_asgs)
+        return {
+            asg.name: left_in_use("application security group", asg.name, why)
+            for asg, why in zip(d.delete_asgs, whys, strict=True)
+            if why is not None
+        }
 
     # ---------------------------------------------------------------------------------------- destroy
 
@@ -266,8 +281,8 @@ class Applier:
         planned = d.plan()
         ensure_unchanged(approved, planned)
         asg_ids = {key: a.id for key, a in d.live.asgs.items()}
-        for regroup in d.regroups:  # Azure refuses to delete an ASG that a NIC still uses
-            self._regroup(regroup, asg_ids)
+        # Azure refuses to delete an ASG that a NIC still uses
+        concurrently(self.settings.concurrency, lambda r: self._regroup(r, asg_ids), d.regroups)
         owned = d.live.owned_nsg_ids()
         for ref in d.dissociate:
             self._dissociate(ref, owned)

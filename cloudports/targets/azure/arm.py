@@ -19,7 +19,8 @@ import ipaddress
 import os
 import sys
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -42,11 +43,15 @@ ENV_TOKEN = "CLOUDPORTS_AZURE_TOKEN"
 ENV_POLLING = "CLOUDPORTS_AZURE_POLLING_INTERVAL"
 ENV_RETRIES = "CLOUDPORTS_AZURE_RETRY_TOTAL"
 ENV_RETRY_STATUS = "CLOUDPORTS_AZURE_RETRY_STATUS"
+ENV_CONCURRENCY = "CLOUDPORTS_AZURE_CONCURRENCY"
 
 # Without a Retry-After header the SDK would wait 30 s between LRO polls; NSG rule writes usually finish in a
 # few seconds and Azure sends Retry-After anyway, so 1 s only matters when it does not.
 DEFAULT_POLLING_INTERVAL = 1.0
 DEFAULT_RETRY_TOTAL = 10  # azure-core's own default
+# Independent writes (ASGs, NICs) in flight at once. Resource Manager allows far more writes per hour than a lab
+# needs; a throttled one (429) waits as its Retry-After says, in azure-core's retry policy.
+DEFAULT_CONCURRENCY = 8
 # azure-core stops after 3 throttled (429) or failed (500/502/503/504) answers to one request, whatever the total
 # says; cloudports lets the total decide unless CLOUDPORTS_AZURE_RETRY_STATUS says otherwise.
 
@@ -68,6 +73,7 @@ class ArmSettings:
     polling_interval: float = DEFAULT_POLLING_INTERVAL
     retry_total: int = DEFAULT_RETRY_TOTAL
     retry_status: int | None = None  # None: as many as retry_total
+    concurrency: int = DEFAULT_CONCURRENCY  # independent writes at once (1: one after another)
 
     @property
     def scope(self) -> str:
@@ -170,6 +176,7 @@ def resolve_settings(
         polling_interval=_number(env, ENV_POLLING, DEFAULT_POLLING_INTERVAL),
         retry_total=int(_number(env, ENV_RETRIES, DEFAULT_RETRY_TOTAL)),
         retry_status=int(_number(env, ENV_RETRY_STATUS, -1)) if env.get(ENV_RETRY_STATUS, "").strip() else None,
+        concurrency=max(1, int(_number(env, ENV_CONCURRENCY, DEFAULT_CONCURRENCY))),
     )
 
 
@@ -360,6 +367,26 @@ def retry_busy(
             sleep(delay)
             waited += delay
             attempt += 1
+
+
+def concurrently(limit: int, work: Callable[[T], Any], items: Iterable[T]) -> list[Any]:
+    """work(item) for each item, at most `limit` at once, results in the items' order. Every item is tried; the
+    failures' diagnostics are raised together afterwards, so one bad write never hides another."""
+    items = list(items)
+    if limit <= 1 or len(items) <= 1:
+        return [work(item) for item in items]
+    results: list[Any] = [None] * len(items)
+    problems: list[Diagnostic] = []
+    with ThreadPoolExecutor(max_workers=min(limit, len(items))) as pool:
+        futures = {pool.submit(work, item): i for i, item in enumerate(items)}
+        for future in as_completed(futures):
+            try:
+                results[futures[future]] = future.result()
+            except CloudportsError as exc:
+                problems.extend(exc.diagnostics)
+    if problems:
+        raise CloudportsError(problems)
+    return results
 
 
 def wait(poller_factory: Callable[[], Any], action: str, subject: str) -> Any:

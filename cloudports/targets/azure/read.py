@@ -9,7 +9,6 @@ Subnets the spec names are read one by one (GET) to see which NSG they are assoc
 
 from __future__ import annotations
 
-from dataclasses import replace
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
