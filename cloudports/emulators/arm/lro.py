@@ -2,7 +2,8 @@
 
 A write is applied at once (provisioningState Updating or Deleting) and registers an :class:`Operation`; the
 operation answers InProgress to the first ``lro_polls`` polls and for at least ``lro_latency`` seconds, then
-completes (or after ``lro_complete_after`` seconds, or on ``complete_operations()``). While it runs, other writes to the same resource get 409/429.
+completes (or after ``lro_complete_after`` seconds, or on ``complete_operations()``). While it runs, other writes
+to the same resource get 409/429.
 """
 
 from __future__ import annotations
