@@ -16,7 +16,7 @@ from cloudports.compile.lint import RISKY
 from cloudports.errors import CloudportsError, SpecError
 from cloudports.spec import load_topology
 from cloudports.targets.aws import TARGET as AWS
-from cloudports.targets.aws.build import QUOTA_CODE
+from cloudports.targets.aws.split import QUOTA_CODE
 from cloudports.targets.azure import TARGET as AZURE
 from cloudports.targets.azure.build import DENY_ALL_OUTBOUND, DENY_VNET_INBOUND, MAX_RULES, build_azure
 from cloudports.targets.azure.model import ALLOW_PRIORITIES, DENY_PRIORITY
@@ -353,31 +353,65 @@ def test_cli_reports_exposure_with_position(tmp_path: Path, capsys) -> None:
 # --------------------------------------------------------------------------------------------- AWS quota
 
 
-def test_aws_quota_error_names_role_count_and_quota(tmp_path: Path) -> None:
+def test_aws_role_over_the_rule_quota_spreads_over_several_groups(tmp_path: Path) -> None:
     four = ["tcp/1", "tcp/3", "tcp/5", "tcp/7"]
     policy = compiled(
         tmp_path, [flow("corp", "web", *four)], networks=CORP, targets={"aws": {"max_rules_per_group": 3}}
     )
+    state = AWS.build(policy)
+    assert state.parts("web") == ["web", "web-2"]
+    second = state.groups["web-2"]
+    assert second.role == "web" and second.part == 2 and second.name == "web-2"
+    assert dict(second.tags)["cloudports:part"] == "2"
+    for group in ("web", "web-2"):
+        for family in (4, 6):
+            count = sum(r.family == family for r in state.rules_of(group, "ingress"))
+            assert count == (3 if group == "web" else 1), (group, family)
+    # the same traffic as one group would allow: 4 ports from both CIDRs of corp
+    ports = {
+        (r.from_port, r.cidr_ipv4 or r.cidr_ipv6) for k in state.parts("web") for r in state.rules_of(k, "ingress")
+    }
+    assert len(ports) == 8
+    # and the same groups whatever the order of the flows (deterministic slicing)
+    again = AWS.build(
+        compiled(
+            tmp_path, [flow("corp", "web", *reversed(four))], networks=CORP, targets={"aws": {"max_rules_per_group": 3}}
+        )
+    )
+    assert again.rules.keys() == state.rules.keys()
+
+
+def test_aws_role_needing_more_groups_than_a_machine_carries_is_refused(tmp_path: Path) -> None:
+    four = ["tcp/1", "tcp/3", "tcp/5", "tcp/7"]
+    targets = {"aws": {"max_rules_per_group": 1, "max_groups_per_interface": 3}}
     with pytest.raises(CloudportsError) as exc:
-        AWS.build(policy)
+        AWS.build(compiled(tmp_path, [flow("corp", "web", *four)], networks=CORP, targets=targets))
     text = str(exc.value)
-    assert "aws: role 'web' needs 4 inbound IPv4 rules; the quota is 3 per group" in text
-    assert "aws: role 'web' needs 4 inbound IPv6 rules" in text
-    assert QUOTA_CODE == "L-0EA8095F" and QUOTA_CODE in text
+    assert "aws: role 'web' needs 4 inbound IPv4 rules: 4 security groups of 1 rules each, more than the 3" in text
+    assert QUOTA_CODE == "L-0EA8095F" and QUOTA_CODE in text and "L-2AFB9258" in text
     assert "request-service-quota-increase --service-code vpc --quota-code L-0EA8095F" in text
     assert "targets.aws.max_rules_per_group" in text
+
+
+def test_aws_split_group_names_never_take_another_roles_name(tmp_path: Path) -> None:
+    targets = {"aws": {"max_rules_per_group": 1}}
+    policy = compiled(tmp_path, [flow("web-2", "web", "tcp/1", "tcp/3")], roles=("web", "web-2"), targets=targets)
+    with pytest.raises(CloudportsError, match="'web-2' would have the name of another role"):
+        AWS.build(policy)
 
 
 def test_aws_quota_counts_per_direction_and_family(tmp_path: Path) -> None:
     three = ["tcp/1", "tcp/3", "tcp/5"]
     targets = {"aws": {"max_rules_per_group": 3}}
-    # 3 IPv4 + 3 IPv6 inbound and 3 outbound on web: within a quota of 3
+    # 3 IPv4 + 3 IPv6 inbound and 3 outbound on web: within a quota of 3, one group
     state = AWS.build(
         compiled(tmp_path, [flow("corp", "web", *three), flow("web", "sql", *three)], networks=CORP, targets=targets)
     )
-    assert len(state.rules_of("web", "ingress")) == 6
-    with pytest.raises(CloudportsError, match="role 'web' needs 4 outbound IPv4 rules"):
-        AWS.build(compiled(tmp_path, [flow("web", "sql", *three, "tcp/9")], targets=targets))
+    assert len(state.rules_of("web", "ingress")) == 6 and state.parts("web") == ["web"]
+    assert AWS.build(compiled(tmp_path, [flow("web", "sql", *three, "tcp/9")], targets=targets)).parts("web") == [
+        "web",
+        "web-2",
+    ]
     # open egress writes 1 IPv4 + 1 IPv6 outbound rule per group
     opened = compiled(
         tmp_path, [flow("web", "sql", "tcp/1")], egress="open", targets={"aws": {"max_rules_per_group": 1}}
@@ -396,7 +430,8 @@ def test_aws_descriptions_are_sanitised(tmp_path: Path) -> None:
 
 
 def test_cli_reports_the_quota(tmp_path: Path, capsys) -> None:
-    path = make(tmp_path, [flow("web", "sql", "tcp/1", "tcp/3")], targets={"aws": {"max_rules_per_group": 1}})
+    targets = {"aws": {"max_rules_per_group": 1, "max_groups_per_interface": 1}}
+    path = make(tmp_path, [flow("web", "sql", "tcp/1", "tcp/3")], targets=targets)
     assert main(["validate", str(path)]) == 1
     err = capsys.readouterr().err
     assert "role 'sql' needs 2 inbound IPv4 rules" in err and "L-0EA8095F" in err and "Traceback" not in err

@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-from collections import Counter
 from dataclasses import replace
 
 from cloudports.compile import CompiledPolicy, Rule
-from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.gcpause import gc_paused
 from cloudports.targets.aws.model import AwsState, SecurityGroup, SgRule
 from cloudports.targets.aws.settings import AwsSettings
+from cloudports.targets.aws.split import split_roles
 from cloudports.targets.aws.text import aws_description
 from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, TOPOLOGY_TAG, spec_identity
 from cloudports.targets.text import truncate
@@ -18,7 +17,6 @@ from cloudports.targets.text import truncate
 # A group's description cannot be changed (Terraform replaces the group, which fails while instances use it):
 # it stays "cloudports <topology> role <role>" and the role's description goes into this tag.
 DESCRIPTION_TAG = "cloudports:description"
-QUOTA_CODE = "L-0EA8095F"  # "Inbound or outbound rules per security group"
 
 
 def aws_tag_value(text: str, limit: int = 256) -> str:
@@ -60,26 +58,6 @@ def _open_egress(role: str) -> list[SgRule]:
         SgRule(role, "egress", "-1", None, None, cidr_ipv4="0.0.0.0/0", description=desc),
         SgRule(role, "egress", "-1", None, None, cidr_ipv6="::/0", description=desc),
     ]
-
-
-def check_quota(state: AwsState, limit: int) -> None:
-    counts = Counter((r.group, r.direction, r.family) for r in state.rules.values())
-    problems = []
-    for (role, direction, family), count in sorted(counts.items()):
-        if count > limit:
-            way = "inbound" if direction == "ingress" else "outbound"
-            problems.append(
-                Diagnostic(
-                    None,
-                    f"aws: role '{role}' needs {count} {way} IPv{family} rules; the quota is {limit} per group",
-                    f"raise AWS quota {QUOTA_CODE} ('Inbound or outbound rules per security group'), e.g. "
-                    f"`aws service-quotas request-service-quota-increase --service-code vpc --quota-code {QUOTA_CODE} "
-                    f"--desired-value {max(count, 100)}`, then set targets.aws.max_rules_per_group: "
-                    f"{max(count, 100)}; or narrow the flows into '{role}'",
-                )
-            )
-    if problems:
-        raise CloudportsError(problems)
 
 
 @gc_paused()  # builds a large acyclic structure: see gcpause
@@ -128,5 +106,5 @@ def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
         max_groups_per_interface=settings.max_groups_per_interface,
         members=topo.members_for("aws"),
     )
-    check_quota(state, settings.max_rules_per_group)
+    split_roles(state, settings.max_rules_per_group, settings.max_groups_per_interface)
     return state

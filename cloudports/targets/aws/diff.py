@@ -16,7 +16,8 @@ from cloudports.live.membership import Regroup, membership_changes
 from cloudports.live.plan import Change, Plan
 from cloudports.targets.aws.members import QUOTA_HINT, quota_problems, regroups, unmatched
 from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, Machine, SecurityGroup, SgRule
-from cloudports.targets.aws.order import Schedule, order_group
+from cloudports.targets.aws.moves import interleave
+from cloudports.targets.aws.order import Schedule, Step, order_group
 from cloudports.targets.aws.rows import rule_summary
 from cloudports.targets.ownership import TagChange, tag_change
 
@@ -200,6 +201,7 @@ def schedule(d: AwsDiff) -> Schedule:
     for rule, rule_id in d.remove:
         removes[(rule.group, rule.direction)].append((rule, rule_id))
     out = Schedule()
+    units: list[list[Step]] = []
     for group, direction in sorted(adds.keys() | removes.keys()):
         want = d.desired.rules_of(group, direction)
         have = d.live.state.rules_of(group, direction)
@@ -207,8 +209,10 @@ def schedule(d: AwsDiff) -> Schedule:
         part = order_group(
             group, direction, (want, have), adds[(group, direction)], removes[(group, direction)], d.desired.max_rules
         )
-        out.steps += part.steps
+        units.append(part.steps)
         out.gaps += part.gaps
+    # a rule moving between two groups of a split role is added to its new group before it leaves the old one
+    out.steps = interleave(units, d.desired, d.live.state)
     return out
 
 

@@ -34,7 +34,7 @@ def rules_locals(state: AwsState) -> dict:
         "name_prefix": state.name_prefix,
         "tags": state.common_tags,
         "groups": {
-            role: {"name": g.role, "description": g.description, "tags": g.tag_dict} for role, g in state.groups.items()
+            key: {"name": key, "description": g.description, "tags": g.tag_dict} for key, g in state.groups.items()
         },
         "ingress_rules": {k: _rule_value(r) for k, r in state.rules.items() if r.direction == "ingress"},
         "egress_rules": {k: _rule_value(r) for k, r in state.rules.items() if r.direction == "egress"},

@@ -56,10 +56,12 @@ def _family(state: AwsState, probe: Probe, family: int) -> Verdict:
     reasons: list[Reason] = []
     ok = True
     for direction, mine, peer in (("ingress", probe.dst, probe.src), ("egress", probe.src, probe.dst)):
-        if not mine.groups():
+        # a role: all its groups (one, or several when its rules outgrew one); a machine: the groups it carries
+        groups = state.parts(mine.role) if mine.role is not None else sorted(mine.carries or ())
+        if not groups:
             continue  # an address outside every group: nothing of ours stops it
-        rules = sorted({r for g in mine.groups() for r in _half(state, g, direction, peer, probe, family)}, key=_key)
-        group = " or ".join(_group(state, g) for g in mine.groups())
+        rules = sorted({r for g in groups for r in _half(state, g, direction, peer, probe, family)}, key=_key)
+        group = " or ".join(_group(state, g) for g in groups)
         reasons += [
             Reason(
                 direction, True, f"{direction} rule on {group}" + (f": {r.description}" if r.description else ""), r.key
@@ -99,8 +101,8 @@ class AwsReachability:
     def __init__(self, state: AwsState):
         self.state = state
         self.by_half: dict[tuple[str, str], list[tuple[SgRule, Space]]] = {}
-        for rule in state.rules.values():
-            self.by_half.setdefault((rule.group, rule.direction), []).append((rule, rule_space(rule)))
+        for rule in state.rules.values():  # by role: a role split over several groups has all their rules
+            self.by_half.setdefault((state.role_of(rule.group), rule.direction), []).append((rule, rule_space(rule)))
 
     def _half(self, role: str | None, direction: str, peer: Point, family: int) -> Space:
         if role is None:

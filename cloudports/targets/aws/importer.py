@@ -17,7 +17,7 @@ from cloudports.importer.write import valid_name
 from cloudports.spec.model import PortSpec
 from cloudports.targets.aws.api import aws_errors
 from cloudports.targets.aws.build import DESCRIPTION_TAG
-from cloudports.targets.aws.model import SgRule
+from cloudports.targets.aws.model import PART_TAG, SgRule
 from cloudports.targets.aws.read import _describe_groups, _tags, describe_rules, normalise_rule
 from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG
 
@@ -59,8 +59,12 @@ def _roles(groups: list[dict[str, Any]], prefix: str, notes: list[str]) -> dict[
     """Group ID -> role, with a unique valid name each."""
     roles: dict[str, LiveRole] = {}
     taken: set[str] = set()
-    for group in groups:
+    by_role_tag: dict[str, LiveRole] = {}
+    for group in sorted(groups, key=lambda g: _tags(g).get(PART_TAG, "")):  # a role's first group first
         tags, name = _tags(group), group["GroupName"]
+        if tags.get(PART_TAG) and tags.get(ROLE_TAG) in by_role_tag:  # a later group of a split role: the same role
+            roles[group["GroupId"]] = by_role_tag[tags[ROLE_TAG]]
+            continue
         wanted = tags.get(ROLE_TAG) or name[len(prefix) :]
         role = valid_name(wanted, "group")
         while role in taken:
@@ -74,6 +78,7 @@ def _roles(groups: list[dict[str, Any]], prefix: str, notes: list[str]) -> dict[
         if description.startswith("cloudports "):  # cloudports' own fixed group description says nothing
             description = ""
         roles[group["GroupId"]] = LiveRole(role, description, f"security group {name} ({group['GroupId']})")
+        by_role_tag.setdefault(tags.get(ROLE_TAG, ""), roles[group["GroupId"]])
     return roles
 
 

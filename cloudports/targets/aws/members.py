@@ -44,10 +44,13 @@ def unmatched(desired: AwsState, machines: dict[str, Machine]) -> list[str]:
 def regroups(desired: AwsState, live: LiveState, destroying: bool = False) -> list[Regroup[Machine]]:
     """The membership changes, interface by interface (sorted by interface ID)."""
     key_of = {g.id: key for key, g in live.groups.items()}
+    # a role split over several groups (split.py) is carried as all of them
     roles = Roles(
         declared=set(desired.groups),
-        selected=lambda m: {role for role, members in desired.members.items() if selects(members, m)},
-        managed=set(desired.members),
+        selected=lambda m: {
+            key for role, members in desired.members.items() if selects(members, m) for key in desired.parts(role)
+        },
+        managed={key for role in desired.members for key in desired.parts(role)},
         where="members.aws",
     )
     machines = sorted(live.state.machines.values(), key=lambda m: m.id)

@@ -16,12 +16,24 @@ if TYPE_CHECKING:
     from cloudports.targets.aws.settings import AwsMembers
 
 
+PART_TAG = "cloudports:part"  # on a role's second, third, ... group (part_key)
+
+
+def part_key(role: str, part: int) -> str:
+    """The key (and name suffix) of a role's n-th group: 'web', 'web-2', 'web-3', ..."""
+    return role if part == 1 else f"{role}-{part}"
+
+
 @dataclass(frozen=True)
 class SecurityGroup:
+    """One security group. A role whose rules outgrow one group's quota has several (parts 2, 3, ... keyed
+    'web-2', ...), attached together wherever the role is; other groups' rules reference its first one."""
+
     role: str
-    name: str  # full AWS name (prefix + role)
+    name: str  # full AWS name (prefix + role, + '-<part>' after the first)
     description: str
     tags: tuple[tuple[str, str], ...]  # sorted items, hashable
+    part: int = 1
 
     @property
     def tag_dict(self) -> dict[str, str]:
@@ -113,8 +125,19 @@ class AwsState:
         """This spec's cloudports:spec tag value: the topology and the names it gives its groups."""
         return spec_identity(self.topology, name_prefix=self.name_prefix)
 
-    def rules_of(self, role: str, direction: str) -> list[SgRule]:
-        return [r for r in self.rules.values() if r.group == role and r.direction == direction]
+    def rules_of(self, group: str, direction: str) -> list[SgRule]:
+        """The rules of one group (by key)."""
+        return [r for r in self.rules.values() if r.group == group and r.direction == direction]
+
+    def parts(self, role: str) -> list[str]:
+        """The keys of a role's groups, first one first ([role] when the role has one group, or none here)."""
+        found = sorted((g.part, key) for key, g in self.groups.items() if g.role == role)
+        return [key for _part, key in found] or [role]
+
+    def role_of(self, group: str) -> str:
+        """The role a group key belongs to (a foreign group's key is its own)."""
+        found = self.groups.get(group)
+        return found.role if found else group
 
 
 @dataclass(frozen=True)

@@ -17,7 +17,16 @@ from typing import Any
 
 from cloudports.errors import CloudportsError
 from cloudports.targets.aws.api import FILTER_VALUES, PAGE_SIZE, aws_errors, chunks
-from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, Machine, SecurityGroup, SgRule
+from cloudports.targets.aws.model import (
+    PART_TAG,
+    AwsState,
+    LiveGroup,
+    LiveState,
+    Machine,
+    SecurityGroup,
+    SgRule,
+    part_key,
+)
 from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, TOPOLOGY_TAG, NameConflicts, claim, is_mine
 
 # AWS reports protocols by name for these and by number otherwise; the builder writes names.
@@ -122,7 +131,7 @@ def _group_keys(
     taken: set[str] = set()
     out = []
     for group, adopt in [(g, False) for g in ordered] + [(g, True) for g in adoptable]:
-        key = by_name[group["GroupName"]] if adopt else _tags(group).get(ROLE_TAG) or group["GroupName"]
+        key = by_name[group["GroupName"]] if adopt else _owned_key(group)
         if key in taken:
             if adopt:  # the role already has an owned group: leave the untagged one alone
                 continue
@@ -130,6 +139,13 @@ def _group_keys(
         taken.add(key)
         out.append((key, group, adopt))
     return out
+
+
+def _owned_key(group: dict[str, Any]) -> str:
+    """An owned group's key: its role, and for a role's later groups the part ('web-2'; split.py)."""
+    tags = _tags(group)
+    role = tags.get(ROLE_TAG) or group["GroupName"]
+    return part_key(role, int(tags[PART_TAG])) if tags.get(PART_TAG, "").isdigit() else role
 
 
 def owned_by(desired: AwsState, group: dict[str, Any]) -> bool:
@@ -216,8 +232,10 @@ def read_live(
     for key, raw, adopt in _group_keys(desired, owned, adoptable):
         tags = _tags(raw)
         groups[key] = LiveGroup(raw["GroupId"], key, raw["GroupName"], raw.get("Description", ""), tags, adopt)
-        model_tags = tuple(sorted((k, v) for k, v in tags.items() if k in (ROLE_TAG, "Name")))
-        model_groups[key] = SecurityGroup(key, raw["GroupName"], raw.get("Description", ""), model_tags)
+        model_tags = tuple(sorted((k, v) for k, v in tags.items() if k in (ROLE_TAG, "Name", PART_TAG)))
+        part = int(tags[PART_TAG]) if tags.get(PART_TAG, "").isdigit() and not adopt else 1
+        role = tags.get(ROLE_TAG, key) if part > 1 else key
+        model_groups[key] = SecurityGroup(role, raw["GroupName"], raw.get("Description", ""), model_tags, part)
 
     rules, rule_ids, duplicates = _read_rules(ec2, {g.id: key for key, g in groups.items()}, vpc)
     state = AwsState(
