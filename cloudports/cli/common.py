@@ -32,6 +32,7 @@ def _known_target(name: str) -> str:
     return name
 
 
+TARGET_METAVAR = "|".join(registry.names())  # what help shows after --target: the names, not <str>
 SpecArg = Annotated[Path, typer.Argument(help="Topology spec (YAML)", show_default=False)]
 TargetOpt = Annotated[
     str,
@@ -39,12 +40,16 @@ TargetOpt = Annotated[
         "--target",
         "-t",
         help=f"Target cloud: {', '.join(registry.names())}",
+        metavar=TARGET_METAVAR,
         callback=_known_target,
         show_default=False,
     ),
 ]
 VarOpt = Annotated[
-    list[str] | None, typer.Option("--var", help="Override a parameter: name=value (repeatable)", show_default=False)
+    list[str] | None,
+    typer.Option(
+        "--var", help="Override a parameter: name=value (repeatable)", show_default=False, metavar="NAME=VALUE"
+    ),
 ]
 PhaseOpt = Annotated[str | None, typer.Option("--phase", help="Also include flows of this phase (e.g. setup)")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format")]

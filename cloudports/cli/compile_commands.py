@@ -68,14 +68,17 @@ def show(
 def emit(
     spec: SpecArg,
     target: TargetOpt,
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the generated root module")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory for the generated root module", metavar="DIR")
+    ],
     var: VarOpt = None,
     phase: PhaseOpt = None,
     check: Annotated[bool, typer.Option("--check", help="Run terraform fmt -check and validate on the result")] = False,
     force: Annotated[bool, typer.Option("--force", help="Write even into a folder holding other files")] = False,
 ) -> None:
-    """Write a self-contained Terraform root module (`terraform init && terraform apply` in OUT), with
-    TOPOLOGY.md: the lab's diagram and flows for people browsing the repository."""
+    """Write a self-contained Terraform root module, with TOPOLOGY.md (diagram and flows).
+
+    `terraform init && terraform apply` in DIR; TOPOLOGY.md is for people browsing the repository."""
     policy = compile_policy(spec, var, phase)
     chosen = for_target(policy, target)
     if not force:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cloudports.cli.common import (
+    TARGET_METAVAR,
     Format,
     FormatOpt,
     LiveOpt,
@@ -39,15 +40,26 @@ def _known(name: str | None) -> str | None:
 @gc_paused()  # as the compile commands (compile_commands.py)
 def query(
     spec: SpecArg,
-    source: Annotated[str, typer.Option("--from", help="Role, network, IP address or CIDR, or internet")],
-    destination: Annotated[str, typer.Option("--to", help="Role, network, IP address or CIDR, or internet")],
+    source: Annotated[
+        str, typer.Option("--from", help="Role, network, IP address or CIDR, or internet", metavar="FROM")
+    ],
+    destination: Annotated[
+        str, typer.Option("--to", help="Role, network, IP address or CIDR, or internet", metavar="TO")
+    ],
     port: Annotated[
-        str | None, typer.Option("--port", "-p", help="tcp/1433, udp/1434, icmp/8 or all; every port when omitted")
+        str | None,
+        typer.Option(
+            "--port", "-p", help="tcp/1433, udp/1434, icmp/8 or all; every port when omitted", metavar="PROTO/PORT"
+        ),
     ] = None,
     target: Annotated[
         str | None,
         typer.Option(
-            "--target", "-t", help="Judge one cloud's compiled rules (default: the spec's intent)", callback=_known
+            "--target",
+            "-t",
+            help="Judge one cloud's compiled rules (default: the spec's intent)",
+            callback=_known,
+            metavar=TARGET_METAVAR,
         ),
     ] = None,
     live: LiveOpt = False,
@@ -58,6 +70,7 @@ def query(
     target_options: TargetOptions,
 ) -> int:
     """May FROM open a connection to TO? Says which flows (spec file:line) or cloud rules decide it.
+
     Exit 0 allowed, 3 denied, 1 error."""
     if live and target is None:
         raise one_live_target("query")
