@@ -42,6 +42,7 @@ TargetOpt = Annotated[
         help=f"Target cloud: {', '.join(registry.names())}",
         metavar=TARGET_METAVAR,
         callback=_known_target,
+        autocompletion=registry.names,
         show_default=False,
     ),
 ]

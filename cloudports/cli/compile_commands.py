@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cloudports.cli.common import (
+    TARGET_METAVAR,
     Format,
     FormatOpt,
     PhaseOpt,
@@ -35,19 +38,60 @@ if TYPE_CHECKING:
 # the next one runs.
 
 
+class ValidateFormat(StrEnum):
+    text = "text"
+    sarif = "sarif"
+
+
 @gc_paused()
-def validate(spec: SpecArg, var: VarOpt = None, phase: PhaseOpt = None) -> None:
-    """Check a spec (names, CIDRs, ports, parameters, exposure lint, every target's quotas and limits)."""
+def validate(
+    spec: SpecArg,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            "-t",
+            help="Check only this target's limits (repeatable); default: every target",
+            metavar=TARGET_METAVAR,
+            autocompletion=registry.names,
+        ),
+    ] = None,
+    fmt: Annotated[
+        ValidateFormat, typer.Option("--format", "-f", help="text, or SARIF 2.1.0 for code scanning")
+    ] = ValidateFormat.text,
+    var: VarOpt = None,
+    phase: PhaseOpt = None,
+) -> int:
+    """Check a spec (names, CIDRs, ports, parameters, exposure lint, every target's quotas and limits).
+
+    Exit 0 valid (warnings allowed), 1 errors. --format sarif prints every finding as SARIF on stdout."""
+    names = list(dict.fromkeys(target or registry.names()))
+    for name in names:
+        registry.get(name)
+    if fmt is ValidateFormat.sarif:
+        return _sarif(spec, var, phase, names)
     policy = compile_policy(spec, var, phase)
     summaries = []
-    for name in registry.names():
-        target = for_target(policy, name)
-        summaries.append(f"{name}: {target.summary(target.build(policy))}")
+    for name in names:
+        chosen = for_target(policy, name)
+        summaries.append(f"{name}: {chosen.summary(chosen.build(policy))}")
     topo = policy.topology
     out.print(
         f"[green]ok[/green] {spec}: topology '{topo.name}', {len(topo.roles)} roles, {len(topo.flows)} flows"
         f" ({len(topo.skipped_flows)} in other phases), {len(policy.rules)} neutral rules; " + "; ".join(summaries)
     )
+    return 0
+
+
+def _sarif(spec: Path, var: list[str] | None, phase: str | None, names: list[str]) -> int:
+    """Every finding at once (spec errors stop the rest), on stdout; exit 1 when any is an error."""
+    from cloudports.findings import collect
+    from cloudports.sarif import to_sarif
+    from cloudports.spec.variables import parse_var_options
+
+    findings = collect(spec, parse_var_options(var), phase, names)
+    sys.stdout.write(json.dumps(to_sarif(findings), indent=2) + "\n")
+    return 1 if findings.failed else 0
 
 
 @gc_paused()
