@@ -168,3 +168,21 @@ def test_progress_is_drawn_on_a_terminal_only(applying: StubTarget, capsys: Any,
     assert main(["apply", str(EXAMPLE), "-t", "stub", "--auto-approve"]) == 0
     drawn = terminal.getvalue()
     assert "applying" in drawn and "group-of-r1" in drawn and re.search(r"[12]/2", drawn), drawn
+
+
+@pytest.mark.parametrize(
+    ("missing", "why"),
+    [("find_terraform", "terraform is not installed"), ("find_provider_mirror", "local mirror of the hashicorp/aws")],
+)
+def test_emit_check_fails_when_it_cannot_check(
+    tmp_path: Path, capsys: Any, monkeypatch: Any, missing: str, why: str
+) -> None:
+    from cloudports.emit import terraform_cli
+
+    if missing == "find_provider_mirror" and not terraform_cli.find_terraform():
+        pytest.skip("the mirror is only looked for once terraform is found")
+    monkeypatch.setattr(terraform_cli, missing, lambda *a: None)
+    assert main(["emit", str(EXAMPLE), "-t", "aws", "--out", str(tmp_path / "a"), "--check"]) == 1
+    assert why in capsys.readouterr().err
+    assert main(["emit", str(EXAMPLE), "-t", "aws", "--out", str(tmp_path / "b"), "--check", "--allow-unchecked"]) == 0
+    assert "check skipped" in capsys.readouterr().err

@@ -20,11 +20,12 @@ from cloudports.cli.common import (
     TargetOpt,
     VarOpt,
     compile_policy,
+    err,
     for_target,
     out,
     print_rows,
 )
-from cloudports.errors import CloudportsError
+from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.gcpause import gc_paused
 from cloudports.graph.markdown import write_topology_md
 from cloudports.targets import registry
@@ -119,6 +120,10 @@ def emit(
     phase: PhaseOpt = None,
     check: Annotated[bool, typer.Option("--check", help="Run terraform fmt -check and validate on the result")] = False,
     force: Annotated[bool, typer.Option("--force", help="Write even into a folder holding other files")] = False,
+    allow_unchecked: Annotated[
+        bool,
+        typer.Option("--allow-unchecked", help="With --check: exit 0 when Terraform or its provider is missing"),
+    ] = False,
 ) -> None:
     """Write a self-contained Terraform root module, with TOPOLOGY.md (diagram and flows).
 
@@ -132,14 +137,23 @@ def emit(
     written = [*chosen.emit(policy, out_dir, phase), write_topology_md(policy, out_dir)]
     out.print(f"wrote {len(written)} files to {out_dir} (modules under {out_dir / 'modules'})")
     if check:
-        _terraform_check(out_dir, chosen)
+        _terraform_check(out_dir, chosen, allow_unchecked)
 
 
-def _terraform_check(directory: Path, target: Target[Any, Any]) -> None:
+def _unchecked(what: str, allowed: bool) -> None:
+    """--check could not run: an error (a CI job must not pass unchecked), unless --allow-unchecked."""
+    if not allowed:
+        raise CloudportsError(
+            [Diagnostic(None, f"--check could not run: {what}", "install it, or pass --allow-unchecked")]
+        )
+    err.print(f"warning: check skipped: {what} (--allow-unchecked)", style="yellow", markup=False)
+
+
+def _terraform_check(directory: Path, target: Target[Any, Any], allow_unchecked: bool) -> None:
     from cloudports.emit.terraform_cli import TerraformCLI, find_provider_mirror, find_terraform
 
     if not find_terraform():
-        out.print("[yellow]check skipped: terraform is not installed[/yellow]")
+        _unchecked("terraform is not installed (not on PATH)", allow_unchecked)
         return
     provider = target.terraform_provider
     cli = TerraformCLI(directory, provider=provider)
@@ -148,9 +162,8 @@ def _terraform_check(directory: Path, target: Target[Any, Any]) -> None:
         raise CloudportsError(f"terraform fmt -check found unformatted files:\n{stdout}{stderr}")
     out.print("terraform fmt -check: ok")
     if not provider or not find_provider_mirror(provider):
-        out.print(
-            f"[yellow]validate skipped: no local mirror of the hashicorp/{provider} provider (no downloads)[/yellow]"
-        )
+        what = f"terraform validate needs a local mirror of the hashicorp/{provider} provider (no downloads)"
+        _unchecked(f"{what}; set CLOUDPORTS_TF_PLUGIN_MIRROR", allow_unchecked)
         return
     # init leaves .terraform and a lock file behind; remove what this check created so that the directory
     # holds exactly what emit wrote.
