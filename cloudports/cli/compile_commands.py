@@ -135,6 +135,10 @@ def emit(
 
         check_output_dir(out_dir, chosen.terraform_provider)
     written = [*chosen.emit(policy, out_dir, phase), write_topology_md(policy, out_dir)]
+    from cloudports.emit.checkov import write_baseline
+
+    baseline = write_baseline(policy, chosen, chosen.build(policy), out_dir)
+    written += [baseline] if baseline else []
     out.print(f"wrote {len(written)} files to {out_dir} (modules under {out_dir / 'modules'})")
     if check:
         _terraform_check(out_dir, chosen, allow_unchecked)
