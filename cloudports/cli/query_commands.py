@@ -36,32 +36,36 @@ def _known(name: str | None) -> str | None:
     return name
 
 
+_ENDPOINT = "Role, network, IP address or CIDR, or internet"
+FromOpt = Annotated[str, typer.Option("--from", help=_ENDPOINT, metavar="FROM")]
+ToOpt = Annotated[str, typer.Option("--to", help=_ENDPOINT, metavar="TO")]
+PortOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--port", "-p", help="tcp/1433, udp/1434, icmp/8 or all; every port when omitted", metavar="PROTO/PORT"
+    ),
+]
+QueryTargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        "-t",
+        help="Judge one cloud's compiled rules (default: the spec's intent)",
+        callback=_known,
+        metavar=TARGET_METAVAR,
+        autocompletion=registry.names,
+    ),
+]
+
+
 @with_reading_options
 @gc_paused()  # as the compile commands (compile_commands.py)
 def query(
     spec: SpecArg,
-    source: Annotated[
-        str, typer.Option("--from", help="Role, network, IP address or CIDR, or internet", metavar="FROM")
-    ],
-    destination: Annotated[
-        str, typer.Option("--to", help="Role, network, IP address or CIDR, or internet", metavar="TO")
-    ],
-    port: Annotated[
-        str | None,
-        typer.Option(
-            "--port", "-p", help="tcp/1433, udp/1434, icmp/8 or all; every port when omitted", metavar="PROTO/PORT"
-        ),
-    ] = None,
-    target: Annotated[
-        str | None,
-        typer.Option(
-            "--target",
-            "-t",
-            help="Judge one cloud's compiled rules (default: the spec's intent)",
-            callback=_known,
-            metavar=TARGET_METAVAR,
-        ),
-    ] = None,
+    source: FromOpt,
+    destination: ToOpt,
+    port: PortOpt = None,
+    target: QueryTargetOpt = None,
     live: LiveOpt = False,
     fmt: FormatOpt = Format.table,
     var: VarOpt = None,
