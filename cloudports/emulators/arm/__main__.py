@@ -84,7 +84,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"ARM server listening on {server.url}", flush=True)
         print(SNIPPET.format(url=server.url, sub=sub), flush=True)
         if args.ready_file:  # for scripts that start the server in the background and must wait for it
-            Path(args.ready_file).write_text(server.url + "\n", encoding="utf-8")
+            partial = Path(f"{args.ready_file}.partial")  # renamed into place: never read half-written
+            partial.write_text(server.url + "\n", encoding="utf-8")
+            partial.replace(args.ready_file)
         try:
             while True:
                 time.sleep(3600)

@@ -101,7 +101,9 @@ def serve(host: str = LOOPBACK, port: int = 5000, ready_file: str | None = None)
     running = start_moto_server(host, port)
     print(f"moto (EC2 corrected as in the tests) on {running.endpoint_url}; Ctrl-C stops it", flush=True)
     if ready_file:  # for scripts that start the server in the background and must wait until it answers
-        Path(ready_file).write_text(running.endpoint_url + "\n", encoding="utf-8")
+        partial = Path(f"{ready_file}.partial")  # renamed into place: a reader never sees half a URL
+        partial.write_text(running.endpoint_url + "\n", encoding="utf-8")
+        partial.replace(ready_file)
     try:
         while True:
             time.sleep(3600)
