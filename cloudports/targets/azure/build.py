@@ -158,7 +158,9 @@ def build_azure(
     if total > MAX_RULES:
         raise CloudportsError([_too_many_rules(total)])
     rules, origins = _named(_entries(groups))
-    prios = assign_priorities(((r.direction, r.name) for r in rules.values()), previous_priorities, recorded_priorities)
+    prios = assign_priorities(
+        ((r.direction, r.name) for r in rules.values()), previous_priorities, recorded_priorities
+    )
     rules = {name: _placed(r, prios[(r.direction, name)]) for name, r in rules.items()}
     rules[DENY_VNET_INBOUND.name] = DENY_VNET_INBOUND
     if topo.egress == "strict":

@@ -19,6 +19,7 @@ _TAGS = {t.lower(): t for t in ("VirtualNetwork", "Internet", "AzureLoadBalancer
 ALL_PORTS = ("*",)
 
 
+
 def _text(value: Any) -> str:
     """SDK enums (str subclasses) and plain strings alike -> their wire value."""
     return str(getattr(value, "value", value) or "")

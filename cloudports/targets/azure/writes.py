@@ -19,6 +19,8 @@ from cloudports.targets.azure.model import ALLOW_PRIORITIES, DENY_PRIORITY, NsgR
 PARKING = range(DENY_PRIORITY - 1, ALLOW_PRIORITIES.stop - 1, -1)
 
 
+
+
 def _one_or_many(values: tuple[str, ...], single: str, plural: str) -> dict[str, Any]:
     """Like the Terraform module: one value in the singular field (the only one that takes '*' or a service
     tag, and what Azure itself rewrites a one-element list into), several in the plural one."""
