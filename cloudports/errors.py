@@ -29,6 +29,7 @@ class Diagnostic:
     message: str
     hint: str = ""
     severity: str = "error"  # "error" | "warning"
+    rule: str = ""  # which check found it, for reports that group findings (SARIF's ruleId); "" = a spec error
 
     def render(self) -> str:
         where = f"{self.loc}: " if self.loc else ""
@@ -66,11 +67,11 @@ class Problems:
 
     items: list[Diagnostic] = field(default_factory=list)
 
-    def error(self, loc: Loc | None, message: str, hint: str = "") -> None:
-        self.items.append(Diagnostic(loc, message, hint, "error"))
+    def error(self, loc: Loc | None, message: str, hint: str = "", rule: str = "") -> None:
+        self.items.append(Diagnostic(loc, message, hint, "error", rule))
 
-    def warning(self, loc: Loc | None, message: str, hint: str = "") -> None:
-        self.items.append(Diagnostic(loc, message, hint, "warning"))
+    def warning(self, loc: Loc | None, message: str, hint: str = "", rule: str = "") -> None:
+        self.items.append(Diagnostic(loc, message, hint, "warning", rule))
 
     @property
     def errors(self) -> list[Diagnostic]:

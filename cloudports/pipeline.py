@@ -19,9 +19,9 @@ from cloudports.targets.capabilities import check_capabilities
 
 
 def compile_spec(
-    spec: str | Path, variables: Mapping[str, str] | None = None, phase: str | None = None
+    spec: str | Path, variables: Mapping[str, str] | None = None, phase: str | None = None, keep_going: bool = False
 ) -> CompiledPolicy:
-    return compile_topology(load_topology(spec, dict(variables or {}), phase))
+    return compile_topology(load_topology(spec, dict(variables or {}), phase), keep_going)
 
 
 def prepare(policy: CompiledPolicy, name: str) -> tuple[Target[Any, Any], list[Diagnostic]]:

@@ -3,13 +3,18 @@ wording. A small registered target stands in for a cloud where the cloud does no
 
 from __future__ import annotations
 
+import io
+import json
+import re
+import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 import pytest
+from rich.console import Console
 
-from cloudports.cli import main
+from cloudports.cli import live_commands, main, progress
 from cloudports.compile import CompiledPolicy
 from cloudports.live.backend import Backend
 from cloudports.live.plan import Change, Plan
@@ -110,3 +115,74 @@ def test_emit_refuses_a_folder_it_did_not_write(tmp_path: Path, capsys: Any, fil
     assert main(["emit", str(EXAMPLE), "-t", "aws", "--out", str(tmp_path)]) == 1
     assert words in capsys.readouterr().err
     assert sorted(p.name for p in tmp_path.iterdir()) == sorted(files)  # nothing written
+
+
+class ApplyingBackend(InterruptedBackend):
+    """Plans two changes and carries them out, reporting each write as a real backend does."""
+
+    def plan(self) -> Plan:
+        return Plan("stub", "t", "here", [Change("add", "rule", "r1", "tcp 443"), Change("remove", "rule", "r2", "x")])
+
+    def apply(self, plan: Plan) -> Plan:
+        from cloudports.live.progress import step
+
+        for change in plan.changes:
+            time.sleep(0.15)  # long enough for the progress line to be drawn
+            step(f"group-of-{change.name}")
+        return plan
+
+    plan_destroy = plan
+    destroy = apply
+
+
+@pytest.fixture
+def applying(stub: StubTarget, monkeypatch: Any) -> StubTarget:
+    monkeypatch.setattr(stub, "open_backend", lambda *a: ApplyingBackend())
+    return stub
+
+
+def test_plan_apply_drift_destroy_share_one_json_shape(applying: StubTarget, capsys: Any) -> None:
+    documents = {}
+    for command in ("plan", "drift", "apply", "destroy"):
+        extra = ["--auto-approve"] if command in ("apply", "destroy") else []
+        code = main([command, str(EXAMPLE), "-t", "stub", "-f", "json", *extra])
+        assert code == (2 if command == "drift" else 0)
+        documents[command] = json.loads(capsys.readouterr().out)  # one document, nothing else on stdout
+    keys = {c: set(d) for c, d in documents.items()}
+    assert all(k == keys["plan"] for k in keys.values()), keys
+    assert {"version", "command", "target", "in_sync", "summary", "changes", "notes", "applied"} <= keys["plan"]
+    assert all(d["version"] == 1 and d["command"] == c and d["in_sync"] is False for c, d in documents.items())
+    assert documents["plan"]["applied"] is None and documents["drift"]["applied"] is None
+    assert documents["apply"]["applied"] == {"create": 1, "update": 0, "delete": 1}
+    assert documents["drift"]["summary"] == {"missing": 1, "changed": 0, "extra": 1}
+    assert [c["category"] for c in documents["drift"]["changes"]] == ["missing", "extra"]
+
+
+def test_progress_is_drawn_on_a_terminal_only(applying: StubTarget, capsys: Any, monkeypatch: Any) -> None:
+    assert main(["apply", str(EXAMPLE), "-t", "stub", "--auto-approve"]) == 0
+    captured = capsys.readouterr()
+    assert "applying" not in captured.err and "applying" not in captured.out  # a pipe: unchanged output
+    terminal = io.StringIO()
+    monkeypatch.setattr(live_commands, "err", Console(file=terminal, force_terminal=True, width=100))
+    monkeypatch.setattr(progress, "DELAY", 0.0)
+    assert main(["apply", str(EXAMPLE), "-t", "stub", "--auto-approve"]) == 0
+    drawn = terminal.getvalue()
+    assert "applying" in drawn and "group-of-r1" in drawn and re.search(r"[12]/2", drawn), drawn
+
+
+@pytest.mark.parametrize(
+    ("missing", "why"),
+    [("find_terraform", "terraform is not installed"), ("find_provider_mirror", "local mirror of the hashicorp/aws")],
+)
+def test_emit_check_fails_when_it_cannot_check(
+    tmp_path: Path, capsys: Any, monkeypatch: Any, missing: str, why: str
+) -> None:
+    from cloudports.emit import terraform_cli
+
+    if missing == "find_provider_mirror" and not terraform_cli.find_terraform():
+        pytest.skip("the mirror is only looked for once terraform is found")
+    monkeypatch.setattr(terraform_cli, missing, lambda *a: None)
+    assert main(["emit", str(EXAMPLE), "-t", "aws", "--out", str(tmp_path / "a"), "--check"]) == 1
+    assert why in capsys.readouterr().err
+    assert main(["emit", str(EXAMPLE), "-t", "aws", "--out", str(tmp_path / "b"), "--check", "--allow-unchecked"]) == 0
+    assert "check skipped" in capsys.readouterr().err

@@ -21,6 +21,7 @@ from cloudports.cli import (
     verify_commands,
 )
 from cloudports.cli.common import err
+from cloudports.cli.help import CONTEXT_SETTINGS, Command, Group
 from cloudports.errors import CloudportsError
 
 app = typer.Typer(
@@ -28,7 +29,8 @@ app = typer.Typer(
     help="Compile a topology spec into cloud firewall rules; emit Terraform, apply, detect drift.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
-    add_completion=False,
+    cls=Group,
+    context_settings=CONTEXT_SETTINGS,
 )
 for _command in (
     *compile_commands.COMMANDS,
@@ -39,7 +41,7 @@ for _command in (
     *live_commands.COMMANDS,
     *import_commands.COMMANDS,
 ):
-    app.command(name=_command.__name__)(_command)
+    app.command(name=_command.__name__, cls=Command)(_command)
 
 # typer's click exceptions (usage errors) share this base; reached through a public class, since typer vendors
 # click under a private module name in recent versions.

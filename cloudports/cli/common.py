@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from collections.abc import Iterable
 from enum import StrEnum
@@ -18,7 +19,8 @@ if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
     from cloudports.targets.base import Target
 
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() else 200)
+# A pipe gets 200 columns (long lines stay whole for grep), unless COLUMNS says otherwise: then tables wrap to it.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
 err = Console(stderr=True, soft_wrap=True)
 
 
@@ -32,6 +34,7 @@ def _known_target(name: str) -> str:
     return name
 
 
+TARGET_METAVAR = "|".join(registry.names())  # what help shows after --target: the names, not <str>
 SpecArg = Annotated[Path, typer.Argument(help="Topology spec (YAML)", show_default=False)]
 TargetOpt = Annotated[
     str,
@@ -39,12 +42,17 @@ TargetOpt = Annotated[
         "--target",
         "-t",
         help=f"Target cloud: {', '.join(registry.names())}",
+        metavar=TARGET_METAVAR,
         callback=_known_target,
+        autocompletion=registry.names,
         show_default=False,
     ),
 ]
 VarOpt = Annotated[
-    list[str] | None, typer.Option("--var", help="Override a parameter: name=value (repeatable)", show_default=False)
+    list[str] | None,
+    typer.Option(
+        "--var", help="Override a parameter: name=value (repeatable)", show_default=False, metavar="NAME=VALUE"
+    ),
 ]
 PhaseOpt = Annotated[str | None, typer.Option("--phase", help="Also include flows of this phase (e.g. setup)")]
 FormatOpt = Annotated[Format, typer.Option("--format", "-f", help="Output format")]
@@ -85,13 +93,36 @@ def for_target(policy: CompiledPolicy, name: str) -> Target[Any, Any]:
     return target
 
 
+def shorter(text: str) -> str:
+    """Spec paths under the working directory, relative: a table cell in 80 columns has no room for /home/..."""
+    return text.replace(f"{Path.cwd()}{os.sep}", "")
+
+
 def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    table = Table(title=title)
+    from cloudports.live.report import add_columns, fits, headings_fit
+
     columns = [c for c in (rows[0].keys() if rows else ()) if c != "key"]
-    for col in columns:
-        table.add_column(col, overflow="fold")
+    table = Table(title=title)
+    add_columns(table, columns, out)
     for row in rows:
-        table.add_row(*(str(row[c]) for c in columns))
-    out.print(table)
+        table.add_row(*(shorter(str(row[c])) for c in columns))
+    if headings_fit(columns, out) and fits(table, out):
+        out.print(table, soft_wrap=False)  # the console soft-wraps text; a table must wrap its cells
+    else:  # too many columns for the terminal: one block per row, field by field
+        _print_records(title, columns, rows)
+
+
+def _print_records(title: str, columns: list[str], rows: list[dict[str, Any]]) -> None:
+    from rich.table import Table
+
+    out.print(title, markup=False, highlight=False)
+    for row in rows:
+        record = Table.grid(padding=(0, 2))
+        record.add_column(style="bold", no_wrap=True)
+        record.add_column(overflow="fold")
+        for col in columns:
+            record.add_row(col, shorter(str(row[col])))
+        out.print()
+        out.print(record)

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from cloudports.cli.common import (
+    TARGET_METAVAR,
     Format,
     FormatOpt,
     PhaseOpt,
@@ -17,11 +20,12 @@ from cloudports.cli.common import (
     TargetOpt,
     VarOpt,
     compile_policy,
+    err,
     for_target,
     out,
     print_rows,
 )
-from cloudports.errors import CloudportsError
+from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.gcpause import gc_paused
 from cloudports.graph.markdown import write_topology_md
 from cloudports.targets import registry
@@ -35,19 +39,60 @@ if TYPE_CHECKING:
 # the next one runs.
 
 
+class ValidateFormat(StrEnum):
+    text = "text"
+    sarif = "sarif"
+
+
 @gc_paused()
-def validate(spec: SpecArg, var: VarOpt = None, phase: PhaseOpt = None) -> None:
-    """Check a spec (names, CIDRs, ports, parameters, exposure lint, every target's quotas and limits)."""
+def validate(
+    spec: SpecArg,
+    target: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--target",
+            "-t",
+            help="Check only this target's limits (repeatable); default: every target",
+            metavar=TARGET_METAVAR,
+            autocompletion=registry.names,
+        ),
+    ] = None,
+    fmt: Annotated[
+        ValidateFormat, typer.Option("--format", "-f", help="text, or SARIF 2.1.0 for code scanning")
+    ] = ValidateFormat.text,
+    var: VarOpt = None,
+    phase: PhaseOpt = None,
+) -> int:
+    """Check a spec (names, CIDRs, ports, parameters, exposure lint, every target's quotas and limits).
+
+    Exit 0 valid (warnings allowed), 1 errors. --format sarif prints every finding as SARIF on stdout."""
+    names = list(dict.fromkeys(target or registry.names()))
+    for name in names:
+        registry.get(name)
+    if fmt is ValidateFormat.sarif:
+        return _sarif(spec, var, phase, names)
     policy = compile_policy(spec, var, phase)
     summaries = []
-    for name in registry.names():
-        target = for_target(policy, name)
-        summaries.append(f"{name}: {target.summary(target.build(policy))}")
+    for name in names:
+        chosen = for_target(policy, name)
+        summaries.append(f"{name}: {chosen.summary(chosen.build(policy))}")
     topo = policy.topology
     out.print(
         f"[green]ok[/green] {spec}: topology '{topo.name}', {len(topo.roles)} roles, {len(topo.flows)} flows"
         f" ({len(topo.skipped_flows)} in other phases), {len(policy.rules)} neutral rules; " + "; ".join(summaries)
     )
+    return 0
+
+
+def _sarif(spec: Path, var: list[str] | None, phase: str | None, names: list[str]) -> int:
+    """Every finding at once (spec errors stop the rest), on stdout; exit 1 when any is an error."""
+    from cloudports.findings import collect
+    from cloudports.sarif import to_sarif
+    from cloudports.spec.variables import parse_var_options
+
+    findings = collect(spec, parse_var_options(var), phase, names)
+    sys.stdout.write(json.dumps(to_sarif(findings), indent=2) + "\n")
+    return 1 if findings.failed else 0
 
 
 @gc_paused()
@@ -68,14 +113,21 @@ def show(
 def emit(
     spec: SpecArg,
     target: TargetOpt,
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory for the generated root module")],
+    out_dir: Annotated[
+        Path, typer.Option("--out", "-o", help="Directory for the generated root module", metavar="DIR")
+    ],
     var: VarOpt = None,
     phase: PhaseOpt = None,
     check: Annotated[bool, typer.Option("--check", help="Run terraform fmt -check and validate on the result")] = False,
     force: Annotated[bool, typer.Option("--force", help="Write even into a folder holding other files")] = False,
+    allow_unchecked: Annotated[
+        bool,
+        typer.Option("--allow-unchecked", help="With --check: exit 0 when Terraform or its provider is missing"),
+    ] = False,
 ) -> None:
-    """Write a self-contained Terraform root module (`terraform init && terraform apply` in OUT), with
-    TOPOLOGY.md: the lab's diagram and flows for people browsing the repository."""
+    """Write a self-contained Terraform root module, with TOPOLOGY.md (diagram and flows).
+
+    `terraform init && terraform apply` in DIR; TOPOLOGY.md is for people browsing the repository."""
     policy = compile_policy(spec, var, phase)
     chosen = for_target(policy, target)
     if not force:
@@ -83,16 +135,29 @@ def emit(
 
         check_output_dir(out_dir, chosen.terraform_provider)
     written = [*chosen.emit(policy, out_dir, phase), write_topology_md(policy, out_dir)]
+    from cloudports.emit.checkov import write_baseline
+
+    baseline = write_baseline(policy, chosen, chosen.build(policy), out_dir)
+    written += [baseline] if baseline else []
     out.print(f"wrote {len(written)} files to {out_dir} (modules under {out_dir / 'modules'})")
     if check:
-        _terraform_check(out_dir, chosen)
+        _terraform_check(out_dir, chosen, allow_unchecked)
 
 
-def _terraform_check(directory: Path, target: Target[Any, Any]) -> None:
+def _unchecked(what: str, allowed: bool) -> None:
+    """--check could not run: an error (a CI job must not pass unchecked), unless --allow-unchecked."""
+    if not allowed:
+        raise CloudportsError(
+            [Diagnostic(None, f"--check could not run: {what}", "install it, or pass --allow-unchecked")]
+        )
+    err.print(f"warning: check skipped: {what} (--allow-unchecked)", style="yellow", markup=False)
+
+
+def _terraform_check(directory: Path, target: Target[Any, Any], allow_unchecked: bool) -> None:
     from cloudports.emit.terraform_cli import TerraformCLI, find_provider_mirror, find_terraform
 
     if not find_terraform():
-        out.print("[yellow]check skipped: terraform is not installed[/yellow]")
+        _unchecked("terraform is not installed (not on PATH)", allow_unchecked)
         return
     provider = target.terraform_provider
     cli = TerraformCLI(directory, provider=provider)
@@ -101,9 +166,8 @@ def _terraform_check(directory: Path, target: Target[Any, Any]) -> None:
         raise CloudportsError(f"terraform fmt -check found unformatted files:\n{stdout}{stderr}")
     out.print("terraform fmt -check: ok")
     if not provider or not find_provider_mirror(provider):
-        out.print(
-            f"[yellow]validate skipped: no local mirror of the hashicorp/{provider} provider (no downloads)[/yellow]"
-        )
+        what = f"terraform validate needs a local mirror of the hashicorp/{provider} provider (no downloads)"
+        _unchecked(f"{what}; set CLOUDPORTS_TF_PLUGIN_MIRROR", allow_unchecked)
         return
     # init leaves .terraform and a lock file behind; remove what this check created so that the directory
     # holds exactly what emit wrote.

@@ -19,7 +19,9 @@ def graph(
     role: Annotated[str | None, typer.Option("--role", help="Only this role's ingress and egress")] = None,
     var: VarOpt = None,
     phase: PhaseOpt = None,
-    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Write here instead of stdout")] = None,
+    out_file: Annotated[
+        Path | None, typer.Option("--out", "-o", help="Write here instead of stdout", metavar="FILE")
+    ] = None,
 ) -> None:
     """Draw roles, networks and flows; phase flows dashed, flows the exposure lint marks in red."""
     from cloudports.graph import build_graph, render

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from cloudports.cli.common import err, out
+from cloudports.cli.common import TARGET_METAVAR, err, out
 from cloudports.cli.target_options import TargetOptions, options_for, with_import_options
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.targets import registry
@@ -17,15 +17,17 @@ EXPRESSED, APPROXIMATED = 0, 2
 
 @with_import_options
 def import_(
-    target: Annotated[str, typer.Option("--target", "-t", help="The cloud to read: aws or azure")],
-    out_file: Annotated[Path, typer.Option("--out", "-o", help="Where to write the spec (YAML)")],
+    target: Annotated[str, typer.Option("--target", "-t", help="The cloud to read", metavar=TARGET_METAVAR)],
+    out_file: Annotated[Path, typer.Option("--out", "-o", help="Where to write the spec (YAML)", metavar="FILE")],
     name: Annotated[str | None, typer.Option("--name", help="The topology's name (default: from the lab)")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite --out if it exists")] = False,
     *,
     target_options: TargetOptions,
 ) -> int:
-    """Write a topology spec from a live lab: roles from groups, networks from CIDRs, catalog services by name,
-    flows. Exit 0 when everything was expressed, 2 when something was approximated (listed), 1 on error."""
+    """Write a topology spec from a live lab (roles, networks, catalog services, flows).
+
+    Roles from groups, networks from CIDRs, catalog services by name, flows. Exit 0 when everything was
+    expressed, 2 when something was approximated (listed), 1 on error."""
     from cloudports.importer.synthesis import build_spec
     from cloudports.importer.write import spec_text, valid_name
 

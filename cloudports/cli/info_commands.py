@@ -19,30 +19,29 @@ def catalog(name: Annotated[str | None, typer.Argument(help="Catalog to list; al
     from rich.table import Table
 
     from cloudports.catalogs import available_catalogs, describe_catalog
+    from cloudports.live.report import add_columns
 
     names = available_catalogs()
     if name is None:
         table = Table(title="Built-in catalogs")
-        for col in ("catalog", "services", "requires", "description"):
-            table.add_column(col)
+        add_columns(table, ("catalog", "services", "requires", "description"), out)
         for n in names:
             info = describe_catalog(n)
             table.add_row(n, str(len(info["services"])), ", ".join(info["requires"]), escape(info["description"]))
-        out.print(table)
+        out.print(table, soft_wrap=False)
         return
     if name not in names:
         raise CloudportsError(f"unknown catalog '{name}'; {did_you_mean(name, names)}")
     info = describe_catalog(name)
     table = Table(title=escape(f"{name}: {info['description']}"))
-    for col in ("service", "ports", "flags", "sources", "description"):
-        table.add_column(col, overflow="fold")
+    add_columns(table, ("service", "ports", "flags", "sources", "description"), out)
     for svc in info["services"]:
         flags = ", ".join(f for f in ("optional", "legacy") if svc[f])
         ports = " ".join(svc["ports"])
         if svc["members"]:  # composed: its members, then what they expand to
             ports = "= " + " + ".join(svc["members"]) + "\n(" + ", ".join(svc["ports"]) + ")"
         table.add_row(svc["name"], escape(ports), flags, ", ".join(svc["sources"]), escape(svc["description"]))
-    out.print(table)
+    out.print(table, soft_wrap=False)
     if info["parameters"]:
         out.print("parameters: " + ", ".join(f"{k}={v}" for k, v in info["parameters"].items()))
 

@@ -22,13 +22,25 @@ from cloudports.cli.common import (
     for_target,
     out,
 )
+from cloudports.cli.progress import waiting, writing_progress
 from cloudports.cli.target_options import TargetOptions, options_for, with_target_options
 from cloudports.errors import CloudportsError, Diagnostic, Interrupted
 from cloudports.targets import registry
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from cloudports.live.backend import Backend
-    from cloudports.live.plan import Plan
+    from cloudports.live.plan import Command, Plan
+
+
+def _plan(backend: Backend) -> Plan:
+    return backend.plan()
+
+
+def _plan_destroy(backend: Backend) -> Plan:
+    return backend.plan_destroy()
+
 
 AdoptOpt = Annotated[bool, typer.Option("--adopt", help="Take over same-name resources that lack cloudports tags")]
 AutoApproveOpt = Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation")]
@@ -42,13 +54,23 @@ def _backend(
     return chosen.open_backend(policy, options_for(chosen, given), adopt)
 
 
-def _print_plan(plan: Plan, fmt: Format, mode: Literal["plan", "drift", "destroy"]) -> None:
+def _read(backend: Backend, reading: Callable[[Backend], Plan]) -> Plan:
+    with waiting(err, "reading the live state"):
+        return reading(backend)
+
+
+def _print_json(plan: Plan, command: Command, done: Plan | None = None) -> None:
+    """The one JSON document of a live command (docs/json-output.md)."""
+    sys.stdout.write(plan.to_json(command, done) + "\n")
+
+
+def _print_plan(plan: Plan, fmt: Format, command: Command, console: Console = out) -> None:
     if fmt is Format.json:
-        sys.stdout.write(plan.to_json("drift" if mode == "drift" else "plan") + "\n")
+        _print_json(plan, command)
     else:
         from cloudports.live.report import render_plan
 
-        render_plan(plan, out, mode)
+        render_plan(plan, console, "plan" if command == "apply" else command)
 
 
 @contextmanager
@@ -76,15 +98,25 @@ _QUESTIONS = {"apply": "Apply these changes?", "destroy": "Destroy these resourc
 def _carry_out(
     command: Literal["apply", "destroy"], planned: Plan, carry: Callable[[Plan], Plan], fmt: Format, auto_approve: bool
 ) -> Plan | None:
-    """Show the plan, ask (on stderr: with --format json stdout holds one JSON document), carry it out.
-    None when there was nothing to do."""
-    _print_plan(planned, fmt, "destroy" if command == "destroy" else "plan")
+    """Show the plan, ask, carry it out; None when there was nothing to do. With --format json stdout holds one
+    document, written at the end (with what was done); the plan a question is about is shown on stderr."""
+    json_out = fmt is Format.json
+    asking = not auto_approve and not planned.empty
+    if not json_out or asking:
+        _print_plan(planned, Format.table, command, err if json_out else out)
     if planned.empty:
+        if json_out:
+            _print_json(planned, command, planned)
         return None
-    if not auto_approve and not typer.confirm(_QUESTIONS[command], default=False, err=True):
+    if asking and not typer.confirm(_QUESTIONS[command], default=False, err=True):
+        if json_out:
+            _print_json(planned, command)
         raise CloudportsError(f"{command} cancelled; nothing was changed")
-    with writing(command):
-        return carry(planned)
+    with writing(command), writing_progress(err, f"{command}ing", len(planned.changes)):
+        done = carry(planned)
+    if json_out:
+        _print_json(planned, command, done)
+    return done
 
 
 @with_target_options
@@ -102,7 +134,7 @@ def plan(
     target_options: TargetOptions,
 ) -> None:
     """Show what `apply` would change in the live cloud."""
-    result = _backend(spec, target, var, phase, target_options, adopt).plan()
+    result = _read(_backend(spec, target, var, phase, target_options, adopt), _plan)
     _print_plan(result, fmt, "plan")
     if detailed_exitcode and not result.empty:
         raise typer.Exit(2)
@@ -122,7 +154,7 @@ def apply(
 ) -> None:
     """Make the live cloud match the spec (shows the plan and asks first)."""
     backend = _backend(spec, target, var, phase, target_options, adopt)
-    done = _carry_out("apply", backend.plan(), backend.apply, fmt, auto_approve)
+    done = _carry_out("apply", _read(backend, _plan), backend.apply, fmt, auto_approve)
     if done is None:
         return
     counts = done.counts()
@@ -143,7 +175,7 @@ def drift(
     target_options: TargetOptions,
 ) -> None:
     """Compare live rules with the spec. Exit 0 in sync, 2 drift, 1 error."""
-    result = _backend(spec, target, var, phase, target_options).plan()
+    result = _read(_backend(spec, target, var, phase, target_options), _plan)
     _print_plan(result, fmt, "drift")
     if not result.empty:
         raise typer.Exit(2)
@@ -164,7 +196,7 @@ def destroy(
 
     chosen = registry.get(target)
     backend = chosen.open_backend(identity_policy(spec), options_for(chosen, target_options), False)
-    done = _carry_out("destroy", backend.plan_destroy(), backend.destroy, fmt, auto_approve)
+    done = _carry_out("destroy", _read(backend, _plan_destroy), backend.destroy, fmt, auto_approve)
     if done is None:
         return
     console = err if fmt is Format.json else out  # keep stdout one JSON document with --format json

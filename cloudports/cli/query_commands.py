@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 import typer
 
 from cloudports.cli.common import (
+    TARGET_METAVAR,
     Format,
     FormatOpt,
     LiveOpt,
@@ -30,7 +31,6 @@ if TYPE_CHECKING:
     from cloudports.targets.base import Target
 
 ALLOWED, DENIED = 0, 3
-_MACHINE = "; with --live also a machine: instance or interface ID, NIC or VM name, private address"
 
 
 def _known(name: str | None) -> str | None:
@@ -39,21 +39,39 @@ def _known(name: str | None) -> str | None:
     return name
 
 
+_ENDPOINT = (
+    "Role, network, IP address or CIDR, or internet; with --live also a machine: instance or interface ID, NIC or "
+    "VM name, private address"
+)
+FromOpt = Annotated[str, typer.Option("--from", help=_ENDPOINT, metavar="FROM")]
+ToOpt = Annotated[str, typer.Option("--to", help=_ENDPOINT, metavar="TO")]
+PortOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--port", "-p", help="tcp/1433, udp/1434, icmp/8 or all; every port when omitted", metavar="PROTO/PORT"
+    ),
+]
+QueryTargetOpt = Annotated[
+    str | None,
+    typer.Option(
+        "--target",
+        "-t",
+        help="Judge one cloud's compiled rules (default: the spec's intent)",
+        callback=_known,
+        metavar=TARGET_METAVAR,
+        autocompletion=registry.names,
+    ),
+]
+
+
 @with_reading_options
 @gc_paused()  # as the compile commands (compile_commands.py)
 def query(
     spec: SpecArg,
-    source: Annotated[str, typer.Option("--from", help=f"Role, network, IP address or CIDR, or internet{_MACHINE}")],
-    destination: Annotated[str, typer.Option("--to", help=f"Role, network, IP address or CIDR, or internet{_MACHINE}")],
-    port: Annotated[
-        str | None, typer.Option("--port", "-p", help="tcp/1433, udp/1434, icmp/8 or all; every port when omitted")
-    ] = None,
-    target: Annotated[
-        str | None,
-        typer.Option(
-            "--target", "-t", help="Judge one cloud's compiled rules (default: the spec's intent)", callback=_known
-        ),
-    ] = None,
+    source: FromOpt,
+    destination: ToOpt,
+    port: PortOpt = None,
+    target: QueryTargetOpt = None,
     live: LiveOpt = False,
     fmt: FormatOpt = Format.table,
     var: VarOpt = None,
@@ -62,6 +80,7 @@ def query(
     target_options: TargetOptions,
 ) -> int:
     """May FROM open a connection to TO? Says which flows (spec file:line) or cloud rules decide it.
+
     Exit 0 allowed, 3 denied, 1 error."""
     if live and target is None:
         raise one_live_target("query")

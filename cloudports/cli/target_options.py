@@ -39,7 +39,9 @@ def _declared(reading: bool = False, importing: bool = False) -> dict[str, tuple
 
 
 def _annotation(option: Option, owners: list[str]) -> Any:
-    info = typer.Option(option.flag, help=f"{', '.join(owners)}: {option.help}", show_default=False)
+    info = typer.Option(
+        option.flag, help=f"{', '.join(owners)}: {option.help}", show_default=False, metavar=option.metavar
+    )
     if option.is_flag:
         return Annotated[bool, info]
     return Annotated[list[str] | None, info] if option.repeatable else Annotated[str | None, info]

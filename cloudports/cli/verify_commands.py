@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from cloudports.cli.common import (
+    TARGET_METAVAR,
     Format,
     FormatOpt,
     LiveOpt,
@@ -57,7 +58,12 @@ def verify(
     spec: SpecArg,
     target: Annotated[
         list[str] | None,
-        typer.Option("--target", "-t", help="Verify only this target (repeatable); default: every target"),
+        typer.Option(
+            "--target",
+            "-t",
+            help="Verify only this target (repeatable); default: every target",
+            metavar=TARGET_METAVAR,
+        ),
     ] = None,
     live: LiveOpt = False,
     strict: Annotated[
@@ -70,6 +76,7 @@ def verify(
     target_options: TargetOptions,
 ) -> int:
     """Prove, over every address and port, that each target allows exactly what the spec's flows allow.
+
     Exit 0 equivalent (known cloud limitations are listed, not counted, unless --strict), 2 differences, 1 error."""
     names = list(dict.fromkeys(target or _verifiable()))
     for name in names:

@@ -20,6 +20,7 @@ class CompiledPolicy:
     topology: Topology
     rules: list[Rule]
     warnings: list[Diagnostic] = field(default_factory=list)
+    errors: list[Diagnostic] = field(default_factory=list)  # only with compile_topology(keep_going=True)
 
     def rules_of(self, role: str, direction: str) -> list[Rule]:
         return [r for r in self.rules if r.role == role and r.direction == direction]
@@ -154,11 +155,13 @@ def _merge_icmp(items: list[Rule]) -> list[Rule]:
 
 
 @gc_paused()  # builds a large acyclic structure: see gcpause
-def compile_topology(topology: Topology) -> CompiledPolicy:
-    """Compile; raises SpecError when the exposure lint finds an error."""
+def compile_topology(topology: Topology, keep_going: bool = False) -> CompiledPolicy:
+    """Compile; raises SpecError when the exposure lint finds an error. keep_going: the lint's errors go into
+    the policy's `errors` instead, for reports that list every finding (validate --format sarif)."""
     problems = Problems(list(topology.warnings))
     lint_exposure(topology, problems)
-    problems.raise_if_errors()
+    if not keep_going:
+        problems.raise_if_errors()
     peers: PeerCache = {}
     rules = merge_rules(r for flow in topology.flows for r in expand_flow(topology, flow, peers))
-    return CompiledPolicy(topology, rules, problems.warnings)
+    return CompiledPolicy(topology, rules, problems.warnings, problems.errors)

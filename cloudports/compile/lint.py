@@ -23,6 +23,25 @@ from typing import TypeVar
 from cloudports.errors import Loc, Problems
 from cloudports.spec.model import Flow, IPNetwork, PortSpec, Topology
 
+# The lint's checks, as reports name them (validate --format sarif); what each means: RULES (details:
+# docs/spec-format.md#exposure-lint).
+RISKY_PORT, PLAIN_HTTP, BLANK_ALLOWANCE = "exposure/risky-port", "exposure/plain-http", "exposure/blank-allowance"
+RULES = {
+    RISKY_PORT: (
+        "A risky port (admin, file sharing, directory, database) is open to a large share of the public internet",
+        "More than half of the public address space is an error, more than a /8's share a warning. Open it only "
+        "to the networks that need it, or document the accepted risk with `allow_exposure: <reason>` on the flow.",
+    ),
+    PLAIN_HTTP: (
+        "Plain HTTP is open to the internet next to HTTPS",
+        "Serve a redirect from HTTPS only, or drop tcp/80 if no client needs it.",
+    ),
+    BLANK_ALLOWANCE: (
+        "`allow_exposure` is blank",
+        "An allowance documents why an exposure is acceptable; write the reason, or remove the allowance.",
+    ),
+}
+
 
 @dataclass(frozen=True, order=True)
 class Risky:
@@ -274,11 +293,11 @@ def _report(severity: str, report: _Report, problems: Problems) -> None:
     if severity == "error":
         hint = "open it only to the networks that need it (an office, VPN or partner range), or add "
         hint += "'allow_exposure: <reason>' to the flow"
-        problems.error(flow.ports_loc, message, hint)
+        problems.error(flow.ports_loc, message, hint, RISKY_PORT)
     else:
         hint = "open it only to the networks that need it (more than a /8's share of the public space is rarely "
         hint += "meant), or add 'allow_exposure: <reason>' to the flow"
-        problems.warning(flow.ports_loc, message, hint)
+        problems.warning(flow.ports_loc, message, hint, RISKY_PORT)
 
 
 def _lint_http(topology: Topology, flows: list[Flow], problems: Problems) -> None:
@@ -308,6 +327,7 @@ def _lint_http(topology: Topology, flows: list[Flow], problems: Problems) -> Non
                 first.ports_loc,
                 f"plain HTTP (tcp/80) is open to the internet on '{role}' next to HTTPS",
                 "serve a redirect from HTTPS only, or drop tcp/80 if no client needs it",
+                PLAIN_HTTP,
             )
 
 
@@ -320,6 +340,7 @@ def lint_exposure(topology: Topology, problems: Problems) -> None:
                 flow.loc,
                 "'allow_exposure' is blank; a blank reason is not a reason",
                 "write why the exposure is acceptable, e.g. allow_exposure: 'lab, torn down nightly'; or remove it",
+                BLANK_ALLOWANCE,
             )
     reports = _judge(_openings(topology, flows))
     for (severity, _flow), report in sorted(reports.items(), key=lambda kv: (kv[0][1].loc, kv[0][0])):

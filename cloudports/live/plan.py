@@ -14,6 +14,11 @@ from cloudports.errors import CloudportsError, Diagnostic
 
 Action = Literal["add", "remove", "change"]
 
+Command = Literal["plan", "apply", "drift", "destroy"]
+# The JSON document every live command writes with --format json (docs/json-output.md); raise it when a key
+# changes meaning or goes away, not when one is added.
+JSON_VERSION = 1
+
 DRIFT_WORDS = {"add": "missing", "remove": "extra", "change": "changed"}
 PLAN_WORDS = {"add": "create", "remove": "delete", "change": "update"}
 
@@ -47,20 +52,25 @@ class Plan:
             out[c.action] += 1
         return out
 
-    def to_dict(self, mode: Literal["plan", "drift"] = "plan") -> dict[str, Any]:
-        words = DRIFT_WORDS if mode == "drift" else PLAN_WORDS
+    def to_dict(self, command: Command = "plan", done: Plan | None = None) -> dict[str, Any]:
+        """The same keys for every command; `done`: what apply or destroy carried out (else "applied" is null)."""
+        words = DRIFT_WORDS if command == "drift" else PLAN_WORDS
+        applied = None if done is None else {words[k]: v for k, v in done.counts().items()}
         return {
+            "version": JSON_VERSION,
+            "command": command,
             "target": self.target,
             "topology": self.topology,
             "scope": self.scope,
-            "in_sync" if mode == "drift" else "no_changes": self.empty,
+            "in_sync": self.empty,
             "summary": {words[k]: v for k, v in self.counts().items()},
             "changes": [{**asdict(c), "category": words[c.action]} for c in self.changes],
-            "notes": self.notes,
+            "notes": [*self.notes, *(n for n in (done.notes if done else ()) if n not in self.notes)],
+            "applied": applied,
         }
 
-    def to_json(self, mode: Literal["plan", "drift"] = "plan") -> str:
-        return json.dumps(self.to_dict(mode), indent=2, sort_keys=True, default=str)
+    def to_json(self, command: Command = "plan", done: Plan | None = None) -> str:
+        return json.dumps(self.to_dict(command, done), indent=2, sort_keys=True, default=str)
 
 
 def ensure_unchanged(approved: Plan, fresh: Plan) -> None:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
+from collections.abc import Sequence
 from typing import Literal
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
@@ -11,6 +14,27 @@ from cloudports.live.plan import DRIFT_WORDS, PLAN_WORDS, Plan
 
 _STYLE = {"add": "green", "remove": "red", "change": "yellow"}
 _SIGN = {"add": "+", "remove": "-", "change": "~"}
+
+
+def headings_fit(names: Sequence[str], console: Console) -> bool:
+    """Whether the headings fit side by side, each whole, in the console's width (with the table's borders)."""
+    return sum(len(n) + 3 for n in names) + 1 <= console.width
+
+
+def fits(table: Table, console: Console) -> bool:
+    """Whether the table renders within the console's width: with more columns than fit side by side, rich
+    renders it wider than asked, and the console would cut the right-hand columns off."""
+    scratch = Console(file=io.StringIO(), width=console.width, color_system=None, legacy_windows=False)
+    scratch.print(table, crop=False, soft_wrap=False)
+    return all(cell_len(line) <= console.width for line in scratch.file.getvalue().splitlines())  # type: ignore[attr-defined]
+
+
+def add_columns(table: Table, names: Sequence[str], console: Console) -> None:
+    """Columns that wrap at words and fold only a word longer than the column: never cut a cell short. The
+    headings stay whole when they fit side by side in the console's width (80 columns: most do)."""
+    whole = headings_fit(names, console)
+    for name in names:
+        table.add_column(name, overflow="fold", min_width=len(name) if whole else None)
 
 
 _EMPTY = {
@@ -27,14 +51,13 @@ def render_plan(plan: Plan, console: Console, mode: Literal["plan", "drift", "de
     else:
         title = f"{'Drift' if mode == 'drift' else 'Plan'}: {plan.target} {plan.scope} (topology {plan.topology})"
         table = Table(title=title, show_lines=False)
-        for col in ("", "what", "kind", "name", "details"):
-            table.add_column(col, overflow="fold")
+        add_columns(table, ("", "what", "kind", "name", "details"), console)
         order = {"remove": 2, "change": 1, "add": 0}
         for c in sorted(plan.changes, key=lambda c: (c.kind != "security group", order[c.action], c.name)):
             details = c.summary + (f" ({c.reason})" if c.reason else "")
             style = _STYLE[c.action]
             table.add_row(f"[{style}]{_SIGN[c.action]}[/{style}]", words[c.action], c.kind, c.name, details)
-        console.print(table)
+        console.print(table, soft_wrap=False)  # cells wrap, even on a soft-wrapping console
         counts = plan.counts()
         console.print(", ".join(f"{counts[a]} {words[a]}" for a in ("add", "change", "remove")))
     for note in plan.notes:

@@ -31,3 +31,4 @@ class Option:
     is_flag: bool = False
     writes_only: bool = False  # only for commands that write (apply, destroy): not offered by reading commands
     repeatable: bool = False  # may be given several times; the backend receives the values joined by ","
+    metavar: str | None = None  # what help shows for the value (default: the name in capitals)

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+from pathlib import Path
 
 from .model import LOOPBACK
 from .server import ArmServer
@@ -66,6 +67,7 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--no-auth", action="store_true", help="do not require an Authorization header")
     parser.add_argument("--verbose", action="store_true", help="log every request to stderr")
+    parser.add_argument("--ready-file", help="write the server's URL to this file once it answers")
     args = parser.parse_args(argv)
     if args.host not in (LOOPBACK, "localhost"):
         parser.error(f"refusing to bind to {args.host}: this test server listens on {LOOPBACK} only")
@@ -85,6 +87,10 @@ def main(argv: list[str] | None = None) -> int:
         sub = args.subnet[0][0] if args.subnet else "00000000-0000-0000-0000-000000000000"
         print(f"ARM server listening on {server.url}", flush=True)
         print(SNIPPET.format(url=server.url, sub=sub), flush=True)
+        if args.ready_file:  # for scripts that start the server in the background and must wait for it
+            partial = Path(f"{args.ready_file}.partial")  # renamed into place: never read half-written
+            partial.write_text(server.url + "\n", encoding="utf-8")
+            partial.replace(args.ready_file)
         try:
             while True:
                 time.sleep(3600)

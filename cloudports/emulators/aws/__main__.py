@@ -13,10 +13,11 @@ def main(argv: list[str] | None = None) -> int:
         prog="python -m cloudports.emulators.aws", description=(serve.__doc__ or "").splitlines()[0]
     )
     parser.add_argument("-H", "--host", default=LOOPBACK)
-    parser.add_argument("-p", "--port", type=int, default=5000)
+    parser.add_argument("-p", "--port", type=int, default=5000, help="TCP port (0 = any free port)")
+    parser.add_argument("--ready-file", help="write the endpoint URL to this file once the server answers")
     args = parser.parse_args(argv)
     try:
-        serve(args.host, args.port)
+        serve(args.host, args.port, args.ready_file)
     except MotoNotInstalled as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1

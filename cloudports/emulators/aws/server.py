@@ -10,6 +10,7 @@ import importlib.util
 import logging
 import time
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .clients import aws_env_for, boto3_client, reset_moto
@@ -91,14 +92,18 @@ def start_moto_server(host: str = LOOPBACK, port: int = 0) -> MotoServer:
     return MotoServer(server=server, endpoint_url=f"http://{bound_host}:{bound_port}")
 
 
-def serve(host: str = LOOPBACK, port: int = 5000) -> None:
+def serve(host: str = LOOPBACK, port: int = 5000, ready_file: str | None = None) -> None:
     """A moto server with the EC2 corrections, for trying cloudports by hand (docs/aws-live.md); Ctrl-C stops it.
 
     Plain `moto_server` works too, but it loses the descriptions of group-reference rules (aws.md §4.3
     item 5), which `drift` then reports as changed rules that no apply can fix.
     """
     running = start_moto_server(host, port)
-    print(f"moto (EC2 corrected as in the tests) on http://{host}:{port}; Ctrl-C stops it", flush=True)
+    print(f"moto (EC2 corrected as in the tests) on {running.endpoint_url}; Ctrl-C stops it", flush=True)
+    if ready_file:  # for scripts that start the server in the background and must wait until it answers
+        partial = Path(f"{ready_file}.partial")  # renamed into place: a reader never sees half a URL
+        partial.write_text(running.endpoint_url + "\n", encoding="utf-8")
+        partial.replace(ready_file)
     try:
         while True:
             time.sleep(3600)

@@ -5,7 +5,7 @@ from cloudports.targets.declarations import Option
 OPTIONS = (
     Option("profile", "--profile", "named profile"),
     Option("region", "--region", "region (overrides the spec)"),
-    Option("vpc_id", "--vpc-id", "VPC (overrides the spec)"),
+    Option("vpc_id", "--vpc-id", "VPC (overrides the spec)", metavar="VPC"),
     Option(
         "allow_gap",
         "--allow-gap",
@@ -15,7 +15,20 @@ OPTIONS = (
     ),
 )
 IMPORT_OPTIONS = (
-    Option("group_ids", "--group-id", "import this security group (repeatable; default: every group)", repeatable=True),
-    Option("name_prefix", "--name-prefix", "import groups whose name starts with this; role = name without it"),
-    Option("tags", "--tag", "import groups carrying this tag, key=value (repeatable)", repeatable=True),
+    Option(
+        "group_ids",
+        "--group-id",
+        "import this security group (repeatable; default: every group)",
+        repeatable=True,
+        metavar="ID",
+    ),
+    Option(
+        "name_prefix",
+        "--name-prefix",
+        "import groups whose name starts with this; role = name without it",
+        metavar="PREFIX",
+    ),
+    Option(
+        "tags", "--tag", "import groups carrying this tag, key=value (repeatable)", repeatable=True, metavar="KEY=VALUE"
+    ),
 )

@@ -5,6 +5,8 @@ from cloudports.targets.declarations import Option
 OPTIONS = (
     Option("subscription", "--subscription", "subscription (or AZURE_SUBSCRIPTION_ID)"),
     Option("resource_group", "--resource-group", "resource group (overrides the spec)"),
-    Option("arm_endpoint", "--arm-endpoint", "Resource Manager URL (or CLOUDPORTS_ARM_ENDPOINT)"),
+    Option("arm_endpoint", "--arm-endpoint", "Resource Manager URL (or CLOUDPORTS_ARM_ENDPOINT)", metavar="URL"),
 )
-IMPORT_OPTIONS = (Option("nsgs", "--nsg", "import this NSG (default: the only one in the resource group)"),)
+IMPORT_OPTIONS = (
+    Option("nsgs", "--nsg", "import this NSG (default: the only one in the resource group)", metavar="NAME"),
+)

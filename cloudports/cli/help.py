@@ -1,0 +1,92 @@
+"""How every command's help and conventions look: -h, --version/-V, and help without Python type names.
+
+typer 0.29 shows each parameter's Python type in help (`<bool>` on flags and on --help itself, `<list[str]>`,
+`<path>`, `{spec}` around a required argument in the usage line). Users should see what to type: `SPEC`,
+`NAME=VALUE`, `table|json`, nothing after a flag. The command classes below tidy every parameter once, when
+click asks for them, so that no declaration has to remember it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import typer
+from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
+
+from cloudports import __version__
+
+HELP_OPTION_NAMES = ["-h", "--help"]
+CONTEXT_SETTINGS: dict[str, Any] = {"help_option_names": HELP_OPTION_NAMES}
+
+
+class _Argument(TyperArgument):
+    """An argument shown by its metavar alone: `SPEC` in the usage line and the table, never `{spec}` or <path>."""
+
+    def display_type_rich(self, ctx: Any) -> str | None:
+        return None
+
+    def _usage_display_name(self) -> str:
+        name = self.display_name_raw + ("..." if self.nargs != 1 else "")
+        return name if self.required else f"[{name}]"
+
+
+def _show_version(ctx: Any, _param: Any, value: bool) -> None:
+    if value and not ctx.resilient_parsing:
+        typer.echo(f"cloudports {__version__}")
+        ctx.exit()
+
+
+def _version_option() -> TyperOption:
+    """--version/-V, eager like --help: it answers before any required argument is asked for."""
+    from typer._coercion import bool_flag_type_descriptor  # the type typer gives its own --help flag
+
+    return TyperOption(
+        param_decls=["--version", "-V"],
+        is_flag=True,
+        expose_value=False,
+        is_eager=True,
+        help="Show the cloudports version and exit.",
+        callback=_show_version,
+        type_descriptor=bool_flag_type_descriptor(),
+        metavar="",
+    )
+
+
+def _choices(param: TyperOption) -> list[str]:
+    desc = param.type_descriptor
+    return [str(getattr(c, "value", c)) for c in (desc.choices or ())] if desc.is_choice else []
+
+
+def tidy(param: Any) -> None:
+    """Give a parameter a metavar a user can read, unless its declaration chose one."""
+    if isinstance(param, TyperArgument):
+        param.__class__ = _Argument  # same fields, two display methods changed (typer offers no hook for these)
+        param.metavar = param.metavar or (param.name or "").upper()
+    elif isinstance(param, TyperOption) and param.metavar is None:
+        if param.is_flag or param.count:
+            param.metavar = ""  # a flag takes no value: nothing to show after it
+        else:
+            param.metavar = "|".join(_choices(param)) or (param.name or "value").upper()
+
+
+class _Conventions:
+    """-h and --version on every command, help without type names (mixed into typer's command classes)."""
+
+    _tidied: list[Any] | None = None
+
+    def get_params(self, ctx: Any) -> list[Any]:
+        if self._tidied is None:
+            # one list, kept: click orders eager callbacks by object identity, so the options must not be rebuilt
+            params = [*super().get_params(ctx), _version_option()]  # type: ignore[misc]
+            for param in params:
+                tidy(param)
+            self._tidied = params
+        return self._tidied
+
+
+class Command(_Conventions, TyperCommand):
+    pass
+
+
+class Group(_Conventions, TyperGroup):
+    pass

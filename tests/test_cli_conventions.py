@@ -1,0 +1,146 @@
+"""What users of any CLI expect: -h and --version on every command, help that says what to type (no Python type
+names), shell completion, tables that keep every word at 80 columns."""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+import typer
+from rich.console import Console
+
+from cloudports import __version__
+from cloudports.catalogs import describe_catalog
+from cloudports.cli import app, main
+from cloudports.live.plan import Change, Plan
+from cloudports.live.report import render_plan
+from cloudports.pipeline import compile_spec, desired_state
+from cloudports.targets import registry
+
+REPO = Path(__file__).resolve().parent.parent
+SPEC = "examples/three-tier-web/topology.yaml"
+COMMANDS = sorted(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+# typer 0.29 shows <bool>, <str>, <path>, <list[str]>, <table|json> after options and {spec} in usage lines
+TYPE_NAMES = re.compile(r"<[\w\[\]|.,]+>|\{\w+\}")
+
+
+def test_every_command_is_checked() -> None:
+    assert {"validate", "emit", "plan", "apply", "drift", "destroy", "import", "catalog"} <= set(COMMANDS)
+
+
+@pytest.mark.parametrize("command", ["", *COMMANDS])
+def test_help_shows_no_type_names(command: str, capsys: Any, monkeypatch: Any) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    for flag in ("--help", "-h"):
+        assert main([*filter(None, [command]), flag]) == 0
+        text = capsys.readouterr().out
+        assert "Usage:" in text and "--version" in text
+        assert TYPE_NAMES.findall(text) == [], text
+    if command in ("apply", "emit", "show", "query", "validate"):
+        assert re.search(r"Usage: .* SPEC\b", text) and "--var" in text and "NAME=VALUE" in text
+
+
+def test_the_scan_finds_what_typer_prints_by_default() -> None:
+    assert TYPE_NAMES.findall("--help  <bool>  Show | Usage: x [OPTIONS] {spec} | --var <list[str]> | <table|json>")
+
+
+@pytest.mark.parametrize("argv", [["--version"], ["-V"], ["apply", "-V"], ["validate", "--version"]])
+def test_version_everywhere_before_required_arguments(argv: list[str], capsys: Any) -> None:
+    assert main(argv) == 0
+    assert capsys.readouterr().out.strip() == f"cloudports {__version__}"
+
+
+def _run(args: list[str], **env: str) -> subprocess.CompletedProcess[str]:
+    environ = {**os.environ, "PYTHONPATH": str(REPO), **env}
+    return subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            "import sys; from cloudports.cli import main; sys.argv[0] = 'cloudports'; sys.exit(main())",
+            *args,
+        ],
+        cwd=REPO,
+        env=environ,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_shell_completion_script_and_answers() -> None:
+    script = _run(["--show-completion", "bash"])
+    assert script.returncode == 0 and "_CLOUDPORTS_COMPLETE=complete_bash" in script.stdout
+    words = _run([], _CLOUDPORTS_COMPLETE="complete_bash", COMP_WORDS="cloudports apply x --target ", COMP_CWORD="4")
+    assert words.stdout.split() == list(registry.names())
+    words = _run([], _CLOUDPORTS_COMPLETE="complete_bash", COMP_WORDS="cloudports dr", COMP_CWORD="1")
+    assert words.stdout.split() == ["drift"]
+
+
+def columns(text: str) -> list[str]:
+    """A box table's cells, column by column, all lines of a column joined without whitespace."""
+    found: list[str] = []
+    for line in text.splitlines():
+        if "│" not in line:
+            continue
+        cells = line.split("│")[1:-1]
+        found += [""] * (len(cells) - len(found))
+        for i, cell in enumerate(cells):
+            found[i] += "".join(cell.split())
+    return found
+
+
+def squeezed(values: list[str]) -> str:
+    return "".join("".join(v.split()) for v in values)
+
+
+def narrow(text: str) -> None:
+    """No cell cut short, no table line wider than 80 (plain text lines are left to the terminal to wrap)."""
+    assert "…" not in text
+    widths = [len(line.rstrip()) for line in text.splitlines() if set(line) & set("│┃━─")]
+    assert max(widths, default=0) <= 80
+
+
+def test_catalog_tables_keep_every_word_at_80_columns() -> None:
+    listing = _run(["catalog"], COLUMNS="80").stdout
+    narrow(listing)
+    assert "adfs" in columns(listing)[0] and "sql-server-ha" in columns(listing)[0]
+    shown = _run(["catalog", "file-services"], COLUMNS="80").stdout
+    narrow(shown)
+    services = describe_catalog("file-services")["services"]
+    got = columns(shown)
+    assert got[0] == squeezed([s["name"] for s in services])
+    composed = next(s for s in services if s["members"])
+    # a composite service shows its members and the ports they expand to
+    assert squeezed(["= " + " + ".join(composed["members"]), "(" + ", ".join(composed["ports"]) + ")"]) in got[1]
+
+
+@pytest.mark.parametrize("target", registry.names())
+def test_show_keeps_every_word_at_80_columns(target: str) -> None:
+    result = _run(["show", SPEC, "-t", target], COLUMNS="80")
+    assert result.returncode == 0
+    narrow(result.stdout)
+    rows = registry.get(target).rows(desired_state(compile_spec(REPO / SPEC), target))
+    names = [c for c in rows[0] if c != "key"]
+    expected = {c: [str(r[c]).replace(f"{REPO}{os.sep}", "") for r in rows] for c in names}
+    if "┃" in result.stdout:  # a table: each column holds every value, in order
+        assert columns(result.stdout) == [squeezed(expected[c]) for c in names]
+    else:  # too many columns for 80: one block per rule, every value after its field name
+        flat = "".join(result.stdout.split())
+        for c in names:
+            for value in expected[c]:
+                assert c + "".join(value.split()) in flat
+
+
+def test_plan_table_keeps_every_word_at_80_columns() -> None:
+    long = "tcp 1433 from sg-0123456789abcdef0 (d365dist-web) description: Dynamics uses its databases"
+    plan = Plan("aws", "d365", "vpc-0abc", [Change("add", "rule", "sql/in/tcp/1433/sg:web", long, reason="new")])
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    render_plan(plan, console, "plan")
+    text = console.export_text()
+    narrow(text)
+    assert columns(text) == ["+", "create", "rule", "sql/in/tcp/1433/sg:web", squeezed([long + " (new)"])]
