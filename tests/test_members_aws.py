@@ -253,3 +253,19 @@ def test_query_live_judges_machines_by_the_groups_they_really_carry(lab, vpc, tm
     code, out = query(capsys, spec, vpc, "203.0.113.9", db, "tcp/3389")
     assert code == 0 and "ops-foreign" in out
     assert query(capsys, spec, vpc, "203.0.113.9", "db", "tcp/3389")[0] == 3  # the role alone does not
+
+
+def test_every_write_is_reported_to_the_progress_bar(lab, vpc, tmp_path):
+    from cloudports.live.progress import reporting
+
+    web = lab.launch("web")
+    backend = AWS.open_backend(
+        compile_spec(spec_file(tmp_path, {"web": {"tags": {"Role": "web"}}})), {"vpc_id": vpc}, False
+    )
+    plan = backend.plan()
+    seen: list[tuple[str, int]] = []
+    with reporting(lambda what, changes: seen.append((what, changes))):
+        backend.apply(plan)
+    assert lab.eni(web)["NetworkInterfaceId"] in {what for what, _ in seen}
+    assert {"web", "db", "jump"} <= {what for what, _ in seen}
+    assert sum(n for _, n in seen) >= len(plan.changes)

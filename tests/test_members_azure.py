@@ -254,3 +254,21 @@ def test_independent_writes_run_side_by_side_up_to_the_concurrency_limit(tmp_pat
 
     assert peak(1) == 1
     assert 2 <= peak(4) <= 4
+
+
+def test_every_write_is_reported_to_the_progress_bar_also_from_concurrent_writers(lab, tmp_path):
+    """apply reports each write with the number of plan changes it carries out (the CLI's bar counts them), the
+    NIC writes too, which run in worker threads."""
+    from cloudports.live.progress import reporting
+    from cloudports.pipeline import compile_spec
+    from cloudports.targets.azure import TARGET as AZURE
+
+    for i in range(3):
+        lab.nic(f"nic-web-{i}", {"role": "web"})
+    backend = AZURE.open_backend(compile_spec(spec_file(tmp_path, {"web": {"tags": {"role": "web"}}})), {}, False)
+    plan = backend.plan()
+    seen: list[tuple[str, int]] = []
+    with reporting(lambda what, changes: seen.append((what, changes))):
+        backend.apply(plan)
+    assert {f"network interface nic-web-{i}" for i in range(3)} <= {what for what, _ in seen}
+    assert sum(n for _, n in seen) >= len(plan.changes)

@@ -71,8 +71,8 @@ def writing_progress(console: Console, what: str, total: int) -> Iterator[None]:
     progress = _progress(console, counted=True)
     task = progress.add_task(what, total=total)
 
-    def advance(group: str) -> None:
-        done = min(progress.tasks[0].completed + 1, total)
+    def advance(group: str, changes: int) -> None:
+        done = min(progress.tasks[0].completed + changes, total)
         progress.update(task, completed=done, description=f"{what}: {group}")
 
     with _shown_late(progress), reporting(advance):

@@ -11,16 +11,17 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 
-Reporter = Callable[[str], None]
+Reporter = Callable[[str, int], None]
 
 _reporter: ContextVar[Reporter | None] = ContextVar("cloudports_progress", default=None)
 
 
-def step(what: str) -> None:
-    """One write call done, on `what` (e.g. a security group's or NSG rule's name)."""
+def step(what: str, changes: int = 1) -> None:
+    """One write call done, on `what` (e.g. a security group's or NSG rule's name), carrying out `changes` of
+    the plan's changes (a call may carry a batch of rules)."""
     report = _reporter.get()
     if report is not None:
-        report(what)
+        report(what, changes)
 
 
 @contextmanager

@@ -21,6 +21,7 @@ from botocore.exceptions import ClientError
 
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.live.plan import Change, Plan, ensure_unchanged
+from cloudports.live.progress import step as progressed
 from cloudports.targets.aws.api import FILTER_VALUES, PAGE_SIZE, aws_errors, chunks, error_code, translate
 from cloudports.targets.aws.diff import GROUP, AwsDiff, destroy_diff, diff, group_tags, schedule
 from cloudports.targets.aws.groups import GroupMaker
@@ -103,14 +104,14 @@ class Applier:
             changes[want.group].append((want, rule_id))
         for group, items in sorted(changes.items()):
             self._modify(ids, names[group], group, items, "updating rule descriptions")
-        for step in schedule(d).steps:
-            if step.op == "authorize":
-                self._authorize(d.live, step.group, step.direction, list(step.add), ids, names[step.group])
-            elif step.op == "modify":
-                items = [(new, rule_id) for _old, rule_id, new in step.pairs]
-                self._modify(ids, names[step.group], step.group, items, "changing rules in place")
+        for write in schedule(d).steps:
+            if write.op == "authorize":
+                self._authorize(d.live, write.group, write.direction, list(write.add), ids, names[write.group])
+            elif write.op == "modify":
+                items = [(new, rule_id) for _old, rule_id, new in write.pairs]
+                self._modify(ids, names[write.group], write.group, items, "changing rules in place")
             else:
-                self._revoke(ids[step.group], names[step.group], step.direction, [i for _r, i in step.remove])
+                self._revoke(ids[write.group], names[write.group], write.direction, [i for _r, i in write.remove])
 
     def _modify(self, ids: dict[str, str], name: str, group: str, items: list[tuple[SgRule, str]], what: str) -> None:
         """ModifySecurityGroupRules: each rule ID gets the full rule as it should be (idempotent if re-sent)."""
@@ -118,6 +119,7 @@ class Applier:
             entries = [{"SecurityGroupRuleId": i, "SecurityGroupRule": rule_request(r, ids)} for r, i in batch]
             with aws_errors(what, f"security group {name} {ids[group]}"):
                 self.ec2.modify_security_group_rules(GroupId=ids[group], SecurityGroupRules=entries)
+            progressed(name, len(batch))
 
     def _authorize(
         self, live: LiveState, group: str, direction: str, rules: list[SgRule], ids: dict[str, str], name: str
@@ -134,6 +136,7 @@ class Applier:
 
         try:
             authorize(rules)
+            progressed(name, len(rules))
             return
         except ClientError as exc:
             # Duplicate: a rule was there already - added meanwhile, or by this very call when its answer was
@@ -148,6 +151,7 @@ class Applier:
         if missing:
             with aws_errors(f"adding {direction} rules", subject):
                 authorize(missing)
+        progressed(name, len(rules))
 
     def _revoke(self, group_id: str, name: str, direction: str, rule_ids: list[str]) -> None:
         call = getattr(self.ec2, f"revoke_security_group_{direction}")
@@ -157,6 +161,7 @@ class Applier:
             )
             try:
                 call(GroupId=group_id, SecurityGroupRuleIds=batch)
+                progressed(name, len(batch))
             except ClientError as exc:
                 code = error_code(exc)
                 if code in _GROUP_GONE:
@@ -189,6 +194,7 @@ class Applier:
                 groups = [default]
             with aws_errors("changing the security groups of a network interface", machine.label):
                 self.ec2.modify_network_interface_attribute(NetworkInterfaceId=machine.id, Groups=groups)
+            progressed(machine.id, len(regroup.attach) + len(regroup.detach))
 
     def _interface_groups(self, interface_ids: list[str]) -> dict[str, tuple[str, ...]]:
         found: dict[str, tuple[str, ...]] = {}
@@ -215,11 +221,13 @@ class Applier:
         maker = GroupMaker(self.ec2, self.desired, bool(d.live.vpc_has_ipv6))
         for group in d.create_groups:
             maker.create(group, group_tags(self.desired, group))
+            progressed(group.name)
 
     def _tag_groups(self, d: AwsDiff) -> None:
         for group, change in d.tag_groups:
             with aws_errors("tagging security group", f"{group.name} {group.id}"):
                 self.ec2.create_tags(Resources=[group.id], Tags=_aws_tags(change.missing))
+            progressed(group.name)
 
     def _delete_groups(self, groups: list[LiveGroup]) -> dict[str, str]:
         """Deletes groups; returns group ID -> note for each group left because something still needs it."""
@@ -227,6 +235,7 @@ class Applier:
         for group in groups:
             try:
                 self.ec2.delete_security_group(GroupId=group.id)
+                progressed(group.name)
             except ClientError as exc:
                 code = error_code(exc)
                 if code in _GROUP_GONE:

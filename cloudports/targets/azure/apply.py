@@ -27,6 +27,7 @@ from azure.mgmt.network import models
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.live.membership import Regroup
 from cloudports.live.plan import Plan, ensure_unchanged
+from cloudports.live.progress import step
 from cloudports.targets.azure.arm import (
     BUSY_MAX_WAIT,
     ArmSettings,
@@ -147,10 +148,13 @@ class Applier:
         """
         rules = [security_rule(r, asg_ids, inline=True) for r in d.desired.rules.values()]
         body = nsg_body(d.desired.location, dict(d.desired.tags), rules)
-        result = self._put_nsg(d, asg_ids, body, {"If-None-Match": "*"}, "creating network security group")
+        created = len(d.desired.rules) + 1  # the NSG and its rules
+        result = self._put_nsg(d, asg_ids, body, {"If-None-Match": "*"}, "creating network security group", created)
         return str(result.id)
 
-    def _put_nsg(self, d: AzureDiff, asg_ids: dict[str, str], body: Any, headers: dict[str, str], action: str) -> Any:
+    def _put_nsg(
+        self, d: AzureDiff, asg_ids: dict[str, str], body: Any, headers: dict[str, str], action: str, changes: int
+    ) -> Any:
         """PUT the whole NSG under a precondition. A 412 may be our own write: its answer was lost and azure-core
         sent the PUT again, which then found the NSG changed - by the first attempt. It is recognised as done
         when the NSG carries this spec's tags and exactly the desired rules; anything else stays a 412."""
@@ -158,12 +162,14 @@ class Applier:
         subject = f"{name} ({len(d.desired.rules)} rules)"
         with arm_errors(action, subject):
             try:
-                return retry_busy(
+                done = retry_busy(
                     lambda: self.client.network_security_groups.begin_create_or_update(
                         self.rg, name, body, headers=headers
                     ).result(),
                     subject=subject,
                 )
+                step(name, changes)  # every rule in one write
+                return done
             except HttpResponseError as exc:
                 if exc.status_code != 412:
                     raise
@@ -215,7 +221,9 @@ class Applier:
         rules = [security_rule(r, asg_ids, inline=True) for r in d.desired.rules.values()]
         flush = {} if nsg.flush_connection is None else {"flushConnection": nsg.flush_connection}
         body = nsg_body(nsg.location, dict(nsg.tags or {}), rules, **flush)
-        self._put_nsg(d, asg_ids, body, {"If-Match": str(nsg.etag)}, "replacing the rules of network security group")
+        changes = len(d.add) + len(d.change) + len(d.remove)
+        action = "replacing the rules of network security group"
+        self._put_nsg(d, asg_ids, body, {"If-Match": str(nsg.etag)}, action, changes)
 
     def _write_rule(self, nsg: str, step: Step, asg_ids: dict[str, str]) -> None:
         rule = step.rule
@@ -255,6 +263,7 @@ class Applier:
                 if not _in_use(exc):
                     raise
                 return " ".join(str(getattr(exc.error, "message", None) or exc.message).split())
+        step(subject)
         return None
 
     def _delete_asgs(self, d: AzureDiff) -> dict[str, str]:
@@ -322,6 +331,7 @@ class Applier:
             ),
             "changing the application security groups of",
             subject,
+            changes=len(change.attach) + len(change.detach),
         )
 
     def _dissociate(self, ref: SubnetRef, owned: set[str]) -> None:

@@ -22,6 +22,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import contextmanager
+from contextvars import copy_context
 from dataclasses import dataclass
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -36,6 +37,7 @@ from azure.core.exceptions import (
 from azure.core.pipeline.policies import SansIOHTTPPolicy
 
 from cloudports.errors import CloudportsError, Diagnostic
+from cloudports.live.progress import step
 
 ENV_SUBSCRIPTION = "AZURE_SUBSCRIPTION_ID"
 ENV_ENDPOINT = "CLOUDPORTS_ARM_ENDPOINT"
@@ -378,7 +380,8 @@ def concurrently(limit: int, work: Callable[[T], Any], items: Iterable[T]) -> li
     results: list[Any] = [None] * len(items)
     problems: list[Diagnostic] = []
     with ThreadPoolExecutor(max_workers=min(limit, len(items))) as pool:
-        futures = {pool.submit(work, item): i for i, item in enumerate(items)}
+        # each in a copy of this context: context variables (the CLI's progress reporter) reach the workers
+        futures = {pool.submit(copy_context().run, work, item): i for i, item in enumerate(items)}
         for future in as_completed(futures):
             try:
                 results[futures[future]] = future.result()
@@ -389,7 +392,10 @@ def concurrently(limit: int, work: Callable[[T], Any], items: Iterable[T]) -> li
     return results
 
 
-def wait(poller_factory: Callable[[], Any], action: str, subject: str) -> Any:
-    """Start a long-running write, wait for it (.result()), retrying while the resource is busy."""
+def wait(poller_factory: Callable[[], Any], action: str, subject: str, changes: int = 1) -> Any:
+    """Start a long-running write, wait for it (.result()), retrying while the resource is busy; reports the
+    write's progress (`changes`: how many of the plan's changes it carries out)."""
     with arm_errors(action, subject):
-        return retry_busy(lambda: poller_factory().result(), subject=subject)
+        result = retry_busy(lambda: poller_factory().result(), subject=subject)
+    step(subject.split(" (", 1)[0], changes)
+    return result
