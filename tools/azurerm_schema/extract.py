@@ -102,7 +102,9 @@ def _members(lines: list[str]) -> list[tuple[str, dict[str, bool], list[str]]]:
     for i, line in enumerate(lines):
         match = _FLAGS.match(line)
         if match:
-            flags = dict(zip(("computed", "optional", "required"), (v == "true" for v in match.groups()[1:]), strict=True))
+            flags = dict(
+                zip(("computed", "optional", "required"), (v == "true" for v in match.groups()[1:]), strict=True)
+            )
             found.append((match.group(1), flags, lines[i + 1 : i + 8]))
     return found
 
@@ -127,7 +129,9 @@ def class_block(classes: dict[str, list[str]], name: str) -> dict[str, Any]:
             element = ["object", {k: v["type"] for k, v in inner["attributes"].items()}]
             attributes[attr] = {"type": [nested[1] if nested[1] != "single" else "list", element], **set_flags}
         else:
-            block_types[attr] = {"nesting_mode": nested[1], "block": inner} | ({"min_items": 1} if flags["required"] else {})
+            block_types[attr] = {"nesting_mode": nested[1], "block": inner} | (
+                {"min_items": 1} if flags["required"] else {}
+            )
     return {"attributes": attributes} | ({"block_types": block_types} if block_types else {})
 
 
@@ -189,7 +193,10 @@ def extract(package: Path) -> dict[str, Any]:
     schema: dict[str, Any] = {
         "provider_version": _version(provider_source),
         "extracted_from": f"@cdktn/provider-azurerm@{json.loads((package / 'package.json').read_text())['version']}",
-        "provider": {"version": 0, "block": interface_block(_split(provider_source, _INTERFACE), "AzurermProviderConfig")},
+        "provider": {
+            "version": 0,
+            "block": interface_block(_split(provider_source, _INTERFACE), "AzurermProviderConfig"),
+        },
         "resource_schemas": {},
         "data_source_schemas": {},
     }

@@ -122,7 +122,7 @@ class PlanOnlyResource(Resource):
     """Base of the generated resource classes: plans (tf does that from the schema), refuses to apply."""
 
     type_name = ""
-    spec: dict[str, Any] = {}
+    tf_schema = schema.Schema()
 
     def __init__(self, provider: Any) -> None:
         self.provider = provider
@@ -133,7 +133,7 @@ class PlanOnlyResource(Resource):
 
     @classmethod
     def get_schema(cls) -> schema.Schema:
-        return to_schema(cls.spec)
+        return cls.tf_schema  # built once: tf asks for it on every validate call
 
     def create(self, ctx: CreateContext, planned: State) -> State | None:
         ctx.diagnostics.add_error(f"cannot create {self.type_name}", PLAN_ONLY)
@@ -153,7 +153,7 @@ class PlanOnlyResource(Resource):
 class ClientConfig(DataSource):
     """azurerm_client_config with a fixed fake identity (the emitted roots build subnet IDs from it)."""
 
-    spec: dict[str, Any] = {}
+    tf_schema = schema.Schema()
 
     def __init__(self, provider: Any) -> None:
         self.provider = provider
@@ -164,7 +164,7 @@ class ClientConfig(DataSource):
 
     @classmethod
     def get_schema(cls) -> schema.Schema:
-        return to_schema(cls.spec)
+        return cls.tf_schema
 
     def read(self, ctx: ReadDataContext, config: Config) -> State | None:
         return {**config, **FAKE_IDENTITY, "id": "Y2xpZW50Q29uZmlncy9zdGFuZC1pbg=="}
@@ -176,13 +176,13 @@ class AzurermStandIn:
     def __init__(self, document: dict[str, Any]) -> None:
         self.document = document
         self.resources = [
-            type(name, (PlanOnlyResource,), {"type_name": name, "spec": spec})
+            type(name, (PlanOnlyResource,), {"type_name": name, "tf_schema": to_schema(spec)})
             for name, spec in sorted(document["resource_schemas"].items())
         ]
         unknown = set(document["data_source_schemas"]) - {"azurerm_client_config"}
         if unknown:
             raise SystemExit(f"the stand-in has no data for data sources {sorted(unknown)}")
-        ClientConfig.spec = document["data_source_schemas"]["azurerm_client_config"]
+        ClientConfig.tf_schema = to_schema(document["data_source_schemas"]["azurerm_client_config"])
 
     def get_model_prefix(self) -> str:
         return "azurerm_"
