@@ -34,10 +34,19 @@ def build_mirror(root: Path, aws_mirror: Path | None) -> Path:
     binary.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{STANDIN}" "$@"\n')
     binary.chmod(0o755)
     if aws_mirror is not None:
-        aws = root / "registry.terraform.io" / "hashicorp" / "aws"
-        if not aws.exists():
-            aws.symlink_to(aws_mirror / "registry.terraform.io" / "hashicorp" / "aws", target_is_directory=True)
+        _link_files(aws_mirror, root, "registry.terraform.io/hashicorp/aws")
     return root
+
+
+def _link_files(source: Path, root: Path, provider: str) -> None:
+    """Real directories with symlinked files: Terraform's mirror scan does not enter symlinked directories,
+    and a link instead of a copy keeps the ~700 MB aws binary where it is."""
+    for path in sorted((source / provider).rglob("*")):
+        if path.is_file():
+            link = root / path.relative_to(source)
+            link.parent.mkdir(parents=True, exist_ok=True)
+            if not link.exists():
+                link.symlink_to(path)
 
 
 # --------------------------------------------------------------------------------------------------

@@ -46,7 +46,7 @@ def _main_tf(state: AwsState) -> str:
   required_providers {{
     aws = {{
       source  = "hashicorp/aws"
-      version = ">= 5.0"
+      version = ">= 5.100, < 6.0"
     }}
   }}
 }}

@@ -69,7 +69,7 @@ def _main_tf(state: AzureState) -> str:
   required_providers {{
     azurerm = {{
       source  = "hashicorp/azurerm"
-      version = ">= 3.0"
+      version = ">= 4.73, < 5.0"
     }}
   }}
 }}
