@@ -28,6 +28,9 @@ class PortSpec:
     protocol: Protocol
     from_port: int = -1
     to_port: int = -1
+    # The parameter that alone gives this single tcp/udp port (`tcp/${web_port}`), so that Terraform emission can
+    # make it a variable; not part of the identity: the same port from a parameter or a literal is one port.
+    param: str | None = field(default=None, compare=False)
 
     def __str__(self) -> str:
         if self.protocol == "all":
@@ -106,6 +109,7 @@ class Topology:
     targets: dict[str, BaseModel]  # target name -> its settings (the spec's targets.<name>, validated)
     phase: str | None = None
     skipped_flows: list[Flow] = field(default_factory=list)  # flows of another phase
+    parameter_descriptions: dict[str, str] = field(default_factory=dict)  # name -> the declaration's description
     warnings: list = field(default_factory=list)  # Diagnostic
 
     def is_role(self, name: str) -> bool:

@@ -6,7 +6,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.0"
+      version = ">= 5.100, < 6.0"
     }
   }
 }
@@ -26,6 +26,33 @@ variable "region" {
   description = "AWS region"
   type        = string
   default     = "us-east-1"
+}
+
+variable "sql_ag_listener_port" {
+  description = "TCP port of the availability group listener (1433 lets clients leave the port out of the connection string) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 1433
+
+  validation {
+    condition     = var.sql_ag_listener_port >= 1 && var.sql_ag_listener_port <= 65535 && floor(var.sql_ag_listener_port) == var.sql_ag_listener_port
+    error_message = "sql_ag_listener_port must be a whole port number 1-65535."
+  }
+}
+
+variable "sql_hadr_endpoint_port" {
+  description = "TCP port of the database mirroring endpoint of each replica (no product default; 5022 is the port of Microsoft's examples and of the New Availability Group wizard) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 5022
+
+  validation {
+    condition     = var.sql_hadr_endpoint_port >= 1 && var.sql_hadr_endpoint_port <= 65535 && floor(var.sql_hadr_endpoint_port) == var.sql_hadr_endpoint_port
+    error_message = "sql_hadr_endpoint_port must be a whole port number 1-65535."
+  }
+
+  validation {
+    condition     = !contains([135, 445, 3343], var.sql_hadr_endpoint_port)
+    error_message = "sql_hadr_endpoint_port = ${var.sql_hadr_endpoint_port}: another rule of the same group and peer has this port, and AWS refuses a duplicate rule. Re-emit with: cloudports emit SPEC --var sql_hadr_endpoint_port=${var.sql_hadr_endpoint_port}"
+  }
 }
 
 module "security_groups" {

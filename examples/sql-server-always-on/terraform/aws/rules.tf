@@ -448,11 +448,11 @@ locals {
       referenced_group = "replica"
       description      = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
-    "replica/in/tcp/1433/sg:app" = {
+    "replica/in/tcp/var.sql_ag_listener_port/sg:app" = {
       group            = "replica"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_ag_listener_port
+      to_port          = var.sql_ag_listener_port
       referenced_group = "app"
       description      = "Applications connect to the listener (sql_ag_listener_port) and the instance port (sql_port)"
     }
@@ -488,11 +488,11 @@ locals {
       referenced_group = "replica"
       description      = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
-    "replica/in/tcp/5022/sg:replica" = {
+    "replica/in/tcp/var.sql_hadr_endpoint_port/sg:replica" = {
       group            = "replica"
       ip_protocol      = "tcp"
-      from_port        = 5022
-      to_port          = 5022
+      from_port        = var.sql_hadr_endpoint_port
+      to_port          = var.sql_hadr_endpoint_port
       referenced_group = "replica"
       description      = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
@@ -570,11 +570,11 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    "app/out/tcp/1433/sg:replica" = {
+    "app/out/tcp/var.sql_ag_listener_port/sg:replica" = {
       group            = "app"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_ag_listener_port
+      to_port          = var.sql_ag_listener_port
       referenced_group = "replica"
       description      = "Applications connect to the listener (sql_ag_listener_port) and the instance port (sql_port)"
     }
@@ -778,11 +778,11 @@ locals {
       referenced_group = "replica"
       description      = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
-    "replica/out/tcp/5022/sg:replica" = {
+    "replica/out/tcp/var.sql_hadr_endpoint_port/sg:replica" = {
       group            = "replica"
       ip_protocol      = "tcp"
-      from_port        = 5022
-      to_port          = 5022
+      from_port        = var.sql_hadr_endpoint_port
+      to_port          = var.sql_hadr_endpoint_port
       referenced_group = "replica"
       description      = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
