@@ -49,7 +49,7 @@ def expand_flow(topology: Topology, flow: Flow, peers: PeerCache | None = None) 
             src_peers = _cached_peers(topology, src, peers) if to_role else []
             dst_peers = _cached_peers(topology, dst, peers) if from_role else []
             for port in flow.ports:
-                params = (port.param or "",)
+                params = port.params
                 for peer in src_peers:
                     if peer.version is None or port.applies_to(peer.version):
                         yield Rule(dst, "ingress", port.protocol, port.from_port, port.to_port, peer, *meta, params)

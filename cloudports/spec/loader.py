@@ -134,7 +134,7 @@ class _Resolver:
             return None
         result = model.Service(
             name=name,
-            ports=tuple(dict.fromkeys(ports)),
+            ports=model.unique_ports(ports),
             description=svc.description,
             sources=tuple(svc.sources),
             optional=svc.optional,
@@ -320,7 +320,7 @@ def _build_flows(
                 index=len(flows) + len(skipped),
                 sources=tuple(ends["from"]),
                 destinations=tuple(ends["to"]),
-                ports=tuple(dict.fromkeys(ports)),
+                ports=model.unique_ports(ports),
                 service_names=names_written,
                 description=flow.description,
                 phase=flow.phase,

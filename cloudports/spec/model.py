@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Literal
 
 from cloudports.errors import Loc
@@ -28,9 +28,10 @@ class PortSpec:
     protocol: Protocol
     from_port: int = -1
     to_port: int = -1
-    # The parameter that alone gives this single tcp/udp port (`tcp/${web_port}`), so that Terraform emission can
-    # make it a variable; not part of the identity: the same port from a parameter or a literal is one port.
-    param: str | None = field(default=None, compare=False)
+    # Where the port came from, for Terraform variables: ("web_port",) for `tcp/${web_port}`, ("",) for a literal
+    # or a range, both when a service or flow lists the same port twice. Not part of the identity: the same port
+    # from a parameter and from a literal is one port.
+    params: tuple[str, ...] = field(default=("",), compare=False)
 
     def __str__(self) -> str:
         if self.protocol == "all":
@@ -51,6 +52,14 @@ class PortSpec:
         if self.protocol == "icmpv6":
             return version == 6
         return True
+
+
+def unique_ports(ports: list[PortSpec]) -> tuple[PortSpec, ...]:
+    """Each port once, in first-seen order, remembering every origin of a port listed twice (PortSpec.params)."""
+    seen: dict[PortSpec, tuple[str, ...]] = {}
+    for port in ports:
+        seen[port] = tuple(sorted({*seen.get(port, ()), *port.params}))
+    return tuple(port if port.params == params else replace(port, params=params) for port, params in seen.items())
 
 
 @dataclass(frozen=True)

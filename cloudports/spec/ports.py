@@ -57,7 +57,7 @@ def _range(protocol: str, lo_raw, hi_raw, lookup: ParamLookup) -> PortSpec:
     if lo > hi:
         raise PortSyntaxError(f"port range {lo}-{hi} is reversed", f"did you mean {protocol}/{hi}-{lo}?")
     single = _PARAM.match(lo_raw.strip()) if isinstance(lo_raw, str) and hi_raw is None else None
-    return PortSpec(protocol, lo, hi, param=single.group(1) if single else None)  # type: ignore[arg-type]
+    return PortSpec(protocol, lo, hi, params=(single.group(1) if single else "",))  # type: ignore[arg-type]
 
 
 def _icmp(protocol: str, type_raw, code_raw, lookup: ParamLookup) -> PortSpec:

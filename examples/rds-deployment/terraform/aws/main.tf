@@ -28,17 +28,6 @@ variable "region" {
   default     = "us-east-1"
 }
 
-variable "rdg_https_port" {
-  description = "HTTPS port of the RD Gateway (configurable in the RD Gateway Management console) (spec parameter; its rules follow this value)"
-  type        = number
-  default     = 443
-
-  validation {
-    condition     = var.rdg_https_port >= 1 && var.rdg_https_port <= 65535 && floor(var.rdg_https_port) == var.rdg_https_port
-    error_message = "rdg_https_port must be a whole port number 1-65535."
-  }
-}
-
 variable "rdg_udp_port" {
   description = "UDP transport port of the RD Gateway (configurable in the RD Gateway Management console) (spec parameter; its rules follow this value)"
   type        = number
@@ -65,6 +54,10 @@ variable "rdsh_rdp_port" {
     error_message = "rdsh_rdp_port = ${var.rdsh_rdp_port}: another rule of the same group and peer has this port, and AWS refuses a duplicate rule. Re-emit with: cloudports emit SPEC --var rdsh_rdp_port=${var.rdsh_rdp_port}"
   }
 }
+
+# Spec parameters emitted as numbers, not variables: their ports merged with other ports when
+# compiling, so a changed value needs the rules compiled again (cloudports emit SPEC --var NAME=VALUE):
+# rdg_https_port
 
 module "security_groups" {
   source = "./modules/aws-security-groups"

@@ -480,19 +480,19 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "gateway/in/tcp/var.rdg_https_port/cidr:0.0.0.0/0" = {
+    "gateway/in/tcp/443/cidr:0.0.0.0/0" = {
       group       = "gateway"
       ip_protocol = "tcp"
-      from_port   = var.rdg_https_port
-      to_port     = var.rdg_https_port
+      from_port   = 443
+      to_port     = 443
       cidr_ipv4   = "0.0.0.0/0"
       description = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateways UDP transport 3391 (internet is every address, corp included)"
     }
-    "gateway/in/tcp/var.rdg_https_port/cidr:::/0" = {
+    "gateway/in/tcp/443/cidr:::/0" = {
       group       = "gateway"
       ip_protocol = "tcp"
-      from_port   = var.rdg_https_port
-      to_port     = var.rdg_https_port
+      from_port   = 443
+      to_port     = 443
       cidr_ipv6   = "::/0"
       description = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateways UDP transport 3391 (internet is every address, corp included)"
     }

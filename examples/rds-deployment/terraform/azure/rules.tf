@@ -217,7 +217,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.rdg_https_port)]
+      destination_port_ranges                 = ["443"]
       source_address_prefixes                 = ["0.0.0.0/0"]
       destination_application_security_groups = ["gateway"]
       description                             = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateway's UDP transport 3391 ('internet' is every a..."
@@ -227,7 +227,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.rdg_https_port)]
+      destination_port_ranges                 = ["443"]
       source_address_prefixes                 = ["::/0"]
       destination_application_security_groups = ["gateway"]
       description                             = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateway's UDP transport 3391 ('internet' is every a..."

@@ -448,11 +448,11 @@ locals {
       referenced_group = "replica"
       description      = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
-    "replica/in/tcp/var.sql_ag_listener_port/sg:app" = {
+    "replica/in/tcp/1433/sg:app" = {
       group            = "replica"
       ip_protocol      = "tcp"
-      from_port        = var.sql_ag_listener_port
-      to_port          = var.sql_ag_listener_port
+      from_port        = 1433
+      to_port          = 1433
       referenced_group = "app"
       description      = "Applications connect to the listener (sql_ag_listener_port) and the instance port (sql_port)"
     }
@@ -570,11 +570,11 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    "app/out/tcp/var.sql_ag_listener_port/sg:replica" = {
+    "app/out/tcp/1433/sg:replica" = {
       group            = "app"
       ip_protocol      = "tcp"
-      from_port        = var.sql_ag_listener_port
-      to_port          = var.sql_ag_listener_port
+      from_port        = 1433
+      to_port          = 1433
       referenced_group = "replica"
       description      = "Applications connect to the listener (sql_ag_listener_port) and the instance port (sql_port)"
     }

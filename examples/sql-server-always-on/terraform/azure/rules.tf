@@ -167,7 +167,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.sql_ag_listener_port)]
+      destination_port_ranges                 = ["1433"]
       source_application_security_groups      = ["app"]
       destination_application_security_groups = ["replica"]
       description                             = "Applications connect to the listener (sql_ag_listener_port) and the instance port (sql_port)"
@@ -347,7 +347,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.sql_ag_listener_port)]
+      destination_port_ranges                 = ["1433"]
       source_application_security_groups      = ["app"]
       destination_application_security_groups = ["replica"]
       description                             = "Applications connect to the listener (sql_ag_listener_port) and the instance port (sql_port)"
