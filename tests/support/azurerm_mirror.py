@@ -31,7 +31,10 @@ def build_mirror(root: Path, aws_mirror: Path | None) -> Path:
     platform = root / AZURERM / version / "linux_amd64"
     platform.mkdir(parents=True, exist_ok=True)
     binary = platform / f"terraform-provider-azurerm_v{version}"
-    binary.write_text(f'#!/bin/sh\nexec "{sys.executable}" "{STANDIN}" "$@"\n')
+    # HOME: the tf framework caches its TLS certificate under ~/.cache; keep it beside the mirror, not in $HOME.
+    home = root.with_name(root.name + "-standin-home")
+    home.mkdir(exist_ok=True)
+    binary.write_text(f'#!/bin/sh\nHOME="{home}" exec "{sys.executable}" "{STANDIN}" "$@"\n')
     binary.chmod(0o755)
     if aws_mirror is not None:
         _link_files(aws_mirror, root, "registry.terraform.io/hashicorp/aws")
