@@ -125,7 +125,7 @@ def test_azure_root_plans_the_value_a_user_gives(tf_mirror_cli_config: Terraform
     assert sorted(web_ports(default)[rule]) == ["443", "8080"] and sorted(web_ports(changed)[rule]) == ["443", "5555"]
 
 
-def test_aws_root_plans_the_value_and_refuses_a_duplicate(
+def test_aws_root_plans_the_value_a_user_gives(
     tf_cli_config: TerraformCliConfig, moto_server: str, aws_env: dict[str, str], vpc: str, tmp_path: Path
 ) -> None:
     out = _emit(tmp_path, "aws")
@@ -135,8 +135,26 @@ def test_aws_root_plans_the_value_and_refuses_a_duplicate(
     rules = {a: r for a, r, _ in planned(plan, "aws_vpc_security_group_ingress_rule")}
     api = rules['module.security_groups.aws_vpc_security_group_ingress_rule.this["app/in/tcp/var.api_port/sg:web"]']
     assert api["from_port"] == api["to_port"] == 9100
-    code, stdout, stderr = tf.cmd("plan", "-var", f"vpc_id={vpc}", "-var", "api_port=9443", no_color=IsFlagged)
-    assert code == 1 and "api_port = 9443: another rule of the same group and peer has this port" in stderr
+
+
+def _variable_block(main_tf: str, name: str) -> str:
+    start = main_tf.index(f'variable "{name}" {{\n')
+    return main_tf[start : main_tf.index("\n}\n", start) + 3]
+
+
+def test_aws_variable_refuses_a_value_that_would_duplicate_a_rule(terraform_available: str, tmp_path: Path) -> None:
+    """The emitted variable block, planned alone (no provider needed): Terraform runs its validations."""
+    block = _variable_block((_emit(tmp_path, "aws") / "main.tf").read_text(), "api_port")
+    root = tmp_path / "alone"
+    root.mkdir()
+    (root / "main.tf").write_text(block)
+    tf = TerraformRunner(root, env=terraform_env(None), timeout=60)
+    assert tf.init()[0] == 0
+    code, _, stderr = tf.cmd("plan", "-var", "api_port=9443", no_color=IsFlagged, input=False)
+    message = " ".join(stderr.split())  # Terraform wraps long messages
+    assert code == 1 and "api_port = 9443: another rule of the same group and peer has this port" in message
+    assert "cloudports emit SPEC --var api_port=9443" in message
+    assert tf.cmd("plan", "-var", "api_port=9444", no_color=IsFlagged, input=False)[0] == 0
 
 
 @pytest.mark.parametrize(("value", "valid"), [("0", "false"), ("65536", "false"), ("80.5", "false"), ("1", "true")])
