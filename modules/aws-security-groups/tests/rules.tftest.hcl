@@ -1,5 +1,5 @@
 # terraform test: the module applied against an EC2 API (the test suite points AWS_ENDPOINT_URL at a local moto
-# server: tests/test_modules.py::test_native_terraform_tests), then the rules read back through the API.
+# server: tests/test_terraform_native.py), then the rules read back through the API.
 
 provider "aws" {
   region = "us-east-1"
@@ -16,21 +16,37 @@ variables {
 
   ingress_rules = {
     "web/in/tcp/443/cidr:0.0.0.0/0" = {
-      group       = "web", ip_protocol = "tcp", from_port = 443, to_port = 443, cidr_ipv4 = "0.0.0.0/0"
+      group       = "web"
+      ip_protocol = "tcp"
+      from_port   = 443
+      to_port     = 443
+      cidr_ipv4   = "0.0.0.0/0"
       description = "HTTPS from anywhere"
     }
     "web/in/icmp/8:0/cidr:10.0.0.0/16" = {
-      group = "web", ip_protocol = "icmp", from_port = 8, to_port = 0, cidr_ipv4 = "10.0.0.0/16"
+      group       = "web"
+      ip_protocol = "icmp"
+      from_port   = 8 # ICMP type: echo request
+      to_port     = 0 # ICMP code
+      cidr_ipv4   = "10.0.0.0/16"
     }
     "db/in/tcp/1433/sg:web" = {
-      group       = "db", ip_protocol = "tcp", from_port = 1433, to_port = 1433, referenced_group = "web"
-      description = "SQL from the web tier"
+      group            = "db"
+      ip_protocol      = "tcp"
+      from_port        = 1433
+      to_port          = 1433
+      referenced_group = "web"
+      description      = "SQL from the web tier"
     }
   }
 
   egress_rules = {
     "web/out/tcp/1433/sg:db" = {
-      group = "web", ip_protocol = "tcp", from_port = 1433, to_port = 1433, referenced_group = "db"
+      group            = "web"
+      ip_protocol      = "tcp"
+      from_port        = 1433
+      to_port          = 1433
+      referenced_group = "db"
     }
   }
 }
