@@ -55,6 +55,19 @@ def tf_cli_config(terraform_available: str, tmp_path_factory: pytest.TempPathFac
     return write_cli_config(tmp_path_factory.mktemp("terraform-cli"), mirror)
 
 
+@pytest.fixture(scope="session")
+def tf_mirror_cli_config(terraform_available: str, tmp_path_factory: pytest.TempPathFactory) -> TerraformCliConfig:
+    """A CLI config installing providers only from a temporary mirror: the azurerm stand-in (tools/azurerm_schema,
+    plan only) and, when the local mirror has it, the real hashicorp/aws.
+
+    Needs nothing but Terraform: the stand-in is this repository's Python and the `tf` package (test extra).
+    """
+    from tests.support.azurerm_mirror import build_mirror
+
+    mirror = build_mirror(tmp_path_factory.mktemp("tf-mirror"), find_provider_mirror("aws"))
+    return write_cli_config(tmp_path_factory.mktemp("terraform-cli-mirror"), mirror)
+
+
 # --------------------------------------------------------------------------------------------------
 # AWS: moto as a real HTTP server on 127.0.0.1
 # --------------------------------------------------------------------------------------------------

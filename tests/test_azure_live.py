@@ -9,6 +9,7 @@ in CLOUDPORTS_AZURE_TOKEN, AZURE_SUBSCRIPTION_ID); results are read back with th
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterator
 from dataclasses import replace
@@ -533,10 +534,13 @@ def test_emitted_hcl_and_applied_nsg_describe_the_same_rules(arm: ArmServer, sdk
         hcl = hcl2.load(f)
     emitted = {k.strip('"'): v for k, v in hcl["locals"][0]["security_rules"].items()}
     live = live_state(sdk, spec).rules
+    with open(tmp_path / "tf/main.tf") as f:  # spec parameters are variables: their defaults are what was applied
+        defaults = {n.strip('"'): b.get("default") for v in hcl2.load(f)["variable"] for n, b in v.items()}
 
     def unquote(value: Any) -> Any:
         if isinstance(value, str):
-            return value.strip('"')
+            variable = re.fullmatch(r"\$\{tostring\(var\.(\w+)\)\}", value)
+            return str(defaults[variable.group(1)]) if variable else value.strip('"')
         return [unquote(v) for v in value] if isinstance(value, list) else value
 
     assert set(emitted) == set(live)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import filecmp
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -100,12 +101,40 @@ def _unquote(value):
     return value
 
 
+_VARIABLE = re.compile(r"^\$\{(tostring\()?var\.(\w+)\)?\}$")
+
+
+def _at_defaults(value, defaults: dict[str, int]):
+    """Parsed HCL with every reference to a spec-parameter variable replaced by the variable's default, and AWS
+    rule keys naming a variable (".../var.NAME/...") by its number: what Terraform plans without -var."""
+    if isinstance(value, str):
+        m = _VARIABLE.match(value)
+        if m:
+            return str(defaults[m.group(2)]) if m.group(1) else defaults[m.group(2)]
+        return re.sub(r"/var\.(\w+)/", lambda k: f"/{defaults[k.group(1)]}/", value)
+    if isinstance(value, dict):
+        return {_at_defaults(k, defaults): _at_defaults(v, defaults) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_at_defaults(v, defaults) for v in value]
+    return value
+
+
+def _variable_defaults(main_tf: Path) -> dict[str, int]:
+    blocks = [_unquote(b) for b in _parse(main_tf).get("variable", [])]
+    return {name: body["default"] for b in blocks for name, body in b.items() if isinstance(body.get("default"), int)}
+
+
 @pytest.mark.parametrize("example", EXAMPLES, ids=lambda p: p.name)
 def test_emitted_data_parses_back_to_the_compiled_model(example: Path, tmp_path: Path) -> None:
+    """At the variables' defaults, the emitted data is exactly the compiled model (variables change nothing)."""
     policy = compile_spec(example / "topology.yaml")
     for target, to_locals in (("aws", aws_locals), ("azure", azure_locals)):
         _emit(example / "topology.yaml", target, tmp_path / target)
-        parsed = _unquote(_parse(tmp_path / target / "rules.tf")["locals"][0])
+        defaults = _variable_defaults(tmp_path / target / "main.tf")
+        assert {n: policy.topology.parameters[n] for n in defaults if n in policy.topology.parameters} == {
+            n: v for n, v in defaults.items() if n in policy.topology.parameters
+        }
+        parsed = _at_defaults(_unquote(_parse(tmp_path / target / "rules.tf")["locals"][0]), defaults)
         expected = to_locals(desired_state(policy, target))
         assert parsed.keys() == expected.keys()
         for name in expected:
@@ -126,7 +155,8 @@ def _port_ok(text: str) -> bool:
 def test_azure_rules_follow_azurerm_argument_rules(example: Path, tmp_path: Path) -> None:
     """The rules in the emitted HCL respect azurerm's and Azure's argument rules (../shared/reference/azure.md)."""
     _emit(example / "topology.yaml", "azure", tmp_path)
-    data = _unquote(_parse(tmp_path / "rules.tf")["locals"][0])
+    defaults = _variable_defaults(tmp_path / "main.tf")
+    data = _at_defaults(_unquote(_parse(tmp_path / "rules.tf")["locals"][0]), defaults)
     rules = data["security_rules"]
     assert 0 < len(rules) <= 1000
     seen: set[tuple[str, int]] = set()

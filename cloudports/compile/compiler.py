@@ -50,12 +50,13 @@ def expand_flow(topology: Topology, flow: Flow, peers: PeerCache | None = None) 
             src_peers = _cached_peers(topology, src, peers) if to_role else []
             dst_peers = _cached_peers(topology, dst, peers) if from_role else []
             for port in flow.ports:
+                params = port.params
                 for peer in src_peers:
                     if peer.version is None or port.applies_to(peer.version):
-                        yield Rule(dst, "ingress", port.protocol, port.from_port, port.to_port, peer, *meta)
+                        yield Rule(dst, "ingress", port.protocol, port.from_port, port.to_port, peer, *meta, params)
                 for peer in dst_peers:
                     if peer.version is None or port.applies_to(peer.version):
-                        yield Rule(src, "egress", port.protocol, port.from_port, port.to_port, peer, *meta)
+                        yield Rule(src, "egress", port.protocol, port.from_port, port.to_port, peer, *meta, params)
 
 
 def _cached_peers(topology: Topology, name: str, peers: PeerCache) -> list[Peer]:
@@ -70,6 +71,7 @@ def _merge_meta(rules: list[Rule]) -> dict:
     return {
         "descriptions": tuple(sorted(set(d for r in rules for d in r.descriptions))),
         "origins": tuple(sorted(set(o for r in rules for o in r.origins))),
+        "port_params": tuple(sorted(set(p for r in rules for p in r.port_params))),
     }
 
 

@@ -49,10 +49,21 @@ class Rule:
     peer: Peer
     descriptions: tuple[str, ...] = field(default=(), compare=False)
     origins: tuple[Loc, ...] = field(default=(), compare=False)
+    # Where the ports came from, for Terraform variables: a parameter's name, or "" for a literal port; a merged
+    # rule has every contributor's entry. Only a rule whose single port came from one parameter alone can be
+    # emitted as `var.<parameter>`.
+    port_params: tuple[str, ...] = field(default=("",), compare=False)
 
     @property
     def port(self) -> PortSpec:
         return PortSpec(self.protocol, self.from_port, self.to_port)
+
+    @property
+    def param(self) -> str | None:
+        """The parameter this rule's port is, when that parameter alone gave it (tcp/udp, a single port)."""
+        if len(self.port_params) == 1 and self.port_params[0] and self.from_port == self.to_port:
+            return self.port_params[0]
+        return None
 
     @property
     def description(self) -> str:

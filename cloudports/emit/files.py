@@ -65,7 +65,7 @@ def copy_module(name: str, out: Path) -> None:
     dst = out / "modules" / name
     if dst.exists():
         shutil.rmtree(dst)
-    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("examples", ".terraform*", "*.tfstate*", ".keep"))
+    shutil.copytree(src, dst, ignore=shutil.ignore_patterns("examples", "tests", ".terraform*", "*.tfstate*", ".keep"))
 
 
 def write(out: Path, files: dict[str, str]) -> list[Path]:

@@ -27,6 +27,7 @@ class _Param:
     value: int | str | None
     loc: Loc | None
     source: str  # "catalog X", "spec", "--var"
+    description: str = ""
 
 
 @dataclass
@@ -133,7 +134,7 @@ class _Resolver:
             return None
         result = model.Service(
             name=name,
-            ports=tuple(dict.fromkeys(ports)),
+            ports=model.unique_ports(ports),
             description=svc.description,
             sources=tuple(svc.sources),
             optional=svc.optional,
@@ -148,8 +149,9 @@ class _Resolver:
 def _declare_params(ctx: _Ctx, catalogs: list[Doc], specs: list[Doc], variables: dict[str, str]) -> None:
     for doc in catalogs:
         cat: CatalogFile = doc.parsed  # type: ignore[assignment]
-        for name, decl in cat.parameters.items():
-            ctx.params[name] = _Param(decl.default, key_loc(doc.raw["parameters"], name), f"catalog {doc.catalog}")
+        for name, d in cat.parameters.items():
+            loc = key_loc(doc.raw["parameters"], name)
+            ctx.params[name] = _Param(d.default, loc, f"catalog {doc.catalog}", d.description)
     for doc in specs:
         spec: SpecFile = doc.parsed  # type: ignore[assignment]
         for name, value in spec.parameters.items():
@@ -157,21 +159,20 @@ def _declare_params(ctx: _Ctx, catalogs: list[Doc], specs: list[Doc], variables:
             if name in ctx.params and ctx.params[name].source == "spec":
                 ctx.problems.error(loc, f"parameter '{name}' is defined twice", f"first at {ctx.params[name].loc}")
                 continue
-            default = value.default if isinstance(value, ParameterDecl) else value
-            if default is None and name in ctx.params:  # re-describing a catalog parameter keeps its default
-                default = ctx.params[name].value
-            ctx.params[name] = _Param(default, loc, "spec")
+            decl = value if isinstance(value, ParameterDecl) else ParameterDecl(default=value)
+            known = ctx.params.get(name, _Param(None, None, ""))  # re-describing a catalog's keeps its default, text
+            default = known.value if decl.default is None else decl.default
+            ctx.params[name] = _Param(default, loc, "spec", decl.description or known.description)
     for name, value in variables.items():
         problem = check_var_value(name, value) if name in ctx.params else unknown_var(name, value, list(ctx.params))
         if problem:
             ctx.problems.items.append(problem)
             continue
-        ctx.params[name] = _Param(value, None, "--var")
+        ctx.params[name] = _Param(value, None, "--var", ctx.params[name].description)
     for name, param in ctx.params.items():
         if param.value is None:  # declared without a default and not given: an error whether used or not
-            ctx.problems.error(
-                param.loc, f"parameter '{name}' has no value", f"pass --var {name}=VALUE or give it a default"
-            )
+            hint = f"pass --var {name}=VALUE or give it a default"
+            ctx.problems.error(param.loc, f"parameter '{name}' has no value", hint)
 
 
 def _collect_named(ctx: _Ctx, docs: list[Doc], section: str, kinds: dict[str, tuple[Any, Doc]], what: str) -> None:
@@ -210,9 +211,7 @@ def _build_networks(problems: Problems, network_defs: dict[str, tuple[Any, Doc]]
         if name == model.INTERNET:
             problems.error(loc, "'internet' is built in and cannot be redefined", "choose another network name")
             continue
-        cidrs = _check_cidrs(name, doc, "ipv4", net.ipv4, problems) + _check_cidrs(
-            name, doc, "ipv6", net.ipv6, problems
-        )
+        cidrs = [c for fam in ("ipv4", "ipv6") for c in _check_cidrs(name, doc, fam, getattr(net, fam), problems)]
         if not net.ipv4 and not net.ipv6:
             problems.error(loc, f"network '{name}' has no address blocks", "add 'ipv4:' and/or 'ipv6:' lists")
         networks[name] = model.Network(name, tuple(dict.fromkeys(cidrs)), net.description, loc)
@@ -322,7 +321,7 @@ def _build_flows(
                 index=len(flows) + len(skipped),
                 sources=tuple(ends["from"]),
                 destinations=tuple(ends["to"]),
-                ports=tuple(dict.fromkeys(ports)),
+                ports=model.unique_ports(ports),
                 service_names=names_written,
                 description=flow.description,
                 phase=flow.phase,
@@ -397,6 +396,7 @@ def load_topology(
         services={n: s for n, s in resolver.done.items()},
         flows=flows,
         parameters={n: p.value for n, p in ctx.params.items() if p.value is not None},
+        parameter_descriptions={n: p.description for n, p in ctx.params.items()},
         targets={name: value for name, value in root.targets or () if value is not None},
         phase=phase,
         skipped_flows=skipped,

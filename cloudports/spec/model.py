@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from cloudports.errors import Loc
@@ -30,6 +30,10 @@ class PortSpec:
     protocol: Protocol
     from_port: int = -1
     to_port: int = -1
+    # Where the port came from, for Terraform variables: ("web_port",) for `tcp/${web_port}`, ("",) for a literal
+    # or a range, both when a service or flow lists the same port twice. Not part of the identity: the same port
+    # from a parameter and from a literal is one port.
+    params: tuple[str, ...] = field(default=("",), compare=False)
 
     def __str__(self) -> str:
         if self.protocol == "all":
@@ -50,6 +54,14 @@ class PortSpec:
         if self.protocol == "icmpv6":
             return version == 6
         return True
+
+
+def unique_ports(ports: list[PortSpec]) -> tuple[PortSpec, ...]:
+    """Each port once, in first-seen order, remembering every origin of a port listed twice (PortSpec.params)."""
+    seen: dict[PortSpec, tuple[str, ...]] = {}
+    for port in ports:
+        seen[port] = tuple(sorted({*seen.get(port, ()), *port.params}))
+    return tuple(port if port.params == params else replace(port, params=params) for port, params in seen.items())
 
 
 @dataclass(frozen=True)
@@ -110,6 +122,7 @@ class Topology:
     targets: dict[str, BaseModel]  # target name -> its settings (the spec's targets.<name>, validated)
     phase: str | None = None
     skipped_flows: list[Flow] = field(default_factory=list)  # flows of another phase
+    parameter_descriptions: dict[str, str] = field(default_factory=dict)  # name -> the declaration's description
     warnings: list = field(default_factory=list)  # Diagnostic
 
     def is_role(self, name: str) -> bool:

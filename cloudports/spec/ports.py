@@ -56,7 +56,8 @@ def _range(protocol: str, lo_raw, hi_raw, lookup: ParamLookup) -> PortSpec:
     hi = lo if hi_raw is None else _number(hi_raw, lookup, "port", 0, 65535)
     if lo > hi:
         raise PortSyntaxError(f"port range {lo}-{hi} is reversed", f"did you mean {protocol}/{hi}-{lo}?")
-    return PortSpec(protocol, lo, hi)  # type: ignore[arg-type]
+    single = _PARAM.match(lo_raw.strip()) if isinstance(lo_raw, str) and hi_raw is None else None
+    return PortSpec(protocol, lo, hi, params=(single.group(1) if single else "",))  # type: ignore[arg-type]
 
 
 def _icmp(protocol: str, type_raw, code_raw, lookup: ParamLookup) -> PortSpec:

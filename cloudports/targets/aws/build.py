@@ -48,6 +48,7 @@ def _sg_rule(rule: Rule, described: dict[str, str]) -> SgRule:
         cidr_ipv6=rule.peer.cidr if v6 and not is_role else None,
         referenced_group=rule.peer.name if is_role else None,
         description=description,
+        port_params=rule.port_params,
     )
 
 
@@ -85,7 +86,8 @@ def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
         if key in rules:
             parts = dict.fromkeys(d for d in (rules[key].description, sg_rule.description) if d)
             joined = aws_description("; ".join(parts))  # no ";" for two empty ones, no "x; x"
-            sg_rule = replace(rules[key], description=joined)
+            params = tuple(sorted({*rules[key].port_params, *sg_rule.port_params}))
+            sg_rule = replace(rules[key], description=joined, port_params=params)
             origins[key].extend([str(o) for o in rule.origins])
         else:
             origins[key] = [str(o) for o in rule.origins]

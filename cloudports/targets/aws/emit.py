@@ -2,22 +2,34 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Mapping
 from pathlib import Path
 
 from cloudports.emit import files
-from cloudports.emit.hcl import block, string
+from cloudports.emit.hcl import Raw, block, string
+from cloudports.emit.params import Parameter, Variables, choose, variables_hcl
 from cloudports.targets.aws.emit_members import FILE as MEMBERS_FILE
 from cloudports.targets.aws.emit_members import members_tf
 from cloudports.targets.aws.model import AwsState, SgRule
 
 MODULE = "aws-security-groups"
+DUPLICATE = "another rule of the same group and peer has this port, and AWS refuses a duplicate rule."
 
 
-def _rule_value(rule: SgRule) -> dict:
+def _single_port(rule: SgRule) -> bool:
+    return rule.ip_protocol in ("tcp", "udp") and rule.from_port == rule.to_port
+
+
+def _variable(rule: SgRule, chosen: Variables | None) -> str | None:
+    return chosen.of(rule.port_params, _single_port(rule)) if chosen else None
+
+
+def _rule_value(rule: SgRule, variable: str | None = None) -> dict:
     value: dict = {"group": rule.group, "ip_protocol": rule.ip_protocol}
     if rule.ip_protocol != "-1":
-        value["from_port"] = rule.from_port
-        value["to_port"] = rule.to_port
+        value["from_port"] = Raw(f"var.{variable}") if variable else rule.from_port
+        value["to_port"] = Raw(f"var.{variable}") if variable else rule.to_port
     if rule.cidr_ipv4:
         value["cidr_ipv4"] = rule.cidr_ipv4
     if rule.cidr_ipv6:
@@ -28,27 +40,57 @@ def _rule_value(rule: SgRule) -> dict:
     return value
 
 
-def rules_locals(state: AwsState) -> dict:
-    """The module's inputs as plain data (also what tests compare the parsed HCL against)."""
+def _rules(state: AwsState, direction: str, chosen: Variables | None) -> dict:
+    """Rules by key; a rule whose port is a variable is keyed by the variable, so any value keeps the key."""
+    found = {}
+    for key, rule in state.rules.items():
+        if rule.direction == direction:
+            variable = _variable(rule, chosen)
+            found[rule.key_with_ports(f"var.{variable}") if variable else key] = _rule_value(rule, variable)
+    return found
+
+
+def refused_values(state: AwsState, chosen: Variables) -> dict[str, set[int]]:
+    """Per variable, the ports that would make one of its rules a duplicate of a fixed rule (same group,
+    direction, protocol and peer), which AWS refuses (InvalidPermission.Duplicate)."""
+    fixed: dict[tuple, set[int]] = defaultdict(set)
+    for rule in state.rules.values():
+        if _single_port(rule) and _variable(rule, chosen) is None and rule.from_port is not None:
+            fixed[(rule.group, rule.direction, rule.ip_protocol, rule.peer)].add(rule.from_port)
+    refused: dict[str, set[int]] = defaultdict(set)
+    for rule in state.rules.values():
+        variable = _variable(rule, chosen)
+        if variable:
+            refused[variable] |= fixed.get((rule.group, rule.direction, rule.ip_protocol, rule.peer), set())
+    return refused
+
+
+def choose_variables(state: AwsState, parameters: Mapping[str, Parameter]) -> Variables:
+    return choose(parameters, ((r.port_params, _single_port(r)) for r in state.rules.values()))
+
+
+def rules_locals(state: AwsState, chosen: Variables | None = None) -> dict:
+    """The module's inputs as data (also what tests compare the parsed HCL against); ports of variables are
+    references to them."""
     return {
         "name_prefix": state.name_prefix,
         "tags": state.common_tags,
         "groups": {
             key: {"name": key, "description": g.description, "tags": g.tag_dict} for key, g in state.groups.items()
         },
-        "ingress_rules": {k: _rule_value(r) for k, r in state.rules.items() if r.direction == "ingress"},
-        "egress_rules": {k: _rule_value(r) for k, r in state.rules.items() if r.direction == "egress"},
+        "ingress_rules": _rules(state, "ingress", chosen),
+        "egress_rules": _rules(state, "egress", chosen),
     }
 
 
-def _main_tf(state: AwsState) -> str:
+def _main_tf(state: AwsState, chosen: Variables) -> str:
     vpc_default = f"\n  default     = {string(state.vpc_id)}" if state.vpc_id else ""
     return f"""terraform {{
   required_version = ">= 1.5"
   required_providers {{
     aws = {{
       source  = "hashicorp/aws"
-      version = ">= 5.0"
+      version = ">= 5.100, < 6.0"
     }}
   }}
 }}
@@ -69,7 +111,7 @@ variable "region" {{
   type        = string
   default     = {string(state.region)}
 }}
-
+{variables_hcl(chosen, refused_values(state, chosen), DUPLICATE)}
 module "security_groups" {{
   source = "./modules/{MODULE}"
 
@@ -88,17 +130,21 @@ output "security_group_ids" {{
 """
 
 
-def emit_aws(state: AwsState, out: Path, phase: str | None = None) -> list[Path]:
+def emit_aws(
+    state: AwsState, out: Path, phase: str | None = None, parameters: Mapping[str, Parameter] | None = None
+) -> list[Path]:
+    """parameters: the spec's (cloudports.emit.params.spec_parameters); those that can be become variables."""
     head = files.header(state.topology, phase)
     files.copy_module(MODULE, out)
+    chosen = choose_variables(state, parameters or {})
     members = members_tf(state, head)
     if not members:
         (out / MEMBERS_FILE).unlink(missing_ok=True)  # a spec that no longer names machines
     return files.write(
         out,
         {
-            "main.tf": head + _main_tf(state),
-            "rules.tf": head + block("locals", rules_locals(state)),
+            "main.tf": head + _main_tf(state, chosen),
+            "rules.tf": head + block("locals", rules_locals(state, chosen)),
             **members,
         },
     )

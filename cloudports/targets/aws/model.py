@@ -55,6 +55,7 @@ class SgRule:
     referenced_group_id: str | None = None  # a foreign group (only seen in live state)
     prefix_list_id: str | None = None  # only seen in live state
     description: str = field(default="", compare=False)
+    port_params: tuple[str, ...] = field(default=("",), compare=False)  # see compile.rules.Rule.port_params
 
     @property
     def peer(self) -> str:
@@ -77,9 +78,13 @@ class SgRule:
     @property
     def key(self) -> str:
         """Stable identity (everything but the description); used as the Terraform for_each key."""
+        return self.key_with_ports(self.ports)
+
+    def key_with_ports(self, ports: str) -> str:
+        """The key with another ports part: Terraform keys a rule whose port is a variable by the variable."""
         way = "in" if self.direction == "ingress" else "out"
         proto = "all" if self.ip_protocol == "-1" else self.ip_protocol
-        return f"{self.group}/{way}/{proto}/{self.ports}/{self.peer}"
+        return f"{self.group}/{way}/{proto}/{ports}/{self.peer}"
 
     @property
     def family(self) -> int:

@@ -49,7 +49,7 @@ def normalise_rule(raw: dict[str, Any], keys_by_id: dict[str, str]) -> SgRule:
     proto = normalise_protocol(raw["IpProtocol"])
     # "-1" and protocols other than tcp/udp/icmp/icmpv6 allow every port whatever range is stored.
     ports = (int(raw["FromPort"]), int(raw["ToPort"])) if proto in _PORTED else (None, None)
-    peer: dict[str, str] = {}
+    peer: dict[str, Any] = {}  # one of the peer fields (Any: mypy checks **peer against every SgRule field)
     if raw.get("CidrIpv4"):
         peer["cidr_ipv4"] = canonical_cidr(raw["CidrIpv4"])
     elif raw.get("CidrIpv6"):

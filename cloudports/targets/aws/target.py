@@ -71,9 +71,10 @@ class AwsTarget(Target[AwsSettings, AwsState]):
         return f"{len(state.groups)} security groups, {len(state.rules)} rules"
 
     def emit(self, policy: CompiledPolicy, out: Path, phase: str | None) -> list[Path]:
+        from cloudports.emit.params import spec_parameters
         from cloudports.targets.aws.emit import emit_aws
 
-        return emit_aws(self.build(policy), out, phase)
+        return emit_aws(self.build(policy), out, phase, spec_parameters(policy.topology))
 
     def open_backend(self, policy: CompiledPolicy, options: Mapping[str, str | None], adopt: bool) -> Backend:
         # Imported here so that compile-only commands never load boto3.

@@ -59,6 +59,16 @@ def _ports(rules: list[Rule]) -> tuple[str, ...]:
     return tuple(str(lo) if lo == hi else f"{lo}-{hi}" for lo, hi in spans)
 
 
+def _port_params(members: list[Rule], ports: tuple[str, ...]) -> tuple[tuple[str, tuple[str, ...]], ...]:
+    """Per entry of `ports` (what _ports made of the members), the parameters and literals ("") behind it."""
+    by_entry: dict[str, set[str]] = defaultdict(set)
+    for rule in members:
+        lo, hi = rule.from_port, rule.to_port
+        entry = "*" if ports == ("*",) else str(lo) if lo == hi else f"{lo}-{hi}"
+        by_entry[entry].update(rule.port_params)
+    return tuple((entry, tuple(sorted(params))) for entry, params in sorted(by_entry.items()))
+
+
 def _endpoint(rule: Rule, side: str) -> tuple[str, str]:
     """('asg', role) or ('net', network name) for one side of the rule."""
     role_side = "destination" if rule.direction == "ingress" else "source"
@@ -114,6 +124,7 @@ def _entries(groups: Groups) -> list[Entry]:
                 destination_prefixes=() if dst[0] == "asg" else prefixes,
                 destination_asgs=(dst[1],) if dst[0] == "asg" else (),
                 description="; ".join(descriptions),  # made to fit (and marked) by _placed
+                port_params=_port_params(members, ports),
             )
             entries.append((label, identity, rule, sorted({str(o) for r in members for o in r.origins})))
     return entries

@@ -7,10 +7,12 @@ reads it back so that adding or removing a flow never renumbers another rule.
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
 
 from cloudports.emit import files
-from cloudports.emit.hcl import block, string
+from cloudports.emit.hcl import Raw, block, string
+from cloudports.emit.params import Parameter, Variables, choose, variables_hcl
 from cloudports.targets.azure.emit_members import FILE as MEMBERS_FILE
 from cloudports.targets.azure.emit_members import members_tf
 from cloudports.targets.azure.model import AzureState, NsgRule
@@ -30,13 +32,26 @@ def read_previous_priorities(out: Path) -> dict[tuple[str, str], int]:
         return {}  # a damaged record only costs stability, never correctness
 
 
-def _rule_value(rule: NsgRule) -> dict:
+def choose_variables(state: AzureState, parameters: Mapping[str, Parameter]) -> Variables:
+    usages = ((params, entry.isdigit()) for r in state.rules.values() for entry, params in r.port_params)
+    return choose(parameters, usages)
+
+
+def _ports(rule: NsgRule, chosen: Variables | None) -> list:
+    """The port entries, a variable's as a reference to it (a value equal to another entry is harmless: azurerm
+    holds the ports as a set)."""
+    params = dict(rule.port_params)
+    variables = {e: chosen.of(params.get(e, ("",)), e.isdigit()) for e in rule.destination_ports} if chosen else {}
+    return [Raw(f"tostring(var.{variables[e]})") if variables.get(e) else e for e in rule.destination_ports]
+
+
+def _rule_value(rule: NsgRule, chosen: Variables | None = None) -> dict:
     value: dict = {
         "priority": rule.priority,
         "direction": rule.direction,
         "access": rule.access,
         "protocol": rule.protocol,
-        "destination_port_ranges": list(rule.destination_ports),
+        "destination_port_ranges": _ports(rule, chosen),
     }
     for side in ("source", "destination"):
         if getattr(rule, f"{side}_asgs"):
@@ -47,12 +62,13 @@ def _rule_value(rule: NsgRule) -> dict:
     return value
 
 
-def rules_locals(state: AzureState) -> dict:
+def rules_locals(state: AzureState, chosen: Variables | None = None) -> dict:
+    """The module's inputs as data; ports of variables are references to them."""
     return {
         "nsg_name": state.nsg_name,
         "tags": state.tags,
         "application_security_groups": {role: {"name": a.name, "tags": dict(a.tags)} for role, a in state.asgs.items()},
-        "security_rules": {name: _rule_value(r) for name, r in state.rules.items()},
+        "security_rules": {name: _rule_value(r, chosen) for name, r in state.rules.items()},
         "subnets": {
             f"{s.virtual_network}/{s.name}": {
                 "virtual_network": s.virtual_network,
@@ -64,14 +80,14 @@ def rules_locals(state: AzureState) -> dict:
     }
 
 
-def _main_tf(state: AzureState) -> str:
+def _main_tf(state: AzureState, chosen: Variables) -> str:
     rg_default = f"\n  default     = {string(state.resource_group)}" if state.resource_group else ""
     providers = f"""terraform {{
   required_version = ">= 1.5"
   required_providers {{
     azurerm = {{
       source  = "hashicorp/azurerm"
-      version = ">= 3.0"
+      version = ">= 4.73, < 5.0"
     }}
   }}
 }}
@@ -91,7 +107,7 @@ variable "location" {{
   default     = {string(state.location)}
 }}
 """
-    return providers + _MODULE_TF
+    return providers + variables_hcl(chosen) + _MODULE_TF
 
 
 # Subnet IDs, the module call and the outputs: the same for every spec.
@@ -134,9 +150,13 @@ output "application_security_group_ids" {{
 """
 
 
-def emit_azure(state: AzureState, out: Path, phase: str | None = None) -> list[Path]:
+def emit_azure(
+    state: AzureState, out: Path, phase: str | None = None, parameters: Mapping[str, Parameter] | None = None
+) -> list[Path]:
+    """parameters: the spec's (cloudports.emit.params.spec_parameters); those that can be become variables."""
     head = files.header(state.topology, phase)
     files.copy_module(MODULE, out)
+    chosen = choose_variables(state, parameters or {})
     members = members_tf(state, head)
     if not members:
         (out / MEMBERS_FILE).unlink(missing_ok=True)  # a spec that no longer names machines
@@ -145,8 +165,8 @@ def emit_azure(state: AzureState, out: Path, phase: str | None = None) -> list[P
     return files.write(
         out,
         {
-            "main.tf": head + _main_tf(state),
-            "rules.tf": head + block("locals", rules_locals(state)),
+            "main.tf": head + _main_tf(state, chosen),
+            "rules.tf": head + block("locals", rules_locals(state, chosen)),
             **members,
             PRIORITIES_FILE: json.dumps(record, indent=2, sort_keys=True) + "\n",
         },

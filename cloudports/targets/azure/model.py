@@ -39,6 +39,9 @@ class NsgRule:
     source_ports: tuple[str, ...] = ("*",)
     priority: int = 0
     description: str = ""
+    # Per destination port entry, where its ports came from (compile.rules.Rule.port_params): emission makes an
+    # entry that one parameter alone gave a Terraform variable. Not compared: equal rules allow the same traffic.
+    port_params: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), compare=False)
 
     def content(self) -> tuple[object, ...]:
         """Everything that decides what the rule allows (not its name, priority or description)."""

@@ -77,9 +77,11 @@ class AzureTarget(Target[AzureSettings, AzureState]):
 
     def emit(self, policy: CompiledPolicy, out: Path, phase: str | None) -> list[Path]:
         # Rules keep the priorities recorded beside earlier emitted Terraform in `out`.
+        from cloudports.emit.params import spec_parameters
         from cloudports.targets.azure.emit import emit_azure, read_previous_priorities
 
-        return emit_azure(self.build(policy, read_previous_priorities(out)), out, phase)
+        state = self.build(policy, read_previous_priorities(out))
+        return emit_azure(state, out, phase, spec_parameters(policy.topology))
 
     def open_backend(self, policy: CompiledPolicy, options: Mapping[str, str | None], adopt: bool) -> Backend:
         # Imported here so that compile-only commands never load the Azure SDK.

@@ -6,7 +6,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.0"
+      version = ">= 5.100, < 6.0"
     }
   }
 }
@@ -26,6 +26,39 @@ variable "region" {
   description = "AWS region"
   type        = string
   default     = "us-east-1"
+}
+
+variable "adfs_sync_port" {
+  description = "HTTP port of the primary AD FS server for WID farm synchronization (Set-AdfsSyncProperties -PrimaryComputerPort) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.adfs_sync_port >= 1 && var.adfs_sync_port <= 65535 && floor(var.adfs_sync_port) == var.adfs_sync_port
+    error_message = "adfs_sync_port must be a whole port number 1-65535."
+  }
+}
+
+variable "wap_https_port" {
+  description = "HTTPS port of the Web Application Proxy (Install-WebApplicationProxy -HttpsPort) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 443
+
+  validation {
+    condition     = var.wap_https_port >= 1 && var.wap_https_port <= 65535 && floor(var.wap_https_port) == var.wap_https_port
+    error_message = "wap_https_port must be a whole port number 1-65535."
+  }
+}
+
+variable "wap_tls_client_port" {
+  description = "Port the Web Application Proxy uses for user certificate authentication (Install-WebApplicationProxy -TlsClientPort) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 49443
+
+  validation {
+    condition     = var.wap_tls_client_port >= 1 && var.wap_tls_client_port <= 65535 && floor(var.wap_tls_client_port) == var.wap_tls_client_port
+    error_message = "wap_tls_client_port must be a whole port number 1-65535."
+  }
 }
 
 module "security_groups" {

@@ -71,11 +71,11 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "adfs/in/tcp/80/sg:adfs" = {
+    "adfs/in/tcp/var.adfs_sync_port/sg:adfs" = {
       group            = "adfs"
       ip_protocol      = "tcp"
-      from_port        = 80
-      to_port          = 80
+      from_port        = var.adfs_sync_port
+      to_port          = var.adfs_sync_port
       referenced_group = "adfs"
       description      = "Secondary federation servers poll the primarys configuration database over HTTP 80 (adfs_sync_port)"
     }
@@ -231,35 +231,35 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "wap/in/tcp/443/cidr:0.0.0.0/0" = {
+    "wap/in/tcp/var.wap_https_port/cidr:0.0.0.0/0" = {
       group       = "wap"
       ip_protocol = "tcp"
-      from_port   = 443
-      to_port     = 443
+      from_port   = var.wap_https_port
+      to_port     = var.wap_https_port
       cidr_ipv4   = "0.0.0.0/0"
       description = "Extranet clients reach the proxy on HTTPS 443 and, for user certificate authentication, 49443"
     }
-    "wap/in/tcp/443/cidr:::/0" = {
+    "wap/in/tcp/var.wap_https_port/cidr:::/0" = {
       group       = "wap"
       ip_protocol = "tcp"
-      from_port   = 443
-      to_port     = 443
+      from_port   = var.wap_https_port
+      to_port     = var.wap_https_port
       cidr_ipv6   = "::/0"
       description = "Extranet clients reach the proxy on HTTPS 443 and, for user certificate authentication, 49443"
     }
-    "wap/in/tcp/49443/cidr:0.0.0.0/0" = {
+    "wap/in/tcp/var.wap_tls_client_port/cidr:0.0.0.0/0" = {
       group       = "wap"
       ip_protocol = "tcp"
-      from_port   = 49443
-      to_port     = 49443
+      from_port   = var.wap_tls_client_port
+      to_port     = var.wap_tls_client_port
       cidr_ipv4   = "0.0.0.0/0"
       description = "Extranet clients reach the proxy on HTTPS 443 and, for user certificate authentication, 49443"
     }
-    "wap/in/tcp/49443/cidr:::/0" = {
+    "wap/in/tcp/var.wap_tls_client_port/cidr:::/0" = {
       group       = "wap"
       ip_protocol = "tcp"
-      from_port   = 49443
-      to_port     = 49443
+      from_port   = var.wap_tls_client_port
+      to_port     = var.wap_tls_client_port
       cidr_ipv6   = "::/0"
       description = "Extranet clients reach the proxy on HTTPS 443 and, for user certificate authentication, 49443"
     }
@@ -345,11 +345,11 @@ locals {
       referenced_group = "dc"
       description      = "Federation servers are domain members and authenticate users against AD"
     }
-    "adfs/out/tcp/80/sg:adfs" = {
+    "adfs/out/tcp/var.adfs_sync_port/sg:adfs" = {
       group            = "adfs"
       ip_protocol      = "tcp"
-      from_port        = 80
-      to_port          = 80
+      from_port        = var.adfs_sync_port
+      to_port          = var.adfs_sync_port
       referenced_group = "adfs"
       description      = "Secondary federation servers poll the primarys configuration database over HTTP 80 (adfs_sync_port)"
     }

@@ -6,7 +6,7 @@ terraform {
   required_providers {
     azurerm = {
       source  = "hashicorp/azurerm"
-      version = ">= 3.0"
+      version = ">= 4.73, < 5.0"
     }
   }
 }
@@ -25,6 +25,39 @@ variable "location" {
   description = "Azure region"
   type        = string
   default     = "eastus"
+}
+
+variable "adfs_sync_port" {
+  description = "HTTP port of the primary AD FS server for WID farm synchronization (Set-AdfsSyncProperties -PrimaryComputerPort) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.adfs_sync_port >= 1 && var.adfs_sync_port <= 65535 && floor(var.adfs_sync_port) == var.adfs_sync_port
+    error_message = "adfs_sync_port must be a whole port number 1-65535."
+  }
+}
+
+variable "wap_https_port" {
+  description = "HTTPS port of the Web Application Proxy (Install-WebApplicationProxy -HttpsPort) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 443
+
+  validation {
+    condition     = var.wap_https_port >= 1 && var.wap_https_port <= 65535 && floor(var.wap_https_port) == var.wap_https_port
+    error_message = "wap_https_port must be a whole port number 1-65535."
+  }
+}
+
+variable "wap_tls_client_port" {
+  description = "Port the Web Application Proxy uses for user certificate authentication (Install-WebApplicationProxy -TlsClientPort) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 49443
+
+  validation {
+    condition     = var.wap_tls_client_port >= 1 && var.wap_tls_client_port <= 65535 && floor(var.wap_tls_client_port) == var.wap_tls_client_port
+    error_message = "wap_tls_client_port must be a whole port number 1-65535."
+  }
 }
 
 data "azurerm_client_config" "current" {}

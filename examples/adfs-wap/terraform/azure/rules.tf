@@ -77,7 +77,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["80"]
+      destination_port_ranges                 = [tostring(var.adfs_sync_port)]
       source_application_security_groups      = ["adfs"]
       destination_application_security_groups = ["adfs"]
       description                             = "Secondary federation servers poll the primary's configuration database over HTTP 80 (adfs_sync_port)"
@@ -137,7 +137,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["443", "49443"]
+      destination_port_ranges                 = [tostring(var.wap_https_port), tostring(var.wap_tls_client_port)]
       source_address_prefixes                 = ["0.0.0.0/0"]
       destination_application_security_groups = ["wap"]
       description                             = "Extranet clients reach the proxy on HTTPS 443 and, for user certificate authentication, 49443"
@@ -147,7 +147,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["443", "49443"]
+      destination_port_ranges                 = [tostring(var.wap_https_port), tostring(var.wap_tls_client_port)]
       source_address_prefixes                 = ["::/0"]
       destination_application_security_groups = ["wap"]
       description                             = "Extranet clients reach the proxy on HTTPS 443 and, for user certificate authentication, 49443"
@@ -217,7 +217,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["80"]
+      destination_port_ranges                 = [tostring(var.adfs_sync_port)]
       source_application_security_groups      = ["adfs"]
       destination_application_security_groups = ["adfs"]
       description                             = "Secondary federation servers poll the primary's configuration database over HTTP 80 (adfs_sync_port)"

@@ -6,7 +6,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.0"
+      version = ">= 5.100, < 6.0"
     }
   }
 }
@@ -27,6 +27,69 @@ variable "region" {
   type        = string
   default     = "us-east-1"
 }
+
+variable "cm_client_notification_port" {
+  description = "Client notification port of the management point (alternate port available) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 10123
+
+  validation {
+    condition     = var.cm_client_notification_port >= 1 && var.cm_client_notification_port <= 65535 && floor(var.cm_client_notification_port) == var.cm_client_notification_port
+    error_message = "cm_client_notification_port must be a whole port number 1-65535."
+  }
+
+  validation {
+    condition     = !contains([8005], var.cm_client_notification_port)
+    error_message = "cm_client_notification_port = ${var.cm_client_notification_port}: another rule of the same group and peer has this port, and AWS refuses a duplicate rule. Re-emit with: cloudports emit SPEC --var cm_client_notification_port=${var.cm_client_notification_port}"
+  }
+}
+
+variable "cm_http_port" {
+  description = "HTTP port for client-to-site system communication (site properties) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.cm_http_port >= 1 && var.cm_http_port <= 65535 && floor(var.cm_http_port) == var.cm_http_port
+    error_message = "cm_http_port must be a whole port number 1-65535."
+  }
+
+  validation {
+    condition     = !contains([8005], var.cm_http_port)
+    error_message = "cm_http_port = ${var.cm_http_port}: another rule of the same group and peer has this port, and AWS refuses a duplicate rule. Re-emit with: cloudports emit SPEC --var cm_http_port=${var.cm_http_port}"
+  }
+}
+
+variable "cm_https_port" {
+  description = "HTTPS port for client-to-site system communication (site properties) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 443
+
+  validation {
+    condition     = var.cm_https_port >= 1 && var.cm_https_port <= 65535 && floor(var.cm_https_port) == var.cm_https_port
+    error_message = "cm_https_port must be a whole port number 1-65535."
+  }
+
+  validation {
+    condition     = !contains([8005], var.cm_https_port)
+    error_message = "cm_https_port = ${var.cm_https_port}: another rule of the same group and peer has this port, and AWS refuses a duplicate rule. Re-emit with: cloudports emit SPEC --var cm_https_port=${var.cm_https_port}"
+  }
+}
+
+variable "sql_port" {
+  description = "TCP port of the Database Engine instance: 1433 for the default instance; give a named instance a static port in SQL Server Configuration Manager (its default dynamic port cannot be expressed as a cloud rule) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 1433
+
+  validation {
+    condition     = var.sql_port >= 1 && var.sql_port <= 65535 && floor(var.sql_port) == var.sql_port
+    error_message = "sql_port must be a whole port number 1-65535."
+  }
+}
+
+# Spec parameters emitted as numbers, not variables: their ports merged with other ports when
+# compiling, so a changed value needs the rules compiled again (cloudports emit SPEC --var NAME=VALUE):
+# wsus_http_port, wsus_https_port
 
 module "security_groups" {
   source = "./modules/aws-security-groups"

@@ -529,11 +529,11 @@ locals {
       referenced_group = "sup"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "mpdp/in/tcp/10123/cidr:10.20.0.0/16" = {
+    "mpdp/in/tcp/var.cm_client_notification_port/cidr:10.20.0.0/16" = {
       group       = "mpdp"
       ip_protocol = "tcp"
-      from_port   = 10123
-      to_port     = 10123
+      from_port   = var.cm_client_notification_port
+      to_port     = var.cm_client_notification_port
       cidr_ipv4   = "10.20.0.0/16"
       description = "Clients reach the management point (10123, HTTP, HTTPS) and the distribution point (HTTP, HTTPS, express 8005)"
     }
@@ -553,11 +553,11 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "mpdp/in/tcp/443/cidr:10.20.0.0/16" = {
+    "mpdp/in/tcp/var.cm_https_port/cidr:10.20.0.0/16" = {
       group       = "mpdp"
       ip_protocol = "tcp"
-      from_port   = 443
-      to_port     = 443
+      from_port   = var.cm_https_port
+      to_port     = var.cm_https_port
       cidr_ipv4   = "10.20.0.0/16"
       description = "Clients reach the management point (10123, HTTP, HTTPS) and the distribution point (HTTP, HTTPS, express 8005)"
     }
@@ -585,11 +585,11 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "mpdp/in/tcp/80/cidr:10.20.0.0/16" = {
+    "mpdp/in/tcp/var.cm_http_port/cidr:10.20.0.0/16" = {
       group       = "mpdp"
       ip_protocol = "tcp"
-      from_port   = 80
-      to_port     = 80
+      from_port   = var.cm_http_port
+      to_port     = var.cm_http_port
       cidr_ipv4   = "10.20.0.0/16"
       description = "Clients reach the management point (10123, HTTP, HTTPS) and the distribution point (HTTP, HTTPS, express 8005)"
     }
@@ -737,27 +737,27 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "sql/in/tcp/1433/sg:mpdp" = {
+    "sql/in/tcp/var.sql_port/sg:mpdp" = {
       group            = "sql"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "mpdp"
       description      = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port)"
     }
-    "sql/in/tcp/1433/sg:site" = {
+    "sql/in/tcp/var.sql_port/sg:site" = {
       group            = "sql"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "site"
       description      = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port)"
     }
-    "sql/in/tcp/1433/sg:sup" = {
+    "sql/in/tcp/var.sql_port/sg:sup" = {
       group            = "sql"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "sup"
       description      = "WSUS uses SUSDB on the SQL Server"
     }
@@ -883,11 +883,11 @@ locals {
       referenced_group = "site"
       description      = "Site systems send status back to the site server (the pages -to tables)"
     }
-    "mpdp/out/tcp/1433/sg:sql" = {
+    "mpdp/out/tcp/var.sql_port/sg:sql" = {
       group            = "mpdp"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "sql"
       description      = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port)"
     }
@@ -1043,11 +1043,11 @@ locals {
       referenced_group = "sup"
       description      = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
     }
-    "site/out/tcp/1433/sg:sql" = {
+    "site/out/tcp/var.sql_port/sg:sql" = {
       group            = "site"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "sql"
       description      = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port)"
     }
@@ -1339,11 +1339,11 @@ locals {
       referenced_group = "site"
       description      = "Site systems send status back to the site server (the pages -to tables)"
     }
-    "sup/out/tcp/1433/sg:sql" = {
+    "sup/out/tcp/var.sql_port/sg:sql" = {
       group            = "sup"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "sql"
       description      = "WSUS uses SUSDB on the SQL Server"
     }

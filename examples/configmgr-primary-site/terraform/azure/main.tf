@@ -6,7 +6,7 @@ terraform {
   required_providers {
     azurerm = {
       source  = "hashicorp/azurerm"
-      version = ">= 3.0"
+      version = ">= 4.73, < 5.0"
     }
   }
 }
@@ -26,6 +26,54 @@ variable "location" {
   type        = string
   default     = "eastus"
 }
+
+variable "cm_client_notification_port" {
+  description = "Client notification port of the management point (alternate port available) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 10123
+
+  validation {
+    condition     = var.cm_client_notification_port >= 1 && var.cm_client_notification_port <= 65535 && floor(var.cm_client_notification_port) == var.cm_client_notification_port
+    error_message = "cm_client_notification_port must be a whole port number 1-65535."
+  }
+}
+
+variable "cm_http_port" {
+  description = "HTTP port for client-to-site system communication (site properties) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 80
+
+  validation {
+    condition     = var.cm_http_port >= 1 && var.cm_http_port <= 65535 && floor(var.cm_http_port) == var.cm_http_port
+    error_message = "cm_http_port must be a whole port number 1-65535."
+  }
+}
+
+variable "cm_https_port" {
+  description = "HTTPS port for client-to-site system communication (site properties) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 443
+
+  validation {
+    condition     = var.cm_https_port >= 1 && var.cm_https_port <= 65535 && floor(var.cm_https_port) == var.cm_https_port
+    error_message = "cm_https_port must be a whole port number 1-65535."
+  }
+}
+
+variable "sql_port" {
+  description = "TCP port of the Database Engine instance: 1433 for the default instance; give a named instance a static port in SQL Server Configuration Manager (its default dynamic port cannot be expressed as a cloud rule) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 1433
+
+  validation {
+    condition     = var.sql_port >= 1 && var.sql_port <= 65535 && floor(var.sql_port) == var.sql_port
+    error_message = "sql_port must be a whole port number 1-65535."
+  }
+}
+
+# Spec parameters emitted as numbers, not variables: their ports merged with other ports when
+# compiling, so a changed value needs the rules compiled again (cloudports emit SPEC --var NAME=VALUE):
+# wsus_http_port, wsus_https_port
 
 data "azurerm_client_config" "current" {}
 

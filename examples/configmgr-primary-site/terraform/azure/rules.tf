@@ -173,11 +173,16 @@ locals {
       description                             = "Administrators manage every server over RDP and WinRM"
     }
     in-tcp-clients-to-mpdp = {
-      priority                                = 201
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["80", "443", "8005", "10123"]
+      priority  = 201
+      direction = "Inbound"
+      access    = "Allow"
+      protocol  = "Tcp"
+      destination_port_ranges = [
+        tostring(var.cm_http_port),
+        tostring(var.cm_https_port),
+        "8005",
+        tostring(var.cm_client_notification_port),
+      ]
       source_address_prefixes                 = ["10.20.0.0/16"]
       destination_application_security_groups = ["mpdp"]
       description                             = "Clients reach the management point (10123, HTTP, HTTPS) and the distribution point (HTTP, HTTPS, express 8005)"
@@ -217,7 +222,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["1433"]
+      destination_port_ranges                 = [tostring(var.sql_port)]
       source_application_security_groups      = ["mpdp"]
       destination_application_security_groups = ["sql"]
       description                             = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port)"
@@ -247,7 +252,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["1433"]
+      destination_port_ranges                 = [tostring(var.sql_port)]
       source_application_security_groups      = ["site"]
       destination_application_security_groups = ["sql"]
       description                             = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port)"
@@ -297,7 +302,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["1433"]
+      destination_port_ranges                 = [tostring(var.sql_port)]
       source_application_security_groups      = ["sup"]
       destination_application_security_groups = ["sql"]
       description                             = "WSUS uses SUSDB on the SQL Server"
@@ -497,7 +502,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["1433"]
+      destination_port_ranges                 = [tostring(var.sql_port)]
       source_application_security_groups      = ["mpdp"]
       destination_application_security_groups = ["sql"]
       description                             = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port)"
@@ -527,7 +532,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["1433"]
+      destination_port_ranges                 = [tostring(var.sql_port)]
       source_application_security_groups      = ["site"]
       destination_application_security_groups = ["sql"]
       description                             = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port)"
@@ -597,7 +602,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["1433"]
+      destination_port_ranges                 = [tostring(var.sql_port)]
       source_application_security_groups      = ["sup"]
       destination_application_security_groups = ["sql"]
       description                             = "WSUS uses SUSDB on the SQL Server"

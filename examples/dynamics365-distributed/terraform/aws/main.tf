@@ -6,7 +6,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.0"
+      version = ">= 5.100, < 6.0"
     }
   }
 }
@@ -26,6 +26,49 @@ variable "region" {
   description = "AWS region"
   type        = string
   default     = "us-east-1"
+}
+
+variable "d365_tcp_port" {
+  description = "Dynamics 365 server role communication port (WCF net.tcp), moved with the DWORD TcpPort under HKEY_LOCAL_MACHINE\\SOFTWARE\\Microsoft\\MSCRM (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 808
+
+  validation {
+    condition     = var.d365_tcp_port >= 1 && var.d365_tcp_port <= 65535 && floor(var.d365_tcp_port) == var.d365_tcp_port
+    error_message = "d365_tcp_port must be a whole port number 1-65535."
+  }
+}
+
+variable "d365_web_port" {
+  description = "Port of the Dynamics 365 website (Web Application Server, Organization and Discovery Web Services, Help): 80 when Setup uses an existing website such as the IIS default, 5555 when Setup creates a new website (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 5555
+
+  validation {
+    condition     = var.d365_web_port >= 1 && var.d365_web_port <= 65535 && floor(var.d365_web_port) == var.d365_web_port
+    error_message = "d365_web_port must be a whole port number 1-65535."
+  }
+
+  validation {
+    condition     = !contains([443], var.d365_web_port)
+    error_message = "d365_web_port = ${var.d365_web_port}: another rule of the same group and peer has this port, and AWS refuses a duplicate rule. Re-emit with: cloudports emit SPEC --var d365_web_port=${var.d365_web_port}"
+  }
+}
+
+variable "sql_port" {
+  description = "TCP port of the Database Engine instance: 1433 for the default instance; give a named instance a static port in SQL Server Configuration Manager (its default dynamic port cannot be expressed as a cloud rule) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 1433
+
+  validation {
+    condition     = var.sql_port >= 1 && var.sql_port <= 65535 && floor(var.sql_port) == var.sql_port
+    error_message = "sql_port must be a whole port number 1-65535."
+  }
+
+  validation {
+    condition     = !contains([80, 443], var.sql_port)
+    error_message = "sql_port = ${var.sql_port}: another rule of the same group and peer has this port, and AWS refuses a duplicate rule. Re-emit with: cloudports emit SPEC --var sql_port=${var.sql_port}"
+  }
 }
 
 module "security_groups" {

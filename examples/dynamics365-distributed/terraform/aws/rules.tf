@@ -569,19 +569,19 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
     }
-    "sandbox/in/tcp/808/sg:async" = {
+    "sandbox/in/tcp/var.d365_tcp_port/sg:async" = {
       group            = "sandbox"
       ip_protocol      = "tcp"
-      from_port        = 808
-      to_port          = 808
+      from_port        = var.d365_tcp_port
+      to_port          = var.d365_tcp_port
       referenced_group = "async"
       description      = "Asynchronous Service and Web Application Server call the Sandbox Processing Service on TCP 808"
     }
-    "sandbox/in/tcp/808/sg:web" = {
+    "sandbox/in/tcp/var.d365_tcp_port/sg:web" = {
       group            = "sandbox"
       ip_protocol      = "tcp"
-      from_port        = 808
-      to_port          = 808
+      from_port        = var.d365_tcp_port
+      to_port          = var.d365_tcp_port
       referenced_group = "web"
       description      = "Asynchronous Service and Web Application Server call the Sandbox Processing Service on TCP 808"
     }
@@ -593,27 +593,27 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
     }
-    "sql/in/tcp/1433/sg:async" = {
+    "sql/in/tcp/var.sql_port/sg:async" = {
       group            = "sql"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "async"
       description      = "Dynamics 365 servers use the configuration and organization databases (TCP 1433, sql_port)"
     }
-    "sql/in/tcp/1433/sg:sandbox" = {
+    "sql/in/tcp/var.sql_port/sg:sandbox" = {
       group            = "sql"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "sandbox"
       description      = "Dynamics 365 servers use the configuration and organization databases (TCP 1433, sql_port)"
     }
-    "sql/in/tcp/1433/sg:web" = {
+    "sql/in/tcp/var.sql_port/sg:web" = {
       group            = "sql"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "web"
       description      = "Dynamics 365 servers use the configuration and organization databases (TCP 1433, sql_port)"
     }
@@ -705,11 +705,11 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Users reach the Dynamics 365 web application on the website port (d365_web_port) and HTTPS 443"
     }
-    "web/in/tcp/5555/cidr:10.20.0.0/16" = {
+    "web/in/tcp/var.d365_web_port/cidr:10.20.0.0/16" = {
       group       = "web"
       ip_protocol = "tcp"
-      from_port   = 5555
-      to_port     = 5555
+      from_port   = var.d365_web_port
+      to_port     = var.d365_web_port
       cidr_ipv4   = "10.20.0.0/16"
       description = "Users reach the Dynamics 365 web application on the website port (d365_web_port) and HTTPS 443"
     }
@@ -721,19 +721,19 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
     }
-    "web/in/tcp/808/sg:sandbox" = {
+    "web/in/tcp/var.d365_tcp_port/sg:sandbox" = {
       group            = "web"
       ip_protocol      = "tcp"
-      from_port        = 808
-      to_port          = 808
+      from_port        = var.d365_tcp_port
+      to_port          = var.d365_tcp_port
       referenced_group = "sandbox"
       description      = "Sandbox Processing Service calls the Web Application Server on TCP 808"
     }
-    "web/in/tcp/808/sg:sql" = {
+    "web/in/tcp/var.d365_tcp_port/sg:sql" = {
       group            = "web"
       ip_protocol      = "tcp"
-      from_port        = 808
-      to_port          = 808
+      from_port        = var.d365_tcp_port
+      to_port          = var.d365_tcp_port
       referenced_group = "sql"
       description      = "Reporting Services running Fetch-based reports calls the Organization Web Service on TCP 808"
     }
@@ -763,11 +763,11 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "async/out/tcp/1433/sg:sql" = {
+    "async/out/tcp/var.sql_port/sg:sql" = {
       group            = "async"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "sql"
       description      = "Dynamics 365 servers use the configuration and organization databases (TCP 1433, sql_port)"
     }
@@ -835,11 +835,11 @@ locals {
       referenced_group = "sql"
       description      = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443)"
     }
-    "async/out/tcp/808/sg:sandbox" = {
+    "async/out/tcp/var.d365_tcp_port/sg:sandbox" = {
       group            = "async"
       ip_protocol      = "tcp"
-      from_port        = 808
-      to_port          = 808
+      from_port        = var.d365_tcp_port
+      to_port          = var.d365_tcp_port
       referenced_group = "sandbox"
       description      = "Asynchronous Service and Web Application Server call the Sandbox Processing Service on TCP 808"
     }
@@ -907,11 +907,11 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "sandbox/out/tcp/1433/sg:sql" = {
+    "sandbox/out/tcp/var.sql_port/sg:sql" = {
       group            = "sandbox"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "sql"
       description      = "Dynamics 365 servers use the configuration and organization databases (TCP 1433, sql_port)"
     }
@@ -979,11 +979,11 @@ locals {
       referenced_group = "sql"
       description      = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443)"
     }
-    "sandbox/out/tcp/808/sg:web" = {
+    "sandbox/out/tcp/var.d365_tcp_port/sg:web" = {
       group            = "sandbox"
       ip_protocol      = "tcp"
-      from_port        = 808
-      to_port          = 808
+      from_port        = var.d365_tcp_port
+      to_port          = var.d365_tcp_port
       referenced_group = "web"
       description      = "Sandbox Processing Service calls the Web Application Server on TCP 808"
     }
@@ -1099,11 +1099,11 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "sql/out/tcp/808/sg:web" = {
+    "sql/out/tcp/var.d365_tcp_port/sg:web" = {
       group            = "sql"
       ip_protocol      = "tcp"
-      from_port        = 808
-      to_port          = 808
+      from_port        = var.d365_tcp_port
+      to_port          = var.d365_tcp_port
       referenced_group = "web"
       description      = "Reporting Services running Fetch-based reports calls the Organization Web Service on TCP 808"
     }
@@ -1171,11 +1171,11 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "web/out/tcp/1433/sg:sql" = {
+    "web/out/tcp/var.sql_port/sg:sql" = {
       group            = "web"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "sql"
       description      = "Dynamics 365 servers use the configuration and organization databases (TCP 1433, sql_port)"
     }
@@ -1243,11 +1243,11 @@ locals {
       referenced_group = "sql"
       description      = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443)"
     }
-    "web/out/tcp/808/sg:sandbox" = {
+    "web/out/tcp/var.d365_tcp_port/sg:sandbox" = {
       group            = "web"
       ip_protocol      = "tcp"
-      from_port        = 808
-      to_port          = 808
+      from_port        = var.d365_tcp_port
+      to_port          = var.d365_tcp_port
       referenced_group = "sandbox"
       description      = "Asynchronous Service and Web Application Server call the Sandbox Processing Service on TCP 808"
     }

@@ -187,7 +187,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["808"]
+      destination_port_ranges                 = [tostring(var.d365_tcp_port)]
       source_application_security_groups      = ["async"]
       destination_application_security_groups = ["sandbox"]
       description                             = "Asynchronous Service and Web Application Server call the Sandbox Processing Service on TCP 808"
@@ -197,7 +197,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["80", "443", "1433"]
+      destination_port_ranges                 = ["80", "443", tostring(var.sql_port)]
       source_application_security_groups      = ["async"]
       destination_application_security_groups = ["sql"]
       description                             = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443); Dynamics 365 servers use the configuration and organiza..."
@@ -207,7 +207,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["443", "5555"]
+      destination_port_ranges                 = ["443", tostring(var.d365_web_port)]
       source_address_prefixes                 = ["10.20.0.0/16"]
       destination_application_security_groups = ["web"]
       description                             = "Users reach the Dynamics 365 web application on the website port (d365_web_port) and HTTPS 443"
@@ -227,7 +227,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["80", "443", "1433"]
+      destination_port_ranges                 = ["80", "443", tostring(var.sql_port)]
       source_application_security_groups      = ["sandbox"]
       destination_application_security_groups = ["sql"]
       description                             = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443); Dynamics 365 servers use the configuration and organiza..."
@@ -237,7 +237,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["808"]
+      destination_port_ranges                 = [tostring(var.d365_tcp_port)]
       source_application_security_groups      = ["sandbox"]
       destination_application_security_groups = ["web"]
       description                             = "Sandbox Processing Service calls the Web Application Server on TCP 808"
@@ -257,7 +257,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["808"]
+      destination_port_ranges                 = [tostring(var.d365_tcp_port)]
       source_application_security_groups      = ["sql"]
       destination_application_security_groups = ["web"]
       description                             = "Reporting Services running Fetch-based reports calls the Organization Web Service on TCP 808"
@@ -277,7 +277,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["808"]
+      destination_port_ranges                 = [tostring(var.d365_tcp_port)]
       source_application_security_groups      = ["web"]
       destination_application_security_groups = ["sandbox"]
       description                             = "Asynchronous Service and Web Application Server call the Sandbox Processing Service on TCP 808"
@@ -287,7 +287,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["80", "443", "1433"]
+      destination_port_ranges                 = ["80", "443", tostring(var.sql_port)]
       source_application_security_groups      = ["web"]
       destination_application_security_groups = ["sql"]
       description                             = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443); Dynamics 365 servers use the configuration and organiza..."
@@ -437,7 +437,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["808"]
+      destination_port_ranges                 = [tostring(var.d365_tcp_port)]
       source_application_security_groups      = ["async"]
       destination_application_security_groups = ["sandbox"]
       description                             = "Asynchronous Service and Web Application Server call the Sandbox Processing Service on TCP 808"
@@ -447,7 +447,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["80", "443", "1433"]
+      destination_port_ranges                 = ["80", "443", tostring(var.sql_port)]
       source_application_security_groups      = ["async"]
       destination_application_security_groups = ["sql"]
       description                             = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443); Dynamics 365 servers use the configuration and organiza..."
@@ -467,7 +467,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["80", "443", "1433"]
+      destination_port_ranges                 = ["80", "443", tostring(var.sql_port)]
       source_application_security_groups      = ["sandbox"]
       destination_application_security_groups = ["sql"]
       description                             = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443); Dynamics 365 servers use the configuration and organiza..."
@@ -477,7 +477,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["808"]
+      destination_port_ranges                 = [tostring(var.d365_tcp_port)]
       source_application_security_groups      = ["sandbox"]
       destination_application_security_groups = ["web"]
       description                             = "Sandbox Processing Service calls the Web Application Server on TCP 808"
@@ -497,7 +497,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["808"]
+      destination_port_ranges                 = [tostring(var.d365_tcp_port)]
       source_application_security_groups      = ["sql"]
       destination_application_security_groups = ["web"]
       description                             = "Reporting Services running Fetch-based reports calls the Organization Web Service on TCP 808"
@@ -517,7 +517,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["808"]
+      destination_port_ranges                 = [tostring(var.d365_tcp_port)]
       source_application_security_groups      = ["web"]
       destination_application_security_groups = ["sandbox"]
       description                             = "Asynchronous Service and Web Application Server call the Sandbox Processing Service on TCP 808"
@@ -527,7 +527,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["80", "443", "1433"]
+      destination_port_ranges                 = ["80", "443", tostring(var.sql_port)]
       source_application_security_groups      = ["web"]
       destination_application_security_groups = ["sql"]
       description                             = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443); Dynamics 365 servers use the configuration and organiza..."

@@ -62,19 +62,19 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Users reach the Full Server on exactly Table 1 of the seed (Full Server): TCP 80 (d365_web_port), 135, 139, 443, 445; UDP 123, 137, 138, 445, 1025"
     }
-    "crm/in/tcp/80/cidr:10.20.0.0/16" = {
+    "crm/in/tcp/var.d365_web_port/cidr:10.20.0.0/16" = {
       group       = "crm"
       ip_protocol = "tcp"
-      from_port   = 80
-      to_port     = 80
+      from_port   = var.d365_web_port
+      to_port     = var.d365_web_port
       cidr_ipv4   = "10.20.0.0/16"
       description = "Users reach the Full Server on exactly Table 1 of the seed (Full Server): TCP 80 (d365_web_port), 135, 139, 443, 445; UDP 123, 137, 138, 445, 1025"
     }
-    "crm/in/tcp/808/sg:sql" = {
+    "crm/in/tcp/var.d365_tcp_port/sg:sql" = {
       group            = "crm"
       ip_protocol      = "tcp"
-      from_port        = 808
-      to_port          = 808
+      from_port        = var.d365_tcp_port
+      to_port          = var.d365_tcp_port
       referenced_group = "sql"
       description      = "Reporting Services running Fetch-based reports calls the Organization Web Service on the Full Server (TCP 808, d365_tcp_port)"
     }
@@ -126,11 +126,11 @@ locals {
       referenced_group = "crm"
       description      = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port); UDP 123, 137, 138, 445, 1025"
     }
-    "sql/in/tcp/1433/sg:crm" = {
+    "sql/in/tcp/var.sql_port/sg:crm" = {
       group            = "sql"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "crm"
       description      = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port); UDP 123, 137, 138, 445, 1025"
     }
@@ -192,11 +192,11 @@ locals {
       referenced_group = "sql"
       description      = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port); UDP 123, 137, 138, 445, 1025"
     }
-    "crm/out/tcp/1433/sg:sql" = {
+    "crm/out/tcp/var.sql_port/sg:sql" = {
       group            = "crm"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "sql"
       description      = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port); UDP 123, 137, 138, 445, 1025"
     }
@@ -240,11 +240,11 @@ locals {
       referenced_group = "sql"
       description      = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port); UDP 123, 137, 138, 445, 1025"
     }
-    "sql/out/tcp/808/sg:crm" = {
+    "sql/out/tcp/var.d365_tcp_port/sg:crm" = {
       group            = "sql"
       ip_protocol      = "tcp"
-      from_port        = 808
-      to_port          = 808
+      from_port        = var.d365_tcp_port
+      to_port          = var.d365_tcp_port
       referenced_group = "crm"
       description      = "Reporting Services running Fetch-based reports calls the Organization Web Service on the Full Server (TCP 808, d365_tcp_port)"
     }

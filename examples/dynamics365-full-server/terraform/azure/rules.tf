@@ -57,7 +57,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["80", "135", "139", "443", "445"]
+      destination_port_ranges                 = [tostring(var.d365_web_port), "135", "139", "443", "445"]
       source_address_prefixes                 = ["10.20.0.0/16"]
       destination_application_security_groups = ["crm"]
       description                             = "Users reach the Full Server on exactly Table 1 of the seed (Full Server): TCP 80 (d365_web_port), 135, 139, 443, 445; UDP 123, 137, 138,..."
@@ -67,7 +67,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "139", "445", "1433"]
+      destination_port_ranges                 = ["135", "139", "445", tostring(var.sql_port)]
       source_application_security_groups      = ["crm"]
       destination_application_security_groups = ["sql"]
       description                             = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port)..."
@@ -77,7 +77,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["808"]
+      destination_port_ranges                 = [tostring(var.d365_tcp_port)]
       source_application_security_groups      = ["sql"]
       destination_application_security_groups = ["crm"]
       description                             = "Reporting Services running Fetch-based reports calls the Organization Web Service on the Full Server (TCP 808, d365_tcp_port)"
@@ -107,7 +107,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "139", "445", "1433"]
+      destination_port_ranges                 = ["135", "139", "445", tostring(var.sql_port)]
       source_application_security_groups      = ["crm"]
       destination_application_security_groups = ["sql"]
       description                             = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port)..."
@@ -117,7 +117,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["808"]
+      destination_port_ranges                 = [tostring(var.d365_tcp_port)]
       source_application_security_groups      = ["sql"]
       destination_application_security_groups = ["crm"]
       description                             = "Reporting Services running Fetch-based reports calls the Organization Web Service on the Full Server (TCP 808, d365_tcp_port)"

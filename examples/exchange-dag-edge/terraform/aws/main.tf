@@ -6,7 +6,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.0"
+      version = ">= 5.100, < 6.0"
     }
   }
 }
@@ -26,6 +26,22 @@ variable "region" {
   description = "AWS region"
   type        = string
   default     = "us-east-1"
+}
+
+variable "exchange_edgesync_port" {
+  description = "Secure LDAP port of AD LDS on the Edge Transport server used by EdgeSync (changeable with ConfigureAdam.ps1 before the Edge Subscription is created) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 50636
+
+  validation {
+    condition     = var.exchange_edgesync_port >= 1 && var.exchange_edgesync_port <= 65535 && floor(var.exchange_edgesync_port) == var.exchange_edgesync_port
+    error_message = "exchange_edgesync_port must be a whole port number 1-65535."
+  }
+
+  validation {
+    condition     = !contains([25], var.exchange_edgesync_port)
+    error_message = "exchange_edgesync_port = ${var.exchange_edgesync_port}: another rule of the same group and peer has this port, and AWS refuses a duplicate rule. Re-emit with: cloudports emit SPEC --var exchange_edgesync_port=${var.exchange_edgesync_port}"
+  }
 }
 
 module "security_groups" {

@@ -238,11 +238,11 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "edge/in/tcp/50636/sg:mbx" = {
+    "edge/in/tcp/var.exchange_edgesync_port/sg:mbx" = {
       group            = "edge"
       ip_protocol      = "tcp"
-      from_port        = 50636
-      to_port          = 50636
+      from_port        = var.exchange_edgesync_port
+      to_port          = var.exchange_edgesync_port
       referenced_group = "mbx"
       description      = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
     }
@@ -430,11 +430,11 @@ locals {
       referenced_group = "witness"
       description      = "DAG members lock witness.log on the file share witness (SMB 445)"
     }
-    "mbx/out/tcp/50636/sg:edge" = {
+    "mbx/out/tcp/var.exchange_edgesync_port/sg:edge" = {
       group            = "mbx"
       ip_protocol      = "tcp"
-      from_port        = 50636
-      to_port          = 50636
+      from_port        = var.exchange_edgesync_port
+      to_port          = var.exchange_edgesync_port
       referenced_group = "edge"
       description      = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
     }

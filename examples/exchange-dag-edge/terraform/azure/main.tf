@@ -6,7 +6,7 @@ terraform {
   required_providers {
     azurerm = {
       source  = "hashicorp/azurerm"
-      version = ">= 3.0"
+      version = ">= 4.73, < 5.0"
     }
   }
 }
@@ -25,6 +25,17 @@ variable "location" {
   description = "Azure region"
   type        = string
   default     = "eastus"
+}
+
+variable "exchange_edgesync_port" {
+  description = "Secure LDAP port of AD LDS on the Edge Transport server used by EdgeSync (changeable with ConfigureAdam.ps1 before the Edge Subscription is created) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 50636
+
+  validation {
+    condition     = var.exchange_edgesync_port >= 1 && var.exchange_edgesync_port <= 65535 && floor(var.exchange_edgesync_port) == var.exchange_edgesync_port
+    error_message = "exchange_edgesync_port must be a whole port number 1-65535."
+  }
 }
 
 data "azurerm_client_config" "current" {}

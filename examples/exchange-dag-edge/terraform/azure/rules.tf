@@ -197,7 +197,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["25", "50636"]
+      destination_port_ranges                 = ["25", tostring(var.exchange_edgesync_port)]
       source_application_security_groups      = ["mbx"]
       destination_application_security_groups = ["edge"]
       description                             = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
@@ -357,7 +357,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["25", "50636"]
+      destination_port_ranges                 = ["25", tostring(var.exchange_edgesync_port)]
       source_application_security_groups      = ["mbx"]
       destination_application_security_groups = ["edge"]
       description                             = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"

@@ -512,19 +512,19 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "gateway/in/udp/3391/cidr:0.0.0.0/0" = {
+    "gateway/in/udp/var.rdg_udp_port/cidr:0.0.0.0/0" = {
       group       = "gateway"
       ip_protocol = "udp"
-      from_port   = 3391
-      to_port     = 3391
+      from_port   = var.rdg_udp_port
+      to_port     = var.rdg_udp_port
       cidr_ipv4   = "0.0.0.0/0"
       description = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateways UDP transport 3391 (internet is every address, corp included)"
     }
-    "gateway/in/udp/3391/cidr:::/0" = {
+    "gateway/in/udp/var.rdg_udp_port/cidr:::/0" = {
       group       = "gateway"
       ip_protocol = "udp"
-      from_port   = 3391
-      to_port     = 3391
+      from_port   = var.rdg_udp_port
+      to_port     = var.rdg_udp_port
       cidr_ipv6   = "::/0"
       description = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateways UDP transport 3391 (internet is every address, corp included)"
     }
@@ -536,11 +536,11 @@ locals {
       referenced_group = "broker"
       description      = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
     }
-    "rdsh/in/tcp/3389/cidr:10.20.0.0/16" = {
+    "rdsh/in/tcp/var.rdsh_rdp_port/cidr:10.20.0.0/16" = {
       group       = "rdsh"
       ip_protocol = "tcp"
-      from_port   = 3389
-      to_port     = 3389
+      from_port   = var.rdsh_rdp_port
+      to_port     = var.rdsh_rdp_port
       cidr_ipv4   = "10.20.0.0/16"
       description = "Internal clients are redirected to a session host (RDP 3389 TCP and UDP)"
     }
@@ -552,19 +552,19 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "rdsh/in/tcp/3389/sg:broker" = {
+    "rdsh/in/tcp/var.rdsh_rdp_port/sg:broker" = {
       group            = "rdsh"
       ip_protocol      = "tcp"
-      from_port        = 3389
-      to_port          = 3389
+      from_port        = var.rdsh_rdp_port
+      to_port          = var.rdsh_rdp_port
       referenced_group = "broker"
       description      = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
     }
-    "rdsh/in/tcp/3389/sg:gateway" = {
+    "rdsh/in/tcp/var.rdsh_rdp_port/sg:gateway" = {
       group            = "rdsh"
       ip_protocol      = "tcp"
-      from_port        = 3389
-      to_port          = 3389
+      from_port        = var.rdsh_rdp_port
+      to_port          = var.rdsh_rdp_port
       referenced_group = "gateway"
       description      = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"
     }
@@ -592,11 +592,11 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "rdsh/in/udp/3389/cidr:10.20.0.0/16" = {
+    "rdsh/in/udp/var.rdsh_rdp_port/cidr:10.20.0.0/16" = {
       group       = "rdsh"
       ip_protocol = "udp"
-      from_port   = 3389
-      to_port     = 3389
+      from_port   = var.rdsh_rdp_port
+      to_port     = var.rdsh_rdp_port
       cidr_ipv4   = "10.20.0.0/16"
       description = "Internal clients are redirected to a session host (RDP 3389 TCP and UDP)"
     }
@@ -608,11 +608,11 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "rdsh/in/udp/3389/sg:gateway" = {
+    "rdsh/in/udp/var.rdsh_rdp_port/sg:gateway" = {
       group            = "rdsh"
       ip_protocol      = "udp"
-      from_port        = 3389
-      to_port          = 3389
+      from_port        = var.rdsh_rdp_port
+      to_port          = var.rdsh_rdp_port
       referenced_group = "gateway"
       description      = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"
     }
@@ -650,11 +650,11 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "broker/out/tcp/3389/sg:rdsh" = {
+    "broker/out/tcp/var.rdsh_rdp_port/sg:rdsh" = {
       group            = "broker"
       ip_protocol      = "tcp"
-      from_port        = 3389
-      to_port          = 3389
+      from_port        = var.rdsh_rdp_port
+      to_port          = var.rdsh_rdp_port
       referenced_group = "rdsh"
       description      = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
     }
@@ -802,11 +802,11 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "gateway/out/tcp/3389/sg:rdsh" = {
+    "gateway/out/tcp/var.rdsh_rdp_port/sg:rdsh" = {
       group            = "gateway"
       ip_protocol      = "tcp"
-      from_port        = 3389
-      to_port          = 3389
+      from_port        = var.rdsh_rdp_port
+      to_port          = var.rdsh_rdp_port
       referenced_group = "rdsh"
       description      = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"
     }
@@ -874,11 +874,11 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "gateway/out/udp/3389/sg:rdsh" = {
+    "gateway/out/udp/var.rdsh_rdp_port/sg:rdsh" = {
       group            = "gateway"
       ip_protocol      = "udp"
-      from_port        = 3389
-      to_port          = 3389
+      from_port        = var.rdsh_rdp_port
+      to_port          = var.rdsh_rdp_port
       referenced_group = "rdsh"
       description      = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"
     }

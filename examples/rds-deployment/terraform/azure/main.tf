@@ -6,7 +6,7 @@ terraform {
   required_providers {
     azurerm = {
       source  = "hashicorp/azurerm"
-      version = ">= 3.0"
+      version = ">= 4.73, < 5.0"
     }
   }
 }
@@ -26,6 +26,32 @@ variable "location" {
   type        = string
   default     = "eastus"
 }
+
+variable "rdg_udp_port" {
+  description = "UDP transport port of the RD Gateway (configurable in the RD Gateway Management console) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 3391
+
+  validation {
+    condition     = var.rdg_udp_port >= 1 && var.rdg_udp_port <= 65535 && floor(var.rdg_udp_port) == var.rdg_udp_port
+    error_message = "rdg_udp_port must be a whole port number 1-65535."
+  }
+}
+
+variable "rdsh_rdp_port" {
+  description = "RDP listening port of the RD Session Hosts (PortNumber under HKLM\\System\\CurrentControlSet\\Control\\Terminal Server\\WinStations\\RDP-Tcp) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 3389
+
+  validation {
+    condition     = var.rdsh_rdp_port >= 1 && var.rdsh_rdp_port <= 65535 && floor(var.rdsh_rdp_port) == var.rdsh_rdp_port
+    error_message = "rdsh_rdp_port must be a whole port number 1-65535."
+  }
+}
+
+# Spec parameters emitted as numbers, not variables: their ports merged with other ports when
+# compiling, so a changed value needs the rules compiled again (cloudports emit SPEC --var NAME=VALUE):
+# rdg_https_port
 
 data "azurerm_client_config" "current" {}
 

@@ -157,7 +157,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "445", "3389", "49152-65535"]
+      destination_port_ranges                 = ["135", "445", tostring(var.rdsh_rdp_port), "49152-65535"]
       source_application_security_groups      = ["broker"]
       destination_application_security_groups = ["rdsh"]
       description                             = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
@@ -177,7 +177,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389"]
+      destination_port_ranges                 = [tostring(var.rdsh_rdp_port)]
       source_address_prefixes                 = ["10.20.0.0/16"]
       destination_application_security_groups = ["rdsh"]
       description                             = "Internal clients are redirected to a session host (RDP 3389 TCP and UDP)"
@@ -207,7 +207,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389"]
+      destination_port_ranges                 = [tostring(var.rdsh_rdp_port)]
       source_application_security_groups      = ["gateway"]
       destination_application_security_groups = ["rdsh"]
       description                             = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"
@@ -307,7 +307,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
+      destination_port_ranges                 = [tostring(var.rdsh_rdp_port)]
       source_address_prefixes                 = ["10.20.0.0/16"]
       destination_application_security_groups = ["rdsh"]
       description                             = "Internal clients are redirected to a session host (RDP 3389 TCP and UDP)"
@@ -327,7 +327,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
+      destination_port_ranges                 = [tostring(var.rdsh_rdp_port)]
       source_application_security_groups      = ["gateway"]
       destination_application_security_groups = ["rdsh"]
       description                             = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"
@@ -337,7 +337,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
-      destination_port_ranges                 = ["3391"]
+      destination_port_ranges                 = [tostring(var.rdg_udp_port)]
       source_address_prefixes                 = ["0.0.0.0/0"]
       destination_application_security_groups = ["gateway"]
       description                             = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateway's UDP transport 3391 ('internet' is every a..."
@@ -347,7 +347,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
-      destination_port_ranges                 = ["3391"]
+      destination_port_ranges                 = [tostring(var.rdg_udp_port)]
       source_address_prefixes                 = ["::/0"]
       destination_application_security_groups = ["gateway"]
       description                             = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateway's UDP transport 3391 ('internet' is every a..."
@@ -427,7 +427,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "445", "3389", "49152-65535"]
+      destination_port_ranges                 = ["135", "445", tostring(var.rdsh_rdp_port), "49152-65535"]
       source_application_security_groups      = ["broker"]
       destination_application_security_groups = ["rdsh"]
       description                             = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
@@ -457,7 +457,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389"]
+      destination_port_ranges                 = [tostring(var.rdsh_rdp_port)]
       source_application_security_groups      = ["gateway"]
       destination_application_security_groups = ["rdsh"]
       description                             = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"
@@ -507,7 +507,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
+      destination_port_ranges                 = [tostring(var.rdsh_rdp_port)]
       source_application_security_groups      = ["gateway"]
       destination_application_security_groups = ["rdsh"]
       description                             = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"

@@ -6,7 +6,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.0"
+      version = ">= 5.100, < 6.0"
     }
   }
 }
@@ -27,6 +27,37 @@ variable "region" {
   type        = string
   default     = "us-east-1"
 }
+
+variable "sp_central_admin_port" {
+  description = "Port of the Central Administration web application. SharePoint has no fixed default (Setup generates a non-conflicting port when none is given); 8080 is the port of Microsoft's New-SPCentralAdministration example. Set it to your farm's port (Set-SPCentralAdministration -Port). (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 8080
+
+  validation {
+    condition     = var.sp_central_admin_port >= 1 && var.sp_central_admin_port <= 65535 && floor(var.sp_central_admin_port) == var.sp_central_admin_port
+    error_message = "sp_central_admin_port must be a whole port number 1-65535."
+  }
+
+  validation {
+    condition     = !contains([3389, 5985], var.sp_central_admin_port)
+    error_message = "sp_central_admin_port = ${var.sp_central_admin_port}: another rule of the same group and peer has this port, and AWS refuses a duplicate rule. Re-emit with: cloudports emit SPEC --var sp_central_admin_port=${var.sp_central_admin_port}"
+  }
+}
+
+variable "sql_port" {
+  description = "TCP port of the Database Engine instance: 1433 for the default instance; give a named instance a static port in SQL Server Configuration Manager (its default dynamic port cannot be expressed as a cloud rule) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 1433
+
+  validation {
+    condition     = var.sql_port >= 1 && var.sql_port <= 65535 && floor(var.sql_port) == var.sql_port
+    error_message = "sql_port must be a whole port number 1-65535."
+  }
+}
+
+# Spec parameters emitted as numbers, not variables: their ports merged with other ports when
+# compiling, so a changed value needs the rules compiled again (cloudports emit SPEC --var NAME=VALUE):
+# sp_service_http_port, sp_service_https_port
 
 module "security_groups" {
   source = "./modules/aws-security-groups"

@@ -160,11 +160,11 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "app/in/tcp/8080/cidr:10.99.0.0/24" = {
+    "app/in/tcp/var.sp_central_admin_port/cidr:10.99.0.0/24" = {
       group       = "app"
       ip_protocol = "tcp"
-      from_port   = 8080
-      to_port     = 8080
+      from_port   = var.sp_central_admin_port
+      to_port     = var.sp_central_admin_port
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators reach Central Administration (sp_central_admin_port), never from outside"
     }
@@ -536,19 +536,19 @@ locals {
       referenced_group = "wfe"
       description      = "Domain members reach the domain controller"
     }
-    "sql/in/tcp/1433/sg:app" = {
+    "sql/in/tcp/var.sql_port/sg:app" = {
       group            = "sql"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "app"
       description      = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
     }
-    "sql/in/tcp/1433/sg:wfe" = {
+    "sql/in/tcp/var.sql_port/sg:wfe" = {
       group            = "sql"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "wfe"
       description      = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
     }
@@ -746,11 +746,11 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "app/out/tcp/1433/sg:sql" = {
+    "app/out/tcp/var.sql_port/sg:sql" = {
       group            = "app"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "sql"
       description      = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
     }
@@ -1074,11 +1074,11 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "wfe/out/tcp/1433/sg:sql" = {
+    "wfe/out/tcp/var.sql_port/sg:sql" = {
       group            = "wfe"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "sql"
       description      = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
     }

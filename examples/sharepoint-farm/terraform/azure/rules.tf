@@ -107,7 +107,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985", "8080"]
+      destination_port_ranges                 = ["3389", "5985", tostring(var.sp_central_admin_port)]
       source_address_prefixes                 = ["10.99.0.0/24"]
       destination_application_security_groups = ["app"]
       description                             = "Administrators manage every server over RDP and WinRM; Administrators reach Central Administration (sp_central_admin_port), never from ou..."
@@ -167,7 +167,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["1433"]
+      destination_port_ranges                 = [tostring(var.sql_port)]
       source_application_security_groups      = ["app"]
       destination_application_security_groups = ["sql"]
       description                             = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
@@ -227,7 +227,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["1433"]
+      destination_port_ranges                 = [tostring(var.sql_port)]
       source_application_security_groups      = ["wfe"]
       destination_application_security_groups = ["sql"]
       description                             = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
@@ -367,7 +367,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["1433"]
+      destination_port_ranges                 = [tostring(var.sql_port)]
       source_application_security_groups      = ["app"]
       destination_application_security_groups = ["sql"]
       description                             = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
@@ -417,7 +417,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["1433"]
+      destination_port_ranges                 = [tostring(var.sql_port)]
       source_application_security_groups      = ["wfe"]
       destination_application_security_groups = ["sql"]
       description                             = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"

@@ -6,7 +6,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.0"
+      version = ">= 5.100, < 6.0"
     }
   }
 }
@@ -27,6 +27,26 @@ variable "region" {
   type        = string
   default     = "us-east-1"
 }
+
+variable "sql_hadr_endpoint_port" {
+  description = "TCP port of the database mirroring endpoint of each replica (no product default; 5022 is the port of Microsoft's examples and of the New Availability Group wizard) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 5022
+
+  validation {
+    condition     = var.sql_hadr_endpoint_port >= 1 && var.sql_hadr_endpoint_port <= 65535 && floor(var.sql_hadr_endpoint_port) == var.sql_hadr_endpoint_port
+    error_message = "sql_hadr_endpoint_port must be a whole port number 1-65535."
+  }
+
+  validation {
+    condition     = !contains([135, 445, 3343], var.sql_hadr_endpoint_port)
+    error_message = "sql_hadr_endpoint_port = ${var.sql_hadr_endpoint_port}: another rule of the same group and peer has this port, and AWS refuses a duplicate rule. Re-emit with: cloudports emit SPEC --var sql_hadr_endpoint_port=${var.sql_hadr_endpoint_port}"
+  }
+}
+
+# Spec parameters emitted as numbers, not variables: their ports merged with other ports when
+# compiling, so a changed value needs the rules compiled again (cloudports emit SPEC --var NAME=VALUE):
+# sql_ag_listener_port, sql_port
 
 module "security_groups" {
   source = "./modules/aws-security-groups"

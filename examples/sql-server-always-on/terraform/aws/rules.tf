@@ -488,11 +488,11 @@ locals {
       referenced_group = "replica"
       description      = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
-    "replica/in/tcp/5022/sg:replica" = {
+    "replica/in/tcp/var.sql_hadr_endpoint_port/sg:replica" = {
       group            = "replica"
       ip_protocol      = "tcp"
-      from_port        = 5022
-      to_port          = 5022
+      from_port        = var.sql_hadr_endpoint_port
+      to_port          = var.sql_hadr_endpoint_port
       referenced_group = "replica"
       description      = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
@@ -778,11 +778,11 @@ locals {
       referenced_group = "replica"
       description      = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
-    "replica/out/tcp/5022/sg:replica" = {
+    "replica/out/tcp/var.sql_hadr_endpoint_port/sg:replica" = {
       group            = "replica"
       ip_protocol      = "tcp"
-      from_port        = 5022
-      to_port          = 5022
+      from_port        = var.sql_hadr_endpoint_port
+      to_port          = var.sql_hadr_endpoint_port
       referenced_group = "replica"
       description      = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }

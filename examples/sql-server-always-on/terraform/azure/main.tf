@@ -6,7 +6,7 @@ terraform {
   required_providers {
     azurerm = {
       source  = "hashicorp/azurerm"
-      version = ">= 3.0"
+      version = ">= 4.73, < 5.0"
     }
   }
 }
@@ -26,6 +26,21 @@ variable "location" {
   type        = string
   default     = "eastus"
 }
+
+variable "sql_hadr_endpoint_port" {
+  description = "TCP port of the database mirroring endpoint of each replica (no product default; 5022 is the port of Microsoft's examples and of the New Availability Group wizard) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 5022
+
+  validation {
+    condition     = var.sql_hadr_endpoint_port >= 1 && var.sql_hadr_endpoint_port <= 65535 && floor(var.sql_hadr_endpoint_port) == var.sql_hadr_endpoint_port
+    error_message = "sql_hadr_endpoint_port must be a whole port number 1-65535."
+  }
+}
+
+# Spec parameters emitted as numbers, not variables: their ports merged with other ports when
+# compiling, so a changed value needs the rules compiled again (cloudports emit SPEC --var NAME=VALUE):
+# sql_ag_listener_port, sql_port
 
 data "azurerm_client_config" "current" {}
 

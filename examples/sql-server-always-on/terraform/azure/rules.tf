@@ -187,7 +187,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "445", "3343", "5022", "49152-65535"]
+      destination_port_ranges                 = ["135", "445", "3343", tostring(var.sql_hadr_endpoint_port), "49152-65535"]
       source_application_security_groups      = ["replica"]
       destination_application_security_groups = ["replica"]
       description                             = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
@@ -367,7 +367,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "445", "3343", "5022", "49152-65535"]
+      destination_port_ranges                 = ["135", "445", "3343", tostring(var.sql_hadr_endpoint_port), "49152-65535"]
       source_application_security_groups      = ["replica"]
       destination_application_security_groups = ["replica"]
       description                             = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"

@@ -6,7 +6,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.0"
+      version = ">= 5.100, < 6.0"
     }
   }
 }
@@ -26,6 +26,17 @@ variable "region" {
   description = "AWS region"
   type        = string
   default     = "us-east-1"
+}
+
+variable "app_port" {
+  description = "Port the application servers listen on behind the load balancer (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 8080
+
+  validation {
+    condition     = var.app_port >= 1 && var.app_port <= 65535 && floor(var.app_port) == var.app_port
+    error_message = "app_port must be a whole port number 1-65535."
+  }
 }
 
 module "security_groups" {

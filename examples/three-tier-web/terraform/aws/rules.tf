@@ -56,11 +56,11 @@ locals {
       referenced_group = "bastion"
       description      = "From the bastion, operators log in to the application and database servers"
     }
-    "app/in/tcp/8080/sg:lb" = {
+    "app/in/tcp/var.app_port/sg:lb" = {
       group            = "app"
       ip_protocol      = "tcp"
-      from_port        = 8080
-      to_port          = 8080
+      from_port        = var.app_port
+      to_port          = var.app_port
       referenced_group = "lb"
       description      = "The load balancer forwards requests to the application servers on app_port"
     }
@@ -186,11 +186,11 @@ locals {
       referenced_group = "db"
       description      = "From the bastion, operators log in to the application and database servers"
     }
-    "lb/out/tcp/8080/sg:app" = {
+    "lb/out/tcp/var.app_port/sg:app" = {
       group            = "lb"
       ip_protocol      = "tcp"
-      from_port        = 8080
-      to_port          = 8080
+      from_port        = var.app_port
+      to_port          = var.app_port
       referenced_group = "app"
       description      = "The load balancer forwards requests to the application servers on app_port"
     }

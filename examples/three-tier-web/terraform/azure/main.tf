@@ -6,7 +6,7 @@ terraform {
   required_providers {
     azurerm = {
       source  = "hashicorp/azurerm"
-      version = ">= 3.0"
+      version = ">= 4.73, < 5.0"
     }
   }
 }
@@ -25,6 +25,17 @@ variable "location" {
   description = "Azure region"
   type        = string
   default     = "eastus"
+}
+
+variable "app_port" {
+  description = "Port the application servers listen on behind the load balancer (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 8080
+
+  validation {
+    condition     = var.app_port >= 1 && var.app_port <= 65535 && floor(var.app_port) == var.app_port
+    error_message = "app_port must be a whole port number 1-65535."
+  }
 }
 
 data "azurerm_client_config" "current" {}

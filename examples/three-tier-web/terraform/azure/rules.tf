@@ -147,7 +147,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["8080"]
+      destination_port_ranges                 = [tostring(var.app_port)]
       source_application_security_groups      = ["lb"]
       destination_application_security_groups = ["app"]
       description                             = "The load balancer forwards requests to the application servers on app_port"
@@ -227,7 +227,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["8080"]
+      destination_port_ranges                 = [tostring(var.app_port)]
       source_application_security_groups      = ["lb"]
       destination_application_security_groups = ["app"]
       description                             = "The load balancer forwards requests to the application servers on app_port"

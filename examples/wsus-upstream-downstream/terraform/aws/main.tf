@@ -6,7 +6,7 @@ terraform {
   required_providers {
     aws = {
       source  = "hashicorp/aws"
-      version = ">= 5.0"
+      version = ">= 5.100, < 6.0"
     }
   }
 }
@@ -27,6 +27,21 @@ variable "region" {
   type        = string
   default     = "us-east-1"
 }
+
+variable "sql_port" {
+  description = "TCP port of the Database Engine instance: 1433 for the default instance; give a named instance a static port in SQL Server Configuration Manager (its default dynamic port cannot be expressed as a cloud rule) (spec parameter; its rules follow this value)"
+  type        = number
+  default     = 1433
+
+  validation {
+    condition     = var.sql_port >= 1 && var.sql_port <= 65535 && floor(var.sql_port) == var.sql_port
+    error_message = "sql_port must be a whole port number 1-65535."
+  }
+}
+
+# Spec parameters emitted as numbers, not variables: their ports merged with other ports when
+# compiling, so a changed value needs the rules compiled again (cloudports emit SPEC --var NAME=VALUE):
+# wsus_http_port, wsus_https_port
 
 module "security_groups" {
   source = "./modules/aws-security-groups"

@@ -448,19 +448,19 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "sql/in/tcp/1433/sg:downstream" = {
+    "sql/in/tcp/var.sql_port/sg:downstream" = {
       group            = "sql"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "downstream"
       description      = "WSUS servers use SUSDB on the SQL Server (sql_port)"
     }
-    "sql/in/tcp/1433/sg:upstream" = {
+    "sql/in/tcp/var.sql_port/sg:upstream" = {
       group            = "sql"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "upstream"
       description      = "WSUS servers use SUSDB on the SQL Server (sql_port)"
     }
@@ -546,11 +546,11 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "downstream/out/tcp/1433/sg:sql" = {
+    "downstream/out/tcp/var.sql_port/sg:sql" = {
       group            = "downstream"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "sql"
       description      = "WSUS servers use SUSDB on the SQL Server (sql_port)"
     }
@@ -786,11 +786,11 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "upstream/out/tcp/1433/sg:sql" = {
+    "upstream/out/tcp/var.sql_port/sg:sql" = {
       group            = "upstream"
       ip_protocol      = "tcp"
-      from_port        = 1433
-      to_port          = 1433
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "sql"
       description      = "WSUS servers use SUSDB on the SQL Server (sql_port)"
     }

@@ -167,7 +167,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["1433"]
+      destination_port_ranges                 = [tostring(var.sql_port)]
       source_application_security_groups      = ["downstream"]
       destination_application_security_groups = ["sql"]
       description                             = "WSUS servers use SUSDB on the SQL Server (sql_port)"
@@ -207,7 +207,7 @@ locals {
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["1433"]
+      destination_port_ranges                 = [tostring(var.sql_port)]
       source_application_security_groups      = ["upstream"]
       destination_application_security_groups = ["sql"]
       description                             = "WSUS servers use SUSDB on the SQL Server (sql_port)"
@@ -327,7 +327,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["1433"]
+      destination_port_ranges                 = [tostring(var.sql_port)]
       source_application_security_groups      = ["downstream"]
       destination_application_security_groups = ["sql"]
       description                             = "WSUS servers use SUSDB on the SQL Server (sql_port)"
@@ -387,7 +387,7 @@ locals {
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["1433"]
+      destination_port_ranges                 = [tostring(var.sql_port)]
       source_application_security_groups      = ["upstream"]
       destination_application_security_groups = ["sql"]
       description                             = "WSUS servers use SUSDB on the SQL Server (sql_port)"
