@@ -45,6 +45,14 @@ class Point:
         return f"{self.label} ({self.addr})" if self.label else str(self.addr)
 
 
+def machine_endpoint(name: str, addresses: tuple[str, ...], label: str, carries: set[str]) -> Point:
+    """A live machine as an endpoint: at the address it was named by, else its first; with its groups."""
+    address = name if name in addresses else next(iter(addresses), None)
+    return Point(
+        addr=ipaddress.ip_address(address) if address else None, label=f"machine {label}", carries=frozenset(carries)
+    )
+
+
 @dataclass(frozen=True)
 class Probe:
     src: Point

@@ -6,7 +6,17 @@ from __future__ import annotations
 
 import ipaddress
 
-from cloudports.query.model import IPNetwork, Point, Probe, Reason, Verdict, first_verdict, in_cidr, network
+from cloudports.query.model import (
+    IPNetwork,
+    Point,
+    Probe,
+    Reason,
+    Verdict,
+    first_verdict,
+    in_cidr,
+    machine_endpoint,
+    network,
+)
 from cloudports.query.space import Space, family_mask
 from cloudports.targets.aws.model import AwsState, SgRule
 
@@ -82,12 +92,8 @@ def machine_point(state: AwsState, name: str) -> Point | None:
     key_of = {group_id: key for key, group_id in state.group_ids.items()}
     for machine in sorted(state.machines.values(), key=lambda m: m.id):
         if name in (machine.id, machine.instance_id) or name in machine.private_ips:
-            address = name if name in machine.private_ips else next(iter(machine.private_ips), None)
-            return Point(
-                addr=ipaddress.ip_address(address) if address else None,
-                label=f"machine {machine.label}",
-                carries=frozenset(key_of.get(g, g) for g in machine.group_ids),
-            )
+            carries = {key_of.get(g, g) for g in machine.group_ids}
+            return machine_endpoint(name, machine.private_ips, machine.label, carries)
     return None
 
 

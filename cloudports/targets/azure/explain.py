@@ -17,6 +17,7 @@ from cloudports.query.model import (
     Verdict,
     first_verdict,
     in_cidr,
+    machine_endpoint,
     network,
 )
 from cloudports.query.space import Space, family_mask
@@ -152,12 +153,7 @@ def machine_point(state: AzureState, name: str) -> Point | None:
     for nic in sorted(state.machines.values(), key=lambda n: n.id.lower()):
         vm = (nic.vm_id or "").rsplit("/", 1)[-1].lower()
         if wanted in (nic.name.lower(), nic.id.lower(), vm) or name in nic.private_ips:
-            address = name if name in nic.private_ips else next(iter(nic.private_ips), None)
-            return Point(
-                addr=ipaddress.ip_address(address) if address else None,
-                label=f"machine {nic.label}",
-                carries=frozenset(role_of.get(a, a) for a in nic.asg_ids),
-            )
+            return machine_endpoint(name, nic.private_ips, nic.label, {role_of.get(a, a) for a in nic.asg_ids})
     return None
 
 
