@@ -42,6 +42,14 @@ def _plan_destroy(backend: Backend) -> Plan:
     return backend.plan_destroy()
 
 
+SpecsArg = Annotated[
+    list[Path],
+    typer.Argument(
+        help="Topology spec; several specs or folders of specs are read side by side (one row each)",
+        metavar="SPEC...",
+        show_default=False,
+    ),
+]
 AdoptOpt = Annotated[bool, typer.Option("--adopt", help="Take over same-name resources that lack cloudports tags")]
 AutoApproveOpt = Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation")]
 
@@ -119,9 +127,52 @@ def _carry_out(
     return done
 
 
+def _fleet(
+    command: Literal["plan", "drift"],
+    specs: list[Path],
+    fmt: Format,
+    open_backend: Callable[[Path], Backend],
+) -> tuple[bool, bool]:
+    """Read many specs side by side (live/fleet.py) and show one table or one JSON document; returns (any
+    failed, any differs)."""
+    import json
+
+    from cloudports.live.fleet import run_fleet
+    from cloudports.live.plan import JSON_VERSION
+
+    with waiting(err, f"reading the live state of {len(specs)} specs"):
+        outcomes = run_fleet(specs, open_backend, _plan)
+    if fmt is Format.json:
+        rows = [
+            {
+                "spec": str(o.spec),
+                "plan": o.plan.to_dict(command) if o.plan else None,
+                "error": o.error.diagnostics[0].message if o.error else None,
+            }
+            for o in outcomes
+        ]
+        document = {"version": JSON_VERSION, "command": command, "fleet": rows}
+        sys.stdout.write(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+    else:
+        from cloudports.live.report import render_fleet
+
+        render_fleet(outcomes, out, command)
+    for o in outcomes:
+        if o.error is not None:
+            err.print(f"[red]error:[/red] {o.spec}: {o.error}", markup=True, highlight=False)
+    return any(o.error for o in outcomes), any(o.plan is not None and not o.plan.empty for o in outcomes)
+
+
+def _single(specs: list[Path]) -> Path | None:
+    """The spec, when exactly one file is named (the one-spec output); None for a fleet."""
+    if len(specs) == 1 and not specs[0].is_dir():
+        return specs[0]
+    return None
+
+
 @with_target_options
 def plan(
-    spec: SpecArg,
+    spec: SpecsArg,
     target: TargetOpt,
     fmt: FormatOpt = Format.table,
     detailed_exitcode: Annotated[
@@ -133,8 +184,15 @@ def plan(
     *,
     target_options: TargetOptions,
 ) -> None:
-    """Show what `apply` would change in the live cloud."""
-    result = _read(_backend(spec, target, var, phase, target_options, adopt), _plan)
+    """Show what `apply` would change in the live cloud (several specs: one row each)."""
+    one = _single(spec)
+    if one is None:
+        from cloudports.live.fleet import spec_files
+
+        opened = lambda s: _backend(s, target, var, phase, target_options, adopt)  # noqa: E731
+        failed, differs = _fleet("plan", spec_files(spec), fmt, opened)
+        raise typer.Exit(1 if failed else 2 if differs and detailed_exitcode else 0)
+    result = _read(_backend(one, target, var, phase, target_options, adopt), _plan)
     _print_plan(result, fmt, "plan")
     if detailed_exitcode and not result.empty:
         raise typer.Exit(2)
@@ -166,7 +224,7 @@ def apply(
 
 @with_target_options
 def drift(
-    spec: SpecArg,
+    spec: SpecsArg,
     target: TargetOpt,
     fmt: FormatOpt = Format.table,
     var: VarOpt = None,
@@ -174,8 +232,16 @@ def drift(
     *,
     target_options: TargetOptions,
 ) -> None:
-    """Compare live rules with the spec. Exit 0 in sync, 2 drift, 1 error."""
-    result = _read(_backend(spec, target, var, phase, target_options), _plan)
+    """Compare live rules with the spec (several specs or folders: one row each). Exit 0 in sync, 2 drift,
+    1 error."""
+    one = _single(spec)
+    if one is None:
+        from cloudports.live.fleet import spec_files
+
+        opened = lambda s: _backend(s, target, var, phase, target_options)  # noqa: E731
+        failed, differs = _fleet("drift", spec_files(spec), fmt, opened)
+        raise typer.Exit(1 if failed else 2 if differs else 0)
+    result = _read(_backend(one, target, var, phase, target_options), _plan)
     _print_plan(result, fmt, "drift")
     if not result.empty:
         raise typer.Exit(2)

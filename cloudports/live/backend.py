@@ -8,6 +8,12 @@ from cloudports.live.plan import Plan
 
 
 class Backend(Protocol):
+    @property
+    def quota_scope(self) -> str:
+        """Where this backend's requests count against one request quota ("aws:us-east-1", "azure:<sub>"):
+        many specs read at once are bounded per scope (live/fleet.py)."""
+        ...
+
     def plan(self) -> Plan:
         """Compare the spec's desired state with live state (also the drift report)."""
         ...

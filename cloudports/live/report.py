@@ -10,6 +10,7 @@ from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 
+from cloudports.live.fleet import Outcome
 from cloudports.live.plan import DRIFT_WORDS, PLAN_WORDS, Plan
 
 _STYLE = {"add": "green", "remove": "red", "change": "yellow"}
@@ -62,3 +63,26 @@ def render_plan(plan: Plan, console: Console, mode: Literal["plan", "drift", "de
         console.print(", ".join(f"{counts[a]} {words[a]}" for a in ("add", "change", "remove")))
     for note in plan.notes:
         console.print(f"[dim]note: {note}[/dim]")
+
+
+def render_fleet(outcomes: Sequence[Outcome], console: Console, mode: Literal["plan", "drift"]) -> None:
+    """One row per spec: where, and in sync / what differs / why it could not be read."""
+    words = DRIFT_WORDS if mode == "drift" else PLAN_WORDS
+    table = Table(title=f"{'Drift' if mode == 'drift' else 'Plan'} of {len(outcomes)} specs", show_lines=False)
+    add_columns(table, ("spec", "topology", "where", "result"), console)
+    for o in outcomes:
+        if o.error is not None:
+            table.add_row(str(o.spec), "", "", f"[red]error:[/red] {o.error.diagnostics[0].message}")
+        elif o.plan is not None and o.plan.empty:
+            table.add_row(str(o.spec), o.plan.topology, o.plan.scope, f"[green]{_EMPTY[mode].split(':')[0]}[/green]")
+        elif o.plan is not None:
+            counts = o.plan.counts()
+            result = ", ".join(f"{counts[a]} {words[a]}" for a in ("add", "change", "remove") if counts[a])
+            table.add_row(str(o.spec), o.plan.topology, o.plan.scope, f"[yellow]{result}[/yellow]")
+    console.print(table, soft_wrap=False)
+    failed = sum(o.error is not None for o in outcomes)
+    differ = sum(o.plan is not None and not o.plan.empty for o in outcomes)
+    console.print(
+        f"{len(outcomes) - failed - differ} {_EMPTY[mode].split(':')[0]}, {differ} "
+        f"{'drifted' if mode == 'drift' else 'with changes'}, {failed} failed"
+    )

@@ -42,6 +42,10 @@ class AwsBackend:
         self.conflicts = conflicts_mode(adopt)
         self.allow_gap = allow_gap
 
+    @property
+    def quota_scope(self) -> str:
+        return f"aws:{self.ec2.meta.region_name}"  # EC2 throttles per account and region; one client, one account
+
     def read(self, conflicts: NameConflicts | None = None, destroying: bool = False) -> LiveState:
         return read_live(self.ec2, self.desired, conflicts or self.conflicts, destroying)
 

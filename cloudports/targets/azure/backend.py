@@ -39,6 +39,10 @@ class AzureBackend:
         self.conflicts = conflicts_mode(adopt)
         self.base = self.desired_for(None)  # names, tags, subnets: everything but the priorities
 
+    @property
+    def quota_scope(self) -> str:
+        return f"azure:{self.arm.subscription}"  # Resource Manager's request limits are per subscription
+
     def desired_for(self, live: LiveState | None) -> AzureState:
         """The spec's desired state, every live rule keeping its priority unless it was moved by hand."""
         if live is None:

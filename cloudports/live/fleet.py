@@ -1,0 +1,81 @@
+"""Many specs at once: `drift SPEC...` and `plan SPEC...` (or a folder of specs), the nightly check of every lab.
+
+Each spec is compiled and read on its own; the reads run side by side, at most PER_SCOPE at a time against one
+account and region (AWS) or subscription (Azure), whose request quotas they share, and at most WORKERS in all. A
+spec that fails (it does not compile, its VPC is gone, the credentials are refused) is one failed row, never the
+end of the run.
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from contextvars import copy_context
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from cloudports.errors import CloudportsError, Diagnostic
+
+if TYPE_CHECKING:
+    from cloudports.live.backend import Backend
+    from cloudports.live.plan import Plan
+
+WORKERS = 8
+PER_SCOPE = 4
+_SPEC_KEYS = (re.compile(r"^name\s*:", re.M), re.compile(r"^roles\s*:", re.M))
+
+
+@dataclass(frozen=True)
+class Outcome:
+    spec: Path
+    plan: Plan | None = None
+    error: CloudportsError | None = None
+
+
+def spec_files(paths: list[Path]) -> list[Path]:
+    """The specs named, a folder standing for every spec below it (a YAML file with top-level `name:` and
+    `roles:`; includes and catalogs have no `name:`), in path order, each once."""
+    found: list[Path] = []
+    for path in paths:
+        if path.is_dir():
+            candidates = sorted(p for p in path.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file())
+            found += [p for p in candidates if _is_spec(p)]
+        else:
+            found.append(path)
+    if not found:
+        where = ", ".join(str(p) for p in paths)
+        raise CloudportsError([Diagnostic(None, f"no spec found in {where}", "pass spec files or folders with specs")])
+    return list(dict.fromkeys(found))
+
+
+def _is_spec(path: Path) -> bool:
+    try:
+        head = path.read_text(errors="replace")[:65536]
+    except OSError:
+        return False
+    return all(key.search(head) for key in _SPEC_KEYS)
+
+
+def run_fleet(
+    specs: list[Path], open_backend: Callable[[Path], Backend], read: Callable[[Backend], Plan]
+) -> list[Outcome]:
+    """Every spec's plan (or error), in the order given."""
+    locks: dict[str, threading.BoundedSemaphore] = defaultdict(lambda: threading.BoundedSemaphore(PER_SCOPE))
+    guard = threading.Lock()
+
+    def one(spec: Path) -> Outcome:
+        try:
+            backend = open_backend(spec)
+            with guard:
+                lock = locks[backend.quota_scope]
+            with lock:
+                return Outcome(spec, plan=read(backend))
+        except CloudportsError as exc:
+            return Outcome(spec, error=exc)
+
+    with ThreadPoolExecutor(max_workers=min(WORKERS, len(specs))) as pool:
+        return list(pool.map(lambda s: copy_context().run(one, s), specs))

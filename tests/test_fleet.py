@@ -1,0 +1,109 @@
+"""Many specs at once (`drift SPEC...`, `plan SPEC...`, a folder of specs): one row per spec on the local moto
+server, failures as rows, exit codes over the whole fleet, reads bounded per account and region."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cloudports.cli import main
+from cloudports.errors import CloudportsError
+from cloudports.live import fleet
+from cloudports.live.plan import Plan
+
+
+def _spec(folder: Path, name: str, port: int) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    body = {
+        "name": name,
+        "roles": {"web": {}, "db": {}},
+        "flows": [{"from": "web", "to": "db", "services": [f"tcp/{port}"]}],
+        "targets": {"aws": {"name_prefix": f"{name}-"}},
+    }
+    path = folder / "topology.yaml"
+    path.write_text(yaml.safe_dump(body))
+    return path
+
+
+def _run(capsys: pytest.CaptureFixture, *args: object) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+def test_drift_over_a_folder_of_labs_gives_one_row_each(tmp_path, vpc, capsys):
+    labs = tmp_path / "labs"
+    a, b = _spec(labs / "a", "lab-a", 5432), _spec(labs / "b", "lab-b", 1433)
+    (labs / "shared.yaml").write_text("networks:\n  corp: {ipv4: [10.0.0.0/8]}\n")  # an include: not a spec
+    for spec in (a, b):
+        assert _run(capsys, "apply", spec, "-t", "aws", "--vpc-id", vpc, "--auto-approve")[0] == 0
+    code, out, _ = _run(capsys, "drift", labs, "-t", "aws", "--vpc-id", vpc, "-f", "json")
+    document = json.loads(out)
+    assert code == 0 and document["version"] == 1 and document["command"] == "drift"
+    assert [r["spec"] for r in document["fleet"]] == [str(a), str(b)]
+    assert all(r["plan"]["in_sync"] and r["error"] is None for r in document["fleet"])
+
+    c = _spec(labs / "c", "lab-c", 3306)  # never applied: everything missing
+    code, out, _ = _run(capsys, "drift", labs, "-t", "aws", "--vpc-id", vpc)
+    assert code == 2 and "2 in sync, 1 drifted, 0 failed" in out and str(c) in out
+
+    (labs / "d").mkdir()
+    (labs / "d" / "topology.yaml").write_text("name: lab-d\nroles: {web: {}}\nflows: [{from: web, to: nowhere}]\n")
+    code, out, err = _run(capsys, "drift", labs, "-t", "aws", "--vpc-id", vpc, "-f", "json")
+    rows = {Path(r["spec"]).parent.name: r for r in json.loads(out)["fleet"]}
+    assert code == 1 and rows["d"]["error"] and rows["c"]["plan"]["in_sync"] is False and rows["a"]["plan"]["in_sync"]
+    assert "lab-d" not in out or rows["d"]["plan"] is None
+    assert "d/topology.yaml" in err
+
+
+def test_plan_of_several_specs_exits_2_only_with_detailed_exitcode(tmp_path, vpc, capsys):
+    specs = [_spec(tmp_path / n, f"lab-{n}", 22) for n in ("x", "y")]
+    assert _run(capsys, "plan", *specs, "-t", "aws", "--vpc-id", vpc)[0] == 0
+    code, out, _ = _run(capsys, "plan", *specs, "-t", "aws", "--vpc-id", vpc, "--detailed-exitcode")
+    assert code == 2 and "0 no changes, 2 with changes, 0 failed" in out
+
+
+def test_a_folder_without_specs_is_a_clear_error(tmp_path, capsys):
+    (tmp_path / "empty").mkdir()
+    code, _, err = _run(capsys, "drift", tmp_path / "empty", "-t", "aws", "--vpc-id", "vpc-0123")
+    assert code == 1 and "no spec found" in err
+
+
+class _Backend:
+    """A backend that only records how many reads of its scope run at once (run_fleet's bound)."""
+
+    running: dict[str, int] = {}
+    peak: dict[str, int] = {}
+    lock = threading.Lock()
+
+    def __init__(self, scope: str):
+        self.quota_scope = scope
+
+    def plan(self) -> Plan:
+        with self.lock:
+            self.running[self.quota_scope] = self.running.get(self.quota_scope, 0) + 1
+            self.peak[self.quota_scope] = max(self.peak.get(self.quota_scope, 0), self.running[self.quota_scope])
+        time.sleep(0.05)
+        with self.lock:
+            self.running[self.quota_scope] -= 1
+        return Plan("fake", "t", self.quota_scope)
+
+
+def test_reads_run_side_by_side_but_at_most_per_scope_at_once():
+    specs = [Path(f"spec-{i}.yaml") for i in range(16)]
+
+    def open_backend(spec: Path) -> _Backend:
+        if spec.name == "spec-3.yaml":
+            raise CloudportsError("does not compile")
+        return _Backend("aws:us-east-1" if int(spec.stem[5:]) % 2 else "azure:sub")
+
+    outcomes = fleet.run_fleet(specs, open_backend, lambda b: b.plan())  # type: ignore[arg-type, return-value]
+    assert [o.spec for o in outcomes] == specs
+    assert outcomes[3].error is not None and all(o.plan for i, o in enumerate(outcomes) if i != 3)
+    assert 1 < _Backend.peak["aws:us-east-1"] <= fleet.PER_SCOPE and 1 < _Backend.peak["azure:sub"] <= fleet.PER_SCOPE
