@@ -1,4 +1,5 @@
-"""What checkov reports on the plan JSON of each example's emitted AWS root, without and with `.checkov.baseline`.
+"""What checkov reports on the plan JSON of each example's emitted roots (AWS, and Azure planned with the azurerm
+stand-in of tools/azurerm_schema), without and with `.checkov.baseline`.
 
 Not part of the test suite: checkov is not a cloudports dependency. Install it anywhere (a throwaway venv) and
 point CHECKOV at it:
@@ -27,6 +28,7 @@ sys.path.insert(0, str(REPO))
 from cloudports.cli import main as cloudports  # noqa: E402
 from cloudports.emit.terraform_cli import find_provider_mirror, write_cli_config  # noqa: E402
 from cloudports.emulators.aws import start_moto_server  # noqa: E402
+from tests.support.azurerm_mirror import build_mirror  # noqa: E402
 
 
 def _terraform(directory: Path, env: dict[str, str], *args: str) -> str:
@@ -34,11 +36,12 @@ def _terraform(directory: Path, env: dict[str, str], *args: str) -> str:
     return done.stdout
 
 
-def plan_json(spec: Path, work: Path, env: dict[str, str]) -> Path:
-    root = work / spec.parent.name
-    assert cloudports(["emit", str(spec), "-t", "aws", "--out", str(root)]) == 0
+def plan_json(spec: Path, work: Path, env: dict[str, str], target: str) -> Path:
+    root = work / spec.parent.name / target
+    assert cloudports(["emit", str(spec), "-t", target, "--out", str(root)]) == 0
     _terraform(root, env, "init", "-backend=false", "-input=false")
-    _terraform(root, env, "plan", "-refresh=false", "-input=false", "-var", "vpc_id=vpc-0123456789abcdef0", "-out", "p")
+    variables = ["-var", "vpc_id=vpc-0123456789abcdef0"] if target == "aws" else []
+    _terraform(root, env, "plan", "-refresh=false", "-input=false", *variables, "-out", "p")
     path = root / "plan.json"
     path.write_text(_terraform(root, env, "show", "-json", "p"))
     return path
@@ -61,20 +64,22 @@ def main(argv: list[str]) -> int:
     moto = start_moto_server()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        config = write_cli_config(work / "cli", find_provider_mirror("aws"))
+        mirror = build_mirror(work / "mirror", find_provider_mirror("aws"))  # aws, and the azurerm stand-in
+        config = write_cli_config(work / "cli", mirror)
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "TF_"))}
         env |= config.env() | {"AWS_ENDPOINT_URL": moto.endpoint_url, "AWS_ACCESS_KEY_ID": "testing"}
         env |= {"AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1", "CHECKPOINT_DISABLE": "1"}
         for spec in specs:
-            plan = plan_json(spec, work, env)
-            baseline = plan.parent / ".checkov.baseline"
-            without = scan(checkov, plan, None)
-            with_baseline = scan(checkov, plan, baseline) if baseline.exists() else without
-            print(
-                f"{spec.parent.name}: {sum(without.values())} failed {dict(sorted(without.items()))}; "
-                f"with the baseline {sum(with_baseline.values())} {dict(sorted(with_baseline.items()))}",
-                flush=True,
-            )
+            for target in ("aws", "azure"):
+                plan = plan_json(spec, work, env, target)
+                baseline = plan.parent / ".checkov.baseline"
+                without = scan(checkov, plan, None)
+                with_baseline = scan(checkov, plan, baseline) if baseline.exists() else without
+                print(
+                    f"{spec.parent.name} {target}: {sum(without.values())} failed {dict(sorted(without.items()))}; "
+                    f"with the baseline {sum(with_baseline.values())} {dict(sorted(with_baseline.items()))}",
+                    flush=True,
+                )
     moto.stop()
     return 0
 

@@ -19,7 +19,7 @@ def catalog(name: Annotated[str | None, typer.Argument(help="Catalog to list; al
     from rich.table import Table
 
     from cloudports.catalogs import available_catalogs, describe_catalog
-    from cloudports.live.report import add_columns
+    from cloudports.live.report import add_columns, keep_whole
 
     names = available_catalogs()
     if name is None:
@@ -41,6 +41,7 @@ def catalog(name: Annotated[str | None, typer.Argument(help="Catalog to list; al
         if svc["members"]:  # composed: its members, then what they expand to
             ports = "= " + " + ".join(svc["members"]) + "\n(" + ", ".join(svc["ports"]) + ")"
         table.add_row(svc["name"], escape(ports), flags, ", ".join(svc["sources"]), escape(svc["description"]))
+    keep_whole(table, 0, out)
     out.print(table, soft_wrap=False)
     if info["parameters"]:
         out.print("parameters: " + ", ".join(f"{k}={v}" for k, v in info["parameters"].items()))
