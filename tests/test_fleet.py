@@ -51,7 +51,7 @@ def test_drift_over_a_folder_of_labs_gives_one_row_each(tmp_path, vpc, capsys):
 
     c = _spec(labs / "c", "lab-c", 3306)  # never applied: everything missing
     code, out, _ = _run(capsys, "drift", labs, "-t", "aws", "--vpc-id", vpc)
-    assert code == 2 and "2 in sync, 1 drifted, 0 failed" in out and str(c) in out
+    assert code == 2 and "2 in sync, 1 drifted, 0 failed" in out and "lab-c" in out
 
     (labs / "d").mkdir()
     (labs / "d" / "topology.yaml").write_text("name: lab-d\nroles: {web: {}}\nflows: [{from: web, to: nowhere}]\n")

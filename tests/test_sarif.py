@@ -18,7 +18,7 @@ SCHEMA = json.loads((REPO / "tests" / "data" / "sarif" / "sarif-schema-2.1.0.jso
 EXPOSED = """\
 name: exposed
 targets:
-  aws: {max_rules_per_group: 2}
+  aws: {max_rules_per_group: 2, max_groups_per_interface: 1}
 networks:
   anywhere: {ipv4: [0.0.0.0/0]}
   partner: {ipv4: [20.0.0.0/7]}
@@ -64,7 +64,7 @@ def test_findings_of_every_stage_at_their_lines(tmp_path: Path, capsys: Any, mon
     found = results(log)
     assert ("exposure/risky-port", "error", "topology.yaml", 13, 15) in found  # RDP from anywhere: its services
     assert ("exposure/risky-port", "warning", "topology.yaml", 16, 15) in found  # SSH from a /7: a warning
-    # the lint's error does not hide the targets' findings: db needs 3 inbound rules, the quota here is 2
+    # the lint's error does not hide the targets' findings: db needs 3 inbound rules, 2 fit a group, 1 group a machine
     assert ("limits/aws", "error", "topology.yaml", 9, 3) in found
     rules = {r["id"]: r for r in log["runs"][0]["tool"]["driver"]["rules"]}
     assert {rule for rule, *_ in found} == set(rules)
@@ -85,7 +85,7 @@ def test_target_option_checks_one_clouds_limits(tmp_path: Path, capsys: Any, mon
     out = capsys.readouterr().out
     assert "azure:" in out and "aws:" not in out
     assert main(["validate", "topology.yaml", "-t", "aws"]) == 1
-    assert "the quota is 2 per group" in capsys.readouterr().err
+    assert "more than the 1 a machine can carry" in capsys.readouterr().err
 
 
 def test_a_broken_spec_is_one_result_at_the_mistake(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:

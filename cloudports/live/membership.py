@@ -82,8 +82,9 @@ def membership_changes(
         for role in role_keys:
             verb = "carries" if action == "add" else "no longer carries"
             # a group the spec no longer declares is keyed "<role tag>@<name>" (read.py): show the role
-            summary = f"{machine.label} {verb} {group} {names.get(role, role)} (role {role.split('@')[0]})"
-            after = {"machine": machine.id, "role": role, "attached": action == "add"}
-            name = f"{machine.id.rsplit('/', 1)[-1]}/{role}"
+            shown = role.split("@")[0]
+            summary = f"{machine.label} {verb} {group} {names.get(role, role)} (role {shown})"
+            after = {"machine": machine.id, "role": shown, "attached": action == "add"}
+            name = f"{machine.id.rsplit('/', 1)[-1]}/{shown}"
             rows.append(Change(action, MEMBERSHIP, name, summary, before, after, regroup.why[role]))
     return rows

@@ -226,8 +226,7 @@ def _build_roles(
         loc = key_loc(doc.raw["roles"], name)
         if name in networks:
             problems.error(loc, f"'{name}' is both a role and a network", "rename one of them")
-        members = {target: value for target, value in role.members or () if value is not None}
-        roles[name] = model.Role(name, role.description, loc, members)
+        roles[name] = model.Role(name, role.description, loc, {t: v for t, v in role.members or () if v is not None})
     if not roles:
         problems.error(root.raw.loc, "the spec defines no roles", "add a 'roles:' mapping")
     return roles

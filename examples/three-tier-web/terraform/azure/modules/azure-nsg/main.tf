@@ -32,6 +32,13 @@ locals {
       destination_asgs             = sort(r.destination_application_security_groups)
     }
   }
+  # Per rule, the ASG roles it names that var.application_security_groups lacks (the precondition's message).
+  unknown_asgs = {
+    for name, r in var.security_rules : name => [
+      for role in concat(r.source_application_security_groups, r.destination_application_security_groups) :
+      role if !contains(keys(var.application_security_groups), role)
+    ]
+  }
 }
 
 ################################################################################
@@ -97,9 +104,9 @@ resource "azurerm_network_security_rule" "this" {
 
   lifecycle {
     precondition {
-      condition     = alltrue([for role in concat(each.value.source_asgs, each.value.destination_asgs) : contains(keys(var.application_security_groups), role)])
+      condition = alltrue([for role in concat(each.value.source_asgs, each.value.destination_asgs) : contains(keys(var.application_security_groups), role)])
       # No quoted string inside the interpolation: checkov's HCL parser cannot read one (it would skip the file).
-      error_message = "security_rules[${each.key}] names application security groups that are not keys of var.application_security_groups: ${jsonencode([for role in concat(each.value.source_asgs, each.value.destination_asgs) : role if !contains(keys(var.application_security_groups), role)])}."
+      error_message = "security_rules[${each.key}] names application security groups that are not keys of var.application_security_groups: ${jsonencode(local.unknown_asgs[each.key])}."
     }
   }
 }
