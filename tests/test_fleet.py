@@ -49,7 +49,7 @@ def test_drift_over_a_folder_of_labs_gives_one_row_each(tmp_path, vpc, capsys):
     assert [r["spec"] for r in document["fleet"]] == [str(a), str(b)]
     assert all(r["plan"]["in_sync"] and r["error"] is None for r in document["fleet"])
 
-    c = _spec(labs / "c", "lab-c", 3306)  # never applied: everything missing
+    _spec(labs / "c", "lab-c", 3306)  # never applied: everything missing
     code, out, _ = _run(capsys, "drift", labs, "-t", "aws", "--vpc-id", vpc)
     assert code == 2 and "2 in sync, 1 drifted, 0 failed" in out and "lab-c" in out
 
