@@ -272,3 +272,18 @@ def test_every_write_is_reported_to_the_progress_bar_also_from_concurrent_writer
         backend.apply(plan)
     assert {f"network interface nic-web-{i}" for i in range(3)} <= {what for what, _ in seen}
     assert sum(n for _, n in seen) >= len(plan.changes)
+
+
+def test_a_member_in_another_region_is_refused_before_anything_is_written(lab, tmp_path, capsys, arm):
+    north = arm.add_subnet(SUB, RG, "vnet-north", "servers", "10.9.1.0/24", location="northeurope")
+    body = {
+        "location": "northeurope",
+        "tags": {"role": "web"},
+        "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": {"subnet": {"id": north}}}]},
+    }
+    lab.sdk.network_interfaces.begin_create_or_update(RG, "nic-north", body).result()
+    spec = spec_file(tmp_path, {"web": {"tags": {"role": "web"}}})
+    arm.clear_request_log()
+    code, out, err = cli(capsys, "apply", spec, "-t", "azure", "--auto-approve")
+    assert code == 1 and "nic-north" in err and "same region" in err
+    assert not [m for m, *_ in arm.request_log if m != "GET"], "nothing was written"
