@@ -46,7 +46,7 @@ SpecsArg = Annotated[
     list[Path],
     typer.Argument(
         help="Topology spec; several specs or folders of specs are read side by side (one row each)",
-        metavar="SPEC...",
+        metavar="SPEC",  # typer adds "..." for a list
         show_default=False,
     ),
 ]
