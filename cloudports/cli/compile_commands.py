@@ -27,7 +27,6 @@ from cloudports.cli.common import (
 )
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.gcpause import gc_paused
-from cloudports.graph.markdown import write_topology_md
 from cloudports.targets import registry
 
 if TYPE_CHECKING:
@@ -134,6 +133,8 @@ def emit(
         from cloudports.emit.files import check_output_dir
 
         check_output_dir(out_dir, chosen.terraform_provider)
+    from cloudports.graph.markdown import write_topology_md  # here: the graph and compiler are not needed for --help
+
     written = [*chosen.emit(policy, out_dir, phase), write_topology_md(policy, out_dir)]
     from cloudports.emit.checkov import write_baseline
 
