@@ -38,7 +38,7 @@ from cloudports.targets.azure.arm import (
     wait,
 )
 from cloudports.targets.azure.diff import ASG, NSG, AzureDiff, destroy_diff, diff
-from cloudports.targets.azure.members import region_problems
+from cloudports.targets.azure.members import region_problems, vnet_problems
 from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveState, Nic, SubnetRef
 from cloudports.targets.azure.normalise import canonical, normalise_rule
 from cloudports.targets.azure.read import running
@@ -54,6 +54,9 @@ BULK_THRESHOLD = 20
 _REGION_HINT = (
     "create the NIC's machine in the spec's region (targets.azure.location), or take it out of the role's members"
 )
+
+
+_VNET_HINT = "split the role into one per virtual network, or select only the machines of one virtual network"
 
 
 def _in_use(exc: HttpResponseError) -> bool:
@@ -86,10 +89,10 @@ class Applier:
         d = self._diff(self.read())
         planned = d.plan()
         ensure_unchanged(approved, planned)
-        if problems := region_problems(d.desired, d.regroups):
-            raise CloudportsError(
-                [Diagnostic(None, f"azure: {p}; nothing was changed", _REGION_HINT) for p in problems]
-            )
+        problems = [(p, _REGION_HINT) for p in region_problems(d.desired, d.regroups)]
+        problems += [(p, _VNET_HINT) for p in vnet_problems(d.live, d.regroups)]
+        if problems:
+            raise CloudportsError([Diagnostic(None, f"azure: {p}; nothing was changed", h) for p, h in problems])
         asg_ids = {key: a.id for key, a in d.live.asgs.items()}
         made = concurrently(self.settings.concurrency, lambda a: self._put_asg(a, d.desired.location), d.create_asgs)
         asg_ids |= {asg.role: asg_id for asg, asg_id in zip(d.create_asgs, made, strict=True)}

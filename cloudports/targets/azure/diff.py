@@ -20,7 +20,7 @@ from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.live.membership import Regroup, membership_changes
 from cloudports.live.plan import Change, Plan
 from cloudports.targets.azure.arm import ArmSettings
-from cloudports.targets.azure.members import region_problems, regroups, unmatched
+from cloudports.targets.azure.members import region_problems, regroups, unmatched, vnet_problems
 from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveNsg, LiveState, Nic, NsgRule, SubnetRef
 from cloudports.targets.azure.normalise import location_key
 from cloudports.targets.azure.rows import rule_summary
@@ -233,7 +233,8 @@ def diff(desired: AzureState, live: LiveState, settings: ArmSettings) -> AzureDi
     rg = settings.resource_group
     result.regroups = regroups(desired, live, rg)
     result.notes += unmatched(desired, live.state.machines, rg) if desired.members else []
-    result.notes += [f"{p}: apply refuses this" for p in region_problems(desired, result.regroups)]
+    placing = region_problems(desired, result.regroups) + vnet_problems(live, result.regroups)
+    result.notes += [f"{p}: apply refuses this" for p in placing]
     return result
 
 

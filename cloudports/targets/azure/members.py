@@ -87,6 +87,32 @@ def region_problems(desired: AzureState, changes: list[Regroup[Nic]]) -> list[st
     ]
 
 
+def vnet_problems(live: LiveState, changes: list[Regroup[Nic]]) -> list[str]:
+    """Roles whose NICs would be in more than one virtual network: Azure ties an ASG to the VNet of its first NIC
+    and refuses the others, in whatever order the writes happen to land; refused here, before any write."""
+    role_of = {a.id.lower(): key for key, a in live.asgs.items()}
+    carriers: dict[str, set[Nic]] = {}
+    for nic in live.state.machines.values():
+        for asg in nic.asg_ids:
+            if asg in role_of:
+                carriers.setdefault(role_of[asg], set()).add(nic)
+    for change in changes:
+        for role in change.detach:
+            carriers.get(role, set()).discard(change.machine)
+        for role in change.attach:
+            carriers.setdefault(role, set()).add(change.machine)
+    problems = []
+    for role, nics in sorted(carriers.items()):
+        vnets = sorted({n.vnet.rsplit("/", 1)[-1] for n in nics if n.vnet})
+        if len(vnets) > 1:
+            names = ", ".join(sorted(n.name for n in nics))
+            problems.append(
+                f"role {role.split('@')[0]}: its machines ({names}) are in {len(vnets)} virtual networks "
+                f"({', '.join(vnets)}); an application security group holds NICs of one virtual network only"
+            )
+    return problems
+
+
 def nic_from(raw: Any, resource_group: str) -> Nic:
     """A networkInterfaces item (SDK model) -> Nic."""
     configs = list(getattr(raw, "ip_configurations", None) or [])
@@ -100,4 +126,10 @@ def nic_from(raw: Any, resource_group: str) -> Nic:
         private_ips=tuple(str(c.private_ip_address) for c in configs if getattr(c, "private_ip_address", None)),
         asg_ids=frozenset(str(a.id).lower() for c in configs for a in c.application_security_groups or []),
         tags=tuple(sorted((str(k), str(v)) for k, v in (raw.tags or {}).items())),
+        vnet=next((_vnet(c) for c in configs if _vnet(c)), ""),
     )
+
+
+def _vnet(config: Any) -> str:
+    subnet = str(getattr(getattr(config, "subnet", None), "id", None) or "").lower()
+    return subnet.split("/subnets/", 1)[0] if "/subnets/" in subnet else ""

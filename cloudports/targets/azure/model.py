@@ -70,6 +70,7 @@ class Nic:
     private_ips: tuple[str, ...]
     asg_ids: frozenset[str]  # lower-cased IDs (Azure keeps one set for all the NIC's IP configurations)
     tags: tuple[tuple[str, str], ...]
+    vnet: str = ""  # lower-cased ID of its virtual network (from its first IP configuration's subnet)
 
     @property
     def label(self) -> str:
