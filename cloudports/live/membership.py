@@ -10,7 +10,7 @@ taken off; every other group on a machine stays.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Generic, Protocol, TypeVar
 
@@ -48,6 +48,12 @@ class Roles:
     selected: Callable[[Any], set[str]]  # machine -> the roles (with members) whose selector takes it
     managed: set[str]  # the roles with members
     where: str  # how the spec says it, e.g. "members.aws"
+
+
+def tags_match(wanted: Mapping[str, str], tags: tuple[tuple[str, str], ...]) -> bool:
+    """A tag selector: every wanted tag present with its value (an empty selector selects nothing)."""
+    have = dict(tags)
+    return bool(wanted) and all(have.get(k) == v for k, v in wanted.items())
 
 
 def regroups(machines: Iterable[M], have: Callable[[M], set[str]], roles: Roles, destroying: bool) -> list[Regroup[M]]:

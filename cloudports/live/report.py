@@ -41,7 +41,7 @@ def add_columns(table: Table, names: Sequence[str], console: Console) -> None:
 def keep_whole(table: Table, column: int, console: Console) -> None:
     """Widen a column of names to its longest cell (up to half the width), so that a name such as
     d365-fetch-reports is never folded over lines where a search for it would miss it."""
-    cells = [str(c) for c in table.columns[column]._cells]
+    cells = [str(c) for c in table.columns[column].cells]
     table.columns[column].min_width = min(max(map(cell_len, cells), default=0), console.width // 2)
 
 

@@ -22,13 +22,13 @@ from botocore.exceptions import ClientError
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.live.plan import Change, Plan, ensure_unchanged
 from cloudports.live.progress import step as progressed
-from cloudports.targets.aws.api import FILTER_VALUES, PAGE_SIZE, aws_errors, chunks, error_code, translate
+from cloudports.targets.aws.api import FILTER_VALUES, aws_errors, chunks, error_code, translate
 from cloudports.targets.aws.diff import GROUP, AwsDiff, destroy_diff, diff, group_tags, schedule
 from cloudports.targets.aws.groups import GroupMaker
 from cloudports.targets.aws.members import QUOTA_HINT, groups_after, quota_problems
 from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, SgRule
 from cloudports.targets.aws.order import MODIFY_BATCH
-from cloudports.targets.aws.read import describe_rules, normalise_rule
+from cloudports.targets.aws.read import describe_interfaces, describe_rules, normalise_rule
 from cloudports.targets.aws.requests import aws_tags as _aws_tags
 from cloudports.targets.aws.requests import ip_permissions, rule_request
 
@@ -56,7 +56,7 @@ class Applier:
         first = diff(self.desired, self.read())
         shown = first.plan()
         ensure_unchanged(approved, shown)
-        self._refuse_gaps(first)
+        self._refuse_unsafe(first)
         done = [c for c in shown.changes if c.kind == GROUP and c.action != "remove"]
         current = first
         if first.create_groups or first.tag_groups:
@@ -65,7 +65,7 @@ class Applier:
             current = diff(self.desired, self.read())  # the new groups' IDs
             if current.create_groups or current.tag_groups:
                 raise CloudportsError("aws: new security groups did not show up when read back; run apply again")
-            self._refuse_gaps(current)
+            self._refuse_unsafe(current)
         self._rules(current)
         self._regroup(current)  # after the rules: a machine never runs on half its role's rules
         left = self._delete_groups(current.delete_groups)
@@ -76,7 +76,9 @@ class Applier:
         done += current.plan().changes
         return Plan("aws", self.desired.topology, approved.scope, done, current.notes)
 
-    def _refuse_gaps(self, d: AwsDiff) -> None:
+    def _refuse_unsafe(self, d: AwsDiff) -> None:
+        """Refuse, before any write, what AWS would refuse halfway (groups per interface) or what would block
+        declared flows between two calls (a gap, unless allowed)."""
         if problems := quota_problems(self.desired, d.regroups):
             raise CloudportsError([Diagnostic(None, f"aws: {p}; nothing was changed", QUOTA_HINT) for p in problems])
         gaps = schedule(d).gaps
@@ -200,13 +202,8 @@ class Applier:
         found: dict[str, tuple[str, ...]] = {}
         with aws_errors("reading network interfaces", self.desired.vpc_id or ""):
             for batch in chunks(sorted(interface_ids), FILTER_VALUES):
-                pages = self.ec2.get_paginator("describe_network_interfaces").paginate(
-                    Filters=[{"Name": "network-interface-id", "Values": batch}],
-                    PaginationConfig={"PageSize": PAGE_SIZE},
-                )
-                for page in pages:
-                    for eni in page["NetworkInterfaces"]:
-                        found[eni["NetworkInterfaceId"]] = tuple(g["GroupId"] for g in eni.get("Groups") or [])
+                for eni in describe_interfaces(self.ec2, [{"Name": "network-interface-id", "Values": batch}]):
+                    found[eni["NetworkInterfaceId"]] = tuple(g["GroupId"] for g in eni.get("Groups") or [])
         return found
 
     def _default_group(self) -> str:

@@ -14,7 +14,7 @@ from cloudports.targets.aws.apply import Applier
 from cloudports.targets.aws.build import build_aws
 from cloudports.targets.aws.diff import destroy_diff, diff
 from cloudports.targets.aws.model import AwsState, LiveState
-from cloudports.targets.aws.read import add_foreign_groups, read_live
+from cloudports.targets.aws.read import read_live
 from cloudports.targets.aws.settings import AwsSettings
 from cloudports.targets.ownership import NameConflicts, conflicts_mode
 
@@ -50,10 +50,7 @@ class AwsBackend:
         return read_live(self.ec2, self.desired, conflicts or self.conflicts, destroying)
 
     def read_state(self, machines: bool = False) -> AwsState:
-        live = read_live(self.ec2, self.desired, self.conflicts, machines=machines)
-        if machines:
-            add_foreign_groups(self.ec2, live)
-        return live.state
+        return read_live(self.ec2, self.desired, self.conflicts, machines=machines).state
 
     def plan(self) -> Plan:
         return diff(self.desired, self.read()).plan()

@@ -3,7 +3,7 @@ rules are cloud-neutral: live/membership.py)."""
 
 from __future__ import annotations
 
-from cloudports.live.membership import Regroup, Roles
+from cloudports.live.membership import Regroup, Roles, tags_match
 from cloudports.live.membership import regroups as neutral_regroups
 from cloudports.targets.aws.model import AwsState, LiveState, Machine
 from cloudports.targets.aws.settings import AwsMembers
@@ -22,8 +22,7 @@ def groups_after(change: Regroup[Machine], ids: dict[str, str]) -> list[str]:
 def selects(members: AwsMembers, machine: Machine) -> bool:
     if machine.id in members.network_interface_ids or machine.instance_id in members.instance_ids:
         return True
-    tags = dict(machine.tags)
-    return bool(members.tags) and all(tags.get(k) == v for k, v in members.tags.items())
+    return tags_match(members.tags, machine.tags)
 
 
 def unmatched(desired: AwsState, machines: dict[str, Machine]) -> list[str]:

@@ -141,11 +141,15 @@ def _group_keys(
     return out
 
 
+def _part(tags: dict[str, str]) -> int:
+    """Which of its role's groups a group is (split.py): 1, or the number in its part tag."""
+    return int(tags[PART_TAG]) if tags.get(PART_TAG, "").isdigit() else 1
+
+
 def _owned_key(group: dict[str, Any]) -> str:
     """An owned group's key: its role, and for a role's later groups the part ('web-2'; split.py)."""
     tags = _tags(group)
-    role = tags.get(ROLE_TAG) or group["GroupName"]
-    return part_key(role, int(tags[PART_TAG])) if tags.get(PART_TAG, "").isdigit() else role
+    return part_key(tags.get(ROLE_TAG) or group["GroupName"], _part(tags))
 
 
 def owned_by(desired: AwsState, group: dict[str, Any]) -> bool:
@@ -156,14 +160,18 @@ def owned_by(desired: AwsState, group: dict[str, Any]) -> bool:
     return SPEC_TAG in tags or group["GroupName"] == f"{desired.name_prefix}{tags.get(ROLE_TAG, '')}"
 
 
-def _list_groups(ec2: Any, desired: AwsState, vpc: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(groups this spec owns, groups carrying a name the spec declares) in the VPC: one listing of the VPC's
-    groups (a page per 1,000), sorted out here rather than with a tag filter and a name filter (two calls)."""
+Groups = list[dict[str, Any]]  # DescribeSecurityGroups items
+
+
+def _list_groups(ec2: Any, desired: AwsState, vpc: str) -> tuple[Groups, Groups, Groups]:
+    """(every group in the VPC, the groups this spec owns, the groups carrying a name the spec declares): one
+    listing of the VPC's groups (a page per 1,000), sorted out here rather than with a tag filter and a name filter
+    (two calls)."""
     with aws_errors("listing security groups", vpc):
         in_vpc = _describe_groups(ec2, [{"Name": "vpc-id", "Values": [vpc]}])
     names = {g.name for g in desired.groups.values()}
     owned = [g for g in in_vpc if _tags(g).get(TOPOLOGY_TAG) == desired.topology and owned_by(desired, g)]
-    return owned, [g for g in in_vpc if g["GroupName"] in names]
+    return in_vpc, owned, [g for g in in_vpc if g["GroupName"] in names]
 
 
 def _read_rules(
@@ -185,15 +193,20 @@ def _read_rules(
     return dict(sorted(rules.items())), rule_ids, duplicates
 
 
+def describe_interfaces(ec2: Any, filters: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The network interfaces the filters select, page by page."""
+    pages = ec2.get_paginator("describe_network_interfaces").paginate(
+        Filters=filters, PaginationConfig={"PageSize": PAGE_SIZE}
+    )
+    return [eni for page in pages for eni in page["NetworkInterfaces"]]
+
+
 def read_machines(ec2: Any, vpc: str, instance_tags: bool) -> dict[str, Machine]:
     """Every network interface in the VPC with its groups; `instance_tags`: also read the instances' tags (one
     more paged call) for members selected by tag."""
     in_vpc = [{"Name": "vpc-id", "Values": [vpc]}]
     with aws_errors("reading network interfaces", vpc):
-        pages = ec2.get_paginator("describe_network_interfaces").paginate(
-            Filters=in_vpc, PaginationConfig={"PageSize": PAGE_SIZE}
-        )
-        interfaces = [eni for page in pages for eni in page["NetworkInterfaces"]]
+        interfaces = describe_interfaces(ec2, in_vpc)
         tags_of: dict[str, dict[str, str]] = {}
         if instance_tags:
             pages = ec2.get_paginator("describe_instances").paginate(
@@ -224,7 +237,7 @@ def read_live(
     vpc = desired.vpc_id
     if not vpc:  # open_backend refuses a spec without a VPC; this guards other callers
         raise CloudportsError(f"aws: no VPC given for topology '{desired.topology}'")
-    owned, same_name = _list_groups(ec2, desired, vpc)
+    in_vpc, owned, same_name = _list_groups(ec2, desired, vpc)
     adoptable = _name_conflicts(desired, same_name, {g["GroupId"] for g in owned}, conflicts)
 
     groups: dict[str, LiveGroup] = {}
@@ -233,7 +246,7 @@ def read_live(
         tags = _tags(raw)
         groups[key] = LiveGroup(raw["GroupId"], key, raw["GroupName"], raw.get("Description", ""), tags, adopt)
         model_tags = tuple(sorted((k, v) for k, v in tags.items() if k in (ROLE_TAG, "Name", PART_TAG)))
-        part = int(tags[PART_TAG]) if tags.get(PART_TAG, "").isdigit() and not adopt else 1
+        part = 1 if adopt else _part(tags)
         role = tags.get(ROLE_TAG, key) if part > 1 else key
         model_groups[key] = SecurityGroup(role, raw["GroupName"], raw.get("Description", ""), model_tags, part)
 
@@ -251,31 +264,30 @@ def read_live(
     )
     if machines or desired.members or destroying or any(key not in desired.groups for key in groups):
         state.machines = read_machines(ec2, vpc, any(m.tags for m in desired.members.values()))
+    if machines:
+        _add_foreign_groups(ec2, state, {g.id for g in groups.values()}, in_vpc)
     # Whether AWS's default egress of a new group includes ::/0 matters only when groups are to be created; reading
     # the VPC then also proves it exists (InvalidVpcID.NotFound), which an empty listing cannot.
     has_ipv6 = _vpc_has_ipv6(ec2, vpc) if any(role not in groups for role in desired.groups) else None
     return LiveState(state, groups, rule_ids, duplicates, has_ipv6)
 
 
-def add_foreign_groups(ec2: Any, live: LiveState) -> None:
+def _add_foreign_groups(ec2: Any, state: AwsState, owned: set[str], in_vpc: Groups) -> None:
     """Read (never change) the other groups on the VPC's machines and their rules into the live state, keyed by
-    group ID: `query --live` about a machine judges everything that governs it, not only cloudports' part."""
-    state = live.state
-    owned = {g.id: key for key, g in live.groups.items()}
-    foreign = sorted({g for m in state.machines.values() for g in m.group_ids} - set(owned))
+    group ID: `query --live` about a machine judges everything that governs it, not only cloudports' part. The
+    groups themselves are in the VPC's listing already; only their rules are one more read."""
+    foreign = sorted({g for m in state.machines.values() for g in m.group_ids} - owned)
     if not foreign:
         return
     with aws_errors("reading the other security groups on machines", state.vpc_id or ""):
-        raw_groups = [
-            g
-            for ids in chunks(foreign, FILTER_VALUES)
-            for g in _describe_groups(ec2, [{"Name": "group-id", "Values": ids}])
-        ]
         raw_rules = describe_rules(ec2, foreign)
-    keys_by_id = {**owned, **{g: g for g in foreign}}
-    for raw in raw_groups:
-        state.groups[raw["GroupId"]] = SecurityGroup(raw["GroupId"], raw["GroupName"], raw.get("Description", ""), ())
-        state.group_ids[raw["GroupId"]] = raw["GroupId"]
+    keys_by_id = {**{i: key for key, i in state.group_ids.items()}, **{g: g for g in foreign}}
+    for raw in in_vpc:
+        if raw["GroupId"] in foreign:
+            state.groups[raw["GroupId"]] = SecurityGroup(
+                raw["GroupId"], raw["GroupName"], raw.get("Description", ""), ()
+            )
+            state.group_ids[raw["GroupId"]] = raw["GroupId"]
     for raw in raw_rules:
         rule = normalise_rule(raw, keys_by_id)
         state.rules.setdefault(rule.key, rule)

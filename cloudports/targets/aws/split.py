@@ -31,12 +31,17 @@ def _buckets(state: AwsState) -> dict[tuple[str, str, int], list[SgRule]]:
     return found
 
 
+def _groups_for(count: int, per_group: int) -> int:
+    """How many groups of per_group rules hold count rules (rounded up)."""
+    return -(-count // per_group)
+
+
 def split_roles(state: AwsState, limit: int, max_parts: int) -> None:
     """Spread each role's rules over as many groups as its largest bucket needs (in place)."""
     buckets = _buckets(state)
     parts: dict[str, int] = defaultdict(lambda: 1)
     for (role, _direction, _family), rules in buckets.items():
-        parts[role] = max(parts[role], -(-len(rules) // limit))
+        parts[role] = max(parts[role], _groups_for(len(rules), limit))
     _refuse_too_many(buckets, parts, limit, max_parts)
     split = {role: n for role, n in parts.items() if n > 1}
     if not split:
@@ -85,9 +90,9 @@ def _refuse_too_many(
 ) -> None:
     problems = []
     for (role, direction, family), rules in sorted(buckets.items()):
-        if parts[role] > max_parts and -(-len(rules) // limit) == parts[role]:
+        if parts[role] > max_parts and _groups_for(len(rules), limit) == parts[role]:
             way = "inbound" if direction == "ingress" else "outbound"
-            need = -(-len(rules) // max_parts)
+            need = _groups_for(len(rules), max_parts)  # rules per group for max_parts groups
             problems.append(
                 Diagnostic(
                     None,

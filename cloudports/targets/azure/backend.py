@@ -54,12 +54,13 @@ class AzureBackend:
         conflicts: NameConflicts | None = None,
         sleep: Callable[[float], None] = time.sleep,
         destroying: bool = False,
+        machines: bool = False,
     ) -> LiveState:
         """What cloudports owns, once no write on it is still running: a plan made while a write (of a killed
         run, say) is in flight would be outdated - and refused by apply - as soon as that write lands."""
         waited, step = 0.0, max(self.arm.polling_interval, 0.5)
         while True:
-            live = Reader(self.client, self.arm, self.base).read(conflicts or self.conflicts, destroying)
+            live = Reader(self.client, self.arm, self.base).read(conflicts or self.conflicts, destroying, machines)
             if not live.busy or waited >= BUSY_MAX_WAIT:
                 return live
             if not waited:
@@ -68,10 +69,7 @@ class AzureBackend:
             waited += step
 
     def read_state(self, machines: bool = False) -> AzureState:
-        live = self.read()
-        if machines and not live.state.machines:
-            live.state.machines, _busy = Reader(self.client, self.arm, self.base).read_nics()
-        return live.state
+        return self.read(machines=machines).state
 
     def plan(self) -> Plan:
         live = self.read()

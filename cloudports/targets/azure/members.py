@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from cloudports.live.membership import Regroup, Roles
+from cloudports.live.membership import Regroup, Roles, tags_match
 from cloudports.live.membership import regroups as neutral_regroups
 from cloudports.targets.azure.model import AzureState, LiveState, Nic
 from cloudports.targets.azure.normalise import location_key
@@ -29,9 +29,7 @@ def selects(members: AzureMembers, nic: Nic, resource_group: str) -> bool:
         return True
     if _vm_ref(nic.vm_id) in members.refs("virtual_machines", resource_group):
         return True
-    tags = dict(nic.tags)
-    in_group = nic.resource_group.lower() == resource_group.lower()
-    return bool(members.tags) and in_group and all(tags.get(k) == v for k, v in members.tags.items())
+    return nic.resource_group.lower() == resource_group.lower() and tags_match(members.tags, nic.tags)
 
 
 def resource_groups(desired: AzureState, resource_group: str) -> list[str]:

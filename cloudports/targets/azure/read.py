@@ -59,7 +59,7 @@ class Reader:
         """Tagged for this spec (or, written by an older cloudports, for this topology without a spec tag)."""
         return is_mine(tags, self.desired.topology, self.identity)
 
-    def read(self, conflicts: NameConflicts = "error", destroying: bool = False) -> LiveState:
+    def read(self, conflicts: NameConflicts = "error", destroying: bool = False, machines: bool = False) -> LiveState:
         problems: list[Diagnostic] = []
         with arm_errors("listing application security groups in", self.rg):
             raw_asgs = list(self.client.application_security_groups.list(self.rg))
@@ -77,8 +77,9 @@ class Reader:
                 rules[rule.name] = rule
                 busy += [f"rule {rule.name}"] if running(raw) else []
         live = LiveState(self._state(rules, asgs), nsg, others, asgs, self.read_subnets(), tuple(busy))
-        # Membership is at stake when a role has members, or an ASG is to be deleted (it must leave every NIC).
-        if self.desired.members or destroying or any(key not in self.desired.asgs for key in asgs):
+        # Membership is at stake when a role has members, or an ASG is to be deleted (it must leave every NIC);
+        # `machines`: asked for (query --live about a machine).
+        if machines or self.desired.members or destroying or any(key not in self.desired.asgs for key in asgs):
             live.state.machines, busy_nics = self.read_nics()
             live.busy += tuple(busy_nics)
         return live
