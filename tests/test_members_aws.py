@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import yaml
+from botocore.exceptions import ClientError
 
 from cloudports.cli import main
 from cloudports.errors import CloudportsError
@@ -269,3 +270,18 @@ def test_every_write_is_reported_to_the_progress_bar(lab, vpc, tmp_path):
     assert lab.eni(web)["NetworkInterfaceId"] in {what for what, _ in seen}
     assert {"web", "db", "jump"} <= {what for what, _ in seen}
     assert sum(n for _, n in seen) >= len(plan.changes)
+
+
+def test_the_emulator_counts_the_rule_quota_per_address_family_as_ec2_does(ec2, vpc):
+    """41 IPv4 + 21 IPv6 egress rules fit (60 each, separately); a 61st IPv4 rule does not."""
+    group = ec2.create_security_group(GroupName="quota", Description="x", VpcId=vpc)["GroupId"]
+
+    def egress(cidrs: list[str], v6: bool = False) -> None:
+        key, field = ("Ipv6Ranges", "CidrIpv6") if v6 else ("IpRanges", "CidrIp")
+        permission = {"IpProtocol": "tcp", "FromPort": 1, "ToPort": 1, key: [{field: c} for c in cidrs]}
+        ec2.authorize_security_group_egress(GroupId=group, IpPermissions=[permission])
+
+    egress([f"10.{i}.0.0/16" for i in range(59)])  # with the default allow-all egress: 60 IPv4
+    egress([f"2001:db8:{i:x}::/48" for i in range(59)], v6=True)  # with the default ::/0: 60 IPv6
+    with pytest.raises(ClientError, match="RulesPerSecurityGroupLimitExceeded"):
+        egress(["10.200.0.0/16"])

@@ -22,6 +22,11 @@ ModifySecurityGroupRules, so these divergences break real Terraform runs:
 - item 8 (one case): icmpv6 without a port range (all types) crashed moto with a TypeError (HTTP 500);
   the provider retries 5xx, so ``terraform apply`` hung until the test's timeout (observed). Patched:
   stored as -1/-1, which is what EC2 reports.
+- item 10: moto counted IPv4 and IPv6 rules together toward the 60-rule quota (41 IPv4 + 21 IPv6 egress rules
+  refused, which EC2 accepts: found by the import property test). Patched: counted per family, a group
+  reference counting for both.
+- network interfaces: an attached interface reported the set union of its own and its instance's launch groups,
+  so a group taken off stayed visible. Patched: the interface's groups are what was last set, in order.
 - item 11 (opt-in, not applied by :func:`apply_moto_patches`): moto deletes a security group even when another
   group's rule still references it, where EC2 answers DependencyViolation. :func:`checking_dependencies` wraps
   ``delete_security_group`` to restore EC2's behaviour; the tests that need it install it for one test only.
@@ -46,6 +51,7 @@ from moto.ec2.exceptions import (
     InvalidSecurityGroupNotFoundError,
     InvalidSecurityGroupRuleIdNotFoundError,
     MissingParameter,
+    RulesPerSecurityGroupLimitExceededError,
 )
 from moto.ec2.models import elastic_network_interfaces as _eni_models
 from moto.ec2.models import security_groups as _sg_models
@@ -267,6 +273,45 @@ def _patch_modify_eni(original: Any) -> Any:
     return modify_network_interface_attribute
 
 
+# --------------------------------------------------------------------------------------------------
+# rules per group: counted per address family, as EC2 does (aws.md §4.3 item 10)
+# --------------------------------------------------------------------------------------------------
+
+
+def _families(rule_range: Any) -> set[int]:
+    """The address families one rule (or one requested range) counts toward: a group or prefix-list reference
+    counts once for each."""
+    if isinstance(rule_range, str):
+        return {6} if ":" in rule_range else {4}
+    if isinstance(rule_range, dict) and rule_range.get("CidrIpv6"):
+        return {6}
+    if isinstance(rule_range, dict) and rule_range.get("CidrIp"):
+        return {4}
+    return {4, 6}
+
+
+def _check_rule_count_per_family(
+    self: Any,
+    group: Any,
+    current_rule_nb: int,
+    ip_ranges: list[Any],
+    source_groups: list[dict[str, str]] | None = None,
+    egress: bool = False,
+) -> None:
+    """moto counts IPv4 and IPv6 rules together toward the quota (40 + 40 refused); EC2 enforces 60 inbound and
+    60 outbound rules per group for each family separately."""
+    limit = 60 if group.vpc_id else 100
+    counts = {4: 0, 6: 0}
+    for rule in group.egress_rules if egress else group.ingress_rules:
+        for family in _families(rule.ip_range) if rule.ip_range else (4, 6):
+            counts[family] += 1
+    for new in [*(ip_ranges or []), *(source_groups or [])]:
+        for family in _families(new) if new in (ip_ranges or []) else (4, 6):
+            counts[family] += 1
+    if max(counts.values()) > limit:
+        raise RulesPerSecurityGroupLimitExceededError
+
+
 def apply_moto_patches() -> None:
     """Patch moto's EC2 security-group model to match AWS (idempotent; see the module docstring)."""
     global _patched
@@ -282,6 +327,7 @@ def apply_moto_patches() -> None:
             (responses_cls, "update_security_group_rule_descriptions_ingress"),
             (responses_cls, "update_security_group_rule_descriptions_egress"),
             (_eni_models.NetworkInterface, "group_set"),
+            (backend_cls, "_verify_group_will_respect_rule_count_limit"),
             (_eni_models.NetworkInterfaceBackend, "modify_network_interface_attribute"),
         ]:
             if not hasattr(owner, name):  # moto changed shape: fail loudly rather than test nonsense
@@ -298,6 +344,7 @@ def apply_moto_patches() -> None:
         for direction in ("ingress", "egress"):
             name = f"update_security_group_rule_descriptions_{direction}"
             setattr(responses_cls, name, _patch_update_descriptions(getattr(responses_cls, name), direction))
+        setattr(backend_cls, "_verify_group_will_respect_rule_count_limit", _check_rule_count_per_family)  # noqa: B010
         setattr(_eni_models.NetworkInterface, "group_set", property(_eni_group_set))  # noqa: B010
         eni_backend = _eni_models.NetworkInterfaceBackend
         modify = _patch_modify_eni(eni_backend.modify_network_interface_attribute)
