@@ -186,3 +186,15 @@ def test_emit_check_fails_when_it_cannot_check(
     assert why in capsys.readouterr().err
     assert main(["emit", str(EXAMPLE), "-t", "aws", "--out", str(tmp_path / "b"), "--check", "--allow-unchecked"]) == 0
     assert "check skipped" in capsys.readouterr().err
+
+
+def test_ipv6_blocks_are_printed_as_written_never_as_emoji(tmp_path, capsys, vpc):
+    """rich turns ':100:' into an emoji unless told not to: 2001:db8:100::/48 must reach the plan table intact."""
+    spec = tmp_path / "v6.yaml"
+    spec.write_text(
+        "name: v6\nnetworks:\n  lab: {ipv6: ['2001:db8:100::/48']}\nroles: {web: {}}\n"
+        "flows: [{from: lab, to: web, services: [tcp/22]}]\n"
+    )
+    assert main(["plan", str(spec), "-t", "aws", "--vpc-id", vpc]) == 0
+    out = capsys.readouterr().out
+    assert "web/in/tcp/22/cidr:2001:db8:100::/48" in out and "\N{HUNDRED POINTS SYMBOL}" not in out

@@ -20,8 +20,10 @@ if TYPE_CHECKING:
     from cloudports.targets.base import Target
 
 # A pipe gets 200 columns (long lines stay whole for grep), unless COLUMNS says otherwise: then tables wrap to it.
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200)
-err = Console(stderr=True, soft_wrap=True)
+# emoji=False: rich would print the ":100:" of 2001:db8:100::/48 (or any ":name:" in a CIDR, key or description)
+# as an emoji.
+out = Console(soft_wrap=True, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200, emoji=False)
+err = Console(stderr=True, soft_wrap=True, emoji=False)
 
 
 class Format(StrEnum):

@@ -25,7 +25,7 @@ def headings_fit(names: Sequence[str], console: Console) -> bool:
 def fits(table: Table, console: Console) -> bool:
     """Whether the table renders within the console's width: with more columns than fit side by side, rich
     renders it wider than asked, and the console would cut the right-hand columns off."""
-    scratch = Console(file=io.StringIO(), width=console.width, color_system=None, legacy_windows=False)
+    scratch = Console(file=io.StringIO(), width=console.width, color_system=None, legacy_windows=False, emoji=False)
     scratch.print(table, crop=False, soft_wrap=False)
     return all(cell_len(line) <= console.width for line in scratch.file.getvalue().splitlines())  # type: ignore[attr-defined]
 
