@@ -188,8 +188,11 @@ def test_emit_check_fails_when_it_cannot_check(
     assert "check skipped" in capsys.readouterr().err
 
 
-def test_ipv6_blocks_are_printed_as_written_never_as_emoji(tmp_path, capsys, vpc):
+def test_ipv6_blocks_are_printed_as_written_never_as_emoji(tmp_path, capsys, vpc, monkeypatch):
     """rich turns ':100:' into an emoji unless told not to: 2001:db8:100::/48 must reach the plan table intact."""
+    from cloudports.cli.common import out as console
+
+    monkeypatch.setattr(console, "width", 250)  # whatever COLUMNS says: the key on one line, to be found whole
     spec = tmp_path / "v6.yaml"
     spec.write_text(
         "name: v6\nnetworks:\n  lab: {ipv6: ['2001:db8:100::/48']}\nroles: {web: {}}\n"
