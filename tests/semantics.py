@@ -579,9 +579,7 @@ def assert_azure_equivalent(
     assert not bad, _report("azure", topology, bad)
 
 
-def assert_equivalent(
-    topology: Topology, state: AwsState | AzureState, probes: Iterable[Probe] | None = None
-) -> None:
+def assert_equivalent(topology: Topology, state: AwsState | AzureState, probes: Iterable[Probe] | None = None) -> None:
     """For every probe, the cloud state allows exactly what the spec allows (Azure: ICMP at any-type level)."""
     if isinstance(state, AwsState):
         assert_aws_equivalent(topology, state, probes)

@@ -26,6 +26,7 @@ from cloudports.emulators.arm import ArmServer
 from cloudports.errors import CloudportsError
 from cloudports.pipeline import compile_spec, desired_state
 from cloudports.targets.azure import TARGET as AZURE
+from cloudports.targets.azure import apply as azure_apply
 from cloudports.targets.azure import arm as armapi
 from cloudports.targets.azure.model import ALLOW_PRIORITIES, NsgRule
 from cloudports.targets.azure.normalise import normalise_ports, normalise_rule
@@ -228,23 +229,23 @@ def oob_rule_added(sdk) -> tuple[str, str]:
 
 
 def oob_rule_removed(sdk) -> tuple[str, str]:
-    sdk.security_rules.begin_delete(RG, NSG, "in-tcp-web-to-sql").result()
-    return "rule:missing", "in-tcp-web-to-sql"
+    sdk.security_rules.begin_delete(RG, NSG, "in-tcp-async-to-sql").result()
+    return "rule:missing", "in-tcp-async-to-sql"
 
 
 def oob_priority_changed(sdk) -> tuple[str, str]:
-    rule = _rule(sdk, "in-tcp-web-to-sql")
+    rule = _rule(sdk, "in-tcp-async-to-sql")
     rule.priority = _free_priority(sdk, "Inbound")
-    _put(sdk, "in-tcp-web-to-sql", rule)
-    return "rule:changed", "in-tcp-web-to-sql"
+    _put(sdk, "in-tcp-async-to-sql", rule)
+    return "rule:changed", "in-tcp-async-to-sql"
 
 
 def oob_port_list_changed(sdk) -> tuple[str, str]:
-    rule = _rule(sdk, "in-tcp-web-to-sql")
+    rule = _rule(sdk, "in-tcp-async-to-sql")
     assert len(rule.destination_port_ranges) == 3
     rule.destination_port_ranges = ["80", "443", "1433", "3306"]
-    _put(sdk, "in-tcp-web-to-sql", rule)
-    return "rule:changed", "in-tcp-web-to-sql"
+    _put(sdk, "in-tcp-async-to-sql", rule)
+    return "rule:changed", "in-tcp-async-to-sql"
 
 
 def oob_deny_moved_up(sdk) -> tuple[str, str]:
@@ -266,14 +267,14 @@ def oob_asg_deleted(sdk) -> tuple[str, str]:
 
 
 def oob_priorities_swapped(sdk) -> tuple[str, str]:
-    a, b = _rule(sdk, "in-tcp-web-to-sql"), _rule(sdk, "in-tcp-web-to-dc")
+    a, b = _rule(sdk, "in-tcp-async-to-sql"), _rule(sdk, "in-tcp-async-to-dc")
     pa, pb = a.priority, b.priority
     a.priority = _free_priority(sdk, "Inbound")  # as any client must: step aside first
     _put(sdk, a.name, a)
     b.priority, a.priority = pa, pb
     _put(sdk, b.name, b)
     _put(sdk, a.name, a)
-    return "rule:changed", "in-tcp-web-to-sql"
+    return "rule:changed", "in-tcp-async-to-sql"
 
 
 def oob_nsg_deleted(sdk) -> tuple[str, str]:
@@ -333,18 +334,18 @@ def test_out_of_band_change_is_drift_and_apply_repairs_it(distributed: ArmServer
 
 
 def test_changed_rule_reports_what_changed(distributed: ArmServer, sdk, capsys) -> None:
-    old = _rule(sdk, "in-tcp-web-to-sql").priority
+    old = _rule(sdk, "in-tcp-async-to-sql").priority
     oob_priority_changed(sdk)
     oob_port_list_changed(sdk)
-    moved = _rule(sdk, "in-tcp-web-to-sql").priority
+    moved = _rule(sdk, "in-tcp-async-to-sql").priority
     _, report = drift(capsys, DISTRIBUTED)
-    (change,) = [c for c in report["changes"] if c["name"] == "in-tcp-web-to-sql"]
+    (change,) = [c for c in report["changes"] if c["name"] == "in-tcp-async-to-sql"]
     assert change["category"] == "changed"
     assert f"priority {moved} -> {old}" in change["reason"]
     assert "destination ports 80,443,1433,3306 -> 80,443,1433" in change["reason"]
     # the table shows the same
     code, out, _ = cli(capsys, "drift", DISTRIBUTED, "-t", "azure")
-    assert code == 2 and "changed" in out and "in-tcp-web-to-sql" in out
+    assert code == 2 and "changed" in out and "in-tcp-async-to-sql" in out
 
 
 def test_foreign_rule_on_a_wanted_priority_is_removed_before_the_new_rule_is_written(
@@ -368,9 +369,10 @@ def test_foreign_rule_on_a_wanted_priority_is_removed_before_the_new_rule_is_wri
     assert "squatter" not in {r.name for r in sdk.security_rules.list(RG, NSG)}
 
 
-def test_many_rule_writes_go_as_one_nsg_put(distributed: ArmServer, sdk, capsys) -> None:
+def test_many_rule_writes_go_as_one_nsg_put(distributed: ArmServer, sdk, capsys, monkeypatch) -> None:
+    monkeypatch.setattr(azure_apply, "BULK_THRESHOLD", 8)
     before = live_state(sdk, DISTRIBUTED)
-    names = sorted(before.rules)[:25]
+    names = sorted(before.rules)[:10]
     for name in names:
         sdk.security_rules.begin_delete(RG, NSG, name).result()
     oob_rule_added(sdk)
@@ -397,7 +399,8 @@ class _Meddler:
 
 
 def test_whole_nsg_put_never_overwrites_a_rule_written_meanwhile(distributed: ArmServer, sdk, monkeypatch) -> None:
-    for name in sorted(live_state(sdk, DISTRIBUTED).rules)[:25]:
+    monkeypatch.setattr(azure_apply, "BULK_THRESHOLD", 8)
+    for name in sorted(live_state(sdk, DISTRIBUTED).rules)[:10]:
         sdk.security_rules.begin_delete(RG, NSG, name).result()
     backend = AZURE.open_backend(compile_spec(DISTRIBUTED), {}, False)
     planned = backend.plan()
@@ -446,7 +449,7 @@ def test_removing_a_flow_deletes_its_rules_and_moves_no_other(arm: ArmServer, sd
     more write, and a priority that no longer matched the emitted Terraform) when app->lb was removed."""
     add_subnets(arm, DISTRIBUTED)
     app_lb = {"from": "app", "to": "lb", "services": ["tcp/80"]}
-    web_sql = {"from": "web", "to": "sql", "services": ["tcp/80"]}
+    web_sql = {"from": "web", "to": "sql", "services": ["tcp/81"]}  # its own rule: no other role reaches sql on 81
     data = yaml.safe_load(DISTRIBUTED.read_text())
     roles = {**data["roles"], "app": {}, "lb": {}}
     first = write_spec(tmp_path, DISTRIBUTED, extra_flows=[app_lb, web_sql], roles=roles)
@@ -469,8 +472,9 @@ def test_setup_phase_adds_and_removes_its_rules(distributed: ArmServer, sdk, cap
     assert drift(capsys, DISTRIBUTED, "--phase", "setup")[0] == 0
     _, report = drift(capsys, DISTRIBUTED)
     assert categories(report) == {
-        "rule:extra": {"in-udp-web-to-sql", "out-udp-web-to-sql"},  # UDP 1434
-        "rule:changed": {"in-tcp-web-to-sql", "out-tcp-web-to-sql"},  # TCP 445 in the port list
+        # UDP 1434, and TCP 445 added to web's ports: web -> sql leaves the rule it shared with async and sandbox
+        "rule:extra": {"in-udp-web-to-sql", "out-udp-web-to-sql", "in-tcp-web-to-sql", "out-tcp-web-to-sql"},
+        "rule:changed": {"in-tcp-async-to-sql", "out-tcp-async-to-sql"},
     }
     apply(capsys, DISTRIBUTED)
     live = live_state(sdk, DISTRIBUTED)
@@ -495,14 +499,32 @@ def test_no_declared_flow_is_blocked_between_two_writes(
     """Regression: egress open -> strict wrote deny-all-outbound before the allow rules, blocking every declared
     outbound flow until they landed. After every single write request the NSG must allow every flow declared
     both before and after the update (Azure's evaluation order, default rules included)."""
-    from cloudports.targets.azure import apply as azure_apply
-
     opened = write_spec(tmp_path, DISTRIBUTED, egress="open")
-    apply(capsys, opened)
-    asgs = {a.id.lower(): a.tags["cloudports:role"] for a in sdk.application_security_groups.list(RG)}
-    probes = _declared_both(opened, DISTRIBUTED)
-    assert len(probes) > 50
     monkeypatch.setattr(azure_apply, "BULK_THRESHOLD", 0 if bulk else 1000)
+    seen = _writes_watched(distributed, sdk, capsys, monkeypatch, opened, DISTRIBUTED)
+    assert (len(seen) == 1) == bulk  # the whole-NSG PUT is one atomic write
+
+
+@pytest.mark.parametrize("leaves", [True, False], ids=["pair-leaves-packed-rule", "pair-joins-packed-rule"])
+def test_repacking_never_blocks_a_declared_flow(
+    distributed: ArmServer, sdk, capsys, tmp_path: Path, monkeypatch, leaves: bool
+) -> None:
+    """Regression: web -> sql shares in-tcp-async-to-sql with async and sandbox until TCP 445 gives it ports of
+    its own. Written in name order, in-tcp-async-to-sql lost web before in-tcp-web-to-sql existed. (Going back,
+    in-tcp-web-to-sql must be deleted only once web is in the shared rule again.)"""
+    own = write_spec(tmp_path, DISTRIBUTED, extra_flows=[{"from": "web", "to": "sql", "services": ["tcp/445"]}])
+    before, after = (DISTRIBUTED, own) if leaves else (own, DISTRIBUTED)
+    seen = _writes_watched(distributed, sdk, capsys, monkeypatch, before, after)
+    names = [name for _m, name, _b in seen]
+    assert {"in-tcp-async-to-sql", "in-tcp-web-to-sql"} <= set(names)
+
+
+def _writes_watched(distributed: ArmServer, sdk, capsys, monkeypatch, before: Path, after: Path) -> list:
+    """Applies `before`, then `after` while checking after every NSG write that the flows both declare pass."""
+    apply(capsys, before)
+    asgs = {a.id.lower(): a.tags["cloudports:role"] for a in sdk.application_security_groups.list(RG)}
+    probes = _declared_both(before, after)
+    assert len(probes) > 50
     shape = live_state(sdk, DISTRIBUTED)
     seen: list[tuple[str, str, list]] = []  # (method, path, blocked probes) after each NSG write
     original = distributed.handle
@@ -516,10 +538,10 @@ def test_no_declared_flow_is_blocked_between_two_writes(
         return result  # (asserted below: an assertion here would only reach the server thread)
 
     monkeypatch.setattr(distributed, "handle", checked)
-    apply(capsys, DISTRIBUTED)
+    apply(capsys, after)
     assert seen and [(m, name, blocked[:3]) for m, name, blocked in seen if blocked] == []
-    assert (len(seen) == 1) == bulk  # the whole-NSG PUT is one atomic write
-    assert drift(capsys, DISTRIBUTED)[0] == 0
+    assert drift(capsys, after)[0] == 0
+    return seen
 
 
 # ------------------------------------------------------------------------------------ emitted HCL agrees
@@ -691,14 +713,14 @@ def test_azure_validation_errors_are_clear(distributed: ArmServer, sdk, capsys, 
     oob_rule_removed(sdk)
     distributed.inject_fault(
         "PUT",
-        r"/securityRules/in-tcp-web-to-sql$",
+        r"/securityRules/in-tcp-async-to-sql$",
         status=400,
         code=code,
-        message=f"Security rule in-tcp-web-to-sql: {code}.",
+        message=f"Security rule in-tcp-async-to-sql: {code}.",
     )
     exit_code, _out, err = cli(capsys, "apply", DISTRIBUTED, "-t", "azure", "--auto-approve")
     assert exit_code == 1
-    assert f"{code} (HTTP 400)" in err and "writing rule" in err and "in-tcp-web-to-sql" in err and hint in err
+    assert f"{code} (HTTP 400)" in err and "writing rule" in err and "in-tcp-async-to-sql" in err and hint in err
 
 
 def test_throttling_429_honours_retry_after(distributed: ArmServer, capsys) -> None:
@@ -721,7 +743,7 @@ def test_another_operation_in_progress_is_retried_after_retry_after(
     oob_rule_removed(sdk)
     distributed.inject_fault(
         "PUT",
-        r"/securityRules/in-tcp-web-to-sql$",
+        r"/securityRules/in-tcp-async-to-sql$",
         status=409,
         code="AnotherOperationInProgress",
         retry_after=1,
@@ -754,9 +776,9 @@ def test_a_rerun_after_kill_converges_while_the_killed_write_is_still_running(
         lagging.complete_operations()
         sdk.security_rules.begin_delete(RG, NSG, "allow-ssh-from-anywhere", polling=False)
     else:  # ... or writing a rule back
-        rule = sdk.security_rules.get(RG, NSG, "in-tcp-web-to-sql")
-        sdk.security_rules.begin_delete(RG, NSG, "in-tcp-web-to-sql").result()
-        sdk.security_rules.begin_create_or_update(RG, NSG, "in-tcp-web-to-sql", rule, polling=False)
+        rule = sdk.security_rules.get(RG, NSG, "in-tcp-async-to-sql")
+        sdk.security_rules.begin_delete(RG, NSG, "in-tcp-async-to-sql").result()
+        sdk.security_rules.begin_create_or_update(RG, NSG, "in-tcp-async-to-sql", rule, polling=False)
     planned = backend.plan()
     lagging.complete_operations()  # the killed run's write lands between plan and apply
     backend.apply(planned)
@@ -826,7 +848,7 @@ def test_throttling_retry_budget_is_the_configured_total(
     if budget is not None:
         monkeypatch.setenv("CLOUDPORTS_AZURE_RETRY_TOTAL", budget)
     oob_rule_removed(sdk)
-    distributed.inject_fault("PUT", r"/securityRules/in-tcp-web-to-sql$", status=429, retry_after=0.01, count=5)
+    distributed.inject_fault("PUT", r"/securityRules/in-tcp-async-to-sql$", status=429, retry_after=0.01, count=5)
     code, _out, err = cli(capsys, "apply", DISTRIBUTED, "-t", "azure", "--auto-approve")
     assert (code == 0) == ok, err
     statuses = [s for m, p, s in distributed.request_log if m == "PUT"]
@@ -984,6 +1006,26 @@ def test_write_order_never_shares_a_priority() -> None:
     assert steps[0].action == "put"
 
 
+def test_write_order_keeps_flows_that_change_rules() -> None:
+    """Two packed rules swap members (x: a, b -> a, c; y: c -> b): whichever is written first would drop a
+    flow the other takes over, so a parked copy of one rule's old content holds it until both are written."""
+
+    def rule(name: str, sources: tuple[str, ...], priority: int) -> NsgRule:
+        return NsgRule(name, "Inbound", "Allow", "Tcp", ("1",), source_asgs=sources, destination_asgs=("web",),
+                       priority=priority)  # fmt: skip
+
+    live = {"x": rule("x", ("a", "b"), 100), "y": rule("y", ("c",), 101)}
+    puts = [rule("x", ("a", "c"), 100), rule("y", ("b",), 101)]
+    steps = order_rule_writes(live, puts, [])
+    model = dict(live)
+    for step in steps:
+        _replay(model, [step])
+        allowed = {s for r in model.values() for s in r.source_asgs}
+        assert allowed >= {"a", "b", "c"}, step
+    assert {n: r.source_asgs for n, r in model.items()} == {"x": ("a", "c"), "y": ("b",)}  # the copy is gone
+    assert [s.action for s in steps] == ["put", "put", "put", "delete"] and steps[0].parked
+
+
 def test_a_displaced_rule_records_its_priority_and_a_moved_one_goes_back() -> None:
     name = "in-tcp-web-to-sql"
     home = home_slot(name)
@@ -1009,7 +1051,7 @@ def test_verify_and_query_live_judge_effective_reachability(distributed: ArmServ
     code, out, _ = cli(capsys, "verify", DISTRIBUTED, *live)
     assert code == 0 and "azure live rules: equivalent to the spec" in out and "known limitation" in out
     code, out, _ = cli(capsys, "query", DISTRIBUTED, "--from", "web", "--to", "sql", "-p", "tcp/1433", *live)
-    assert code == 0 and "in-tcp-web-to-sql" in out
+    assert code == 0 and "in-tcp-async-to-sql" in out
     # 1. priorities swapped between two allow rules: drift, but the same traffic passes
     oob_priorities_swapped(sdk)
     assert drift(capsys, DISTRIBUTED)[0] == 2
@@ -1023,6 +1065,6 @@ def test_verify_and_query_live_judge_effective_reachability(distributed: ArmServ
     code, out, _ = cli(capsys, "query", DISTRIBUTED, "--from", "internet", "--to", "web", "-p", "tcp/22", *live)
     assert code == 0 and "allow-ssh-from-anywhere" in out
     # 3. a rule removed: the spec's flow no longer passes
-    sdk.security_rules.begin_delete(RG, NSG, "in-tcp-web-to-sql").result()
+    sdk.security_rules.begin_delete(RG, NSG, "in-tcp-async-to-sql").result()
     code, out, _ = cli(capsys, "verify", DISTRIBUTED, *live)
     assert code == 2 and "spec allows, azure does not" in out and "web -> sql: tcp/1433" in out

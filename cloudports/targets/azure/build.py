@@ -1,4 +1,4 @@
-"""Neutral rules -> Azure desired state (NSG rules grouped per protocol and peer pair, stable priorities)."""
+"""Neutral rules -> Azure desired state (NSG rules packed from protocol and peer pairs, stable priorities)."""
 
 from __future__ import annotations
 
@@ -9,18 +9,25 @@ from dataclasses import replace
 from cloudports.compile import CompiledPolicy, Rule
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.gcpause import gc_paused
+from cloudports.targets.azure.bound import lower_bound
 from cloudports.targets.azure.model import DENY_PRIORITY, Asg, AzureState, NsgRule
+from cloudports.targets.azure.pack import (
+    MAX_ASGS_PER_RULE_SIDE,
+    MAX_PREFIXES_PER_SIDE,
+    Endpoint,
+    Packed,
+    Pair,
+    pack,
+)
 from cloudports.targets.azure.priorities import assign_priorities, described
 from cloudports.targets.azure.settings import AzureSettings
 from cloudports.targets.azure.text import azure_name
 from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, TOPOLOGY_TAG, spec_identity
 from cloudports.targets.text import short_hash
 
-# Azure limits (../shared/reference/azure.md §0)
+# Azure limits (../shared/reference/azure.md §0; the per-rule ones are in pack.py)
 MAX_RULES = 1000
 MAX_ASGS_PER_NSG = 100
-MAX_ASGS_PER_RULE_SIDE = 10
-MAX_PREFIXES_PER_SIDE = 4000
 
 _PROTOCOLS = {"tcp": "Tcp", "udp": "Udp", "icmp": "Icmp", "icmpv6": "Icmp", "all": "*"}
 
@@ -69,7 +76,7 @@ def _port_params(members: list[Rule], ports: tuple[str, ...]) -> tuple[tuple[str
     return tuple((entry, tuple(sorted(params))) for entry, params in sorted(by_entry.items()))
 
 
-def _endpoint(rule: Rule, side: str) -> tuple[str, str]:
+def _endpoint(rule: Rule, side: str) -> Endpoint:
     """('asg', role) or ('net', network name) for one side of the rule."""
     role_side = "destination" if rule.direction == "ingress" else "source"
     if side == role_side:
@@ -77,7 +84,7 @@ def _endpoint(rule: Rule, side: str) -> tuple[str, str]:
     return ("asg", rule.peer.name) if rule.peer.kind == "role" else ("net", rule.peer.name)
 
 
-Groups = dict[tuple[str, str, tuple[str, str], tuple[str, str], int | None], dict[str | None, list[Rule]]]
+Groups = dict[tuple[str, str, Endpoint, Endpoint, int | None], dict[str | None, list[Rule]]]
 Entry = tuple[str, str, NsgRule, list[str]]  # (label, identity, rule without name, origins)
 
 
@@ -91,42 +98,45 @@ def _group(policy: CompiledPolicy) -> Groups:
     return groups
 
 
-def _rule_count(groups: Groups) -> int:
-    """How many NSG rules _entries makes: one per group and set of ports (_named gives each its own name)."""
-    return sum(len({_ports(items) for items in by_cidr.values()}) for by_cidr in groups.values())
-
-
-def _entries(groups: Groups) -> list[Entry]:
-    """One NSG rule per protocol and peer pair (and port set), still without its final name and priority."""
-    entries: list[Entry] = []
-    for (direction, proto, src, dst, family), by_cidr in sorted(groups.items(), key=lambda kv: str(kv[0])):
+def _pairs(groups: Groups) -> list[Pair]:
+    """Every port one protocol allows between two endpoints (pack.py), for packing into NSG rules."""
+    pairs: list[Pair] = []
+    for (direction, proto, src, dst, family), by_cidr in groups.items():
         # CIDRs of one network normally share their ports; if overlapping networks made them differ, split.
         variants: dict[tuple[str, ...], list[str | None]] = defaultdict(list)
         for cidr, items in by_cidr.items():
             variants[_ports(items)].append(cidr)
         for n, (ports, cidrs) in enumerate(sorted(variants.items())):
-            members = [r for c in cidrs for r in by_cidr[c]]
-            way = "in" if direction == "Inbound" else "out"
-            label = f"{way}-{'any' if proto == '*' else proto.lower()}-{src[1]}-to-{dst[1]}"
-            label += "-v6" if family == 6 else ""
-            label += f"-{n + 1}" if n else ""
-            identity = f"{direction}|{proto}|{src}|{dst}|{family}|{ports}"
+            members = tuple(r for c in cidrs for r in by_cidr[c])
             prefixes = tuple(sorted(c for c in cidrs if c))
-            descriptions = dict.fromkeys(d for r in members for d in r.descriptions if d)
-            rule = NsgRule(
-                name="",
-                direction=direction,  # type: ignore[arg-type]
-                access="Allow",
-                protocol=proto,
-                destination_ports=ports,
-                source_prefixes=() if src[0] == "asg" else prefixes,
-                source_asgs=(src[1],) if src[0] == "asg" else (),
-                destination_prefixes=() if dst[0] == "asg" else prefixes,
-                destination_asgs=(dst[1],) if dst[0] == "asg" else (),
-                description="; ".join(descriptions),  # made to fit (and marked) by _placed
-                port_params=_port_params(members, ports),
-            )
-            entries.append((label, identity, rule, sorted({str(o) for r in members for o in r.origins})))
+            params = _port_params(list(members), ports)
+            pairs.append(Pair(direction, proto, family, ports, src, dst, prefixes, members, params, n))
+    return pairs
+
+
+def _entries(packed: list[Packed]) -> list[Entry]:
+    """One NSG rule per packed group of pairs, still without its final name and priority."""
+    entries: list[Entry] = []
+    for group in packed:
+        first, members = group.first, group.members
+        (source_asgs, source_prefixes), (destination_asgs, destination_prefixes) = map(
+            group.side, ("source", "destination")
+        )
+        descriptions = dict.fromkeys(d for r in members for d in r.descriptions if d)
+        rule = NsgRule(
+            name="",
+            direction=first.direction,  # type: ignore[arg-type]
+            access="Allow",
+            protocol=first.protocol,
+            destination_ports=first.ports,
+            source_prefixes=source_prefixes,
+            source_asgs=source_asgs,
+            destination_prefixes=destination_prefixes,
+            destination_asgs=destination_asgs,
+            description="; ".join(descriptions),  # made to fit (and marked) by _placed
+            port_params=first.port_params,
+        )
+        entries.append((first.label, first.identity, rule, sorted({str(o) for r in members for o in r.origins})))
     return entries
 
 
@@ -161,14 +171,16 @@ def build_azure(
     or from earlier emitted Terraform; recorded_priorities: the records in live rules' descriptions (None when
     previous_priorities is itself the record; see priorities.py)."""
     topo = policy.topology
-    groups = _group(policy)
+    pairs = _pairs(_group(policy))
+    packed = pack(pairs)
     # Count the rules before building them: past 1,000 rules Azure refuses anyway (building 12,000 rules to
     # refuse them took most of the build's time), and past 3,900 rules per direction the priority allocator
     # would run out of slots (a ValueError instead of a clear error).
-    total = _rule_count(groups) + 1 + (topo.egress == "strict")  # + the structural deny rules
-    if total > MAX_RULES:
-        raise CloudportsError([_too_many_rules(total)])
-    rules, origins = _named(_entries(groups))
+    structural = 1 + (topo.egress == "strict")  # the deny rules
+    least = lower_bound(pairs) + structural
+    if len(packed) + structural > MAX_RULES:
+        raise CloudportsError([_too_many_rules(len(packed) + structural, least)])
+    rules, origins = _named(_entries(packed))
     prios = assign_priorities(((r.direction, r.name) for r in rules.values()), previous_priorities, recorded_priorities)
     rules = {name: _placed(r, prios[(r.direction, name)]) for name, r in rules.items()}
     rules[DENY_VNET_INBOUND.name] = DENY_VNET_INBOUND
@@ -193,6 +205,7 @@ def build_azure(
         egress=topo.egress,
         rule_origins=origins,
         members=topo.members_for("azure"),
+        least_rules=least,
     )
     check_limits(state)
     return state
@@ -207,10 +220,11 @@ def azure_identity(topology: str, settings: AzureSettings) -> str:
     return spec_identity(topology, nsg_name=settings.nsg_name or "")
 
 
-def _too_many_rules(count: int) -> Diagnostic:
+def _too_many_rules(count: int, least: int | None = None) -> Diagnostic:
+    bound = f" (packed; no packing needs fewer than {least})" if least is not None else ""
     return Diagnostic(
         None,
-        f"azure: the NSG needs {count} rules; Azure allows {MAX_RULES} per NSG",
+        f"azure: the NSG needs {count} rules{bound}; Azure allows {MAX_RULES} per NSG",
         "merge networks or services, or split the topology into several specs (one NSG each)",
     )
 

@@ -94,6 +94,7 @@ class AzureState:
     members: dict[str, AzureMembers] = field(default_factory=dict)  # role -> which NICs sit in its ASG (spec)
     machines: dict[str, Nic] = field(default_factory=dict)  # lower-cased NIC ID -> NIC (live state only)
     asg_ids: dict[str, str] = field(default_factory=dict)  # role key -> lower-cased ASG ID (live state only)
+    least_rules: int = 0  # no packing of the spec's pairs needs fewer rules (pack.lower_bound; desired state only)
 
 
 @dataclass(frozen=True)

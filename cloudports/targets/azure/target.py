@@ -73,7 +73,8 @@ class AzureTarget(Target[AzureSettings, AzureState]):
         return AzureReachability(state)
 
     def summary(self, state: AzureState) -> str:
-        return f"{len(state.asgs)} ASGs, {len(state.rules)} NSG rules"
+        least = f" (no packing needs fewer than {state.least_rules})" if state.least_rules else ""
+        return f"{len(state.asgs)} ASGs, {len(state.rules)} NSG rules{least}"
 
     def emit(self, policy: CompiledPolicy, out: Path, phase: str | None) -> list[Path]:
         # Rules keep the priorities recorded beside earlier emitted Terraform in `out`.

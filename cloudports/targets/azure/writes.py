@@ -78,29 +78,91 @@ def order_rule_writes(live: dict[str, NsgRule], puts: list[NsgRule], deletes: li
     declares before and after the change is ever blocked between two writes.
 
     1. Allow rules first: those whose slot is free; one whose slot is held by a rule about to be deleted (or by a
-       rule that moves) is written at a free parking priority first, so its flows never wait on the delete;
-    2. the deletes (what they allowed is either no longer declared or allowed by the rules written in 1);
+       rule that moves) is written at a free parking priority first, so its flows never wait on the delete. A
+       rule that loses flows which other rules take over (packing moved a pair to another rule) is written only
+       once those rules allow them (:class:`_Coverage`); rules waiting on each other that way are broken up by
+       keeping a parked copy of one rule's old content until the end;
+    2. the deletes (what they allowed is either no longer declared or allowed by the rules written in 1; one
+       whose flows still wait for a rule of step 3 is deleted after it);
     3. the rules still waiting for their slot (a moving rule frees its old slot for the next one; rules that wait
        on each other in a cycle are broken up by parking one of them);
     4. deny rules last: a new or changed deny only ever lands once every allow rule it must not shadow is in place.
-    Each PUT replaces one rule atomically, so a changed rule never passes through a state without its flows.
+    Each PUT replaces one rule atomically.
     """
-    order = _Order(live, puts)
+    order = _Order(live, puts, deletes)
     allows = [r for r in puts if r.access == "Allow"]
     order.settle(allows, park_blocked=True)
+    later = []
     for rule in sorted(deletes, key=lambda r: r.name):
-        order.vacate(rule.name)
-        order.steps.append(Step("delete", rule))
+        if order.coverage.keeps_needed(order.content, without=rule.name):
+            order.delete(rule)
+        else:
+            later.append(rule)
     order.settle(allows)
+    for rule in later:
+        order.delete(rule)
+    order.drop_copies()
     order.settle([r for r in puts if r.access != "Allow"])
     return order.steps
+
+
+Atom = tuple[str, str, str, str, str]  # direction, protocol, source item, destination item, port entry
+
+
+def _items(rule: NsgRule, side: str) -> tuple[str, ...]:
+    return getattr(rule, f"{side}_asgs") or getattr(rule, f"{side}_prefixes")
+
+
+def _atoms(rule: NsgRule) -> set[Atom]:
+    return {
+        (rule.direction, rule.protocol, s, d, port)
+        for s in _items(rule, "source")
+        for d in _items(rule, "destination")
+        for port in rule.destination_ports
+    }
+
+
+def _allows(rule: NsgRule, atom: Atom) -> bool:
+    """Whether the allow rule lets the atom through (conservatively: a port entry must appear whole, or '*')."""
+    direction, protocol, source, destination, port = atom
+    return (
+        rule.access == "Allow"
+        and rule.direction == direction
+        and rule.protocol in ("*", protocol)
+        and source in _items(rule, "source")
+        and destination in _items(rule, "destination")
+        and (port in rule.destination_ports or "*" in rule.destination_ports)
+    )
+
+
+class _Coverage:
+    """What the NSG must keep allowing through the writes: what a live allow rule allows that the desired rules
+    allow too (declared before and after the change)."""
+
+    def __init__(self, live: dict[str, NsgRule], puts: list[NsgRule], deletes: list[NsgRule]) -> None:
+        gone = {r.name for r in deletes} | {r.name for r in puts}
+        self.desired = [r for r in (*puts, *(r for r in live.values() if r.name not in gone)) if r.access == "Allow"]
+
+    def keeps_needed(self, content: dict[str, NsgRule], without: str, new: NsgRule | None = None) -> bool:
+        """Whether replacing rule `without` by `new` (or deleting it) keeps everything needed it allows now."""
+        old = content.get(without)
+        if old is None or old.access != "Allow":
+            return True
+        others = [new] if new else []
+        others += [r for n, r in content.items() if n != without and r.direction == old.direction]
+        return all(
+            any(_allows(r, a) for r in others) or not any(_allows(d, a) for d in self.desired) for a in _atoms(old)
+        )
 
 
 class _Order:
     """The NSG's slots as the writes so far leave them, and the writes."""
 
-    def __init__(self, live: dict[str, NsgRule], puts: list[NsgRule]) -> None:
+    def __init__(self, live: dict[str, NsgRule], puts: list[NsgRule], deletes: list[NsgRule]) -> None:
         self.puts = {r.name: r for r in puts}
+        self.content = dict(live)  # every rule as the writes so far leave it
+        self.coverage = _Coverage(live, puts, deletes)
+        self.copies: list[NsgRule] = []  # parked copies of old content, deleted at the end
         self.held = {(r.direction, r.priority): r.name for r in live.values()}
         self.at = {r.name: (r.direction, r.priority) for r in live.values()}
         self.steps: list[Step] = []
@@ -113,11 +175,33 @@ class _Order:
 
     def place(self, rule: NsgRule, parked: bool = False) -> None:
         self.vacate(rule.name)
+        self.content[rule.name] = rule
         self.held[(rule.direction, rule.priority)] = rule.name
         self.at[rule.name] = (rule.direction, rule.priority)
         self.steps.append(Step("put", rule, parked))
         if not parked:
             self.done.add(rule.name)
+
+    def delete(self, rule: NsgRule) -> None:
+        self.vacate(rule.name)
+        self.content.pop(rule.name, None)
+        self.steps.append(Step("delete", rule))
+
+    def safe(self, rule: NsgRule) -> bool:
+        """Whether writing `rule` now keeps every flow its old content allows and the change still declares."""
+        return self.coverage.keeps_needed(self.content, without=rule.name, new=rule)
+
+    def keep_copy(self, rule: NsgRule) -> None:
+        """Park a copy of the rule's old content under another name, so that the rule can be rewritten now."""
+        old = self.content[rule.name]
+        copy = replace(old, name=f"{old.name[:70]}-cp-moving", priority=self.free_slot(old.direction))
+        self.copies.append(copy)
+        self.place(copy, parked=True)
+
+    def drop_copies(self) -> None:
+        for copy in self.copies:
+            self.delete(copy)
+        self.copies = []
 
     def free_slot(self, direction: str) -> int:
         free = next((p for p in (*PARKING, *reversed(ALLOW_PRIORITIES)) if (direction, p) not in self.held), None)
@@ -131,9 +215,14 @@ class _Order:
             progress = False
             for name in sorted(pending):
                 rule = pending[name]
-                if self.held.get((rule.direction, rule.priority), name) == name:
+                if self.held.get((rule.direction, rule.priority), name) == name and self.safe(rule):
                     self.place(pending.pop(name))
                     progress = True
+        unsafe = [n for n, r in pending.items() if self.held.get((r.direction, r.priority), n) == n]
+        if unsafe:  # rules waiting on each other's new content: keep one's old content, and go on
+            self.keep_copy(pending[min(unsafe)])
+            self.place(pending.pop(min(unsafe)))
+            self._drain(pending)
 
     def settle(self, rules: list[NsgRule], park_blocked: bool = False) -> None:
         """Write `rules` (those not written yet) at their slots; with park_blocked, write a blocked rule that is

@@ -88,37 +88,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Icmp"
       destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["mpdp"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
-    }
-    in-icmp-site-to-dc = {
-      priority                                = 1291
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["site"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
-    }
-    in-icmp-sql-to-dc = {
-      priority                                = 1037
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
-    }
-    in-icmp-sup-to-dc = {
-      priority                                = 1216
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["sup"]
+      source_application_security_groups      = ["mpdp", "site", "sql", "sup"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
@@ -129,17 +99,7 @@ locals {
       protocol                                = "Tcp"
       destination_port_ranges                 = ["3389", "5985"]
       source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-admin-to-mpdp = {
-      priority                                = 387
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["mpdp"]
+      destination_application_security_groups = ["dc", "mpdp", "sql", "sup"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
     in-tcp-admin-to-site = {
@@ -151,26 +111,6 @@ locals {
       source_address_prefixes                 = ["10.99.0.0/24"]
       destination_application_security_groups = ["site"]
       description                             = "The console connects to the SMS Provider (RPC 135 TCP/UDP, RPC dynamic, administration service on HTTPS 443); Administrators manage every..."
-    }
-    in-tcp-admin-to-sql = {
-      priority                                = 2026
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["sql"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-admin-to-sup = {
-      priority                                = 436
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["sup"]
-      description                             = "Administrators manage every server over RDP and WinRM"
     }
     in-tcp-clients-to-mpdp = {
       priority  = 201
@@ -203,7 +143,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["mpdp"]
+      source_application_security_groups      = ["mpdp", "site", "sql", "sup"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
@@ -213,7 +153,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["135", "445", "49152-65535"]
-      source_application_security_groups      = ["mpdp"]
+      source_application_security_groups      = ["mpdp", "sup"]
       destination_application_security_groups = ["site"]
       description                             = "Site systems send status back to the site server (the page's <--> tables)"
     }
@@ -223,19 +163,9 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = [tostring(var.sql_port)]
-      source_application_security_groups      = ["mpdp"]
+      source_application_security_groups      = ["mpdp", "site", "sup"]
       destination_application_security_groups = ["sql"]
-      description                             = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port)"
-    }
-    in-tcp-site-to-dc = {
-      priority                                = 699
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["site"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
+      description                             = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port); WSUS uses SUSDB on the SQL Server"
     }
     in-tcp-site-to-mpdp = {
       priority                                = 1497
@@ -247,16 +177,6 @@ locals {
       destination_application_security_groups = ["mpdp"]
       description                             = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
     }
-    in-tcp-site-to-sql = {
-      priority                                = 2126
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.sql_port)]
-      source_application_security_groups      = ["site"]
-      destination_application_security_groups = ["sql"]
-      description                             = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port)"
-    }
     in-tcp-site-to-sup = {
       priority                                = 2071
       direction                               = "Inbound"
@@ -267,46 +187,6 @@ locals {
       destination_application_security_groups = ["sup"]
       description                             = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic); The site server manages WSUS on the sof..."
     }
-    in-tcp-sql-to-dc = {
-      priority                                = 2899
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
-    }
-    in-tcp-sup-to-dc = {
-      priority                                = 3943
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["sup"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
-    }
-    in-tcp-sup-to-site = {
-      priority                                = 1855
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "445", "49152-65535"]
-      source_application_security_groups      = ["sup"]
-      destination_application_security_groups = ["site"]
-      description                             = "Site systems send status back to the site server (the page's <--> tables)"
-    }
-    in-tcp-sup-to-sql = {
-      priority                                = 2088
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.sql_port)]
-      source_application_security_groups      = ["sup"]
-      destination_application_security_groups = ["sql"]
-      description                             = "WSUS uses SUSDB on the SQL Server"
-    }
     in-udp-admin-to-dc = {
       priority                                = 1903
       direction                               = "Inbound"
@@ -314,17 +194,7 @@ locals {
       protocol                                = "Udp"
       destination_port_ranges                 = ["3389"]
       source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-mpdp = {
-      priority                                = 475
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["mpdp"]
+      destination_application_security_groups = ["dc", "mpdp", "sql", "sup"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
     in-udp-admin-to-site = {
@@ -337,33 +207,13 @@ locals {
       destination_application_security_groups = ["site"]
       description                             = "The console connects to the SMS Provider (RPC 135 TCP/UDP, RPC dynamic, administration service on HTTPS 443); Administrators manage every..."
     }
-    in-udp-admin-to-sql = {
-      priority                                = 270
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["sql"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-sup = {
-      priority                                = 2757
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["sup"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
     in-udp-mpdp-to-dc = {
       priority                                = 1062
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
       destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["mpdp"]
+      source_application_security_groups      = ["mpdp", "site", "sql", "sup"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
@@ -373,19 +223,9 @@ locals {
       access                                  = "Allow"
       protocol                                = "Udp"
       destination_port_ranges                 = ["135"]
-      source_application_security_groups      = ["mpdp"]
+      source_application_security_groups      = ["mpdp", "sup"]
       destination_application_security_groups = ["site"]
       description                             = "Site systems send status back to the site server (the page's <--> tables)"
-    }
-    in-udp-site-to-dc = {
-      priority                                = 2138
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["site"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
     in-udp-site-to-mpdp = {
       priority                                = 1292
@@ -394,48 +234,8 @@ locals {
       protocol                                = "Udp"
       destination_port_ranges                 = ["135"]
       source_application_security_groups      = ["site"]
-      destination_application_security_groups = ["mpdp"]
+      destination_application_security_groups = ["mpdp", "sup"]
       description                             = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
-    }
-    in-udp-site-to-sup = {
-      priority                                = 601
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["135"]
-      source_application_security_groups      = ["site"]
-      destination_application_security_groups = ["sup"]
-      description                             = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
-    }
-    in-udp-sql-to-dc = {
-      priority                                = 2187
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
-    }
-    in-udp-sup-to-dc = {
-      priority                                = 2659
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["sup"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
-    }
-    in-udp-sup-to-site = {
-      priority                                = 1251
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["135"]
-      source_application_security_groups      = ["sup"]
-      destination_application_security_groups = ["site"]
-      description                             = "Site systems send status back to the site server (the page's <--> tables)"
     }
     out-icmp-mpdp-to-dc = {
       priority                                = 2165
@@ -443,37 +243,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Icmp"
       destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["mpdp"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
-    }
-    out-icmp-site-to-dc = {
-      priority                                = 2787
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["site"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
-    }
-    out-icmp-sql-to-dc = {
-      priority                                = 3448
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
-    }
-    out-icmp-sup-to-dc = {
-      priority                                = 2216
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["sup"]
+      source_application_security_groups      = ["mpdp", "site", "sql", "sup"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
@@ -483,7 +253,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["mpdp"]
+      source_application_security_groups      = ["mpdp", "site", "sql", "sup"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
@@ -493,7 +263,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["135", "445", "49152-65535"]
-      source_application_security_groups      = ["mpdp"]
+      source_application_security_groups      = ["mpdp", "sup"]
       destination_application_security_groups = ["site"]
       description                             = "Site systems send status back to the site server (the page's <--> tables)"
     }
@@ -503,19 +273,9 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = [tostring(var.sql_port)]
-      source_application_security_groups      = ["mpdp"]
+      source_application_security_groups      = ["mpdp", "site", "sup"]
       destination_application_security_groups = ["sql"]
-      description                             = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port)"
-    }
-    out-tcp-site-to-dc = {
-      priority                                = 1414
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["site"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
+      description                             = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port); WSUS uses SUSDB on the SQL Server"
     }
     out-tcp-site-to-mpdp = {
       priority                                = 2218
@@ -527,16 +287,6 @@ locals {
       destination_application_security_groups = ["mpdp"]
       description                             = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
     }
-    out-tcp-site-to-sql = {
-      priority                                = 3691
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.sql_port)]
-      source_application_security_groups      = ["site"]
-      destination_application_security_groups = ["sql"]
-      description                             = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port)"
-    }
     out-tcp-site-to-sup = {
       priority                                = 2142
       direction                               = "Outbound"
@@ -546,26 +296,6 @@ locals {
       source_application_security_groups      = ["site"]
       destination_application_security_groups = ["sup"]
       description                             = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic); The site server manages WSUS on the sof..."
-    }
-    out-tcp-sql-to-dc = {
-      priority                                = 846
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
-    }
-    out-tcp-sup-to-dc = {
-      priority                                = 2369
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["sup"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
     out-tcp-sup-to-internet = {
       priority                           = 3410
@@ -587,33 +317,13 @@ locals {
       destination_address_prefixes       = ["::/0"]
       description                        = "The top-level software update point synchronizes with Microsoft Update (TCP 80 and 443)"
     }
-    out-tcp-sup-to-site = {
-      priority                                = 583
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "445", "49152-65535"]
-      source_application_security_groups      = ["sup"]
-      destination_application_security_groups = ["site"]
-      description                             = "Site systems send status back to the site server (the page's <--> tables)"
-    }
-    out-tcp-sup-to-sql = {
-      priority                                = 570
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.sql_port)]
-      source_application_security_groups      = ["sup"]
-      destination_application_security_groups = ["sql"]
-      description                             = "WSUS uses SUSDB on the SQL Server"
-    }
     out-udp-mpdp-to-dc = {
       priority                                = 1609
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Udp"
       destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["mpdp"]
+      source_application_security_groups      = ["mpdp", "site", "sql", "sup"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
@@ -623,19 +333,9 @@ locals {
       access                                  = "Allow"
       protocol                                = "Udp"
       destination_port_ranges                 = ["135"]
-      source_application_security_groups      = ["mpdp"]
+      source_application_security_groups      = ["mpdp", "sup"]
       destination_application_security_groups = ["site"]
       description                             = "Site systems send status back to the site server (the page's <--> tables)"
-    }
-    out-udp-site-to-dc = {
-      priority                                = 2840
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["site"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
     out-udp-site-to-mpdp = {
       priority                                = 3716
@@ -644,48 +344,8 @@ locals {
       protocol                                = "Udp"
       destination_port_ranges                 = ["135"]
       source_application_security_groups      = ["site"]
-      destination_application_security_groups = ["mpdp"]
+      destination_application_security_groups = ["mpdp", "sup"]
       description                             = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
-    }
-    out-udp-site-to-sup = {
-      priority                                = 997
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["135"]
-      source_application_security_groups      = ["site"]
-      destination_application_security_groups = ["sup"]
-      description                             = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
-    }
-    out-udp-sql-to-dc = {
-      priority                                = 593
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
-    }
-    out-udp-sup-to-dc = {
-      priority                                = 2003
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["sup"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
-    }
-    out-udp-sup-to-site = {
-      priority                                = 3098
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["135"]
-      source_application_security_groups      = ["sup"]
-      destination_application_security_groups = ["site"]
-      description                             = "Site systems send status back to the site server (the page's <--> tables)"
     }
   }
   subnets = {

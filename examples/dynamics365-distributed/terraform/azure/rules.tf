@@ -88,37 +88,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Icmp"
       destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["async"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    in-icmp-sandbox-to-dc = {
-      priority                                = 598
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["sandbox"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    in-icmp-sql-to-dc = {
-      priority                                = 1037
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    in-icmp-web-to-dc = {
-      priority                                = 1788
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["web"]
+      source_application_security_groups      = ["async", "sandbox", "sql", "web"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
@@ -129,47 +99,7 @@ locals {
       protocol                                = "Tcp"
       destination_port_ranges                 = ["3389", "5985-5986"]
       source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["async"]
-      description                             = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
-    }
-    in-tcp-admin-to-dc = {
-      priority                                = 3907
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985-5986"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
-    }
-    in-tcp-admin-to-sandbox = {
-      priority                                = 3260
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985-5986"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["sandbox"]
-      description                             = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
-    }
-    in-tcp-admin-to-sql = {
-      priority                                = 2026
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985-5986"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["sql"]
-      description                             = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
-    }
-    in-tcp-admin-to-web = {
-      priority                                = 1659
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985-5986"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["web"]
+      destination_application_security_groups = ["async", "dc", "sandbox", "sql", "web"]
       description                             = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
     }
     in-tcp-async-to-dc = {
@@ -178,7 +108,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["async"]
+      source_application_security_groups      = ["async", "sandbox", "sql", "web"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
@@ -188,7 +118,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = [tostring(var.d365_tcp_port)]
-      source_application_security_groups      = ["async"]
+      source_application_security_groups      = ["async", "web"]
       destination_application_security_groups = ["sandbox"]
       description                             = "Asynchronous Service and Web Application Server call the Sandbox Processing Service on TCP 808"
     }
@@ -198,7 +128,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["80", "443", tostring(var.sql_port)]
-      source_application_security_groups      = ["async"]
+      source_application_security_groups      = ["async", "sandbox", "web"]
       destination_application_security_groups = ["sql"]
       description                             = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443); Dynamics 365 servers use the configuration and organiza..."
     }
@@ -212,85 +142,15 @@ locals {
       destination_application_security_groups = ["web"]
       description                             = "Users reach the Dynamics 365 web application on the website port (d365_web_port) and HTTPS 443"
     }
-    in-tcp-sandbox-to-dc = {
-      priority                                = 3024
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["sandbox"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    in-tcp-sandbox-to-sql = {
-      priority                                = 2299
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["80", "443", tostring(var.sql_port)]
-      source_application_security_groups      = ["sandbox"]
-      destination_application_security_groups = ["sql"]
-      description                             = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443); Dynamics 365 servers use the configuration and organiza..."
-    }
     in-tcp-sandbox-to-web = {
       priority                                = 817
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = [tostring(var.d365_tcp_port)]
-      source_application_security_groups      = ["sandbox"]
+      source_application_security_groups      = ["sandbox", "sql"]
       destination_application_security_groups = ["web"]
-      description                             = "Sandbox Processing Service calls the Web Application Server on TCP 808"
-    }
-    in-tcp-sql-to-dc = {
-      priority                                = 2899
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    in-tcp-sql-to-web = {
-      priority                                = 2044
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.d365_tcp_port)]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["web"]
-      description                             = "Reporting Services running Fetch-based reports calls the Organization Web Service on TCP 808"
-    }
-    in-tcp-web-to-dc = {
-      priority                                = 408
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["web"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    in-tcp-web-to-sandbox = {
-      priority                                = 226
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.d365_tcp_port)]
-      source_application_security_groups      = ["web"]
-      destination_application_security_groups = ["sandbox"]
-      description                             = "Asynchronous Service and Web Application Server call the Sandbox Processing Service on TCP 808"
-    }
-    in-tcp-web-to-sql = {
-      priority                                = 313
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["80", "443", tostring(var.sql_port)]
-      source_application_security_groups      = ["web"]
-      destination_application_security_groups = ["sql"]
-      description                             = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443); Dynamics 365 servers use the configuration and organiza..."
+      description                             = "Sandbox Processing Service calls the Web Application Server on TCP 808; Reporting Services running Fetch-based reports calls the Organiza..."
     }
     in-udp-admin-to-async = {
       priority                                = 1733
@@ -299,47 +159,7 @@ locals {
       protocol                                = "Udp"
       destination_port_ranges                 = ["3389"]
       source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["async"]
-      description                             = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
-    }
-    in-udp-admin-to-dc = {
-      priority                                = 1903
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
-    }
-    in-udp-admin-to-sandbox = {
-      priority                                = 2785
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["sandbox"]
-      description                             = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
-    }
-    in-udp-admin-to-sql = {
-      priority                                = 270
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["sql"]
-      description                             = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
-    }
-    in-udp-admin-to-web = {
-      priority                                = 3280
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["web"]
+      destination_application_security_groups = ["async", "dc", "sandbox", "sql", "web"]
       description                             = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
     }
     in-udp-async-to-dc = {
@@ -348,37 +168,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Udp"
       destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["async"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    in-udp-sandbox-to-dc = {
-      priority                                = 445
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["sandbox"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    in-udp-sql-to-dc = {
-      priority                                = 2187
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    in-udp-web-to-dc = {
-      priority                                = 1131
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["web"]
+      source_application_security_groups      = ["async", "sandbox", "sql", "web"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
@@ -388,37 +178,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Icmp"
       destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["async"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    out-icmp-sandbox-to-dc = {
-      priority                                = 1366
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["sandbox"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    out-icmp-sql-to-dc = {
-      priority                                = 3448
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    out-icmp-web-to-dc = {
-      priority                                = 1119
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["web"]
+      source_application_security_groups      = ["async", "sandbox", "sql", "web"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
@@ -428,7 +188,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["async"]
+      source_application_security_groups      = ["async", "sandbox", "sql", "web"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
@@ -438,7 +198,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = [tostring(var.d365_tcp_port)]
-      source_application_security_groups      = ["async"]
+      source_application_security_groups      = ["async", "web"]
       destination_application_security_groups = ["sandbox"]
       description                             = "Asynchronous Service and Web Application Server call the Sandbox Processing Service on TCP 808"
     }
@@ -448,27 +208,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["80", "443", tostring(var.sql_port)]
-      source_application_security_groups      = ["async"]
-      destination_application_security_groups = ["sql"]
-      description                             = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443); Dynamics 365 servers use the configuration and organiza..."
-    }
-    out-tcp-sandbox-to-dc = {
-      priority                                = 3077
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["sandbox"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    out-tcp-sandbox-to-sql = {
-      priority                                = 2858
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["80", "443", tostring(var.sql_port)]
-      source_application_security_groups      = ["sandbox"]
+      source_application_security_groups      = ["async", "sandbox", "web"]
       destination_application_security_groups = ["sql"]
       description                             = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443); Dynamics 365 servers use the configuration and organiza..."
     }
@@ -478,59 +218,9 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = [tostring(var.d365_tcp_port)]
-      source_application_security_groups      = ["sandbox"]
+      source_application_security_groups      = ["sandbox", "sql"]
       destination_application_security_groups = ["web"]
-      description                             = "Sandbox Processing Service calls the Web Application Server on TCP 808"
-    }
-    out-tcp-sql-to-dc = {
-      priority                                = 846
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    out-tcp-sql-to-web = {
-      priority                                = 1065
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.d365_tcp_port)]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["web"]
-      description                             = "Reporting Services running Fetch-based reports calls the Organization Web Service on TCP 808"
-    }
-    out-tcp-web-to-dc = {
-      priority                                = 3155
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["web"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    out-tcp-web-to-sandbox = {
-      priority                                = 1071
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.d365_tcp_port)]
-      source_application_security_groups      = ["web"]
-      destination_application_security_groups = ["sandbox"]
-      description                             = "Asynchronous Service and Web Application Server call the Sandbox Processing Service on TCP 808"
-    }
-    out-tcp-web-to-sql = {
-      priority                                = 731
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["80", "443", tostring(var.sql_port)]
-      source_application_security_groups      = ["web"]
-      destination_application_security_groups = ["sql"]
-      description                             = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443); Dynamics 365 servers use the configuration and organiza..."
+      description                             = "Sandbox Processing Service calls the Web Application Server on TCP 808; Reporting Services running Fetch-based reports calls the Organiza..."
     }
     out-udp-async-to-dc = {
       priority                                = 1206
@@ -538,37 +228,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Udp"
       destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["async"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    out-udp-sandbox-to-dc = {
-      priority                                = 2085
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["sandbox"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    out-udp-sql-to-dc = {
-      priority                                = 593
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    out-udp-web-to-dc = {
-      priority                                = 914
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["web"]
+      source_application_security_groups      = ["async", "sandbox", "sql", "web"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }

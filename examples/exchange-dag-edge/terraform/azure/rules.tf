@@ -78,9 +78,9 @@ locals {
       access                                  = "Allow"
       protocol                                = "*"
       destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["dc"]
+      source_application_security_groups      = ["dc", "mbx"]
       destination_application_security_groups = ["mbx"]
-      description                             = "Unrestricted from domain controllers to Exchange servers, as Microsoft requires"
+      description                             = "Unrestricted from domain controllers to Exchange servers, as Microsoft requires; Unrestricted between Exchange servers and to domain cont..."
     }
     in-any-mbx-to-dc = {
       priority                                = 1889
@@ -90,16 +90,6 @@ locals {
       destination_port_ranges                 = ["*"]
       source_application_security_groups      = ["mbx"]
       destination_application_security_groups = ["dc"]
-      description                             = "Unrestricted between Exchange servers and to domain controllers, as Microsoft requires (DAG replication, RPC, cluster)"
-    }
-    in-any-mbx-to-mbx = {
-      priority                                = 1813
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "*"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["mbx"]
-      destination_application_security_groups = ["mbx"]
       description                             = "Unrestricted between Exchange servers and to domain controllers, as Microsoft requires (DAG replication, RPC, cluster)"
     }
     in-icmp-witness-to-dc = {
@@ -119,37 +109,7 @@ locals {
       protocol                                = "Tcp"
       destination_port_ranges                 = ["3389", "5985"]
       source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-admin-to-edge = {
-      priority                                = 3430
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["edge"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-admin-to-mbx = {
-      priority                                = 2612
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["mbx"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-admin-to-witness = {
-      priority                                = 2370
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["witness"]
+      destination_application_security_groups = ["dc", "edge", "mbx", "witness"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
     in-tcp-corp-to-mbx = {
@@ -229,37 +189,7 @@ locals {
       protocol                                = "Udp"
       destination_port_ranges                 = ["3389"]
       source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-edge = {
-      priority                                = 1604
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["edge"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-mbx = {
-      priority                                = 695
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["mbx"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-witness = {
-      priority                                = 408
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["witness"]
+      destination_application_security_groups = ["dc", "edge", "mbx", "witness"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
     in-udp-edge-to-dc = {
@@ -299,17 +229,7 @@ locals {
       protocol                                = "*"
       destination_port_ranges                 = ["*"]
       source_application_security_groups      = ["mbx"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Unrestricted between Exchange servers and to domain controllers, as Microsoft requires (DAG replication, RPC, cluster)"
-    }
-    out-any-mbx-to-mbx = {
-      priority                                = 185
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "*"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["mbx"]
-      destination_application_security_groups = ["mbx"]
+      destination_application_security_groups = ["dc", "mbx"]
       description                             = "Unrestricted between Exchange servers and to domain controllers, as Microsoft requires (DAG replication, RPC, cluster)"
     }
     out-icmp-witness-to-dc = {

@@ -68,17 +68,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Icmp"
       destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["fs"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-icmp-ns-to-dc = {
-      priority                                = 2889
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["ns"]
+      source_application_security_groups      = ["fs", "ns"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -89,27 +79,7 @@ locals {
       protocol                                = "Tcp"
       destination_port_ranges                 = ["3389", "5985"]
       source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-admin-to-fs = {
-      priority                                = 963
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["fs"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-admin-to-ns = {
-      priority                                = 2478
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["ns"]
+      destination_application_security_groups = ["dc", "fs", "ns"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
     in-tcp-corp-to-fs = {
@@ -138,7 +108,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["fs"]
+      source_application_security_groups      = ["fs", "ns"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -152,16 +122,6 @@ locals {
       destination_application_security_groups = ["fs"]
       description                             = "DFS Replication between the file servers (RPC 135 and the dynamic range)"
     }
-    in-tcp-ns-to-dc = {
-      priority                                = 2613
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["ns"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
     in-udp-admin-to-dc = {
       priority                                = 1903
       direction                               = "Inbound"
@@ -169,27 +129,7 @@ locals {
       protocol                                = "Udp"
       destination_port_ranges                 = ["3389"]
       source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-fs = {
-      priority                                = 2674
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["fs"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-ns = {
-      priority                                = 368
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["ns"]
+      destination_application_security_groups = ["dc", "fs", "ns"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
     in-udp-corp-to-ns = {
@@ -208,17 +148,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Udp"
       destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["fs"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-udp-ns-to-dc = {
-      priority                                = 2214
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["ns"]
+      source_application_security_groups      = ["fs", "ns"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -228,17 +158,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Icmp"
       destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["fs"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-icmp-ns-to-dc = {
-      priority                                = 3453
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["ns"]
+      source_application_security_groups      = ["fs", "ns"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -248,7 +168,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["fs"]
+      source_application_security_groups      = ["fs", "ns"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -262,33 +182,13 @@ locals {
       destination_application_security_groups = ["fs"]
       description                             = "DFS Replication between the file servers (RPC 135 and the dynamic range)"
     }
-    out-tcp-ns-to-dc = {
-      priority                                = 3857
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["ns"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
     out-udp-fs-to-dc = {
       priority                                = 2693
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Udp"
       destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["fs"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-udp-ns-to-dc = {
-      priority                                = 1496
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["ns"]
+      source_application_security_groups      = ["fs", "ns"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }

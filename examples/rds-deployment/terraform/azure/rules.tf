@@ -78,27 +78,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Icmp"
       destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["broker"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-icmp-gateway-to-dc = {
-      priority                                = 1589
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["gateway"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-icmp-rdsh-to-dc = {
-      priority                                = 3686
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["rdsh"]
+      source_application_security_groups      = ["broker", "gateway", "rdsh"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -109,37 +89,7 @@ locals {
       protocol                                = "Tcp"
       destination_port_ranges                 = ["3389", "5985"]
       source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["broker"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-admin-to-dc = {
-      priority                                = 3907
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-admin-to-gateway = {
-      priority                                = 3299
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["gateway"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-admin-to-rdsh = {
-      priority                                = 2382
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["rdsh"]
+      destination_application_security_groups = ["broker", "dc", "gateway", "rdsh"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
     in-tcp-broker-to-dc = {
@@ -148,7 +98,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["broker"]
+      source_application_security_groups      = ["broker", "gateway", "rdsh"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -192,16 +142,6 @@ locals {
       destination_application_security_groups = ["broker"]
       description                             = "RD Web Access reaches the Connection Broker on TCP 5504 (centralized publishing)"
     }
-    in-tcp-gateway-to-dc = {
-      priority                                = 726
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["gateway"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
     in-tcp-gateway-to-rdsh = {
       priority                                = 2291
       direction                               = "Inbound"
@@ -242,16 +182,6 @@ locals {
       destination_application_security_groups = ["broker"]
       description                             = "Session hosts obtain licenses from the RD License Server (RPC 135 and dynamic ports, SMB 445)"
     }
-    in-tcp-rdsh-to-dc = {
-      priority                                = 2004
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["rdsh"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
     in-udp-admin-to-broker = {
       priority                                = 2570
       direction                               = "Inbound"
@@ -259,37 +189,7 @@ locals {
       protocol                                = "Udp"
       destination_port_ranges                 = ["3389"]
       source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["broker"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-dc = {
-      priority                                = 1903
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-gateway = {
-      priority                                = 2946
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["gateway"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-rdsh = {
-      priority                                = 2125
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["rdsh"]
+      destination_application_security_groups = ["broker", "dc", "gateway", "rdsh"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
     in-udp-broker-to-dc = {
@@ -298,7 +198,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Udp"
       destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["broker"]
+      source_application_security_groups      = ["broker", "gateway", "rdsh"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -311,16 +211,6 @@ locals {
       source_address_prefixes                 = ["10.20.0.0/16"]
       destination_application_security_groups = ["rdsh"]
       description                             = "Internal clients are redirected to a session host (RDP 3389 TCP and UDP)"
-    }
-    in-udp-gateway-to-dc = {
-      priority                                = 1656
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["gateway"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
     }
     in-udp-gateway-to-rdsh = {
       priority                                = 2242
@@ -352,43 +242,13 @@ locals {
       destination_application_security_groups = ["gateway"]
       description                             = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateway's UDP transport 3391 ('internet' is every a..."
     }
-    in-udp-rdsh-to-dc = {
-      priority                                = 3411
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["rdsh"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
     out-icmp-broker-to-dc = {
       priority                                = 1611
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
       destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["broker"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-icmp-gateway-to-dc = {
-      priority                                = 3858
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["gateway"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-icmp-rdsh-to-dc = {
-      priority                                = 864
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["rdsh"]
+      source_application_security_groups      = ["broker", "gateway", "rdsh"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -398,7 +258,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["broker"]
+      source_application_security_groups      = ["broker", "gateway", "rdsh"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -442,16 +302,6 @@ locals {
       destination_application_security_groups = ["broker"]
       description                             = "RD Web Access reaches the Connection Broker on TCP 5504 (centralized publishing)"
     }
-    out-tcp-gateway-to-dc = {
-      priority                                = 3875
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["gateway"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
     out-tcp-gateway-to-rdsh = {
       priority                                = 476
       direction                               = "Outbound"
@@ -472,33 +322,13 @@ locals {
       destination_application_security_groups = ["broker"]
       description                             = "Session hosts obtain licenses from the RD License Server (RPC 135 and dynamic ports, SMB 445)"
     }
-    out-tcp-rdsh-to-dc = {
-      priority                                = 3629
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["rdsh"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
     out-udp-broker-to-dc = {
       priority                                = 3251
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Udp"
       destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["broker"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-udp-gateway-to-dc = {
-      priority                                = 1383
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["gateway"]
+      source_application_security_groups      = ["broker", "gateway", "rdsh"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -511,16 +341,6 @@ locals {
       source_application_security_groups      = ["gateway"]
       destination_application_security_groups = ["rdsh"]
       description                             = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"
-    }
-    out-udp-rdsh-to-dc = {
-      priority                                = 2176
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["rdsh"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
     }
   }
   subnets = {

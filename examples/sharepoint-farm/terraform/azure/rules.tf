@@ -78,27 +78,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Icmp"
       destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["app"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-icmp-sql-to-dc = {
-      priority                                = 1037
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-icmp-wfe-to-dc = {
-      priority                                = 1730
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["wfe"]
+      source_application_security_groups      = ["app", "sql", "wfe"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -119,27 +99,7 @@ locals {
       protocol                                = "Tcp"
       destination_port_ranges                 = ["3389", "5985"]
       source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-admin-to-sql = {
-      priority                                = 2026
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["sql"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-admin-to-wfe = {
-      priority                                = 1686
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["wfe"]
+      destination_application_security_groups = ["dc", "sql", "wfe"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
     in-tcp-app-to-app = {
@@ -148,8 +108,8 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["135", "808", "16500-16519", "22233-22236", "32843-32844", "49152-65535"]
-      source_application_security_groups      = ["app"]
-      destination_application_security_groups = ["app"]
+      source_application_security_groups      = ["app", "wfe"]
+      destination_application_security_groups = ["app", "wfe"]
       description                             = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cach..."
     }
     in-tcp-app-to-dc = {
@@ -158,7 +118,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["app"]
+      source_application_security_groups      = ["app", "sql", "wfe"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -168,19 +128,9 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = [tostring(var.sql_port)]
-      source_application_security_groups      = ["app"]
+      source_application_security_groups      = ["app", "wfe"]
       destination_application_security_groups = ["sql"]
       description                             = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
-    }
-    in-tcp-app-to-wfe = {
-      priority                                = 2133
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "808", "16500-16519", "22233-22236", "32843-32844", "49152-65535"]
-      source_application_security_groups      = ["app"]
-      destination_application_security_groups = ["wfe"]
-      description                             = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cach..."
     }
     in-tcp-corp-to-wfe = {
       priority                                = 1428
@@ -192,56 +142,6 @@ locals {
       destination_application_security_groups = ["wfe"]
       description                             = "Users reach the SharePoint web applications on HTTP 80 and HTTPS 443"
     }
-    in-tcp-sql-to-dc = {
-      priority                                = 2899
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-tcp-wfe-to-app = {
-      priority                                = 2339
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "808", "16500-16519", "22233-22236", "32843-32844", "49152-65535"]
-      source_application_security_groups      = ["wfe"]
-      destination_application_security_groups = ["app"]
-      description                             = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cach..."
-    }
-    in-tcp-wfe-to-dc = {
-      priority                                = 824
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["wfe"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-tcp-wfe-to-sql = {
-      priority                                = 2762
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.sql_port)]
-      source_application_security_groups      = ["wfe"]
-      destination_application_security_groups = ["sql"]
-      description                             = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
-    }
-    in-tcp-wfe-to-wfe = {
-      priority                                = 2651
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "808", "16500-16519", "22233-22236", "32843-32844", "49152-65535"]
-      source_application_security_groups      = ["wfe"]
-      destination_application_security_groups = ["wfe"]
-      description                             = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cach..."
-    }
     in-udp-admin-to-app = {
       priority                                = 2991
       direction                               = "Inbound"
@@ -249,37 +149,7 @@ locals {
       protocol                                = "Udp"
       destination_port_ranges                 = ["3389"]
       source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["app"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-dc = {
-      priority                                = 1903
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-sql = {
-      priority                                = 270
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["sql"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-wfe = {
-      priority                                = 3686
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["wfe"]
+      destination_application_security_groups = ["app", "dc", "sql", "wfe"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
     in-udp-app-to-dc = {
@@ -288,27 +158,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Udp"
       destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["app"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-udp-sql-to-dc = {
-      priority                                = 2187
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-udp-wfe-to-dc = {
-      priority                                = 1642
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["wfe"]
+      source_application_security_groups      = ["app", "sql", "wfe"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -318,27 +168,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Icmp"
       destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["app"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-icmp-sql-to-dc = {
-      priority                                = 3448
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-icmp-wfe-to-dc = {
-      priority                                = 3793
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["wfe"]
+      source_application_security_groups      = ["app", "sql", "wfe"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -348,8 +178,8 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["135", "808", "16500-16519", "22233-22236", "32843-32844", "49152-65535"]
-      source_application_security_groups      = ["app"]
-      destination_application_security_groups = ["app"]
+      source_application_security_groups      = ["app", "wfe"]
+      destination_application_security_groups = ["app", "wfe"]
       description                             = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cach..."
     }
     out-tcp-app-to-dc = {
@@ -358,7 +188,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["app"]
+      source_application_security_groups      = ["app", "sql", "wfe"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -368,69 +198,9 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = [tostring(var.sql_port)]
-      source_application_security_groups      = ["app"]
+      source_application_security_groups      = ["app", "wfe"]
       destination_application_security_groups = ["sql"]
       description                             = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
-    }
-    out-tcp-app-to-wfe = {
-      priority                                = 2567
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "808", "16500-16519", "22233-22236", "32843-32844", "49152-65535"]
-      source_application_security_groups      = ["app"]
-      destination_application_security_groups = ["wfe"]
-      description                             = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cach..."
-    }
-    out-tcp-sql-to-dc = {
-      priority                                = 846
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-tcp-wfe-to-app = {
-      priority                                = 3507
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "808", "16500-16519", "22233-22236", "32843-32844", "49152-65535"]
-      source_application_security_groups      = ["wfe"]
-      destination_application_security_groups = ["app"]
-      description                             = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cach..."
-    }
-    out-tcp-wfe-to-dc = {
-      priority                                = 3830
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["wfe"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-tcp-wfe-to-sql = {
-      priority                                = 1932
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.sql_port)]
-      source_application_security_groups      = ["wfe"]
-      destination_application_security_groups = ["sql"]
-      description                             = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
-    }
-    out-tcp-wfe-to-wfe = {
-      priority                                = 847
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "808", "16500-16519", "22233-22236", "32843-32844", "49152-65535"]
-      source_application_security_groups      = ["wfe"]
-      destination_application_security_groups = ["wfe"]
-      description                             = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cach..."
     }
     out-udp-app-to-dc = {
       priority                                = 1210
@@ -438,27 +208,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Udp"
       destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["app"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-udp-sql-to-dc = {
-      priority                                = 593
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-udp-wfe-to-dc = {
-      priority                                = 2650
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["wfe"]
+      source_application_security_groups      = ["app", "sql", "wfe"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }

@@ -78,17 +78,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Icmp"
       destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["app"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
-    }
-    in-icmp-replica-to-dc = {
-      priority                                = 836
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["replica"]
+      source_application_security_groups      = ["app", "replica", "witness"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
@@ -102,16 +92,6 @@ locals {
       destination_application_security_groups = ["replica"]
       description                             = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
-    in-icmp-witness-to-dc = {
-      priority                                = 932
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["witness"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
-    }
     in-tcp-admin-to-app = {
       priority                                = 1294
       direction                               = "Inbound"
@@ -119,37 +99,7 @@ locals {
       protocol                                = "Tcp"
       destination_port_ranges                 = ["3389", "5985"]
       source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["app"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-admin-to-dc = {
-      priority                                = 3907
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-admin-to-replica = {
-      priority                                = 139
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["replica"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-admin-to-witness = {
-      priority                                = 2370
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["witness"]
+      destination_application_security_groups = ["app", "dc", "replica", "witness"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
     in-tcp-app-to-dc = {
@@ -158,7 +108,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["app"]
+      source_application_security_groups      = ["app", "replica", "witness"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
@@ -171,16 +121,6 @@ locals {
       source_application_security_groups      = ["app"]
       destination_application_security_groups = ["replica"]
       description                             = "Applications connect to the listener (sql_ag_listener_port) and the instance port (sql_port)"
-    }
-    in-tcp-replica-to-dc = {
-      priority                                = 3344
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["replica"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
     in-tcp-replica-to-replica = {
       priority                                = 1779
@@ -202,16 +142,6 @@ locals {
       destination_application_security_groups = ["witness"]
       description                             = "Cluster nodes lock the witness file on the file share witness (SMB 445)"
     }
-    in-tcp-witness-to-dc = {
-      priority                                = 3883
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["witness"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
-    }
     in-udp-admin-to-app = {
       priority                                = 2991
       direction                               = "Inbound"
@@ -219,37 +149,7 @@ locals {
       protocol                                = "Udp"
       destination_port_ranges                 = ["3389"]
       source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["app"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-dc = {
-      priority                                = 1903
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-replica = {
-      priority                                = 1889
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["replica"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-witness = {
-      priority                                = 408
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["witness"]
+      destination_application_security_groups = ["app", "dc", "replica", "witness"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
     in-udp-app-to-dc = {
@@ -258,17 +158,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Udp"
       destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["app"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
-    }
-    in-udp-replica-to-dc = {
-      priority                                = 1247
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["replica"]
+      source_application_security_groups      = ["app", "replica", "witness"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
@@ -282,23 +172,13 @@ locals {
       destination_application_security_groups = ["replica"]
       description                             = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
-    in-udp-witness-to-dc = {
-      priority                                = 2013
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["witness"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
-    }
     out-icmp-app-to-dc = {
       priority                                = 2224
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
       destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["app"]
+      source_application_security_groups      = ["app", "witness"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
@@ -309,28 +189,8 @@ locals {
       protocol                                = "Icmp"
       destination_port_ranges                 = ["*"]
       source_application_security_groups      = ["replica"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
-    }
-    out-icmp-replica-to-replica = {
-      priority                                = 765
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["replica"]
-      destination_application_security_groups = ["replica"]
-      description                             = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
-    }
-    out-icmp-witness-to-dc = {
-      priority                                = 3780
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["witness"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
+      destination_application_security_groups = ["dc", "replica"]
+      description                             = "Domain members reach the domain controller (the cluster name object lives in AD); Replicas exchange data on the database mirroring endpoi..."
     }
     out-tcp-app-to-dc = {
       priority                                = 2671
@@ -338,7 +198,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["app"]
+      source_application_security_groups      = ["app", "replica", "witness"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
@@ -351,16 +211,6 @@ locals {
       source_application_security_groups      = ["app"]
       destination_application_security_groups = ["replica"]
       description                             = "Applications connect to the listener (sql_ag_listener_port) and the instance port (sql_port)"
-    }
-    out-tcp-replica-to-dc = {
-      priority                                = 3667
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["replica"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
     out-tcp-replica-to-replica = {
       priority                                = 1673
@@ -382,33 +232,13 @@ locals {
       destination_application_security_groups = ["witness"]
       description                             = "Cluster nodes lock the witness file on the file share witness (SMB 445)"
     }
-    out-tcp-witness-to-dc = {
-      priority                                = 3268
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["witness"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
-    }
     out-udp-app-to-dc = {
       priority                                = 1210
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Udp"
       destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["app"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
-    }
-    out-udp-replica-to-dc = {
-      priority                                = 1480
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["replica"]
+      source_application_security_groups      = ["app", "replica", "witness"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
@@ -421,16 +251,6 @@ locals {
       source_application_security_groups      = ["replica"]
       destination_application_security_groups = ["replica"]
       description                             = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
-    }
-    out-udp-witness-to-dc = {
-      priority                                = 1847
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["witness"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
   }
   subnets = {

@@ -109,17 +109,7 @@ locals {
       protocol                                = "Tcp"
       destination_port_ranges                 = ["22"]
       source_application_security_groups      = ["bastion"]
-      destination_application_security_groups = ["app"]
-      description                             = "From the bastion, operators log in to the application and database servers"
-    }
-    in-tcp-bastion-to-db = {
-      priority                                = 2339
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["22"]
-      source_application_security_groups      = ["bastion"]
-      destination_application_security_groups = ["db"]
+      destination_application_security_groups = ["app", "db"]
       description                             = "From the bastion, operators log in to the application and database servers"
     }
     in-tcp-internet-to-lb = {
@@ -209,17 +199,7 @@ locals {
       protocol                                = "Tcp"
       destination_port_ranges                 = ["22"]
       source_application_security_groups      = ["bastion"]
-      destination_application_security_groups = ["app"]
-      description                             = "From the bastion, operators log in to the application and database servers"
-    }
-    out-tcp-bastion-to-db = {
-      priority                                = 1455
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["22"]
-      source_application_security_groups      = ["bastion"]
-      destination_application_security_groups = ["db"]
+      destination_application_security_groups = ["app", "db"]
       description                             = "From the bastion, operators log in to the application and database servers"
     }
     out-tcp-lb-to-app = {

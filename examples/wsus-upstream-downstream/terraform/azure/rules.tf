@@ -78,27 +78,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Icmp"
       destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["downstream"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-icmp-sql-to-dc = {
-      priority                                = 1037
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-icmp-upstream-to-dc = {
-      priority                                = 185
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["upstream"]
+      source_application_security_groups      = ["downstream", "sql", "upstream"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -109,7 +89,7 @@ locals {
       protocol                                = "Tcp"
       destination_port_ranges                 = ["3389", "5985"]
       source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc"]
+      destination_application_security_groups = ["dc", "sql"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
     in-tcp-admin-to-downstream = {
@@ -119,27 +99,7 @@ locals {
       protocol                                = "Tcp"
       destination_port_ranges                 = ["3389", "5985", "8530-8531"]
       source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["downstream"]
-      description                             = "Administrators manage every server over RDP and WinRM; The WSUS administration console connects to both servers"
-    }
-    in-tcp-admin-to-sql = {
-      priority                                = 2026
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["sql"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-admin-to-upstream = {
-      priority                                = 3671
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985", "8530-8531"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["upstream"]
+      destination_application_security_groups = ["downstream", "upstream"]
       description                             = "Administrators manage every server over RDP and WinRM; The WSUS administration console connects to both servers"
     }
     in-tcp-clients-to-downstream = {
@@ -158,7 +118,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["downstream"]
+      source_application_security_groups      = ["downstream", "sql", "upstream"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -168,7 +128,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = [tostring(var.sql_port)]
-      source_application_security_groups      = ["downstream"]
+      source_application_security_groups      = ["downstream", "upstream"]
       destination_application_security_groups = ["sql"]
       description                             = "WSUS servers use SUSDB on the SQL Server (sql_port)"
     }
@@ -182,36 +142,6 @@ locals {
       destination_application_security_groups = ["upstream"]
       description                             = "The downstream server synchronizes from the upstream server (HTTP 8530, HTTPS 8531)"
     }
-    in-tcp-sql-to-dc = {
-      priority                                = 2899
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-tcp-upstream-to-dc = {
-      priority                                = 1267
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["upstream"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-tcp-upstream-to-sql = {
-      priority                                = 316
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.sql_port)]
-      source_application_security_groups      = ["upstream"]
-      destination_application_security_groups = ["sql"]
-      description                             = "WSUS servers use SUSDB on the SQL Server (sql_port)"
-    }
     in-udp-admin-to-dc = {
       priority                                = 1903
       direction                               = "Inbound"
@@ -219,37 +149,7 @@ locals {
       protocol                                = "Udp"
       destination_port_ranges                 = ["3389"]
       source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-downstream = {
-      priority                                = 2236
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["downstream"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-sql = {
-      priority                                = 270
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["sql"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-udp-admin-to-upstream = {
-      priority                                = 1537
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["upstream"]
+      destination_application_security_groups = ["dc", "downstream", "sql", "upstream"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
     in-udp-downstream-to-dc = {
@@ -258,27 +158,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Udp"
       destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["downstream"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-udp-sql-to-dc = {
-      priority                                = 2187
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-udp-upstream-to-dc = {
-      priority                                = 130
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["upstream"]
+      source_application_security_groups      = ["downstream", "sql", "upstream"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -288,27 +168,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Icmp"
       destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["downstream"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-icmp-sql-to-dc = {
-      priority                                = 3448
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-icmp-upstream-to-dc = {
-      priority                                = 1358
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Icmp"
-      destination_port_ranges                 = ["*"]
-      source_application_security_groups      = ["upstream"]
+      source_application_security_groups      = ["downstream", "sql", "upstream"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -318,7 +178,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["downstream"]
+      source_application_security_groups      = ["downstream", "sql", "upstream"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
@@ -328,7 +188,7 @@ locals {
       access                                  = "Allow"
       protocol                                = "Tcp"
       destination_port_ranges                 = [tostring(var.sql_port)]
-      source_application_security_groups      = ["downstream"]
+      source_application_security_groups      = ["downstream", "upstream"]
       destination_application_security_groups = ["sql"]
       description                             = "WSUS servers use SUSDB on the SQL Server (sql_port)"
     }
@@ -341,26 +201,6 @@ locals {
       source_application_security_groups      = ["downstream"]
       destination_application_security_groups = ["upstream"]
       description                             = "The downstream server synchronizes from the upstream server (HTTP 8530, HTTPS 8531)"
-    }
-    out-tcp-sql-to-dc = {
-      priority                                = 846
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-tcp-upstream-to-dc = {
-      priority                                = 1502
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["upstream"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
     }
     out-tcp-upstream-to-internet = {
       priority                           = 2260
@@ -382,43 +222,13 @@ locals {
       destination_address_prefixes       = ["::/0"]
       description                        = "The upstream server synchronizes with Microsoft Update on TCP 80 and 443"
     }
-    out-tcp-upstream-to-sql = {
-      priority                                = 3182
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.sql_port)]
-      source_application_security_groups      = ["upstream"]
-      destination_application_security_groups = ["sql"]
-      description                             = "WSUS servers use SUSDB on the SQL Server (sql_port)"
-    }
     out-udp-downstream-to-dc = {
       priority                                = 3402
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Udp"
       destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["downstream"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-udp-sql-to-dc = {
-      priority                                = 593
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-udp-upstream-to-dc = {
-      priority                                = 1056
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["upstream"]
+      source_application_security_groups      = ["downstream", "sql", "upstream"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
