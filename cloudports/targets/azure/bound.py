@@ -15,7 +15,7 @@ Per direction and protocol (an NSG rule has one of each, as cloudports writes th
 from __future__ import annotations
 
 import ipaddress
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict
 from collections.abc import Iterable
 from math import ceil
@@ -52,13 +52,25 @@ def _capacity(pairs: list[Pair]) -> int:
 
 
 def _port_disjoint(pairs: list[Pair]) -> int:
-    """The size of a set of pairs no two of which share a port (greedy: pairs with the fewest ports first)."""
-    used: list[tuple[int, int]] = []  # disjoint port intervals of the pairs taken, sorted
+    """The size of a set of pairs no two of which share a port (greedy: pairs with the fewest ports first).
+
+    Pairs of single ports come first and only need a set of the ports taken; the few with a range are then
+    checked against those ports (sorted) and the intervals taken so far, so the count stays near-linear."""
+    points: set[int] = set()
+    ranged: list[tuple[tuple[int, int], ...]] = []
     taken = 0
     for spans in sorted((_spans(p.ports) for p in pairs), key=lambda s: (sum(hi - lo for lo, hi in s), s)):
-        if not any(_overlaps(used, lo, hi) for lo, hi in spans):
+        if any(lo != hi for lo, hi in spans):
+            ranged.append(spans)
+        elif not any(lo in points for lo, _hi in spans):
+            points.update(lo for lo, _hi in spans)
+            taken += 1
+    singles = sorted(points)
+    used: list[tuple[int, int]] = []  # disjoint port intervals of the ranged pairs taken, sorted
+    for spans in ranged:
+        if not any(_meets(singles, used, lo, hi) for lo, hi in spans):
             for span in spans:
-                used.insert(bisect_right(used, span), span)
+                insort(used, span)
             taken += 1
     return taken
 
@@ -73,10 +85,14 @@ def _spans(ports: tuple[str, ...]) -> tuple[tuple[int, int], ...]:
     return tuple(sorted(span(e) for e in ports))
 
 
-def _overlaps(used: list[tuple[int, int]], lo: int, hi: int) -> bool:
-    """Whether [lo, hi] meets an interval of `used` (sorted, disjoint): the last one starting at or before hi."""
-    i = bisect_right(used, (hi, 65536)) - 1
-    return i >= 0 and used[i][1] >= lo
+def _meets(singles: list[int], used: list[tuple[int, int]], lo: int, hi: int) -> bool:
+    """Whether [lo, hi] holds a port of `singles` (sorted) or meets an interval of `used` (sorted, disjoint:
+    only the last one starting at or before hi can)."""
+    i = bisect_left(singles, lo)
+    if i < len(singles) and singles[i] <= hi:
+        return True
+    j = bisect_right(used, (hi, 65536)) - 1
+    return j >= 0 and used[j][1] >= lo
 
 
 def _networks_apart(pairs: list[Pair]) -> bool:
