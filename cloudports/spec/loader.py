@@ -332,6 +332,13 @@ def _build_flows(
     return flows, skipped
 
 
+def _check_target_roles(problems: Problems, doc: Doc, root: SpecFile, roles: dict[str, model.Role]) -> None:
+    """Roles that target settings name (e.g. targets.azure.subnets[].roles) exist, as each target requires."""
+    for name, settings in root.targets or ():
+        for path, message, hint in settings.role_problems(roles) if settings is not None else ():
+            problems.error(locate(doc.raw, ("targets", name, *path)), f"targets.{name}: {message}", hint)
+
+
 def _warn_empty(
     problems: Problems, root: Doc, flows: list[model.Flow], skipped: list[model.Flow], phase: str | None
 ) -> None:
@@ -379,6 +386,7 @@ def load_topology(
     roles = _build_roles(problems, role_defs, networks, specs[0])
     resolver = _Resolver(ctx, services)
     flows, skipped = _build_flows(problems, specs, roles, networks, resolver, phase)
+    _check_target_roles(problems, specs[0], root, roles)
 
     # Every service is resolved (not only the used ones) so that catalog mistakes surface at once.
     for name in services:
