@@ -63,10 +63,12 @@ Modelling choices (documented because the clouds cannot be evaluated without the
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from cloudports.spec.model import PortSpec, Topology
 from cloudports.targets.aws.model import AwsState, SgRule
@@ -354,7 +356,7 @@ class AzureModel:
         self.state = state
         self.roles = set(state.asgs)
         self.vnet = tuple(ipaddress.ip_network(p) for p in vnet_prefixes)
-        rules = [*state.rules.values(), *AZURE_DEFAULT_RULES]
+        rules = [*state.nsg.rules.values(), *AZURE_DEFAULT_RULES]
         self.ordered = {
             way: sorted((r for r in rules if r.direction == way), key=lambda r: (r.priority, r.name))
             for way in ("Inbound", "Outbound")
@@ -579,9 +581,7 @@ def assert_azure_equivalent(
     assert not bad, _report("azure", topology, bad)
 
 
-def assert_equivalent(
-    topology: Topology, state: AwsState | AzureState, probes: Iterable[Probe] | None = None
-) -> None:
+def assert_equivalent(topology: Topology, state: AwsState | AzureState, probes: Iterable[Probe] | None = None) -> None:
     """For every probe, the cloud state allows exactly what the spec allows (Azure: ICMP at any-type level)."""
     if isinstance(state, AwsState):
         assert_aws_equivalent(topology, state, probes)
@@ -589,3 +589,15 @@ def assert_equivalent(
         assert_azure_equivalent(topology, state, probes)
     else:
         raise TypeError(f"not a desired state: {type(state).__name__}")
+
+
+def rules_of(state: Any) -> dict[str, Any]:
+    """The rules of an AWS state, or of the one NSG of an Azure state."""
+    return state.nsg.rules if isinstance(state, AzureState) else state.rules
+
+
+def with_rules(state: Any, rules: dict[str, Any]) -> Any:
+    """The state with other rules (an Azure state's one NSG's)."""
+    if isinstance(state, AzureState):
+        return dataclasses.replace(state, nsgs={state.nsg.name: dataclasses.replace(state.nsg, rules=rules)})
+    return dataclasses.replace(state, rules=rules)

@@ -130,7 +130,7 @@ def test_apply_example_allows_exactly_the_spec(arm: ArmServer, sdk, capsys, spec
 
     live = live_state(sdk, spec)
     want = desired(spec)
-    assert live.rules == want.rules  # names, priorities, content, descriptions
+    assert live.nsg.rules == want.nsg.rules  # names, priorities, content, descriptions
     assert set(live.asgs) == set(want.asgs)
     assert_azure_equivalent(compile_spec(spec).topology, live)
     for s in target["subnets"]:
@@ -327,7 +327,7 @@ def test_out_of_band_change_is_drift_and_apply_repairs_it(distributed: ArmServer
     assert [code for *_x, code in distributed.request_log if code >= 400] == []  # no conflict, ever
     assert drift(capsys, DISTRIBUTED)[0] == 0
     after = live_state(sdk, DISTRIBUTED)
-    assert after.rules == before.rules  # same names, priorities and content as before the change
+    assert after.nsg.rules == before.nsg.rules  # same names, priorities and content as before the change
     assert set(after.asgs) == set(before.asgs)
     assert subnet_nsg(sdk, RG, "vnet-d365dist", "snet-servers") == NSG
 
@@ -351,7 +351,7 @@ def test_foreign_rule_on_a_wanted_priority_is_removed_before_the_new_rule_is_wri
     distributed: ArmServer, sdk, capsys, tmp_path: Path
 ) -> None:
     spec = write_spec(tmp_path, DISTRIBUTED, extra_flows=[{"from": "corp", "to": "sql", "services": ["mssql"]}])
-    new = desired(spec).rules["in-tcp-corp-to-sql"]
+    new = desired(spec).nsg.rules["in-tcp-corp-to-sql"]
     squatter = sdk_rule(
         priority=new.priority,
         direction="Inbound",
@@ -370,14 +370,14 @@ def test_foreign_rule_on_a_wanted_priority_is_removed_before_the_new_rule_is_wri
 
 def test_many_rule_writes_go_as_one_nsg_put(distributed: ArmServer, sdk, capsys) -> None:
     before = live_state(sdk, DISTRIBUTED)
-    names = sorted(before.rules)[:25]
+    names = sorted(before.nsg.rules)[:25]
     for name in names:
         sdk.security_rules.begin_delete(RG, NSG, name).result()
     oob_rule_added(sdk)
     distributed.clear_request_log()
     apply(capsys, DISTRIBUTED)
     assert resource_writes(distributed) == {"PUT networkSecurityGroups": 1}
-    assert live_state(sdk, DISTRIBUTED).rules == before.rules
+    assert live_state(sdk, DISTRIBUTED).nsg.rules == before.nsg.rules
     assert live_state(sdk, DISTRIBUTED).tags == before.tags
 
 
@@ -397,7 +397,7 @@ class _Meddler:
 
 
 def test_whole_nsg_put_never_overwrites_a_rule_written_meanwhile(distributed: ArmServer, sdk, monkeypatch) -> None:
-    for name in sorted(live_state(sdk, DISTRIBUTED).rules)[:25]:
+    for name in sorted(live_state(sdk, DISTRIBUTED).nsg.rules)[:25]:
         sdk.security_rules.begin_delete(RG, NSG, name).result()
     backend = AZURE.open_backend(compile_spec(DISTRIBUTED), {}, False)
     planned = backend.plan()
@@ -417,10 +417,11 @@ def test_creating_the_nsg_never_overwrites_one_created_meanwhile(arm: ArmServer,
     backend = AZURE.open_backend(compile_spec(DISTRIBUTED), {}, False)
     live = backend.read()
     planned = diff(backend.desired_for(live), live, backend.arm)
-    assert planned.create_nsg
+    [created] = planned.nsgs
+    assert created.live is None
     sdk.network_security_groups.begin_create_or_update(RG, NSG, {"location": "eastus"}).result()
     with pytest.raises(CloudportsError, match="PreconditionFailed"):
-        Applier(backend.client, backend.arm, backend.desired_for, backend.read)._create_nsg(planned, {})
+        Applier(backend.client, backend.arm, backend.desired_for, backend.read)._create_nsg(planned, created, {})
 
 
 # ------------------------------------------------------------------------------------- priority stability
@@ -533,7 +534,7 @@ def test_emitted_hcl_and_applied_nsg_describe_the_same_rules(arm: ArmServer, sdk
     with open(tmp_path / "tf/rules.tf") as f:
         hcl = hcl2.load(f)
     emitted = {k.strip('"'): v for k, v in hcl["locals"][0]["security_rules"].items()}
-    live = live_state(sdk, spec).rules
+    live = live_state(sdk, spec).nsg.rules
     with open(tmp_path / "tf/main.tf") as f:  # spec parameters are variables: their defaults are what was applied
         defaults = {n.strip('"'): b.get("default") for v in hcl2.load(f)["variable"] for n, b in v.items()}
 
@@ -777,17 +778,17 @@ def test_a_lost_answer_to_the_nsg_create_is_recognised(lagging: ArmServer, capsy
     statuses = [s for m, p, s in lagging.request_log if m == "PUT" and p.endswith(f"/networkSecurityGroups/{NSG}")]
     assert statuses[0] == 0 and statuses[-1] in (412, 409, 201), statuses  # lost, then the retry
     assert drift(capsys, DISTRIBUTED)[0] == 0
-    assert live_state(sdk, DISTRIBUTED).rules == desired(DISTRIBUTED).rules
+    assert live_state(sdk, DISTRIBUTED).nsg.rules == desired(DISTRIBUTED).nsg.rules
 
 
 def test_a_lost_answer_to_the_whole_nsg_put_is_recognised(lagging: ArmServer, capsys) -> None:
     sdk = sdk_client(lagging)
     before = live_state(sdk, DISTRIBUTED)
-    for name in sorted(before.rules)[:25]:
+    for name in sorted(before.nsg.rules)[:25]:
         sdk.security_rules.begin_delete(RG, NSG, name).result()
     lagging.inject_fault("PUT", rf"/networkSecurityGroups/{NSG}$", drop_answer=True)
     apply(capsys, DISTRIBUTED)
-    assert live_state(sdk, DISTRIBUTED).rules == before.rules
+    assert live_state(sdk, DISTRIBUTED).nsg.rules == before.nsg.rules
     assert drift(capsys, DISTRIBUTED)[0] == 0
 
 

@@ -82,10 +82,11 @@ def _example_mismatches(example: Path, plan: dict[str, Any]) -> list[str]:
     asgs = sorted(after["name"] for _, after, _ in planned(plan, "azurerm_application_security_group"))
     nsgs = [(a["name"], a["resource_group_name"]) for _, a, _ in planned(plan, "azurerm_network_security_group")]
     checks = {
-        "rule names": sorted(rules) == sorted(state.rules),
-        "priorities": {n: r["priority"] for n, r in rules.items()} == {n: r.priority for n, r in state.rules.items()},
+        "rule names": sorted(rules) == sorted(state.nsg.rules),
+        "priorities": {n: r["priority"] for n, r in rules.items()}
+        == {n: r.priority for n, r in state.nsg.rules.items()},
         "ASG names": asgs == sorted(a.name for a in state.asgs.values()),
-        "NSG": nsgs == [(state.nsg_name, f"rg-{example.name}")],
+        "NSG": nsgs == [(state.nsg.name, f"rg-{example.name}")],
     }
     return plan_problems(plan) + [f"{example.name}: {what} differ" for what, ok in checks.items() if not ok]
 
