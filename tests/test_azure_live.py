@@ -12,7 +12,6 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -31,7 +30,7 @@ from cloudports.targets.azure.model import ALLOW_PRIORITIES, NsgRule
 from cloudports.targets.azure.normalise import normalise_ports, normalise_rule
 from cloudports.targets.azure.priorities import assign_priorities, described, home_slot, recorded_priority
 from cloudports.targets.azure.writes import order_rule_writes, rule_properties
-from tests.semantics import SpecModel, assert_azure_equivalent, azure_allows, probe_points
+from tests.semantics import SpecModel, assert_azure_equivalent, azure_allows, probe_points, with_rules
 from tests.support.azure_live import (
     DISTRIBUTED,
     EXAMPLES,
@@ -511,7 +510,7 @@ def test_no_declared_flow_is_blocked_between_two_writes(
     def checked(method: str, raw_path: str, headers: Any, body: bytes) -> Any:
         result = original(method, raw_path, headers, body)
         if method.upper() in ("PUT", "PATCH", "DELETE") and "/networkSecurityGroups/" in raw_path:
-            now = replace(shape, rules=rules_right_now(distributed, RG, NSG, asgs))
+            now = with_rules(shape, rules_right_now(distributed, RG, NSG, asgs))
             name = raw_path.split("?")[0].rsplit("/", 1)[-1]
             seen.append((method, name, [p for p in probes if not azure_allows(now, *p)]))
         return result  # (asserted below: an assertion here would only reach the server thread)

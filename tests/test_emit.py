@@ -19,8 +19,8 @@ from cloudports.pipeline import compile_spec, desired_state
 from cloudports.targets.aws.emit import rules_locals as aws_locals
 from cloudports.targets.azure.build import DENY_VNET_INBOUND
 from cloudports.targets.azure.emit import PRIORITIES_FILE, read_previous_priorities
-from cloudports.targets.azure.priorities import ONLY_NSG
 from cloudports.targets.azure.emit import rules_locals as azure_locals
+from cloudports.targets.azure.priorities import ONLY_NSG
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.parent for p in (REPO / "examples").glob("*/topology.yaml"))
