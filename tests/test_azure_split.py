@@ -152,6 +152,22 @@ def test_a_topology_one_nsg_cannot_hold_fits_one_nsg_per_subnet(tmp_path: Path) 
         desired_state(compile_spec(_many(tmp_path, 1000, split=True)), "azure")
 
 
+def test_the_generated_benchmark_topology_is_refused_whole_and_fits_split(tmp_path: Path) -> None:
+    """benchmarks/compile.py's generated spec of 4,000 flows: 3,209 rules, refused in one NSG; six subnets hold it,
+    and each NSG's allow rules are its own roles' (inbound to them, outbound from them)."""
+    from benchmarks.compile import generated_spec
+
+    with pytest.raises(CloudportsError, match="needs 3209 rules"):
+        desired_state(compile_spec(write(tmp_path, generated_spec(4000), "whole.yaml")), "azure")
+    state = desired_state(compile_spec(write(tmp_path, generated_spec(4000, subnets=6))), "azure")
+    assert len(state.nsgs) == 6 and sum(len(n.rules) for n in state.nsgs.values()) > 3000
+    for nsg in state.nsgs.values():
+        assert len(nsg.rules) <= MAX_RULES and nsg.roles
+        for rule in (r for r in nsg.rules.values() if r.access == "Allow"):
+            own = rule.destination_asgs if rule.direction == "Inbound" else rule.source_asgs
+            assert set(own) <= nsg.roles, (nsg.name, rule.name)
+
+
 # ------------------------------------------------------------------------------------------- Terraform
 
 
@@ -195,6 +211,8 @@ def test_apply_drift_query_and_destroy(sdk: Any, tmp_path: Path, capsys) -> None
     assert_azure_equivalent(compile_spec(spec).topology, live)
     assert cli(capsys, "drift", spec, "-t", "azure")[0] == 0
     for live_flag in ((), ("--live",)):
+        code, out, _ = cli(capsys, "verify", spec, "-t", "azure", *live_flag)
+        assert code == 0, out
         for src, dst, port, code in (("web", "app", "tcp/8080", 0), ("web", "db", "tcp/5432", 3)):
             args = ("query", spec, "-t", "azure", *live_flag, "--from", src, "--to", dst, "-p", port)
             found, out, _ = cli(capsys, *args)
