@@ -172,8 +172,12 @@ def test_the_generated_benchmark_topology_is_refused_whole_and_fits_split(tmp_pa
 
 
 def test_emitted_priorities_are_kept_per_nsg(tmp_path: Path, capsys) -> None:
-    spec, out = write(tmp_path, spec_data()), tmp_path / "tf"
+    data = spec_data()
+    data["roles"]["web"] = {"members": {"azure": {"network_interfaces": ["nic-web-1"]}}}
+    spec, out = write(tmp_path, data), tmp_path / "tf"
     assert cli(capsys, "emit", spec, "-t", "azure", "--out", out)[0] == 0
+    # the NICs join the ASGs the root creates (shared by the NSG modules), not a module's
+    assert "= azurerm_application_security_group.this[each.value.role].id" in (out / "members.tf").read_text()
     first = read_previous_priorities(out)
     assert sorted(first) == [BACK, FRONT] and ("Inbound", "in-tcp-web-to-app") in first[BACK]
     main_tf = (out / "main.tf").read_text()

@@ -206,7 +206,7 @@ def _subnets(result: AzureDiff) -> None:
     problems = []
     for n in result.nsgs:
         target = (n.live.id if n.live else nsg_id(result.settings, n.name)).lower()
-        for subnet in (live.subnets[s.key] for s in n.want.subnets if s.key in live.subnets):
+        for subnet in (live.subnets[key] for key in dict.fromkeys(s.key for s in n.want.subnets)):
             current = (subnet.nsg_id or "").lower()
             if current == target:
                 continue
