@@ -1,9 +1,11 @@
 """Carrying out an Azure plan through azure-mgmt-network, in an order that never makes Azure reject a write.
 
-Order: ASGs first (create, or fix tags) -> the NSG (a new one in one PUT with all its rules inline; an existing
-one only has its tags patched, never PUT, which would replace its rules) -> rules one by one -> subnet
+Order: ASGs first (create, or fix tags) -> the NSGs (a new one in one PUT with all its rules inline; an existing
+one only has its tags patched, never PUT, which would replace its rules) -> rules one by one, the additions of
+every NSG before the deletions of any (with one NSG per subnet a role's rules may move between NSGs) -> subnet
 associations (once the rules are in place, so a subnet never runs on the default rules alone) -> NIC membership
-(members) -> ASGs the spec no longer has (after the rules and NICs that used them let go).
+(members) -> NSGs of an earlier split the spec no longer has (their subnets now on their new NSG) -> ASGs the
+spec no longer has (after the rules and NICs that used them let go).
 
 Independent writes - the ASG PUTs, the NIC PUTs, the ASG deletions - run concurrently, at most
 CLOUDPORTS_AZURE_CONCURRENCY (default 8) at once; the writes on the one NSG stay one after another.
