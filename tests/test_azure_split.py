@@ -239,54 +239,64 @@ def _flows_hold(state: AzureState, flows: list[tuple[str, str, int]]) -> bool:
     return all(model.allows(src, dst, "tcp", port) for src, dst, port in flows)
 
 
+def _with_live_rules(state: AzureState, rules: dict[str, dict[str, Any]]) -> AzureState:
+    """The state's placement of roles in subnets, with the NSGs' rules as they are now."""
+    nsgs = {n: Nsg(n, rules[n], roles=nsg.roles) for n, nsg in state.nsgs.items()}
+    return AzureState(state.topology, state.location, RG, state.tags, state.asgs, nsgs, state.egress)
+
+
+MOVES = {
+    "move": [{"front": ["web", "app"]}, {"back": ["db"]}],  # app joins web: front only gains, back only loses
+    "swap": [{"front": ["app"]}, {"back": ["web", "db"]}],  # web and app swap: both NSGs gain and lose rules
+}
+
+
+@pytest.mark.parametrize("move", MOVES)
+@pytest.mark.parametrize("bulk", [False, True], ids=["rule-by-rule", "whole-nsg-puts"])
 def test_moving_a_role_to_another_subnet_adds_before_it_removes(
-    sdk: Any, arm: ArmServer, tmp_path: Path, capsys, monkeypatch
+    sdk: Any, arm: ArmServer, tmp_path: Path, capsys, monkeypatch, bulk: bool, move: str
 ) -> None:
-    """app moves from the back subnet to the front one: its rules move from one NSG to the other. Every rule
-    write in any NSG happens before any deletion, so at some instant every flow holds wherever app's machines
-    are; and at no instant does a flow hold under neither placement."""
-    before, after = (
-        write(tmp_path, spec_data()),
-        write(tmp_path, spec_data([{"front": ["web", "app"]}, {"back": ["db"]}]), "moved.yaml"),
-    )
+    """Roles move between subnets: their rules move from one NSG to the other. After every write, each flow
+    holds where the machines were or where they go (never nowhere), and there is a moment where it holds in
+    both: every NSG's additions come before any NSG's deletions (rule by rule, or as whole-NSG PUTs for an NSG
+    with more than BULK_THRESHOLD writes: its additions first, its final rules once every NSG has its
+    additions)."""
+    from cloudports.targets.azure import apply as azure_apply
+
+    monkeypatch.setattr(azure_apply, "BULK_THRESHOLD", 0 if bulk else 1000)
+    before = write(tmp_path, spec_data())
+    after = write(tmp_path, spec_data(MOVES[move]), "moved.yaml")
     assert cli(capsys, "apply", before, "-t", "azure", "--auto-approve")[0] == 0
     roles = {a.id.lower(): a.tags["cloudports:role"] for a in sdk.application_security_groups.list(RG)}
     flows = [("198.51.100.7", "web", 443), ("web", "app", 8080), ("app", "db", 5432)]
     old, new = _live(sdk, before), _live(sdk, after)
-    seen: list[tuple[str, bool, bool]] = []  # (method, flows hold under the old placement, under the new)
+    seen: list[tuple[str, bool, bool]] = []  # (write, flows hold under the old placement, under the new)
     original = arm.handle
 
     def watched(method: str, raw_path: str, headers: Any, body: bytes) -> Any:
         result = original(method, raw_path, headers, body)
-        if method.upper() in ("PUT", "DELETE") and "/securityRules/" in raw_path:
+        if method.upper() in ("PUT", "DELETE") and "/networkSecurityGroups/" in raw_path:
             rules = {n: rules_right_now(arm, RG, n, roles) for n in (FRONT, BACK)}
-            hold = [
-                _flows_hold(
-                    AzureState(
-                        s.topology,
-                        s.location,
-                        RG,
-                        s.tags,
-                        s.asgs,
-                        {n: Nsg(n, rules[n], roles=nsg.roles) for n, nsg in s.nsgs.items()},
-                    ),
-                    flows,
-                )
-                for s in (old, new)
-            ]
-            seen.append((method.upper(), *hold))
+            write = f"{method.upper()} {raw_path.split('?')[0].rsplit('/', 1)[-1]}"
+            seen.append((write, *(_flows_hold(_with_live_rules(s, rules), flows) for s in (old, new))))
         return result
 
     monkeypatch.setattr(arm, "handle", watched)
     assert cli(capsys, "apply", after, "-t", "azure", "--auto-approve")[0] == 0
-    methods = [m for m, _o, _n in seen]
-    assert "PUT" in methods and "DELETE" in methods
-    assert methods.index("DELETE") > max(i for i, m in enumerate(methods) if m == "PUT")  # adds, then removes
-    assert all(o or n for _m, o, n in seen)  # never a moment where app's flows hold nowhere
-    last_put = max(i for i, m in enumerate(methods) if m == "PUT")
-    assert seen[last_put][1:] == (True, True)  # the overlap: both placements work
-    assert seen[-1][2]
     monkeypatch.setattr(arm, "handle", original)
+    assert all(o or n for _w, o, n in seen), seen  # never a moment where app's flows hold nowhere
+    assert any(o and n for _w, o, n in seen), seen  # the overlap: both placements work
+    assert seen[-1][2]
+    writes = [w for w, _o, _n in seen]
+    if bulk and move == "move":
+        # front only gains rules: one PUT now; back only loses some: one PUT once front has them
+        assert writes == [f"PUT {FRONT}", f"PUT {BACK}"]
+    elif bulk:  # each NSG: its additions, then (after both) its final rules
+        assert writes == [f"PUT {BACK}", f"PUT {FRONT}", f"PUT {BACK}", f"PUT {FRONT}"]
+    else:
+        deletes = [i for i, w in enumerate(writes) if w.startswith("DELETE")]
+        puts = [i for i, w in enumerate(writes) if w.startswith("PUT")]
+        assert puts and deletes and max(puts) < min(deletes)  # adds, then removes
     assert cli(capsys, "drift", after, "-t", "azure")[0] == 0
     assert_azure_equivalent(compile_spec(after).topology, _live(sdk, after))
 

@@ -41,7 +41,7 @@ from cloudports.targets.azure.arm import (
 )
 from cloudports.targets.azure.diff import ASG, NSG, AzureDiff, NsgDiff, destroy_diff, diff
 from cloudports.targets.azure.members import region_problems, vnet_problems
-from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveState, Nic, SubnetRef
+from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveState, Nic, NsgRule, SubnetRef
 from cloudports.targets.azure.normalise import canonical, normalise_rule
 from cloudports.targets.azure.read import running
 from cloudports.targets.azure.writes import Step, nsg_body, order_rule_writes, security_rule
@@ -139,20 +139,25 @@ class Applier:
 
     def _update_nsg(self, d: AzureDiff, n: NsgDiff, asg_ids: dict[str, str]) -> Callable[[], None]:
         """Tags patched (never a PUT of the NSG itself, which would replace its rules), then the rule writes up to
-        the first deletion; returns the rest, for once every NSG has its new rules. (More than BULK_THRESHOLD
-        writes are one PUT, atomic: now if it deletes nothing, else with the rest.)"""
+        the first deletion; returns the rest, for once every NSG has its new rules.
+
+        More than BULK_THRESHOLD writes go as whole-NSG PUTs, each atomic: one with a single NSG (nothing
+        elsewhere waits on it); with several and deletions, one with the additions now (the rules as the writes up
+        to the first deletion leave them) and one with the final rules in the rest."""
         if n.tag:
             self._patch_tags(self.client.network_security_groups, "network security group", n.name, n.tag.after)
-        if n.writes > BULK_THRESHOLD:
-            bulk = lambda: self._put_all_rules(d, n, asg_ids)  # noqa: E731
-            if n.remove:
-                return bulk
-            bulk()
-            return lambda: None
         steps = order_rule_writes(n.live_rules, n.add + [want for want, _have, _why in n.change], n.remove)
         first = next((i for i, s in enumerate(steps) if s.action == "delete"), len(steps))
-        self._write_rules(n.name, steps[:first], asg_ids)
-        return lambda: self._write_rules(n.name, steps[first:], asg_ids)
+        if n.writes <= BULK_THRESHOLD:
+            self._write_rules(n.name, steps[:first], asg_ids)
+            return lambda: self._write_rules(n.name, steps[first:], asg_ids)
+        if not n.remove or len(d.nsgs) == 1:
+            self._put_all_rules(d, n.name, asg_ids, n.live_rules, n.want.rules)
+            return lambda: None
+        interim = {**n.live_rules, **{s.rule.name: s.rule for s in steps[:first]}}
+        if first:  # (only deletions: nothing to write before the other NSGs' additions)
+            self._put_all_rules(d, n.name, asg_ids, n.live_rules, interim)
+        return lambda: self._put_all_rules(d, n.name, asg_ids, interim, n.want.rules)
 
     def _put_asg(self, asg: Asg, location: str) -> str:
         body = models.ApplicationSecurityGroup(location=location, tags=dict(asg.tags))
@@ -172,13 +177,14 @@ class Applier:
         body = nsg_body(d.desired.location, dict(d.desired.tags), rules)
         created = len(n.want.rules) + 1  # the NSG and its rules
         action = "creating network security group"
-        result = self._put_nsg(d, n, asg_ids, body, {"If-None-Match": "*"}, action, created)
+        result = self._put_nsg(d, n.name, n.want.rules, asg_ids, body, {"If-None-Match": "*"}, action, created)
         return str(result.id)
 
     def _put_nsg(
         self,
         d: AzureDiff,
-        n: NsgDiff,
+        name: str,
+        rules: dict[str, NsgRule],
         asg_ids: dict[str, str],
         body: Any,
         headers: dict[str, str],
@@ -187,9 +193,8 @@ class Applier:
     ) -> Any:
         """PUT the whole NSG under a precondition. A 412 may be our own write: its answer was lost and azure-core
         sent the PUT again, which then found the NSG changed - by the first attempt. It is recognised as done
-        when the NSG carries this spec's tags and exactly the desired rules; anything else stays a 412."""
-        name = n.name
-        subject = f"{name} ({len(n.want.rules)} rules)"
+        when the NSG carries this spec's tags and exactly the `rules` written; anything else stays a 412."""
+        subject = f"{name} ({len(rules)} rules)"
         with arm_errors(action, subject):
             try:
                 done = retry_busy(
@@ -203,14 +208,14 @@ class Applier:
             except HttpResponseError as exc:
                 if exc.status_code != 412:
                     raise
-                landed = self._landed(d, n, asg_ids)
+                landed = self._landed(d, name, rules, asg_ids)
                 if landed is None:
                     raise
                 return landed
 
-    def _landed(self, d: AzureDiff, n: NsgDiff, asg_ids: dict[str, str]) -> Any | None:
-        """The NSG, if it is this spec's and holds exactly the desired rules (after any running write ends)."""
-        name, roles_by_id = n.name, {i.lower(): role for role, i in asg_ids.items()}
+    def _landed(self, d: AzureDiff, name: str, want: dict[str, NsgRule], asg_ids: dict[str, str]) -> Any | None:
+        """The NSG, if it is this spec's and holds exactly the `want` rules (after any running write ends)."""
+        roles_by_id = {i.lower(): role for role, i in asg_ids.items()}
         waited = 0.0
         try:
             nsg = self.client.network_security_groups.get(self.rg, name)
@@ -224,19 +229,22 @@ class Applier:
         if not is_mine(tags, d.desired.topology, d.desired.tags[SPEC_TAG]):
             return None
         rules = {r.name: normalise_rule(r, roles_by_id) for r in nsg.security_rules or []}
-        return nsg if rules == {name: canonical(r) for name, r in n.want.rules.items()} else None
+        return nsg if rules == {key: canonical(r) for key, r in want.items()} else None
 
-    def _put_all_rules(self, d: AzureDiff, n: NsgDiff, asg_ids: dict[str, str]) -> None:
-        """Replace the NSG's whole rule set in one PUT (location, tags and flushConnection as they are).
+    def _put_all_rules(
+        self, d: AzureDiff, name: str, asg_ids: dict[str, str], now: dict[str, NsgRule], then: dict[str, NsgRule]
+    ) -> None:
+        """Replace the NSG's whole rule set, `now`, by `then` in one PUT (location, tags and flushConnection as
+        they are).
 
-        The NSG must still have the rules the plan was made from, and If-Match makes Azure refuse the PUT (412) if
-        anything is written to the NSG between this read and the write."""
-        name = n.name
+        The NSG must still have the rules `now` (those the plan was made from, or those the first of two PUTs
+        left), and If-Match makes Azure refuse the PUT (412) if anything is written to the NSG between this read
+        and the write."""
         with arm_errors("reading network security group", name):
             nsg = self.client.network_security_groups.get(self.rg, name)
         roles_by_id = {a.id.lower(): key for key, a in d.live.asgs.items()}
-        now = {r.name: normalise_rule(r, roles_by_id) for r in nsg.security_rules or []}
-        if now != n.live_rules:
+        found = {r.name: normalise_rule(r, roles_by_id) for r in nsg.security_rules or []}
+        if found != {key: canonical(r) for key, r in now.items()}:
             raise CloudportsError(
                 [
                     Diagnostic(
@@ -248,11 +256,12 @@ class Applier:
                 ]
             )
         # Only what a PUT may set, as it is now; read-only parts (default rules, subnets, state) stay out.
-        rules = [security_rule(r, asg_ids, inline=True) for r in n.want.rules.values()]
+        rules = [security_rule(r, asg_ids, inline=True) for r in then.values()]
         flush = {} if nsg.flush_connection is None else {"flushConnection": nsg.flush_connection}
         body = nsg_body(nsg.location, dict(nsg.tags or {}), rules, **flush)
         action = "replacing the rules of network security group"
-        self._put_nsg(d, n, asg_ids, body, {"If-Match": str(nsg.etag)}, action, n.writes)
+        changes = sum(now.get(k) != r for k, r in then.items()) + len(now.keys() - then.keys())
+        self._put_nsg(d, name, then, asg_ids, body, {"If-Match": str(nsg.etag)}, action, changes)
 
     def _write_rules(self, nsg: str, steps: list[Step], asg_ids: dict[str, str]) -> None:
         for each in steps:
