@@ -168,6 +168,33 @@ def test_the_generated_benchmark_topology_is_refused_whole_and_fits_split(tmp_pa
             assert set(own) <= nsg.roles, (nsg.name, rule.name)
 
 
+def _roles_in_subnets(tmp_path: Path, name: str, placement: list[list[str]], flows: list[dict[str, Any]]) -> Path:
+    """A spec with these flows and a subnet per list of roles (one list, empty: one subnet without roles)."""
+    subnets = [
+        {"virtual_network": "vnet", "name": f"s{i}", **({"roles": roles} if roles else {})}
+        for i, roles in enumerate(placement)
+    ]
+    roles = sorted({r for f in flows for end in (f["from"], f["to"]) for r in ([end] if isinstance(end, str) else end)})
+    data = {"name": name, "roles": {r: {} for r in roles}, "flows": flows, "targets": {"azure": {"subnets": subnets}}}
+    return write(tmp_path, data, f"{name}.yaml")
+
+
+def test_the_asg_limit_holds_per_nsg(tmp_path: Path) -> None:
+    """60 pairs of roles (a0 -> b0, ...): 120 roles are too many for one NSG, but two subnets of 30 pairs each
+    reference 60 ASGs apiece. A hub that 101 roles reach references 102 wherever it sits: refused, by name."""
+    pairs = [(f"a{i}", f"b{i}") for i in range(60)]
+    flows = [{"from": a, "to": b, "services": ["tcp/443"]} for a, b in pairs]
+    with pytest.raises(CloudportsError, match="120 roles; an NSG can reference at most 100 ASGs"):
+        desired_state(compile_spec(_roles_in_subnets(tmp_path, "one", [[]], flows)), "azure")
+    halves = [[r for p in pairs[:30] for r in p], [r for p in pairs[30:] for r in p]]
+    state = desired_state(compile_spec(_roles_in_subnets(tmp_path, "pairs", halves, flows)), "azure")
+    assert [len(n.rules) for n in state.nsgs.values()] == [31, 31]  # 30 inbound (egress open) + the deny
+    senders = [f"r{i}" for i in range(101)]
+    hub = [{"from": senders, "to": "hub", "services": ["tcp/443"]}]
+    with pytest.raises(CloudportsError, match="102 ASGs referenced by NSG hub-nsg-s0"):
+        desired_state(compile_spec(_roles_in_subnets(tmp_path, "hub", [["hub"], senders], hub)), "azure")
+
+
 # ------------------------------------------------------------------------------------------- Terraform
 
 
