@@ -5,6 +5,7 @@ outbound, the destination's subnet's NSG inbound)."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -342,8 +343,10 @@ def test_turning_one_nsg_into_one_per_subnet_reassociates_before_deleting(sdk: A
     assert cli(capsys, "apply", write(tmp_path, whole, "whole.yaml"), "-t", "azure", "--auto-approve")[0] == 0
     assert [n.name for n in sdk.network_security_groups.list(RG)] == ["split-nsg"]
     spec = write(tmp_path, data)
-    code, out, _ = cli(capsys, "plan", spec, "-t", "azure")
-    assert "split-nsg" in out and "the spec no longer has it" in out
+    code, out, _ = cli(capsys, "plan", spec, "-t", "azure", "-f", "json")
+    removed = [c for c in json.loads(out)["changes"] if c["action"] == "remove"]
+    assert [(c["kind"], c["name"]) for c in removed] == [("nsg", "split-nsg")]
+    assert "the spec no longer has it" in removed[0]["reason"]
     assert cli(capsys, "apply", spec, "-t", "azure", "--auto-approve")[0] == 0
     assert sorted(n.name for n in sdk.network_security_groups.list(RG)) == [BACK, FRONT]
     assert (subnet_nsg(sdk, RG, "vnet", "front"), subnet_nsg(sdk, RG, "vnet", "back")) == (FRONT, BACK)
