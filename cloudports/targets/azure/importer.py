@@ -201,29 +201,11 @@ def read_lab(client: Any, arm: ArmSettings, options: dict[str, str | None]) -> L
     roles = {
         r: LiveRole(r, "", f"application security group {n.name}") for n in asgs for r in [role_of[str(n.id).lower()]]
     }
-    halves: list[Half] = []
-    egresses, subnets = set(), []
-    for nsg in nsgs:
-        with arm_errors("listing the security rules of", f"network security group {nsg.name}"):
-            rules = [normalise_rule(r, role_of) for r in client.security_rules.list(rg, nsg.name)]
-        egress, found = _rules(rules, set(roles), notes)
-        egresses.add(egress)
-        halves += found
-        subnets += [{**s, "roles": sorted({h.role for h in found})} for s in _subnets(nsg, rg)]
-    halves = list(dict.fromkeys(halves))
-    if len(egresses) > 1:
-        notes.append("some NSGs deny all outbound traffic and some do not; the spec says strict egress for all")
+    egress, halves, subnets = _read_rules(client, rg, nsgs, role_of, set(roles), notes)
     first = nsgs[0]
     name = options.get("name") or _tags(first).get(TOPOLOGY_TAG) or topology or str(first.name).removesuffix("-nsg")
     lab_name = valid_name(name)
-    settings: dict[str, Any] = {"location": str(first.location), "resource_group": rg}
-    # The spec names its NSG only where the original did (cloudports' identity tag says so), or where the name
-    # is not the default: naming it changes the spec's identity, and the lab would look like another spec's.
-    identity = _tags(first).get(SPEC_TAG)
-    if len(nsgs) == 1 and ("nsg_name=" in (identity or "") or (identity is None and first.name != f"{lab_name}-nsg")):
-        settings["nsg_name"] = str(first.name)
-    elif "nsg_name=" in (identity or ""):  # one NSG per subnet: the name they all begin with
-        settings["nsg_name"] = (identity or "").split("nsg_name=", 1)[1].split(";", 1)[0]
+    settings: dict[str, Any] = {"location": str(first.location), "resource_group": rg, **_nsg_name(nsgs, lab_name)}
     if subnets:
         settings["subnets"] = _placed(subnets, set(roles), len(nsgs) > 1, notes)
     for asg in asgs:
@@ -231,8 +213,35 @@ def read_lab(client: Any, arm: ArmSettings, options: dict[str, str | None]) -> L
         if str(asg.name).lower() != expected:
             notes.append(f"application security group {asg.name}: cloudports would name it {expected}")
     source = ", ".join(str(n.name) for n in nsgs)
-    egress = "strict" if "strict" in egresses else "open"
     return Lab(lab_name, f"Imported from {source} in {rg}", roles, halves, egress, {"azure": settings}, notes)  # type: ignore[arg-type]
+
+
+def _read_rules(
+    client: Any, rg: str, nsgs: list[Any], role_of: dict[str, str], roles: set[str], notes: list[str]
+) -> tuple[str, list[Half], list[dict[str, Any]]]:
+    """(egress, the halves of every NSG's rules, the NSGs' subnets each with the roles its NSG's rules are for)."""
+    egresses, halves, subnets = set(), [], []
+    for nsg in nsgs:
+        with arm_errors("listing the security rules of", f"network security group {nsg.name}"):
+            rules = [normalise_rule(r, role_of) for r in client.security_rules.list(rg, nsg.name)]
+        egress, found = _rules(rules, roles, notes)
+        egresses.add(egress)
+        halves += found
+        subnets += [{**s, "roles": sorted({h.role for h in found})} for s in _subnets(nsg, rg)]
+    if len(egresses) > 1:
+        notes.append("some NSGs deny all outbound traffic and some do not; the spec says strict egress for all")
+    return ("strict" if "strict" in egresses else "open"), list(dict.fromkeys(halves)), subnets
+
+
+def _nsg_name(nsgs: list[Any], lab_name: str) -> dict[str, str]:
+    """The spec names its NSG only where the original did (cloudports' identity tag says so), or where the name
+    is not the default: naming it changes the spec's identity, and the lab would look like another spec's. With
+    one NSG per subnet, the name their names begin with, from the identity tag."""
+    identity = _tags(nsgs[0]).get(SPEC_TAG)
+    named = "nsg_name=" in (identity or "")
+    if len(nsgs) == 1 and (named or (identity is None and nsgs[0].name != f"{lab_name}-nsg")):
+        return {"nsg_name": str(nsgs[0].name)}
+    return {"nsg_name": (identity or "").split("nsg_name=", 1)[1].split(";", 1)[0]} if named else {}
 
 
 def _placed(subnets: list[dict[str, Any]], roles: set[str], split: bool, notes: list[str]) -> list[dict[str, Any]]:

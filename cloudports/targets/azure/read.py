@@ -1,8 +1,8 @@
 """Live Azure state, read into the same model the builder produces (AzureState / NsgRule / Asg).
 
 What cloudports owns is exactly what carries the tag ``cloudports:topology=<name>`` in the resource group: the
-NSG(s) and the ASGs (each ASG's role comes from its ``cloudports:role`` tag). The spec's NSG's security rules are
-normalised (normalise.py) the way built rules are written. Default rules are never listed, so never compared.
+NSG(s) and the ASGs (each ASG's role comes from its ``cloudports:role`` tag). The security rules of the spec's
+NSGs (one, or one per subnet) are normalised (normalise.py) the way built rules are written. Default rules are never listed, so never compared.
 
 Subnets the spec names are read one by one (GET) to see which NSG they are associated with.
 """
