@@ -2,7 +2,8 @@
 
 What cloudports owns is exactly what carries the tag ``cloudports:topology=<name>`` in the resource group: the
 NSG(s) and the ASGs (each ASG's role comes from its ``cloudports:role`` tag). The security rules of the spec's
-NSGs (one, or one per subnet) are normalised (normalise.py) the way built rules are written. Default rules are never listed, so never compared.
+NSGs (one, or one per subnet) are normalised (normalise.py) the way built rules are written. Default rules are
+never listed, so never compared.
 
 Subnets the spec names are read one by one (GET) to see which NSG they are associated with.
 """
