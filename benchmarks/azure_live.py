@@ -127,10 +127,10 @@ def run(bench: Bench, label: str, spec: Path, extra_flow: dict[str, Any], work: 
     srv, state = bench.srv, desired_state(compile_spec(spec), "azure")
     rg = state.resource_group
     assert rg
-    for s in state.subnets:
+    for s in state.nsg.subnets:
         srv.add_subnet(SUB, s.resource_group or rg, s.virtual_network, s.name, "10.0.1.0/24", location=state.location)
     sdk = make_network_client(srv.url, SUB, retry_total=0)
-    name = f"{label} ({len(state.rules)})"
+    name = f"{label} ({len(state.nsg.rules)})"
 
     bench.step(name, "apply (create)", lambda: apply(spec))
     assert bench.step(name, "drift (in sync)", lambda: drift(spec))
@@ -138,14 +138,14 @@ def run(bench: Bench, label: str, spec: Path, extra_flow: dict[str, Any], work: 
     plus_one = with_extra_flow(spec, work, extra_flow)
     bench.step(name, "apply one more flow", lambda: apply(plus_one))
     bench.step(name, "apply it away again", lambda: apply(spec))
-    rules = sorted(r.name for r in sdk.security_rules.list(rg, state.nsg_name))
+    rules = sorted(r.name for r in sdk.security_rules.list(rg, state.nsg.name))
     for rule in rules[:5]:
-        sdk.security_rules.begin_delete(rg, state.nsg_name, rule).result()
+        sdk.security_rules.begin_delete(rg, state.nsg.name, rule).result()
     assert not bench.step(name, "drift (5 rules deleted)", lambda: drift(spec))
     bench.step(name, "apply (repair 5, rule by rule)", lambda: apply(spec))
     many = rules[: max(BULK_THRESHOLD + 1, len(rules) // 4)]  # past the threshold: one whole-NSG PUT
     for rule in many:
-        sdk.security_rules.begin_delete(rg, state.nsg_name, rule).result()
+        sdk.security_rules.begin_delete(rg, state.nsg.name, rule).result()
     how = "one NSG PUT" if len(many) > BULK_THRESHOLD else "rule by rule: too few rules for a bulk repair"
     bench.step(name, f"apply (repair {len(many)}, {how})", lambda: apply(spec))
     assert bench.step(name, "drift (in sync)", lambda: drift(spec))

@@ -51,10 +51,11 @@ FLOWS_PER_ROLE = 200  # keeps every group well under AWS_RULES_PER_GROUP per dir
 LIFTED_LIMITS = {"MAX_FILE_BYTES": 64 << 20, "MAX_SPEC_BYTES": 64 << 20, "MAX_NODES": 10_000_000}
 
 
-def generated_spec(flows: int, seed: int = 0) -> dict:
+def generated_spec(flows: int, seed: int = 0, subnets: int = 0) -> dict:
     """A strict-egress topology with `flows` flows: role to role (tcp and udp), network to role, role to network.
 
     Ports are odd numbers so that they never merge into ranges: every flow yields its own atomic rules.
+    `subnets`: that many Azure subnets, the roles dealt out over them in turn (one NSG per subnet).
     """
     rng = random.Random(seed + flows)
     n_roles = max(4, flows // FLOWS_PER_ROLE)
@@ -84,8 +85,17 @@ def generated_spec(flows: int, seed: int = 0) -> dict:
         "networks": nets,
         "roles": {r: {"description": f"generated role {r}"} for r in roles},
         "flows": out,
-        "targets": {"aws": {"max_rules_per_group": AWS_RULES_PER_GROUP}},
+        "targets": {"aws": {"max_rules_per_group": AWS_RULES_PER_GROUP}, **_azure_subnets(roles, subnets)},
     }
+
+
+def _azure_subnets(roles: list[str], count: int) -> dict:
+    if not count:
+        return {}
+    subnets = [
+        {"virtual_network": "vnet", "name": f"snet{i}", "roles": roles[i::count]} for i in range(min(count, len(roles)))
+    ]
+    return {"azure": {"subnets": subnets}}
 
 
 @dataclass
@@ -131,7 +141,7 @@ def _pipeline(path: Path, phase: str | None, times: dict[str, list[float]] | Non
     result.counts = {
         "neutral": len(policy.rules),
         "aws": len(aws.rules),
-        "azure": len(azure.rules) if azure is not None else "-",
+        "azure": len(azure.all_rules()) if azure is not None else "-",
     }
 
 

@@ -63,10 +63,12 @@ Modelling choices (documented because the clouds cannot be evaluated without the
 
 from __future__ import annotations
 
+import dataclasses
 import ipaddress
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
+from typing import Any
 
 from cloudports.spec.model import PortSpec, Topology
 from cloudports.targets.aws.model import AwsState, SgRule
@@ -348,18 +350,24 @@ def _azure_proto_matches(rule: NsgRule, proto: str, port: object) -> bool:
 
 
 class AzureModel:
-    """Azure: one NSG on the subnet; Outbound for a role source, then Inbound for a role destination."""
+    """Azure: Outbound for a role source by the NSG of its subnet, then Inbound for a role destination by the NSG
+    of its subnet (one NSG on every subnet, or one per subnet holding the roles it lists; a role in several
+    subnets is allowed only what every one of its subnets' NSGs allows)."""
 
     def __init__(self, state: AzureState, vnet_prefixes: Sequence[IPNetwork | str] = PRIVATE_PREFIXES):
         self.state = state
         self.roles = set(state.asgs)
         self.vnet = tuple(ipaddress.ip_network(p) for p in vnet_prefixes)
-        rules = [*state.rules.values(), *AZURE_DEFAULT_RULES]
-        self.ordered = {
-            way: sorted((r for r in rules if r.direction == way), key=lambda r: (r.priority, r.name))
-            for way in ("Inbound", "Outbound")
-        }
+        self.ordered: dict[tuple[str, str], list[NsgRule]] = {}
+        for nsg in state.nsgs.values():
+            rules = [*nsg.rules.values(), *AZURE_DEFAULT_RULES]
+            for way in ("Inbound", "Outbound"):
+                ordered = sorted((r for r in rules if r.direction == way), key=lambda r: (r.priority, r.name))
+                self.ordered[(nsg.name, way)] = ordered
         self._candidates = lru_cache(maxsize=None)(self._candidates_uncached)
+
+    def _nsgs_of(self, role: str | None) -> list[str]:
+        return [n.name for n in self.state.nsgs.values() if n.roles is None or role in n.roles]
 
     def _in_vnet(self, end: _End) -> bool:
         return end.is_role or any(end.addr in net for net in self.vnet if net.version == end.addr.version)
@@ -389,17 +397,21 @@ class AzureModel:
                     return True
         return False
 
-    def _candidates_uncached(self, direction: str, s: _End, d: _End, family: int) -> tuple[NsgRule, ...]:
-        """The rules of one direction whose source and destination match, in evaluation order."""
+    def _candidates_uncached(self, nsg: str, direction: str, s: _End, d: _End, family: int) -> tuple[NsgRule, ...]:
+        """The rules of one NSG and direction whose source and destination match, in evaluation order."""
         return tuple(
             r
-            for r in self.ordered[direction]
+            for r in self.ordered[(nsg, direction)]
             if self._side_matches(r.source_prefixes, r.source_asgs, s, family)
             and self._side_matches(r.destination_prefixes, r.destination_asgs, d, family)
         )
 
     def _verdict(self, direction: str, s: _End, d: _End, family: int, proto: str, port: object) -> bool:
-        for rule in self._candidates(direction, s, d, family):
+        role = s.role if direction == "Outbound" else d.role
+        return all(self._nsg_verdict(nsg, direction, s, d, family, proto, port) for nsg in self._nsgs_of(role))
+
+    def _nsg_verdict(self, nsg: str, direction: str, s: _End, d: _End, family: int, proto: str, port: object) -> bool:
+        for rule in self._candidates(nsg, direction, s, d, family):
             if _azure_proto_matches(rule, proto, port):
                 return rule.access == "Allow"
         return False  # unreachable: the default deny matches everything
@@ -587,3 +599,15 @@ def assert_equivalent(topology: Topology, state: AwsState | AzureState, probes: 
         assert_azure_equivalent(topology, state, probes)
     else:
         raise TypeError(f"not a desired state: {type(state).__name__}")
+
+
+def rules_of(state: Any) -> dict[str, Any]:
+    """The rules of an AWS state, or of the one NSG of an Azure state."""
+    return state.nsg.rules if isinstance(state, AzureState) else state.rules
+
+
+def with_rules(state: Any, rules: dict[str, Any]) -> Any:
+    """The state with other rules (an Azure state's one NSG's)."""
+    if isinstance(state, AzureState):
+        return dataclasses.replace(state, nsgs={state.nsg.name: dataclasses.replace(state.nsg, rules=rules)})
+    return dataclasses.replace(state, rules=rules)

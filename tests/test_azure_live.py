@@ -12,7 +12,6 @@ import json
 import re
 import time
 from collections.abc import Iterator
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ from cloudports.targets.azure.model import ALLOW_PRIORITIES, NsgRule
 from cloudports.targets.azure.normalise import normalise_ports, normalise_rule
 from cloudports.targets.azure.priorities import assign_priorities, described, home_slot, recorded_priority
 from cloudports.targets.azure.writes import order_rule_writes, rule_properties
-from tests.semantics import SpecModel, assert_azure_equivalent, azure_allows, probe_points
+from tests.semantics import SpecModel, assert_azure_equivalent, azure_allows, probe_points, with_rules
 from tests.support.azure_live import (
     DISTRIBUTED,
     EXAMPLES,
@@ -131,7 +130,7 @@ def test_apply_example_allows_exactly_the_spec(arm: ArmServer, sdk, capsys, spec
 
     live = live_state(sdk, spec)
     want = desired(spec)
-    assert live.rules == want.rules  # names, priorities, content, descriptions
+    assert live.nsg.rules == want.nsg.rules  # names, priorities, content, descriptions
     assert set(live.asgs) == set(want.asgs)
     assert_azure_equivalent(compile_spec(spec).topology, live)
     for s in target["subnets"]:
@@ -328,7 +327,7 @@ def test_out_of_band_change_is_drift_and_apply_repairs_it(distributed: ArmServer
     assert [code for *_x, code in distributed.request_log if code >= 400] == []  # no conflict, ever
     assert drift(capsys, DISTRIBUTED)[0] == 0
     after = live_state(sdk, DISTRIBUTED)
-    assert after.rules == before.rules  # same names, priorities and content as before the change
+    assert after.nsg.rules == before.nsg.rules  # same names, priorities and content as before the change
     assert set(after.asgs) == set(before.asgs)
     assert subnet_nsg(sdk, RG, "vnet-d365dist", "snet-servers") == NSG
 
@@ -352,7 +351,7 @@ def test_foreign_rule_on_a_wanted_priority_is_removed_before_the_new_rule_is_wri
     distributed: ArmServer, sdk, capsys, tmp_path: Path
 ) -> None:
     spec = write_spec(tmp_path, DISTRIBUTED, extra_flows=[{"from": "corp", "to": "sql", "services": ["mssql"]}])
-    new = desired(spec).rules["in-tcp-corp-to-sql"]
+    new = desired(spec).nsg.rules["in-tcp-corp-to-sql"]
     squatter = sdk_rule(
         priority=new.priority,
         direction="Inbound",
@@ -372,14 +371,14 @@ def test_foreign_rule_on_a_wanted_priority_is_removed_before_the_new_rule_is_wri
 def test_many_rule_writes_go_as_one_nsg_put(distributed: ArmServer, sdk, capsys, monkeypatch) -> None:
     monkeypatch.setattr(azure_apply, "BULK_THRESHOLD", 8)
     before = live_state(sdk, DISTRIBUTED)
-    names = sorted(before.rules)[:10]
+    names = sorted(before.nsg.rules)[:10]
     for name in names:
         sdk.security_rules.begin_delete(RG, NSG, name).result()
     oob_rule_added(sdk)
     distributed.clear_request_log()
     apply(capsys, DISTRIBUTED)
     assert resource_writes(distributed) == {"PUT networkSecurityGroups": 1}
-    assert live_state(sdk, DISTRIBUTED).rules == before.rules
+    assert live_state(sdk, DISTRIBUTED).nsg.rules == before.nsg.rules
     assert live_state(sdk, DISTRIBUTED).tags == before.tags
 
 
@@ -400,7 +399,7 @@ class _Meddler:
 
 def test_whole_nsg_put_never_overwrites_a_rule_written_meanwhile(distributed: ArmServer, sdk, monkeypatch) -> None:
     monkeypatch.setattr(azure_apply, "BULK_THRESHOLD", 8)
-    for name in sorted(live_state(sdk, DISTRIBUTED).rules)[:10]:
+    for name in sorted(live_state(sdk, DISTRIBUTED).nsg.rules)[:10]:
         sdk.security_rules.begin_delete(RG, NSG, name).result()
     backend = AZURE.open_backend(compile_spec(DISTRIBUTED), {}, False)
     planned = backend.plan()
@@ -420,10 +419,11 @@ def test_creating_the_nsg_never_overwrites_one_created_meanwhile(arm: ArmServer,
     backend = AZURE.open_backend(compile_spec(DISTRIBUTED), {}, False)
     live = backend.read()
     planned = diff(backend.desired_for(live), live, backend.arm)
-    assert planned.create_nsg
+    [created] = planned.nsgs
+    assert created.live is None
     sdk.network_security_groups.begin_create_or_update(RG, NSG, {"location": "eastus"}).result()
     with pytest.raises(CloudportsError, match="PreconditionFailed"):
-        Applier(backend.client, backend.arm, backend.desired_for, backend.read)._create_nsg(planned, {})
+        Applier(backend.client, backend.arm, backend.desired_for, backend.read)._create_nsg(planned, created, {})
 
 
 # ------------------------------------------------------------------------------------- priority stability
@@ -532,7 +532,7 @@ def _writes_watched(distributed: ArmServer, sdk, capsys, monkeypatch, before: Pa
     def checked(method: str, raw_path: str, headers: Any, body: bytes) -> Any:
         result = original(method, raw_path, headers, body)
         if method.upper() in ("PUT", "PATCH", "DELETE") and "/networkSecurityGroups/" in raw_path:
-            now = replace(shape, rules=rules_right_now(distributed, RG, NSG, asgs))
+            now = with_rules(shape, rules_right_now(distributed, RG, NSG, asgs))
             name = raw_path.split("?")[0].rsplit("/", 1)[-1]
             seen.append((method, name, [p for p in probes if not azure_allows(now, *p)]))
         return result  # (asserted below: an assertion here would only reach the server thread)
@@ -555,7 +555,7 @@ def test_emitted_hcl_and_applied_nsg_describe_the_same_rules(arm: ArmServer, sdk
     with open(tmp_path / "tf/rules.tf") as f:
         hcl = hcl2.load(f)
     emitted = {k.strip('"'): v for k, v in hcl["locals"][0]["security_rules"].items()}
-    live = live_state(sdk, spec).rules
+    live = live_state(sdk, spec).nsg.rules
     with open(tmp_path / "tf/main.tf") as f:  # spec parameters are variables: their defaults are what was applied
         defaults = {n.strip('"'): b.get("default") for v in hcl2.load(f)["variable"] for n, b in v.items()}
 
@@ -799,17 +799,17 @@ def test_a_lost_answer_to_the_nsg_create_is_recognised(lagging: ArmServer, capsy
     statuses = [s for m, p, s in lagging.request_log if m == "PUT" and p.endswith(f"/networkSecurityGroups/{NSG}")]
     assert statuses[0] == 0 and statuses[-1] in (412, 409, 201), statuses  # lost, then the retry
     assert drift(capsys, DISTRIBUTED)[0] == 0
-    assert live_state(sdk, DISTRIBUTED).rules == desired(DISTRIBUTED).rules
+    assert live_state(sdk, DISTRIBUTED).nsg.rules == desired(DISTRIBUTED).nsg.rules
 
 
 def test_a_lost_answer_to_the_whole_nsg_put_is_recognised(lagging: ArmServer, capsys) -> None:
     sdk = sdk_client(lagging)
     before = live_state(sdk, DISTRIBUTED)
-    for name in sorted(before.rules)[:25]:
+    for name in sorted(before.nsg.rules)[:25]:
         sdk.security_rules.begin_delete(RG, NSG, name).result()
     lagging.inject_fault("PUT", rf"/networkSecurityGroups/{NSG}$", drop_answer=True)
     apply(capsys, DISTRIBUTED)
-    assert live_state(sdk, DISTRIBUTED).rules == before.rules
+    assert live_state(sdk, DISTRIBUTED).nsg.rules == before.nsg.rules
     assert drift(capsys, DISTRIBUTED)[0] == 0
 
 

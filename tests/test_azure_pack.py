@@ -13,6 +13,7 @@ from cloudports.errors import CloudportsError
 from cloudports.spec import load_topology
 from cloudports.targets.azure import TARGET as AZURE
 from cloudports.targets.azure.model import AzureState
+from cloudports.targets.azure.priorities import ONLY_NSG
 from tests.semantics import assert_azure_equivalent, azure_allows
 
 REPO = Path(__file__).resolve().parent.parent
@@ -42,7 +43,7 @@ def _build(path: Path) -> tuple[object, AzureState]:
 
 
 def _allow_rules(state: AzureState, direction: str) -> dict:
-    return {n: r for n, r in state.rules.items() if r.access == "Allow" and r.direction == direction}
+    return {n: r for n, r in state.nsg.rules.items() if r.access == "Allow" and r.direction == direction}
 
 
 def test_clients_of_one_server_share_rules_of_at_most_ten_asgs(tmp_path: Path) -> None:
@@ -57,7 +58,7 @@ def test_clients_of_one_server_share_rules_of_at_most_ten_asgs(tmp_path: Path) -
     assert azure_allows(state, "c11", "db", "tcp", 5432)
     assert not azure_allows(state, "other", "db", "tcp", 5432)
     assert not azure_allows(state, "c01", "db", "tcp", 5433)
-    assert len(state.rules) == 4 + 2 and state.least_rules == 2 + 2  # + the two structural denies
+    assert len(state.nsg.rules) == 4 + 2 and state.least_rules == 2 + 2  # + the two structural denies
 
 
 def test_networks_share_a_rule_per_address_family(tmp_path: Path) -> None:
@@ -90,10 +91,10 @@ def test_a_joining_pair_keeps_the_rule_and_its_priority(tmp_path: Path) -> None:
     flows = [{"from": r, "to": "db", "services": ["tcp/5432"]} for r in ("b", "c")]
     second = AZURE.build(
         compile_topology(load_topology(_spec(tmp_path, roles, flows))),
-        {(r.direction, r.name): r.priority for r in first.rules.values()},
+        {ONLY_NSG: {(r.direction, r.name): r.priority for r in first.nsg.rules.values()}},
     )
-    assert second.rules["in-tcp-b-to-db"].source_asgs == ("b", "c")
-    assert second.rules["in-tcp-b-to-db"].priority == first.rules["in-tcp-b-to-db"].priority
+    assert second.nsg.rules["in-tcp-b-to-db"].source_asgs == ("b", "c")
+    assert second.nsg.rules["in-tcp-b-to-db"].priority == first.nsg.rules["in-tcp-b-to-db"].priority
 
 
 def test_the_lower_bound_is_sound_and_counts_pairs_that_cannot_share(tmp_path: Path) -> None:
@@ -107,12 +108,12 @@ def test_the_lower_bound_is_sound_and_counts_pairs_that_cannot_share(tmp_path: P
     inbound = _allow_rules(state, "Inbound")
     assert len(inbound) == 5  # a, b and c apart; lab over IPv4 and over IPv6
     # per direction: {a or b, c} + lab v4 + lab v6 inbound, {a or b, c} outbound (strict egress) + 2 denies
-    assert state.least_rules == 4 + 2 + 2 <= len(state.rules)
+    assert state.least_rules == 4 + 2 + 2 <= len(state.nsg.rules)
 
 
 def test_the_example_packs_to_a_third_and_reports_its_lower_bound() -> None:
     topology, state = _build(DISTRIBUTED)
-    assert len(state.rules) == 17 and state.least_rules == 15  # 51 rules before packing
+    assert len(state.nsg.rules) == 17 and state.least_rules == 15  # 51 rules before packing
     assert AZURE.summary(state) == "5 ASGs, 17 NSG rules (no packing needs fewer than 15)"
     assert_azure_equivalent(topology, state)
 
@@ -124,7 +125,7 @@ def test_too_many_rules_names_the_packed_count_and_the_bound(tmp_path: Path, mon
     # 39 pairs, no two with the same ports: nothing packs
     flows = [{"from": roles[i], "to": roles[i + 1], "services": [f"tcp/{1000 + i}"]} for i in range(39)]
     path = _spec(tmp_path, roles, flows)
-    assert len(_build(path)[1].rules) == 2 * 39 + 2
+    assert len(_build(path)[1].nsg.rules) == 2 * 39 + 2
     monkeypatch.setattr(build, "MAX_RULES", 50)  # rather than a spec of 1,000 rules
     # no two pairs share a port, so none can share a rule: the bound is exact
     with pytest.raises(CloudportsError, match=r"needs 80 rules \(packed; no packing needs fewer than 80\)"):

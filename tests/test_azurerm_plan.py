@@ -82,10 +82,11 @@ def _example_mismatches(example: Path, plan: dict[str, Any]) -> list[str]:
     asgs = sorted(after["name"] for _, after, _ in planned(plan, "azurerm_application_security_group"))
     nsgs = [(a["name"], a["resource_group_name"]) for _, a, _ in planned(plan, "azurerm_network_security_group")]
     checks = {
-        "rule names": sorted(rules) == sorted(state.rules),
-        "priorities": {n: r["priority"] for n, r in rules.items()} == {n: r.priority for n, r in state.rules.items()},
+        "rule names": sorted(rules) == sorted(state.nsg.rules),
+        "priorities": {n: r["priority"] for n, r in rules.items()}
+        == {n: r.priority for n, r in state.nsg.rules.items()},
         "ASG names": asgs == sorted(a.name for a in state.asgs.values()),
-        "NSG": nsgs == [(state.nsg_name, f"rg-{example.name}")],
+        "NSG": nsgs == [(state.nsg.name, f"rg-{example.name}")],
     }
     return plan_problems(plan) + [f"{example.name}: {what} differ" for what, ok in checks.items() if not ok]
 
@@ -206,3 +207,29 @@ def test_plan_checks_find_what_azure_refuses(change: dict, unknown: dict, proble
     assert good == []
     found = rule_problems("r", after, unknown)
     assert any(problem in p for p in found), found
+
+
+def test_one_nsg_per_subnet_validates_and_plans(tf_mirror_cli_config: TerraformCliConfig, tmp_path: Path) -> None:
+    """A spec whose subnets list their roles: the root creates the ASGs once and calls the module per NSG."""
+    from tests.test_azure_split import spec_data, write
+
+    spec, out = write(tmp_path, spec_data()), tmp_path / "root"
+    assert main(["emit", str(spec), "-t", "azure", "--out", str(out)]) == 0
+    tf = _runner(out, tf_mirror_cli_config)
+    _ok(tf.init(), "init")
+    plan = _plan_json(tf, {"resource_group_name": "rg-split"})
+    assert plan_problems(plan) == []
+    state = desired_state(compile_spec(spec), "azure")
+    nsgs = sorted(a["name"] for _, a, _ in planned(plan, "azurerm_network_security_group"))
+    assert nsgs == sorted(state.nsgs)
+    rules: dict[str, dict[str, int]] = {}
+    for _, after, _ in planned(plan, "azurerm_network_security_rule"):
+        rules.setdefault(after["network_security_group_name"], {})[after["name"]] = after["priority"]
+    assert rules == {n: {r.name: r.priority for r in nsg.rules.values()} for n, nsg in state.nsgs.items()}
+    asgs = sorted(a["name"] for _, a, _ in planned(plan, "azurerm_application_security_group"))
+    assert asgs == sorted(a.name for a in state.asgs.values())  # once, shared by both NSGs
+    associations = [addr for addr, _, _ in planned(plan, "azurerm_subnet_network_security_group_association")]
+    assert sorted(associations) == [
+        f'module.nsg["{n}"].azurerm_subnet_network_security_group_association.this["vnet/{s}"]'
+        for n, s in sorted((n, nsg.subnets[0].name) for n, nsg in state.nsgs.items())
+    ]

@@ -20,7 +20,7 @@ from cloudports.targets.aws.split import QUOTA_CODE
 from cloudports.targets.azure import TARGET as AZURE
 from cloudports.targets.azure.build import DENY_ALL_OUTBOUND, DENY_VNET_INBOUND, MAX_RULES, build_azure
 from cloudports.targets.azure.model import ALLOW_PRIORITIES, DENY_PRIORITY
-from cloudports.targets.azure.priorities import assign_priorities, home_slot
+from cloudports.targets.azure.priorities import ONLY_NSG, assign_priorities, home_slot
 from cloudports.targets.capabilities import check_capabilities
 from tests.semantics import assert_equivalent
 
@@ -158,9 +158,9 @@ def test_strict_egress_adds_egress_rules_open_does_not(tmp_path: Path) -> None:
         "web/out/all/all/cidr:0.0.0.0/0",
         "web/out/all/all/cidr:::/0",
     ]
-    assert DENY_ALL_OUTBOUND.name not in AZURE.build(opened).rules
-    assert DENY_ALL_OUTBOUND.name in AZURE.build(strict).rules
-    assert DENY_VNET_INBOUND.name in AZURE.build(opened).rules
+    assert DENY_ALL_OUTBOUND.name not in AZURE.build(opened).nsg.rules
+    assert DENY_ALL_OUTBOUND.name in AZURE.build(strict).nsg.rules
+    assert DENY_VNET_INBOUND.name in AZURE.build(opened).nsg.rules
 
 
 def test_role_to_network_flows_are_egress_only(tmp_path: Path) -> None:
@@ -445,20 +445,20 @@ def test_cli_reports_the_quota(tmp_path: Path, capsys) -> None:
 def test_azure_priorities_in_range_and_unique_per_direction(path: Path, phase: str | None) -> None:
     state = AZURE.build(compile_topology(load_topology(path, phase=phase)))
     for direction in ("Inbound", "Outbound"):
-        prios = [r.priority for r in state.rules.values() if r.direction == direction]
+        prios = [r.priority for r in state.nsg.rules.values() if r.direction == direction]
         assert len(prios) == len(set(prios)), direction
         assert all(100 <= p <= 4096 for p in prios)
-    for rule in state.rules.values():
+    for rule in state.nsg.rules.values():
         if rule.access == "Allow":
             assert rule.priority in ALLOW_PRIORITIES and rule.priority < DENY_PRIORITY
         else:
             assert rule.priority == DENY_PRIORITY == 4096
     again = AZURE.build(compile_topology(load_topology(path, phase=phase)))
-    assert {n: r.priority for n, r in again.rules.items()} == {n: r.priority for n, r in state.rules.items()}
+    assert {n: r.priority for n, r in again.nsg.rules.items()} == {n: r.priority for n, r in state.nsg.rules.items()}
 
 
-def _previous(state) -> dict[tuple[str, str], int]:
-    return {(r.direction, r.name): r.priority for r in state.rules.values() if r.access == "Allow"}
+def _previous(state) -> dict[str, dict[tuple[str, str], int]]:
+    return {ONLY_NSG: {(r.direction, r.name): r.priority for r in state.nsg.rules.values() if r.access == "Allow"}}
 
 
 def test_azure_priorities_are_stable_when_flows_are_added_or_removed(tmp_path: Path) -> None:
@@ -475,14 +475,14 @@ def test_azure_priorities_are_stable_when_flows_are_added_or_removed(tmp_path: P
         compiled(tmp_path, [*base, flow("app", "web", "tcp/8080"), flow("web", "sql", "tcp/1434")], networks=CORP),
         previous,
     )
-    for name, rule in before.rules.items():
-        assert grown.rules[name].priority == rule.priority, name
-    new = set(grown.rules) - set(before.rules)
+    for name, rule in before.nsg.rules.items():
+        assert grown.nsg.rules[name].priority == rule.priority, name
+    new = set(grown.nsg.rules) - set(before.nsg.rules)
     assert new == {"in-tcp-app-to-web", "out-tcp-app-to-web"}
     # remove a flow: the others keep their numbers
     shrunk = AZURE.build(compiled(tmp_path, base[1:], networks=CORP), _previous(grown))
-    for name, rule in shrunk.rules.items():
-        assert rule.priority == grown.rules[name].priority, name
+    for name, rule in shrunk.nsg.rules.items():
+        assert rule.priority == grown.nsg.rules[name].priority, name
 
 
 def _two_names_sharing_a_home_slot() -> tuple[str, str]:
@@ -524,30 +524,32 @@ def test_azure_removing_a_colliding_flow_never_moves_its_neighbour(tmp_path: Pat
     roles = ("web", "sql", "app", "lb")
     both = AZURE.build(compiled(tmp_path, [web_sql, app_lb], roles=roles))
     slot = home_slot("in-tcp-web-to-sql")
-    placed = {both.rules[n].priority for n in ("in-tcp-web-to-sql", "in-tcp-app-to-lb")}
+    placed = {both.nsg.rules[n].priority for n in ("in-tcp-web-to-sql", "in-tcp-app-to-lb")}
     assert slot in placed and len(placed) == 2
     # emit: the record beside the Terraform is the previous priorities
     alone = AZURE.build(compiled(tmp_path, [web_sql], roles=roles), _previous(both))
-    assert alone.rules["in-tcp-web-to-sql"].priority == both.rules["in-tcp-web-to-sql"].priority
+    assert alone.nsg.rules["in-tcp-web-to-sql"].priority == both.nsg.rules["in-tcp-web-to-sql"].priority
     # live: the displaced rule records its priority in its description, so the record survives on Azure
-    moved = [r for r in both.rules.values() if r.access == "Allow" and r.priority != home_slot(r.name)]
+    moved = [r for r in both.nsg.rules.values() if r.access == "Allow" and r.priority != home_slot(r.name)]
     assert moved and all(r.description.endswith(f"[priority {r.priority}]") for r in moved)
-    live = {k: v for k, v in _previous(both).items() if k[1] != "in-tcp-app-to-lb"}
+    live = {k: v for k, v in _previous(both)[ONLY_NSG].items() if k[1] != "in-tcp-app-to-lb"}
     recorded = {(r.direction, r.name): r.priority for r in moved}
     one = compiled(tmp_path, [web_sql], roles=roles)
-    again = build_azure(one, AZURE.settings(one.topology), live, recorded)
-    assert {n: r.priority for n, r in again.rules.items()} == {n: both.rules[n].priority for n in again.rules}
+    again = build_azure(one, AZURE.settings(one.topology), {ONLY_NSG: live}, {ONLY_NSG: recorded})
+    assert {n: r.priority for n, r in again.nsg.rules.items()} == {
+        n: both.nsg.rules[n].priority for n in again.nsg.rules
+    }
     # a rule moved by hand (neither at home nor where its record says) goes back
     name = "in-tcp-web-to-sql"
     hand = {**live, ("Inbound", name): 3999 if 3999 not in live.values() else 3998}
-    back = build_azure(one, AZURE.settings(one.topology), hand, recorded)
-    assert back.rules[name].priority == both.rules[name].priority
+    back = build_azure(one, AZURE.settings(one.topology), {ONLY_NSG: hand}, {ONLY_NSG: recorded})
+    assert back.nsg.rules[name].priority == both.nsg.rules[name].priority
 
 
 def test_azure_icmp_between_roles_warns_that_icmpv6_is_admitted_too(tmp_path: Path) -> None:
     policy = compiled(tmp_path, [flow("web", "sql", "icmp"), flow("corp", "web", "icmp")], networks=CORP)
     state = AZURE.build(policy)
-    assert state.rules["in-icmp-web-to-sql"].protocol == "Icmp"
+    assert state.nsg.rules["in-icmp-web-to-sql"].protocol == "Icmp"
     warnings = [w.message for w in check_capabilities(AZURE, policy)]
     assert any("cannot tell ICMP from ICMPv6 between roles" in w and "also admits ICMPv6" in w for w in warnings)
     # a network peer has addresses of one family: no warning for it
@@ -568,7 +570,7 @@ def _many_networks(tmp_path: Path, count: int) -> Path:
 
 def test_azure_rule_limit(tmp_path: Path) -> None:
     at_limit = AZURE.build(compile_topology(load_topology(_many_networks(tmp_path, MAX_RULES - 1))))
-    assert len(at_limit.rules) == MAX_RULES == 1000  # 999 allow rules + deny-vnet-inbound
+    assert len(at_limit.nsg.rules) == MAX_RULES == 1000  # 999 allow rules + deny-vnet-inbound
     with pytest.raises(CloudportsError) as exc:
         AZURE.build(compile_topology(load_topology(_many_networks(tmp_path, MAX_RULES))))
     assert "azure: the NSG needs 1001 rules; Azure allows 1000 per NSG" in str(exc.value)
@@ -588,13 +590,13 @@ def test_azure_names_and_descriptions_fit_azure_limits(tmp_path: Path) -> None:
         networks={long_net: {"ipv4": ["10.0.0.0/8"], "ipv6": ["fd00::/8"]}},
     )
     state = AZURE.build(policy)
-    assert len(state.rules) > 6
-    for rule in state.rules.values():
+    assert len(state.nsg.rules) > 6
+    for rule in state.nsg.rules.values():
         assert len(rule.name) <= 80 and AZURE_NAME.match(rule.name), rule.name
         assert len(rule.description) <= 140, rule.description
     for asg in state.asgs.values():
         assert len(asg.name) <= 80 and AZURE_NAME.match(asg.name)
-    assert len(state.rules) == len({r.name for r in state.rules.values()})
+    assert len(state.nsg.rules) == len({r.name for r in state.nsg.rules.values()})
     # the ICMP type is widened on Azure, with a warning that says so
     warnings = check_capabilities(AZURE, policy)
     assert any("cannot filter ICMP by type" in w.message for w in warnings)
@@ -615,11 +617,11 @@ def test_azure_rule_names_that_collide_keep_both_rules(tmp_path: Path) -> None:
     )
     policy = compile_topology(topology)
     state = AZURE.build(policy)
-    allow = [r for r in state.rules.values() if r.access == "Allow"]
+    allow = [r for r in state.nsg.rules.values() if r.access == "Allow"]
     assert len(allow) == 6  # corp-v6 x {web, web-v6} x {v4, v6}, a -> b-to-c, a-to-b -> c
-    assert "in-tcp-corp-v6-to-web" in state.rules  # names that do not collide are unchanged
-    assert "in-tcp-corp-v6-to-web-v6-v6" in state.rules
-    colliding = sorted(n for n in state.rules if n.startswith(("in-tcp-corp-v6-to-web-v6-", "in-tcp-a-to-b-to-c-")))
+    assert "in-tcp-corp-v6-to-web" in state.nsg.rules  # names that do not collide are unchanged
+    assert "in-tcp-corp-v6-to-web-v6-v6" in state.nsg.rules
+    colliding = sorted(n for n in state.nsg.rules if n.startswith(("in-tcp-corp-v6-to-web-v6-", "in-tcp-a-to-b-to-c-")))
     assert len(colliding) == 5 and all(AZURE_NAME.match(n) for n in colliding)
     assert_equivalent(topology, state)
     assert_equivalent(topology, AWS.build(policy))
@@ -629,8 +631,8 @@ def test_azure_build_is_independent_of_flow_order(tmp_path: Path) -> None:
     flows = [flow("corp", "web", "tcp/80-90", "icmp"), flow("web", "sql", "tcp/1433"), flow("app", "corp", "all")]
     a = AZURE.build(compiled(tmp_path, flows, networks=CORP))
     b = AZURE.build(compiled(tmp_path, flows[::-1], networks=CORP))
-    assert {n: (r.content(), r.priority) for n, r in a.rules.items()} == {
-        n: (r.content(), r.priority) for n, r in b.rules.items()
+    assert {n: (r.content(), r.priority) for n, r in a.nsg.rules.items()} == {
+        n: (r.content(), r.priority) for n, r in b.nsg.rules.items()
     }
 
 

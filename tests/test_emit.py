@@ -20,6 +20,7 @@ from cloudports.targets.aws.emit import rules_locals as aws_locals
 from cloudports.targets.azure.build import DENY_VNET_INBOUND
 from cloudports.targets.azure.emit import PRIORITIES_FILE, read_previous_priorities
 from cloudports.targets.azure.emit import rules_locals as azure_locals
+from cloudports.targets.azure.priorities import ONLY_NSG
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(p.parent for p in (REPO / "examples").glob("*/topology.yaml"))
@@ -188,13 +189,13 @@ def test_adding_a_flow_changes_one_azure_rule_only(tmp_path: Path) -> None:
     spec = REPO / "examples" / "dynamics365-distributed" / "topology.yaml"
     out = tmp_path / "azure"
     _emit(spec, "azure", out)
-    before = read_previous_priorities(out)
+    before = read_previous_priorities(out)[ONLY_NSG]
     data = yaml.safe_load(spec.read_text())
     data["flows"].append({"from": "corp", "to": "sql", "services": ["tcp/8443"], "description": "new report portal"})
     grown = tmp_path / "grown.yaml"
     grown.write_text(yaml.safe_dump(data, sort_keys=False))
     _emit(grown, "azure", out)
-    after = read_previous_priorities(out)
+    after = read_previous_priorities(out)[ONLY_NSG]
     assert set(after) - set(before) == {("Inbound", "in-tcp-corp-to-sql")}
     assert all(after[k] == v for k, v in before.items()), "an existing rule was renumbered"
 
@@ -214,12 +215,12 @@ def test_removing_a_flow_never_renumbers_another_azure_rule(tmp_path: Path) -> N
     spec, out = tmp_path / "t.yaml", tmp_path / "azure"
     spec.write_text(yaml.safe_dump(data, sort_keys=False))
     _emit(spec, "azure", out)
-    before = read_previous_priorities(out)
+    before = read_previous_priorities(out)[ONLY_NSG]
     assert before[("Inbound", "in-tcp-web-to-sql")] != before[("Inbound", "in-tcp-app-to-lb")]
     data["flows"] = data["flows"][:1]
     spec.write_text(yaml.safe_dump(data, sort_keys=False))
     _emit(spec, "azure", out)
-    after = read_previous_priorities(out)
+    after = read_previous_priorities(out)[ONLY_NSG]
     assert after == {k: v for k, v in before.items() if k[1] != "in-tcp-app-to-lb"}
     with open(out / "rules.tf") as f:
         rules = {k.strip('"'): v for k, v in hcl2.load(f)["locals"][0]["security_rules"].items()}

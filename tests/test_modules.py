@@ -597,7 +597,7 @@ def test_azure_module_structure() -> None:
     variables = _blocks(files["variables.tf"], "variable")
     assert set(variables) == {
         "resource_group_name", "location", "nsg_name", "tags", "application_security_groups",
-        "security_rules", "subnet_ids",
+        "application_security_group_ids", "security_rules", "subnet_ids",
     }  # fmt: skip
     rule_conditions = " ".join(str(v["condition"]) for v in variables["security_rules"]["validation"])
     for fragment in ("100", "4096", "Inbound", "Outbound", "Allow", "Deny", '"Tcp"', '"Ah"', "140", "10", "1000"):
@@ -623,7 +623,10 @@ def test_azure_module_structure() -> None:
                      "source_address_prefixes", "source_application_security_group_ids",
                      "destination_application_security_group_ids"):  # fmt: skip
         assert argument in rule, argument
-    assert "azurerm_application_security_group.this" in str(rule["source_application_security_group_ids"])
+    # rules name ASGs by ID: those created here, or those given (shared by several NSGs, one per subnet)
+    assert "local.asg_ids" in str(rule["source_application_security_group_ids"])
+    asg_ids = next(str(b["asg_ids"]) for b in files["main.tf"]["locals"] if "asg_ids" in b)
+    assert "azurerm_application_security_group.this" in asg_ids and "var.application_security_group_ids" in asg_ids
     assert rule["lifecycle"][0]["precondition"], "ASG keys must be checked"
 
     outputs = _blocks(files["outputs.tf"], "output")

@@ -41,6 +41,7 @@ from tests.semantics import (
     probe_addresses,
     probe_points,
     spec_allows,
+    with_rules,
 )
 
 REPO = Path(__file__).resolve().parent.parent
@@ -100,8 +101,8 @@ def test_every_compiled_rule_is_needed(path: Path) -> None:
     for key in aws.rules:
         broken = dataclasses.replace(aws, rules={k: r for k, r in aws.rules.items() if k != key})
         assert aws_mismatches(topology, broken, allowed_aws), f"dropping AWS rule {key} went unnoticed"
-    for name, rule in azure.rules.items():
-        broken = dataclasses.replace(azure, rules={k: r for k, r in azure.rules.items() if k != name})
+    for name, rule in azure.nsg.rules.items():
+        broken = with_rules(azure, {k: r for k, r in azure.nsg.rules.items() if k != name})
         subset = allowed_azure if rule.access == "Allow" else probes
         assert azure_mismatches(topology, broken, subset), f"dropping Azure rule {name} went unnoticed"
 
@@ -236,29 +237,29 @@ def test_evaluators_notice_a_wrong_icmp_type_or_family_on_aws() -> None:
 def test_evaluators_notice_broken_azure_rules() -> None:
     topology, _, azure = compiled(DISTRIBUTED)
     assert_equivalent(topology, azure)
-    allow = _first(azure.rules, lambda r: r.protocol == "Tcp" and r.direction == "Inbound" and r.source_prefixes)
+    allow = _first(azure.nsg.rules, lambda r: r.protocol == "Tcp" and r.direction == "Inbound" and r.source_prefixes)
     # an allow rule below the structural deny never matches
-    late = dataclasses.replace(azure.rules[allow], priority=4097)
+    late = dataclasses.replace(azure.nsg.rules[allow], priority=4097)
     with pytest.raises(AssertionError, match="spec allows, cloud denies"):
-        assert_equivalent(topology, dataclasses.replace(azure, rules={**azure.rules, allow: late}))
+        assert_equivalent(topology, with_rules(azure, {**azure.nsg.rules, allow: late}))
     # the structural deny moved above the allows blocks everything declared between roles
     early = dataclasses.replace(DENY_VNET_INBOUND, priority=99)
-    broken = dataclasses.replace(azure, rules={**azure.rules, DENY_VNET_INBOUND.name: early})
+    broken = with_rules(azure, {**azure.nsg.rules, DENY_VNET_INBOUND.name: early})
     assert not azure_allows(broken, "async", "sandbox", "tcp", 808)
     # without the structural denies the default AllowVnetInBound / AllowVnetOutBound let everything through
     for name in ("deny-vnet-inbound", "deny-all-outbound"):
-        open_state = dataclasses.replace(azure, rules={k: r for k, r in azure.rules.items() if k != name})
+        open_state = with_rules(azure, {k: r for k, r in azure.nsg.rules.items() if k != name})
         assert any(m.cloud and not m.spec for m in azure_mismatches(topology, open_state)), name
     # a wider port list is noticed
-    rule = azure.rules[allow]
+    rule = azure.nsg.rules[allow]
     wide = dataclasses.replace(rule, destination_ports=("*",))
-    assert azure_mismatches(topology, dataclasses.replace(azure, rules={**azure.rules, allow: wide}))
+    assert azure_mismatches(topology, with_rules(azure, {**azure.nsg.rules, allow: wide}))
 
 
 def test_azure_default_rules_apply() -> None:
     topology, _, azure = compiled(THREE_TIER)
     assert [r.name for r in AZURE_DEFAULT_RULES if r.access == "Deny"] == ["DenyAllInBound", "DenyAllOutBound"]
-    bare = dataclasses.replace(azure, rules={}, egress="open")
+    bare = dataclasses.replace(with_rules(azure, {}), egress="open")
     # no custom rules: VNet to VNet allowed, internet inbound denied, outbound open
     assert azure_allows(bare, "app", "db", "tcp", 1)
     assert azure_allows(bare, "10.1.1.1", "db", "udp", 9)
@@ -396,7 +397,7 @@ def test_random_topologies_compile_to_equivalent_states(spec: dict, phase: str |
     probes = probe_points(topology)
     assert_aws_equivalent(topology, AWS.build(policy), probes)
     azure = AZURE.build(policy)
-    assert len({r.name for r in azure.rules.values()}) == len(azure.rules)
+    assert len({r.name for r in azure.nsg.rules.values()}) == len(azure.nsg.rules)
     assert_azure_equivalent(topology, azure, probes)
 
 
@@ -430,4 +431,4 @@ def test_random_topologies_an_extra_rule_is_noticed(spec: dict) -> None:
         destination_asgs=(role,),
         priority=100,
     )
-    assert azure_mismatches(topology, dataclasses.replace(azure, rules={**azure.rules, "extra": nsg_extra}), probes)
+    assert azure_mismatches(topology, with_rules(azure, {**azure.nsg.rules, "extra": nsg_extra}), probes)

@@ -29,7 +29,16 @@ from cloudports.targets.aws import TARGET as AWS
 from cloudports.targets.aws.model import SgRule
 from cloudports.targets.azure import TARGET as AZURE
 from cloudports.targets.azure.model import NsgRule
-from tests.semantics import AwsModel, AzureModel, SpecModel, aws_mismatches, azure_mismatches, probe_points
+from tests.semantics import (
+    AwsModel,
+    AzureModel,
+    SpecModel,
+    aws_mismatches,
+    azure_mismatches,
+    probe_points,
+    rules_of,
+    with_rules,
+)
 from tests.test_semantics import _load_generated, spec_dicts
 
 REPO = Path(__file__).resolve().parent.parent
@@ -120,13 +129,13 @@ def test_distributed_azure_icmp_family_limitation() -> None:
 
 
 def _without(state: Any, pred: Any) -> Any:
-    key = next(k for k, r in sorted(state.rules.items()) if pred(r))
-    return dataclasses.replace(state, rules={k: r for k, r in state.rules.items() if k != key})
+    key = next(k for k, r in sorted(rules_of(state).items()) if pred(r))
+    return with_rules(state, {k: r for k, r in rules_of(state).items() if k != key})
 
 
 def _with(state: Any, *rules: Any) -> Any:
     added = {getattr(r, "key", None) or r.name: r for r in rules}
-    return dataclasses.replace(state, rules={**state.rules, **added})
+    return with_rules(state, {**rules_of(state), **added})
 
 
 def test_aws_dropped_rule_is_found_with_its_flow() -> None:
@@ -158,8 +167,8 @@ def test_azure_deny_above_an_allow_is_found() -> None:
 
 def test_azure_wider_port_list_is_found() -> None:
     topology, _, azure = compiled(THREE_TIER)
-    name = next(n for n, r in sorted(azure.rules.items()) if r.access == "Allow" and r.destination_ports != ("*",))
-    wide = dataclasses.replace(azure.rules[name], destination_ports=("*",))
+    name = next(n for n, r in sorted(azure.nsg.rules.items()) if r.access == "Allow" and r.destination_ports != ("*",))
+    wide = dataclasses.replace(azure.nsg.rules[name], destination_ports=("*",))
     found = unexplained(check(topology, azure=_with(azure, wide)))
     assert found and all(d.allowed_by == "azure" for d in found)
 
@@ -233,10 +242,10 @@ def test_random_mutations_agree_with_the_evaluators(spec: dict, drop: int, extra
     if aws.rules:
         key = sorted(aws.rules)[drop % len(aws.rules)]
         aws = dataclasses.replace(aws, rules={k: r for k, r in aws.rules.items() if k != key})
-    allows = sorted(n for n, r in azure.rules.items() if r.access == "Allow")
+    allows = sorted(n for n, r in azure.nsg.rules.items() if r.access == "Allow")
     if allows:
         name = allows[drop % len(allows)]
-        azure = dataclasses.replace(azure, rules={n: r for n, r in azure.rules.items() if n != name})
+        azure = with_rules(azure, {n: r for n, r in azure.nsg.rules.items() if n != name})
     if extra:
         role = sorted(topology.roles)[drop % len(topology.roles)]
         aws = _with(aws, SgRule(role, "ingress", "udp", 53, 53, cidr_ipv4="10.1.2.0/24"))

@@ -15,6 +15,7 @@ from typing import Any
 from cloudports.errors import Diagnostic, Loc, Problems, SpecError, did_you_mean
 from cloudports.gcpause import gc_paused
 from cloudports.spec import model
+from cloudports.spec.checks import check_cidrs, check_target_roles
 from cloudports.spec.documents import Doc, load_catalogs, load_spec_files, parse_document
 from cloudports.spec.ports import PortSyntaxError, looks_like_port, parse_port
 from cloudports.spec.schema import CatalogFile, ParameterDecl, PortLong, SpecFile, spec_file_model
@@ -34,30 +35,6 @@ class _Param:
 class _Ctx:
     problems: Problems = field(default_factory=Problems)
     params: dict[str, _Param] = field(default_factory=dict)
-
-
-# --------------------------------------------------------------------------------------------- checking
-
-
-def _check_cidrs(name: str, doc: Doc, family: str, values: list[str], problems: Problems) -> list[model.IPNetwork]:
-    out = []
-    want = 4 if family == "ipv4" else 6
-    for i, text in enumerate(values):
-        loc = locate(doc.raw, ("networks", name, family, i))
-        try:
-            net = ipaddress.ip_network(str(text).strip(), strict=False)
-        except ValueError:
-            problems.error(loc, f"'{text}' is not a CIDR", "write an address block like 10.20.0.0/16 or fd00::/48")
-            continue
-        if net.version != want:
-            other = "ipv6" if want == 4 else "ipv4"
-            problems.error(loc, f"'{text}' is an IPv{net.version} block in the {family} list", f"move it to '{other}:'")
-            continue
-        if str(net) != str(text).strip() and net.with_prefixlen != str(text).strip():
-            problems.error(loc, f"'{text}' has host bits set", f"the canonical form is {net.with_prefixlen}")
-            continue
-        out.append(net)
-    return out
 
 
 class _Resolver:
@@ -211,7 +188,7 @@ def _build_networks(problems: Problems, network_defs: dict[str, tuple[Any, Doc]]
         if name == model.INTERNET:
             problems.error(loc, "'internet' is built in and cannot be redefined", "choose another network name")
             continue
-        cidrs = [c for fam in ("ipv4", "ipv6") for c in _check_cidrs(name, doc, fam, getattr(net, fam), problems)]
+        cidrs = [c for fam in ("ipv4", "ipv6") for c in check_cidrs(name, doc, fam, getattr(net, fam), problems)]
         if not net.ipv4 and not net.ipv6:
             problems.error(loc, f"network '{name}' has no address blocks", "add 'ipv4:' and/or 'ipv6:' lists")
         networks[name] = model.Network(name, tuple(dict.fromkeys(cidrs)), net.description, loc)
@@ -379,6 +356,7 @@ def load_topology(
     roles = _build_roles(problems, role_defs, networks, specs[0])
     resolver = _Resolver(ctx, services)
     flows, skipped = _build_flows(problems, specs, roles, networks, resolver, phase)
+    check_target_roles(problems, specs[0], root, roles)
 
     # Every service is resolved (not only the used ones) so that catalog mistakes surface at once.
     for name in services:

@@ -10,7 +10,7 @@ To add a cloud, read docs/targets.md: one folder under cloudports/targets/ and o
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
@@ -34,6 +34,11 @@ class TargetSettings(BaseModel):
     """Base of a target's settings: the spec's `targets.<name>` block (strict: unknown keys are errors)."""
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    def role_problems(self, roles: Collection[str]) -> list[tuple[tuple[str | int, ...], str, str]]:
+        """What is wrong with the roles these settings name: (path below `targets.<name>`, message, hint) each.
+        The loader checks this once the roles are known, and places each problem at its path."""
+        return []
 
 
 S = TypeVar("S", bound=TargetSettings)

@@ -16,7 +16,7 @@ import yaml
 from cloudports.emulators.arm import ArmServer
 from cloudports.emulators.arm.client import make_network_client
 from cloudports.pipeline import compile_spec
-from cloudports.targets.azure.model import Asg, AzureState, NsgRule
+from cloudports.targets.azure.model import Asg, AzureState, Nsg, NsgRule
 from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG
 
 SUB = "00000000-0000-0000-0000-00000000c10d"
@@ -169,10 +169,9 @@ def live_state(sdk: Any, spec: Path, phase: str | None = None) -> AzureState:
         topology=topo.name,
         location=nsg.location,
         resource_group=rg,
-        nsg_name=nsg.name,
         tags=dict(nsg.tags or {}),
         asgs={role: Asg(role, a.name, tuple(sorted((a.tags or {}).items()))) for role, a in asgs.items()},
-        rules=live_rules(sdk, rg, nsg_name, roles_by_id),
+        nsgs={nsg.name: Nsg(nsg.name, live_rules(sdk, rg, nsg_name, roles_by_id))},
     )
 
 

@@ -1,9 +1,11 @@
 """Carrying out an Azure plan through azure-mgmt-network, in an order that never makes Azure reject a write.
 
-Order: ASGs first (create, or fix tags) -> the NSG (a new one in one PUT with all its rules inline; an existing
-one only has its tags patched, never PUT, which would replace its rules) -> rules one by one -> subnet
+Order: ASGs first (create, or fix tags) -> the NSGs (a new one in one PUT with all its rules inline; an existing
+one only has its tags patched, never PUT, which would replace its rules) -> rules one by one, the additions of
+every NSG before the deletions of any (with one NSG per subnet a role's rules may move between NSGs) -> subnet
 associations (once the rules are in place, so a subnet never runs on the default rules alone) -> NIC membership
-(members) -> ASGs the spec no longer has (after the rules and NICs that used them let go).
+(members) -> NSGs of an earlier split the spec no longer has (their subnets now on their new NSG) -> ASGs the
+spec no longer has (after the rules and NICs that used them let go).
 
 Independent writes - the ASG PUTs, the NIC PUTs, the ASG deletions - run concurrently, at most
 CLOUDPORTS_AZURE_CONCURRENCY (default 8) at once; the writes on the one NSG stay one after another.
@@ -37,9 +39,9 @@ from cloudports.targets.azure.arm import (
     retry_busy,
     wait,
 )
-from cloudports.targets.azure.diff import ASG, NSG, AzureDiff, destroy_diff, diff
+from cloudports.targets.azure.diff import ASG, NSG, AzureDiff, NsgDiff, destroy_diff, diff
 from cloudports.targets.azure.members import region_problems, vnet_problems
-from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveState, Nic, SubnetRef
+from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveState, Nic, NsgRule, SubnetRef
 from cloudports.targets.azure.normalise import canonical, normalise_rule
 from cloudports.targets.azure.read import running
 from cloudports.targets.azure.writes import Step, nsg_body, order_rule_writes, security_rule
@@ -100,13 +102,13 @@ class Applier:
             self._patch_tags(
                 self.client.application_security_groups, "application security group", live_asg.name, change.after
             )
-        nsg_id = self._create_nsg(d, asg_ids) if d.live.nsg is None else self._update_nsg(d, asg_ids)
-        for subnet in d.associate:
-            self._associate(subnet, nsg_id, d)
+        nsg_ids = self._write_nsgs(d, asg_ids)
+        for subnet, nsg in d.associate:
+            self._associate(subnet, nsg_ids[nsg], d)
         # after the rules: a NIC never sits in an ASG whose rules are half written
         concurrently(self.settings.concurrency, lambda r: self._regroup(r, asg_ids), d.regroups)
-        left = self._delete_asgs(d)
-        done = [c for c in planned.changes if not (c.kind == ASG and c.action == "remove" and c.name in left)]
+        left = self._delete_nsgs(d) | self._delete_asgs(d)  # NSGs of an earlier split, once their subnets moved
+        done = [c for c in planned.changes if not (c.kind in (NSG, ASG) and c.action == "remove" and c.name in left)]
         return Plan("azure", d.desired.topology, planned.scope, done, planned.notes + list(left.values()))
 
     def _patch_tags(self, operations: Any, kind: str, name: str, tags: dict[str, str]) -> None:
@@ -120,20 +122,42 @@ class Applier:
                 if any(now.get(k) != v for k, v in tags.items()):
                     operations.update_tags(self.rg, name, {"tags": tags})
 
-    def _update_nsg(self, d: AzureDiff, asg_ids: dict[str, str]) -> str:
-        """Tags patched (never a PUT of the NSG itself, which would replace its rules), then the rule writes."""
-        nsg, name = d.live.nsg, d.desired.nsg_name
-        if nsg is None:  # the caller creates a missing NSG instead
-            raise CloudportsError(f"azure: network security group {name} is missing; run apply again")
-        if d.tag_nsg:
-            self._patch_tags(self.client.network_security_groups, "network security group", name, d.tag_nsg.after)
-        puts = d.add + [want for want, _have, _why in d.change]
-        if len(puts) + len(d.remove) > BULK_THRESHOLD:
-            self._put_all_rules(d, asg_ids)
-        else:
-            for step in order_rule_writes(d.live.rules, puts, d.remove):
-                self._write_rule(name, step, asg_ids)
-        return nsg.id
+    def _write_nsgs(self, d: AzureDiff, asg_ids: dict[str, str]) -> dict[str, str]:
+        """Every NSG's rule writes, the additions of all NSGs before any deletion in one: a flow that moves from
+        one NSG to another (its role moved to another subnet) is in the new one before it leaves the old one.
+        Returns NSG name -> ID."""
+        nsg_ids, rests = {}, []
+        for n in d.nsgs:
+            if n.live is None:
+                nsg_ids[n.name] = self._create_nsg(d, n, asg_ids)
+            else:
+                nsg_ids[n.name] = n.live.id
+                rests.append(self._update_nsg(d, n, asg_ids))
+        for rest in rests:
+            rest()
+        return nsg_ids
+
+    def _update_nsg(self, d: AzureDiff, n: NsgDiff, asg_ids: dict[str, str]) -> Callable[[], None]:
+        """Tags patched (never a PUT of the NSG itself, which would replace its rules), then the rule writes up to
+        the first deletion; returns the rest, for once every NSG has its new rules.
+
+        More than BULK_THRESHOLD writes go as whole-NSG PUTs, each atomic: one with a single NSG (nothing
+        elsewhere waits on it); with several and deletions, one with the additions now (the rules as the writes up
+        to the first deletion leave them) and one with the final rules in the rest."""
+        if n.tag:
+            self._patch_tags(self.client.network_security_groups, "network security group", n.name, n.tag.after)
+        steps = order_rule_writes(n.live_rules, n.add + [want for want, _have, _why in n.change], n.remove)
+        first = next((i for i, s in enumerate(steps) if s.action == "delete"), len(steps))
+        if n.writes <= BULK_THRESHOLD:
+            self._write_rules(n.name, steps[:first], asg_ids)
+            return lambda: self._write_rules(n.name, steps[first:], asg_ids)
+        if not n.remove or len(d.nsgs) == 1:
+            self._put_all_rules(d, n.name, asg_ids, n.live_rules, n.want.rules)
+            return lambda: None
+        interim = {**n.live_rules, **{s.rule.name: s.rule for s in steps[:first]}}
+        if first:  # (only deletions: nothing to write before the other NSGs' additions)
+            self._put_all_rules(d, n.name, asg_ids, n.live_rules, interim)
+        return lambda: self._put_all_rules(d, n.name, asg_ids, interim, n.want.rules)
 
     def _put_asg(self, asg: Asg, location: str) -> str:
         body = models.ApplicationSecurityGroup(location=location, tags=dict(asg.tags))
@@ -144,25 +168,33 @@ class Applier:
         )
         return str(result.id)
 
-    def _create_nsg(self, d: AzureDiff, asg_ids: dict[str, str]) -> str:
+    def _create_nsg(self, d: AzureDiff, n: NsgDiff, asg_ids: dict[str, str]) -> str:
         """One PUT with every rule inline: no intermediate state, and nothing to clobber in a new NSG.
 
         If-None-Match: * makes Azure refuse (412) rather than overwrite an NSG created meanwhile by someone else.
         """
-        rules = [security_rule(r, asg_ids, inline=True) for r in d.desired.rules.values()]
+        rules = [security_rule(r, asg_ids, inline=True) for r in n.want.rules.values()]
         body = nsg_body(d.desired.location, dict(d.desired.tags), rules)
-        created = len(d.desired.rules) + 1  # the NSG and its rules
-        result = self._put_nsg(d, asg_ids, body, {"If-None-Match": "*"}, "creating network security group", created)
+        created = len(n.want.rules) + 1  # the NSG and its rules
+        action = "creating network security group"
+        result = self._put_nsg(d, n.name, n.want.rules, asg_ids, body, {"If-None-Match": "*"}, action, created)
         return str(result.id)
 
     def _put_nsg(
-        self, d: AzureDiff, asg_ids: dict[str, str], body: Any, headers: dict[str, str], action: str, changes: int
+        self,
+        d: AzureDiff,
+        name: str,
+        rules: dict[str, NsgRule],
+        asg_ids: dict[str, str],
+        body: Any,
+        headers: dict[str, str],
+        action: str,
+        changes: int,
     ) -> Any:
         """PUT the whole NSG under a precondition. A 412 may be our own write: its answer was lost and azure-core
         sent the PUT again, which then found the NSG changed - by the first attempt. It is recognised as done
-        when the NSG carries this spec's tags and exactly the desired rules; anything else stays a 412."""
-        name = d.desired.nsg_name
-        subject = f"{name} ({len(d.desired.rules)} rules)"
+        when the NSG carries this spec's tags and exactly the `rules` written; anything else stays a 412."""
+        subject = f"{name} ({len(rules)} rules)"
         with arm_errors(action, subject):
             try:
                 done = retry_busy(
@@ -176,14 +208,14 @@ class Applier:
             except HttpResponseError as exc:
                 if exc.status_code != 412:
                     raise
-                landed = self._landed(d, asg_ids)
+                landed = self._landed(d, name, rules, asg_ids)
                 if landed is None:
                     raise
                 return landed
 
-    def _landed(self, d: AzureDiff, asg_ids: dict[str, str]) -> Any | None:
-        """The NSG, if it is this spec's and holds exactly the desired rules (after any running write ends)."""
-        name, roles_by_id = d.desired.nsg_name, {i.lower(): role for role, i in asg_ids.items()}
+    def _landed(self, d: AzureDiff, name: str, want: dict[str, NsgRule], asg_ids: dict[str, str]) -> Any | None:
+        """The NSG, if it is this spec's and holds exactly the `want` rules (after any running write ends)."""
+        roles_by_id = {i.lower(): role for role, i in asg_ids.items()}
         waited = 0.0
         try:
             nsg = self.client.network_security_groups.get(self.rg, name)
@@ -197,19 +229,22 @@ class Applier:
         if not is_mine(tags, d.desired.topology, d.desired.tags[SPEC_TAG]):
             return None
         rules = {r.name: normalise_rule(r, roles_by_id) for r in nsg.security_rules or []}
-        return nsg if rules == {n: canonical(r) for n, r in d.desired.rules.items()} else None
+        return nsg if rules == {key: canonical(r) for key, r in want.items()} else None
 
-    def _put_all_rules(self, d: AzureDiff, asg_ids: dict[str, str]) -> None:
-        """Replace the NSG's whole rule set in one PUT (location, tags and flushConnection as they are).
+    def _put_all_rules(
+        self, d: AzureDiff, name: str, asg_ids: dict[str, str], now: dict[str, NsgRule], then: dict[str, NsgRule]
+    ) -> None:
+        """Replace the NSG's whole rule set, `now`, by `then` in one PUT (location, tags and flushConnection as
+        they are).
 
-        The NSG must still have the rules the plan was made from, and If-Match makes Azure refuse the PUT (412) if
-        anything is written to the NSG between this read and the write."""
-        name = d.desired.nsg_name
+        The NSG must still have the rules `now` (those the plan was made from, or those the first of two PUTs
+        left), and If-Match makes Azure refuse the PUT (412) if anything is written to the NSG between this read
+        and the write."""
         with arm_errors("reading network security group", name):
             nsg = self.client.network_security_groups.get(self.rg, name)
         roles_by_id = {a.id.lower(): key for key, a in d.live.asgs.items()}
-        now = {r.name: normalise_rule(r, roles_by_id) for r in nsg.security_rules or []}
-        if now != d.live.rules:
+        found = {r.name: normalise_rule(r, roles_by_id) for r in nsg.security_rules or []}
+        if found != {key: canonical(r) for key, r in now.items()}:
             raise CloudportsError(
                 [
                     Diagnostic(
@@ -221,12 +256,16 @@ class Applier:
                 ]
             )
         # Only what a PUT may set, as it is now; read-only parts (default rules, subnets, state) stay out.
-        rules = [security_rule(r, asg_ids, inline=True) for r in d.desired.rules.values()]
+        rules = [security_rule(r, asg_ids, inline=True) for r in then.values()]
         flush = {} if nsg.flush_connection is None else {"flushConnection": nsg.flush_connection}
         body = nsg_body(nsg.location, dict(nsg.tags or {}), rules, **flush)
-        changes = len(d.add) + len(d.change) + len(d.remove)
         action = "replacing the rules of network security group"
-        self._put_nsg(d, asg_ids, body, {"If-Match": str(nsg.etag)}, action, changes)
+        changes = sum(now.get(k) != r for k, r in then.items()) + len(now.keys() - then.keys())
+        self._put_nsg(d, name, then, asg_ids, body, {"If-Match": str(nsg.etag)}, action, changes)
+
+    def _write_rules(self, nsg: str, steps: list[Step], asg_ids: dict[str, str]) -> None:
+        for each in steps:
+            self._write_rule(nsg, each, asg_ids)
 
     def _write_rule(self, nsg: str, step: Step, asg_ids: dict[str, str]) -> None:
         rule = step.rule
@@ -269,6 +308,19 @@ class Applier:
         step(subject)
         return None
 
+    def _delete_nsgs(self, d: AzureDiff) -> dict[str, str]:
+        """Deletes NSGs; returns name -> note for each one left because something still uses it."""
+        left: dict[str, str] = {}
+        for nsg in d.delete_nsgs:
+            why = self._delete_in_use(
+                lambda name=nsg.name: self.client.network_security_groups.begin_delete(self.rg, name),
+                "deleting network security group",
+                nsg.name,
+            )
+            if why is not None:
+                left[nsg.name] = left_in_use("network security group", nsg.name, why)
+        return left
+
     def _delete_asgs(self, d: AzureDiff) -> dict[str, str]:
         """Deletes ASGs; returns name -> note for each one left because something still uses it."""
 
@@ -298,16 +350,7 @@ class Applier:
         owned = d.live.owned_nsg_ids()
         for ref in d.dissociate:
             self._dissociate(ref, owned)
-        left: dict[str, str] = {}
-        for nsg in d.delete_nsgs:
-            why = self._delete_in_use(
-                lambda name=nsg.name: self.client.network_security_groups.begin_delete(self.rg, name),
-                "deleting network security group",
-                nsg.name,
-            )
-            if why is not None:
-                left[nsg.name] = left_in_use("network security group", nsg.name, why)
-        left |= self._delete_asgs(d)
+        left = self._delete_nsgs(d) | self._delete_asgs(d)
         done = [c for c in planned.changes if not (c.kind in (NSG, ASG) and c.name in left)]
         return Plan("azure", d.desired.topology, planned.scope, done, list(left.values()))  # the plan said the rest
 

@@ -47,7 +47,8 @@ class AzureBackend:
         """The spec's desired state, every live rule keeping its priority unless it was moved by hand."""
         if live is None:
             return build_azure(self.policy, self.settings)
-        return build_azure(self.policy, self.settings, live.priorities, records(live.rules.values()))
+        recorded = {nsg.name: records(nsg.rules.values()) for nsg in live.state.nsgs.values()}
+        return build_azure(self.policy, self.settings, live.priorities, recorded)
 
     def read(
         self,

@@ -1,4 +1,5 @@
-"""Neutral rules -> Azure desired state (NSG rules packed from protocol and peer pairs, stable priorities)."""
+"""Neutral rules -> Azure desired state: NSG rules packed from protocol and peer pairs, in one NSG or one per
+subnet, at stable priorities."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from cloudports.compile import CompiledPolicy, Rule
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.gcpause import gc_paused
 from cloudports.targets.azure.bound import lower_bound
-from cloudports.targets.azure.model import DENY_PRIORITY, Asg, AzureState, NsgRule
+from cloudports.targets.azure.model import DENY_PRIORITY, Asg, AzureState, Nsg, NsgRule
 from cloudports.targets.azure.pack import (
     MAX_ASGS_PER_RULE_SIDE,
     MAX_PREFIXES_PER_SIDE,
@@ -19,7 +20,7 @@ from cloudports.targets.azure.pack import (
     Pair,
     pack,
 )
-from cloudports.targets.azure.priorities import assign_priorities, described
+from cloudports.targets.azure.priorities import ONLY_NSG, Key, assign_priorities, described
 from cloudports.targets.azure.settings import AzureSettings
 from cloudports.targets.azure.text import azure_name
 from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, TOPOLOGY_TAG, spec_identity
@@ -163,29 +164,23 @@ def _named(entries: list[Entry]) -> tuple[dict[str, NsgRule], dict[str, list[str
 def build_azure(
     policy: CompiledPolicy,
     settings: AzureSettings,
-    previous_priorities: Mapping[tuple[str, str], int] | None = None,
-    recorded_priorities: Mapping[tuple[str, str], int] | None = None,
+    previous_priorities: Mapping[str, Mapping[Key, int]] | None = None,
+    recorded_priorities: Mapping[str, Mapping[Key, int]] | None = None,
 ) -> AzureState:
     """The one route to an Azure state from a spec. `settings`: the spec's targets.azure with any command-line
-    override (resource group) applied; previous_priorities: (direction, rule name) -> priority from the live NSG
-    or from earlier emitted Terraform; recorded_priorities: the records in live rules' descriptions (None when
-    previous_priorities is itself the record; see priorities.py)."""
+    override (resource group) applied; previous_priorities: NSG name -> (direction, rule name) -> priority from
+    the live NSGs or from earlier emitted Terraform (the key ONLY_NSG: the one NSG, whatever its name);
+    recorded_priorities: the records in live rules' descriptions (None when previous_priorities is itself the
+    record; see priorities.py). Each NSG has its own priority space: Azure checks priorities per NSG."""
     topo = policy.topology
-    pairs = _pairs(_group(policy))
-    packed = pack(pairs)
-    # Count the rules before building them: past 1,000 rules Azure refuses anyway (building 12,000 rules to
-    # refuse them took most of the build's time), and past 3,900 rules per direction the priority allocator
-    # would run out of slots (a ValueError instead of a clear error).
-    structural = 1 + (topo.egress == "strict")  # the deny rules
-    least = lower_bound(pairs) + structural
-    if len(packed) + structural > MAX_RULES:
-        raise CloudportsError([_too_many_rules(len(packed) + structural, least)])
-    rules, origins = _named(_entries(packed))
-    prios = assign_priorities(((r.direction, r.name) for r in rules.values()), previous_priorities, recorded_priorities)
-    rules = {name: _placed(r, prios[(r.direction, name)]) for name, r in rules.items()}
-    rules[DENY_VNET_INBOUND.name] = DENY_VNET_INBOUND
-    if topo.egress == "strict":
-        rules[DENY_ALL_OUTBOUND.name] = DENY_ALL_OUTBOUND
+    previous, recorded = previous_priorities or {}, recorded_priorities
+    nsgs = {}
+    least = 0
+    for nsg, neutral in partition(policy, settings):
+        records = None if recorded is None else _of(recorded, nsg)
+        rules, origins, fewest = _nsg_rules(replace(policy, rules=neutral), nsg, _of(previous, nsg), records)
+        nsgs[nsg.name] = replace(nsg, rules=dict(sorted(rules.items())), rule_origins=origins)
+        least += fewest
 
     tags = {**settings.tags, TOPOLOGY_TAG: topo.name, SPEC_TAG: azure_identity(topo.name, settings)}
     asgs = {
@@ -196,19 +191,68 @@ def build_azure(
         topology=topo.name,
         location=settings.location,
         resource_group=settings.resource_group,
-        nsg_name=settings.nsg_name or azure_name(f"{topo.name}-nsg"),
         tags=dict(sorted(tags.items())),
         asgs=asgs,
-        rules=dict(sorted(rules.items())),
-        # sorted: the order subnets are listed in the spec must not change the emitted bytes
-        subnets=sorted(settings.subnets, key=lambda s: (s.virtual_network, s.name, s.resource_group or "")),
+        nsgs=dict(sorted(nsgs.items())),
         egress=topo.egress,
-        rule_origins=origins,
         members=topo.members_for("azure"),
         least_rules=least,
     )
     check_limits(state)
     return state
+
+
+def _of(priorities: Mapping[str, Mapping[Key, int]], nsg: Nsg) -> Mapping[Key, int]:
+    """One NSG's priorities (ONLY_NSG stands for the one NSG of a spec whose subnets list no roles)."""
+    return priorities.get(nsg.name, priorities.get(ONLY_NSG, {}) if nsg.roles is None else {})
+
+
+def base_nsg_name(topology: str, settings: AzureSettings) -> str:
+    """The NSG's name; in split mode, the head of every NSG's name."""
+    return settings.nsg_name or azure_name(f"{topology}-nsg")
+
+
+def partition(policy: CompiledPolicy, settings: AzureSettings) -> list[tuple[Nsg, list[Rule]]]:
+    """The NSGs (each with its subnets and roles, no rules yet) and the neutral rules each holds: one NSG on every
+    subnet; or, when subnets list roles, one per subnet with the inbound and outbound rules of its roles (a
+    neutral rule's role is its destination inbound, its source outbound). Names: '<base>-<subnet>', or
+    '<base>-<vnet>-<subnet>' where two virtual networks have a subnet of the same name."""
+    base = base_nsg_name(policy.topology.name, settings)
+    # sorted: the order subnets are listed in the spec must not change the emitted bytes
+    subnets = sorted(settings.subnets, key=lambda s: (s.virtual_network, s.name, s.resource_group or ""))
+    if not settings.split:
+        return [(Nsg(base, {}, subnets), policy.rules)]
+    short = Counter(s.name for s in subnets)
+    nsgs = []
+    for subnet in subnets:
+        label = subnet.name if short[subnet.name] == 1 else f"{subnet.virtual_network}-{subnet.name}"
+        roles = frozenset(subnet.roles)
+        nsg = Nsg(azure_name(f"{base}-{label}"), {}, [subnet], roles=roles)
+        nsgs.append((nsg, [r for r in policy.rules if r.role in roles]))
+    return nsgs
+
+
+def _nsg_rules(
+    policy: CompiledPolicy, nsg: Nsg, previous: Mapping[Key, int], recorded: Mapping[Key, int] | None
+) -> tuple[dict[str, NsgRule], dict[str, list[str]], int]:
+    """One NSG's rules (the policy holds only its neutral rules), packed, placed at stable priorities, with the
+    structural denies; their spec origins; and how few rules any packing could reach (bound.py)."""
+    pairs = _pairs(_group(policy))
+    packed = pack(pairs)
+    # Count the rules before building them: past 1,000 rules Azure refuses anyway (building 12,000 rules to
+    # refuse them took most of the build's time), and past 3,900 rules per direction the priority allocator
+    # would run out of slots (a ValueError instead of a clear error).
+    structural = 1 + (policy.topology.egress == "strict")  # the deny rules
+    least = lower_bound(pairs) + structural
+    if len(packed) + structural > MAX_RULES:
+        raise CloudportsError([_too_many_rules(nsg, len(packed) + structural, least)])
+    rules, origins = _named(_entries(packed))
+    prios = assign_priorities(((r.direction, r.name) for r in rules.values()), previous, recorded)
+    rules = {name: _placed(r, prios[(r.direction, name)]) for name, r in rules.items()}
+    rules[DENY_VNET_INBOUND.name] = DENY_VNET_INBOUND
+    if policy.topology.egress == "strict":
+        rules[DENY_ALL_OUTBOUND.name] = DENY_ALL_OUTBOUND
+    return rules, origins, least
 
 
 def _placed(rule: NsgRule, priority: int) -> NsgRule:
@@ -220,24 +264,36 @@ def azure_identity(topology: str, settings: AzureSettings) -> str:
     return spec_identity(topology, nsg_name=settings.nsg_name or "")
 
 
-def _too_many_rules(count: int, least: int | None = None) -> Diagnostic:
-    bound = f" (packed; no packing needs fewer than {least})" if least is not None else ""
+def _too_many_rules(nsg: Nsg, count: int, least: int | None = None) -> Diagnostic:
+    which = "" if nsg.roles is None else f" {nsg.name} (subnet {', '.join(s.key for s in nsg.subnets)})"
+    bound = "" if least is None else f" (packed; no packing needs fewer than {least})"
     return Diagnostic(
         None,
-        f"azure: the NSG needs {count} rules{bound}; Azure allows {MAX_RULES} per NSG",
-        "merge networks or services, or split the topology into several specs (one NSG each)",
+        f"azure: the NSG{which} needs {count} rules{bound}; Azure allows {MAX_RULES} per NSG",
+        "merge networks or services; or list under targets.azure.subnets[].roles which roles sit in which subnet "
+        "(one NSG per subnet, each with only its roles' rules); or split the topology into several specs",
     )
+
+
+def _asg_count(state: AzureState, nsg: Nsg) -> int:
+    """The ASGs an NSG may reference: every role's (one NSG), or those its rules name (one NSG per subnet)."""
+    if nsg.roles is None:
+        return len(state.asgs)
+    return len({a for r in nsg.rules.values() for a in (*r.source_asgs, *r.destination_asgs)})
 
 
 def check_limits(state: AzureState) -> None:
     problems = []
-    if len(state.rules) > MAX_RULES:
-        problems.append(_too_many_rules(len(state.rules)))
-    if len(state.asgs) > MAX_ASGS_PER_NSG:
-        problems.append(
-            Diagnostic(None, f"azure: {len(state.asgs)} roles; an NSG can reference at most {MAX_ASGS_PER_NSG} ASGs")
-        )
-    for rule in state.rules.values():
+    for nsg in state.nsgs.values():
+        if len(nsg.rules) > MAX_RULES:
+            problems.append(_too_many_rules(nsg, len(nsg.rules)))
+        count = _asg_count(state, nsg)
+        if count > MAX_ASGS_PER_NSG:
+            what = "roles" if nsg.roles is None else f"ASGs referenced by NSG {nsg.name}"
+            problems.append(
+                Diagnostic(None, f"azure: {count} {what}; an NSG can reference at most {MAX_ASGS_PER_NSG} ASGs")
+            )
+    for _nsg, rule in state.all_rules():
         for side in ("source", "destination"):
             if len(getattr(rule, f"{side}_asgs")) > MAX_ASGS_PER_RULE_SIDE:
                 problems.append(Diagnostic(None, f"azure: rule {rule.name} has more than 10 {side} ASGs"))

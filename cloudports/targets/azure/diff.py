@@ -21,7 +21,7 @@ from cloudports.live.membership import Regroup, membership_changes
 from cloudports.live.plan import Change, Plan
 from cloudports.targets.azure.arm import ArmSettings
 from cloudports.targets.azure.members import region_problems, regroups, unmatched, vnet_problems
-from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveNsg, LiveState, Nic, NsgRule, SubnetRef
+from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveNsg, LiveState, Nic, Nsg, NsgRule, SubnetRef
 from cloudports.targets.azure.normalise import location_key
 from cloudports.targets.azure.rows import rule_summary
 from cloudports.targets.ownership import TagChange, tag_change
@@ -74,21 +74,39 @@ def rule_dict(rule: NsgRule) -> dict[str, Any]:
 
 
 @dataclass
+class NsgDiff:
+    """What changes in one of the spec's NSGs: created (with every rule inline), or tags and rules fixed."""
+
+    want: Nsg
+    live: LiveNsg | None  # None: to be created
+    live_rules: dict[str, NsgRule] = field(default_factory=dict)
+    tag: TagChange | None = None
+    add: list[NsgRule] = field(default_factory=list)
+    change: list[tuple[NsgRule, NsgRule, str]] = field(default_factory=list)  # desired, live, why
+    remove: list[NsgRule] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return self.want.name
+
+    @property
+    def writes(self) -> int:
+        return len(self.add) + len(self.change) + len(self.remove)
+
+
+@dataclass
 class AzureDiff:
     desired: AzureState
     live: LiveState
     settings: ArmSettings
-    create_nsg: bool = False
-    tag_nsg: TagChange | None = None
+    nsgs: list[NsgDiff] = field(default_factory=list)  # one per NSG of the spec, in name order
     create_asgs: list[Asg] = field(default_factory=list)
     tag_asgs: list[tuple[LiveAsg, TagChange]] = field(default_factory=list)
     delete_asgs: list[LiveAsg] = field(default_factory=list)
-    add: list[NsgRule] = field(default_factory=list)
-    change: list[tuple[NsgRule, NsgRule, str]] = field(default_factory=list)  # desired, live, why
-    remove: list[NsgRule] = field(default_factory=list)
-    associate: list[SubnetRef] = field(default_factory=list)
+    associate: list[tuple[SubnetRef, str]] = field(default_factory=list)  # (subnet, name of its NSG)
     dissociate: list[SubnetRef] = field(default_factory=list)  # destroy only
-    delete_nsgs: list[LiveNsg] = field(default_factory=list)  # destroy only
+    # destroy; and on apply with one NSG per subnet, owned NSGs the spec no longer has (after re-associations)
+    delete_nsgs: list[LiveNsg] = field(default_factory=list)
     regroups: list[Regroup[Nic]] = field(default_factory=list)  # NICs whose cloudports ASGs change
     notes: list[str] = field(default_factory=list)
     destroying: bool = False
@@ -103,21 +121,37 @@ class AzureDiff:
     def empty(self) -> bool:
         return not self.plan().changes
 
+    def _nsg_changes(self) -> list[Change]:
+        d = self.desired
+        changes = []
+        for n in self.nsgs:
+            if n.live is None:
+                after = {"name": n.name, "location": d.location, "tags": d.tags}
+                changes.append(
+                    Change("add", NSG, n.name, f"in {self.settings.resource_group}, {d.location}", None, after)
+                )
+            elif n.tag:
+                before, after = {"id": n.live.id, "tags": n.live.tags}, {"tags": n.tag.after}
+                changes.append(Change("change", NSG, n.name, n.live.id, before, after, n.tag.why))
+        return changes
+
+    def _rule_changes(self, names: dict[str, str]) -> list[Change]:
+        """Rules are named by their own name with one NSG, 'nsg/rule' with one per subnet."""
+        split = self.desired.split
+        changes: list[Change] = []
+        for n in self.nsgs:
+            at = (lambda r, n=n: f"{n.name}/{r.name}") if split else (lambda r: r.name)
+            changes += [Change("add", RULE, at(r), rule_summary(r, names), None, rule_dict(r)) for r in n.add]
+            changes += [
+                Change("change", RULE, at(want), rule_summary(want, names), rule_dict(have), rule_dict(want), why)
+                for want, have, why in n.change
+            ]
+            changes += [Change("remove", RULE, at(r), rule_summary(r, names), rule_dict(r), None) for r in n.remove]
+        return changes
+
     def plan(self) -> Plan:
         d, names = self.desired, asg_names(self.desired, self.live)
-        changes: list[Change] = []
-        if self.create_nsg:
-            after = {"name": d.nsg_name, "location": d.location, "tags": d.tags}
-            changes.append(
-                Change("add", NSG, d.nsg_name, f"in {self.settings.resource_group}, {d.location}", None, after)
-            )
-        if self.tag_nsg and self.live.nsg:
-            nsg, tags = self.live.nsg, self.tag_nsg
-            changes.append(
-                Change(
-                    "change", NSG, nsg.name, nsg.id, {"id": nsg.id, "tags": nsg.tags}, {"tags": tags.after}, tags.why
-                )
-            )
+        changes = self._nsg_changes()
         changes += [
             Change("add", ASG, a.name, f"role {a.role}", None, {"name": a.name, "tags": dict(a.tags)})
             for a in self.create_asgs
@@ -126,15 +160,10 @@ class AzureDiff:
             Change("change", ASG, a.name, f"role {a.key}", {"id": a.id, "tags": a.tags}, {"tags": c.after}, c.why)
             for a, c in self.tag_asgs
         ]
-        changes += [Change("add", RULE, r.name, rule_summary(r, names), None, rule_dict(r)) for r in self.add]
+        changes += self._rule_changes(names)
         changes += [
-            Change("change", RULE, want.name, rule_summary(want, names), rule_dict(have), rule_dict(want), why)
-            for want, have, why in self.change
-        ]
-        changes += [Change("remove", RULE, r.name, rule_summary(r, names), rule_dict(r), None) for r in self.remove]
-        changes += [
-            Change("add", SUBNET, s.key, _association(d.nsg_name, s), {"nsg": s.nsg_id}, {"nsg": d.nsg_name})
-            for s in self.associate
+            Change("add", SUBNET, s.key, _association(nsg, s), {"nsg": s.nsg_id}, {"nsg": nsg})
+            for s, nsg in self.associate
         ]
         changes += [
             Change("remove", SUBNET, s.key, f"detach {_last(s.nsg_id)}", {"nsg": s.nsg_id}, None)
@@ -143,8 +172,9 @@ class AzureDiff:
         for regroup in self.regroups:
             before = {"nic": regroup.machine.id, "asgs": sorted(regroup.machine.asg_ids)}
             changes += membership_changes(regroup, names, before, group="application security group")
+        why = "" if self.destroying else "the spec no longer has it (its subnets are associated with their NSG first)"
         changes += [
-            Change("remove", NSG, n.name, f"{n.id} with {n.rule_count} rules", {"id": n.id, "tags": n.tags}, None)
+            Change("remove", NSG, n.name, f"{n.id} with {n.rule_count} rules", {"id": n.id, "tags": n.tags}, None, why)
             for n in self.delete_nsgs
         ]
         changes += [
@@ -170,24 +200,25 @@ def nsg_id(settings: ArmSettings, name: str) -> str:
 
 
 def _subnets(result: AzureDiff) -> None:
-    """Associate every subnet the spec names with the NSG; never take a subnet from an NSG cloudports does not own."""
-    d, live = result.desired, result.live
-    target = (live.nsg.id if live.nsg else nsg_id(result.settings, d.nsg_name)).lower()
+    """Associate every subnet the spec names with its NSG; never take a subnet from an NSG cloudports does not own."""
+    live = result.live
     owned = live.owned_nsg_ids()
     problems = []
-    for subnet in live.subnets.values():
-        current = (subnet.nsg_id or "").lower()
-        if current == target:
-            continue
-        if not current or current in owned:
-            result.associate.append(subnet)
-        else:
+    for n in result.nsgs:
+        target = (n.live.id if n.live else nsg_id(result.settings, n.name)).lower()
+        for subnet in (live.subnets[key] for key in dict.fromkeys(s.key for s in n.want.subnets)):
+            current = (subnet.nsg_id or "").lower()
+            if current == target:
+                continue
+            if not current or current in owned:
+                result.associate.append((subnet, n.name))
+                continue
             problems.append(
                 Diagnostic(
                     None,
                     f"azure: subnet {subnet.key} is associated with network security group "
                     f"{_last(subnet.nsg_id)}, which cloudports does not own for topology "
-                    f"'{d.topology}'; it will not be taken over",
+                    f"'{result.desired.topology}'; it will not be taken over",
                     "remove that association yourself (or remove the subnet from targets.azure.subnets)",
                 )
             )
@@ -197,21 +228,18 @@ def _subnets(result: AzureDiff) -> None:
 
 def diff(desired: AzureState, live: LiveState, settings: ArmSettings) -> AzureDiff:
     result = AzureDiff(desired, live, settings)
-    nsg = live.nsg
-    if nsg is None:
-        result.create_nsg = True
-    else:
-        result.tag_nsg = tag_change(desired.tags, nsg.tags, nsg.adopt, desired.topology)
+    for want in desired.nsgs.values():
+        nsg = live.nsgs.get(want.name)
+        result.nsgs.append(_diff_rules(NsgDiff(want, nsg, live.rules(want.name))))
+        if nsg is None:
+            continue
+        result.nsgs[-1].tag = tag_change(desired.tags, nsg.tags, nsg.adopt, desired.topology)
         if location_key(nsg.location) != location_key(desired.location):
             result.notes.append(
                 f"network security group {nsg.name} is in {nsg.location}, the spec says {desired.location}; "
                 "Azure cannot move it (destroy and apply again to re-create it)"
             )
-    for other in live.other_nsgs:
-        result.notes.append(
-            f"network security group {other.name} is tagged for topology '{desired.topology}' but the spec names "
-            f"{desired.nsg_name}; left alone (destroy removes it)"
-        )
+    _others(result)
 
     for role, asg in desired.asgs.items():
         have = live.asgs.get(role)
@@ -227,8 +255,6 @@ def diff(desired: AzureState, live: LiveState, settings: ArmSettings) -> AzureDi
             result.tag_asgs.append((have, change))
     result.delete_asgs = [a for key, a in live.asgs.items() if key not in desired.asgs]
 
-    _diff_rules(result)
-
     _subnets(result)
     rg = settings.resource_group
     result.regroups = regroups(desired, live, rg)
@@ -238,16 +264,46 @@ def diff(desired: AzureState, live: LiveState, settings: ArmSettings) -> AzureDi
     return result
 
 
-def _diff_rules(result: AzureDiff) -> None:
+def _others(result: AzureDiff) -> None:
+    """Owned NSGs the spec does not name. With one NSG they are left alone (an older spec's, say, with its own
+    subnets); with one NSG per subnet they are what an earlier split left, deleted once no subnet of the spec
+    uses them (apply associates first) and none outside it does."""
+    live, desired = result.live, result.desired
+    if not desired.split:
+        result.notes += [
+            f"network security group {other.name} is tagged for topology '{desired.topology}' but the spec names "
+            f"{desired.nsg.name}; left alone (destroy removes it)"
+            for other in live.other_nsgs
+        ]
+        return
+    spec_subnets = {s.id.lower() for s in live.subnets.values()}
+    for other in live.other_nsgs:
+        foreign = [sid for sid in other.subnet_ids if sid.lower() not in spec_subnets]
+        if other.adopt or foreign:
+            result.notes.append(_stays(other, foreign))
+        else:
+            result.delete_nsgs.append(other)
+
+
+def _stays(nsg: LiveNsg, foreign: list[str]) -> str:
+    return (
+        f"network security group {nsg.name} stays: it is also associated with "
+        + ", ".join(sid.split("/virtualNetworks/", 1)[-1] for sid in foreign)
+        + ", which the spec does not name (and so neither do its ASGs)"
+    )
+
+
+def _diff_rules(result: NsgDiff) -> NsgDiff:
     """Rules by name: missing ones added, extra ones removed, any difference (priority included) updated."""
-    desired, live = result.desired, result.live
-    for name, want in desired.rules.items():
-        have = live.rules.get(name)
+    want, live = result.want.rules, result.live_rules
+    for name, rule in want.items():
+        have = live.get(name)
         if have is None:
-            result.add.append(want)
-        elif have != want:
-            result.change.append((want, have, rule_differences(have, want)))
-    result.remove = [r for name, r in live.rules.items() if name not in desired.rules]
+            result.add.append(rule)
+        elif have != rule:
+            result.change.append((rule, have, rule_differences(have, rule)))
+    result.remove = [r for name, r in live.items() if name not in want]
+    return result
 
 
 def destroy_diff(desired: AzureState, live: LiveState, settings: ArmSettings) -> AzureDiff:
@@ -257,17 +313,13 @@ def destroy_diff(desired: AzureState, live: LiveState, settings: ArmSettings) ->
     another subnet is left, and said so.
     """
     result = AzureDiff(desired, live, settings, destroying=True)
-    owned = [n for n in (live.nsg, *live.other_nsgs) if n is not None and not n.adopt]
+    owned = [n for n in (*live.nsgs.values(), *live.other_nsgs) if not n.adopt]
     spec_subnets = {s.id.lower(): s for s in live.subnets.values()}
     for nsg in owned:
         foreign = [sid for sid in nsg.subnet_ids if sid.lower() not in spec_subnets]
         result.dissociate += [spec_subnets[sid.lower()] for sid in nsg.subnet_ids if sid.lower() in spec_subnets]
         if foreign:
-            result.notes.append(
-                f"network security group {nsg.name} stays: it is also associated with "
-                + ", ".join(sid.split("/virtualNetworks/", 1)[-1] for sid in foreign)
-                + ", which the spec does not name (and so neither do its ASGs)"
-            )
+            result.notes.append(_stays(nsg, foreign))
         else:
             result.delete_nsgs.append(nsg)
     result.delete_asgs = [a for a in live.asgs.values() if not a.adopt]

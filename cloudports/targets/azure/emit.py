@@ -15,25 +15,39 @@ from cloudports.emit.hcl import Raw, block, string
 from cloudports.emit.params import Parameter, Variables, choose, variables_hcl
 from cloudports.targets.azure.emit_members import FILE as MEMBERS_FILE
 from cloudports.targets.azure.emit_members import members_tf
-from cloudports.targets.azure.model import AzureState, NsgRule
+from cloudports.targets.azure.model import AzureState, Nsg, NsgRule, Priorities
+from cloudports.targets.azure.priorities import ONLY_NSG
 
 MODULE = "azure-nsg"
 PRIORITIES_FILE = "cloudports-priorities.json"
 
 
-def read_previous_priorities(out: Path) -> dict[tuple[str, str], int]:
+def read_previous_priorities(out: Path) -> Priorities:
+    """NSG name -> (direction, rule name) -> priority. Keys are 'direction/rule' for the one NSG of a spec
+    (filed under ONLY_NSG: the format predates several NSGs) and 'nsg/direction/rule' with one NSG per subnet."""
     path = Path(out) / PRIORITIES_FILE
     if not path.is_file():
         return {}
+    found: Priorities = {}
     try:
         data = json.loads(path.read_text())
-        return {tuple(k.split("/", 1)): int(v) for k, v in data.get("priorities", {}).items()}
-    except (ValueError, AttributeError):
+        for key, value in data.get("priorities", {}).items():
+            nsg, direction, name = key.split("/", 2) if key.count("/") == 2 else (ONLY_NSG, *key.split("/", 1))
+            found.setdefault(nsg, {})[(direction, name)] = int(value)
+    except (ValueError, AttributeError, TypeError):
         return {}  # a damaged record only costs stability, never correctness
+    return found
+
+
+def _priority_record(state: AzureState) -> dict[str, int]:
+    def key(nsg: Nsg, rule: NsgRule) -> str:
+        return f"{nsg.name}/{rule.direction}/{rule.name}" if state.split else f"{rule.direction}/{rule.name}"
+
+    return {key(nsg, rule): rule.priority for nsg, rule in state.all_rules()}
 
 
 def choose_variables(state: AzureState, parameters: Mapping[str, Parameter]) -> Variables:
-    usages = ((params, entry.isdigit()) for r in state.rules.values() for entry, params in r.port_params)
+    usages = ((params, entry.isdigit()) for _nsg, r in state.all_rules() for entry, params in r.port_params)
     return choose(parameters, usages)
 
 
@@ -63,20 +77,35 @@ def _rule_value(rule: NsgRule, chosen: Variables | None = None) -> dict:
 
 
 def rules_locals(state: AzureState, chosen: Variables | None = None) -> dict:
-    """The module's inputs as data; ports of variables are references to them."""
-    return {
-        "nsg_name": state.nsg_name,
-        "tags": state.tags,
-        "application_security_groups": {role: {"name": a.name, "tags": dict(a.tags)} for role, a in state.asgs.items()},
-        "security_rules": {name: _rule_value(r, chosen) for name, r in state.rules.items()},
-        "subnets": {
-            f"{s.virtual_network}/{s.name}": {
-                "virtual_network": s.virtual_network,
-                "name": s.name,
-                "resource_group": s.resource_group,
+    """The module's inputs as data; ports of variables are references to them. One NSG: its name, rules and
+    subnets; one per subnet: network_security_groups, name -> its rules and the keys of its subnets."""
+    asgs = {role: {"name": a.name, "tags": dict(a.tags)} for role, a in state.asgs.items()}
+    subnets = {
+        s.key: {"virtual_network": s.virtual_network, "name": s.name, "resource_group": s.resource_group}
+        for nsg in state.nsgs.values()
+        for s in nsg.subnets
+    }
+    if state.split:
+        nsgs = {
+            nsg.name: {
+                "security_rules": {name: _rule_value(r, chosen) for name, r in nsg.rules.items()},
+                "subnets": [s.key for s in nsg.subnets],
             }
-            for s in state.subnets
-        },
+            for nsg in state.nsgs.values()
+        }
+        return {
+            "tags": state.tags,
+            "application_security_groups": asgs,
+            "network_security_groups": nsgs,
+            "subnets": subnets,
+        }
+    nsg = state.nsg
+    return {
+        "nsg_name": nsg.name,
+        "tags": state.tags,
+        "application_security_groups": asgs,
+        "security_rules": {name: _rule_value(r, chosen) for name, r in nsg.rules.items()},
+        "subnets": subnets,
     }
 
 
@@ -107,16 +136,16 @@ variable "location" {{
   default     = {string(state.location)}
 }}
 """
-    return providers + variables_hcl(chosen) + _MODULE_TF
+    return providers + variables_hcl(chosen) + _SUBNET_IDS + (_SPLIT_TF if state.split else _MODULE_TF)
 
 
-# Subnet IDs, the module call and the outputs: the same for every spec.
-_MODULE_TF = f"""
-data "azurerm_client_config" "current" {{}}
+# Subnet IDs, the module call(s) and the outputs: the same for every spec (with one NSG, or one per subnet).
+_SUBNET_IDS = """
+data "azurerm_client_config" "current" {}
 
-locals {{
+locals {
   # Subnets the spec names, as resource IDs (a subnet without its own resource group uses the NSG's).
-  subnet_ids = {{
+  subnet_ids = {
     for key, s in local.subnets : key => format(
       "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/virtualNetworks/%s/subnets/%s",
       data.azurerm_client_config.current.subscription_id,
@@ -124,9 +153,11 @@ locals {{
       s.virtual_network,
       s.name,
     )
-  }}
-}}
+  }
+}
+"""
 
+_MODULE_TF = f"""
 module "nsg" {{
   source = "./modules/{MODULE}"
 
@@ -150,6 +181,43 @@ output "application_security_group_ids" {{
 """
 
 
+_SPLIT_TF = f"""
+# One application security group per role, shared by every NSG (the rules of each NSG name them).
+resource "azurerm_application_security_group" "this" {{
+  for_each = local.application_security_groups
+
+  name                = each.value.name
+  location            = var.location
+  resource_group_name = var.resource_group_name
+  tags                = merge(local.tags, each.value.tags)
+}}
+
+# One NSG per subnet, with the rules of the roles whose machines sit in it.
+module "nsg" {{
+  source   = "./modules/{MODULE}"
+  for_each = local.network_security_groups
+
+  resource_group_name            = var.resource_group_name
+  location                       = var.location
+  nsg_name                       = each.key
+  tags                           = local.tags
+  application_security_group_ids = {{ for role, asg in azurerm_application_security_group.this : role => asg.id }}
+  security_rules                 = each.value.security_rules
+  subnet_ids                     = {{ for key in each.value.subnets : key => local.subnet_ids[key] }}
+}}
+
+output "network_security_group_ids" {{
+  description = "Network security group ID per NSG name"
+  value       = {{ for name, nsg in module.nsg : name => nsg.network_security_group_id }}
+}}
+
+output "application_security_group_ids" {{
+  description = "Application security group ID per role (put each VM's NIC into its role's ASG)"
+  value       = {{ for role, asg in azurerm_application_security_group.this : role => asg.id }}
+}}
+"""
+
+
 def emit_azure(
     state: AzureState, out: Path, phase: str | None = None, parameters: Mapping[str, Parameter] | None = None
 ) -> list[Path]:
@@ -160,7 +228,7 @@ def emit_azure(
     members = members_tf(state, head)
     if not members:
         (out / MEMBERS_FILE).unlink(missing_ok=True)  # a spec that no longer names machines
-    priorities = {f"{r.direction}/{r.name}": r.priority for r in state.rules.values()}
+    priorities = _priority_record(state)
     record = {"comment": "NSG rule priorities kept stable across emits; see cloudports docs", "priorities": priorities}
     return files.write(
         out,

@@ -13,7 +13,7 @@ from cloudports.targets.azure.model import AzureState
 FILE = "members.tf"
 
 _RESOURCES = """
-resource "azurerm_network_interface_application_security_group_association" "member" {
+resource "azurerm_network_interface_application_security_group_association" "member" {{
   for_each = local.member_nics
   network_interface_id = format(
     "/subscriptions/%s/resourceGroups/%s/providers/Microsoft.Network/networkInterfaces/%s",
@@ -21,9 +21,14 @@ resource "azurerm_network_interface_application_security_group_association" "mem
     coalesce(each.value.resource_group, var.resource_group_name),
     each.value.name,
   )
-  application_security_group_id = module.nsg.application_security_group_ids[each.value.role]
-}
+  application_security_group_id = {asg}
+}}
 """
+# Where the ASGs are: inside the module (one NSG), or beside the NSG modules, which all share them.
+_ASG_ID = {
+    False: "module.nsg.application_security_group_ids[each.value.role]",
+    True: "azurerm_application_security_group.this[each.value.role].id",
+}
 
 
 def members_tf(state: AzureState, head: str) -> dict[str, str]:
@@ -42,4 +47,9 @@ def members_tf(state: AzureState, head: str) -> dict[str, str]:
         if live_only
         else ""
     )
-    return {FILE: head + note + block("locals", {"member_nics": dict(sorted(nics.items()))}) + _RESOURCES}
+    return {
+        FILE: head
+        + note
+        + block("locals", {"member_nics": dict(sorted(nics.items()))})
+        + _RESOURCES.format(asg=_ASG_ID[state.split])
+    }

@@ -1,6 +1,9 @@
-"""Azure NSG semantics for `cloudports query`: one NSG on the subnet; per direction the lowest-priority
-matching rule decides, Azure's default rules included. A role source needs Outbound, a role destination
-Inbound. Service tags: VirtualNetwork = role machines and private addresses, Internet = the other addresses,
+"""Azure NSG semantics for `cloudports query`: per direction the lowest-priority matching rule of the NSG
+decides, Azure's default rules included. A role source needs Outbound from the NSG of its subnet, a role
+destination Inbound from the NSG of its subnet (one NSG on every subnet, or one per subnet when the spec's
+subnets list their roles). A role whose machines sit in several subnets is judged in each: traffic is allowed
+only if every NSG its machines sit behind allows it (each one's deciding rule is a reason).
+Service tags: VirtualNetwork = role machines and private addresses, Internet = the other addresses,
 AzureLoadBalancer = 168.63.129.16. Protocol Icmp matches ICMP and ICMPv6 of any type."""
 
 from __future__ import annotations
@@ -21,7 +24,7 @@ from cloudports.query.model import (
     network,
 )
 from cloudports.query.space import Space, family_mask
-from cloudports.targets.azure.model import AzureState, NsgRule
+from cloudports.targets.azure.model import AzureState, Nsg, NsgRule
 
 LOAD_BALANCER = ipaddress.ip_address("168.63.129.16")
 PLATFORM_RULE = "AllowAzureLoadBalancerInBound"
@@ -114,14 +117,21 @@ def _side(prefixes: tuple[str, ...], asgs: tuple[str, ...], end: Point, family: 
     return in_asg or any(_prefix_matches(p, end, family) for p in prefixes)
 
 
-def _ordered(state: AzureState, direction: str) -> list[NsgRule]:
+def _ordered(nsg: Nsg, direction: str) -> list[NsgRule]:
     """The rules Azure evaluates in one direction, the defaults included, in the order it evaluates them."""
-    rules = (r for r in (*state.rules.values(), *DEFAULT_RULES) if r.direction == direction)
+    rules = (r for r in (*nsg.rules.values(), *DEFAULT_RULES) if r.direction == direction)
     return sorted(rules, key=lambda r: (r.priority, r.name))
 
 
-def _decide(state: AzureState, direction: str, probe: Probe, family: int) -> NsgRule:
-    for rule in _ordered(state, direction):
+def behind(state: AzureState, end: Point) -> list[Nsg]:
+    """The NSGs an endpoint's machines sit behind: the NSGs of the subnets its role (or, for a machine, one of
+    the roles it carries) is in; none for an address."""
+    roles = {end.role} if end.role is not None else set(end.carries or ())
+    return [nsg for nsg in state.nsgs.values() if any(nsg.holds(r) for r in roles)]
+
+
+def _decide(nsg: Nsg, direction: str, probe: Probe, family: int) -> NsgRule:
+    for rule in _ordered(nsg, direction):
         if (
             _side(rule.source_prefixes, rule.source_asgs, probe.src, family)
             and _side(rule.destination_prefixes, rule.destination_asgs, probe.dst, family)
@@ -137,12 +147,14 @@ def _family(state: AzureState, probe: Probe, family: int) -> Verdict:
     for direction, end in (("Outbound", probe.src), ("Inbound", probe.dst)):
         if end.role is None and end.carries is None:
             continue  # an address, not a machine behind the NSG
-        rule = _decide(state, direction, probe, family)
-        admits = rule.access == "Allow"
-        ok = ok and admits
-        way = "egress" if direction == "Outbound" else "ingress"
-        text = f"{direction} {rule.access} by {rule.name} (priority {rule.priority}): {rule.description}"
-        reasons.append(Reason(way, admits, text, rule.name, rule.priority))
+        for nsg in behind(state, end):
+            rule = _decide(nsg, direction, probe, family)
+            admits = rule.access == "Allow"
+            ok = ok and admits
+            way = "egress" if direction == "Outbound" else "ingress"
+            where = f" in {nsg.name}" if state.split else ""
+            text = f"{direction} {rule.access} by {rule.name}{where} (priority {rule.priority}): {rule.description}"
+            reasons.append(Reason(way, admits, text, rule.name, rule.priority))
     return Verdict(ok, tuple(reasons))
 
 
@@ -170,7 +182,7 @@ class AzureReachability:
     def unjudged(self) -> list[str]:
         """Rules naming an ASG this spec does not own, or a service tag verify does not model."""
         found = []
-        for rule in sorted(self.state.rules.values(), key=lambda r: r.name):
+        for rule in sorted({r.name: r for _nsg, r in self.state.all_rules()}.values(), key=lambda r: r.name):
             foreign = [a for a in (*rule.source_asgs, *rule.destination_asgs) if a not in self.state.asgs]
             tags = [p for p in (*rule.source_prefixes, *rule.destination_prefixes) if _unmodelled(p)]
             for peer in (*foreign, *tags):
@@ -179,13 +191,17 @@ class AzureReachability:
 
     def __init__(self, state: AzureState):
         self.state = state
-        self.ordered = {d: [(r, rule_space(r)) for r in _ordered(state, d)] for d in ("Inbound", "Outbound")}
+        self.ordered = {
+            (nsg.name, d): [(r, rule_space(r)) for r in _ordered(nsg, d)]
+            for nsg in state.nsgs.values()
+            for d in ("Inbound", "Outbound")
+        }
         self.known: dict[tuple[Point, Point, int], tuple[Space, Space]] = {}
 
-    def _decided(self, direction: str, src: Point, dst: Point, family: int) -> tuple[Space, Space]:
-        """(what the direction allows, the part of it only the platform's load-balancer rule allows)."""
+    def _decided(self, nsg: str, direction: str, src: Point, dst: Point, family: int) -> tuple[Space, Space]:
+        """(what one NSG allows in the direction, the part of it only the platform's load-balancer rule allows)."""
         allowed, platform, undecided = Space(), Space(), Space.everything()
-        for rule, space in self.ordered[direction]:
+        for rule, space in self.ordered[(nsg, direction)]:
             if not (
                 _side(rule.source_prefixes, rule.source_asgs, src, family)
                 and _side(rule.destination_prefixes, rule.destination_asgs, dst, family)
@@ -210,8 +226,8 @@ class AzureReachability:
     def _decide_both(self, src: Point, dst: Point, family: int) -> tuple[Space, Space]:
         found, platform = family_mask(family), Space()
         for direction, end in (("Outbound", src), ("Inbound", dst)):
-            if end.role is not None:
-                allowed, by_platform = self._decided(direction, src, dst, family)
+            for nsg in behind(self.state, end) if end.role is not None else ():
+                allowed, by_platform = self._decided(nsg.name, direction, src, dst, family)
                 found &= allowed
                 platform |= by_platform
         return found, platform & found
@@ -225,7 +241,7 @@ class AzureReachability:
 
     def networks(self) -> list[IPNetwork]:
         found: list[IPNetwork] = [*PRIVATE_PREFIXES, ipaddress.ip_network(LOAD_BALANCER)]
-        for rule in self.state.rules.values():
+        for _nsg, rule in self.state.all_rules():
             for prefix in (*rule.source_prefixes, *rule.destination_prefixes):
                 with contextlib.suppress(ValueError):  # a service tag: its blocks are among the ones above
                     found.append(ipaddress.ip_network(prefix, strict=False))

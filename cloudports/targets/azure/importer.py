@@ -28,15 +28,24 @@ def _tags(resource: Any) -> dict[str, str]:
     return {str(k): str(v) for k, v in (getattr(resource, "tags", None) or {}).items()}
 
 
-def _nsg(client: Any, rg: str, wanted: list[str]) -> Any:
+def _nsgs(client: Any, rg: str, wanted: list[str]) -> list[Any]:
+    """The NSGs to import: those named; else the only one in the resource group, or all of them when they carry
+    one topology's tag (a spec with one NSG per subnet)."""
     with arm_errors("listing network security groups in", rg):
         nsgs = [n for n in client.network_security_groups.list(rg) if not wanted or n.name in wanted]
-    if len(nsgs) != 1:
+    topologies = {_tags(n).get(TOPOLOGY_TAG) for n in nsgs}
+    if not nsgs or (len(nsgs) > 1 and not wanted and (len(topologies) != 1 or None in topologies)):
         found = ", ".join(sorted(n.name for n in nsgs)) or "none"
         raise CloudportsError(
-            [Diagnostic(None, f"azure: a spec has one NSG; {rg} has {found}", "choose one with --nsg NAME")]
+            [
+                Diagnostic(
+                    None,
+                    f"azure: a spec has one NSG, or one per subnet of one topology; {rg} has {found}",
+                    "choose one with --nsg NAME, or the NSGs of one topology's subnets with --nsg A,B",
+                )
+            ]
         )
-    return nsgs[0]
+    return sorted(nsgs, key=lambda n: str(n.name))
 
 
 def _name_parts(asgs: list[Any]) -> tuple[str, dict[str, str]]:
@@ -181,32 +190,66 @@ def _subnets(nsg: Any, rg: str) -> list[dict[str, str]]:
 
 
 def read_lab(client: Any, arm: ArmSettings, options: dict[str, str | None]) -> Lab:
-    """The lab in the resource group (options: nsgs, comma-separated; name)."""
+    """The lab in the resource group (options: nsgs, comma-separated; name). Several NSGs (one per subnet) give
+    subnets that list their roles: the roles whose rules each NSG holds (inbound to them, outbound from them)."""
     rg = arm.resource_group
-    nsg = _nsg(client, rg, [n for n in (options.get("nsgs") or "").split(",") if n])
+    nsgs = _nsgs(client, rg, [n for n in (options.get("nsgs") or "").split(",") if n])
     with arm_errors("listing application security groups in", rg):
         asgs = list(client.application_security_groups.list(rg))
     topology, role_of = _name_parts(asgs)
-    with arm_errors("listing the security rules of", f"network security group {nsg.name}"):
-        rules = [normalise_rule(r, role_of) for r in client.security_rules.list(rg, nsg.name)]
     notes: list[str] = []
     roles = {
         r: LiveRole(r, "", f"application security group {n.name}") for n in asgs for r in [role_of[str(n.id).lower()]]
     }
-    egress, halves = _rules(rules, set(roles), notes)
-    name = options.get("name") or _tags(nsg).get(TOPOLOGY_TAG) or topology or str(nsg.name).removesuffix("-nsg")
+    egress, halves, subnets = _read_rules(client, rg, nsgs, role_of, set(roles), notes)
+    first = nsgs[0]
+    name = options.get("name") or _tags(first).get(TOPOLOGY_TAG) or topology or str(first.name).removesuffix("-nsg")
     lab_name = valid_name(name)
-    settings: dict[str, Any] = {"location": str(nsg.location), "resource_group": rg}
-    # The spec names its NSG only where the original did (cloudports' identity tag says so), or where the name
-    # is not the default: naming it changes the spec's identity, and the lab would look like another spec's.
-    identity = _tags(nsg).get(SPEC_TAG)
-    if "nsg_name=" in (identity or "") or (identity is None and str(nsg.name) != f"{lab_name}-nsg"):
-        settings["nsg_name"] = str(nsg.name)
-    subnets = _subnets(nsg, rg)
+    settings: dict[str, Any] = {"location": str(first.location), "resource_group": rg, **_nsg_name(nsgs, lab_name)}
     if subnets:
-        settings["subnets"] = subnets
+        settings["subnets"] = _placed(subnets, set(roles), len(nsgs) > 1, notes)
     for asg in asgs:
         expected = f"{lab_name}-{role_of[str(asg.id).lower()]}-asg"
         if str(asg.name).lower() != expected:
             notes.append(f"application security group {asg.name}: cloudports would name it {expected}")
-    return Lab(lab_name, f"Imported from {nsg.name} in {rg}", roles, halves, egress, {"azure": settings}, notes)  # type: ignore[arg-type]
+    source = ", ".join(str(n.name) for n in nsgs)
+    return Lab(lab_name, f"Imported from {source} in {rg}", roles, halves, egress, {"azure": settings}, notes)  # type: ignore[arg-type]
+
+
+def _read_rules(
+    client: Any, rg: str, nsgs: list[Any], role_of: dict[str, str], roles: set[str], notes: list[str]
+) -> tuple[str, list[Half], list[dict[str, Any]]]:
+    """(egress, the halves of every NSG's rules, the NSGs' subnets each with the roles its NSG's rules are for)."""
+    egresses, halves, subnets = set(), [], []
+    for nsg in nsgs:
+        with arm_errors("listing the security rules of", f"network security group {nsg.name}"):
+            rules = [normalise_rule(r, role_of) for r in client.security_rules.list(rg, nsg.name)]
+        egress, found = _rules(rules, roles, notes)
+        egresses.add(egress)
+        halves += found
+        subnets += [{**s, "roles": sorted({h.role for h in found})} for s in _subnets(nsg, rg)]
+    if len(egresses) > 1:
+        notes.append("some NSGs deny all outbound traffic and some do not; the spec says strict egress for all")
+    return ("strict" if "strict" in egresses else "open"), list(dict.fromkeys(halves)), subnets
+
+
+def _nsg_name(nsgs: list[Any], lab_name: str) -> dict[str, str]:
+    """The spec names its NSG only where the original did (cloudports' identity tag says so), or where the name
+    is not the default: naming it changes the spec's identity, and the lab would look like another spec's. With
+    one NSG per subnet, the name their names begin with, from the identity tag."""
+    identity = _tags(nsgs[0]).get(SPEC_TAG)
+    named = "nsg_name=" in (identity or "")
+    if len(nsgs) == 1 and (named or (identity is None and nsgs[0].name != f"{lab_name}-nsg")):
+        return {"nsg_name": str(nsgs[0].name)}
+    return {"nsg_name": (identity or "").split("nsg_name=", 1)[1].split(";", 1)[0]} if named else {}
+
+
+def _placed(subnets: list[dict[str, Any]], roles: set[str], split: bool, notes: list[str]) -> list[dict[str, Any]]:
+    """With one NSG the subnets list no roles; with several, each lists the roles its NSG has rules for, and a
+    role that no NSG has a rule for goes in every subnet (it has no rules to place: that changes nothing)."""
+    if not split:
+        return [{k: v for k, v in s.items() if k != "roles"} for s in subnets]
+    idle = sorted(roles - {r for s in subnets for r in s["roles"]})
+    if idle:
+        notes.append(f"roles {', '.join(idle)}: no NSG has rules for them; listed in every subnet")
+    return [{**s, "roles": sorted({*s["roles"], *idle})} for s in subnets]

@@ -1,6 +1,10 @@
-"""The Azure state: one NSG with its security rules, and one ASG per role.
+"""The Azure state: the NSG(s) with their security rules, and one ASG per role (shared by every NSG).
 
-Produced by the builder (desired) and by reading the live NSG (actual, read.py); emission, apply and drift
+A spec whose subnets list no roles has one NSG, associated with all its subnets; one whose subnets list their
+roles has one NSG per subnet, holding the inbound rules of the roles in that subnet and their outbound rules
+(Azure evaluates the destination subnet's NSG inbound and the source subnet's NSG outbound).
+
+Produced by the builder (desired) and by reading the live NSGs (actual, read.py); emission, apply and drift
 share it. LiveState adds what only live resources have: IDs, regions, subnet associations, other tagged NSGs.
 """
 
@@ -80,21 +84,50 @@ class Nic:
 
 
 @dataclass
+class Nsg:
+    """One network security group: its rules and the spec's subnets it is associated with."""
+
+    name: str
+    rules: dict[str, NsgRule]  # name -> rule
+    subnets: list[AzureSubnet] = field(default_factory=list)
+    rule_origins: dict[str, list[str]] = field(default_factory=dict)
+    # The roles whose machines sit in its subnets (targets.azure.subnets[].roles); None: every role (one NSG).
+    roles: frozenset[str] | None = None
+
+    def holds(self, role: str | None) -> bool:
+        """Whether machines of `role` sit behind this NSG (None: an address, behind none)."""
+        return role is not None and (self.roles is None or role in self.roles)
+
+
+@dataclass
 class AzureState:
     topology: str
     location: str
     resource_group: str | None
-    nsg_name: str
-    tags: dict[str, str]  # on the NSG and every ASG (plus the role tag on ASGs)
+    tags: dict[str, str]  # on every NSG and ASG (plus the role tag on ASGs)
     asgs: dict[str, Asg]  # role -> ASG
-    rules: dict[str, NsgRule]  # name -> rule
-    subnets: list[AzureSubnet] = field(default_factory=list)
+    nsgs: dict[str, Nsg]  # name -> NSG, sorted by name
     egress: str = "open"
-    rule_origins: dict[str, list[str]] = field(default_factory=dict)
     members: dict[str, AzureMembers] = field(default_factory=dict)  # role -> which NICs sit in its ASG (spec)
     machines: dict[str, Nic] = field(default_factory=dict)  # lower-cased NIC ID -> NIC (live state only)
     asg_ids: dict[str, str] = field(default_factory=dict)  # role key -> lower-cased ASG ID (live state only)
-    least_rules: int = 0  # no packing of the spec's pairs needs fewer rules (pack.lower_bound; desired state only)
+    least_rules: int = 0  # no packing of the spec's pairs needs fewer rules, all NSGs together (bound.py; desired only)
+
+    @property
+    def split(self) -> bool:
+        """One NSG per subnet (the spec's subnets list their roles)."""
+        return any(n.roles is not None for n in self.nsgs.values())
+
+    @property
+    def nsg(self) -> Nsg:
+        """The one NSG of a spec whose subnets list no roles."""
+        if len(self.nsgs) != 1:
+            raise ValueError(f"{len(self.nsgs)} NSGs: name one of state.nsgs")
+        return next(iter(self.nsgs.values()))
+
+    def all_rules(self) -> list[tuple[Nsg, NsgRule]]:
+        """Every rule of every NSG, with its NSG."""
+        return [(nsg, rule) for nsg in self.nsgs.values() for rule in nsg.rules.values()]
 
 
 @dataclass(frozen=True)
@@ -130,22 +163,27 @@ class SubnetRef:
     nsg_id: str | None
 
 
+Priorities = dict[str, dict[tuple[str, str], int]]  # NSG name -> (direction, rule name) -> priority
+
+
 @dataclass
 class LiveState:
-    state: AzureState  # the spec's NSG's rules (empty when the NSG is missing) and the owned ASGs, as the model
-    nsg: LiveNsg | None  # the spec's NSG, if it exists (and is ours, or adopted)
-    other_nsgs: list[LiveNsg]  # further NSGs tagged for this topology (e.g. after nsg_name changed)
+    # The spec's NSGs that exist, with their rules, and the owned ASGs, as the model (subnets: the spec's)
+    state: AzureState
+    nsgs: dict[str, LiveNsg]  # name -> the spec's NSGs that exist (and are ours, or adopted)
+    other_nsgs: list[LiveNsg]  # further NSGs tagged for this topology (e.g. after nsg_name or subnets changed)
     asgs: dict[str, LiveAsg]  # key -> owned ASG, with its ID and region
     subnets: dict[str, SubnetRef]  # "vnet/subnet" -> the spec's subnets
     busy: tuple[str, ...] = ()  # resources read while a write on them was still running (provisioningState)
 
-    @property
-    def rules(self) -> dict[str, NsgRule]:
-        return self.state.rules
+    def rules(self, nsg: str) -> dict[str, NsgRule]:
+        """The live rules of one of the spec's NSGs (none while it does not exist)."""
+        found = self.state.nsgs.get(nsg)
+        return found.rules if found else {}
 
     @property
-    def priorities(self) -> dict[tuple[str, str], int]:
-        return {(r.direction, r.name): r.priority for r in self.rules.values()}
+    def priorities(self) -> Priorities:
+        return {n.name: {(r.direction, r.name): r.priority for r in n.rules.values()} for n in self.state.nsgs.values()}
 
     def owned_nsg_ids(self) -> set[str]:
-        return {n.id.lower() for n in [self.nsg, *self.other_nsgs] if n}
+        return {n.id.lower() for n in [*self.nsgs.values(), *self.other_nsgs]}

@@ -8,5 +8,11 @@ OPTIONS = (
     Option("arm_endpoint", "--arm-endpoint", "Resource Manager URL (or CLOUDPORTS_ARM_ENDPOINT)", metavar="URL"),
 )
 IMPORT_OPTIONS = (
-    Option("nsgs", "--nsg", "import this NSG (default: the only one in the resource group)", metavar="NAME"),
+    Option(
+        "nsgs",
+        "--nsg",
+        "import this NSG, or these (A,B: one per subnet) (default: the only one in the resource group, or all of "
+        "one topology's)",
+        metavar="NAME",
+    ),
 )

@@ -21,6 +21,9 @@ from cloudports.targets.azure.text import azure_description
 from cloudports.targets.text import short_hash
 
 Key = tuple[str, str]  # (direction, rule name)
+# Under this NSG name, previous priorities are those of the one NSG, whatever it is called: Terraform's record of
+# a spec with one NSG names no NSG (its format predates one NSG per subnet).
+ONLY_NSG = ""
 _MARK = re.compile(r"\s*\[priority (\d{1,4})\]$")
 MARK_ROOM = len(" [priority 4096]")
 

@@ -1,14 +1,16 @@
 """Live Azure state, read into the same model the builder produces (AzureState / NsgRule / Asg).
 
 What cloudports owns is exactly what carries the tag ``cloudports:topology=<name>`` in the resource group: the
-NSG(s) and the ASGs (each ASG's role comes from its ``cloudports:role`` tag). The spec's NSG's security rules are
-normalised (normalise.py) the way built rules are written. Default rules are never listed, so never compared.
+NSG(s) and the ASGs (each ASG's role comes from its ``cloudports:role`` tag). The security rules of the spec's
+NSGs (one, or one per subnet) are normalised (normalise.py) the way built rules are written. Default rules are
+never listed, so never compared.
 
 Subnets the spec names are read one by one (GET) to see which NSG they are associated with.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from azure.core.exceptions import ResourceNotFoundError
@@ -65,18 +67,19 @@ class Reader:
             raw_asgs = list(self.client.application_security_groups.list(self.rg))
         asgs = self._asgs(raw_asgs, conflicts, problems)
         busy = [f"application security group {a.name}" for a in raw_asgs if running(a)]
-        nsg, raw_nsg, others = self._nsgs(conflicts, problems, busy)
+        nsgs, raw_nsgs, others = self._nsgs(conflicts, problems, busy)
         if problems:
             raise CloudportsError(problems)
-        rules: dict[str, NsgRule] = {}
-        if raw_nsg is not None:
+        rules: dict[str, dict[str, NsgRule]] = {}
+        roles_by_id = {a.id.lower(): a.key for a in asgs.values()}
+        for name, raw_nsg in raw_nsgs.items():
             # The listing carries each NSG's rules inline: no securityRules paging (drift at 2 requests + subnets).
-            roles_by_id = {a.id.lower(): a.key for a in asgs.values()}
+            rules[name] = {}
             for raw in raw_nsg.security_rules or []:
                 rule = normalise_rule(raw, roles_by_id)
-                rules[rule.name] = rule
-                busy += [f"rule {rule.name}"] if running(raw) else []
-        live = LiveState(self._state(rules, asgs), nsg, others, asgs, self.read_subnets(), tuple(busy))
+                rules[name][rule.name] = rule
+                busy += [f"rule {rule.name} in {name}"] if running(raw) else []
+        live = LiveState(self._state(rules, asgs), nsgs, others, asgs, self.read_subnets(), tuple(busy))
         # Membership is at stake when a role has members, or an ASG is to be deleted (it must leave every NIC);
         # `machines`: asked for (query --live about a machine).
         if machines or self.desired.members or destroying or any(key not in self.desired.asgs for key in asgs):
@@ -95,43 +98,48 @@ class Reader:
                     busy += [f"network interface {raw.name}"] if running(raw) else []
         return dict(sorted(nics.items())), busy
 
-    def _state(self, rules: dict[str, NsgRule], asgs: dict[str, LiveAsg]) -> AzureState:
-        """What was read, in the model the builder produces."""
+    def _state(self, rules: dict[str, dict[str, NsgRule]], asgs: dict[str, LiveAsg]) -> AzureState:
+        """What was read, in the model the builder produces: the spec's NSGs that exist, with their rules."""
         d = self.desired
         return AzureState(
             topology=d.topology,
             location=d.location,
             resource_group=self.rg,
-            nsg_name=d.nsg_name,
             tags=d.tags,
             asgs={key: Asg(key, a.name, tuple(sorted(a.tags.items()))) for key, a in asgs.items()},
-            rules=dict(sorted(rules.items())),
-            subnets=d.subnets,
+            nsgs={
+                name: replace(nsg, rules=dict(sorted(rules[name].items())), rule_origins={})
+                for name, nsg in d.nsgs.items()
+                if name in rules
+            },
             egress=d.egress,
             asg_ids={key: a.id.lower() for key, a in asgs.items()},
         )
 
     def _nsgs(
         self, conflicts: NameConflicts, problems: list[Diagnostic], busy: list[str]
-    ) -> tuple[LiveNsg | None, Any, list[LiveNsg]]:
-        """(the spec's NSG if it is ours or adopted, as read and as listed; other NSGs tagged for this topology)."""
+    ) -> tuple[dict[str, LiveNsg], dict[str, Any], list[LiveNsg]]:
+        """(the spec's NSGs that are ours or adopted, as read and as listed, by the spec's name for them; other
+        NSGs tagged for this topology)."""
         with arm_errors("listing network security groups in", self.rg):
             raw_nsgs = list(self.client.network_security_groups.list(self.rg))
         busy += [f"network security group {n.name}" for n in raw_nsgs if running(n)]
-        nsg, raw_nsg, others = None, None, []
+        declared = {name.lower(): name for name in self.desired.nsgs}
+        nsgs, listed, others = {}, {}, []
         for raw in sorted(raw_nsgs, key=lambda n: str(n.name).lower()):
             tags = _tags(raw)
-            if str(raw.name).lower() != self.desired.nsg_name.lower():
-                if self.mine(tags):  # e.g. after nsg_name changed; another spec's NSG is never one of these
-                    others.append(self._nsg(raw))
+            name = declared.get(str(raw.name).lower())
+            if name is None:
+                # e.g. after nsg_name or the subnets changed; another spec's NSG is never one of these
+                others += [self._nsg(raw)] if self.mine(tags) else []
                 continue
             what = f"network security group {raw.name} in {self.rg}"
             verdict = claim("azure", what, tags, self.identity, conflicts, _RENAME_HINT)
             if verdict.problem:
                 problems.append(verdict.problem)
             elif verdict.verdict in ("mine", "adopt"):
-                nsg, raw_nsg = self._nsg(raw, adopt=verdict.verdict == "adopt"), raw
-        return nsg, raw_nsg, others
+                nsgs[name], listed[name] = self._nsg(raw, adopt=verdict.verdict == "adopt"), raw
+        return nsgs, listed, others
 
     def _nsg(self, raw: Any, adopt: bool = False) -> LiveNsg:
         subnets = tuple(str(s.id) for s in (getattr(raw, "subnets", None) or []) if getattr(s, "id", None))
@@ -164,9 +172,9 @@ class Reader:
 
     def read_subnets(self) -> dict[str, SubnetRef]:
         found = {}
-        for s in self.desired.subnets:
+        for s in (s for nsg in self.desired.nsgs.values() for s in nsg.subnets):
             rg = s.resource_group or self.rg
-            key = f"{s.virtual_network}/{s.name}"
+            key = s.key
             with arm_errors("reading subnet", f"{key} in {rg}"):
                 try:
                     raw = self.client.subnets.get(rg, s.virtual_network, s.name)

@@ -25,9 +25,11 @@ def rule_summary(rule: NsgRule, names: dict[str, str]) -> str:
 
 
 def rows(state: AzureState) -> list[Row]:
+    """One NSG: its rules by direction and priority; one per subnet: the same per NSG, with an 'nsg' column."""
     names = {role: a.name for role, a in state.asgs.items()}
     return [
         {
+            **({"nsg": nsg.name} if state.split else {}),
             "priority": r.priority,
             "name": r.name,
             "direction": r.direction,
@@ -37,7 +39,8 @@ def rows(state: AzureState) -> list[Row]:
             "destination": side_text(r, "destination", names),
             "ports": ",".join(r.destination_ports),
             "description": r.description,
-            "origin": ", ".join(state.rule_origins.get(r.name, [])),
+            "origin": ", ".join(nsg.rule_origins.get(r.name, [])),
         }
-        for r in sorted(state.rules.values(), key=lambda r: (r.direction, r.priority))
+        for nsg in state.nsgs.values()
+        for r in sorted(nsg.rules.values(), key=lambda r: (r.direction, r.priority))
     ]

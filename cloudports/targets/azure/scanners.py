@@ -15,6 +15,7 @@ from cloudports.targets.azure.model import AzureState, NsgRule
 CHECKOV_PORTS = {"CKV_AZURE_9": 3389, "CKV_AZURE_10": 22, "CKV_AZURE_160": 80}
 CHECKOV_UDP = "CKV_AZURE_77"
 ADDRESS = 'module.nsg.azurerm_network_security_rule.this["{name}"]'
+SPLIT_ADDRESS = 'module.nsg["{nsg}"].azurerm_network_security_rule.this["{name}"]'  # one NSG per subnet
 _INTERNET = {"*", "internet", "any"}  # and any prefix ending in /0, as checkov reads them
 
 
@@ -38,10 +39,12 @@ def _checks(rule: NsgRule) -> list[str]:
 def checkov_findings(state: AzureState) -> Iterator[tuple[str, list[str], list[str]]]:
     """(resource address, the check ids that fail on it, its spec origins) for each inbound allow rule from the
     internet that a check would fail."""
-    for name, rule in sorted(state.rules.items()):
+    for nsg, rule in sorted(state.all_rules(), key=lambda nr: (nr[0].name, nr[1].name)):
+        name = rule.name
         from_internet = any(p.lower() in _INTERNET or p.endswith("/0") for p in rule.source_prefixes)
         if rule.direction != "Inbound" or rule.access != "Allow" or not from_internet:
             continue
         ids = _checks(rule)
         if ids:
-            yield ADDRESS.format(name=name), ids, state.rule_origins.get(name, [])
+            address = (SPLIT_ADDRESS if state.split else ADDRESS).format(nsg=nsg.name, name=name)
+            yield address, ids, nsg.rule_origins.get(name, [])

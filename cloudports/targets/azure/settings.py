@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
+
 from pydantic import Field
 
+from cloudports.errors import did_you_mean
 from cloudports.targets.base import TargetSettings
 
 
@@ -11,6 +14,16 @@ class AzureSubnet(TargetSettings):
     virtual_network: str
     name: str
     resource_group: str | None = None
+    roles: list[str] = Field(
+        default=[],
+        description="the roles whose machines sit in this subnet: when any subnet lists roles, each subnet gets "
+        "its own NSG holding only the rules of its roles (for topologies one NSG cannot hold)",
+    )
+
+    @property
+    def key(self) -> str:
+        """'vnet/subnet', as plans and the emitted Terraform name it."""
+        return f"{self.virtual_network}/{self.name}"
 
 
 class AzureSettings(TargetSettings):
@@ -19,6 +32,52 @@ class AzureSettings(TargetSettings):
     nsg_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$")
     subnets: list[AzureSubnet] = []
     tags: dict[str, str] = {}
+
+    @property
+    def split(self) -> bool:
+        """One NSG per subnet (some subnet lists its roles), rather than one NSG on every subnet."""
+        return any(s.roles for s in self.subnets)
+
+    def role_problems(self, roles: Collection[str]) -> list[tuple[tuple[str | int, ...], str, str]]:
+        """In split mode every subnet lists roles that exist, and every role sits in some subnet."""
+        if not self.split:
+            return []
+        problems: list[tuple[tuple[str | int, ...], str, str]] = []
+        seen: set[str] = set()
+        for i, subnet in enumerate(self.subnets):
+            if subnet.key in seen:
+                problems.append(
+                    (("subnets", i), f"subnet {subnet.key} is listed twice", "list its roles once, in one entry")
+                )
+            seen.add(subnet.key)
+            if not subnet.roles:
+                problems.append(
+                    (
+                        ("subnets", i),
+                        f"subnet {subnet.key} lists no roles, while other subnets do (one NSG per subnet)",
+                        "list the roles whose machines sit in it under 'roles:', or remove the subnet",
+                    )
+                )
+            for j, role in enumerate(subnet.roles):
+                if role not in roles:
+                    problems.append(
+                        (
+                            ("subnets", i, "roles", j),
+                            f"subnet {subnet.key}: unknown role '{role}'",
+                            did_you_mean(role, roles),
+                        )
+                    )
+        placed = {r for s in self.subnets for r in s.roles}
+        for role in sorted(set(roles) - placed):
+            problems.append(
+                (
+                    ("subnets",),
+                    f"role '{role}' is in no subnet: with subnets listing roles, each role's rules go to the NSG of "
+                    "its subnets, and this one's would go nowhere",
+                    f"add '{role}' to the roles of the subnet(s) its machines sit in",
+                )
+            )
+        return problems
 
 
 class AzureResourceRef(TargetSettings):

@@ -6,7 +6,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cloudports.targets.azure.model import AzureState
+from cloudports.targets.azure.model import AzureState, Priorities
 from cloudports.targets.azure.options import IMPORT_OPTIONS, OPTIONS
 from cloudports.targets.azure.settings import AzureMembers, AzureSettings
 from cloudports.targets.base import Capabilities, Row, Target
@@ -30,10 +30,8 @@ class AzureTarget(Target[AzureSettings, AzureState]):
     options = OPTIONS
     import_options = IMPORT_OPTIONS
 
-    def build(
-        self, policy: CompiledPolicy, previous_priorities: Mapping[tuple[str, str], int] | None = None
-    ) -> AzureState:
-        """previous_priorities: (direction, rule name) -> priority that rules keep where consistent."""
+    def build(self, policy: CompiledPolicy, previous_priorities: Priorities | None = None) -> AzureState:
+        """previous_priorities: NSG name -> (direction, rule name) -> priority that rules keep where consistent."""
         # The builder, the writer and the rows are imported where used: every command imports every target (for
         # its options), and most use one of them or none.
         from cloudports.targets.azure.build import build_azure
@@ -73,8 +71,9 @@ class AzureTarget(Target[AzureSettings, AzureState]):
         return AzureReachability(state)
 
     def summary(self, state: AzureState) -> str:
+        nsgs = f"{len(state.nsgs)} NSGs, " if state.split else ""
         least = f" (no packing needs fewer than {state.least_rules})" if state.least_rules else ""
-        return f"{len(state.asgs)} ASGs, {len(state.rules)} NSG rules{least}"
+        return f"{nsgs}{len(state.asgs)} ASGs, {len(state.all_rules())} NSG rules{least}"
 
     def emit(self, policy: CompiledPolicy, out: Path, phase: str | None) -> list[Path]:
         # Rules keep the priorities recorded beside earlier emitted Terraform in `out`.

@@ -135,3 +135,25 @@ run "refuses_an_undeclared_application_security_group" {
 
   expect_failures = [azurerm_network_security_rule.this["to-nowhere"]]
 }
+
+run "uses_application_security_groups_created_elsewhere" {
+  command = plan
+
+  variables {
+    application_security_groups = {}
+    application_security_group_ids = {
+      web = "/subscriptions/0/resourceGroups/rg/providers/Microsoft.Network/applicationSecurityGroups/shared-web"
+      sql = "/subscriptions/0/resourceGroups/rg/providers/Microsoft.Network/applicationSecurityGroups/shared-sql"
+    }
+  }
+
+  assert {
+    condition     = length(azurerm_application_security_group.this) == 0
+    error_message = "ASGs given by ID (shared by several NSGs) are not created here."
+  }
+
+  assert {
+    condition     = one(azurerm_network_security_rule.this["web-https"].destination_application_security_group_ids) == "/subscriptions/0/resourceGroups/rg/providers/Microsoft.Network/applicationSecurityGroups/shared-web"
+    error_message = "A rule names an ASG given by ID through that ID."
+  }
+}

@@ -32,13 +32,19 @@ locals {
       destination_asgs             = sort(r.destination_application_security_groups)
     }
   }
-  # Per rule, the ASG roles it names that var.application_security_groups lacks (the precondition's message).
+  known_asgs = concat(keys(var.application_security_groups), keys(var.application_security_group_ids))
+  # Per rule, the ASG roles it names that neither ASG input has (the precondition's message).
   unknown_asgs = {
     for name, r in var.security_rules : name => [
       for role in concat(r.source_application_security_groups, r.destination_application_security_groups) :
-      role if !contains(keys(var.application_security_groups), role)
+      role if !contains(local.known_asgs, role)
     ]
   }
+}
+
+# ASG IDs by role: those created here, and those given (created elsewhere, shared with other NSGs).
+locals {
+  asg_ids = merge(var.application_security_group_ids, { for role, asg in azurerm_application_security_group.this : role => asg.id })
 }
 
 ################################################################################
@@ -97,16 +103,16 @@ resource "azurerm_network_security_rule" "this" {
 
   source_address_prefix                      = each.value.source_address_prefix
   source_address_prefixes                    = each.value.source_address_prefixes
-  source_application_security_group_ids      = length(each.value.source_asgs) > 0 ? [for role in each.value.source_asgs : azurerm_application_security_group.this[role].id] : null
+  source_application_security_group_ids      = length(each.value.source_asgs) > 0 ? [for role in each.value.source_asgs : local.asg_ids[role]] : null
   destination_address_prefix                 = each.value.destination_address_prefix
   destination_address_prefixes               = each.value.destination_address_prefixes
-  destination_application_security_group_ids = length(each.value.destination_asgs) > 0 ? [for role in each.value.destination_asgs : azurerm_application_security_group.this[role].id] : null
+  destination_application_security_group_ids = length(each.value.destination_asgs) > 0 ? [for role in each.value.destination_asgs : local.asg_ids[role]] : null
 
   lifecycle {
     precondition {
-      condition = alltrue([for role in concat(each.value.source_asgs, each.value.destination_asgs) : contains(keys(var.application_security_groups), role)])
+      condition = alltrue([for role in concat(each.value.source_asgs, each.value.destination_asgs) : contains(local.known_asgs, role)])
       # No quoted string inside the interpolation: checkov's HCL parser cannot read one (it would skip the file).
-      error_message = "security_rules[${each.key}] names application security groups that are not keys of var.application_security_groups: ${jsonencode(local.unknown_asgs[each.key])}."
+      error_message = "security_rules[${each.key}] names application security groups that are keys of neither var.application_security_groups nor var.application_security_group_ids: ${jsonencode(local.unknown_asgs[each.key])}."
     }
   }
 }

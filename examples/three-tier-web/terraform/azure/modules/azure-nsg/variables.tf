@@ -60,6 +60,13 @@ variable "application_security_groups" {
   }
 }
 
+variable "application_security_group_ids" {
+  description = "Application security groups created elsewhere (e.g. shared by several NSGs, one per subnet), keyed by role: rule keys found here are not looked up in var.application_security_groups."
+  type        = map(string)
+  default     = {}
+  nullable    = false
+}
+
 ################################################################################
 # Security rules, keyed by rule name
 #
@@ -72,7 +79,7 @@ variable "application_security_groups" {
 ################################################################################
 
 variable "security_rules" {
-  description = "Custom security rules, keyed by rule name. *_application_security_groups list keys of var.application_security_groups."
+  description = "Custom security rules, keyed by rule name. *_application_security_groups list keys of var.application_security_groups or var.application_security_group_ids."
   type = map(object({
     priority                                = number
     direction                               = string
