@@ -84,9 +84,7 @@ def _edges(policy: CompiledPolicy, role: str | None) -> list[Edge]:
             for dst in flow.destinations:
                 if role is not None and role not in (src, dst):
                     continue
-                edges.append(
-                    Edge(node_id(src), node_id(dst), services, ports, flow.phase, flag, desc, origin)
-                )
+                edges.append(Edge(node_id(src), node_id(dst), services, ports, flow.phase, flag, desc, origin))
     return sorted(set(edges), key=_edge_key)
 
 

@@ -27,7 +27,6 @@ class Doc:
     catalog: str | None = None  # set for catalog files
 
 
-
 def parse_document(
     path: Path,
     model_cls: type[SpecFile] | type[CatalogFile],
