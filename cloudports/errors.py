@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 
-@dataclass(frozen=True, order=True, slots=True)  # slots: a large spec has about ten per flow (yamlpos)
+@dataclass(frozen=True, order=True, slots=True, init=False)  # slots: a large spec has about ten per flow (yamlpos)
 class Loc:
     """A position in a spec file (1-based line and column)."""
 
@@ -19,8 +19,19 @@ class Loc:
     line: int
     col: int
 
+    def __init__(self, file: str, line: int, col: int) -> None:
+        # Through the slots' own setters: a frozen dataclass's generated __init__ goes through
+        # object.__setattr__ by name for each field, which took twice as long, and a large spec makes ten
+        # positions per flow.
+        _set_file(self, file)
+        _set_line(self, line)
+        _set_col(self, col)
+
     def __str__(self) -> str:
         return f"{self.file}:{self.line}:{self.col}"
+
+
+_set_file, _set_line, _set_col = (Loc.__dict__[name].__set__ for name in ("file", "line", "col"))
 
 
 @dataclass(frozen=True)
