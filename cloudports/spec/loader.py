@@ -68,6 +68,9 @@ class _Resolver:
         self.defs = services
         self.done: dict[str, model.Service] = {}
         self.failed: set[str] = set()
+        # Inline ports already read: the parameters have their values by now, so the same text always gives the
+        # same port (a large spec writes each port many times). Failures are not kept: each is reported where it is.
+        self.inline: dict[str, model.PortSpec] = {}
 
     def lookup_param(self, name: str) -> int | str:
         param = self.ctx.params.get(name)
@@ -81,8 +84,10 @@ class _Resolver:
         return param.value
 
     def port(self, item: str | PortLong, loc: Loc | None) -> model.PortSpec | None:
+        if type(item) is str and item in self.inline:
+            return self.inline[item]
         try:
-            return parse_port(item, self.lookup_param)
+            found = parse_port(item, self.lookup_param)
         except PortSyntaxError as exc:
             param = self.ctx.params.get(exc.param or "")
             if param is not None and param.source == "--var" and exc.param:  # say which option to change
@@ -91,6 +96,9 @@ class _Resolver:
             else:
                 self.ctx.problems.error(loc, str(exc), exc.hint)
             return None
+        if type(item) is str:
+            self.inline[item] = found
+        return found
 
     def service(self, name: str, loc: Loc | None, stack: tuple[str, ...] = ()) -> model.Service | None:
         if name in self.done:

@@ -65,6 +65,8 @@ class PortSpec:
 
 def unique_ports(ports: list[PortSpec]) -> tuple[PortSpec, ...]:
     """Each port once, in first-seen order, remembering every origin of a port listed twice (PortSpec.params)."""
+    if len(ports) == 1 and len(ports[0].params) == 1:  # most flows: nothing to merge
+        return (ports[0],)
     seen: dict[PortSpec, tuple[str, ...]] = {}
     for port in ports:
         seen[port] = tuple(sorted({*seen.get(port, ()), *port.params}))
