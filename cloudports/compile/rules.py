@@ -66,19 +66,18 @@ class Rule:
         origins: tuple[Loc, ...] = (),
         port_params: tuple[str, ...] = ("",),
     ) -> None:
-        # Written into the instance's __dict__ at once: the generated __init__ of a frozen dataclass calls
+        # Written into the instance's __dict__: the generated __init__ of a frozen dataclass calls
         # object.__setattr__ for each field, which made building a large spec's rules several times slower.
-        self.__dict__.update(
-            role=role,
-            direction=direction,
-            protocol=protocol,
-            from_port=from_port,
-            to_port=to_port,
-            peer=peer,
-            descriptions=descriptions,
-            origins=origins,
-            port_params=port_params,
-        )
+        fields = self.__dict__  # in field order: the instances keep sharing one key table
+        fields["role"] = role
+        fields["direction"] = direction
+        fields["protocol"] = protocol
+        fields["from_port"] = from_port
+        fields["to_port"] = to_port
+        fields["peer"] = peer
+        fields["descriptions"] = descriptions
+        fields["origins"] = origins
+        fields["port_params"] = port_params
 
     @property
     def port(self) -> PortSpec:

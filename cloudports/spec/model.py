@@ -38,9 +38,13 @@ class PortSpec:
     def __init__(
         self, protocol: Protocol, from_port: int = -1, to_port: int = -1, params: tuple[str, ...] = ("",)
     ) -> None:
-        # Written into the instance's __dict__ at once: the generated __init__ of a frozen dataclass calls
+        # Written into the instance's __dict__: the generated __init__ of a frozen dataclass calls
         # object.__setattr__ for each field, which made building a large spec's ports several times slower.
-        self.__dict__.update(protocol=protocol, from_port=from_port, to_port=to_port, params=params)
+        fields = self.__dict__  # in field order: the instances keep sharing one key table
+        fields["protocol"] = protocol
+        fields["from_port"] = from_port
+        fields["to_port"] = to_port
+        fields["params"] = params
 
     def __str__(self) -> str:
         if self.protocol == "all":
@@ -130,20 +134,19 @@ class Flow:
         loc: Loc,
         ports_loc: Loc,
     ) -> None:
-        # Written into the instance's __dict__ at once: the generated __init__ of a frozen dataclass calls
+        # Written into the instance's __dict__: the generated __init__ of a frozen dataclass calls
         # object.__setattr__ for each field, which made building a large spec's flows several times slower.
-        self.__dict__.update(
-            index=index,
-            sources=sources,
-            destinations=destinations,
-            ports=ports,
-            service_names=service_names,
-            description=description,
-            phase=phase,
-            allow_exposure=allow_exposure,
-            loc=loc,
-            ports_loc=ports_loc,
-        )
+        fields = self.__dict__  # in field order: the instances keep sharing one key table
+        fields["index"] = index
+        fields["sources"] = sources
+        fields["destinations"] = destinations
+        fields["ports"] = ports
+        fields["service_names"] = service_names
+        fields["description"] = description
+        fields["phase"] = phase
+        fields["allow_exposure"] = allow_exposure
+        fields["loc"] = loc
+        fields["ports_loc"] = ports_loc
 
 
 @dataclass

@@ -72,22 +72,21 @@ class SgRule:
         description: str = "",
         port_params: tuple[str, ...] = ("",),
     ) -> None:
-        # Written into the instance's __dict__ at once: the generated __init__ of a frozen dataclass calls
+        # Written into the instance's __dict__: the generated __init__ of a frozen dataclass calls
         # object.__setattr__ for each field, which made building the rules of a large AWS state several times slower.
-        self.__dict__.update(
-            group=group,
-            direction=direction,
-            ip_protocol=ip_protocol,
-            from_port=from_port,
-            to_port=to_port,
-            cidr_ipv4=cidr_ipv4,
-            cidr_ipv6=cidr_ipv6,
-            referenced_group=referenced_group,
-            referenced_group_id=referenced_group_id,
-            prefix_list_id=prefix_list_id,
-            description=description,
-            port_params=port_params,
-        )
+        fields = self.__dict__  # in field order: the instances keep sharing one key table
+        fields["group"] = group
+        fields["direction"] = direction
+        fields["ip_protocol"] = ip_protocol
+        fields["from_port"] = from_port
+        fields["to_port"] = to_port
+        fields["cidr_ipv4"] = cidr_ipv4
+        fields["cidr_ipv6"] = cidr_ipv6
+        fields["referenced_group"] = referenced_group
+        fields["referenced_group_id"] = referenced_group_id
+        fields["prefix_list_id"] = prefix_list_id
+        fields["description"] = description
+        fields["port_params"] = port_params
 
     @property
     def peer(self) -> str:
