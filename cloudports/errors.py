@@ -10,6 +10,8 @@ import difflib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from cloudports.slots import setters
+
 
 @dataclass(frozen=True, order=True, slots=True, init=False)  # slots: a large spec has about ten per flow (yamlpos)
 class Loc:
@@ -20,9 +22,7 @@ class Loc:
     col: int
 
     def __init__(self, file: str, line: int, col: int) -> None:
-        # Through the slots' own setters: a frozen dataclass's generated __init__ goes through
-        # object.__setattr__ by name for each field, which took twice as long, and a large spec makes ten
-        # positions per flow.
+        # The slots' own setters (cloudports.slots): the frozen dataclass's generated __init__ is twice as slow.
         _set_file(self, file)
         _set_line(self, line)
         _set_col(self, col)
@@ -31,7 +31,7 @@ class Loc:
         return f"{self.file}:{self.line}:{self.col}"
 
 
-_set_file, _set_line, _set_col = (Loc.__dict__[name].__set__ for name in ("file", "line", "col"))
+_set_file, _set_line, _set_col = setters(Loc, "file", "line", "col")
 
 
 @dataclass(frozen=True)

@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Literal
 
 from cloudports.errors import Loc
+from cloudports.slots import setters
 from cloudports.spec.model import PortSpec, Protocol
 
 Direction = Literal["ingress", "egress"]
@@ -39,7 +40,7 @@ class Peer:
         return self.name if self.kind == "role" else f"{self.name}({self.cidr})"
 
 
-@dataclass(frozen=True, order=True, init=False)
+@dataclass(frozen=True, order=True, slots=True, init=False)
 class Rule:
     role: str
     direction: Direction
@@ -66,18 +67,16 @@ class Rule:
         origins: tuple[Loc, ...] = (),
         port_params: tuple[str, ...] = ("",),
     ) -> None:
-        # Written into the instance's __dict__: the generated __init__ of a frozen dataclass calls
-        # object.__setattr__ for each field, which made building a large spec's rules several times slower.
-        fields = self.__dict__  # in field order: the instances keep sharing one key table
-        fields["role"] = role
-        fields["direction"] = direction
-        fields["protocol"] = protocol
-        fields["from_port"] = from_port
-        fields["to_port"] = to_port
-        fields["peer"] = peer
-        fields["descriptions"] = descriptions
-        fields["origins"] = origins
-        fields["port_params"] = port_params
+        # The slots' own setters (cloudports.slots): the frozen dataclass's generated __init__ is slower.
+        _rule_role(self, role)
+        _rule_direction(self, direction)
+        _rule_protocol(self, protocol)
+        _rule_from_port(self, from_port)
+        _rule_to_port(self, to_port)
+        _rule_peer(self, peer)
+        _rule_descriptions(self, descriptions)
+        _rule_origins(self, origins)
+        _rule_port_params(self, port_params)
 
     @property
     def port(self) -> PortSpec:
@@ -93,3 +92,18 @@ class Rule:
     @property
     def description(self) -> str:
         return "; ".join(d for d in self.descriptions if d)
+
+
+(
+    _rule_role,
+    _rule_direction,
+    _rule_protocol,
+    _rule_from_port,
+    _rule_to_port,
+    _rule_peer,
+    _rule_descriptions,
+    _rule_origins,
+    _rule_port_params,
+) = setters(
+    Rule, "role", "direction", "protocol", "from_port", "to_port", "peer", "descriptions", "origins", "port_params"
+)

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from cloudports.errors import Loc
+from cloudports.slots import setters
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -19,7 +20,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 INTERNET = "internet"
 
 
-@dataclass(frozen=True, order=True, init=False)
+@dataclass(frozen=True, order=True, slots=True, init=False)
 class PortSpec:
     """One protocol and port range a service listens on.
 
@@ -38,13 +39,11 @@ class PortSpec:
     def __init__(
         self, protocol: Protocol, from_port: int = -1, to_port: int = -1, params: tuple[str, ...] = ("",)
     ) -> None:
-        # Written into the instance's __dict__: the generated __init__ of a frozen dataclass calls
-        # object.__setattr__ for each field, which made building a large spec's ports several times slower.
-        fields = self.__dict__  # in field order: the instances keep sharing one key table
-        fields["protocol"] = protocol
-        fields["from_port"] = from_port
-        fields["to_port"] = to_port
-        fields["params"] = params
+        # The slots' own setters (cloudports.slots): the frozen dataclass's generated __init__ is slower.
+        _port_spec_protocol(self, protocol)
+        _port_spec_from_port(self, from_port)
+        _port_spec_to_port(self, to_port)
+        _port_spec_params(self, params)
 
     def __str__(self) -> str:
         if self.protocol == "all":
@@ -65,6 +64,11 @@ class PortSpec:
         if self.protocol == "icmpv6":
             return version == 6
         return True
+
+
+_port_spec_protocol, _port_spec_from_port, _port_spec_to_port, _port_spec_params = setters(
+    PortSpec, "protocol", "from_port", "to_port", "params"
+)
 
 
 def unique_ports(ports: list[PortSpec]) -> tuple[PortSpec, ...]:
@@ -106,7 +110,7 @@ class Service:
     loc: Loc | None = None
 
 
-@dataclass(frozen=True, init=False)
+@dataclass(frozen=True, slots=True, init=False)
 class Flow:
     """'sources may connect to destinations on ports', after names and parameters are resolved."""
 
@@ -134,19 +138,43 @@ class Flow:
         loc: Loc,
         ports_loc: Loc,
     ) -> None:
-        # Written into the instance's __dict__: the generated __init__ of a frozen dataclass calls
-        # object.__setattr__ for each field, which made building a large spec's flows several times slower.
-        fields = self.__dict__  # in field order: the instances keep sharing one key table
-        fields["index"] = index
-        fields["sources"] = sources
-        fields["destinations"] = destinations
-        fields["ports"] = ports
-        fields["service_names"] = service_names
-        fields["description"] = description
-        fields["phase"] = phase
-        fields["allow_exposure"] = allow_exposure
-        fields["loc"] = loc
-        fields["ports_loc"] = ports_loc
+        # The slots' own setters (cloudports.slots): the frozen dataclass's generated __init__ is slower.
+        _flow_index(self, index)
+        _flow_sources(self, sources)
+        _flow_destinations(self, destinations)
+        _flow_ports(self, ports)
+        _flow_service_names(self, service_names)
+        _flow_description(self, description)
+        _flow_phase(self, phase)
+        _flow_allow_exposure(self, allow_exposure)
+        _flow_loc(self, loc)
+        _flow_ports_loc(self, ports_loc)
+
+
+(
+    _flow_index,
+    _flow_sources,
+    _flow_destinations,
+    _flow_ports,
+    _flow_service_names,
+    _flow_description,
+    _flow_phase,
+    _flow_allow_exposure,
+    _flow_loc,
+    _flow_ports_loc,
+) = setters(
+    Flow,
+    "index",
+    "sources",
+    "destinations",
+    "ports",
+    "service_names",
+    "description",
+    "phase",
+    "allow_exposure",
+    "loc",
+    "ports_loc",
+)
 
 
 @dataclass
