@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from rich.console import Console
 
-from cloudports.cli import live_commands, main, progress
+from cloudports.cli import common, main, progress
 from cloudports.compile import CompiledPolicy
 from cloudports.live.backend import Backend
 from cloudports.live.plan import Change, Plan
@@ -163,7 +163,7 @@ def test_progress_is_drawn_on_a_terminal_only(applying: StubTarget, capsys: Any,
     captured = capsys.readouterr()
     assert "applying" not in captured.err and "applying" not in captured.out  # a pipe: unchanged output
     terminal = io.StringIO()
-    monkeypatch.setattr(live_commands, "err", Console(file=terminal, force_terminal=True, width=100))
+    monkeypatch.setattr(common, "err", Console(file=terminal, force_terminal=True, width=100))
     monkeypatch.setattr(progress, "DELAY", 0.0)
     assert main(["apply", str(EXAMPLE), "-t", "stub", "--auto-approve"]) == 0
     drawn = terminal.getvalue()

@@ -10,8 +10,7 @@ import pytest
 import yaml
 
 from cloudports.cli import main
-from cloudports.graph import build_graph
-from cloudports.graph.model import node_id
+from cloudports.graph.model import build_graph, node_id
 from cloudports.graph.render import dot_string
 from cloudports.pipeline import compile_spec
 

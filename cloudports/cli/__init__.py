@@ -12,6 +12,7 @@ import sys
 import typer
 
 from cloudports.cli import (
+    common,
     compile_commands,
     graph_commands,
     import_commands,
@@ -20,7 +21,6 @@ from cloudports.cli import (
     query_commands,
     verify_commands,
 )
-from cloudports.cli.common import err
 from cloudports.cli.help import CONTEXT_SETTINGS, Command, Group
 from cloudports.errors import CloudportsError
 
@@ -29,6 +29,7 @@ app = typer.Typer(
     help="Compile a topology spec into cloud firewall rules; emit Terraform, apply, detect drift.",
     no_args_is_help=True,
     pretty_exceptions_show_locals=False,
+    rich_markup_mode=None,  # click's plain help: see cli/help.py
     cls=Group,
     context_settings=CONTEXT_SETTINGS,
 )
@@ -55,20 +56,20 @@ def main(argv: list[str] | None = None) -> int:
         return result if isinstance(result, int) else 0
     except typer.Exit as exc:
         if exc.exit_code == 130:  # typer's answer to Ctrl-C outside cloudports' writes (which say more)
-            err.print("interrupted; nothing was changed")
+            common.err.print("interrupted; nothing was changed")
         return exc.exit_code
     except CloudportsError as exc:
         for d in exc.diagnostics:
-            err.print(d.render(), style="red", markup=False, highlight=False)
+            common.err.print(d.render(), style="red", markup=False, highlight=False)
         return exc.exit_code
     except _ClickException as exc:
         exc.show()  # type: ignore[attr-defined]
         return 1
     except (typer.Abort, KeyboardInterrupt):
-        err.print("aborted")
+        common.err.print("aborted")
         return 1
     except OSError as exc:
-        err.print(f"error: {exc}", style="red", markup=False)
+        common.err.print(f"error: {exc}", style="red", markup=False)
         return 1
 
 

@@ -6,24 +6,51 @@ import os
 import sys
 from collections.abc import Iterable
 from enum import StrEnum
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.targets import registry
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from cloudports.compile import CompiledPolicy
     from cloudports.targets.base import Target
 
-# A pipe gets 200 columns (long lines stay whole for grep), unless COLUMNS says otherwise: then tables wrap to it.
-# emoji=False: rich would print the ":100:" of 2001:db8:100::/48 (or any ":name:" in a CIDR, key or description)
-# as an emoji.
-out = Console(soft_wrap=True, width=None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200, emoji=False)
-err = Console(stderr=True, soft_wrap=True, emoji=False)
+
+# The consoles are made on first use: rich.console takes about 40 ms to import, which `--help` and the commands
+# that print nothing through rich should not pay. Other modules read them as `common.out` / `common.err` when a
+# command runs (module __getattr__, PEP 562); `from cloudports.cli.common import out` at import would make one.
+
+
+@cache
+def _out() -> Console:
+    from rich.console import Console
+
+    # A pipe gets 200 columns (long lines stay whole for grep), unless COLUMNS says otherwise: then tables wrap
+    # to it. emoji=False: rich would print the ":100:" of 2001:db8:100::/48 (or any ":name:" in a CIDR, key or
+    # description) as an emoji.
+    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
+    return Console(soft_wrap=True, width=width, emoji=False)
+
+
+@cache
+def _err() -> Console:
+    from rich.console import Console
+
+    return Console(stderr=True, soft_wrap=True, emoji=False)
+
+
+def __getattr__(name: str) -> Console:
+    if name == "out":
+        return _out()
+    if name == "err":
+        return _err()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Format(StrEnum):
@@ -70,7 +97,7 @@ def one_live_target(command: str) -> CloudportsError:
 
 def warn(diagnostics: Iterable[Diagnostic]) -> None:
     for d in diagnostics:
-        err.print(d.render(), style="yellow", markup=False, highlight=False)
+        _err().print(d.render(), style="yellow", markup=False, highlight=False)
 
 
 # The pipeline (spec loader, pydantic schema, compiler) is imported by the commands that run it, not when the
@@ -107,11 +134,11 @@ def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
 
     columns = [c for c in (rows[0].keys() if rows else ()) if c != "key"]
     table = Table(title=title)
-    add_columns(table, columns, out)
+    add_columns(table, columns, _out())
     for row in rows:
         table.add_row(*(shorter(str(row[c])) for c in columns))
-    if headings_fit(columns, out) and fits(table, out):
-        out.print(table, soft_wrap=False)  # the console soft-wraps text; a table must wrap its cells
+    if headings_fit(columns, _out()) and fits(table, _out()):
+        _out().print(table, soft_wrap=False)  # the console soft-wraps text; a table must wrap its cells
     else:  # too many columns for the terminal: one block per row, field by field
         _print_records(title, columns, rows)
 
@@ -119,12 +146,12 @@ def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
 def _print_records(title: str, columns: list[str], rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    out.print(title, markup=False, highlight=False)
+    _out().print(title, markup=False, highlight=False)
     for row in rows:
         record = Table.grid(padding=(0, 2))
         record.add_column(style="bold", no_wrap=True)
         record.add_column(overflow="fold")
         for col in columns:
             record.add_row(col, shorter(str(row[col])))
-        out.print()
-        out.print(record)
+        _out().print()
+        _out().print(record)

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from cloudports.cli import common
 from cloudports.cli.common import (
     TARGET_METAVAR,
     Format,
@@ -20,9 +21,7 @@ from cloudports.cli.common import (
     TargetOpt,
     VarOpt,
     compile_policy,
-    err,
     for_target,
-    out,
     print_rows,
 )
 from cloudports.errors import CloudportsError, Diagnostic
@@ -76,7 +75,7 @@ def validate(
         chosen = for_target(policy, name)
         summaries.append(f"{name}: {chosen.summary(chosen.build(policy))}")
     topo = policy.topology
-    out.print(
+    common.out.print(
         f"[green]ok[/green] {spec}: topology '{topo.name}', {len(topo.roles)} roles, {len(topo.flows)} flows"
         f" ({len(topo.skipped_flows)} in other phases), {len(policy.rules)} neutral rules; " + "; ".join(summaries)
     )
@@ -103,7 +102,7 @@ def show(
     chosen = for_target(policy, target)
     rows = chosen.rows(chosen.build(policy))
     if fmt is Format.json:
-        out.print_json(json.dumps({"target": target, "topology": policy.topology.name, "rules": rows}))
+        common.out.print_json(json.dumps({"target": target, "topology": policy.topology.name, "rules": rows}))
         return
     print_rows(f"{target}: {policy.topology.name} ({len(rows)} rules)", rows)
 
@@ -140,7 +139,7 @@ def emit(
 
     baseline = write_baseline(policy, chosen, chosen.build(policy), out_dir)
     written += [baseline] if baseline else []
-    out.print(f"wrote {len(written)} files to {out_dir} (modules under {out_dir / 'modules'})")
+    common.out.print(f"wrote {len(written)} files to {out_dir} (modules under {out_dir / 'modules'})")
     if check:
         _terraform_check(out_dir, chosen, allow_unchecked)
 
@@ -151,7 +150,7 @@ def _unchecked(what: str, allowed: bool) -> None:
         raise CloudportsError(
             [Diagnostic(None, f"--check could not run: {what}", "install it, or pass --allow-unchecked")]
         )
-    err.print(f"warning: check skipped: {what} (--allow-unchecked)", style="yellow", markup=False)
+    common.err.print(f"warning: check skipped: {what} (--allow-unchecked)", style="yellow", markup=False)
 
 
 def _terraform_check(directory: Path, target: Target[Any, Any], allow_unchecked: bool) -> None:
@@ -165,7 +164,7 @@ def _terraform_check(directory: Path, target: Target[Any, Any], allow_unchecked:
     code, stdout, stderr = cli.fmt()
     if code != 0:
         raise CloudportsError(f"terraform fmt -check found unformatted files:\n{stdout}{stderr}")
-    out.print("terraform fmt -check: ok")
+    common.out.print("terraform fmt -check: ok")
     if not provider or not find_provider_mirror(provider):
         what = f"terraform validate needs a local mirror of the hashicorp/{provider} provider (no downloads)"
         _unchecked(f"{what}; set CLOUDPORTS_TF_PLUGIN_MIRROR", allow_unchecked)
@@ -184,7 +183,7 @@ def _terraform_check(directory: Path, target: Target[Any, Any], allow_unchecked:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
-    out.print("terraform validate: ok")
+    common.out.print("terraform validate: ok")
 
 
 COMMANDS = (validate, show, emit)

@@ -7,9 +7,10 @@ from typing import Annotated
 
 import typer
 
-from cloudports.cli.common import PhaseOpt, SpecArg, VarOpt, compile_policy, err
+from cloudports.cli import common
+from cloudports.cli.common import PhaseOpt, SpecArg, VarOpt, compile_policy
 from cloudports.gcpause import gc_paused
-from cloudports.graph.render import GraphFormat
+from cloudports.graph.formats import GraphFormat
 
 
 @gc_paused()  # as the compile commands (compile_commands.py)
@@ -24,14 +25,15 @@ def graph(
     ] = None,
 ) -> None:
     """Draw roles, networks and flows; phase flows dashed, flows the exposure lint marks in red."""
-    from cloudports.graph import build_graph, render
+    from cloudports.graph.model import build_graph
+    from cloudports.graph.render import render
 
     text = render(build_graph(compile_policy(spec, var, phase), role), fmt)
     if out_file is None:
         typer.echo(text, nl=False)
         return
     out_file.write_text(text, encoding="utf-8")
-    err.print(f"wrote {fmt.value} to {out_file}", markup=False, highlight=False)
+    common.err.print(f"wrote {fmt.value} to {out_file}", markup=False, highlight=False)
 
 
 COMMANDS = (graph,)

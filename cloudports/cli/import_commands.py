@@ -7,7 +7,8 @@ from typing import Annotated
 
 import typer
 
-from cloudports.cli.common import TARGET_METAVAR, err, out
+from cloudports.cli import common
+from cloudports.cli.common import TARGET_METAVAR
 from cloudports.cli.target_options import TargetOptions, options_for, with_import_options
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.targets import registry
@@ -40,9 +41,9 @@ def import_(
     source = ", ".join(f"{k}={v}" for k, v in sorted(options.items()) if v)
     out_file.write_text(spec_text(spec, notes, f"{target} ({source})"), encoding="utf-8")
     for note in notes:
-        err.print(f"warning: {note}", style="yellow", markup=False, highlight=False)
+        common.err.print(f"warning: {note}", style="yellow", markup=False, highlight=False)
     flows, roles = len(spec["flows"]), len(spec["roles"])
-    out.print(f"wrote {out_file}: {roles} roles, {flows} flows, {len(notes)} approximation(s)", markup=False)
+    common.out.print(f"wrote {out_file}: {roles} roles, {flows} flows, {len(notes)} approximation(s)", markup=False)
     return APPROXIMATED if notes else EXPRESSED
 
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from cloudports import __version__
-from cloudports.cli.common import out
+from cloudports.cli import common
 from cloudports.errors import CloudportsError, did_you_mean
 
 
@@ -24,27 +24,27 @@ def catalog(name: Annotated[str | None, typer.Argument(help="Catalog to list; al
     names = available_catalogs()
     if name is None:
         table = Table(title="Built-in catalogs")
-        add_columns(table, ("catalog", "services", "requires", "description"), out)
+        add_columns(table, ("catalog", "services", "requires", "description"), common.out)
         for n in names:
             info = describe_catalog(n)
             table.add_row(n, str(len(info["services"])), ", ".join(info["requires"]), escape(info["description"]))
-        out.print(table, soft_wrap=False)
+        common.out.print(table, soft_wrap=False)
         return
     if name not in names:
         raise CloudportsError(f"unknown catalog '{name}'; {did_you_mean(name, names)}")
     info = describe_catalog(name)
     table = Table(title=escape(f"{name}: {info['description']}"))
-    add_columns(table, ("service", "ports", "flags", "sources", "description"), out)
+    add_columns(table, ("service", "ports", "flags", "sources", "description"), common.out)
     for svc in info["services"]:
         flags = ", ".join(f for f in ("optional", "legacy") if svc[f])
         ports = " ".join(svc["ports"])
         if svc["members"]:  # composed: its members, then what they expand to
             ports = "= " + " + ".join(svc["members"]) + "\n(" + ", ".join(svc["ports"]) + ")"
         table.add_row(svc["name"], escape(ports), flags, ", ".join(svc["sources"]), escape(svc["description"]))
-    keep_whole(table, 0, out)
-    out.print(table, soft_wrap=False)
+    keep_whole(table, 0, common.out)
+    common.out.print(table, soft_wrap=False)
     if info["parameters"]:
-        out.print("parameters: " + ", ".join(f"{k}={v}" for k, v in info["parameters"].items()))
+        common.out.print("parameters: " + ", ".join(f"{k}={v}" for k, v in info["parameters"].items()))
 
 
 def schema() -> None:
@@ -56,7 +56,7 @@ def schema() -> None:
 
 def version() -> None:
     """Print the cloudports version."""
-    out.print(__version__)
+    common.out.print(__version__)
 
 
 COMMANDS = (catalog, schema, version)

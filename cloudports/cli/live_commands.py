@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
+from cloudports.cli import common
 from cloudports.cli.common import (
     Format,
     FormatOpt,
@@ -18,11 +19,8 @@ from cloudports.cli.common import (
     TargetOpt,
     VarOpt,
     compile_policy,
-    err,
     for_target,
-    out,
 )
-from cloudports.cli.progress import waiting, writing_progress
 from cloudports.cli.target_options import TargetOptions, options_for, with_target_options
 from cloudports.errors import CloudportsError, Diagnostic, Interrupted
 from cloudports.targets import registry
@@ -63,7 +61,9 @@ def _backend(
 
 
 def _read(backend: Backend, reading: Callable[[Backend], Plan]) -> Plan:
-    with waiting(err, "reading the live state"):
+    from cloudports.cli.progress import waiting  # rich.progress: for the live commands only
+
+    with waiting(common.err, "reading the live state"):
         return reading(backend)
 
 
@@ -72,13 +72,13 @@ def _print_json(plan: Plan, command: Command, done: Plan | None = None) -> None:
     sys.stdout.write(plan.to_json(command, done) + "\n")
 
 
-def _print_plan(plan: Plan, fmt: Format, command: Command, console: Console = out) -> None:
+def _print_plan(plan: Plan, fmt: Format, command: Command, console: Console | None = None) -> None:
     if fmt is Format.json:
         _print_json(plan, command)
     else:
         from cloudports.live.report import render_plan
 
-        render_plan(plan, console, "plan" if command == "apply" else command)
+        render_plan(plan, console or common.out, "plan" if command == "apply" else command)
 
 
 @contextmanager
@@ -111,7 +111,7 @@ def _carry_out(
     json_out = fmt is Format.json
     asking = not auto_approve and not planned.empty
     if not json_out or asking:
-        _print_plan(planned, Format.table, command, err if json_out else out)
+        _print_plan(planned, Format.table, command, common.err if json_out else common.out)
     if planned.empty:
         if json_out:
             _print_json(planned, command, planned)
@@ -120,7 +120,9 @@ def _carry_out(
         if json_out:
             _print_json(planned, command)
         raise CloudportsError(f"{command} cancelled; nothing was changed")
-    with writing(command), writing_progress(err, f"{command}ing", len(planned.changes)):
+    from cloudports.cli.progress import writing_progress
+
+    with writing(command), writing_progress(common.err, f"{command}ing", len(planned.changes)):
         done = carry(planned)
     if json_out:
         _print_json(planned, command, done)
@@ -137,10 +139,11 @@ def _fleet(
     failed, any differs)."""
     import json
 
+    from cloudports.cli.progress import waiting
     from cloudports.live.fleet import run_fleet
     from cloudports.live.plan import JSON_VERSION
 
-    with waiting(err, f"reading the live state of {len(specs)} specs"):
+    with waiting(common.err, f"reading the live state of {len(specs)} specs"):
         outcomes = run_fleet(specs, open_backend, _plan)
     if fmt is Format.json:
         rows = [
@@ -156,10 +159,10 @@ def _fleet(
     else:
         from cloudports.live.report import render_fleet
 
-        render_fleet(outcomes, out, command)
+        render_fleet(outcomes, common.out, command)
     for o in outcomes:
         if o.error is not None:
-            err.print(f"[red]error:[/red] {o.spec}: {o.error}", markup=True, highlight=False)
+            common.err.print(f"[red]error:[/red] {o.spec}: {o.error}", markup=True, highlight=False)
     return any(o.error for o in outcomes), any(o.plan is not None and not o.plan.empty for o in outcomes)
 
 
@@ -217,7 +220,7 @@ def apply(
         return
     counts = done.counts()
     # with --format json the summary goes to stderr, so that stdout stays one JSON document
-    (err if fmt is Format.json else out).print(
+    (common.err if fmt is Format.json else common.out).print(
         f"[green]applied:[/green] {counts['add']} created, {counts['change']} updated, {counts['remove']} deleted"
     )
 
@@ -265,7 +268,7 @@ def destroy(
     done = _carry_out("destroy", _read(backend, _plan_destroy), backend.destroy, fmt, auto_approve)
     if done is None:
         return
-    console = err if fmt is Format.json else out  # keep stdout one JSON document with --format json
+    console = common.err if fmt is Format.json else common.out  # keep stdout one JSON document with --format json
     for note in done.notes:
         console.print(f"note: {note}")
     console.print(f"[green]destroyed:[/green] {done.counts()['remove']} resources")

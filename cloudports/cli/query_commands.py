@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from cloudports.cli import common
 from cloudports.cli.common import (
     TARGET_METAVAR,
     Format,
@@ -18,7 +19,6 @@ from cloudports.cli.common import (
     compile_policy,
     for_target,
     one_live_target,
-    out,
 )
 from cloudports.cli.target_options import TargetOptions, options_for, with_reading_options
 from cloudports.gcpause import gc_paused
@@ -135,21 +135,21 @@ def _endpoint(topology: Topology, text: str, live_target: Target | None, state: 
 
 def _print(head: dict[str, Any], answers: list[Answer], listed: bool, fmt: Format) -> None:
     if fmt is Format.json:
-        out.print_json(json.dumps({**head, "answers": [a.as_dict() for a in answers]}))
+        common.out.print_json(json.dumps({**head, "answers": [a.as_dict() for a in answers]}))
         return
     if listed:
         verdict = f"{len(answers)} protocol/port range(s) allowed" if answers else "nothing allowed"
     else:
         verdict = "ALLOWED" if head["allowed"] else "DENIED"
-    out.print(f"{head['from']} -> {head['to']}: {verdict} by {head['by']}", markup=False, highlight=False)
+    common.out.print(f"{head['from']} -> {head['to']}: {verdict} by {head['by']}", markup=False, highlight=False)
     for answer in answers:
         if listed:
-            out.print(f"  {answer.what}", markup=False, highlight=False)
+            common.out.print(f"  {answer.what}", markup=False, highlight=False)
         for r in answer.verdict.reasons:
             mark = "+" if r.admits else "x"
             where = f" [{r.ref}]" if r.ref and r.ref not in r.text else ""
             side = f"{r.direction}: " if r.direction else ""
-            out.print(f"    {mark} {side}{r.text}{where}", markup=False, highlight=False)
+            common.out.print(f"    {mark} {side}{r.text}{where}", markup=False, highlight=False)
 
 
 COMMANDS = (query,)

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from cloudports.cli import common
 from cloudports.cli.common import (
     TARGET_METAVAR,
     Format,
@@ -19,7 +20,6 @@ from cloudports.cli.common import (
     compile_policy,
     for_target,
     one_live_target,
-    out,
 )
 from cloudports.cli.target_options import TargetOptions, options_for, with_reading_options
 from cloudports.gcpause import gc_paused
@@ -88,14 +88,14 @@ def verify(
     policy = compile_policy(spec, var, phase)
     report = verify_topology(policy.topology, [_side(policy, n, live, target_options) for n in names])
     if fmt is Format.json:
-        out.print_json(json.dumps({"topology": policy.topology.name, "live": live, **report.as_dict(strict)}))
+        common.out.print_json(json.dumps({"topology": policy.topology.name, "live": live, **report.as_dict(strict)}))
     else:
         _print(policy.topology.name, report, live, strict)
     return EQUIVALENT if report.equivalent(strict) else DIFFERENT
 
 
 def _say(text: str, style: str | None = None) -> None:
-    out.print(text, markup=False, highlight=False, style=style)
+    common.out.print(text, markup=False, highlight=False, style=style)
 
 
 def _print(topology: str, report: Report, live: bool, strict: bool) -> None:

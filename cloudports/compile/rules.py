@@ -12,6 +12,7 @@ from functools import cached_property
 from typing import Literal
 
 from cloudports.errors import Loc
+from cloudports.slots import setters
 from cloudports.spec.model import PortSpec, Protocol
 
 Direction = Literal["ingress", "egress"]
@@ -39,7 +40,7 @@ class Peer:
         return self.name if self.kind == "role" else f"{self.name}({self.cidr})"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True, init=False)
 class Rule:
     role: str
     direction: Direction
@@ -53,6 +54,29 @@ class Rule:
     # rule has every contributor's entry. Only a rule whose single port came from one parameter alone can be
     # emitted as `var.<parameter>`.
     port_params: tuple[str, ...] = field(default=("",), compare=False)
+
+    def __init__(
+        self,
+        role: str,
+        direction: Direction,
+        protocol: Protocol,
+        from_port: int,
+        to_port: int,
+        peer: Peer,
+        descriptions: tuple[str, ...] = (),
+        origins: tuple[Loc, ...] = (),
+        port_params: tuple[str, ...] = ("",),
+    ) -> None:
+        # The slots' own setters (cloudports.slots): the frozen dataclass's generated __init__ is slower.
+        _rule_role(self, role)
+        _rule_direction(self, direction)
+        _rule_protocol(self, protocol)
+        _rule_from_port(self, from_port)
+        _rule_to_port(self, to_port)
+        _rule_peer(self, peer)
+        _rule_descriptions(self, descriptions)
+        _rule_origins(self, origins)
+        _rule_port_params(self, port_params)
 
     @property
     def port(self) -> PortSpec:
@@ -68,3 +92,18 @@ class Rule:
     @property
     def description(self) -> str:
         return "; ".join(d for d in self.descriptions if d)
+
+
+(
+    _rule_role,
+    _rule_direction,
+    _rule_protocol,
+    _rule_from_port,
+    _rule_to_port,
+    _rule_peer,
+    _rule_descriptions,
+    _rule_origins,
+    _rule_port_params,
+) = setters(
+    Rule, "role", "direction", "protocol", "from_port", "to_port", "peer", "descriptions", "origins", "port_params"
+)

@@ -68,44 +68,73 @@ def _inline(value: Any) -> str | None:
     return None
 
 
-def attributes(items: dict[str, Any], level: int) -> list[str]:
-    """Lines for `name = value` attributes at an indentation level, aligned the way fmt aligns them."""
-    lines: list[str] = []
-    keys: list[str] = []  # the current run of single-line attributes, aligned together
-    values: list[str] = []
-    pad = INDENT * level
-    for name, value in items.items():  # once per attribute of every rule: kept lean
-        k = name if _IDENT.match(name) else string(name)
+def _inline_values(items: dict[str, Any]) -> list[str] | None:
+    """Every value of a mapping in its single-line form, or None when one needs several lines."""
+    values = []
+    for value in items.values():  # once per attribute of every rule: kept lean
         kind = type(value)
         inline = string(value) if kind is str else str(value) if kind is int else _inline(value)
+        if inline is None:
+            return None
+        values.append(inline)
+    return values
+
+
+def _template(items: dict[str, Any], level: int) -> str:
+    """A str.format template for a mapping of single-line values: its keys aligned, a field for each value."""
+    pad = INDENT * level
+    keys = [key(name) for name in items]
+    width = max(map(len, keys), default=0)
+    return "\n".join(f"{pad}{k.ljust(width)} = ".replace("{", "{{").replace("}", "}}") + "{}" for k in keys)
+
+
+# Layouts of the mappings whose values all fit on one line (every rule, every tag map), by indentation level and
+# keys: a large root has thousands of such mappings but only a few layouts, each worked out (keys quoted or not,
+# aligned) once per block.
+_Layouts = dict[tuple[Any, ...], str]
+
+
+def _body(items: dict[str, Any], level: int, layouts: _Layouts) -> str:
+    """The lines of `name = value` attributes at an indentation level, aligned the way fmt aligns them."""
+    values = _inline_values(items)
+    if values is not None:  # one run of single-line attributes
+        shape = (level, *items)
+        template = layouts.get(shape)
+        if template is None:
+            template = layouts[shape] = _template(items, level)
+        return template.format(*values)
+    lines: list[str] = []
+    run: list[tuple[str, str]] = []  # the current run of single-line attributes, aligned together
+    pad = INDENT * level
+    for name, value in items.items():
+        k = key(name)
+        inline = _inline(value)
         if inline is not None:
-            keys.append(k)
-            values.append(inline)
+            run.append((k, inline))
             continue
-        _flush(lines, pad, keys, values)
-        lines.append(f"{pad}{k} = {_multiline(value, level)}")
-    _flush(lines, pad, keys, values)
-    return lines
+        _flush(lines, pad, run)
+        lines.append(f"{pad}{k} = {_multiline(value, level, layouts)}")
+    _flush(lines, pad, run)
+    return "\n".join(lines)
 
 
-def _flush(lines: list[str], pad: str, keys: list[str], values: list[str]) -> None:
-    if keys:
-        width = max(map(len, keys))
-        lines.extend([f"{pad}{k.ljust(width)} = {v}" for k, v in zip(keys, values, strict=True)])
-        keys.clear()
-        values.clear()
+def _flush(lines: list[str], pad: str, run: list[tuple[str, str]]) -> None:
+    if run:
+        width = max(len(k) for k, _ in run)
+        lines.extend(f"{pad}{k.ljust(width)} = {v}" for k, v in run)
+        run.clear()
 
 
-def _multiline(value: Any, level: int) -> str:
+def _multiline(value: Any, level: int, layouts: _Layouts) -> str:
     pad = INDENT * level
     if isinstance(value, dict):
-        return "{\n" + "\n".join(attributes(value, level + 1)) + f"\n{pad}}}"
+        return "{\n" + _body(value, level + 1, layouts) + f"\n{pad}}}"
     if isinstance(value, (list, tuple)):
         inner = INDENT * (level + 1)
         parts = []
         for item in value:
             inline = _inline(item)
-            parts.append(f"{inner}{inline if inline is not None else _multiline(item, level + 1)},")
+            parts.append(f"{inner}{inline if inline is not None else _multiline(item, level + 1, layouts)},")
         return "[\n" + "\n".join(parts) + f"\n{pad}]"
     raise TypeError(f"cannot render {type(value).__name__} as HCL")
 
@@ -113,5 +142,4 @@ def _multiline(value: Any, level: int) -> str:
 @gc_paused()  # builds a large acyclic structure: see gcpause
 def block(header: str, items: dict[str, Any], level: int = 0) -> str:
     pad = INDENT * level
-    body = attributes(items, level + 1)
-    return f"{pad}{header} {{\n" + "\n".join(body) + f"\n{pad}}}\n"
+    return f"{pad}{header} {{\n" + _body(items, level + 1, {}) + f"\n{pad}}}\n"

@@ -1,8 +1,6 @@
-"""The topology as a picture: a small neutral graph built from a compiled policy, then one renderer per format."""
+"""The topology as a picture: a small neutral graph built from a compiled policy (model.py), then one renderer per
+format (render.py; the formats in formats.py).
 
-from __future__ import annotations
-
-from cloudports.graph.model import Edge, Graph, Node, build_graph
-from cloudports.graph.render import render
-
-__all__ = ["Edge", "Graph", "Node", "build_graph", "render"]
+Nothing is imported here: `cloudports graph --help` reads formats.py alone, and importing a package runs its
+__init__ first.
+"""

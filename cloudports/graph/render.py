@@ -7,20 +7,13 @@ import os
 import re
 import shutil
 import subprocess
-from enum import StrEnum
 
 from cloudports.errors import CloudportsError
+from cloudports.graph.formats import GraphFormat
 from cloudports.graph.model import Edge, Graph, Node
 
 FLAG_COLOR = "#d62728"
 LEGEND = "solid: always allowed; dashed: only during the named phase; red ⚠: marked by the exposure lint"
-
-
-class GraphFormat(StrEnum):
-    mermaid = "mermaid"
-    dot = "dot"
-    svg = "svg"
-    html = "html"
 
 
 def render(graph: Graph, fmt: GraphFormat | str) -> str:

@@ -18,6 +18,7 @@ from cloudports.spec import model
 from cloudports.spec.checks import check_cidrs, check_target_roles
 from cloudports.spec.documents import Doc, load_catalogs, load_spec_files, parse_document
 from cloudports.spec.ports import PortSyntaxError, looks_like_port, parse_port
+from cloudports.spec.postree import PosDict, PosList
 from cloudports.spec.schema import CatalogFile, ParameterDecl, PortLong, SpecFile, spec_file_model
 from cloudports.spec.variables import check_var_value, unknown_var, var_label
 from cloudports.spec.yamlpos import key_loc, locate
@@ -45,6 +46,9 @@ class _Resolver:
         self.defs = services
         self.done: dict[str, model.Service] = {}
         self.failed: set[str] = set()
+        # Inline ports already read: the parameters have their values by now, so the same text always gives the
+        # same port (a large spec writes each port many times). Failures are not kept: each is reported where it is.
+        self.inline: dict[str, model.PortSpec] = {}
 
     def lookup_param(self, name: str) -> int | str:
         param = self.ctx.params.get(name)
@@ -58,8 +62,10 @@ class _Resolver:
         return param.value
 
     def port(self, item: str | PortLong, loc: Loc | None) -> model.PortSpec | None:
+        if type(item) is str and item in self.inline:
+            return self.inline[item]
         try:
-            return parse_port(item, self.lookup_param)
+            found = parse_port(item, self.lookup_param)
         except PortSyntaxError as exc:
             param = self.ctx.params.get(exc.param or "")
             if param is not None and param.source == "--var" and exc.param:  # say which option to change
@@ -68,6 +74,9 @@ class _Resolver:
             else:
                 self.ctx.problems.error(loc, str(exc), exc.hint)
             return None
+        if type(item) is str:
+            self.inline[item] = found
+        return found
 
     def service(self, name: str, loc: Loc | None, stack: tuple[str, ...] = ()) -> model.Service | None:
         if name in self.done:
@@ -220,10 +229,20 @@ class _FlowAt:
         return locate(self.node, path, self.loc) or self.loc
 
 
+def _plain_ends(src: Any, dst: Any, roles: dict[str, model.Role], networks: dict[str, model.Network]) -> bool:
+    """One known name on each side, a role among them, not two networks: what _flow_ends finds right."""
+    if type(src) is not str or type(dst) is not str:
+        return False
+    known = (src in roles or src in networks) and (dst in roles or dst in networks)
+    return known and (src in roles or dst in roles) and not (src in networks and dst in networks)
+
+
 def _flow_ends(
     problems: Problems, where: _FlowAt, flow: Any, roles: dict[str, model.Role], networks: dict[str, model.Network]
 ) -> dict[str, list[str]] | None:
     """The flow's 'from' and 'to' names (each once), or None after reporting what is wrong with them."""
+    if _plain_ends(flow.from_, flow.to, roles, networks):  # most flows
+        return {"from": [flow.from_], "to": [flow.to]}
     flow_loc = where.loc
     ok = True
     ends: dict[str, list[str]] = {}
@@ -256,6 +275,17 @@ def _flow_ports(resolver: _Resolver, where: _FlowAt, flow: Any) -> list[model.Po
     ports: list[model.PortSpec] = []
     ok = True
     for j, item in enumerate(flow.services):
+        if type(item) is str:  # a port or service already resolved needs no position (only a problem has one)
+            if looks_like_port(item):
+                known_port = resolver.inline.get(item)
+                if known_port is not None:
+                    ports.append(known_port)
+                    continue
+            else:
+                known = resolver.done.get(item)
+                if known is not None:
+                    ports += known.ports
+                    continue
         loc = where.at("services", j)
         if isinstance(item, PortLong) or looks_like_port(item):
             spec_port = resolver.port(item, loc)
@@ -283,12 +313,15 @@ def _build_flows(
         raw_flows = doc.raw.get("flows")
         for i, flow in enumerate(_spec_of(doc).flows):
             node = raw_flows[i] if isinstance(raw_flows, list) and i < len(raw_flows) else None
-            where = _FlowAt(node, locate(doc.raw, ("flows", i)) or Loc(str(doc.path), 1, 1))
+            # A flow's mapping knows its own position, and its services list the list's: no Loc made again.
+            flow_loc = node.loc if isinstance(node, PosDict) else locate(doc.raw, ("flows", i))
+            where = _FlowAt(node, flow_loc or Loc(str(doc.path), 1, 1))
             ends = _flow_ends(problems, where, flow, roles, networks)
             ports = _flow_ports(resolver, where, flow)
             if ends is None or ports is None:
                 continue
             flow_loc = where.loc
+            services = node.get("services") if isinstance(node, PosDict) else None
             names_written = tuple(
                 item if isinstance(item, str) else str(parse_port(item, resolver.lookup_param))
                 for item in flow.services
@@ -303,7 +336,7 @@ def _build_flows(
                 phase=flow.phase,
                 allow_exposure=flow.allow_exposure,
                 loc=flow_loc,
-                ports_loc=where.at("services"),
+                ports_loc=services.loc if isinstance(services, PosList) else where.at("services"),
             )
             (flows if flow.phase is None or flow.phase == phase else skipped).append(entry)
     return flows, skipped

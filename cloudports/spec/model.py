@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Literal
 
 from cloudports.errors import Loc
+from cloudports.slots import setters
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -19,7 +20,7 @@ IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 INTERNET = "internet"
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True, init=False)
 class PortSpec:
     """One protocol and port range a service listens on.
 
@@ -34,6 +35,15 @@ class PortSpec:
     # or a range, both when a service or flow lists the same port twice. Not part of the identity: the same port
     # from a parameter and from a literal is one port.
     params: tuple[str, ...] = field(default=("",), compare=False)
+
+    def __init__(
+        self, protocol: Protocol, from_port: int = -1, to_port: int = -1, params: tuple[str, ...] = ("",)
+    ) -> None:
+        # The slots' own setters (cloudports.slots): the frozen dataclass's generated __init__ is slower.
+        _port_spec_protocol(self, protocol)
+        _port_spec_from_port(self, from_port)
+        _port_spec_to_port(self, to_port)
+        _port_spec_params(self, params)
 
     def __str__(self) -> str:
         if self.protocol == "all":
@@ -56,8 +66,15 @@ class PortSpec:
         return True
 
 
+_port_spec_protocol, _port_spec_from_port, _port_spec_to_port, _port_spec_params = setters(
+    PortSpec, "protocol", "from_port", "to_port", "params"
+)
+
+
 def unique_ports(ports: list[PortSpec]) -> tuple[PortSpec, ...]:
     """Each port once, in first-seen order, remembering every origin of a port listed twice (PortSpec.params)."""
+    if len(ports) == 1 and len(ports[0].params) == 1:  # most flows: nothing to merge
+        return (ports[0],)
     seen: dict[PortSpec, tuple[str, ...]] = {}
     for port in ports:
         seen[port] = tuple(sorted({*seen.get(port, ()), *port.params}))
@@ -93,7 +110,7 @@ class Service:
     loc: Loc | None = None
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True, init=False)
 class Flow:
     """'sources may connect to destinations on ports', after names and parameters are resolved."""
 
@@ -107,6 +124,57 @@ class Flow:
     allow_exposure: str | None
     loc: Loc
     ports_loc: Loc
+
+    def __init__(
+        self,
+        index: int,
+        sources: tuple[str, ...],
+        destinations: tuple[str, ...],
+        ports: tuple[PortSpec, ...],
+        service_names: tuple[str, ...],
+        description: str,
+        phase: str | None,
+        allow_exposure: str | None,
+        loc: Loc,
+        ports_loc: Loc,
+    ) -> None:
+        # The slots' own setters (cloudports.slots): the frozen dataclass's generated __init__ is slower.
+        _flow_index(self, index)
+        _flow_sources(self, sources)
+        _flow_destinations(self, destinations)
+        _flow_ports(self, ports)
+        _flow_service_names(self, service_names)
+        _flow_description(self, description)
+        _flow_phase(self, phase)
+        _flow_allow_exposure(self, allow_exposure)
+        _flow_loc(self, loc)
+        _flow_ports_loc(self, ports_loc)
+
+
+(
+    _flow_index,
+    _flow_sources,
+    _flow_destinations,
+    _flow_ports,
+    _flow_service_names,
+    _flow_description,
+    _flow_phase,
+    _flow_allow_exposure,
+    _flow_loc,
+    _flow_ports_loc,
+) = setters(
+    Flow,
+    "index",
+    "sources",
+    "destinations",
+    "ports",
+    "service_names",
+    "description",
+    "phase",
+    "allow_exposure",
+    "loc",
+    "ports_loc",
+)
 
 
 @dataclass

@@ -89,7 +89,7 @@ class EventBuilder:
             return self._sequence(loc, depth)
         raise Unusual  # an alias
 
-    # The two loops below run once per value of the spec: locals and inlined positions on purpose.
+    # The two loops below run once per value of the spec: locals and inlined positions (Pos tuples) on purpose.
     def _mapping(self, loc: Loc, depth: int) -> PosDict:
         self.nodes += 1
         out = PosDict()
@@ -105,11 +105,13 @@ class EventBuilder:
             if key in out:
                 raise Unusual  # a duplicate key: reported by the general builder
             mark: Any = event.start_mark  # never None from libyaml's parser
-            key_locs[key] = Loc(file, mark.line + 1, mark.column + 1)
+            key_locs[key] = (mark.line + 1, mark.column + 1)
             event = get()
             mark = event.start_mark
-            value_locs[key] = value_loc = Loc(file, mark.line + 1, mark.column + 1)
-            out[key] = scalar(event) if type(event) is ScalarEvent else self.collection(event, value_loc, depth + 1)
+            value_locs[key] = pos = (mark.line + 1, mark.column + 1)
+            out[key] = (
+                scalar(event) if type(event) is ScalarEvent else self.collection(event, Loc(file, *pos), depth + 1)
+            )
 
     def _sequence(self, loc: Loc, depth: int) -> PosList:
         self.nodes += 1
@@ -121,5 +123,7 @@ class EventBuilder:
             if type(event) is SequenceEndEvent:
                 return out
             mark = event.start_mark
-            item_locs.append(item_loc := Loc(file, mark.line + 1, mark.column + 1))
-            out.append(scalar(event) if type(event) is ScalarEvent else self.collection(event, item_loc, depth + 1))
+            item_locs.append(pos := (mark.line + 1, mark.column + 1))
+            out.append(
+                scalar(event) if type(event) is ScalarEvent else self.collection(event, Loc(file, *pos), depth + 1)
+            )

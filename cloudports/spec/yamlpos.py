@@ -18,7 +18,7 @@ import yaml
 
 from cloudports.errors import Diagnostic, Loc, SpecError
 from cloudports.gcpause import gc_paused
-from cloudports.spec.postree import PosDict, PosList
+from cloudports.spec.postree import Pos, PosDict, PosList
 from cloudports.spec.yamlevents import EventBuilder, Unusual
 
 # Limits that keep time and memory bounded whatever the input (docs/spec-format.md, "Limits"). The examples
@@ -47,6 +47,10 @@ class YamlBudget:
 
 def _loc(file: str, node: yaml.Node) -> Loc:
     return Loc(file, node.start_mark.line + 1, node.start_mark.column + 1)
+
+
+def _pos(loc: Loc) -> Pos:
+    return (loc.line, loc.col)
 
 
 def _fail(loc: Loc | None, message: str, hint: str) -> NoReturn:
@@ -114,7 +118,7 @@ class _Builder:
         seq.loc, seq.item_locs = self.loc(node), []
         for item in node.value:
             seq.append(self.build(item, depth + 1))
-            seq.item_locs.append(self.loc(item))
+            seq.item_locs.append(_pos(self.loc(item)))
         return seq
 
     def _mapping(self, node: yaml.MappingNode, depth: int) -> PosDict:
@@ -132,11 +136,11 @@ class _Builder:
                 _fail(
                     self.loc(key_node),
                     f"duplicate key '{key}'",
-                    f"'{key}' is already defined at line {out.key_locs[key].line}; keep one of them",
+                    f"'{key}' is already defined at line {out.key_locs[key][0]}; keep one of them",
                 )
             out[key] = self.build(value_node, depth + 1)
-            out.key_locs[key] = self.loc(key_node)
-            out.value_locs[key] = self.loc(value_node)
+            out.key_locs[key] = _pos(self.loc(key_node))
+            out.value_locs[key] = _pos(self.loc(value_node))
         for value_node in merges:
             self._merge(out, value_node, depth)
         return out
@@ -326,20 +330,22 @@ def load_yaml(path: Path, at: Loc | None = None, budget: YamlBudget | None = Non
 def locate(node: Any, path: tuple, default: Loc | None = None) -> Loc | None:
     """The most precise known position for a path of keys/indices below `node`."""
     best = getattr(node, "loc", default)
+    pos: Pos | None = None  # below `node`: in the same file as node.loc
     for part in path:
         if isinstance(node, PosDict) and part in node:
-            best = node.value_locs.get(part, best)
+            pos = node.value_locs.get(part, pos)
             node = node[part]
         elif isinstance(node, PosList) and isinstance(part, int) and 0 <= part < len(node):
-            best = node.item_locs[part]
+            pos = node.item_locs[part]
             node = node[part]
         else:
             break
-    return best
+    return best if pos is None or best is None else Loc(best.file, *pos)
 
 
 def key_loc(node: Any, key: Any) -> Loc | None:
     """Position of a mapping key (better than the value's position for 'duplicate name' messages)."""
     if isinstance(node, PosDict):
-        return node.key_locs.get(key, node.loc)
+        pos = node.key_locs.get(key)
+        return node.loc if pos is None else Loc(node.loc.file, *pos)
     return getattr(node, "loc", None)

@@ -28,25 +28,30 @@ def group_description(topology: str, role: str) -> str:
     return aws_description(f"cloudports {topology} role {role}")
 
 
-def _sg_rule(rule: Rule, described: dict[str, str]) -> SgRule:
-    """`described`: neutral description -> AWS description, shared by the rules of one build (one flow gives
-    several rules the same text)."""
+def _sg_rule(rule: Rule, described: dict[tuple[str, ...], str]) -> SgRule:
+    """`described`: a neutral rule's descriptions -> the AWS description, shared by the rules of one build (one
+    flow gives several rules the same text): joined and cleaned once for them all."""
     proto = "-1" if rule.protocol == "all" else rule.protocol
-    ports = (None, None) if proto == "-1" else (rule.from_port, rule.to_port)
-    is_role, v6 = rule.peer.kind == "role", rule.peer.version == 6
-    text = rule.description
-    description = described.get(text)
+    peer = rule.peer
+    description = described.get(rule.descriptions)
     if description is None:
-        description = described[text] = aws_description(text)
+        description = described[rule.descriptions] = aws_description(rule.description)
+    if peer.kind == "role":
+        cidr_ipv4, cidr_ipv6, referenced_group = None, None, peer.name
+    elif peer.version == 6:
+        cidr_ipv4, cidr_ipv6, referenced_group = None, peer.cidr, None
+    else:
+        cidr_ipv4, cidr_ipv6, referenced_group = peer.cidr, None, None
+    from_port, to_port = (None, None) if proto == "-1" else (rule.from_port, rule.to_port)
     return SgRule(
         rule.role,
         rule.direction,
         proto,
-        from_port=ports[0],
-        to_port=ports[1],
-        cidr_ipv4=None if is_role or v6 else rule.peer.cidr,
-        cidr_ipv6=rule.peer.cidr if v6 and not is_role else None,
-        referenced_group=rule.peer.name if is_role else None,
+        from_port,
+        to_port,
+        cidr_ipv4,
+        cidr_ipv6,
+        referenced_group,
         description=description,
         port_params=rule.port_params,
     )
@@ -79,7 +84,7 @@ def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
     rules: dict[str, SgRule] = {}
     origins: dict[str, list[str]] = {}
     # Different networks can share a CIDR: AWS sees one rule, so their descriptions are merged.
-    described: dict[str, str] = {}
+    described: dict[tuple[str, ...], str] = {}
     for rule in policy.rules:
         sg_rule = _sg_rule(rule, described)
         key = sg_rule.key

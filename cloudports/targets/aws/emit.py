@@ -43,6 +43,7 @@ def _rule_value(rule: SgRule, variable: str | None = None) -> dict:
 def _rules(state: AwsState, direction: str, chosen: Variables | None) -> dict:
     """Rules by key; a rule whose port is a variable is keyed by the variable, so any value keeps the key."""
     found = {}
+    chosen = chosen if chosen and chosen.variables else None  # without variables, every port is its number
     for key, rule in state.rules.items():
         if rule.direction == direction:
             variable = _variable(rule, chosen)
@@ -54,6 +55,8 @@ def refused_values(state: AwsState, chosen: Variables) -> dict[str, set[int]]:
     """Per variable, the ports that would make one of its rules a duplicate of a fixed rule (same group,
     direction, protocol and peer), which AWS refuses (InvalidPermission.Duplicate)."""
     fixed: dict[tuple, set[int]] = defaultdict(set)
+    if not chosen.variables:  # most specs: no rule to look at twice
+        return {}
     for rule in state.rules.values():
         if _single_port(rule) and _variable(rule, chosen) is None and rule.from_port is not None:
             fixed[(rule.group, rule.direction, rule.ip_protocol, rule.peer)].add(rule.from_port)
@@ -66,6 +69,8 @@ def refused_values(state: AwsState, chosen: Variables) -> dict[str, set[int]]:
 
 
 def choose_variables(state: AwsState, parameters: Mapping[str, Parameter]) -> Variables:
+    if not parameters:  # no parameter can be a variable: no need to read every rule's
+        return Variables(parameters, frozenset(), frozenset())
     return choose(parameters, ((r.port_params, _single_port(r)) for r in state.rules.values()))
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from cloudports.slots import setters
 from cloudports.targets.ownership import spec_identity
 
 if TYPE_CHECKING:
@@ -40,7 +41,7 @@ class SecurityGroup:
         return dict(self.tags)
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True, order=True, slots=True, init=False)
 class SgRule:
     """One AWS security group rule (one peer, one protocol, one port range)."""
 
@@ -56,6 +57,35 @@ class SgRule:
     prefix_list_id: str | None = None  # only seen in live state
     description: str = field(default="", compare=False)
     port_params: tuple[str, ...] = field(default=("",), compare=False)  # see compile.rules.Rule.port_params
+
+    def __init__(
+        self,
+        group: str,
+        direction: Literal["ingress", "egress"],
+        ip_protocol: str,
+        from_port: int | None,
+        to_port: int | None,
+        cidr_ipv4: str | None = None,
+        cidr_ipv6: str | None = None,
+        referenced_group: str | None = None,
+        referenced_group_id: str | None = None,
+        prefix_list_id: str | None = None,
+        description: str = "",
+        port_params: tuple[str, ...] = ("",),
+    ) -> None:
+        # The slots' own setters (cloudports.slots): the frozen dataclass's generated __init__ is slower.
+        _sg_rule_group(self, group)
+        _sg_rule_direction(self, direction)
+        _sg_rule_ip_protocol(self, ip_protocol)
+        _sg_rule_from_port(self, from_port)
+        _sg_rule_to_port(self, to_port)
+        _sg_rule_cidr_ipv4(self, cidr_ipv4)
+        _sg_rule_cidr_ipv6(self, cidr_ipv6)
+        _sg_rule_referenced_group(self, referenced_group)
+        _sg_rule_referenced_group_id(self, referenced_group_id)
+        _sg_rule_prefix_list_id(self, prefix_list_id)
+        _sg_rule_description(self, description)
+        _sg_rule_port_params(self, port_params)
 
     @property
     def peer(self) -> str:
@@ -89,6 +119,36 @@ class SgRule:
     @property
     def family(self) -> int:
         return 6 if self.cidr_ipv6 else 4
+
+
+(
+    _sg_rule_group,
+    _sg_rule_direction,
+    _sg_rule_ip_protocol,
+    _sg_rule_from_port,
+    _sg_rule_to_port,
+    _sg_rule_cidr_ipv4,
+    _sg_rule_cidr_ipv6,
+    _sg_rule_referenced_group,
+    _sg_rule_referenced_group_id,
+    _sg_rule_prefix_list_id,
+    _sg_rule_description,
+    _sg_rule_port_params,
+) = setters(
+    SgRule,
+    "group",
+    "direction",
+    "ip_protocol",
+    "from_port",
+    "to_port",
+    "cidr_ipv4",
+    "cidr_ipv6",
+    "referenced_group",
+    "referenced_group_id",
+    "prefix_list_id",
+    "description",
+    "port_params",
+)
 
 
 @dataclass(frozen=True)
