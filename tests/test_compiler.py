@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import textwrap
+from itertools import product
 from pathlib import Path
 
 import pytest
@@ -478,7 +479,10 @@ def test_azure_priorities_are_stable_when_flows_are_added_or_removed(tmp_path: P
     for name, rule in before.nsg.rules.items():
         assert grown.nsg.rules[name].priority == rule.priority, name
     new = set(grown.nsg.rules) - set(before.nsg.rules)
-    assert new == {"in-tcp-app-to-web", "out-tcp-app-to-web"}
+    # web -> sql gets a port of its own (1434), so it leaves the rule it shared with app -> sql
+    assert new == {"in-tcp-app-to-web", "out-tcp-app-to-web", "in-tcp-web-to-sql", "out-tcp-web-to-sql"}
+    assert before.nsg.rules["in-tcp-app-to-sql"].source_asgs == ("app", "web")
+    assert grown.nsg.rules["in-tcp-app-to-sql"].source_asgs == ("app",)
     # remove a flow: the others keep their numbers
     shrunk = AZURE.build(compiled(tmp_path, base[1:], networks=CORP), _previous(grown))
     for name, rule in shrunk.nsg.rules.items():
@@ -560,7 +564,7 @@ def _many_networks(tmp_path: Path, count: int) -> Path:
     networks = {f"n{i}": {"ipv4": [f"10.{i // 256}.{i % 256}.0/24"]} for i in range(count)}
     return make(
         tmp_path,
-        [flow(sorted(networks), "web", "tcp/1")],
+        [flow(net, "web", f"tcp/{1 + i}") for i, net in enumerate(sorted(networks))],  # a port each: no packing
         roles=("web",),
         networks=networks,
         egress="open",
@@ -573,7 +577,10 @@ def test_azure_rule_limit(tmp_path: Path) -> None:
     assert len(at_limit.nsg.rules) == MAX_RULES == 1000  # 999 allow rules + deny-vnet-inbound
     with pytest.raises(CloudportsError) as exc:
         AZURE.build(compile_topology(load_topology(_many_networks(tmp_path, MAX_RULES))))
-    assert "azure: the NSG needs 1001 rules; Azure allows 1000 per NSG" in str(exc.value)
+    assert (
+        "azure: the NSG needs 1001 rules (packed; no packing needs fewer than 1001); Azure allows 1000 per NSG"
+        in str(exc.value)
+    )
     assert "split the topology" in str(exc.value)
 
 
@@ -609,7 +616,9 @@ def test_azure_rule_names_that_collide_keep_both_rules(tmp_path: Path) -> None:
     topology = load_topology(
         make(
             tmp_path,
-            [flow("corp-v6", ["web", "web-v6"], "tcp/1"), flow("a", "b-to-c", "tcp/2"), flow("a-to-b", "c", "tcp/3")],
+            # ports of their own, so that no two of these pairs share a packed rule
+            [flow("corp-v6", "web", "tcp/1"), flow("corp-v6", "web-v6", "tcp/4")]
+            + [flow("a", "b-to-c", "tcp/2"), flow("a-to-b", "c", "tcp/3")],
             roles=("web", "web-v6", "a", "b-to-c", "a-to-b", "c"),
             networks={"corp-v6": {"ipv4": ["10.0.0.0/8"], "ipv6": ["fd00::/8"]}},
             egress="open",
@@ -656,16 +665,18 @@ def test_unset_unused_spec_parameter_is_an_error_as_documented(tmp_path: Path) -
 
 
 def test_azure_refuses_cleanly_past_the_priority_range(tmp_path: Path, capsys) -> None:
-    """63 roles all reaching each other need 3,969 inbound NSG rules: more than the 3,900 allow priorities.
+    """63 roles all reaching each other, each pair on a port of its own (nothing packs), need 3,969 inbound NSG
+    rules: more than the 3,900 allow priorities.
     The build must report Azure's 1,000-rule limit as a CloudportsError (exit 1), not crash with a ValueError
     from the priority allocator (which used to run before the limit check)."""
     roles = tuple(f"r{i}" for i in range(63))
     path = make(
-        tmp_path, [flow(list(roles), list(roles), "tcp/1")], roles=roles, egress="open",
+        tmp_path, [flow(a, b, f"tcp/{1 + n}") for n, (a, b) in enumerate(product(roles, roles))], roles=roles,
+        egress="open",
         targets={"aws": {"max_rules_per_group": 1000}},
     )  # fmt: skip
     policy = compile_topology(load_topology(path))
-    with pytest.raises(CloudportsError, match="the NSG needs 3970 rules; Azure allows 1000 per NSG"):
+    with pytest.raises(CloudportsError, match=r"the NSG needs 3970 rules \(packed; no packing needs fewer than 3970\)"):
         AZURE.build(policy)
     assert main(["validate", str(path)]) == 1
     err = capsys.readouterr().err
