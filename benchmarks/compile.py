@@ -201,6 +201,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--repeat", type=int, default=3, help="timed runs per topology (the median is shown)")
     parser.add_argument("--no-examples", action="store_true", help="only the generated topologies")
     parser.add_argument("--cpu", action="store_true", help="CPU time of this process instead of wall time")
+    parser.add_argument(
+        "--azure-subnets",
+        type=int,
+        default=0,
+        metavar="N",
+        help="generated topologies: deal their roles over N Azure subnets, one NSG each (0: one NSG)",
+    )
     args = parser.parse_args(argv)
     global CLOCK
     CLOCK = time.process_time if args.cpu else time.perf_counter
@@ -217,8 +224,11 @@ def main(argv: list[str] | None = None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for size in args.sizes:
             path = Path(tmp) / f"generated-{size}.yaml"
-            path.write_text(yaml.dump(generated_spec(size), Dumper=dumper, sort_keys=False))
-            results.append(measure(f"generated ({path.stat().st_size / 1024:,.0f} KiB YAML)", path, None, args.repeat))
+            spec = generated_spec(size, subnets=args.azure_subnets)
+            path.write_text(yaml.dump(spec, Dumper=dumper, sort_keys=False))
+            nsgs = len(spec["targets"].get("azure", {}).get("subnets", [])) or 1
+            label = f"generated ({path.stat().st_size / 1024:,.0f} KiB YAML, {nsgs} NSG{'s' if nsgs > 1 else ''})"
+            results.append(measure(label, path, None, args.repeat))
     clock = "CPU" if args.cpu else "wall"
     print(f"python {sys.version.split()[0]}; {clock} times, median of {args.repeat}; peak memory: tracemalloc, own run")
     report(results)
