@@ -129,8 +129,7 @@ def _pipeline(path: Path, phase: str | None, times: dict[str, list[float]] | Non
     try:
         azure = AZURE.build(policy)
     except CloudportsError as exc:
-        needed = re.search(r"needs (\d+) rules", str(exc))
-        result.azure_refused = f"refused: needs {int(needed.group(1)):,} rules > {MAX_RULES:,}" if needed else str(exc)
+        result.azure_refused = _refusal(exc)
     t = lap("azure build", t)
     with tempfile.TemporaryDirectory() as tmp:
         emit_aws(aws, Path(tmp) / "aws", phase)
@@ -143,6 +142,18 @@ def _pipeline(path: Path, phase: str | None, times: dict[str, list[float]] | Non
         "aws": len(aws.rules),
         "azure": len(azure.all_rules()) if azure is not None else "-",
     }
+
+
+def _refusal(exc: CloudportsError) -> str:
+    """The Azure build's refusal, in a table cell: what the first problem says, and how many NSGs have one."""
+    text = str(exc)
+    needed = re.search(r"needs (\d+) rules", text)
+    if needed:
+        return f"refused: needs {int(needed.group(1)):,} rules > {MAX_RULES:,}"
+    asgs = re.findall(r"(\d+) ASGs referenced by NSG", text)
+    if asgs:
+        return f"refused: {len(asgs)} NSGs reference up to {max(map(int, asgs))} ASGs > 100"
+    return "refused: " + text.splitlines()[0][:60]
 
 
 def measure(name: str, path: Path, phase: str | None, repeat: int) -> Result:

@@ -155,7 +155,7 @@ def _named(entries: list[Entry]) -> tuple[dict[str, NsgRule], dict[str, list[str
         name = azure_name(label)
         if counts[name] > 1:
             name = azure_name(f"{label}-{short_hash(identity)}")
-        rules[name] = replace(rule, name=name)
+        rules[name] = rule  # named (and placed) by _placed: one copy of each rule, not two
         origins[name] = rule_origins
     return rules, origins
 
@@ -223,12 +223,17 @@ def partition(policy: CompiledPolicy, settings: AzureSettings) -> list[tuple[Nsg
     if not settings.split:
         return [(Nsg(base, {}, subnets), policy.rules)]
     short = Counter(s.name for s in subnets)
-    nsgs = []
+    nsgs: list[tuple[Nsg, list[Rule]]] = []
+    holders: dict[str, list[list[Rule]]] = defaultdict(list)  # role -> the rule lists of the NSGs it is in
     for subnet in subnets:
         label = subnet.name if short[subnet.name] == 1 else f"{subnet.virtual_network}-{subnet.name}"
         roles = frozenset(subnet.roles)
-        nsg = Nsg(azure_name(f"{base}-{label}"), {}, [subnet], roles=roles)
-        nsgs.append((nsg, [r for r in policy.rules if r.role in roles]))
+        nsgs.append((Nsg(azure_name(f"{base}-{label}"), {}, [subnet], roles=roles), []))
+        for role in roles:
+            holders[role].append(nsgs[-1][1])
+    for rule in policy.rules:  # one pass, in the policy's order (descriptions join in it)
+        for held in holders[rule.role]:
+            held.append(rule)
     return nsgs
 
 
@@ -247,16 +252,16 @@ def _nsg_rules(
     if len(packed) + structural > MAX_RULES:
         raise CloudportsError([_too_many_rules(nsg, len(packed) + structural, least)])
     rules, origins = _named(_entries(packed))
-    prios = assign_priorities(((r.direction, r.name) for r in rules.values()), previous, recorded)
-    rules = {name: _placed(r, prios[(r.direction, name)]) for name, r in rules.items()}
+    prios = assign_priorities(((r.direction, name) for name, r in rules.items()), previous, recorded)
+    rules = {name: _placed(r, name, prios[(r.direction, name)]) for name, r in rules.items()}
     rules[DENY_VNET_INBOUND.name] = DENY_VNET_INBOUND
     if policy.topology.egress == "strict":
         rules[DENY_ALL_OUTBOUND.name] = DENY_ALL_OUTBOUND
     return rules, origins, least
 
 
-def _placed(rule: NsgRule, priority: int) -> NsgRule:
-    return replace(rule, priority=priority, description=described(rule.description, rule.name, priority))
+def _placed(rule: NsgRule, name: str, priority: int) -> NsgRule:
+    return replace(rule, name=name, priority=priority, description=described(rule.description, name, priority))
 
 
 def azure_identity(topology: str, settings: AzureSettings) -> str:
