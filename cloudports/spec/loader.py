@@ -6,7 +6,6 @@ never lets a Python exception reach the user for bad input.
 
 from __future__ import annotations
 
-import ipaddress
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -15,7 +14,8 @@ from typing import Any
 from cloudports.errors import Diagnostic, Loc, Problems, SpecError, did_you_mean
 from cloudports.gcpause import gc_paused
 from cloudports.spec import model
-from cloudports.spec.checks import check_cidrs, check_target_roles
+from cloudports.spec.checks import check_target_roles
+from cloudports.spec.definitions import build_networks, build_roles
 from cloudports.spec.documents import Doc, load_catalogs, load_spec_files, parse_document
 from cloudports.spec.ports import PortSyntaxError, looks_like_port, parse_port
 from cloudports.spec.postree import PosDict, PosList
@@ -182,40 +182,6 @@ def _spec_of(doc: Doc) -> SpecFile:
 
 def _names(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else list(value)
-
-
-def _build_networks(problems: Problems, network_defs: dict[str, tuple[Any, Doc]]) -> dict[str, model.Network]:
-    networks: dict[str, model.Network] = {
-        model.INTERNET: model.Network(
-            model.INTERNET,
-            (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")),
-            "the whole internet (built in)",
-        )
-    }
-    for name, (net, doc) in network_defs.items():
-        loc = key_loc(doc.raw["networks"], name)
-        if name == model.INTERNET:
-            problems.error(loc, "'internet' is built in and cannot be redefined", "choose another network name")
-            continue
-        cidrs = [c for fam in ("ipv4", "ipv6") for c in check_cidrs(name, doc, fam, getattr(net, fam), problems)]
-        if not net.ipv4 and not net.ipv6:
-            problems.error(loc, f"network '{name}' has no address blocks", "add 'ipv4:' and/or 'ipv6:' lists")
-        networks[name] = model.Network(name, tuple(dict.fromkeys(cidrs)), net.description, loc)
-    return networks
-
-
-def _build_roles(
-    problems: Problems, role_defs: dict[str, tuple[Any, Doc]], networks: dict[str, model.Network], root: Doc
-) -> dict[str, model.Role]:
-    roles: dict[str, model.Role] = {}
-    for name, (role, doc) in role_defs.items():
-        loc = key_loc(doc.raw["roles"], name)
-        if name in networks:
-            problems.error(loc, f"'{name}' is both a role and a network", "rename one of them")
-        roles[name] = model.Role(name, role.description, loc, {t: v for t, v in role.members or () if v is not None})
-    if not roles:
-        problems.error(root.raw.loc, "the spec defines no roles", "add a 'roles:' mapping")
-    return roles
 
 
 @dataclass
@@ -385,8 +351,8 @@ def load_topology(
     _collect_named(ctx, specs, "networks", network_defs, "network")
     _collect_named(ctx, specs, "roles", role_defs, "role")
 
-    networks = _build_networks(problems, network_defs)
-    roles = _build_roles(problems, role_defs, networks, specs[0])
+    networks = build_networks(problems, network_defs)
+    roles = build_roles(problems, role_defs, networks, specs[0])
     resolver = _Resolver(ctx, services)
     flows, skipped = _build_flows(problems, specs, roles, networks, resolver, phase)
     check_target_roles(problems, specs[0], root, roles)
