@@ -18,6 +18,7 @@ import ipaddress
 from bisect import bisect_left, bisect_right, insort
 from collections import defaultdict
 from collections.abc import Iterable
+from functools import lru_cache
 from math import ceil
 
 from cloudports.targets.azure.pack import MAX_ASGS_PER_RULE_SIDE, Pair
@@ -95,6 +96,10 @@ def _meets(singles: list[int], used: list[tuple[int, int]], lo: int, hi: int) ->
     return j >= 0 and used[j][1] >= lo
 
 
+# Parsed once per CIDR, not once per NSG of a split spec (each NSG's bound asks again).
+_network = lru_cache(maxsize=None)(ipaddress.ip_network)
+
+
 def _networks_apart(pairs: list[Pair]) -> bool:
     """Whether no two CIDRs the pairs name overlap (nor appear in two networks)."""
     owner: dict[str, str] = {}
@@ -102,7 +107,7 @@ def _networks_apart(pairs: list[Pair]) -> bool:
         for cidr in p.prefixes:
             if owner.setdefault(cidr, p.peer[1]) != p.peer[1]:
                 return False
-    nets = sorted((ipaddress.ip_network(c) for c in owner), key=lambda n: (n.version, int(n.network_address)))
+    nets = sorted((_network(c) for c in owner), key=lambda n: (n.version, int(n.network_address)))
     for a, b in zip(nets, nets[1:], strict=False):
         if a.version == b.version and int(b.network_address) <= int(a.broadcast_address):
             return False
