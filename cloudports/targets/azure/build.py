@@ -176,11 +176,18 @@ def build_azure(
     previous, recorded = previous_priorities or {}, recorded_priorities
     nsgs = {}
     least = 0
+    refused: list[Diagnostic] = []  # every NSG's problems, not only the first NSG's
     for nsg, neutral in partition(policy, settings):
         records = None if recorded is None else _of(recorded, nsg)
-        rules, origins, fewest = _nsg_rules(replace(policy, rules=neutral), nsg, _of(previous, nsg), records)
+        try:
+            rules, origins, fewest = _nsg_rules(replace(policy, rules=neutral), nsg, _of(previous, nsg), records)
+        except CloudportsError as exc:
+            refused += exc.diagnostics
+            continue
         nsgs[nsg.name] = replace(nsg, rules=dict(sorted(rules.items())), rule_origins=origins)
         least += fewest
+    if refused:
+        raise CloudportsError(refused)
 
     tags = {**settings.tags, TOPOLOGY_TAG: topo.name, SPEC_TAG: azure_identity(topo.name, settings)}
     asgs = {
@@ -249,8 +256,14 @@ def _nsg_rules(
     # would run out of slots (a ValueError instead of a clear error).
     structural = 1 + (policy.topology.egress == "strict")  # the deny rules
     least = lower_bound(pairs) + structural
+    problems = []
     if len(packed) + structural > MAX_RULES:
-        raise CloudportsError([_too_many_rules(nsg, len(packed) + structural, least)])
+        problems.append(_too_many_rules(nsg, len(packed) + structural, least))
+    referenced = {name for p in pairs for kind, name in (p.source, p.destination) if kind == "asg"}
+    if nsg.roles is not None and len(referenced) > MAX_ASGS_PER_NSG:  # one NSG: check_limits counts every role
+        problems.append(_too_many_asgs(nsg, len(referenced)))
+    if problems:
+        raise CloudportsError(problems)
     rules, origins = _named(_entries(packed))
     prios = assign_priorities(((r.direction, name) for name, r in rules.items()), previous, recorded)
     rules = {name: _placed(r, name, prios[(r.direction, name)]) for name, r in rules.items()}
@@ -287,6 +300,11 @@ def _asg_count(state: AzureState, nsg: Nsg) -> int:
     return len({a for r in nsg.rules.values() for a in (*r.source_asgs, *r.destination_asgs)})
 
 
+def _too_many_asgs(nsg: Nsg, count: int) -> Diagnostic:
+    what = "roles" if nsg.roles is None else f"ASGs referenced by NSG {nsg.name}"
+    return Diagnostic(None, f"azure: {count} {what}; an NSG can reference at most {MAX_ASGS_PER_NSG} ASGs")
+
+
 def check_limits(state: AzureState) -> None:
     problems = []
     for nsg in state.nsgs.values():
@@ -294,10 +312,7 @@ def check_limits(state: AzureState) -> None:
             problems.append(_too_many_rules(nsg, len(nsg.rules)))
         count = _asg_count(state, nsg)
         if count > MAX_ASGS_PER_NSG:
-            what = "roles" if nsg.roles is None else f"ASGs referenced by NSG {nsg.name}"
-            problems.append(
-                Diagnostic(None, f"azure: {count} {what}; an NSG can reference at most {MAX_ASGS_PER_NSG} ASGs")
-            )
+            problems.append(_too_many_asgs(nsg, count))
     for _nsg, rule in state.all_rules():
         for side in ("source", "destination"):
             if len(getattr(rule, f"{side}_asgs")) > MAX_ASGS_PER_RULE_SIDE:
