@@ -259,9 +259,13 @@ def _nsg_rules(
     problems = []
     if len(packed) + structural > MAX_RULES:
         problems.append(_too_many_rules(nsg, len(packed) + structural, least))
-    referenced = {name for p in pairs for kind, name in (p.source, p.destination) if kind == "asg"}
-    if nsg.roles is not None and len(referenced) > MAX_ASGS_PER_NSG:  # one NSG: check_limits counts every role
-        problems.append(_too_many_asgs(nsg, len(referenced)))
+    # The ASGs the NSG may reference: every role's (one NSG), or those its rules name (one NSG per subnet).
+    if nsg.roles is None:
+        asgs = len(policy.topology.roles)
+    else:
+        asgs = len({name for p in pairs for kind, name in (p.source, p.destination) if kind == "asg"})
+    if asgs > MAX_ASGS_PER_NSG:
+        problems.append(_too_many_asgs(nsg, asgs))
     if problems:
         raise CloudportsError(problems)
     rules, origins = _named(_entries(packed))
@@ -282,9 +286,9 @@ def azure_identity(topology: str, settings: AzureSettings) -> str:
     return spec_identity(topology, nsg_name=settings.nsg_name or "")
 
 
-def _too_many_rules(nsg: Nsg, count: int, least: int | None = None) -> Diagnostic:
+def _too_many_rules(nsg: Nsg, count: int, least: int) -> Diagnostic:
     which = "" if nsg.roles is None else f" {nsg.name} (subnet {', '.join(s.key for s in nsg.subnets)})"
-    bound = "" if least is None else f" (packed; no packing needs fewer than {least})"
+    bound = f" (packed; no packing needs fewer than {least})"
     return Diagnostic(
         None,
         f"azure: the NSG{which} needs {count} rules{bound}; Azure allows {MAX_RULES} per NSG",
@@ -293,26 +297,15 @@ def _too_many_rules(nsg: Nsg, count: int, least: int | None = None) -> Diagnosti
     )
 
 
-def _asg_count(state: AzureState, nsg: Nsg) -> int:
-    """The ASGs an NSG may reference: every role's (one NSG), or those its rules name (one NSG per subnet)."""
-    if nsg.roles is None:
-        return len(state.asgs)
-    return len({a for r in nsg.rules.values() for a in (*r.source_asgs, *r.destination_asgs)})
-
-
 def _too_many_asgs(nsg: Nsg, count: int) -> Diagnostic:
     what = "roles" if nsg.roles is None else f"ASGs referenced by NSG {nsg.name}"
     return Diagnostic(None, f"azure: {count} {what}; an NSG can reference at most {MAX_ASGS_PER_NSG} ASGs")
 
 
 def check_limits(state: AzureState) -> None:
+    """Per rule, what pack.py's chunks keep within Azure's limits (the per-NSG limits are checked, before the
+    rules are built, by _nsg_rules)."""
     problems = []
-    for nsg in state.nsgs.values():
-        if len(nsg.rules) > MAX_RULES:
-            problems.append(_too_many_rules(nsg, len(nsg.rules)))
-        count = _asg_count(state, nsg)
-        if count > MAX_ASGS_PER_NSG:
-            problems.append(_too_many_asgs(nsg, count))
     for _nsg, rule in state.all_rules():
         for side in ("source", "destination"):
             if len(getattr(rule, f"{side}_asgs")) > MAX_ASGS_PER_RULE_SIDE:
