@@ -134,7 +134,10 @@ def _spec_file_model(names: tuple[str, ...]) -> type[SpecFile]:
         __doc__="Which running machines carry this role, per cloud (a role without members: none are managed)",
         **members,
     )
-    role = create_model("Role", __base__=Role, members=(members_model | None, None))
+    # Field definitions go through a dict typed Any: pydantic >= 2.14 types `create_model`'s keyword arguments as
+    # TypeForms, which a union built at run time is not (mypy refuses it; it is valid at run time on every version).
+    role_fields: dict[str, Any] = {"members": (members_model | None, None)}
+    role = create_model("Role", __base__=Role, **role_fields)
     return create_model(
         "SpecFile",
         __base__=SpecFile,
