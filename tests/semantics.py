@@ -63,6 +63,7 @@ Modelling choices (documented because the clouds cannot be evaluated without the
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import ipaddress
 from collections.abc import Iterable, Sequence
@@ -611,3 +612,208 @@ def with_rules(state: Any, rules: dict[str, Any]) -> Any:
     if isinstance(state, AzureState):
         return dataclasses.replace(state, nsgs={state.nsg.name: dataclasses.replace(state.nsg, rules=rules)})
     return dataclasses.replace(state, rules=rules)
+
+
+# --------------------------------------------------------------------------------------------- Azure, live
+#
+# Decisions NIC to NIC (and between NICs and outside addresses) over what a resource group really holds, read
+# with the plain SDK into plain data: no cloudports model, reader or normaliser. Azure's rules (azure.md §1):
+# traffic leaving a NIC is judged Outbound by the NSG of its subnet, traffic reaching a NIC Inbound by the NSG of
+# its subnet (no NSG: allowed); within an NSG the rules, the six default ones included, are tried by priority and
+# the first whose protocol, source/destination address (prefix, service tag or ASG membership of the NIC) and
+# source/destination port match decides. Service tags: VirtualNetwork is the address space of the resource
+# group's virtual networks, Internet every address outside it, AzureLoadBalancer 168.63.129.16.
+
+_LIVE_DEFAULTS = (
+    ("Inbound", 65000, "Allow", "VirtualNetwork", "VirtualNetwork"),
+    ("Inbound", 65001, "Allow", "AzureLoadBalancer", "*"),
+    ("Inbound", 65500, "Deny", "*", "*"),
+    ("Outbound", 65000, "Allow", "VirtualNetwork", "VirtualNetwork"),
+    ("Outbound", 65001, "Allow", "*", "Internet"),
+    ("Outbound", 65500, "Deny", "*", "*"),
+)
+
+
+def _listed(single: Any, plural: Any) -> list[str]:
+    return [str(single)] if single else [str(v) for v in plural or []]
+
+
+def _raw_rule(r: Any) -> dict[str, Any]:
+    def ids(refs: Any) -> set[str]:
+        return {str(a.id).lower() for a in refs or []}
+
+    return {
+        "name": r.name,
+        "direction": str(getattr(r.direction, "value", r.direction)),
+        "priority": int(r.priority),
+        "access": str(getattr(r.access, "value", r.access)),
+        "protocol": str(getattr(r.protocol, "value", r.protocol)).lower(),
+        "sports": _listed(r.source_port_range, r.source_port_ranges),
+        "dports": _listed(r.destination_port_range, r.destination_port_ranges),
+        "src": (_listed(r.source_address_prefix, r.source_address_prefixes), ids(r.source_application_security_groups)),
+        "dst": (
+            _listed(r.destination_address_prefix, r.destination_address_prefixes),
+            ids(r.destination_application_security_groups),
+        ),
+    }
+
+
+def live_azure_snapshot(sdk: Any, rg: str) -> dict[str, Any]:
+    """What decides traffic in a resource group, as plain data (and the IDs of its NSGs and ASGs)."""
+    nsgs = {}
+    for nsg in sdk.network_security_groups.list(rg):
+        defaults = [
+            {"name": f"default-{d}-{p}", "direction": d, "priority": p, "access": a, "protocol": "*",
+             "sports": ["*"], "dports": ["*"], "src": ([s], set()), "dst": ([t], set())}
+            for d, p, a, s, t in _LIVE_DEFAULTS
+        ]  # fmt: skip
+        rules = [_raw_rule(r) for r in nsg.security_rules or []] + defaults
+        nsgs[str(nsg.id).lower()] = sorted(rules, key=lambda r: r["priority"])
+    subnet_nsg, spaces = {}, []
+    for vnet in sdk.virtual_networks.list(rg):
+        spaces += [ipaddress.ip_network(p) for p in vnet.address_space.address_prefixes or []]
+        for subnet in vnet.subnets or []:
+            nsg = getattr(subnet, "network_security_group", None)
+            subnet_nsg[str(subnet.id).lower()] = str(nsg.id).lower() if nsg is not None else None
+    nics = {}
+    for nic in sdk.network_interfaces.list(rg):
+        config = nic.ip_configurations[0]
+        asgs = {str(a.id).lower() for c in nic.ip_configurations for a in c.application_security_groups or []}
+        nics[nic.name] = (
+            ipaddress.ip_address(config.private_ip_address),
+            subnet_nsg[str(config.subnet.id).lower()],
+            asgs,
+        )
+    asg_ids = sorted(str(a.id).lower() for a in sdk.application_security_groups.list(rg))
+    return {"nsgs": nsgs, "nics": nics, "vnet": spaces, "ids": (sorted(nsgs), asg_ids)}
+
+
+def _live_port_in(items: list[str], port: int | None) -> bool:
+    if "*" in items:
+        return True
+    if port is None:
+        return False
+    for item in items:
+        lo, _, hi = item.partition("-")
+        if int(lo) <= port <= int(hi or lo):
+            return True
+    return False
+
+
+def _live_side(side: tuple[list[str], set[str]], addr: IPAddress, asgs: set[str], vnet: list[IPNetwork]) -> bool:
+    prefixes, refs = side
+    if refs & asgs:
+        return True
+    in_vnet = any(addr in n for n in vnet if n.version == addr.version)
+    for prefix in prefixes:
+        tag = prefix.lower()
+        if tag in ("*", "any") or (tag == "virtualnetwork" and in_vnet) or (tag == "internet" and not in_vnet):
+            return True
+        if tag == "azureloadbalancer":
+            if addr == AZURE_LOAD_BALANCER:
+                return True
+            continue
+        try:
+            net = ipaddress.ip_network(prefix, strict=False)
+        except ValueError:
+            continue
+        if net.version == addr.version and addr in net:
+            return True
+    return False
+
+
+def _live_verdict(snap: dict[str, Any], nsg: str | None, direction: str, packet: tuple) -> bool:
+    if nsg is None:
+        return True
+    (saddr, sasgs), (daddr, dasgs), proto, sport, dport = packet
+    for rule in snap["nsgs"][nsg]:
+        if rule["direction"] != direction or rule["protocol"] not in ("*", proto):
+            continue
+        if proto in ("tcp", "udp"):
+            if not (_live_port_in(rule["sports"], sport) and _live_port_in(rule["dports"], dport)):
+                continue
+        elif "*" not in rule["dports"] or "*" not in rule["sports"]:
+            continue
+        if _live_side(rule["src"], saddr, sasgs, snap["vnet"]) and _live_side(rule["dst"], daddr, dasgs, snap["vnet"]):
+            return bool(rule["access"] == "Allow")
+    return False
+
+
+def live_azure_allows(
+    snap: dict[str, Any], src: str, dst: str, proto: str, sport: int | None, dport: int | None
+) -> bool:
+    """May `src` open a connection to `dst` (each a NIC name or an address outside the NICs)?"""
+    ends = []
+    for end in (src, dst):
+        if end in snap["nics"]:
+            addr, nsg, asgs = snap["nics"][end]
+            ends.append((addr, asgs, nsg))
+        else:
+            ends.append((ipaddress.ip_address(end), set(), None))
+    (saddr, sasgs, snsg), (daddr, dasgs, dnsg) = ends
+    packet = ((saddr, sasgs), (daddr, dasgs), proto, sport, dport)
+    out_ok = src not in snap["nics"] or _live_verdict(snap, snsg, "Outbound", packet)
+    return out_ok and (dst not in snap["nics"] or _live_verdict(snap, dnsg, "Inbound", packet))
+
+
+def _live_edges(items: list[str]) -> set[int]:
+    edges = set()
+    for item in items:
+        if item != "*":
+            lo, _, hi = item.partition("-")
+            edges.update(p for p in (int(lo) - 1, int(lo), int(hi or lo), int(hi or lo) + 1) if 0 <= p <= 65535)
+    return edges
+
+
+def _live_addresses(net: IPNetwork) -> list[IPAddress]:
+    edges = (
+        (net.network_address, 0),
+        (net.network_address, -1),
+        (net.broadcast_address, 0),
+        (net.broadcast_address, 1),
+    )
+    return [a for a in (_step(addr, delta) for addr, delta in edges) if a is not None]
+
+
+def _live_cells(snaps: Sequence[dict[str, Any]]) -> tuple[list[str], list[int], list[int]]:
+    """Addresses at every edge of every prefix the rules or the virtual networks name (first, last, and the
+    addresses either side), plus the load balancer's; source and destination ports at every edge of every range."""
+    nets: set[IPNetwork] = set()
+    sports, dports = {0, 1023, 1024, 49151, 49152, 65535}, {0, 1, 65534, 65535}
+    for snap in snaps:
+        nets.update(snap["vnet"])
+        for rule in (r for rules in snap["nsgs"].values() for r in rules):
+            for prefix in (*rule["src"][0], *rule["dst"][0]):
+                with contextlib.suppress(ValueError):  # a service tag is no prefix
+                    nets.add(ipaddress.ip_network(prefix, strict=False))
+            sports |= _live_edges(rule["sports"])
+            dports |= _live_edges(rule["dports"])
+    addrs = {AZURE_LOAD_BALANCER, ipaddress.ip_address("203.0.113.9"), ipaddress.ip_address("2001:db8::9")}
+    for net in nets:
+        addrs.update(_live_addresses(net))
+    return sorted(str(a) for a in addrs), sorted(sports), sorted(dports)
+
+
+def live_azure_decisions(snaps: Sequence[dict[str, Any]], snap: dict[str, Any]) -> dict[tuple, bool]:
+    """Every decision of `snap` over the cells of all `snaps` (so two snapshots are compared on the same cells):
+    NIC to NIC, NIC to address and address to NIC; tcp/udp at every port edge from every source-port edge, icmp and
+    another protocol."""
+    addrs, sports, dports = _live_cells(snaps)
+    nics = sorted(set().union(*(s["nics"] for s in snaps)))
+    pairs = [(a, b) for a in nics for b in nics if a != b] + [(a, x) for a in nics for x in addrs]
+    pairs += [(x, a) for a in nics for x in addrs]
+    out = {}
+    for src, dst in pairs:
+        for proto in ("tcp", "udp"):
+            for sport in sports:
+                for dport in dports:
+                    out[(src, dst, proto, sport, dport)] = live_azure_allows(snap, src, dst, proto, sport, dport)
+        for proto in ("icmp", "gre"):
+            out[(src, dst, proto, None, None)] = live_azure_allows(snap, src, dst, proto, None, None)
+    return out
+
+
+def live_azure_changes(before: dict[str, Any], after: dict[str, Any]) -> list[tuple]:
+    """The decisions that differ between two snapshots (at most 20, for the message)."""
+    one, two = live_azure_decisions([before, after], before), live_azure_decisions([before, after], after)
+    return [(k, one[k], two[k]) for k in sorted(one, key=str) if one[k] != two[k]][:20]

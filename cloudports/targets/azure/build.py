@@ -191,7 +191,7 @@ def build_azure(
 
     tags = {**settings.tags, TOPOLOGY_TAG: topo.name, SPEC_TAG: azure_identity(topo.name, settings)}
     asgs = {
-        role: Asg(role, azure_name(f"{topo.name}-{role}-asg"), tuple(sorted({**tags, ROLE_TAG: role}.items())))
+        role: Asg(role, asg_name(topo.name, role, settings), tuple(sorted({**tags, ROLE_TAG: role}.items())))
         for role in sorted(topo.roles)
     }
     state = AzureState(
@@ -212,6 +212,11 @@ def build_azure(
 def _of(priorities: Mapping[str, Mapping[Key, int]], nsg: Nsg) -> Mapping[Key, int]:
     """One NSG's priorities (ONLY_NSG stands for the one NSG of a spec whose subnets list no roles)."""
     return priorities.get(nsg.name, priorities.get(ONLY_NSG, {}) if nsg.roles is None else {})
+
+
+def asg_name(topology: str, role: str, settings: AzureSettings) -> str:
+    """The role's ASG: the existing one the spec names (targets.azure.roles.<role>.asg), else cloudports' name."""
+    return settings.asg_name(role) or azure_name(f"{topology}-{role}-asg")
 
 
 def base_nsg_name(topology: str, settings: AzureSettings) -> str:

@@ -208,10 +208,10 @@ def read_lab(client: Any, arm: ArmSettings, options: dict[str, str | None]) -> L
     settings: dict[str, Any] = {"location": str(first.location), "resource_group": rg, **_nsg_name(nsgs, lab_name)}
     if subnets:
         settings["subnets"] = _placed(subnets, set(roles), len(nsgs) > 1, notes)
-    for asg in asgs:
-        expected = f"{lab_name}-{role_of[str(asg.id).lower()]}-asg"
-        if str(asg.name).lower() != expected:
-            notes.append(f"application security group {asg.name}: cloudports would name it {expected}")
+    named = {role_of[str(a.id).lower()]: str(a.name) for a in asgs}
+    own = {role: {"asg": name} for role, name in sorted(named.items()) if name.lower() != f"{lab_name}-{role}-asg"}
+    if own:  # the role is the lab's own ASG: adopting keeps it (same ID), and the NICs in it
+        settings["roles"] = own
     source = ", ".join(str(n.name) for n in nsgs)
     return Lab(lab_name, f"Imported from {source} in {rg}", roles, halves, egress, {"azure": settings}, notes)  # type: ignore[arg-type]
 

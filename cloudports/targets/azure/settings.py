@@ -26,12 +26,48 @@ class AzureSubnet(TargetSettings):
         return f"{self.virtual_network}/{self.name}"
 
 
+_AZURE_NAME = r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$"
+
+
+class AzureRole(TargetSettings):
+    """What a role is on Azure, where the lab already has it."""
+
+    asg: str | None = Field(
+        default=None,
+        pattern=_AZURE_NAME,
+        description="the existing application security group this role is (default: <name>-<role>-asg); "
+        "`import` writes it, so that adopting a lab keeps its ASGs and the NICs in them",
+    )
+
+
+class AzureUnmanaged(TargetSettings):
+    """A live rule the spec cannot say, kept where it is: never written, never deleted, avoided by priority."""
+
+    nsg: str = Field(description="the NSG that holds the rule")
+    rule: str = Field(description="the rule's name in that NSG")
+
+
 class AzureSettings(TargetSettings):
     location: str = "westeurope"
     resource_group: str | None = None
-    nsg_name: str | None = Field(default=None, pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$")
+    nsg_name: str | None = Field(default=None, pattern=_AZURE_NAME)
     subnets: list[AzureSubnet] = []
     tags: dict[str, str] = {}
+    roles: dict[str, AzureRole] = Field(default={}, description="per role: the existing ASG it is")
+    unmanaged: list[AzureUnmanaged] = Field(
+        default=[],
+        description="live rules kept as they are (plan and drift show them as kept, not managed): what import "
+        "found that the spec cannot say; remove an entry to have apply delete that rule",
+    )
+
+    def asg_name(self, role: str) -> str | None:
+        """The ASG name the spec gives the role, if it gives one."""
+        found = self.roles.get(role)
+        return found.asg if found else None
+
+    def kept(self, nsg: str) -> set[str]:
+        """The names of the unmanaged rules of one NSG (Azure compares names case-insensitively)."""
+        return {u.rule.lower() for u in self.unmanaged if u.nsg.lower() == nsg.lower()}
 
     @property
     def split(self) -> bool:
@@ -39,9 +75,26 @@ class AzureSettings(TargetSettings):
         return any(s.roles for s in self.subnets)
 
     def role_problems(self, roles: Collection[str]) -> list[tuple[tuple[str | int, ...], str, str]]:
-        """In split mode every subnet lists roles that exist, and every role sits in some subnet."""
-        if not self.split:
-            return []
+        """Roles named under `roles` exist and name distinct ASGs; in split mode every subnet lists roles that
+        exist, and every role sits in some subnet."""
+        problems = self._role_asg_problems(roles)
+        return problems + self._subnet_problems(roles) if self.split else problems
+
+    def _role_asg_problems(self, roles: Collection[str]) -> list[tuple[tuple[str | int, ...], str, str]]:
+        problems: list[tuple[tuple[str | int, ...], str, str]] = []
+        owner: dict[str, str] = {}
+        for role, entry in self.roles.items():
+            if role not in roles:
+                problems.append((("roles", role), f"unknown role '{role}'", did_you_mean(role, roles)))
+            if entry.asg and entry.asg.lower() in owner:
+                other = owner[entry.asg.lower()]
+                message = f"roles '{other}' and '{role}' name the same ASG {entry.asg}"
+                problems.append((("roles", role, "asg"), message, "give each role its own ASG"))
+            if entry.asg:
+                owner.setdefault(entry.asg.lower(), role)
+        return problems
+
+    def _subnet_problems(self, roles: Collection[str]) -> list[tuple[tuple[str | int, ...], str, str]]:
         problems: list[tuple[tuple[str | int, ...], str, str]] = []
         seen: set[str] = set()
         for i, subnet in enumerate(self.subnets):

@@ -1,0 +1,111 @@
+"""Adopting a hand-made Azure lab changes no decision (issue 25).
+
+Each lab is built with the plain azure-mgmt-network client on the local Resource Manager, named the way people
+name things (web-asg, lab-web, ...), with NICs in its ASGs. `import` -> `apply --adopt` must keep the same NSGs
+and ASGs (same IDs) and every allow/deny decision NIC to NIC and between NICs and any address, judged by the
+independent evaluator in tests/semantics.py before and after."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cloudports.cli import main
+from cloudports.emulators.arm import ArmServer
+from tests.semantics import live_azure_changes, live_azure_snapshot
+from tests.support.azure_live import SUB, sdk_client, sdk_rule
+
+RG = "rg-shop"
+LOC = "westeurope"
+
+
+def cli(capsys: pytest.CaptureFixture, *args: Any) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+class HandLab:
+    """A VNet with one or two subnets, each with its own NSG, ASGs by people's names and NICs in them."""
+
+    def __init__(self, srv: ArmServer, asgs: tuple[str, ...] = ("web-asg", "app-asg", "db-asg")):
+        self.srv, self.sdk = srv, sdk_client(srv)
+        self.asgs = {n: self._asg(n) for n in asgs}
+        self.subnets: dict[str, str] = {}
+
+    def _asg(self, name: str) -> str:
+        return str(self.sdk.application_security_groups.begin_create_or_update(RG, name, {"location": LOC}).result().id)
+
+    def subnet(self, name: str, prefix: str, nsg: str) -> None:
+        made = self.sdk.network_security_groups.begin_create_or_update(RG, nsg, {"location": LOC}).result()
+        self.subnets[name] = self.srv.add_subnet(SUB, RG, "vnet-shop", name, prefix, location=LOC, nsg_id=made.id)
+
+    def nic(self, name: str, subnet: str, *asgs: str) -> None:
+        config = {
+            "subnet": {"id": self.subnets[subnet]},
+            "applicationSecurityGroups": [{"id": self.asgs[a]} for a in asgs],
+        }
+        body = {"location": LOC, "properties": {"ipConfigurations": [{"name": "ipconfig1", "properties": config}]}}
+        self.sdk.network_interfaces.begin_create_or_update(RG, name, body).result()
+
+    def rule(self, nsg: str, name: str, priority: int, **props: Any) -> None:
+        for side in ("source", "destination"):
+            refs = props.pop(f"{side}_asgs", None)
+            if refs:
+                props[f"{side}_application_security_groups"] = [{"id": self.asgs[a]} for a in refs]
+        props.setdefault("direction", "Inbound")
+        props.setdefault("protocol", "Tcp")
+        body = sdk_rule(priority=priority, **props)
+        self.sdk.security_rules.begin_create_or_update(RG, nsg, name, body).result()
+
+    def snapshot(self) -> dict[str, Any]:
+        return live_azure_snapshot(self.sdk, RG)
+
+
+def adopted(lab: HandLab, capsys: pytest.CaptureFixture, tmp_path: Path, *import_args: str) -> dict[str, Any]:
+    """import -> apply --adopt; asserts nothing decided changes and the NSGs and ASGs keep their IDs. Returns the
+    imported spec."""
+    before = lab.snapshot()
+    spec_file = tmp_path / "shop.yaml"
+    code, _, err = cli(capsys, "import", "-t", "azure", "--resource-group", RG, "--out", spec_file, *import_args)
+    assert code in (0, 2), err
+    assert cli(capsys, "validate", spec_file)[0] == 0
+    code, out, err = cli(capsys, "apply", spec_file, "-t", "azure", "--adopt", "--auto-approve")
+    assert code == 0, out + err
+    after = lab.snapshot()
+    assert after["ids"] == before["ids"], "adopt replaced an NSG or an ASG"
+    assert live_azure_changes(before, after) == []
+    assert cli(capsys, "plan", spec_file, "-t", "azure", "--detailed-exitcode")[0] == 0  # converged
+    return yaml.safe_load(spec_file.read_text())
+
+
+def three_tier(lab: HandLab) -> None:
+    """web, app and db in one subnet behind shop-nsg; a NIC in no ASG; the VNet closed by a deny of its own."""
+    lab.subnet("servers", "10.7.1.0/24", "shop-nsg")
+    for nic, asgs in (("nic-web", ("web-asg",)), ("nic-app", ("app-asg",)), ("nic-db", ("db-asg",)), ("nic-jump", ())):
+        lab.nic(nic, "servers", *asgs)
+    lab.rule("shop-nsg", "web-to-app", 200, destination_port_range="8080", source_asgs=["web-asg"],
+             destination_asgs=["app-asg"], description="web calls the app")  # fmt: skip
+    lab.rule("shop-nsg", "app-to-db", 210, destination_port_ranges=["5432", "6432"], source_asgs=["app-asg"],
+             destination_asgs=["db-asg"])  # fmt: skip
+    lab.rule("shop-nsg", "office-https", 220, destination_port_ranges=["443", "8443-8444"],
+             source_address_prefixes=["198.51.100.0/24", "203.0.113.0/25"], destination_asgs=["web-asg"])  # fmt: skip
+    lab.rule("shop-nsg", "vnet-closed", 4000, protocol="*", destination_port_range="*",
+             source_address_prefix="VirtualNetwork", destination_address_prefix="VirtualNetwork", access="Deny")  # fmt: skip
+
+
+def test_adopt_keeps_the_labs_own_asgs_and_the_nics_in_them(arm: ArmServer, capsys, tmp_path: Path) -> None:
+    """Regression (issue 25): adopt created shop-web-asg etc., moved every rule onto them and deleted web-asg:
+    the NICs, still in web-asg, lost web->app and app->db."""
+    lab = HandLab(arm)
+    three_tier(lab)
+    spec = adopted(lab, capsys, tmp_path, "--name", "shop")
+    assert spec["targets"]["azure"]["roles"] == {r: {"asg": f"{r}-asg"} for r in ("app", "db", "web")}
+    sdk = lab.sdk
+    names = {a.name: a.tags for a in sdk.application_security_groups.list(RG)}
+    assert set(names) == {"web-asg", "app-asg", "db-asg"}
+    assert all(tags.get("cloudports:topology") == "shop" for tags in names.values())
