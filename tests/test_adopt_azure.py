@@ -109,3 +109,46 @@ def test_adopt_keeps_the_labs_own_asgs_and_the_nics_in_them(arm: ArmServer, caps
     names = {a.name: a.tags for a in sdk.application_security_groups.list(RG)}
     assert set(names) == {"web-asg", "app-asg", "db-asg"}
     assert all(tags.get("cloudports:topology") == "shop" for tags in names.values())
+
+
+def two_subnets(lab: HandLab) -> None:
+    """web in front (front-nsg), app and db in back (back-nsg); denies above allows, one limited to source
+    ports, multi-port and multi-prefix rules."""
+    lab.subnet("front", "10.7.1.0/24", "front-nsg")
+    lab.subnet("back", "10.7.2.0/24", "back-nsg")
+    for nic, subnet, asgs in (("nic-web-1", "front", "web-asg"), ("nic-web-2", "front", "web-asg"),
+                              ("nic-app", "back", "app-asg"), ("nic-db", "back", "db-asg")):  # fmt: skip
+        lab.nic(nic, subnet, asgs)
+    lab.rule("front-nsg", "no-telnet", 100, destination_port_range="23", source_address_prefix="*",
+             destination_address_prefix="*", access="Deny")  # fmt: skip
+    lab.rule("front-nsg", "no-ephemeral-udp", 110, protocol="Udp", source_port_range="1024-65535",
+             destination_port_range="*", source_address_prefix="203.0.113.0/24", destination_asgs=["web-asg"],
+             access="Deny")  # fmt: skip
+    lab.rule("front-nsg", "office-web", 200, destination_port_ranges=["443", "8443-8444"],
+             source_address_prefixes=["198.51.100.0/24", "203.0.113.0/25"], destination_asgs=["web-asg"])  # fmt: skip
+    lab.rule("front-nsg", "admin-anything", 300, protocol="*", destination_port_range="*",
+             source_address_prefix="192.0.2.0/24", destination_asgs=["web-asg"])  # fmt: skip
+    lab.rule("front-nsg", "dns-out", 300, direction="Outbound", protocol="Udp", destination_port_range="53",
+             source_asgs=["web-asg"], destination_address_prefix="10.7.2.53")  # fmt: skip
+    lab.rule("back-nsg", "web-to-app", 200, destination_port_ranges=["8080", "9000-9100"], source_asgs=["web-asg"],
+             destination_asgs=["app-asg"])  # fmt: skip
+    lab.rule("back-nsg", "app-to-db", 210, destination_port_range="5432", source_asgs=["app-asg"],
+             destination_asgs=["db-asg"])  # fmt: skip
+    for nsg in ("front-nsg", "back-nsg"):
+        lab.rule(nsg, "vnet-closed", 4000, protocol="*", destination_port_range="*",
+                 source_address_prefix="VirtualNetwork", destination_address_prefix="VirtualNetwork", access="Deny")  # fmt: skip
+
+
+def test_two_nsgs_with_denies_above_allows_are_adopted_without_a_change(arm: ArmServer, capsys, tmp_path: Path) -> None:
+    lab = HandLab(arm)
+    two_subnets(lab)
+    spec = adopted(lab, capsys, tmp_path, "--name", "shop", "--nsg", "front-nsg,back-nsg")
+    azure = spec["targets"]["azure"]
+    assert {s["name"]: s.get("nsg") for s in azure["subnets"]} == {"front": "front-nsg", "back": "back-nsg"}
+    kept = {(u["nsg"], u["rule"]) for u in azure["unmanaged"]}
+    # the denies, and the allow that shares tcp/23 with the deny above it; not the rules a flow can say
+    assert kept == {("front-nsg", "no-telnet"), ("front-nsg", "no-ephemeral-udp"), ("front-nsg", "admin-anything")}
+    names = {n: {r.name for r in lab.sdk.security_rules.list(RG, n)} for n in ("front-nsg", "back-nsg")}
+    assert {"no-telnet", "no-ephemeral-udp", "admin-anything"} <= names["front-nsg"]
+    code, out, _ = cli(capsys, "plan", tmp_path / "shop.yaml", "-t", "azure")
+    assert "rule no-telnet (priority 100) in front-nsg: kept as it is, not managed" in out

@@ -262,7 +262,8 @@ def test_azure_hand_built_lab(arm: ArmServer, capsys, tmp_path: Path) -> None:
     spec = yaml.safe_load(text)
     assert code == 2 and spec["name"] == "lab" and sorted(spec["roles"]) == ["sql", "web"]
     assert spec["egress"] == "open" and "nsg_name" not in spec["targets"]["azure"]  # lab-nsg: the default
-    assert "block-telnet (priority 120): a deny rule cannot be said in a spec" in text
+    assert "block-telnet (priority 120): a deny rule; kept as it is (unmanaged)" in text
+    assert spec["targets"]["azure"]["unmanaged"] == [{"nsg": "lab-nsg", "rule": "block-telnet"}]
     assert "cloudports names its rules" in text
     assert {"from": "web", "to": "sql", "services": ["tcp/1433"], "description": "web uses sql"} in spec["flows"]
     assert cli(capsys, "verify", spec_file, "-t", "azure", "--live")[0] == 0

@@ -166,12 +166,15 @@ def build_azure(
     settings: AzureSettings,
     previous_priorities: Mapping[str, Mapping[Key, int]] | None = None,
     recorded_priorities: Mapping[str, Mapping[Key, int]] | None = None,
+    kept: Mapping[str, Mapping[str, NsgRule]] | None = None,
 ) -> AzureState:
     """The one route to an Azure state from a spec. `settings`: the spec's targets.azure with any command-line
     override (resource group) applied; previous_priorities: NSG name -> (direction, rule name) -> priority from
     the live NSGs or from earlier emitted Terraform (the key ONLY_NSG: the one NSG, whatever its name);
     recorded_priorities: the records in live rules' descriptions (None when previous_priorities is itself the
-    record; see priorities.py). Each NSG has its own priority space: Azure checks priorities per NSG."""
+    record; see priorities.py); kept: NSG name -> the live rules targets.azure.unmanaged keeps there, as read
+    (they stay as they are, and cloudports' rules avoid their priorities). Each NSG has its own priority space:
+    Azure checks priorities per NSG."""
     topo = policy.topology
     previous, recorded = previous_priorities or {}, recorded_priorities
     nsgs = {}
@@ -179,6 +182,9 @@ def build_azure(
     refused: list[Diagnostic] = []  # every NSG's problems, not only the first NSG's
     for nsg, neutral in partition(policy, settings):
         records = None if recorded is None else _of(recorded, nsg)
+        unmanaged = tuple(sorted(settings.kept(nsg.name)))
+        found = dict((kept or {}).get(nsg.name, {}))
+        nsg = replace(nsg, kept=found, unmanaged=unmanaged, vnet_inbound=settings.vnet_inbound == "allow")
         try:
             rules, origins, fewest = _nsg_rules(replace(policy, rules=neutral), nsg, _of(previous, nsg), records)
         except CloudportsError as exc:
@@ -240,7 +246,7 @@ def partition(policy: CompiledPolicy, settings: AzureSettings) -> list[tuple[Nsg
     for subnet in subnets:
         label = subnet.name if short[subnet.name] == 1 else f"{subnet.virtual_network}-{subnet.name}"
         roles = frozenset(subnet.roles)
-        nsgs.append((Nsg(azure_name(f"{base}-{label}"), {}, [subnet], roles=roles), []))
+        nsgs.append((Nsg(subnet.nsg or azure_name(f"{base}-{label}"), {}, [subnet], roles=roles), []))
         for role in roles:
             holders[role].append(nsgs[-1][1])
     for rule in policy.rules:  # one pass, in the policy's order (descriptions join in it)
@@ -259,7 +265,7 @@ def _nsg_rules(
     # Count the rules before building them: past 1,000 rules Azure refuses anyway (building 12,000 rules to
     # refuse them took most of the build's time), and past 3,900 rules per direction the priority allocator
     # would run out of slots (a ValueError instead of a clear error).
-    structural = 1 + (policy.topology.egress == "strict")  # the deny rules
+    structural = (not nsg.vnet_inbound) + (policy.topology.egress == "strict") + len(nsg.kept)  # denies, kept rules
     least = lower_bound(pairs) + structural
     problems = []
     if len(packed) + structural > MAX_RULES:
@@ -274,9 +280,15 @@ def _nsg_rules(
     if problems:
         raise CloudportsError(problems)
     rules, origins = _named(_entries(packed))
-    prios = assign_priorities(((r.direction, name) for name, r in rules.items()), previous, recorded)
+    reserved = [(r.direction, r.priority) for r in nsg.kept.values()]
+    prios = assign_priorities(((r.direction, name) for name, r in rules.items()), previous, recorded, reserved)
     rules = {name: _placed(r, name, prios[(r.direction, name)]) for name, r in rules.items()}
-    rules[DENY_VNET_INBOUND.name] = DENY_VNET_INBOUND
+    if not nsg.vnet_inbound:
+        rules[DENY_VNET_INBOUND.name] = DENY_VNET_INBOUND
+    clash = sorted(rules.keys() & nsg.kept.keys())
+    if clash:
+        raise CloudportsError([_kept_clash(nsg, clash)])
+    rules |= nsg.kept
     if policy.topology.egress == "strict":
         rules[DENY_ALL_OUTBOUND.name] = DENY_ALL_OUTBOUND
     return rules, origins, least
@@ -299,6 +311,14 @@ def _too_many_rules(nsg: Nsg, count: int, least: int) -> Diagnostic:
         f"azure: the NSG{which} needs {count} rules{bound}; Azure allows {MAX_RULES} per NSG",
         "merge networks or services; or list under targets.azure.subnets[].roles which roles sit in which subnet "
         "(one NSG per subnet, each with only its roles' rules); or split the topology into several specs",
+    )
+
+
+def _kept_clash(nsg: Nsg, names: list[str]) -> Diagnostic:
+    return Diagnostic(
+        None,
+        f"azure: NSG {nsg.name}: the unmanaged rule(s) {', '.join(names)} have the name of a rule the spec makes",
+        "rename the live rule, or remove it from targets.azure.unmanaged",
     )
 
 

@@ -233,6 +233,7 @@ def diff(desired: AzureState, live: LiveState, settings: ArmSettings) -> AzureDi
         result.nsgs.append(_diff_rules(NsgDiff(want, nsg, live.rules(want.name))))
         if nsg is None:
             continue
+        result.notes += _kept_notes(want)
         result.nsgs[-1].tag = tag_change(desired.tags, nsg.tags, nsg.adopt, desired.topology)
         if location_key(nsg.location) != location_key(desired.location):
             result.notes.append(
@@ -262,6 +263,18 @@ def diff(desired: AzureState, live: LiveState, settings: ArmSettings) -> AzureDi
     placing = region_problems(desired, result.regroups) + vnet_problems(live, result.regroups)
     result.notes += [f"{p}: apply refuses this" for p in placing]
     return result
+
+
+def _kept_notes(nsg: Nsg) -> list[str]:
+    """What targets.azure.unmanaged keeps: each rule kept as it is, and each it names that is not there."""
+    found = {name.lower(): rule for name, rule in nsg.kept.items()}
+    return [
+        f"rule {found[n].name} (priority {found[n].priority}) in {nsg.name}: kept as it is, not managed "
+        "(targets.azure.unmanaged)"
+        if n in found
+        else f"rule {n} in {nsg.name}: listed in targets.azure.unmanaged, but the NSG has no such rule"
+        for n in nsg.unmanaged
+    ]
 
 
 def _others(result: AzureDiff) -> None:

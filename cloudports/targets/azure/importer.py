@@ -8,7 +8,7 @@ egress); any other deny, and anything a spec cannot name, is listed as an approx
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Literal
 
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.importer.model import Half, Lab, LiveRole, Peer
@@ -18,9 +18,9 @@ from cloudports.spec.model import PortSpec
 from cloudports.targets.azure.arm import ArmSettings, arm_errors
 from cloudports.targets.azure.model import NsgRule
 from cloudports.targets.azure.normalise import normalise_rule
+from cloudports.targets.azure.unmanaged import kept_rules
 from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, TOPOLOGY_TAG
 
-_EVERYONE = ("*", "VirtualNetwork")
 _ANYWHERE = ("0.0.0.0/0", "::/0")
 
 
@@ -123,57 +123,50 @@ def _structural(rule: NsgRule) -> str:
 
 
 def _halves(rule: NsgRule, roles: set[str], notes: list[str]) -> list[Half]:
-    """One allow rule as halves: on each role of the rule's own side, towards each peer of the other."""
+    """One allow rule (its own side only roles' ASGs, unmanaged.py) as halves: on each role of the rule's own
+    side, towards each peer of the other."""
     inbound = rule.direction == "Inbound"
-    mine_p, mine_a = (
-        (rule.destination_prefixes, rule.destination_asgs) if inbound else (rule.source_prefixes, rule.source_asgs)
-    )
+    mine = sorted(set(rule.destination_asgs if inbound else rule.source_asgs))
     peer_p, peer_a = (
         (rule.source_prefixes, rule.source_asgs) if inbound else (rule.destination_prefixes, rule.destination_asgs)
     )
-    mine = sorted(set(mine_a) & roles) + (sorted(roles) if set(mine_p) & set(_EVERYONE) else [])
-    strays = [p for p in mine_p if p not in _EVERYONE] + [a for a in mine_a if a not in roles]
-    if strays:
-        notes.append(f"{rule.name}: {', '.join(strays)} on the {rule.direction.lower()} side is not a role; left out")
-    if "*" not in rule.source_ports:
-        notes.append(f"{rule.name}: source ports {', '.join(rule.source_ports)} cannot be said in a spec; left out")
-        return []
     found = []
+    direction: Literal["ingress", "egress"] = "ingress" if inbound else "egress"
     for peer in _peers(peer_p, peer_a, roles, notes, rule.name, _hint(rule)):
-        ports = _ports(rule, peer)
-        if not ports:
-            notes.append(f"{rule.name}: protocol {rule.protocol} with these ports cannot be said in a spec; left out")
-        direction = "ingress" if inbound else "egress"
-        found += [Half(role, direction, peer, p, rule.description, rule.name) for role in mine for p in ports]  # type: ignore[arg-type]
+        found += [
+            Half(role, direction, peer, p, rule.description, rule.name) for role in mine for p in _ports(rule, peer)
+        ]
     return found
 
 
-def _rules(rules: list[NsgRule], roles: set[str], notes: list[str]) -> tuple[str, list[Half]]:
-    """(egress, halves) of the NSG's rules, in priority order."""
-    found: set[str] = set()
+def _structurals(rules: list[NsgRule]) -> dict[str, str]:
+    """Rule name -> 'inbound'/'outbound' for the denies that do what cloudports' structural denies do and come
+    last in their direction (cloudports writes its own at 4096, after every other rule: so must theirs be)."""
+    last = {d: max((r.priority for r in rules if r.direction == d), default=0) for d in ("Inbound", "Outbound")}
+    return {r.name: kind for r in rules if (kind := _structural(r)) and r.priority == last[r.direction]}
+
+
+def _rules(rules: list[NsgRule], roles: set[str], notes: list[str]) -> tuple[set[str], list[Half], dict[str, str]]:
+    """(the structural denies found, halves of the NSG's rules, the rules kept as they are with why)."""
+    structural = _structurals(rules)
+    kept = kept_rules(rules, roles, set(structural))
     halves: list[Half] = []
     for rule in sorted(rules, key=lambda r: (r.direction, r.priority)):
-        kind = _structural(rule)
-        if kind:
-            found.add(kind)
-        elif rule.access == "Deny":
-            notes.append(f"{rule.name} (priority {rule.priority}): a deny rule cannot be said in a spec; left out")
-        else:
+        if rule.name in kept:
+            notes.append(f"{rule.name} (priority {rule.priority}): {kept[rule.name]}; kept as it is (unmanaged)")
+        elif rule.name not in structural:
             halves += _halves(rule, roles, notes)
     own_names = [
-        r.name for r in rules if r.access == "Allow" and not _hint(r) and not r.name.startswith(("in-", "out-"))
+        r.name
+        for r in rules
+        if r.name not in kept and r.access == "Allow" and not _hint(r) and not r.name.startswith(("in-", "out-"))
     ]
     if own_names:
         notes.append(
             f"rules {', '.join(sorted(own_names))}: cloudports names its rules in-<protocol>-<from>-to-<to>; "
             "apply replaces them with equal rules under those names (new ones first: no flow is blocked)"
         )
-    if "inbound" not in found:
-        notes.append(
-            "no deny for VirtualNetwork inbound: Azure's default AllowVnetInBound lets every machine in the "
-            "virtual network reach every other; the spec allows only its flows (cloudports adds deny-vnet-inbound)"
-        )
-    return ("strict" if "outbound" in found else "open"), list(dict.fromkeys(halves))
+    return set(structural.values()), list(dict.fromkeys(halves)), kept
 
 
 def _subnets(nsg: Any, rg: str) -> list[dict[str, str]]:
@@ -201,36 +194,59 @@ def read_lab(client: Any, arm: ArmSettings, options: dict[str, str | None]) -> L
     roles = {
         r: LiveRole(r, "", f"application security group {n.name}") for n in asgs for r in [role_of[str(n.id).lower()]]
     }
-    egress, halves, subnets = _read_rules(client, rg, nsgs, role_of, set(roles), notes)
+    found, halves, subnets = _read_rules(client, rg, nsgs, role_of, set(roles), notes)
+    egress, kept = found.pop("egress"), found.pop("unmanaged")
     first = nsgs[0]
     name = options.get("name") or _tags(first).get(TOPOLOGY_TAG) or topology or str(first.name).removesuffix("-nsg")
     lab_name = valid_name(name)
     settings: dict[str, Any] = {"location": str(first.location), "resource_group": rg, **_nsg_name(nsgs, lab_name)}
+    settings |= found
     if subnets:
-        settings["subnets"] = _placed(subnets, set(roles), len(nsgs) > 1, notes)
+        base = settings.get("nsg_name") or f"{lab_name}-nsg"
+        settings["subnets"] = [
+            {k: v for k, v in s.items() if k != "nsg" or v.lower() != f"{base}-{s['name']}".lower()}
+            for s in _placed(subnets, set(roles), len(nsgs) > 1, notes)
+        ]
     named = {role_of[str(a.id).lower()]: str(a.name) for a in asgs}
     own = {role: {"asg": name} for role, name in sorted(named.items()) if name.lower() != f"{lab_name}-{role}-asg"}
     if own:  # the role is the lab's own ASG: adopting keeps it (same ID), and the NICs in it
         settings["roles"] = own
+    if kept:  # what the spec cannot say stays where it is, and the spec says so
+        settings["unmanaged"] = kept
     source = ", ".join(str(n.name) for n in nsgs)
-    return Lab(lab_name, f"Imported from {source} in {rg}", roles, halves, egress, {"azure": settings}, notes)  # type: ignore[arg-type]
+    return Lab(lab_name, f"Imported from {source} in {rg}", roles, halves, egress, {"azure": settings}, notes)
 
 
 def _read_rules(
     client: Any, rg: str, nsgs: list[Any], role_of: dict[str, str], roles: set[str], notes: list[str]
-) -> tuple[str, list[Half], list[dict[str, Any]]]:
-    """(egress, the halves of every NSG's rules, the NSGs' subnets each with the roles its NSG's rules are for)."""
-    egresses, halves, subnets = set(), [], []
+) -> tuple[dict[str, Any], list[Half], list[dict[str, Any]]]:
+    """(settings: egress, vnet_inbound, the rules kept as they are; the halves of every NSG's rules; the NSGs'
+    subnets each with the roles its NSG's rules are for)."""
+    structurals, halves, subnets, kept = [], [], [], []
     for nsg in nsgs:
         with arm_errors("listing the security rules of", f"network security group {nsg.name}"):
             rules = [normalise_rule(r, role_of) for r in client.security_rules.list(rg, nsg.name)]
-        egress, found = _rules(rules, roles, notes)
-        egresses.add(egress)
-        halves += found
-        subnets += [{**s, "roles": sorted({h.role for h in found})} for s in _subnets(nsg, rg)]
-    if len(egresses) > 1:
+        found, nsg_halves, nsg_kept = _rules(rules, roles, notes)
+        structurals.append((nsg.name, found, rules))
+        halves += nsg_halves
+        kept += [{"nsg": str(nsg.name), "rule": name} for name in sorted(nsg_kept)]
+        subnets += [{**s, "roles": sorted({h.role for h in nsg_halves}), "nsg": nsg.name} for s in _subnets(nsg, rg)]
+    settings: dict[str, Any] = {"egress": "strict" if any("outbound" in f for _, f, _ in structurals) else "open"}
+    if len({"outbound" in f for _, f, _ in structurals}) > 1:
         notes.append("some NSGs deny all outbound traffic and some do not; the spec says strict egress for all")
-    return ("strict" if "strict" in egresses else "open"), list(dict.fromkeys(halves)), subnets
+    if not all("inbound" in f for _, f, _ in structurals):
+        # Azure's default AllowVnetInBound lets the whole VNet in: so the spec says, and cloudports adds no deny
+        settings["vnet_inbound"] = "allow"
+        notes.append(
+            "no deny for VirtualNetwork inbound: Azure's default AllowVnetInBound lets every machine in the "
+            "virtual network reach every other; the spec says so (vnet_inbound: allow)"
+        )
+        kept += [
+            {"nsg": name, "rule": r.name} for name, found, rules in structurals for r in rules
+            if "inbound" in found and _structural(r) == "inbound" and r.name in _structurals(rules)
+        ]  # fmt: skip
+    settings["unmanaged"] = kept
+    return settings, list(dict.fromkeys(halves)), subnets
 
 
 def _nsg_name(nsgs: list[Any], lab_name: str) -> dict[str, str]:
@@ -248,7 +264,7 @@ def _placed(subnets: list[dict[str, Any]], roles: set[str], split: bool, notes: 
     """With one NSG the subnets list no roles; with several, each lists the roles its NSG has rules for, and a
     role that no NSG has a rule for goes in every subnet (it has no rules to place: that changes nothing)."""
     if not split:
-        return [{k: v for k, v in s.items() if k != "roles"} for s in subnets]
+        return [{k: v for k, v in s.items() if k not in ("roles", "nsg")} for s in subnets]
     idle = sorted(roles - {r for s in subnets for r in s["roles"]})
     if idle:
         notes.append(f"roles {', '.join(idle)}: no NSG has rules for them; listed in every subnet")

@@ -93,6 +93,10 @@ class Nsg:
     rule_origins: dict[str, list[str]] = field(default_factory=dict)
     # The roles whose machines sit in its subnets (targets.azure.subnets[].roles); None: every role (one NSG).
     roles: frozenset[str] | None = None
+    # Live rules kept as they are (targets.azure.unmanaged; from the live NSG, none without one): name -> rule
+    kept: dict[str, NsgRule] = field(default_factory=dict)
+    unmanaged: tuple[str, ...] = ()  # the lower-cased names targets.azure.unmanaged lists for this NSG
+    vnet_inbound: bool = False  # the spec lets the VNet in (no deny-vnet-inbound: Azure's default rule decides)
 
     def holds(self, role: str | None) -> bool:
         """Whether machines of `role` sit behind this NSG (None: an address, behind none)."""

@@ -78,7 +78,10 @@ def _kept(key: Key, prio: int, recorded: Mapping[Key, int] | None, taken: set[in
 
 
 def assign_priorities(
-    rules: Iterable[Key], previous: Mapping[Key, int] | None = None, recorded: Mapping[Key, int] | None = None
+    rules: Iterable[Key],
+    previous: Mapping[Key, int] | None = None,
+    recorded: Mapping[Key, int] | None = None,
+    reserved: Iterable[tuple[str, int]] = (),
 ) -> dict[Key, int]:
     """(direction, name) pairs -> priority, unique per direction.
 
@@ -86,7 +89,8 @@ def assign_priorities(
     its previous priority unless that is out of range, used twice, or - when `recorded` is given (live: the
     records in the rules' descriptions) - neither its home slot nor its recorded priority (moved by hand). With
     `recorded` None, `previous` is itself the record. Every other rule takes its recorded slot if free, else its
-    home slot or the next free one. No rule's priority ever depends on which other rules exist.
+    home slot or the next free one. No rule's priority ever depends on which other rules exist. `reserved`:
+    (direction, priority) slots held by rules cloudports keeps but does not manage (targets.azure.unmanaged).
     """
     wanted = set(rules)
     previous = previous or {}
@@ -94,6 +98,8 @@ def assign_priorities(
     for (direction, _name), prio in previous.items():
         taken_before.setdefault(direction, set()).add(prio)
     held: dict[str, set[int]] = {}
+    for direction, prio in reserved:
+        held.setdefault(direction, set()).add(prio)
     result: dict[Key, int] = {}
     for key, prio in sorted(previous.items(), key=lambda kv: (kv[1] != home_slot(kv[0][1]), kv[0])):
         slots = held.setdefault(key[0], set())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection
+from typing import Literal
 
 from pydantic import Field
 
@@ -18,6 +19,12 @@ class AzureSubnet(TargetSettings):
         default=[],
         description="the roles whose machines sit in this subnet: when any subnet lists roles, each subnet gets "
         "its own NSG holding only the rules of its roles (for topologies one NSG cannot hold)",
+    )
+    nsg: str | None = Field(
+        default=None,
+        pattern=r"^[A-Za-z0-9]([A-Za-z0-9_.-]{0,78}[A-Za-z0-9_])?$",
+        description="with subnets listing roles: the existing NSG of this subnet (default: <nsg_name>-<subnet>); "
+        "`import` writes it, so that adopting a lab keeps its NSGs",
     )
 
     @property
@@ -53,6 +60,12 @@ class AzureSettings(TargetSettings):
     nsg_name: str | None = Field(default=None, pattern=_AZURE_NAME)
     subnets: list[AzureSubnet] = []
     tags: dict[str, str] = {}
+    vnet_inbound: Literal["deny", "allow"] = Field(
+        default="deny",
+        description="deny: cloudports adds deny-vnet-inbound, so only the spec's flows pass; allow: Azure's default "
+        "AllowVnetInBound lets every machine of the virtual network reach every other (as a lab without such a "
+        "deny has it)",
+    )
     roles: dict[str, AzureRole] = Field(default={}, description="per role: the existing ASG it is")
     unmanaged: list[AzureUnmanaged] = Field(
         default=[],

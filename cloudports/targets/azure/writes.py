@@ -86,14 +86,19 @@ def order_rule_writes(live: dict[str, NsgRule], puts: list[NsgRule], deletes: li
        whose flows still wait for a rule of step 3 is deleted after it);
     3. the rules still waiting for their slot (a moving rule frees its old slot for the next one; rules that wait
        on each other in a cycle are broken up by parking one of them);
-    4. deny rules last: a new or changed deny only ever lands once every allow rule it must not shadow is in place.
+    4. deny rules last: a new or changed deny only ever lands once every allow rule it must not shadow is in place;
+       a deny that goes away, after them (unless a new rule needs its slot).
     Each PUT replaces one rule atomically.
     """
     order = _Order(live, puts, deletes)
     allows = [r for r in puts if r.access == "Allow"]
     order.settle(allows, park_blocked=True)
+    # A deny whose slot no new rule needs goes after the new denies: one replaced by its equal under cloudports'
+    # name (adopt) never leaves a moment in which neither blocks.
+    slots = {(r.direction, r.priority) for r in puts}
+    last = [r for r in deletes if r.access == "Deny" and (r.direction, r.priority) not in slots]
     later = []
-    for rule in sorted(deletes, key=lambda r: r.name):
+    for rule in sorted((r for r in deletes if r not in last), key=lambda r: r.name):
         if order.coverage.keeps_needed(order.content, without=rule.name):
             order.delete(rule)
         else:
@@ -103,6 +108,8 @@ def order_rule_writes(live: dict[str, NsgRule], puts: list[NsgRule], deletes: li
         order.delete(rule)
     order.drop_copies()
     order.settle([r for r in puts if r.access != "Allow"])
+    for rule in sorted(last, key=lambda r: r.name):
+        order.delete(rule)
     return order.steps
 
 
