@@ -20,6 +20,13 @@ from tests.support.azure_live import SUB, sdk_client, sdk_rule
 
 RG = "rg-shop"
 LOC = "westeurope"
+VNET_CLOSED = {
+    "protocol": "*",
+    "destination_port_range": "*",
+    "source_address_prefix": "VirtualNetwork",
+    "destination_address_prefix": "VirtualNetwork",
+    "access": "Deny",
+}
 
 
 def cli(capsys: pytest.CaptureFixture, *args: Any) -> tuple[int, str, str]:
@@ -94,8 +101,13 @@ def three_tier(lab: HandLab) -> None:
              destination_asgs=["db-asg"])  # fmt: skip
     lab.rule("shop-nsg", "office-https", 220, destination_port_ranges=["443", "8443-8444"],
              source_address_prefixes=["198.51.100.0/24", "203.0.113.0/25"], destination_asgs=["web-asg"])  # fmt: skip
-    lab.rule("shop-nsg", "vnet-closed", 4000, protocol="*", destination_port_range="*",
-             source_address_prefix="VirtualNetwork", destination_address_prefix="VirtualNetwork", access="Deny")  # fmt: skip
+    lab.rule("shop-nsg", "internet-https", 230, destination_port_range="443", source_address_prefix="Internet",
+             destination_asgs=["web-asg"])  # fmt: skip
+    lab.rule("shop-nsg", "vnet-ssh", 240, destination_port_range="22", source_address_prefix="VirtualNetwork",
+             destination_asgs=["app-asg", "db-asg"])  # fmt: skip
+    lab.rule("shop-nsg", "lb-probe", 250, destination_port_range="80", source_address_prefix="AzureLoadBalancer",
+             destination_asgs=["web-asg"])  # fmt: skip
+    lab.rule("shop-nsg", "vnet-closed", 4000, **VNET_CLOSED)
 
 
 def test_adopt_keeps_the_labs_own_asgs_and_the_nics_in_them(arm: ArmServer, capsys, tmp_path: Path) -> None:
@@ -104,7 +116,14 @@ def test_adopt_keeps_the_labs_own_asgs_and_the_nics_in_them(arm: ArmServer, caps
     lab = HandLab(arm)
     three_tier(lab)
     spec = adopted(lab, capsys, tmp_path, "--name", "shop")
-    assert spec["targets"]["azure"]["roles"] == {r: {"asg": f"{r}-asg"} for r in ("app", "db", "web")}
+    azure = spec["targets"]["azure"]
+    assert azure["roles"] == {r: {"asg": f"{r}-asg"} for r in ("app", "db", "web")}
+    tags = {"azure-internet": "Internet", "azure-vnet": "VirtualNetwork", "azure-lb": "AzureLoadBalancer"}
+    assert azure["service_tags"] == tags and "unmanaged" not in azure
+    code, out, _ = cli(capsys, "verify", tmp_path / "shop.yaml", "-t", "azure", "--live")
+    assert code == 0, out
+    live = list(lab.sdk.security_rules.list(RG, "shop-nsg"))
+    assert {p for r in live for p in [r.source_address_prefix] if p in tags.values()} == set(tags.values())
     sdk = lab.sdk
     names = {a.name: a.tags for a in sdk.application_security_groups.list(RG)}
     assert set(names) == {"web-asg", "app-asg", "db-asg"}
@@ -135,8 +154,7 @@ def two_subnets(lab: HandLab) -> None:
     lab.rule("back-nsg", "app-to-db", 210, destination_port_range="5432", source_asgs=["app-asg"],
              destination_asgs=["db-asg"])  # fmt: skip
     for nsg in ("front-nsg", "back-nsg"):
-        lab.rule(nsg, "vnet-closed", 4000, protocol="*", destination_port_range="*",
-                 source_address_prefix="VirtualNetwork", destination_address_prefix="VirtualNetwork", access="Deny")  # fmt: skip
+        lab.rule(nsg, "vnet-closed", 4000, **VNET_CLOSED)
 
 
 def test_two_nsgs_with_denies_above_allows_are_adopted_without_a_change(arm: ArmServer, capsys, tmp_path: Path) -> None:

@@ -103,6 +103,8 @@ _network = lru_cache(maxsize=None)(ipaddress.ip_network)
 def _networks_apart(pairs: list[Pair]) -> bool:
     """Whether no two CIDRs the pairs name overlap (nor appear in two networks)."""
     owner: dict[str, str] = {}
+    if any("/" not in c for p in pairs for c in p.prefixes):
+        return False  # a service tag: its addresses are not known here
     for p in pairs:
         for cidr in p.prefixes:
             if owner.setdefault(cidr, p.peer[1]) != p.peer[1]:

@@ -8,7 +8,7 @@ from collections.abc import Mapping
 from dataclasses import replace
 
 from cloudports.compile import CompiledPolicy, Rule
-from cloudports.errors import CloudportsError, Diagnostic
+from cloudports.errors import CloudportsError, Diagnostic, did_you_mean
 from cloudports.gcpause import gc_paused
 from cloudports.targets.azure.bound import lower_bound
 from cloudports.targets.azure.model import DENY_PRIORITY, Asg, AzureState, Nsg, NsgRule
@@ -89,13 +89,15 @@ Groups = dict[tuple[str, str, Endpoint, Endpoint, int | None], dict[str | None, 
 Entry = tuple[str, str, NsgRule, list[str]]  # (label, identity, rule without name, origins)
 
 
-def _group(policy: CompiledPolicy) -> Groups:
-    """(direction, protocol, source, destination, family) -> {CIDR or None: neutral rules}."""
+def _group(policy: CompiledPolicy, tags: Mapping[str, str]) -> Groups:
+    """(direction, protocol, source, destination, family) -> {CIDR or None: neutral rules}. A network that is a
+    service tag (targets.azure.service_tags) is the tag, for both families at once."""
     groups: Groups = defaultdict(lambda: defaultdict(list))
     for rule in policy.rules:
         direction = "Inbound" if rule.direction == "ingress" else "Outbound"
         key = (direction, _PROTOCOLS[rule.protocol], _endpoint(rule, "source"), _endpoint(rule, "destination"))
-        groups[(*key, rule.peer.version)][rule.peer.cidr or None].append(rule)
+        tag = tags.get(rule.peer.name) if rule.peer.kind == "cidr" else None
+        groups[(*key, None if tag else rule.peer.version)][tag or rule.peer.cidr or None].append(rule)
     return groups
 
 
@@ -177,6 +179,7 @@ def build_azure(
     Azure checks priorities per NSG."""
     topo = policy.topology
     previous, recorded = previous_priorities or {}, recorded_priorities
+    _check_tags(settings, set(topo.networks))
     nsgs = {}
     least = 0
     refused: list[Diagnostic] = []  # every NSG's problems, not only the first NSG's
@@ -186,7 +189,9 @@ def build_azure(
         found = dict((kept or {}).get(nsg.name, {}))
         nsg = replace(nsg, kept=found, unmanaged=unmanaged, vnet_inbound=settings.vnet_inbound == "allow")
         try:
-            rules, origins, fewest = _nsg_rules(replace(policy, rules=neutral), nsg, _of(previous, nsg), records)
+            rules, origins, fewest = _nsg_rules(
+                replace(policy, rules=neutral), nsg, _of(previous, nsg), records, settings.service_tags
+            )
         except CloudportsError as exc:
             refused += exc.diagnostics
             continue
@@ -256,11 +261,15 @@ def partition(policy: CompiledPolicy, settings: AzureSettings) -> list[tuple[Nsg
 
 
 def _nsg_rules(
-    policy: CompiledPolicy, nsg: Nsg, previous: Mapping[Key, int], recorded: Mapping[Key, int] | None
+    policy: CompiledPolicy,
+    nsg: Nsg,
+    previous: Mapping[Key, int],
+    recorded: Mapping[Key, int] | None,
+    tags: Mapping[str, str],
 ) -> tuple[dict[str, NsgRule], dict[str, list[str]], int]:
     """One NSG's rules (the policy holds only its neutral rules), packed, placed at stable priorities, with the
     structural denies; their spec origins; and how few rules any packing could reach (bound.py)."""
-    pairs = _pairs(_group(policy))
+    pairs = _pairs(_group(policy, tags))
     packed = pack(pairs)
     # Count the rules before building them: past 1,000 rules Azure refuses anyway (building 12,000 rules to
     # refuse them took most of the build's time), and past 3,900 rules per direction the priority allocator
@@ -312,6 +321,21 @@ def _too_many_rules(nsg: Nsg, count: int, least: int) -> Diagnostic:
         "merge networks or services; or list under targets.azure.subnets[].roles which roles sit in which subnet "
         "(one NSG per subnet, each with only its roles' rules); or split the topology into several specs",
     )
+
+
+def _check_tags(settings: AzureSettings, networks: set[str]) -> None:
+    unknown = sorted(set(settings.service_tags) - networks)
+    if unknown:
+        raise CloudportsError(
+            [
+                Diagnostic(
+                    None,
+                    f"azure: targets.azure.service_tags names the network '{name}', which the spec does not have",
+                    did_you_mean(name, networks),
+                )
+                for name in unknown
+            ]
+        )
 
 
 def _kept_clash(nsg: Nsg, names: list[str]) -> Diagnostic:

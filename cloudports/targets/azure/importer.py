@@ -8,6 +8,7 @@ egress); any other deny, and anything a spec cannot name, is listed as an approx
 
 from __future__ import annotations
 
+import ipaddress
 from typing import Any, Literal
 
 from cloudports.errors import CloudportsError, Diagnostic
@@ -88,24 +89,38 @@ def _hint(rule: NsgRule) -> str:
     return valid_name(src if rule.direction == "Inbound" else dst, "")
 
 
-def _peers(
-    prefixes: tuple[str, ...], asgs: tuple[str, ...], roles: set[str], notes: list[str], rule: str, hint: str = ""
-) -> list[Peer]:
-    peers = [Peer("role", a) if a in roles else Peer("other", f"application security group {a}") for a in asgs]
+# The service tags a spec can name: the network import gives each (its CIDRs are what the tag means to verify and
+# elsewhere; targets.azure.service_tags makes its Azure rules name the tag itself).
+TAG_NETWORKS = {"Internet": "azure-internet", "VirtualNetwork": "azure-vnet", "AzureLoadBalancer": "azure-lb"}
+
+
+def _tag_cidrs(tag: str) -> list[str]:
+    """What cloudports' evaluators take the tag to be: VirtualNetwork the private ranges (and every role, added
+    as roles), Internet every other address, AzureLoadBalancer the platform's address."""
+    if tag == "VirtualNetwork":
+        return [str(c) for c in PRIVATE_PREFIXES]
+    if tag == "AzureLoadBalancer":
+        return ["168.63.129.16/32"]
+    out: list[str] = []
+    for whole in (ipaddress.ip_network("0.0.0.0/0"), ipaddress.ip_network("::/0")):
+        rest = [whole]
+        for private in (p for p in PRIVATE_PREFIXES if p.version == whole.version):
+            rest = [piece for r in rest for piece in (r.address_exclude(private) if private.subnet_of(r) else [r])]  # type: ignore[arg-type]
+        out += [str(c) for c in sorted(rest)]
+    return out
+
+
+def _peers(prefixes: tuple[str, ...], asgs: tuple[str, ...], roles: set[str], hint: str = "") -> list[Peer]:
+    """The peers of a rule's other side (unmanaged.py keeps every rule whose peers a spec cannot name)."""
+    peers = [Peer("role", a) for a in asgs if a in roles]
     for prefix in prefixes:
-        if prefix in ("*", "Internet"):
+        if prefix == "*":
             peers += [Peer("cidr", c) for c in _ANYWHERE]
-            if prefix == "Internet":
-                notes.append(
-                    f"{rule}: the service tag Internet becomes the spec's internet (which also holds the VNet)"
-                )
-        elif prefix == "VirtualNetwork":
-            peers += [Peer("cidr", str(c)) for c in PRIVATE_PREFIXES]
-            notes.append(f"{rule}: the service tag VirtualNetwork becomes the private address ranges")
+        elif prefix in TAG_NETWORKS:
+            peers += [Peer("cidr", c, TAG_NETWORKS[prefix]) for c in _tag_cidrs(prefix)]
+            peers += [Peer("role", r) for r in sorted(roles)] if prefix == "VirtualNetwork" else []
         elif "/" in prefix or prefix.replace(".", "").isdigit() or ":" in prefix:
             peers.append(Peer("cidr", prefix if "/" in prefix else f"{prefix}/{128 if ':' in prefix else 32}", hint))
-        else:
-            peers.append(Peer("other", f"service tag {prefix}"))
     return peers
 
 
@@ -132,7 +147,7 @@ def _halves(rule: NsgRule, roles: set[str], notes: list[str]) -> list[Half]:
     )
     found = []
     direction: Literal["ingress", "egress"] = "ingress" if inbound else "egress"
-    for peer in _peers(peer_p, peer_a, roles, notes, rule.name, _hint(rule)):
+    for peer in _peers(peer_p, peer_a, roles, _hint(rule)):
         found += [
             Half(role, direction, peer, p, rule.description, rule.name) for role in mine for p in _ports(rule, peer)
         ]
@@ -211,6 +226,9 @@ def read_lab(client: Any, arm: ArmSettings, options: dict[str, str | None]) -> L
     own = {role: {"asg": name} for role, name in sorted(named.items()) if name.lower() != f"{lab_name}-{role}-asg"}
     if own:  # the role is the lab's own ASG: adopting keeps it (same ID), and the NICs in it
         settings["roles"] = own
+    tags = {TAG_NETWORKS[t]: t for t in TAG_NETWORKS if any(h.peer.hint == TAG_NETWORKS[t] for h in halves)}
+    if tags:
+        settings["service_tags"] = tags
     if kept:  # what the spec cannot say stays where it is, and the spec says so
         settings["unmanaged"] = kept
     source = ", ".join(str(n.name) for n in nsgs)

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from collections.abc import Collection
-from typing import Literal
+from typing import Annotated, Literal
 
-from pydantic import Field
+from pydantic import Field, StringConstraints
 
 from cloudports.errors import did_you_mean
 from cloudports.targets.base import TargetSettings
@@ -67,6 +67,11 @@ class AzureSettings(TargetSettings):
         "deny has it)",
     )
     roles: dict[str, AzureRole] = Field(default={}, description="per role: the existing ASG it is")
+    service_tags: dict[str, Annotated[str, StringConstraints(pattern=r"^[A-Za-z][A-Za-z0-9.]{0,79}$")]] = Field(
+        default={},
+        description="network -> Azure service tag (Internet, VirtualNetwork, AzureLoadBalancer, ...): on Azure the "
+        "network's rules name the tag, not its CIDRs (which stay what the network means elsewhere and to verify)",
+    )
     unmanaged: list[AzureUnmanaged] = Field(
         default=[],
         description="live rules kept as they are (plan and drift show them as kept, not managed): what import "

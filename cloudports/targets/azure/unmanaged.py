@@ -16,7 +16,7 @@ from collections.abc import Iterable
 from cloudports.targets.azure.model import NsgRule
 
 _EVERYONE = ("*", "VirtualNetwork")
-KNOWN_TAGS = ("Internet", "VirtualNetwork")  # service tags a spec can name as networks (networks.<n>.azure)
+KNOWN_TAGS = ("Internet", "VirtualNetwork", "AzureLoadBalancer")  # networks of their own (targets.azure.service_tags)
 
 
 def _spans(items: tuple[str, ...]) -> list[tuple[int, int]]:
