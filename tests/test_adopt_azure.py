@@ -7,6 +7,7 @@ independent evaluator in tests/semantics.py before and after."""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,8 @@ class HandLab:
             refs = props.pop(f"{side}_asgs", None)
             if refs:
                 props[f"{side}_application_security_groups"] = [{"id": self.asgs[a]} for a in refs]
+        if "source_port_ranges" in props:
+            props["source_port_range"] = None
         props.setdefault("direction", "Inbound")
         props.setdefault("protocol", "Tcp")
         body = sdk_rule(priority=priority, **props)
@@ -170,3 +173,73 @@ def test_two_nsgs_with_denies_above_allows_are_adopted_without_a_change(arm: Arm
     assert {"no-telnet", "no-ephemeral-udp", "admin-anything"} <= names["front-nsg"]
     code, out, _ = cli(capsys, "plan", tmp_path / "shop.yaml", "-t", "azure")
     assert "rule no-telnet (priority 100) in front-nsg: kept as it is, not managed" in out
+
+
+def test_kept_rules_stay_an_added_rule_is_drift_and_removing_an_entry_deletes_its_rule(
+    arm: ArmServer, capsys, tmp_path: Path
+) -> None:
+    lab = HandLab(arm)
+    two_subnets(lab)
+    adopted(lab, capsys, tmp_path, "--name", "shop", "--nsg", "front-nsg,back-nsg")
+    spec_file = tmp_path / "shop.yaml"
+    lab.rule("front-nsg", "sneaky", 150, destination_port_range="3389", source_address_prefix="*",
+             destination_asgs=["web-asg"])  # fmt: skip
+    code, out, _ = cli(capsys, "drift", spec_file, "-t", "azure")
+    assert code == 2 and "front-nsg/sneaky" in out and "no-telnet" not in out.split("note:")[0]
+    assert cli(capsys, "apply", spec_file, "-t", "azure", "--auto-approve")[0] == 0
+    names = {r.name for r in lab.sdk.security_rules.list(RG, "front-nsg")}
+    assert "sneaky" not in names and {"no-telnet", "no-ephemeral-udp", "admin-anything"} <= names
+    # only taking an entry out of the spec deletes its rule, and the plan shows that deletion
+    spec = yaml.safe_load(spec_file.read_text())
+    spec["targets"]["azure"]["unmanaged"] = [
+        u for u in spec["targets"]["azure"]["unmanaged"] if u["rule"] != "no-telnet"
+    ]
+    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    code, out, _ = cli(capsys, "plan", spec_file, "-t", "azure", "--format", "json")
+    changes = {(c["action"], c["name"]) for c in json.loads(out)["changes"]}
+    assert changes == {("remove", "front-nsg/no-telnet")}
+
+
+# ------------------------------------------------------------------------------------ source ports in verify
+
+
+def _web_lab(lab: HandLab, tmp_path: Path, capsys: pytest.CaptureFixture) -> Path:
+    """A spec whose only flow is the internet to web on tcp/443, applied onto the lab's own ASG."""
+    lab.subnet("servers", "10.7.1.0/24", "shop-nsg")
+    lab.nic("nic-web", "servers", "web-asg")
+    spec = {
+        "name": "shop",
+        "roles": {"web": {}},
+        "flows": [{"from": "internet", "to": "web", "services": ["tcp/443"]}],
+        "targets": {"azure": {"resource_group": RG, "location": LOC, "nsg_name": "shop-nsg",
+                              "roles": {"web": {"asg": "web-asg"}}}},
+    }  # fmt: skip
+    spec_file = tmp_path / "web.yaml"
+    spec_file.write_text(yaml.safe_dump(spec, sort_keys=False))
+    assert cli(capsys, "apply", spec_file, "-t", "azure", "--adopt", "--auto-approve")[0] == 0
+    assert cli(capsys, "verify", spec_file, "-t", "azure", "--live")[0] == 0
+    return spec_file
+
+
+@pytest.mark.parametrize(
+    ("ports", "verdict"),
+    [("1024-65535", "blocks"), ("49152-65535,1024-49151", "blocks"), ("0-1023", "passes"), ("1024-2000", "some")],
+)
+def test_a_deny_limited_to_source_ports_is_judged_by_the_ports_clients_use(
+    arm: ArmServer, capsys, tmp_path: Path, ports: str, verdict: str
+) -> None:
+    """Regression (issue 25): a deny of source ports 1024-65535 (every real client) was read as matching nothing,
+    so verify said "equivalent" while Azure blocked every inbound flow."""
+    lab = HandLab(arm, asgs=("web-asg",))
+    spec_file = _web_lab(lab, tmp_path, capsys)
+    lab.rule("shop-nsg", "clients-out", 100, protocol="*", source_port_ranges=ports.split(","),
+             destination_port_range="*", source_address_prefix="*", destination_address_prefix="*",
+             access="Deny")  # fmt: skip
+    code, out, _ = cli(capsys, "verify", spec_file, "-t", "azure", "--live")
+    assert code == (0 if verdict == "passes" else 2), out
+    if verdict == "some":
+        assert "matches source ports 1024-2000 only" in out
+    code, out, _ = cli(
+        capsys, "query", spec_file, "--from", "internet", "--to", "web", "--port", "tcp/443", "-t", "azure", "--live"
+    )
+    assert code == (3 if verdict == "blocks" else 0), out

@@ -282,4 +282,7 @@ def verify_topology(topology: Topology, sides: list[Side]) -> Report:
         roles = len(topology.roles)
         report.pairs = max(report.pairs, roles * roles + 2 * roles * len(verifier.cells))
         report.notes += [f"{side.name}: {n}" for n in side.reach.unjudged()]
+        # rules that verify can only approximate (e.g. limited to some source ports) are differences, not silence
+        inexact: list[tuple[str, str, str, str]] = getattr(side.reach, "inexact", list)()
+        report.differences += [Difference(side.name, a, b, what, side.name, (why,)) for a, b, what, why in inexact]
     return report

@@ -66,10 +66,33 @@ def _port_spans(items: tuple[str, ...]) -> list[tuple[int, int]]:
     return spans
 
 
+# The source ports clients use: every operating system picks its ephemeral ports within these (IANA's
+# 49152-65535, Linux's 32768-60999, older Windows' 1025-5000), so a rule covering them all matches every client
+# and a rule covering none of them matches none; one covering some of them matches some clients (inexact()).
+EPHEMERAL = (1024, 65535)
+
+
+def source_fit(rule: NsgRule) -> str:
+    """'all', 'none' or 'some': how much of the ephemeral ports the rule's source ports cover."""
+    if "*" in rule.source_ports:
+        return "all"
+    lo, hi = EPHEMERAL
+    covered, reached = 0, lo - 1
+    for a, b in sorted(_port_spans(rule.source_ports)):
+        a, b = max(a, reached + 1), min(b, hi)
+        if a <= b:
+            covered, reached = covered + b - a + 1, b
+    return "all" if covered == hi - lo + 1 else "none" if covered == 0 else "some"
+
+
 def rule_space(rule: NsgRule) -> Space:
-    """What one rule admits (its sides aside). Only rules open to every source port match: clients use
-    ephemeral ports. Port lists restrict TCP and UDP; other protocols need `*` ports to match at all."""
-    if "*" not in rule.source_ports:
+    """What one rule admits (its sides aside). Clients use ephemeral source ports: a rule limited to source
+    ports matches them when it covers every ephemeral port, and none when it covers none of them (source_fit).
+    Port lists restrict TCP and UDP; other protocols need `*` ports to match at all. A rule covering only some
+    ephemeral ports lets some clients through: as an allow it matches, as a deny it does not (the question is
+    whether a connection can be opened; verify reports such a rule as a difference, inexact())."""
+    fit = source_fit(rule)
+    if fit == "none" or (fit == "some" and rule.access == "Deny"):
         return Space()
     protocol = rule.protocol.lower()
     if protocol in ("*", "any"):
@@ -187,6 +210,22 @@ class AzureReachability:
             tags = [p for p in (*rule.source_prefixes, *rule.destination_prefixes) if _unmodelled(p)]
             for peer in (*foreign, *tags):
                 found.append(f"rule {rule.name} names {peer}, which verify does not model; its machines are not judged")
+        return found
+
+    def inexact(self) -> list[tuple[str, str, str, str]]:
+        """(source, destination, traffic, why) of each rule whose source ports cover some ephemeral ports but
+        not all: it matches some clients' connections and not others, which verify cannot tell apart."""
+        found = []
+        for nsg, rule in self.state.all_rules():
+            if source_fit(rule) != "some":
+                continue
+            src, dst = (
+                ",".join((*getattr(rule, f"{s}_asgs"), *getattr(rule, f"{s}_prefixes")))
+                for s in ("source", "destination")
+            )
+            what = f"{rule.access} {rule.direction} by {rule.name} in {nsg.name} (priority {rule.priority})"
+            why = f"{what} matches source ports {','.join(rule.source_ports)} only: some clients and not others"
+            found.append((src, dst, f"{rule.protocol.lower()}/{','.join(rule.destination_ports)}", why))
         return found
 
     def __init__(self, state: AzureState):
