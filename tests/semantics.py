@@ -813,7 +813,8 @@ def live_azure_decisions(snaps: Sequence[dict[str, Any]], snap: dict[str, Any]) 
     return out
 
 
-def live_azure_changes(before: dict[str, Any], after: dict[str, Any]) -> list[tuple]:
-    """The decisions that differ between two snapshots (at most 20, for the message)."""
+def live_azure_changes(before: dict[str, Any], after: dict[str, Any], limit: int | None = 20) -> list[tuple]:
+    """The decisions that differ between two snapshots ((src, dst, protocol, source port, port), before, after;
+    the first `limit` of them, for a message)."""
     one, two = live_azure_decisions([before, after], before), live_azure_decisions([before, after], after)
-    return [(k, one[k], two[k]) for k in sorted(one, key=str) if one[k] != two[k]][:20]
+    return [(k, one[k], two[k]) for k in sorted(one, key=str) if one[k] != two[k]][:limit]
