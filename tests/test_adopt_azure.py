@@ -317,7 +317,7 @@ def mutations(draw: st.DrawFn) -> tuple[str, dict[str, Any]]:
 
 
 @settings(
-    max_examples=50, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+    max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
 @given(mutation=mutations())
 def test_verify_flags_every_mutation_that_changes_a_decision(
@@ -328,8 +328,9 @@ def test_verify_flags_every_mutation_that_changes_a_decision(
     arm.reset()
     lab = HandLab(arm, asgs=_ASG_NAMES[:3])
     lab.subnet("servers", "10.7.1.0/24", "shop-nsg")
-    for i, name in enumerate(_ASG_NAMES[:3]):
+    for i, name in enumerate(_ASG_NAMES[:3]):  # two machines per role: verify judges a role's machines together
         lab.nic(f"nic-{i}", "servers", name)
+        lab.nic(f"nic-{i}b", "servers", name)
     lab.rule(
         "shop-nsg",
         "web-in",
