@@ -198,6 +198,7 @@ def run_doc(doc: Path, tmp_path: Path) -> tuple[subprocess.CompletedProcess[str]
     workdir.mkdir()
     shutil.copytree(REPO / "examples", workdir / "examples")
     shutil.copytree(REPO / "docs" / "machines", workdir / "docs" / "machines")  # the lab docs/machines.md builds
+    shutil.copytree(REPO / "docs" / "labs", workdir / "docs" / "labs")  # hand-made labs README.md and import.md build
     (workdir / "docs-script.sh").write_text(text)
     # output to files, not pipes: a server a failed block left running would hold a pipe open until the timeout
     with open(tmp_path / "stdout", "w") as stdout, open(tmp_path / "stderr", "w") as stderr:
