@@ -280,6 +280,7 @@ def hand_rules(draw: st.DrawFn, asgs: int) -> list[dict[str, Any]]:
             props["destination_asgs"] = draw(st.lists(st.sampled_from(names), min_size=1, max_size=2, unique=True))
         else:
             props["destination_address_prefix"] = draw(st.sampled_from(("*", "VirtualNetwork")))
+        props["direction"] = draw(st.sampled_from(("Inbound", "Inbound", "Outbound")))
         rules.append({"name": f"rule-{n}", "priority": priority, **props})
     return rules
 
@@ -287,10 +288,10 @@ def hand_rules(draw: st.DrawFn, asgs: int) -> list[dict[str, Any]]:
 @settings(
     max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
-@given(asgs=st.integers(2, 4), rules=st.data(), closed=st.booleans(), shared=st.booleans())
+@given(asgs=st.integers(2, 4), rules=st.data(), closed=st.booleans(), shared=st.booleans(), strict=st.booleans())
 def test_random_hand_made_labs_are_adopted_without_a_decision_changing(
     arm: ArmServer, capsys, tmp_path_factory: pytest.TempPathFactory, asgs: int, rules: st.DataObject, closed: bool,
-    shared: bool,
+    shared: bool, strict: bool,
 ) -> None:  # fmt: skip
     arm.reset()
     lab = HandLab(arm, asgs=_ASG_NAMES[:asgs])
@@ -302,6 +303,9 @@ def test_random_hand_made_labs_are_adopted_without_a_decision_changing(
         lab.rule("lab-nsg", rule.pop("name"), rule.pop("priority"), **rule)
     if closed:
         lab.rule("lab-nsg", "vnet-closed", 4000, **VNET_CLOSED)
+    if strict:  # outbound closed too: only the outbound rules let machines out
+        lab.rule("lab-nsg", "out-closed", 4001, **{**VNET_CLOSED, "direction": "Outbound", "source_address_prefix": "*",
+                 "destination_address_prefix": "*"})  # fmt: skip
     adopted(lab, capsys, tmp_path_factory.mktemp("lab"), "--name", "lab")
 
 

@@ -240,19 +240,20 @@ def _read_rules(
 ) -> tuple[dict[str, Any], list[Half], list[dict[str, Any]]]:
     """(settings: egress, vnet_inbound, the rules kept as they are; the halves of every NSG's rules; the NSGs'
     subnets each with the roles its NSG's rules are for)."""
-    structurals, halves, subnets, kept = [], [], [], []
+    read, halves, subnets, kept = [], [], [], []
     for nsg in nsgs:
         with arm_errors("listing the security rules of", f"network security group {nsg.name}"):
             rules = [normalise_rule(r, role_of) for r in client.security_rules.list(rg, nsg.name)]
         found, nsg_halves, nsg_kept = _rules(rules, roles, notes)
-        structurals.append((nsg.name, found, rules))
+        read.append((str(nsg.name), found, rules))
         halves += nsg_halves
         kept += [{"nsg": str(nsg.name), "rule": name} for name in sorted(nsg_kept)]
         subnets += [{**s, "roles": sorted({h.role for h in nsg_halves}), "nsg": nsg.name} for s in _subnets(nsg, rg)]
-    settings: dict[str, Any] = {"egress": "strict" if any("outbound" in f for _, f, _ in structurals) else "open"}
-    if len({"outbound" in f for _, f, _ in structurals}) > 1:
-        notes.append("some NSGs deny all outbound traffic and some do not; the spec says strict egress for all")
-    if not all("inbound" in f for _, f, _ in structurals):
+    settings: dict[str, Any] = {"egress": "strict" if all("outbound" in f for _, f, _ in read) else "open"}
+    if any("outbound" in f for _, f, _ in read) and (kept or settings["egress"] == "open"):
+        halves, kept = _outbound_kept(read, halves, kept, notes)
+        settings["egress"] = "open"
+    if not all("inbound" in f for _, f, _ in read):
         # Azure's default AllowVnetInBound lets the whole VNet in: so the spec says, and cloudports adds no deny
         settings["vnet_inbound"] = "allow"
         notes.append(
@@ -260,11 +261,28 @@ def _read_rules(
             "virtual network reach every other; the spec says so (vnet_inbound: allow)"
         )
         kept += [
-            {"nsg": name, "rule": r.name} for name, found, rules in structurals for r in rules
+            {"nsg": name, "rule": r.name} for name, found, rules in read for r in rules
             if "inbound" in found and _structural(r) == "inbound" and r.name in _structurals(rules)
         ]  # fmt: skip
-    settings["unmanaged"] = kept
+    settings["unmanaged"] = sorted(kept, key=lambda k: (k["nsg"], k["rule"]))
     return settings, list(dict.fromkeys(halves)), subnets
+
+
+def _outbound_kept(
+    read: list[tuple[str, set[str], list[NsgRule]]], halves: list[Half], kept: list[dict[str, str]], notes: list[str]
+) -> tuple[list[Half], list[dict[str, str]]]:
+    """Strict egress written by the spec pairs each role-to-role ingress rule with an egress rule (alone, either
+    lets nothing through); where a kept rule or an NSG without a deny of all outbound traffic gives one half, that
+    pairing would delete the other. So the lab's outbound rules are kept as they are, all of them, and the spec
+    says `egress: open` (it writes no outbound rule)."""
+    notes.append(
+        "outbound: some rules are kept as they are, or only some NSGs deny all outbound traffic; every outbound "
+        "rule is kept as it is (unmanaged) and the spec says egress: open, writing no outbound rule of its own"
+    )
+    outbound = [{"nsg": name, "rule": r.name} for name, _f, rules in read for r in rules if r.direction == "Outbound"]
+    return [h for h in halves if h.direction != "egress"], list(
+        {(k["nsg"], k["rule"]): k for k in [*kept, *outbound]}.values()
+    )
 
 
 def _nsg_name(nsgs: list[Any], lab_name: str) -> dict[str, str]:
