@@ -60,7 +60,7 @@ def build() -> None:
     )
     rule("internet-https", 110, destination_port_range="443", source_address_prefix="Internet",
          destination_application_security_groups=asg["web"])  # fmt: skip
-    rule("web-to-app", 120, destination_port_range="8080", source_application_security_groups=asg["web"],
+    rule("web-to-app", 120, destination_port_range="8081", source_application_security_groups=asg["web"],
          destination_application_security_groups=asg["app"], description="web calls the app")  # fmt: skip
     rule("app-to-db", 130, destination_port_range="5432", source_application_security_groups=asg["app"],
          destination_application_security_groups=asg["db"], description="app uses the database")  # fmt: skip
