@@ -144,3 +144,32 @@ def test_plan_table_keeps_every_word_at_80_columns() -> None:
     text = console.export_text()
     narrow(text)
     assert columns(text) == ["+", "create", "rule", "sql/in/tcp/1433/sg:web", squeezed([long + " (new)"])]
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # bound and closed: nothing listens there, so a connection is refused
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", [["drift", SPEC, "-t", "aws", "--vpc-id", "vpc-0abc"], ["import", "-t", "aws"]])
+def test_an_unreachable_aws_endpoint_is_one_error_with_the_endpoint_hint(command: list[str], tmp_path: Path) -> None:
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    if command[0] == "import":
+        command = [*command, "--vpc-id", "vpc-0abc", "--out", str(tmp_path / "lab.yaml")]
+    result = _run(
+        command,
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_MAX_ATTEMPTS="1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert len(errors) == 1 and "cannot reach EC2" in errors[0] and endpoint in errors[0], result.stderr
+    assert "check the network, or AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_EC2" in result.stderr
