@@ -173,3 +173,32 @@ def test_an_unreachable_aws_endpoint_is_one_error_with_the_endpoint_hint(command
     assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
     assert len(errors) == 1 and "cannot reach EC2" in errors[0] and endpoint in errors[0], result.stderr
     assert "check the network, or AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_EC2" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["verify", SPEC],  # rich tables and lines
+        ["query", SPEC, "--from", "lb", "--to", "app", "-f", "json"],  # rich's JSON
+        ["schema"],  # a plain write
+        ["graph", SPEC],  # a diagram
+        ["validate", SPEC, "-f", "sarif"],
+    ],
+)
+def test_a_reader_that_stops_early_ends_the_command_quietly(command: list[str]) -> None:
+    """`cloudports verify ... | head`: the reader closes the pipe; the command stops as a tool killed by SIGPIPE
+    does (141), with nothing on stderr but the spec's warnings."""
+    environ = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cloudports", *command],
+        cwd=REPO,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # before the first write: every write finds the reader gone
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 141, stderr
+    assert "error" not in stderr.lower() and "Traceback" not in stderr, stderr

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -89,7 +88,7 @@ def _sarif(spec: Path, var: list[str] | None, phase: str | None, names: list[str
     from cloudports.spec.variables import parse_var_options
 
     findings = collect(spec, parse_var_options(var), phase, names)
-    sys.stdout.write(json.dumps(to_sarif(findings), indent=2) + "\n")
+    common.write_out(json.dumps(to_sarif(findings), indent=2) + "\n")
     return 1 if findings.failed else 0
 
 

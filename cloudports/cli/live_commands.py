@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -69,7 +68,7 @@ def _read(backend: Backend, reading: Callable[[Backend], Plan]) -> Plan:
 
 def _print_json(plan: Plan, command: Command, done: Plan | None = None) -> None:
     """The one JSON document of a live command (docs/json-output.md)."""
-    sys.stdout.write(plan.to_json(command, done) + "\n")
+    common.write_out(plan.to_json(command, done) + "\n")
 
 
 def _print_plan(plan: Plan, fmt: Format, command: Command, console: Console | None = None) -> None:
@@ -155,7 +154,7 @@ def _fleet(
             for o in outcomes
         ]
         document = {"version": JSON_VERSION, "command": command, "fleet": rows}
-        sys.stdout.write(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+        common.write_out(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
     else:
         from cloudports.live.report import render_fleet
 
