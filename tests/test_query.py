@@ -133,7 +133,7 @@ def test_azure_icmp_widening_is_explained(capsys: Any) -> None:
 def test_json_shape(capsys: Any) -> None:
     code, doc = run_json(capsys, "--from", "corp", "--to", "web", "--port", "tcp/443", "-t", "azure")
     assert code == 0
-    assert set(doc) == {"from", "to", "by", "target", "allowed", "answers"}
+    assert set(doc) == {"version", "command", "from", "to", "by", "target", "allowed", "answers"}
     assert (doc["from"], doc["to"], doc["target"], doc["allowed"]) == ("network corp", "role web", "azure", True)
     (answer,) = doc["answers"]
     assert set(answer) == {"port", "allowed", "reasons"} and answer["port"] == "tcp/443"

@@ -101,7 +101,10 @@ def show(
     chosen = for_target(policy, target)
     rows = chosen.rows(chosen.build(policy))
     if fmt is Format.json:
-        common.out.print_json(json.dumps({"target": target, "topology": policy.topology.name, "rules": rows}))
+        from cloudports.live.plan import JSON_VERSION
+
+        head = {"version": JSON_VERSION, "command": "show", "target": target, "topology": policy.topology.name}
+        common.out.print_json(json.dumps({**head, "rules": rows}))
         return
     print_rows(f"{target}: {policy.topology.name} ({len(rows)} rules)", rows)
 

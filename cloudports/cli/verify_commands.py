@@ -88,7 +88,10 @@ def verify(
     policy = compile_policy(spec, var, phase)
     report = verify_topology(policy.topology, [_side(policy, n, live, target_options) for n in names])
     if fmt is Format.json:
-        common.out.print_json(json.dumps({"topology": policy.topology.name, "live": live, **report.as_dict(strict)}))
+        from cloudports.live.plan import JSON_VERSION
+
+        head = {"version": JSON_VERSION, "command": "verify", "topology": policy.topology.name, "live": live}
+        common.out.print_json(json.dumps({**head, **report.as_dict(strict)}))
     else:
         _print(policy.topology.name, report, live, strict)
     return EQUIVALENT if report.equivalent(strict) else DIFFERENT
