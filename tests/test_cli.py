@@ -244,6 +244,17 @@ def test_plan_json_shows_rules_as_aws_holds_them(vpc: str, capsys: Any) -> None:
 def test_plan_json_shows_rules_as_azure_holds_them(arm: Any, tmp_path: Path, capsys: Any) -> None:
     spec = tmp_path / "lab.yaml"
     text = EXAMPLE.read_text()
-    spec.write_text(text[: text.index("    subnets:")] if "    subnets:" in text else text)  # no subnet to find
+    spec.write_text(text[: text.index("    subnets:")])  # no subnet to find
     assert main(["plan", str(spec), "-t", "azure", "-f", "json"]) == 0
     _no_internal_fields(json.loads(capsys.readouterr().out))
+
+
+def test_plan_warns_what_azure_widens_and_drift_does_not(arm: Any, tmp_path: Path, capsys: Any) -> None:
+    spec = tmp_path / "lab.yaml"
+    text = EXAMPLE.read_text()
+    spec.write_text(text[: text.index("    subnets:")])  # no subnet to find
+    widened = "cannot filter ICMP by type"
+    assert main(["plan", str(spec), "-t", "azure"]) == 0
+    assert capsys.readouterr().err.count(widened) == 1
+    assert main(["drift", str(spec), "-t", "azure"]) == 2  # nothing applied: everything is missing
+    assert widened not in capsys.readouterr().err

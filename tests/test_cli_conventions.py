@@ -202,3 +202,27 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(command: list[str]) 
     _, stderr = process.communicate(timeout=120)
     assert process.returncode == 141, stderr
     assert "error" not in stderr.lower() and "Traceback" not in stderr, stderr
+
+
+DIST = "examples/dynamics365-distributed/topology.yaml"  # icmp/8 flows: Azure widens them to all ICMP
+WIDENED = "azure: Azure network security groups cannot filter ICMP by type"
+
+
+@pytest.mark.parametrize(
+    ("command", "times"),
+    [
+        (["validate", DIST], 1),
+        (["show", DIST, "-t", "azure"], 1),
+        (["query", DIST, "--from", "web", "--to", "dc", "-p", "icmp/0", "-t", "azure"], 0),  # said in the answer
+        (["query", DIST, "--from", "corp", "--to", "web", "-t", "azure"], 0),
+        (["verify", DIST], 0),  # listed as a known limitation
+    ],
+)
+def test_what_azure_widens_is_warned_where_rules_are_made(command: list[str], times: int) -> None:
+    result = _run(command)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count(WIDENED) == times, result.stderr
+    if command[0] == "query" and "-p" in command:
+        assert "this target cannot filter ICMP by type or code" in result.stdout
+    if command[0] == "verify":
+        assert "known limitation: Azure network security groups cannot filter ICMP by type" in result.stdout

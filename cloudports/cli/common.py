@@ -136,12 +136,15 @@ def compile_policy(spec: Path, var: list[str] | None, phase: str | None) -> Comp
     return policy
 
 
-def for_target(policy: CompiledPolicy, name: str) -> Target[Any, Any]:
-    """The target, after showing what it widens and refusing what it cannot express."""
+def for_target(policy: CompiledPolicy, name: str, show_widening: bool = True) -> Target[Any, Any]:
+    """The target, after refusing what it cannot express and showing what it widens (ICMP types on Azure, ...).
+    show_widening=False where the answer itself says it (query's reasons, verify's known limitations) or where
+    it is beside the point (drift): the warnings belong where rules are made (validate, show, emit, plan, apply)."""
     from cloudports.pipeline import prepare
 
     target, warnings = prepare(policy, name)
-    warn(warnings)
+    if show_widening:
+        warn(warnings)
     return target
 
 

@@ -52,10 +52,16 @@ AutoApproveOpt = Annotated[bool, typer.Option("--auto-approve", help="Do not ask
 
 
 def _backend(
-    spec: Path, target: str, var: list[str] | None, phase: str | None, given: TargetOptions, adopt: bool = False
+    spec: Path,
+    target: str,
+    var: list[str] | None,
+    phase: str | None,
+    given: TargetOptions,
+    adopt: bool = False,
+    show_widening: bool = True,  # drift: what a target widens is no drift (common.for_target)
 ) -> Backend:
     policy = compile_policy(spec, var, phase)
-    chosen = for_target(policy, target)
+    chosen = for_target(policy, target, show_widening)
     return chosen.open_backend(policy, options_for(chosen, given), adopt)
 
 
@@ -240,10 +246,10 @@ def drift(
     if one is None:
         from cloudports.live.fleet import spec_files
 
-        opened = lambda s: _backend(s, target, var, phase, target_options)  # noqa: E731
+        opened = lambda s: _backend(s, target, var, phase, target_options, show_widening=False)  # noqa: E731
         failed, differs = _fleet("drift", spec_files(spec), fmt, opened)
         raise typer.Exit(1 if failed else 2 if differs else 0)
-    result = _read(_backend(one, target, var, phase, target_options), _plan)
+    result = _read(_backend(one, target, var, phase, target_options, show_widening=False), _plan)
     _print_plan(result, fmt, "drift")
     if not result.empty:
         raise typer.Exit(2)

@@ -94,7 +94,7 @@ def query(
     by = "the spec's intent"
     chosen, state = None, None
     if target is not None:
-        chosen = for_target(policy, target)
+        chosen = for_target(policy, target, show_widening=False)  # a widened answer says so in its reasons
         if live:
             # adopt: also read same-name resources without ownership tags (a lab just imported); nothing is written.
             # machines: an endpoint may be a machine, judged with every group it carries.
