@@ -142,6 +142,7 @@ def emit(
     baseline = write_baseline(policy, chosen, chosen.build(policy), out_dir)
     written += [baseline] if baseline else []
     common.out.print(f"wrote {len(written)} files to {out_dir} (modules under {out_dir / 'modules'})")
+    common.warn(chosen.members_left_to_apply(policy.topology))
     if check:
         _terraform_check(out_dir, chosen, allow_unchecked)
 
