@@ -258,3 +258,21 @@ def test_plan_warns_what_azure_widens_and_drift_does_not(arm: Any, tmp_path: Pat
     assert capsys.readouterr().err.count(widened) == 1
     assert main(["drift", str(spec), "-t", "azure"]) == 2  # nothing applied: everything is missing
     assert widened not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["apply", "destroy"])
+def test_auto_approve_says_what_it_will_do_in_one_line_not_the_plan_table_again(
+    applying: StubTarget, capsys: Any, monkeypatch: Any, command: str
+) -> None:
+    """The walk-throughs run `plan` and then `apply --auto-approve`: the table once, from plan."""
+    assert main(["plan", str(EXAMPLE), "-t", "stub"]) == 0
+    shown = capsys.readouterr().out
+    assert "r1" in shown and "r2" in shown and "│" in shown
+    assert main([command, str(EXAMPLE), "-t", "stub", "--auto-approve"]) == 0
+    out = capsys.readouterr().out
+    assert "│" not in out and "r1" not in out and "r2" not in out, out
+    assert "(topology t): 1 create, 0 update, 1 delete" in out
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    assert main([command, str(EXAMPLE), "-t", "stub"]) == 0  # asked: the table the question is about
+    asked = capsys.readouterr().out
+    assert "r1" in asked and "r2" in asked and "│" in asked

@@ -115,8 +115,12 @@ def _carry_out(
     document, written at the end (with what was done); the plan a question is about is shown on stderr."""
     json_out = fmt is Format.json
     asking = not auto_approve and not planned.empty
-    if not json_out or asking:
+    if asking:  # the table the question is about
         _print_plan(planned, Format.table, command, common.err if json_out else common.out)
+    elif not json_out:  # --auto-approve: the counts, not the table again after `plan`
+        from cloudports.live.report import render_counts
+
+        render_counts(planned, common.out, "plan" if command == "apply" else "destroy")
     if planned.empty:
         if json_out:
             _print_json(planned, command, planned)
