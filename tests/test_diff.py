@@ -185,3 +185,23 @@ def test_random_edits_agree_with_the_independent_evaluator(old: dict, new: dict,
             role_pair = src in after.roles | before.roles and dst in after.roles | before.roles
             assert not role_pair or (now, src, dst) in reported, (src, dst, proto, port, now)
             assert role_pair or any(o == now and (s == src or d == dst) for o, s, d in reported)
+
+
+def test_live_against_the_spec_shows_what_a_hand_made_rule_opened(
+    tmp_path: Path, capsys: Any, vpc: str, ec2: Any
+) -> None:
+    spec = _write(tmp_path, "spec.yaml", LAB)
+    assert main(["apply", str(spec), "-t", "aws", "--vpc-id", vpc, "--auto-approve"]) == 0
+    capsys.readouterr()
+    code, document = _diff(capsys, spec, "--live", "-t", "aws", "--vpc-id", vpc)
+    assert code == 0 and document["changes"] == [] and document["new"] == "live"
+    groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]
+    db = next(
+        g["GroupId"] for g in groups if any(t == {"Key": "cloudports:role", "Value": "db"} for t in g.get("Tags", []))
+    )
+    ec2.authorize_security_group_ingress(
+        GroupId=db,
+        IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.1.0.0/24"}]}],
+    )
+    code, document = _diff(capsys, spec, "--live", "-t", "aws", "--vpc-id", vpc)
+    assert code == 2 and _rows(document) == {("opened", "10.1.0.0/24 (office)", "db", "tcp/22")}
