@@ -15,6 +15,7 @@ import typer
 from cloudports.cli import (
     common,
     compile_commands,
+    diff_commands,
     graph_commands,
     import_commands,
     info_commands,
@@ -39,6 +40,7 @@ for _command in (
     *graph_commands.COMMANDS,
     *query_commands.COMMANDS,
     *verify_commands.COMMANDS,
+    *diff_commands.COMMANDS,
     *info_commands.COMMANDS,
     *live_commands.COMMANDS,
     *import_commands.COMMANDS,
