@@ -205,3 +205,33 @@ def test_live_against_the_spec_shows_what_a_hand_made_rule_opened(
     )
     code, document = _diff(capsys, spec, "--live", "-t", "aws", "--vpc-id", vpc)
     assert code == 2 and _rows(document) == {("opened", "10.1.0.0/24 (office)", "db", "tcp/22")}
+
+
+def test_markdown_for_a_pull_request_puts_exposures_first(tmp_path: Path, capsys: Any) -> None:
+    wide = {**LAB["networks"], "partners": {"ipv4": ["44.0.0.0/7"]}}
+    flows = [*LAB["flows"][:2], {"from": ["app", "partners"], "to": "db", "services": ["tcp/5432", "tcp/6432"]}]
+    new = _write(tmp_path, "b.yaml", _edited(networks=wide, flows=flows))
+    assert main(["diff", str(_write(tmp_path, "a.yaml", LAB)), str(new), "-f", "markdown"]) == 2
+    text = capsys.readouterr().out
+    assert text.startswith("### cloudports diff: 2 opened, 0 closed\n")
+    assert text.index("**Newly exposed risky ports**") < text.index("#### Opened, judged by the spec's intent")
+    rows = [line for line in text.splitlines() if line.startswith("| ") and "traffic" not in line]
+    assert [row.split(" | ")[:3] for row in rows] == [
+        ["| app", "db", "tcp/6432"],
+        ["| 44.0.0.0/7 (partners)", "db", "tcp/5432, tcp/6432"],
+    ]
+    assert all("b.yaml:" in row for row in rows)
+
+
+def test_sarif_reports_the_new_exposures_at_the_new_spec(tmp_path: Path, capsys: Any, monkeypatch: Any) -> None:
+    monkeypatch.chdir(tmp_path)
+    wide = {**LAB["networks"], "partners": {"ipv4": ["44.0.0.0/7"]}}
+    flows = [*LAB["flows"], {"from": "partners", "to": "db", "services": ["tcp/5432"]}]
+    new = _write(tmp_path, "b.yaml", _edited(networks=wide, flows=flows))
+    assert main(["diff", str(_write(tmp_path, "a.yaml", LAB)), str(new), "-f", "sarif"]) == 2
+    results = json.loads(capsys.readouterr().out)["runs"][0]["results"]
+    assert [r["ruleId"] for r in results] == ["exposure/risky-port"] and results[0]["level"] == "warning"
+    place = results[0]["locations"][0]["physicalLocation"]
+    assert place["artifactLocation"]["uri"] == "b.yaml" and place["region"]["startLine"] > 1
+    assert main(["diff", str(new), str(new), "-f", "sarif"]) == 0
+    assert json.loads(capsys.readouterr().out)["runs"][0]["results"] == []

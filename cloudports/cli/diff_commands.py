@@ -2,24 +2,19 @@
 
 from __future__ import annotations
 
-import json
 import re
 import subprocess
 import tarfile
 import tempfile
 from contextlib import ExitStack
 from io import BytesIO
-from itertools import groupby
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from cloudports.cli import common
 from cloudports.cli.common import (
     TARGET_METAVAR,
-    Format,
-    FormatOpt,
     LiveOpt,
     PhaseOpt,
     VarOpt,
@@ -27,6 +22,7 @@ from cloudports.cli.common import (
     for_target,
     one_live_target,
 )
+from cloudports.cli.diff_render import DiffFormat, Outcome, render
 from cloudports.cli.target_options import TargetOptions, options_for, with_reading_options
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.gcpause import gc_paused
@@ -34,9 +30,11 @@ from cloudports.targets import registry
 
 if TYPE_CHECKING:  # loaded when the command runs (cloudports --help stays quick)
     from cloudports.compile import CompiledPolicy
-    from cloudports.query.change import Change, View
+    from cloudports.query.change import View
 
 UNCHANGED, CHANGED = 0, 2
+
+
 SpecSideArg = Annotated[
     str, typer.Argument(help="A spec file, or REV:path for the spec at a git revision", show_default=False)
 ]
@@ -104,7 +102,7 @@ def diff(
         typer.Option("--target", "-t", help="Judge by this target's rules (repeatable)", metavar=TARGET_METAVAR),
     ] = None,
     live: LiveOpt = False,
-    fmt: FormatOpt = Format.table,
+    fmt: Annotated[DiffFormat, typer.Option("--format", "-f", help="Output format")] = DiffFormat.table,
     var: VarOpt = None,
     phase: PhaseOpt = None,
     *,
@@ -132,7 +130,7 @@ def diff(
             for change in find_changes(judge, _view(before, judge), _view(after, judge, live, target_options))
         ]
         exposures = new_exposures(before, after)
-    _show(changes, exposures, judges, fmt, (old, "live" if live else str(new)))
+    render(Outcome(changes, exposures, judges, old, "live" if live else str(new)), fmt)
     return CHANGED if changes else UNCHANGED
 
 
@@ -149,47 +147,6 @@ def new_exposures(before: CompiledPolicy, after: CompiledPolicy) -> list[Diagnos
 
 def _live_and_new() -> CloudportsError:
     return CloudportsError([Diagnostic(None, "diff --live compares the live cloud with one spec", "drop NEW")])
-
-
-def _show(
-    changes: list[Change], exposures: list[Diagnostic], judges: list[str], fmt: Format, sides: tuple[str, str]
-) -> None:
-    if fmt is Format.json:
-        from cloudports.live.plan import JSON_VERSION
-
-        document = {"version": JSON_VERSION, "command": "diff", "old": sides[0], "new": sides[1], "judges": judges}
-        found = [{"severity": d.severity, "at": str(d.loc or ""), "message": d.message} for d in exposures]
-        common.out.print_json(json.dumps({**document, "exposures": found, "changes": [c.as_dict() for c in changes]}))
-        return
-    for d in exposures:
-        _say(f"newly exposed ({d.severity}): {d.message} [{d.loc}]", "red")
-    for judge in judges:
-        mine = [c for c in changes if c.judge == judge]
-        by = "the spec's intent" if judge == "spec" else f"{judge} rules"
-        _say(f"{sides[0]} -> {sides[1]}, judged by {by}: {_count(mine)}", "red" if mine else "green")
-        for opened, rows in groupby(sorted(mine, key=lambda c: not c.opened), key=lambda c: c.opened):
-            _say("")
-            _say("opened (allowed now, denied before)" if opened else "closed (denied now, allowed before)")
-            for change in rows:
-                _print_change(change)
-
-
-def _count(changes: list[Change]) -> str:
-    opened = sum(1 for c in changes if c.opened)
-    if not changes:
-        return "no traffic changes"
-    return f"{opened} opened, {len(changes) - opened} closed"
-
-
-def _print_change(change: Change) -> None:
-    _say(f"  {change.source} -> {change.destination}: {change.traffic}")
-    for label, reasons in (("before", change.before), ("after", change.after)):
-        for reason in reasons:
-            _say(f"      {label}: {reason}")
-
-
-def _say(text: str, style: str | None = None) -> None:
-    common.out.print(text, markup=False, highlight=False, style=style)
 
 
 COMMANDS = (diff,)

@@ -10,7 +10,7 @@ there: it sends and receives nothing on that side.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cloudports.query.model import Point, Probe, Verdict
@@ -130,12 +130,13 @@ class ChangeFinder:
             networks = tuple(dict.fromkeys(n for c in cells for n in c.names))
             where = span_text(cells[0].family, cells[0].lo, cells[-1].hi, networks)
             source, destination = source or where, destination or where
-        return [
+        found = [
             Change(self.judge, source, destination, what, opened, *self._why(probe), example=probe)
             for space, opened in ((delta.opened, True), (delta.closed, False))
             for axis, span, what in _pieces(space, pair)
             for probe in [_example(pair, axis, span)]
         ]
+        return _together(found)
 
     def _why(self, probe: Probe) -> tuple[tuple[str, ...], tuple[str, ...]]:
         return _reasons(self.old, probe), _reasons(self.new, probe)
@@ -153,6 +154,18 @@ def _reasons(view: View, probe: Probe) -> tuple[str, ...]:
             ref = f" [{reason.ref}]" if reason.ref and reason.ref not in reason.text else ""
             found.append(f"{reason.text}{ref}")
     return tuple(dict.fromkeys(found))
+
+
+def _together(changes: list[Change]) -> list[Change]:
+    """One row per direction and deciding reasons: the pieces of traffic that the same rules or flows open (or
+    that the same rules or flows no longer open) are joined; the other side's reasons are those of the first piece,
+    whose connection is the row's example."""
+    rows: dict[tuple[bool, tuple[str, ...]], Change] = {}
+    for change in changes:
+        key = (change.opened, change.after if change.opened else change.before)
+        held = rows.get(key)
+        rows[key] = change if held is None else replace(held, traffic=f"{held.traffic}, {change.traffic}")
+    return list(rows.values())
 
 
 def _continues(held: tuple[_Pair, _Delta, list[Cell]], pair: _Pair, cell: Cell) -> bool:
