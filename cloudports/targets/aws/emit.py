@@ -11,6 +11,7 @@ from cloudports.emit.hcl import Raw, block, string
 from cloudports.emit.params import Parameter, Variables, choose, variables_hcl
 from cloudports.targets.aws.emit_members import FILE as MEMBERS_FILE
 from cloudports.targets.aws.emit_members import members_tf
+from cloudports.targets.aws.keys import terraform_keys
 from cloudports.targets.aws.model import AwsState, SgRule
 
 MODULE = "aws-security-groups"
@@ -41,14 +42,13 @@ def _rule_value(rule: SgRule, variable: str | None = None) -> dict:
 
 
 def _rules(state: AwsState, direction: str, chosen: Variables | None) -> dict:
-    """Rules by key; a rule whose port is a variable is keyed by the variable, so any value keeps the key."""
-    found = {}
+    """Rules by their Terraform key (keys.py: what the rule is for), so a changed port range or a widened network
+    is an in-place update; a rule whose port is a variable is keyed by the variable, so any value keeps the key."""
     chosen = chosen if chosen and chosen.variables else None  # without variables, every port is its number
-    for key, rule in state.rules.items():
-        if rule.direction == direction:
-            variable = _variable(rule, chosen)
-            found[rule.key_with_ports(f"var.{variable}") if variable else key] = _rule_value(rule, variable)
-    return found
+    wanted = [r for r in state.rules.values() if r.direction == direction]
+    keys = terraform_keys(wanted, lambda r: _variable(r, chosen))
+    found = {keys[rule]: _rule_value(rule, _variable(rule, chosen)) for rule in wanted}
+    return dict(sorted(found.items()))
 
 
 def refused_values(state: AwsState, chosen: Variables) -> dict[str, set[int]]:
