@@ -807,7 +807,7 @@ locals {
       from_port        = 445
       to_port          = 445
       referenced_group = "site"
-      description      = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
+      description      = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic); The site server manages WSUS on the software update point (SMB 445, HTTP 8530 and HTTPS 8531)"
     }
     "sup/in/tcp/49152/sg:site" = {
       group            = "sup"
@@ -839,7 +839,7 @@ locals {
       from_port        = 8530
       to_port          = 8531
       referenced_group = "site"
-      description      = "The site server manages WSUS on the software update point (HTTP 8530 and HTTPS 8531)"
+      description      = "The site server manages WSUS on the software update point (SMB 445, HTTP 8530 and HTTPS 8531)"
     }
     "sup/in/udp/135/sg:site" = {
       group            = "sup"
@@ -1081,7 +1081,7 @@ locals {
       from_port        = 445
       to_port          = 445
       referenced_group = "sup"
-      description      = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
+      description      = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic); The site server manages WSUS on the software update point (SMB 445, HTTP 8530 and HTTPS 8531)"
     }
     "site/out/tcp/464/sg:dc" = {
       group            = "site"
@@ -1129,7 +1129,7 @@ locals {
       from_port        = 8530
       to_port          = 8531
       referenced_group = "sup"
-      description      = "The site server manages WSUS on the software update point (HTTP 8530 and HTTPS 8531)"
+      description      = "The site server manages WSUS on the software update point (SMB 445, HTTP 8530 and HTTPS 8531)"
     }
     "site/out/tcp/88/sg:dc" = {
       group            = "site"
