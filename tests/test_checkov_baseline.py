@@ -35,14 +35,14 @@ flows:
 EXPECTED = {
     "aws": (
         {
-            'module.security_groups.aws_vpc_security_group_ingress_rule.this["jump/in/tcp/22/cidr:0.0.0.0/0"]': [
+            'module.security_groups.aws_vpc_security_group_ingress_rule.this["jump/in/tcp/22/net:internet4@0.0.0.0"]': [
                 "CKV_AWS_24"
             ],
-            'module.security_groups.aws_vpc_security_group_ingress_rule.this["jump/in/tcp/3389/cidr:0.0.0.0/0"]': [
+            'module.security_groups.aws_vpc_security_group_ingress_rule.this["jump/in/tcp/3389/net:internet4@0.0.0.0"]': [
                 "CKV_AWS_25"
             ],
         },
-        "web/in/tcp/80/cidr:0.0.0.0/0",
+        "web/in/tcp/80/net:internet4@0.0.0.0",
     ),
     "azure": (
         {'module.nsg.azurerm_network_security_rule.this["in-tcp-internet4-to-jump"]': ["CKV_AZURE_10", "CKV_AZURE_9"]},
