@@ -278,3 +278,22 @@ def test_every_tag_on_every_top_level_key_is_a_positioned_error_or_accepted(tmp_
             line = f"{key}: {tag} {text}\n"
             for data in (line, line + "".join(base)) if text == "y" else (line,):
                 run_case(workdir, data.encode("utf-8"), [], None)
+
+
+NESTED_KEYS = [
+    "roles:\n  web:\n    description: {tagged}\n",
+    "networks:\n  corp:\n    ipv4: [{tagged}]\n",
+    "flows:\n  - from: {tagged}\n    to: web\n    services: [tcp/1]\n",
+    "flows:\n  - {{from: web, to: web, services: [{tagged}]}}\n",
+    "targets:\n  aws:\n    region: {tagged}\n",
+    "parameters:\n  p: {tagged}\n",
+]
+
+
+@pytest.mark.parametrize("template", NESTED_KEYS, ids=range(len(NESTED_KEYS)))
+def test_every_tag_on_nested_keys_is_a_positioned_error_or_accepted(tmp_path: Path, template: str) -> None:
+    workdir = make_workdir(tmp_path / "fuzz")
+    for tag in YAML_TAGS:
+        for text in TAGGED_TEXT:
+            data = "name: lab\nroles: {web: {}}\n" if not template.startswith("roles") else "name: lab\n"
+            run_case(workdir, (data + template.format(tagged=f"{tag} {text}")).encode("utf-8"), [], None)
