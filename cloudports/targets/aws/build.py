@@ -54,6 +54,7 @@ def _sg_rule(rule: Rule, described: dict[tuple[str, ...], str]) -> SgRule:
         referenced_group,
         description=description,
         port_params=rule.port_params,
+        network=peer.name if peer.kind == "cidr" else "",
     )
 
 
@@ -92,7 +93,9 @@ def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
             parts = dict.fromkeys(d for d in (rules[key].description, sg_rule.description) if d)
             joined = aws_description("; ".join(parts))  # no ";" for two empty ones, no "x; x"
             params = tuple(sorted({*rules[key].port_params, *sg_rule.port_params}))
-            sg_rule = replace(rules[key], description=joined, port_params=params)
+            # Networks sharing a block: the Terraform key names the first, whatever the flows' order.
+            network = min(rules[key].network, sg_rule.network)
+            sg_rule = replace(rules[key], description=joined, port_params=params, network=network)
             origins[key].extend([str(o) for o in rule.origins])
         else:
             origins[key] = [str(o) for o in rule.origins]

@@ -58,6 +58,9 @@ class SgRule:
     prefix_list_id: str | None = None  # only seen in live state
     description: str = field(default="", compare=False)
     port_params: tuple[str, ...] = field(default=("",), compare=False, metadata=INTERNAL)  # compile.rules.Rule
+    # The spec's network this CIDR came from ("" for a group reference, a live rule, open egress): the Terraform
+    # key names it (keys.py), so a widened network keeps its rule's key.
+    network: str = field(default="", compare=False, metadata=INTERNAL)
 
     def __init__(
         self,
@@ -73,6 +76,7 @@ class SgRule:
         prefix_list_id: str | None = None,
         description: str = "",
         port_params: tuple[str, ...] = ("",),
+        network: str = "",
     ) -> None:
         # The slots' own setters (cloudports.slots): the frozen dataclass's generated __init__ is slower.
         _sg_rule_group(self, group)
@@ -87,6 +91,7 @@ class SgRule:
         _sg_rule_prefix_list_id(self, prefix_list_id)
         _sg_rule_description(self, description)
         _sg_rule_port_params(self, port_params)
+        _sg_rule_network(self, network)
 
     @property
     def peer(self) -> str:
@@ -108,14 +113,15 @@ class SgRule:
 
     @property
     def key(self) -> str:
-        """Stable identity (everything but the description); used as the Terraform for_each key."""
-        return self.key_with_ports(self.ports)
+        """What the rule is (everything but the description): how plan, apply and drift compare desired and live
+        rules. Terraform keys rules by what they are for instead (keys.py)."""
+        return self.key_with(self.ports, self.peer)
 
-    def key_with_ports(self, ports: str) -> str:
-        """The key with another ports part: Terraform keys a rule whose port is a variable by the variable."""
+    def key_with(self, ports: str, peer: str) -> str:
+        """A key with other ports and peer parts (keys.py: the Terraform key)."""
         way = "in" if self.direction == "ingress" else "out"
         proto = "all" if self.ip_protocol == "-1" else self.ip_protocol
-        return f"{self.group}/{way}/{proto}/{ports}/{self.peer}"
+        return f"{self.group}/{way}/{proto}/{ports}/{peer}"
 
     @property
     def family(self) -> int:
@@ -135,6 +141,7 @@ class SgRule:
     _sg_rule_prefix_list_id,
     _sg_rule_description,
     _sg_rule_port_params,
+    _sg_rule_network,
 ) = setters(
     SgRule,
     "group",
@@ -149,6 +156,7 @@ class SgRule:
     "prefix_list_id",
     "description",
     "port_params",
+    "network",
 )
 
 
