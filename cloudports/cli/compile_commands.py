@@ -43,7 +43,9 @@ class ValidateFormat(StrEnum):
 
 @gc_paused()
 def validate(
-    spec: SpecArg,
+    specs: Annotated[
+        list[Path], typer.Argument(help="Topology spec(s) (YAML); several are checked one by one", show_default=False)
+    ],
     target: Annotated[
         list[str] | None,
         typer.Option(
@@ -60,14 +62,28 @@ def validate(
     var: VarOpt = None,
     phase: PhaseOpt = None,
 ) -> int:
-    """Check a spec (names, CIDRs, ports, parameters, exposure lint, every target's quotas and limits).
+    """Check specs (names, CIDRs, ports, parameters, exposure lint, every target's quotas and limits).
 
-    Exit 0 valid (warnings allowed), 1 errors. --format sarif prints every finding as SARIF on stdout."""
+    Exit 0 valid (warnings allowed), 1 errors in any. --format sarif prints every finding as SARIF on stdout."""
     names = list(dict.fromkeys(target or registry.names()))
     for name in names:
         registry.get(name)
     if fmt is ValidateFormat.sarif:
-        return _sarif(spec, var, phase, names)
+        return _sarif(specs, var, phase, names)
+    if len(specs) == 1:  # one spec: its errors are the command's, as for every other command
+        return _validate_one(specs[0], names, var, phase)
+    failed = False
+    for spec in specs:  # several (a pre-commit hook passes every changed spec): each is judged, all are reported
+        try:
+            _validate_one(spec, names, var, phase)
+        except CloudportsError as exc:
+            failed = True
+            for d in exc.diagnostics:
+                common.err.print(d.render(), style="red", markup=False, highlight=False)
+    return 1 if failed else 0
+
+
+def _validate_one(spec: Path, names: list[str], var: list[str] | None, phase: str | None) -> int:
     policy = compile_policy(spec, var, phase)
     summaries = []
     for name in names:
@@ -81,13 +97,18 @@ def validate(
     return 0
 
 
-def _sarif(spec: Path, var: list[str] | None, phase: str | None, names: list[str]) -> int:
-    """Every finding at once (spec errors stop the rest), on stdout; exit 1 when any is an error."""
+def _sarif(specs: list[Path], var: list[str] | None, phase: str | None, names: list[str]) -> int:
+    """Every finding of every spec at once (a spec's errors stop the rest of that spec), as one SARIF run on
+    stdout; exit 1 when any is an error."""
     from cloudports.findings import collect
     from cloudports.sarif import to_sarif
     from cloudports.spec.variables import parse_var_options
 
-    findings = collect(spec, parse_var_options(var), phase, names)
+    found = [collect(spec, parse_var_options(var), phase, names) for spec in specs]
+    findings = found[0]
+    for more in found[1:]:
+        findings.diagnostics += more.diagnostics
+        findings.rules.update(more.rules)
     common.write_out(json.dumps(to_sarif(findings), indent=2) + "\n")
     return 1 if findings.failed else 0
 
