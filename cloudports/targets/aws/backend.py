@@ -14,7 +14,7 @@ from cloudports.targets.aws.apply import Applier
 from cloudports.targets.aws.build import build_aws
 from cloudports.targets.aws.diff import destroy_diff, diff
 from cloudports.targets.aws.model import AwsState, LiveState
-from cloudports.targets.aws.read import read_live
+from cloudports.targets.aws.read import read_live, vpc_has_ipv6
 from cloudports.targets.aws.settings import AwsSettings
 from cloudports.targets.ownership import NameConflicts, conflicts_mode
 
@@ -50,7 +50,11 @@ class AwsBackend:
         return read_live(self.ec2, self.desired, conflicts or self.conflicts, destroying)
 
     def read_state(self, machines: bool = False) -> AwsState:
-        return read_live(self.ec2, self.desired, self.conflicts, machines=machines).state
+        """The live state for query and verify, with whether the VPC carries IPv6 at all."""
+        live = read_live(self.ec2, self.desired, self.conflicts, machines=machines)
+        has_ipv6 = live.vpc_has_ipv6
+        live.state.ipv6 = vpc_has_ipv6(self.ec2, live.state.vpc_id or "") if has_ipv6 is None else has_ipv6
+        return live.state
 
     def plan(self) -> Plan:
         return diff(self.desired, self.read()).plan()

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from cloudports.compile import CompiledPolicy, Rule
 from cloudports.gcpause import gc_paused
-from cloudports.targets.aws.model import AwsState, SecurityGroup, SgRule
+from cloudports.targets.aws.model import AwsState, SecurityGroup, SgRule, open_egress
 from cloudports.targets.aws.settings import AwsSettings
 from cloudports.targets.aws.split import split_roles
 from cloudports.targets.aws.text import aws_description
@@ -57,15 +57,6 @@ def _sg_rule(rule: Rule, described: dict[tuple[str, ...], str]) -> SgRule:
     )
 
 
-def _open_egress(role: str) -> list[SgRule]:
-    """aws_security_group strips AWS's default allow-all egress, so 'open' is written out explicitly."""
-    desc = "open egress policy: all outbound traffic"
-    return [
-        SgRule(role, "egress", "-1", None, None, cidr_ipv4="0.0.0.0/0", description=desc),
-        SgRule(role, "egress", "-1", None, None, cidr_ipv6="::/0", description=desc),
-    ]
-
-
 @gc_paused()  # builds a large acyclic structure: see gcpause
 def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
     """The one route to an AWS state from a spec: `settings` is the spec's targets.aws with any command-line
@@ -98,7 +89,7 @@ def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
             origins[key] = [str(o) for o in rule.origins]
         rules[key] = sg_rule
     if topo.egress == "open":
-        rules |= {r.key: r for role_name in groups for r in _open_egress(role_name)}
+        rules |= {r.key: r for role_name in groups for r in open_egress(role_name)}
     state = AwsState(
         topology=topo.name,
         region=settings.region,

@@ -106,6 +106,8 @@ class AwsReachability:
 
     def __init__(self, state: AwsState):
         self.state = state
+        # in a VPC without an IPv6 block no machine has an IPv6 address: no IPv6 connection is ever decided
+        self.families = (4,) if state.ipv6 is False else (4, 6)
         self.by_half: dict[tuple[str, str], list[tuple[SgRule, Space]]] = {}
         for rule in state.rules.values():  # by role: a role split over several groups has all their rules
             self.by_half.setdefault((state.role_of(rule.group), rule.direction), []).append((rule, rule_space(rule)))

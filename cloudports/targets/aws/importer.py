@@ -18,7 +18,7 @@ from cloudports.spec.model import PortSpec
 from cloudports.targets.aws.api import aws_errors
 from cloudports.targets.aws.build import DESCRIPTION_TAG
 from cloudports.targets.aws.model import PART_TAG, SgRule
-from cloudports.targets.aws.read import _describe_groups, _tags, describe_rules, normalise_rule
+from cloudports.targets.aws.read import _describe_groups, _tags, vpc_has_ipv6, describe_rules, normalise_rule
 from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG
 
 ALL_OUT = {"0.0.0.0/0", "::/0"}
@@ -127,13 +127,14 @@ def _allow_all_out(half: Half) -> bool:
     return half.direction == "egress" and half.port.protocol == "all" and half.peer.value in ALL_OUT
 
 
-def _egress(halves: list[Half], roles: list[str]) -> tuple[str, list[Half]]:
-    """'open' when every group lets everything out to 0.0.0.0/0 and ::/0 (what cloudports writes for open
-    egress) and has no other egress rule, those rules then dropped; otherwise 'strict', each egress rule part
-    of a flow (AWS's IPv4-only default allow-all becomes a flow to the network 0.0.0.0/0, exactly)."""
+def _egress(halves: list[Half], roles: list[str], has_ipv6: bool) -> tuple[str, list[Half]]:
+    """'open' when every group lets everything out to 0.0.0.0/0 (and to ::/0 where the VPC has IPv6: AWS's
+    default egress, and what cloudports writes for `egress: open`) and has no other egress rule, those rules then
+    dropped; otherwise 'strict', each egress rule part of a flow."""
+    needed = ALL_OUT if has_ipv6 else {"0.0.0.0/0"}
     everywhere = {(h.role, h.peer.value) for h in halves if _allow_all_out(h)}
     others = [h for h in halves if h.direction == "egress" and not _allow_all_out(h)]
-    if others or any((role, cidr) not in everywhere for role in roles for cidr in ALL_OUT):
+    if others or any((role, cidr) not in everywhere for role in roles for cidr in needed):
         return "strict", halves
     return "open", [h for h in halves if not _allow_all_out(h)]
 
@@ -151,7 +152,7 @@ def read_lab(ec2: Any, vpc: str, options: dict[str, str | None]) -> Lab:
     keys = {gid: role.name for gid, role in roles.items()}
     rules = sorted((normalise_rule(r, keys) for r in raw), key=lambda r: r.key)
     halves = _halves(list({r.key: r for r in rules}.values()), notes)
-    egress, halves = _egress(halves, [r.name for r in roles.values()])
+    egress, halves = _egress(halves, [r.name for r in roles.values()], vpc_has_ipv6(ec2, vpc))
     topologies = {_tags(g).get(TOPOLOGY_TAG) for g in groups}
     name = options.get("name") or (topologies.pop() if len(topologies) == 1 and None not in topologies else "")
     settings: dict[str, Any] = {"region": ec2.meta.region_name, "vpc_id": vpc}

@@ -1,0 +1,89 @@
+"""Adopting a hand-made AWS lab changes no packet's fate (issue 25).
+
+Each lab is built with plain boto3 as people build them (AWS's default egress, group references, prefix lists,
+odd protocols), then `import` -> `apply --adopt`. The independent evaluator of tests/support/aws_decisions.py
+(plain boto3 reads, no cloudports code) judges every probe before and after: the decisions must be identical,
+the groups the same (same IDs), and no live rule may be gone unless an equal one stands in its place.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from cloudports.cli import main
+from cloudports.emulators.aws import create_vpc
+from tests.support import aws_decisions
+
+EVERYTHING = {"IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}
+
+
+def cli(capsys: pytest.CaptureFixture, *args: Any) -> tuple[int, str, str]:
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    assert "Traceback" not in out + err
+    return code, out, err
+
+
+class HandMade:
+    """A lab built the way people build one: `lab-<role>` groups, rules added one permission at a time."""
+
+    def __init__(self, ec2: Any, vpc: str, roles: tuple[str, ...] = ("web", "app", "db")):
+        self.ec2, self.vpc = ec2, vpc
+        self.ids = {
+            r: ec2.create_security_group(GroupName=f"lab-{r}", Description=f"{r} servers", VpcId=vpc)["GroupId"]
+            for r in roles
+        }
+
+    def allow(self, to: str, proto: str, lo: int, hi: int, egress: bool = False, **peer: Any) -> None:
+        permission = {"IpProtocol": proto, "FromPort": lo, "ToPort": hi, **peer}
+        call = self.ec2.authorize_security_group_egress if egress else self.ec2.authorize_security_group_ingress
+        call(GroupId=self.ids[to], IpPermissions=[permission])
+
+    def group(self, role: str, description: str = "") -> dict[str, Any]:
+        pair = {"GroupId": self.ids[role]}
+        return {"UserIdGroupPairs": [{**pair, "Description": description} if description else pair]}
+
+    def rule_ids(self) -> set[str]:
+        found = self.ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": list(self.ids.values())}])
+        return {r["SecurityGroupRuleId"] for r in found["SecurityGroupRules"]}
+
+
+def adopt(
+    capsys: pytest.CaptureFixture, lab: HandMade, tmp_path: Path, only_tags: bool = True
+) -> tuple[dict[str, Any], str]:
+    """import -> apply --adopt, judged by the independent evaluator; returns the spec and the import's file.
+    `only_tags`: not one rule added or removed either."""
+    before, rules_before = aws_decisions.read_lab(lab.ec2, lab.vpc), lab.rule_ids()
+    spec_file = tmp_path / "lab.yaml"
+    code, _, err = cli(capsys, "import", "-t", "aws", "--vpc-id", lab.vpc, "--name-prefix", "lab-", "--out", spec_file)
+    assert code in (0, 2), err
+    assert cli(capsys, "validate", spec_file)[0] == 0
+    code, out, err = cli(capsys, "apply", spec_file, "-t", "aws", "--adopt", "--auto-approve")
+    assert code == 0, out + err
+    after = aws_decisions.read_lab(lab.ec2, lab.vpc)
+    assert aws_decisions.differences(before, after) == []
+    assert set(after.groups) == set(before.groups)  # the same groups: same IDs
+    assert rules_before <= lab.rule_ids(), "a live rule was deleted"
+    assert not only_tags or lab.rule_ids() == rules_before, "a rule was added"
+    code, out, err = cli(capsys, "plan", spec_file, "-t", "aws", "--detailed-exitcode")
+    assert code == 0, out + err
+    assert "note:" not in out + err
+    return yaml.safe_load(spec_file.read_text()), spec_file.read_text()
+
+
+@pytest.mark.parametrize("ipv6", [False, True], ids=["ipv4-vpc", "dual-stack-vpc"])
+def test_default_egress_imports_open_and_adopting_writes_only_tags(
+    moto_server: str, ec2: Any, capsys, tmp_path: Path, ipv6: bool
+) -> None:
+    lab = HandMade(ec2, create_vpc(moto_server, ipv6=ipv6))
+    lab.allow("web", "tcp", 443, 443, **EVERYTHING)
+    lab.allow("app", "tcp", 8080, 8080, **lab.group("web", "web calls app"))
+    lab.allow("db", "tcp", 5432, 5432, **lab.group("app"))
+    lab.allow("web", "tcp", 22, 22, IpRanges=[{"CidrIp": "198.51.100.0/24", "Description": "ops"}])
+    spec, _ = adopt(capsys, lab, tmp_path)
+    assert spec["egress"] == "open"
+    assert "any-ipv4" not in str(spec)
