@@ -87,3 +87,39 @@ def test_default_egress_imports_open_and_adopting_writes_only_tags(
     spec, _ = adopt(capsys, lab, tmp_path)
     assert spec["egress"] == "open"
     assert "any-ipv4" not in str(spec)
+
+
+def test_rules_a_spec_cannot_say_are_kept_unmanaged_and_later_extras_are_still_reverted(
+    vpc: str, ec2: Any, capsys, tmp_path: Path
+) -> None:
+    lab = HandMade(ec2, vpc)
+    foreign = ec2.create_security_group(GroupName="monitoring", Description="not in the lab", VpcId=vpc)["GroupId"]
+    plist = ec2.create_managed_prefix_list(
+        PrefixListName="offices", MaxEntries=2, AddressFamily="IPv4", Entries=[{"Cidr": "192.0.2.0/24"}]
+    )["PrefixList"]["PrefixListId"]
+    lab.allow("web", "tcp", 443, 443, **EVERYTHING)
+    lab.allow("web", "tcp", 9100, 9100, UserIdGroupPairs=[{"GroupId": foreign}])
+    lab.allow("web", "tcp", 8443, 8443, PrefixListIds=[{"PrefixListId": plist}])
+    lab.allow("app", "47", -1, -1, IpRanges=[{"CidrIp": "10.5.0.0/16"}])
+    lab.allow("app", "tcp", 8080, 8080, **lab.group("web"))
+    spec, text = adopt(capsys, lab, tmp_path)
+    kept = spec["targets"]["aws"]["unmanaged"]
+    assert kept == sorted(
+        ["app/in/47/all/cidr:10.5.0.0/16", f"web/in/tcp/8443/pl:{plist}", f"web/in/tcp/9100/sgid:{foreign}"]
+    )
+    spec_file = tmp_path / "lab.yaml"
+    code, out, _ = cli(capsys, "drift", spec_file, "-t", "aws")
+    assert code == 0 and out.count("kept, not managed: rule") == 3
+    # a rule added out of band is drift, and apply reverts it; the kept ones stay
+    lab.allow("db", "tcp", 22, 22, IpRanges=[{"CidrIp": "203.0.113.0/24"}])
+    code, out, _ = cli(capsys, "drift", spec_file, "-t", "aws")
+    assert code == 2 and "db/in/tcp/22/cidr:203.0.113.0/24" in out
+    assert cli(capsys, "apply", spec_file, "-t", "aws", "--auto-approve")[0] == 0
+    live = {r["SecurityGroupRuleId"]: r for r in ec2.describe_security_group_rules()["SecurityGroupRules"]}
+    assert not any(r.get("CidrIpv4") == "203.0.113.0/24" for r in live.values())
+    assert any(r.get("PrefixListId") == plist for r in live.values())
+    # taken off the list, a kept rule is removed like any other, and the plan says what that closes
+    spec["targets"]["aws"]["unmanaged"] = kept[1:]
+    spec_file.write_text(yaml.safe_dump(spec))
+    code, out, _ = cli(capsys, "plan", spec_file, "-t", "aws", "--detailed-exitcode")
+    assert code == 2 and "app/in/47/all/cidr:10.5.0.0/16" in out and "delete" in out

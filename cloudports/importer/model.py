@@ -45,3 +45,4 @@ class Lab:
     egress: Literal["open", "strict"]
     targets: dict[str, dict[str, Any]]  # the spec's `targets` block, so that `plan` works at once
     approximations: list[str] = field(default_factory=list)  # what the reader could not express
+    live_rules: list[str] = field(default_factory=list)  # every live rule, named as plan and drift name rules

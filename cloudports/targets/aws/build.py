@@ -103,6 +103,7 @@ def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
         max_rules=settings.max_rules_per_group,
         max_groups_per_interface=settings.max_groups_per_interface,
         members=topo.members_for("aws"),
+        unmanaged=frozenset(settings.unmanaged),
     )
     split_roles(state, settings.max_rules_per_group, settings.max_groups_per_interface)
     return state

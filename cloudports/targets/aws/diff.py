@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from cloudports.live.membership import Regroup, membership_changes
-from cloudports.live.plan import Change, Plan
+from cloudports.live.plan import Change, Kept, Plan
 from cloudports.targets.aws.members import QUOTA_HINT, quota_problems, regroups, unmatched
 from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, Machine, SecurityGroup, SgRule, open_egress
 from cloudports.targets.aws.moves import interleave
@@ -46,6 +46,7 @@ class AwsDiff:
     change: list[tuple[SgRule, SgRule, str]] = field(default_factory=list)  # desired, live, rule ID
     remove: list[tuple[SgRule, str]] = field(default_factory=list)  # live rule, rule ID
     regroups: list[Regroup[Machine]] = field(default_factory=list)  # interfaces whose cloudports groups change
+    kept: list[SgRule] = field(default_factory=list)  # live rules the spec lists as unmanaged: left as they are
     notes: list[str] = field(default_factory=list)
     destroying: bool = False
 
@@ -109,7 +110,8 @@ class AwsDiff:
             before = {"interface": machine.id, "instance": machine.instance_id, "groups": list(machine.group_ids)}
             changes += membership_changes(regroup, names, before)
         scope = f"{self.desired.vpc_id} ({self.desired.region})"
-        return Plan("aws", self.desired.topology, scope, changes, list(self.notes))
+        kept = [Kept(RULE, r.key, rule_summary(r, names)) for r in self.kept]
+        return Plan("aws", self.desired.topology, scope, changes, list(self.notes), kept)
 
 
 def _group_dict(desired: AwsState, group: SecurityGroup) -> dict[str, Any]:
@@ -188,7 +190,9 @@ def _diff_rules(result: AwsDiff) -> None:
                 result.add.append(want)
         elif have.description != want.description and not _default_egress_kept(result.desired, live, want, have):
             result.change.append((want, have, live.rule_ids[key]))
-    result.remove = [(r, live.rule_ids[k]) for k, r in live.state.rules.items() if k not in result.desired.rules]
+    extra = {k: r for k, r in live.state.rules.items() if k not in result.desired.rules}
+    result.kept = [r for k, r in extra.items() if k in result.desired.unmanaged]
+    result.remove = [(r, live.rule_ids[k]) for k, r in extra.items() if k not in result.desired.unmanaged]
     result.remove += live.duplicates
 
 

@@ -17,8 +17,8 @@ from cloudports.importer.write import valid_name
 from cloudports.spec.model import PortSpec
 from cloudports.targets.aws.api import aws_errors
 from cloudports.targets.aws.build import DESCRIPTION_TAG
-from cloudports.targets.aws.model import PART_TAG, SgRule
-from cloudports.targets.aws.read import _describe_groups, _tags, vpc_has_ipv6, describe_rules, normalise_rule
+from cloudports.targets.aws.model import PART_TAG, SgRule, part_key
+from cloudports.targets.aws.read import _describe_groups, _part, _tags, describe_rules, normalise_rule, vpc_has_ipv6
 from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG
 
 ALL_OUT = {"0.0.0.0/0", "::/0"}
@@ -169,4 +169,11 @@ def read_lab(ec2: Any, vpc: str, options: dict[str, str | None]) -> Lab:
         egress,  # type: ignore[arg-type]
         {"aws": settings},
         notes,
+        _rule_names(groups, roles, raw),
     )
+
+
+def _rule_names(groups: list[dict[str, Any]], roles: dict[str, LiveRole], raw: list[dict[str, Any]]) -> list[str]:
+    """Every live rule as plan names it: by its group's key (a split role's later groups: 'web-2', ...)."""
+    keys = {g["GroupId"]: part_key(roles[g["GroupId"]].name, _part(_tags(g))) for g in groups}
+    return sorted({normalise_rule(r, keys).key for r in raw})

@@ -99,7 +99,7 @@ class SgRule:
 
     @property
     def ports(self) -> str:
-        if self.ip_protocol == "-1":
+        if self.ip_protocol == "-1" or self.from_port is None:  # -1, or a protocol without ports (47: GRE)
             return "all"
         if self.ip_protocol in ("icmp", "icmpv6"):
             return "any" if self.from_port == -1 else f"{self.from_port}:{self.to_port}"
@@ -195,6 +195,7 @@ class AwsState:
     members: dict[str, AwsMembers] = field(default_factory=dict)  # role -> which machines carry its group (spec)
     machines: dict[str, Machine] = field(default_factory=dict)  # eni ID -> interface (live state only)
     group_ids: dict[str, str] = field(default_factory=dict)  # group key -> sg- ID (live state only)
+    unmanaged: frozenset[str] = frozenset()  # keys of live rules kept, not managed (targets.aws.unmanaged)
     ipv6: bool | None = None  # live state read for verify/query: whether the VPC has an IPv6 block (None: unknown)
 
     @property
