@@ -48,7 +48,9 @@ class HandMade:
         return {"UserIdGroupPairs": [{**pair, "Description": description} if description else pair]}
 
     def rule_ids(self) -> set[str]:
-        found = self.ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": list(self.ids.values())}])
+        found = self.ec2.describe_security_group_rules(
+            Filters=[{"Name": "group-id", "Values": list(self.ids.values())}]
+        )
         return {r["SecurityGroupRuleId"] for r in found["SecurityGroupRules"]}
 
 
@@ -84,9 +86,15 @@ def test_default_egress_imports_open_and_adopting_writes_only_tags(
     lab.allow("app", "tcp", 8080, 8080, **lab.group("web", "web calls app"))
     lab.allow("db", "tcp", 5432, 5432, **lab.group("app"))
     lab.allow("web", "tcp", 22, 22, IpRanges=[{"CidrIp": "198.51.100.0/24", "Description": "ops"}])
+    lab.allow("db", "tcp", 3389, 3389, IpRanges=[{"CidrIp": "0.0.0.0/0", "Description": "rdp"}])
     spec, _ = adopt(capsys, lab, tmp_path)
     assert spec["egress"] == "open"
-    assert "any-ipv4" not in str(spec)
+    assert "any-ipv4" not in str(spec["flows"][1:])
+    # allow_exposure only where the lint would refuse the flow: RDP from all of IPv4, not HTTPS, not a /24
+    assert [f["from"] for f in spec["flows"] if f.get("allow_exposure")] == ["any-ipv4"]
+    assert {"from": "any-ipv4", "to": "db", "services": ["tcp/3389"], "description": "rdp"} == {
+        k: v for k, v in spec["flows"][0].items() if k != "allow_exposure"
+    }
 
 
 def test_rules_a_spec_cannot_say_are_kept_unmanaged_and_later_extras_are_still_reverted(
@@ -123,3 +131,26 @@ def test_rules_a_spec_cannot_say_are_kept_unmanaged_and_later_extras_are_still_r
     spec_file.write_text(yaml.safe_dump(spec))
     code, out, _ = cli(capsys, "plan", spec_file, "-t", "aws", "--detailed-exitcode")
     assert code == 2 and "app/in/47/all/cidr:10.5.0.0/16" in out and "delete" in out
+
+
+def test_a_self_reference_through_ipv6_egress_and_strict_groups_keep_every_decision(
+    vpc: str, ec2: Any, capsys, tmp_path: Path
+) -> None:
+    """app's machines reach each other only over IPv6 (its egress is ::/0 alone); db may only answer web."""
+    lab = HandMade(ec2, vpc)
+    lab.allow("app", "-1", -1, -1, **lab.group("app", "cluster"))
+    ec2.revoke_security_group_egress(
+        GroupId=lab.ids["app"], IpPermissions=[{"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]
+    )
+    everything_out = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}
+    ec2.revoke_security_group_egress(GroupId=lab.ids["db"], IpPermissions=[everything_out])
+    lab.allow("db", "tcp", 5432, 5432, **lab.group("app", "app uses db"))
+    lab.allow("db", "udp", 1024, 2048, egress=True, **lab.group("web"))
+    lab.allow("web", "udp", 1000, 3000, **lab.group("db"))
+    lab.allow("app", "tcp", 8000, 8099, **lab.group("web"))
+    lab.allow("web", "icmp", 8, -1, IpRanges=[{"CidrIp": "10.0.0.0/8"}])
+    lab.allow("web", "icmp", 3, 4, IpRanges=[{"CidrIp": "10.0.0.0/8"}])
+    lab.allow("web", "icmpv6", 128, -1, Ipv6Ranges=[{"CidrIpv6": "fd00::/8"}])
+    lab.allow("web", "tcp", 443, 443, Ipv6Ranges=[{"CidrIpv6": "2001:db8::/32", "Description": "partners"}])
+    spec, _ = adopt(capsys, lab, tmp_path)
+    assert spec["egress"] == "strict"

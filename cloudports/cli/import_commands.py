@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import Annotated
 
 import typer
 
@@ -12,10 +12,6 @@ from cloudports.cli.common import TARGET_METAVAR
 from cloudports.cli.target_options import TargetOptions, options_for, with_import_options
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.targets import registry
-
-if TYPE_CHECKING:
-    from cloudports.importer.model import Lab
-    from cloudports.targets.base import Target
 
 EXPRESSED, APPROXIMATED = 0, 2
 
@@ -33,6 +29,7 @@ def import_(
 
     Roles from groups, networks from CIDRs, catalog services by name, flows. Exit 0 when everything was
     expressed, 2 when something was approximated (listed), 1 on error."""
+    from cloudports.importer.finish import allow_refused_exposure, keep_unmanaged
     from cloudports.importer.synthesis import build_spec
     from cloudports.importer.write import spec_text, valid_name
 
@@ -43,30 +40,20 @@ def import_(
     lab = chosen.import_lab({**options, "name": valid_name(name) if name else None})
     spec, notes = build_spec(lab)
     source = ", ".join(f"{k}={v}" for k, v in sorted(options.items()) if v)
-    out_file.write_text(spec_text(spec, notes, f"{target} ({source})"), encoding="utf-8")
-    if _keep_unmanaged(chosen, out_file, spec, lab, notes):
+
+    def write() -> None:
         out_file.write_text(spec_text(spec, notes, f"{target} ({source})"), encoding="utf-8")
+
+    write()  # the last steps read the spec as written (the lint and the compiler judge the file)
+    if allow_refused_exposure(out_file, spec):
+        write()
+    if keep_unmanaged(chosen, out_file, spec, lab, notes):
+        write()
     for note in notes:
         common.err.print(f"warning: {note}", style="yellow", markup=False, highlight=False)
     flows, roles = len(spec["flows"]), len(spec["roles"])
     common.out.print(f"wrote {out_file}: {roles} roles, {flows} flows, {len(notes)} approximation(s)", markup=False)
     return APPROXIMATED if notes else EXPRESSED
-
-
-def _keep_unmanaged(chosen: Target[Any, Any], spec_file: Path, spec: dict[str, Any], lab: Lab, notes: list[str]) -> bool:
-    """Every live rule the written spec does not compile to goes on the spec's list of rules kept as they are
-    (`targets.<name>.unmanaged`), so that adopting deletes nothing; said in the notes. Whether the list changed."""
-    from cloudports.pipeline import compile_spec
-
-    try:
-        kept = chosen.unmanaged_rules(compile_spec(spec_file), lab)
-    except CloudportsError:  # the spec does not compile (validate says why): nothing can be compared
-        return False
-    if not kept:
-        return False
-    spec["targets"].setdefault(chosen.name, {})["unmanaged"] = kept
-    notes += [f"{key}: kept as it is, not managed (targets.{chosen.name}.unmanaged)" for key in kept]
-    return True
 
 
 import_.__name__ = "import"

@@ -331,6 +331,12 @@ def _lint_http(topology: Topology, flows: list[Flow], problems: Problems) -> Non
             )
 
 
+def refused_flows(topology: Topology) -> set[int]:
+    """The indices (in the spec's `flows`) of the flows whose exposure the lint refuses (an error, not a warning)."""
+    flows = [*topology.flows, *topology.skipped_flows]
+    return {flow.index for severity, flow in _judge(_openings(topology, flows)) if severity == "error"}
+
+
 def lint_exposure(topology: Topology, problems: Problems) -> None:
     """Every flow counts, including those of other phases: a setup phase that exposes SMB is still an exposure."""
     flows = sorted([*topology.flows, *topology.skipped_flows], key=lambda f: f.loc)

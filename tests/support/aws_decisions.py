@@ -147,7 +147,7 @@ def _cells(labs: Iterable[Lab]) -> list[str]:
         for net in (n for a in lab.allows for n in a.nets):
             points.add(net.network_address)
             after = int(net.broadcast_address) + 1
-            if after < 2 ** net.max_prefixlen:
+            if after < 2**net.max_prefixlen:
                 points.add(type(net.network_address)(after))
     return [str(p) for p in sorted(points, key=lambda p: (p.version, int(p)))]
 

@@ -57,6 +57,35 @@ def _sg_rule(rule: Rule, described: dict[tuple[str, ...], str]) -> SgRule:
     )
 
 
+def _covers(wide: SgRule, narrow: SgRule) -> bool:
+    """Whether `wide` admits every protocol and port `narrow` does (their peers aside)."""
+    if wide.ip_protocol == "-1":
+        return True
+    if wide.ip_protocol != narrow.ip_protocol or wide.from_port is None or narrow.from_port is None:
+        return False
+    if wide.ip_protocol in ("tcp", "udp"):
+        return wide.from_port <= narrow.from_port and (narrow.to_port or 0) <= (wide.to_port or 0)
+    return wide.from_port == -1 or (wide.from_port == narrow.from_port and wide.to_port in (-1, narrow.to_port))
+
+
+def _egress_already_allowed(rules: dict[str, SgRule]) -> list[str]:
+    """Strict egress: the keys of role-to-role egress rules that the same group's egress to a whole address family
+    (0.0.0.0/0 or ::/0, which hold every machine) already admits. Writing them would add nothing a flow needs
+    (a role-to-role flow holds over either family) and would only spend the group's rule quota; adopting a lab
+    whose groups let everything out over one family must not open the other."""
+    wide: dict[str, list[SgRule]] = {}
+    for rule in rules.values():
+        if rule.direction == "egress" and (rule.cidr_ipv4 or rule.cidr_ipv6 or "").endswith("/0"):
+            wide.setdefault(rule.group, []).append(rule)
+    return [
+        key
+        for key, rule in rules.items()
+        if rule.direction == "egress"
+        and rule.referenced_group
+        and any(_covers(w, rule) for w in wide.get(rule.group, ()))
+    ]
+
+
 @gc_paused()  # builds a large acyclic structure: see gcpause
 def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
     """The one route to an AWS state from a spec: `settings` is the spec's targets.aws with any command-line
@@ -90,6 +119,9 @@ def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
         rules[key] = sg_rule
     if topo.egress == "open":
         rules |= {r.key: r for role_name in groups for r in open_egress(role_name)}
+    else:
+        for key in _egress_already_allowed(rules):
+            del rules[key], origins[key]
     state = AwsState(
         topology=topo.name,
         region=settings.region,

@@ -170,6 +170,7 @@ def read_lab(ec2: Any, vpc: str, options: dict[str, str | None]) -> Lab:
         {"aws": settings},
         notes,
         _rule_names(groups, roles, raw),
+        wide_egress_holds_roles=True,  # build.py writes no role-to-role egress a /0 egress admits
     )
 
 
