@@ -8,14 +8,18 @@ the groups the same (same IDs), and no live rule may be gone unless an equal one
 
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import pytest
 import yaml
+from botocore.exceptions import ClientError
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cloudports.cli import main
-from cloudports.emulators.aws import create_vpc
+from cloudports.emulators.aws import boto3_client, create_vpc, reset_moto
 from tests.support import aws_decisions
 
 EVERYTHING = {"IpRanges": [{"CidrIp": "0.0.0.0/0"}], "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}
@@ -92,9 +96,15 @@ def test_default_egress_imports_open_and_adopting_writes_only_tags(
     assert "any-ipv4" not in str(spec["flows"][1:])
     # allow_exposure only where the lint would refuse the flow: RDP from all of IPv4, not HTTPS, not a /24
     assert [f["from"] for f in spec["flows"] if f.get("allow_exposure")] == ["any-ipv4"]
-    assert {"from": "any-ipv4", "to": "db", "services": ["tcp/3389"], "description": "rdp"} == {
-        k: v for k, v in spec["flows"][0].items() if k != "allow_exposure"
-    }
+    rdp = {k: v for k, v in spec["flows"][0].items() if k != "allow_exposure"}
+    assert rdp == {"from": "any-ipv4", "to": "db", "services": ["tcp/3389"], "description": "rdp"}
+    # all of IPv4 reaches RDP: the internet can connect, over IPv4 (and over IPv6 nothing can)
+    spec_file = tmp_path / "lab.yaml"
+    code, out, _ = cli(
+        capsys, "query", spec_file, "--from", "internet", "--to", "db", "--port", "tcp/3389", "-t", "aws", "--live"
+    )
+    assert code == 0 and "ALLOWED" in out and "over IPv4 (" in out and "over IPv6 none can" in out
+    assert cli(capsys, "verify", spec_file, "-t", "aws", "--live")[0] == 0
 
 
 def test_rules_a_spec_cannot_say_are_kept_unmanaged_and_later_extras_are_still_reverted(
@@ -118,6 +128,16 @@ def test_rules_a_spec_cannot_say_are_kept_unmanaged_and_later_extras_are_still_r
     spec_file = tmp_path / "lab.yaml"
     code, out, _ = cli(capsys, "drift", spec_file, "-t", "aws")
     assert code == 0 and out.count("kept, not managed: rule") == 3
+    # verify: what the kept rules admit is said, not counted; the same kind of rule out of band is a difference
+    code, out, _ = cli(capsys, "verify", spec_file, "-t", "aws", "--live")
+    assert code == 0 and "kept, not managed" in out, out
+    lab.allow("db", "tcp", 9100, 9100, UserIdGroupPairs=[{"GroupId": foreign}])
+    lab.allow("db", "udp", 53, 53, PrefixListIds=[{"PrefixListId": plist}])
+    code, out, _ = cli(capsys, "verify", spec_file, "-t", "aws", "--live")
+    assert code == 2 and f"security group {foreign} -> db: tcp/9100" in out and f"db/in/tcp/9100/sgid:{foreign}" in out
+    assert f"prefix list {plist} -> db: udp/53" in out
+    assert cli(capsys, "apply", spec_file, "-t", "aws", "--auto-approve")[0] == 0  # reverts both
+    assert cli(capsys, "verify", spec_file, "-t", "aws", "--live")[0] == 0
     # a rule added out of band is drift, and apply reverts it; the kept ones stay
     lab.allow("db", "tcp", 22, 22, IpRanges=[{"CidrIp": "203.0.113.0/24"}])
     code, out, _ = cli(capsys, "drift", spec_file, "-t", "aws")
@@ -154,3 +174,84 @@ def test_a_self_reference_through_ipv6_egress_and_strict_groups_keep_every_decis
     lab.allow("web", "tcp", 443, 443, Ipv6Ranges=[{"CidrIpv6": "2001:db8::/32", "Description": "partners"}])
     spec, _ = adopt(capsys, lab, tmp_path)
     assert spec["egress"] == "strict"
+
+
+# ------------------------------------------------------------------------------------------------ property
+
+CIDRS = ["10.0.0.0/16", "10.1.2.0/24", "0.0.0.0/0", "198.51.100.0/24", "203.0.113.0/25"]
+CIDRS6 = ["::/0", "fd00:1::/64", "2001:db8::/32"]
+PORTS = {"tcp": [(22, 22), (80, 443), (1433, 1433), (8080, 8090)], "udp": [(53, 53), (1000, 2000)]}
+ICMP = {"icmp": [(8, -1), (3, 4), (-1, -1)], "icmpv6": [(128, -1), (-1, -1)]}
+
+
+@st.composite
+def permissions(draw: st.DrawFn, roles: list[str]) -> tuple[str, bool, dict[str, Any]]:
+    protocol = draw(st.sampled_from(["tcp", "udp", "icmp", "icmpv6", "-1", "47"]))
+    low, high = draw(st.sampled_from({**PORTS, **ICMP}.get(protocol, [(-1, -1)])))
+    peer = draw(st.sampled_from(["group", "cidr", "cidr6", "foreign", "prefix-list"]))
+    if protocol == "icmp" and peer == "cidr6" or protocol == "icmpv6" and peer == "cidr":
+        peer = "group"
+    return (
+        draw(st.sampled_from(roles)),
+        draw(st.booleans()),
+        {
+            "IpProtocol": protocol,
+            "FromPort": low,
+            "ToPort": high,
+            "peer": (peer, draw(st.sampled_from(roles if peer == "group" else CIDRS if peer == "cidr" else CIDRS6))),
+        },
+    )
+
+
+@st.composite
+def hand_made_labs(draw: st.DrawFn) -> dict[str, Any]:
+    roles = draw(st.lists(st.sampled_from(["web", "app", "db", "jump"]), min_size=1, max_size=3, unique=True))
+    egress = {r: draw(st.sampled_from(["default", "none", "ipv6-only"])) for r in roles}
+    rules = draw(st.lists(permissions(roles), max_size=6))
+    return {"roles": roles, "egress": egress, "rules": rules, "ipv6": draw(st.booleans())}
+
+
+def _peer(lab: HandMade, kind: str, value: str, foreign: str, plist: str) -> dict[str, Any]:
+    return {
+        "group": lambda: lab.group(value),
+        "cidr": lambda: {"IpRanges": [{"CidrIp": value}]},
+        "cidr6": lambda: {"Ipv6Ranges": [{"CidrIpv6": value}]},
+        "foreign": lambda: {"UserIdGroupPairs": [{"GroupId": foreign}]},
+        "prefix-list": lambda: {"PrefixListIds": [{"PrefixListId": plist}]},
+    }[kind]()
+
+
+def build(ec2: Any, vpc: str, drawn: dict[str, Any]) -> HandMade:
+    lab = HandMade(ec2, vpc, tuple(drawn["roles"]))
+    foreign = ec2.create_security_group(GroupName="other", Description="not the lab's", VpcId=vpc)["GroupId"]
+    plist = ec2.create_managed_prefix_list(
+        PrefixListName="offices", MaxEntries=2, AddressFamily="IPv4", Entries=[{"Cidr": "192.0.2.0/24"}]
+    )["PrefixList"]["PrefixListId"]
+    for role, mode in drawn["egress"].items():
+        if mode != "default":
+            everything = {"IpProtocol": "-1", "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}
+            ec2.revoke_security_group_egress(GroupId=lab.ids[role], IpPermissions=[everything])
+        if mode == "ipv6-only" and not drawn["ipv6"]:  # a VPC without IPv6 gave no ::/0 rule: add one
+            lab.allow(role, "-1", -1, -1, egress=True, Ipv6Ranges=[{"CidrIpv6": "::/0"}])
+        if mode == "none" and drawn["ipv6"]:
+            ec2.revoke_security_group_egress(
+                GroupId=lab.ids[role], IpPermissions=[{"IpProtocol": "-1", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]}]
+            )
+    for role, egress, rule in drawn["rules"]:
+        peer = _peer(lab, *rule["peer"], foreign, plist)
+        try:
+            lab.allow(role, rule["IpProtocol"], rule["FromPort"], rule["ToPort"], egress=egress, **peer)
+        except ClientError as exc:  # the same rule drawn twice
+            assert "Duplicate" in str(exc)
+    return lab
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(drawn=hand_made_labs())
+def test_random_hand_made_labs_adopt_with_identical_decisions(drawn: dict[str, Any], moto_server: str, capsys) -> None:
+    reset_moto(moto_server)
+    lab = build(boto3_client(moto_server), create_vpc(moto_server, ipv6=drawn["ipv6"]), drawn)
+    with tempfile.TemporaryDirectory() as tmp:
+        adopt(capsys, lab, Path(tmp), only_tags=False)

@@ -287,6 +287,9 @@ def verify_topology(topology: Topology, sides: list[Side]) -> Report:
         roles = len(topology.roles)
         report.pairs = max(report.pairs, roles * roles + 2 * roles * len(verifier.cells))
         report.notes += [f"{side.name}: {n}" for n in side.reach.unjudged()]
+        # rules whose peers are machines no spec names (another group, a prefix list): differences, with the rule
+        for src, dst, traffic, why in getattr(side.reach, "unknown_admits", list)():
+            report.differences.append(Difference(side.name, src, dst, traffic, side.name, (f"{side.name}: {why}",)))
         if verifier.families != (4, 6):
             shown = " and ".join(f"IPv{f}" for f in verifier.families)
             report.notes.append(f"{side.name}: its machines have {shown} addresses only; only that is compared")

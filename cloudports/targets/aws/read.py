@@ -262,6 +262,7 @@ def read_live(
         rules=rules,
         egress=desired.egress,
         group_ids={key: g.id for key, g in groups.items()},
+        unmanaged=desired.unmanaged,
     )
     if machines or desired.members or destroying or any(key not in desired.groups for key in groups):
         state.machines = read_machines(ec2, vpc, any(m.tags for m in desired.members.values()))
