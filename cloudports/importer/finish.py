@@ -45,5 +45,10 @@ def keep_unmanaged(chosen: Target[Any, Any], spec_file: Path, spec: dict[str, An
     if not kept:
         return False
     spec["targets"].setdefault(chosen.name, {})["unmanaged"] = kept
-    notes += [f"{key}: kept as it is, not managed (targets.{chosen.name}.unmanaged)" for key in kept]
+    kept_text = f"kept as it is, not managed (targets.{chosen.name}.unmanaged)"
+    for key in kept:  # what the reader said of the rule, and that it stays
+        said = [i for i, note in enumerate(notes) if note.startswith(f"{key}:")]
+        for i in said:
+            notes[i] = f"{notes[i].removesuffix('; left out').removesuffix(', left out')}; {kept_text}"
+        notes += [] if said else [f"{key}: {kept_text}"]
     return True

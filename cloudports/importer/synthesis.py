@@ -136,7 +136,7 @@ def networks_of(entries: dict[FlowKey, set[PortSpec]], hints: dict[str, set[str]
     for cidrs in ordered:
         said = set.union(*(hints.get(c, set()) for c in cidrs))
         hint = said.pop() if len(said) == 1 else ""
-        if frozenset(cidrs) == EVERYWHERE and hint in ("", INTERNET):
+        if frozenset(cidrs) == EVERYWHERE:  # all addresses are the internet, whatever a rule's description says
             name = INTERNET
         elif cidrs in (["0.0.0.0/0"], ["::/0"]):  # a whole family is that, whatever a rule's description says
             name = "any-ipv4" if cidrs == ["0.0.0.0/0"] else "any-ipv6"

@@ -292,5 +292,8 @@ def verify_topology(topology: Topology, sides: list[Side]) -> Report:
             report.differences.append(Difference(side.name, src, dst, traffic, side.name, (f"{side.name}: {why}",)))
         if verifier.families != (4, 6):
             shown = " and ".join(f"IPv{f}" for f in verifier.families)
-            report.notes.append(f"{side.name}: its machines have {shown} addresses only; only that is compared")
+            report.notes.append(
+                f"{side.name}: its machines have {shown} addresses only (the network carries no other); "
+                f"only {shown} is compared"
+            )
     return report

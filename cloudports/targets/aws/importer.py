@@ -115,7 +115,7 @@ def _halves(rules: list[SgRule], notes: list[str]) -> list[Half]:
     halves = []
     for rule in rules:
         port = _port(rule)
-        where = f"{rule.group}: {rule.direction} IP protocol {rule.ip_protocol}"
+        where = f"{rule.key}: {rule.direction} IP protocol {rule.ip_protocol}"
         if port is None:
             notes.append(f"{where}: a spec names tcp, udp, icmp, icmpv6 or all only; left out")
             continue
