@@ -146,7 +146,9 @@ def test_rules_a_spec_cannot_say_are_kept_unmanaged_and_later_extras_are_still_r
     live = {r["SecurityGroupRuleId"]: r for r in ec2.describe_security_group_rules()["SecurityGroupRules"]}
     assert not any(r.get("CidrIpv4") == "203.0.113.0/24" for r in live.values())
     assert any(r.get("PrefixListId") == plist for r in live.values())
-    # taken off the list, a kept rule is removed like any other, and the plan says what that closes
+    # --prune removes every kept rule; taken off the list, a kept rule is removed like any other
+    code, out, _ = cli(capsys, "plan", spec_file, "-t", "aws", "--prune", "--detailed-exitcode")
+    assert code == 2 and out.count("delete") >= 3 and "kept, not managed" not in out
     spec["targets"]["aws"]["unmanaged"] = kept[1:]
     spec_file.write_text(yaml.safe_dump(spec))
     code, out, _ = cli(capsys, "plan", spec_file, "-t", "aws", "--detailed-exitcode")
@@ -255,3 +257,20 @@ def test_random_hand_made_labs_adopt_with_identical_decisions(drawn: dict[str, A
     lab = build(boto3_client(moto_server), create_vpc(moto_server, ipv6=drawn["ipv6"]), drawn)
     with tempfile.TemporaryDirectory() as tmp:
         adopt(capsys, lab, Path(tmp), only_tags=False)
+
+
+def test_allow_exposure_goes_on_every_flow_the_lint_refuses_and_no_other(tmp_path: Path) -> None:
+    from cloudports.compile.lint import refused_flows
+    from cloudports.spec import load_topology
+
+    flows = [
+        {"from": "any-ipv4", "to": "web", "services": ["tcp/3389"]},  # alone it crosses the line: refused
+        {"from": "any-ipv6", "to": "web", "services": ["tcp/3389"]},  # refused once the first is allowed
+        {"from": "internet", "to": "web", "services": ["tcp/443"]},  # not risky
+        {"from": "office", "to": "web", "services": ["tcp/22"]},  # a /24: not refused
+    ]
+    networks = {"any-ipv4": {"ipv4": ["0.0.0.0/0"]}, "any-ipv6": {"ipv6": ["::/0"]}}
+    networks["office"] = {"ipv4": ["198.51.100.0/24"]}
+    spec = {"name": "lint", "networks": networks, "roles": {"web": {}}, "flows": flows}
+    (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
+    assert refused_flows(load_topology(tmp_path / "spec.yaml")) == {0, 1}

@@ -29,10 +29,16 @@ class AwsOptions:
     # Accept an update that no order of API calls can make without briefly blocking declared flows (the CLI
     # flag --allow-gap): "true", "1" or "yes".
     allow_gap: str | None = None
+    # Manage the rules the spec keeps unmanaged too, i.e. delete them (the CLI flag --prune).
+    prune: str | None = None
 
     @property
     def gap_allowed(self) -> bool:
         return str(self.allow_gap).lower() in ("1", "true", "yes")
+
+    @property
+    def pruning(self) -> bool:
+        return str(self.prune).lower() in ("1", "true", "yes")
 
 
 class AwsBackend:
@@ -97,4 +103,6 @@ def open_backend(
     once, with the VPC and region it will be applied to."""
     options = AwsOptions(**values)
     placed, ec2 = _place(policy.topology.name, settings, options)
+    if options.pruning:  # the kept rules become extra rules: the plan removes them and says what they allowed
+        placed = placed.model_copy(update={"unmanaged": []})
     return AwsBackend(build_aws(policy, placed), ec2, adopt, options.gap_allowed)
