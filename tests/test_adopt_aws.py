@@ -8,6 +8,7 @@ the groups the same (same IDs), and no live rule may be gone unless an equal one
 
 from __future__ import annotations
 
+import contextlib
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -153,6 +154,11 @@ def test_rules_a_spec_cannot_say_are_kept_unmanaged_and_later_extras_are_still_r
     spec_file.write_text(yaml.safe_dump(spec))
     code, out, _ = cli(capsys, "plan", spec_file, "-t", "aws", "--detailed-exitcode")
     assert code == 2 and "app/in/47/all/cidr:10.5.0.0/16" in out and "delete" in out
+    # a kept rule that disappears is said (cloudports does not write back what it does not manage)
+    revoked = {"IpProtocol": "tcp", "FromPort": 8443, "ToPort": 8443, "PrefixListIds": [{"PrefixListId": plist}]}
+    ec2.revoke_security_group_ingress(GroupId=lab.ids["web"], IpPermissions=[revoked])
+    code, out, _ = cli(capsys, "drift", spec_file, "-t", "aws")
+    assert f"rule web/in/tcp/8443/pl:{plist} is on the spec's list" in out
 
 
 def test_a_self_reference_through_ipv6_egress_and_strict_groups_keep_every_decision(
@@ -274,3 +280,58 @@ def test_allow_exposure_goes_on_every_flow_the_lint_refuses_and_no_other(tmp_pat
     spec = {"name": "lint", "networks": networks, "roles": {"web": {}}, "flows": flows}
     (tmp_path / "spec.yaml").write_text(yaml.safe_dump(spec))
     assert refused_flows(load_topology(tmp_path / "spec.yaml")) == {0, 1}
+
+
+@st.composite
+def mutations(draw: st.DrawFn) -> tuple[str, int, tuple[str, bool, dict[str, Any]]]:
+    return draw(st.sampled_from(["add", "revoke"])), draw(st.integers(0, 50)), draw(permissions(["web", "app", "db"]))
+
+
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(change=mutations(), ipv6=st.booleans())
+def test_verify_flags_every_out_of_band_change_that_changes_a_decision(
+    change: tuple[str, int, tuple[str, bool, dict[str, Any]]], ipv6: bool, moto_server: str, capsys
+) -> None:
+    """After adopting a lab, one rule added or removed out of band (a group, CIDR, foreign group or prefix-list
+    peer): if the independent evaluator sees any decision change, `verify --live` must report a difference."""
+    reset_moto(moto_server)
+    ec2 = boto3_client(moto_server)
+    drawn = {"roles": ["web", "app", "db"], "egress": {"db": "none"}, "ipv6": ipv6}
+    drawn["rules"] = [("app", False, {"IpProtocol": "tcp", "FromPort": 8080, "ToPort": 8080, "peer": ("group", "web")})]
+    drawn["rules"] += [
+        ("db", True, {"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "peer": ("cidr", "10.0.0.0/16")})
+    ]
+    drawn["rules"] += [
+        ("web", False, {"IpProtocol": "tcp", "FromPort": 443, "ToPort": 443, "peer": ("cidr", "0.0.0.0/0")})
+    ]
+    lab = build(
+        ec2, create_vpc(moto_server, ipv6=ipv6), {**drawn, "egress": {"web": "default", "app": "default", "db": "none"}}
+    )
+    with tempfile.TemporaryDirectory() as tmp:
+        adopt(capsys, lab, Path(tmp), only_tags=False)
+        before = aws_decisions.read_lab(ec2, lab.vpc)
+        action, pick, (role, egress, rule) = change
+        if action == "add":
+            foreign = next(g for g in before.groups if g not in lab.ids.values())
+            plist = ec2.describe_managed_prefix_lists()["PrefixLists"][-1]["PrefixListId"]
+            with contextlib.suppress(ClientError):  # already there
+                lab.allow(
+                    role,
+                    rule["IpProtocol"],
+                    rule["FromPort"],
+                    rule["ToPort"],
+                    egress,
+                    **_peer(lab, *rule["peer"], foreign, plist),
+                )
+        else:
+            found = ec2.describe_security_group_rules(Filters=[{"Name": "group-id", "Values": list(lab.ids.values())}])
+            target = sorted(found["SecurityGroupRules"], key=lambda r: r["SecurityGroupRuleId"])
+            victim = target[pick % len(target)]
+            call = ec2.revoke_security_group_egress if victim["IsEgress"] else ec2.revoke_security_group_ingress
+            call(GroupId=victim["GroupId"], SecurityGroupRuleIds=[victim["SecurityGroupRuleId"]])
+        changed = aws_decisions.differences(before, aws_decisions.read_lab(ec2, lab.vpc))
+        code, out, _ = cli(capsys, "verify", Path(tmp) / "lab.yaml", "-t", "aws", "--live")
+        if changed:
+            assert code == 2, f"{changed[:3]}\n{out}"

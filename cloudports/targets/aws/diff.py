@@ -194,6 +194,12 @@ def _diff_rules(result: AwsDiff) -> None:
     result.kept = [r for k, r in extra.items() if k in result.desired.unmanaged]
     result.remove = [(r, live.rule_ids[k]) for k, r in extra.items() if k not in result.desired.unmanaged]
     result.remove += live.duplicates
+    result.notes += [
+        f"rule {key} is on the spec's list of rules kept, not managed (targets.aws.unmanaged), but is not there: "
+        "what it allowed is no longer allowed (cloudports does not write it back); take it off the list"
+        for key in sorted(result.desired.unmanaged - live.state.rules.keys())
+        if key.split("/")[0] in live.groups
+    ]
 
 
 def _needless(desired: AwsState, live: LiveState, want: SgRule) -> bool:
