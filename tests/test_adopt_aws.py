@@ -52,11 +52,12 @@ class HandMade:
         pair = {"GroupId": self.ids[role]}
         return {"UserIdGroupPairs": [{**pair, "Description": description} if description else pair]}
 
-    def rule_ids(self) -> set[str]:
+    def rule_ids(self) -> dict[str, str]:
+        """Rule ID -> description, of the lab's groups."""
         found = self.ec2.describe_security_group_rules(
             Filters=[{"Name": "group-id", "Values": list(self.ids.values())}]
         )
-        return {r["SecurityGroupRuleId"] for r in found["SecurityGroupRules"]}
+        return {r["SecurityGroupRuleId"]: r.get("Description", "") for r in found["SecurityGroupRules"]}
 
 
 def adopt(
@@ -74,8 +75,8 @@ def adopt(
     after = aws_decisions.read_lab(lab.ec2, lab.vpc)
     assert aws_decisions.differences(before, after) == []
     assert set(after.groups) == set(before.groups)  # the same groups: same IDs
-    assert rules_before <= lab.rule_ids(), "a live rule was deleted"
-    assert not only_tags or lab.rule_ids() == rules_before, "a rule was added"
+    assert rules_before.keys() <= lab.rule_ids().keys(), "a live rule was deleted"
+    assert not only_tags or lab.rule_ids() == rules_before, "a rule was added or its description changed"
     code, out, err = cli(capsys, "plan", spec_file, "-t", "aws", "--detailed-exitcode")
     assert code == 0, out + err
     assert "note:" not in out + err
