@@ -27,6 +27,41 @@ if TYPE_CHECKING:
 REPO_ROOT = Path(__file__).resolve().parent.parent
 
 # --------------------------------------------------------------------------------------------------
+# The default run and the full run
+# --------------------------------------------------------------------------------------------------
+# `python -m pytest` is the quick run a change needs; `python -m pytest --full` (CI) adds the tests marked `slow`:
+# the docs walk-throughs, the Terraform init/plan/apply tests and the property tests that apply random labs to an
+# emulator, seconds to a minute each. A test that installs providers for Terraform (it asks for a CLI config
+# fixture) is slow without saying so; any other is marked by hand, and never to hide a slow unit test.
+TERRAFORM_INIT_FIXTURES = {"tf_cli_config", "tf_mirror_cli_config"}
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    parser.addoption("--full", action="store_true", help="also run the tests marked slow (CI runs them all)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line("markers", "slow: Terraform init/plan/apply, a docs walk-through, random labs; --full")
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if TERRAFORM_INIT_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.slow)
+    if config.getoption("--full") or config.getoption("-m"):  # an explicit -m chooses for itself
+        return
+    slow = [item for item in items if item.get_closest_marker("slow")]
+    if slow:
+        config.hook.pytest_deselected(items=slow)
+        items[:] = [item for item in items if not item.get_closest_marker("slow")]
+
+
+def pytest_report_header(config: pytest.Config) -> str:
+    full = config.getoption("--full")
+    return "cloudports: the full run" if full else "cloudports: the quick run (`--full` adds the tests marked slow)"
+
+
+# --------------------------------------------------------------------------------------------------
 # Terraform CLI
 # --------------------------------------------------------------------------------------------------
 

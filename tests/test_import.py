@@ -260,6 +260,7 @@ def test_azure_hand_built_lab(arm: ArmServer, capsys, tmp_path: Path) -> None:
 # --------------------------------------------------------------------------------------------- property
 
 
+@pytest.mark.slow  # applies, imports and verifies random labs on an emulator, one after another
 @settings(
     max_examples=8, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
@@ -281,6 +282,7 @@ def test_random_specs_applied_imported_compile_to_the_same_rules(spec: dict, mot
         assert cli(capsys, "verify", again, "-t", "aws", "--live")[0] == 0
 
 
+@pytest.mark.slow  # applies, imports and verifies random labs on an emulator, one after another
 @settings(
     max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -89,7 +88,7 @@ def _sarif(spec: Path, var: list[str] | None, phase: str | None, names: list[str
     from cloudports.spec.variables import parse_var_options
 
     findings = collect(spec, parse_var_options(var), phase, names)
-    sys.stdout.write(json.dumps(to_sarif(findings), indent=2) + "\n")
+    common.write_out(json.dumps(to_sarif(findings), indent=2) + "\n")
     return 1 if findings.failed else 0
 
 
@@ -102,7 +101,10 @@ def show(
     chosen = for_target(policy, target)
     rows = chosen.rows(chosen.build(policy))
     if fmt is Format.json:
-        common.out.print_json(json.dumps({"target": target, "topology": policy.topology.name, "rules": rows}))
+        from cloudports.live.plan import JSON_VERSION
+
+        head = {"version": JSON_VERSION, "command": "show", "target": target, "topology": policy.topology.name}
+        common.out.print_json(json.dumps({**head, "rules": rows}))
         return
     print_rows(f"{target}: {policy.topology.name} ({len(rows)} rules)", rows)
 
@@ -140,6 +142,7 @@ def emit(
     baseline = write_baseline(policy, chosen, chosen.build(policy), out_dir)
     written += [baseline] if baseline else []
     common.out.print(f"wrote {len(written)} files to {out_dir} (modules under {out_dir / 'modules'})")
+    common.warn(chosen.members_left_to_apply(policy.topology))
     if check:
         _terraform_check(out_dir, chosen, allow_unchecked)
 

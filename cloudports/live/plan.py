@@ -7,7 +7,7 @@ the spec): an 'add' is a missing rule, a 'remove' an extra one, a 'change' a cha
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from cloudports.errors import CloudportsError, Diagnostic
@@ -18,6 +18,17 @@ Command = Literal["plan", "apply", "drift", "destroy"]
 # The JSON document every live command writes with --format json (docs/json-output.md); raise it when a key
 # changes meaning or goes away, not when one is added.
 JSON_VERSION = 1
+
+# Field metadata for cloudports' own bookkeeping on a resource (where a port came from, for Terraform variables):
+# not something the cloud holds, so never shown as a change's before/after.
+INTERNAL: dict[str, bool] = {"internal": True}
+
+
+def cloud_fields(resource: Any) -> dict[str, Any]:
+    """A dataclass resource as the cloud holds it (a change's before/after): every field but INTERNAL ones."""
+    internal = {f.name for f in fields(resource) if f.metadata.get("internal")}
+    return {k: v for k, v in asdict(resource).items() if k not in internal}
+
 
 DRIFT_WORDS = {"add": "missing", "remove": "extra", "change": "changed"}
 PLAN_WORDS = {"add": "create", "remove": "delete", "change": "update"}

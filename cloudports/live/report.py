@@ -74,6 +74,23 @@ def render_plan(plan: Plan, console: Console, mode: Literal["plan", "drift", "de
         console.print(f"[dim]note: {note}[/dim]")
 
 
+def render_counts(plan: Plan, console: Console, mode: Literal["plan", "destroy"]) -> None:
+    """What `apply`/`destroy --auto-approve` is about to do, in one line: nobody is asked about the table, and the
+    `plan` just before usually showed it (each change: `cloudports plan`, or --format json)."""
+    if plan.empty:
+        render_plan(plan, console, mode)
+        return
+    counts = plan.counts()
+    what = ", ".join(f"{counts[a]} {PLAN_WORDS[a]}" for a in ("add", "change", "remove"))
+    console.print(
+        f"{'Plan' if mode == 'plan' else 'Destroy'}: {plan.target} {plan.scope} (topology {plan.topology}): {what}",
+        markup=False,
+        highlight=False,
+    )
+    for note in plan.notes:
+        console.print(f"[dim]note: {note}[/dim]")
+
+
 def render_fleet(outcomes: Sequence[Outcome], console: Console, mode: Literal["plan", "drift"]) -> None:
     """One row per spec: where, and in sync / what differs / why it could not be read."""
     words = DRIFT_WORDS if mode == "drift" else PLAN_WORDS

@@ -316,6 +316,10 @@ def load_yaml(path: Path, at: Loc | None = None, budget: YamlBudget | None = Non
         hint = f"{exc.context}; {_SYNTAX_HINT}" if exc.context else _SYNTAX_HINT
         if isinstance(exc, yaml.constructor.ConstructorError):
             hint = "cloudports reads plain YAML: remove the tag"
+        if "nesting depth" in (exc.problem or ""):
+            # PyYAML >= 6.0.4's scanner has a nesting limit of its own, which it can reach before _check_depth sees
+            # the 65th level (a flow collection is scanned ahead): the same finding, in cloudports' words.
+            _fail(loc, f"nesting deeper than {MAX_DEPTH} levels", f"MAX_DEPTH is {MAX_DEPTH}; {_LIMITS_HINT}")
         _fail(loc, f"YAML syntax error: {exc.problem or exc}", hint)
     except yaml.reader.ReaderError as exc:
         _fail(

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import urllib.request
+from functools import cache
 from typing import Any
 
 import boto3  # boto3 ships no type information
@@ -33,6 +34,7 @@ def aws_env_for(endpoint_url: str) -> dict[str, str]:
     }
 
 
+@cache  # a client costs a tenth of a second to build (its service model); tests ask for one per test
 def boto3_client(endpoint_url: str, service: str = "ec2") -> Any:
     """A boto3 client for the moto server, independent of the process environment."""
     session = boto3.session.Session(aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name=REGION)

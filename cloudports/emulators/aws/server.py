@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import importlib.util
 import logging
+import os
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -82,6 +83,10 @@ def start_moto_server(host: str = LOOPBACK, port: int = 0) -> MotoServer:
 
     On 127.0.0.1 the server can also lose the answers of write calls it carried out (faults.py)."""
     require_moto()
+    # moto builds several thousand images into every region's EC2 backend, after every reset: most of the time a
+    # test spends on a fresh VPC. The labs need one Windows image; a user's own MOTO_AMIS_PATH wins. Read when
+    # moto's EC2 models are first imported, so it is set before patches.py imports them.
+    os.environ.setdefault("MOTO_AMIS_PATH", str(Path(__file__).with_name("amis.json")))
     from .patches import apply_moto_patches
 
     apply_moto_patches()

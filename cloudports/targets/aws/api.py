@@ -9,11 +9,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
+from functools import cache
 from typing import Any
 
 import boto3
+import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError, ProfileNotFound
+from botocore.exceptions import ConnectionError as EndpointUnreachable
 
 from cloudports import __version__
 from cloudports.errors import CloudportsError, Diagnostic
@@ -64,10 +67,23 @@ def error_code(exc: ClientError) -> str:
     return exc.response.get("Error", {}).get("Code", "")
 
 
+@cache
+def _model_loader() -> Any:
+    """botocore's loader of service models, shared by every session of this process.
+
+    A new session otherwise parses EC2's service model (megabytes of JSON) again: half the cost of a client, paid
+    once per spec by a fleet drift. The loader holds only those static files, nothing of credentials or config.
+    """
+    return botocore.session.get_session().get_component("data_loader")
+
+
 def ec2_client(profile: str | None, region: str | None, spec_region: str) -> Any:
     """An EC2 client: --profile and --region first, then boto3's chain, then the spec's default region."""
+    core = botocore.session.Session()
+    core.register_component("data_loader", _model_loader())
     try:
-        session = boto3.session.Session(profile_name=profile)
+        session = boto3.session.Session(botocore_session=core, profile_name=profile)
+        core.get_scoped_config()  # an unknown profile is refused here, as boto3 does for a session of its own
     except ProfileNotFound as exc:
         raise CloudportsError(
             [Diagnostic(None, f"aws: {exc}", "list profiles with `aws configure list-profiles`")]
@@ -114,7 +130,18 @@ def aws_errors(action: str, subject: str = "") -> Iterator[None]:
                 )
             ]
         ) from None
-    except BotoCoreError as exc:  # endpoint unreachable, bad region, malformed parameters, ...
+    except (EndpointUnreachable, HTTPClientError) as exc:  # refused, timed out, TLS failed, connection lost
+        raise CloudportsError(
+            [
+                Diagnostic(
+                    None,
+                    f"aws: {action}{where}: cannot reach EC2: {exc}",
+                    "check the network, or AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_EC2 (or the profile's endpoint_url) "
+                    "and the region (--region, AWS_DEFAULT_REGION)",
+                )
+            ]
+        ) from None
+    except BotoCoreError as exc:  # bad region, malformed parameters, ...
         raise CloudportsError([Diagnostic(None, f"aws: {action}{where} failed: {exc}")]) from None
 
 

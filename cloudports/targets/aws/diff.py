@@ -9,11 +9,11 @@ allowed, not about which tool created a rule.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from cloudports.live.membership import Regroup, membership_changes
-from cloudports.live.plan import Change, Kept, Plan
+from cloudports.live.plan import Change, Kept, Plan, cloud_fields
 from cloudports.targets.aws.members import QUOTA_HINT, quota_problems, regroups, unmatched
 from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, Machine, SecurityGroup, SgRule, open_egress
 from cloudports.targets.aws.moves import interleave
@@ -31,7 +31,7 @@ def group_tags(desired: AwsState, group: SecurityGroup) -> dict[str, str]:
 
 
 def _rule_dict(rule: SgRule, rule_id: str | None = None) -> dict[str, Any]:
-    data = {k: v for k, v in asdict(rule).items() if v is not None}
+    data = {k: v for k, v in cloud_fields(rule).items() if v is not None}
     return {**data, "rule_id": rule_id} if rule_id else data
 
 

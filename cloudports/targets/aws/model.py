@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from cloudports.live.plan import INTERNAL
 from cloudports.slots import setters
 from cloudports.targets.ownership import spec_identity
 
@@ -56,7 +57,7 @@ class SgRule:
     referenced_group_id: str | None = None  # a foreign group (only seen in live state)
     prefix_list_id: str | None = None  # only seen in live state
     description: str = field(default="", compare=False)
-    port_params: tuple[str, ...] = field(default=("",), compare=False)  # see compile.rules.Rule.port_params
+    port_params: tuple[str, ...] = field(default=("",), compare=False, metadata=INTERNAL)  # compile.rules.Rule
 
     def __init__(
         self,

@@ -9,14 +9,16 @@ from typing import TYPE_CHECKING
 from cloudports.targets.azure.model import AzureState, Priorities
 from cloudports.targets.azure.options import IMPORT_OPTIONS, OPTIONS
 from cloudports.targets.azure.settings import AzureMembers, AzureSettings
-from cloudports.targets.base import Capabilities, Row, Target
+from cloudports.targets.base import Capabilities, Row, Target, left_to_apply
 
 if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
+    from cloudports.errors import Diagnostic
     from cloudports.importer.model import Lab
     from cloudports.live.backend import Backend
     from cloudports.query.model import Point, Probe, Verdict
     from cloudports.query.space import Reachability
+    from cloudports.spec.model import Topology
 
 
 class AzureTarget(Target[AzureSettings, AzureState]):
@@ -82,6 +84,11 @@ class AzureTarget(Target[AzureSettings, AzureState]):
 
         state = self.build(policy, read_previous_priorities(out))
         return emit_azure(state, out, phase, spec_parameters(policy.topology))
+
+    def members_left_to_apply(self, topology: Topology) -> list[Diagnostic]:
+        from cloudports.targets.azure.emit_members import chosen_live
+
+        return left_to_apply(self.name, topology, chosen_live(topology.members_for(self.name)), "network_interfaces")
 
     def open_backend(self, policy: CompiledPolicy, options: Mapping[str, str | None], adopt: bool) -> Backend:
         # Imported here so that compile-only commands never load the Azure SDK.
