@@ -255,6 +255,7 @@ def build(ec2: Any, vpc: str, drawn: dict[str, Any]) -> HandMade:
     return lab
 
 
+@pytest.mark.slow  # random labs on the emulator (conftest: --full)
 @settings(
     max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
@@ -288,6 +289,7 @@ def mutations(draw: st.DrawFn) -> tuple[str, int, tuple[str, bool, dict[str, Any
     return draw(st.sampled_from(["add", "revoke"])), draw(st.integers(0, 50)), draw(permissions(["web", "app", "db"]))
 
 
+@pytest.mark.slow  # random changes on the emulator (conftest: --full)
 @settings(
     max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
 )
