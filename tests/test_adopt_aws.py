@@ -264,7 +264,7 @@ def test_random_hand_made_labs_adopt_with_identical_decisions(drawn: dict[str, A
     reset_moto(moto_server)
     lab = build(boto3_client(moto_server), create_vpc(moto_server, ipv6=drawn["ipv6"]), drawn)
     with tempfile.TemporaryDirectory() as tmp:
-        adopt(capsys, lab, Path(tmp), only_tags=False)
+        adopt(capsys, lab, Path(tmp))  # identical decisions, and nothing but tags written
 
 
 def test_allow_exposure_goes_on_every_flow_the_lint_refuses_and_no_other(tmp_path: Path) -> None:
