@@ -3,9 +3,11 @@
 Role to role under strict egress: a flow needs B's ingress half *and* A's egress half, so an ingress rule on B
 from A becomes a flow only where an egress rule on A towards B covers it (alone it lets nothing through, and
 the spec cannot say "half a flow"). CIDR peers become networks: CIDRs that always appear together form one
-network (0.0.0.0/0 with ::/0 is the built-in `internet`). A flow's port set that equals a built-in catalog
-service's becomes that service by name. Flows are grouped by (from, to, description), then sources and
-destinations that share everything else are listed together.
+network (0.0.0.0/0 with ::/0 is the built-in `internet`, a lone /0 `any-ipv4` or `any-ipv6`), named by a rule
+description only where every rule of the CIDR says it. A flow's port set that equals a built-in catalog service
+that fits the lab (fitting_services) becomes that service by name. Flows are grouped by (from, to, description),
+then sources and destinations that share everything else are listed together. `allow_exposure` and the rules
+kept unmanaged need the compiler: finish.py adds them to the spec as written.
 """
 
 from __future__ import annotations
