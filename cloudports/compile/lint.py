@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -337,6 +337,20 @@ def _lint_http(topology: Topology, flows: list[Flow], problems: Problems) -> Non
                 "serve a redirect from HTTPS only, or drop tcp/80 if no client needs it",
                 PLAIN_HTTP,
             )
+
+
+def refused_flows(topology: Topology) -> set[int]:
+    """The indices (in the spec's `flows`) of the flows that need `allow_exposure` for the lint to pass: those it
+    refuses (an error, not a warning), and then those it refuses once they are allowed (the IPv6 flow beside an
+    IPv4 one that alone crossed the line)."""
+    flows = [*topology.flows, *topology.skipped_flows]
+    allowed: set[int] = set()
+    while True:
+        judged = [replace(f, allow_exposure="needed") if f.index in allowed else f for f in flows]
+        refused = {flow.index for severity, flow in _judge(_openings(topology, judged)) if severity == "error"}
+        if refused <= allowed:
+            return allowed
+        allowed |= refused
 
 
 def lint_exposure(topology: Topology, problems: Problems) -> None:

@@ -45,6 +45,16 @@ class Change:
     reason: str = ""  # e.g. "description differs", "priority 120 -> 130"
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A live rule the spec lists as unmanaged (`targets.<cloud>.unmanaged`): left as it is, never counted as a
+    change; `--prune` (or taking it off the list) makes it a removal."""
+
+    kind: str
+    name: str  # the rule as the spec lists it
+    summary: str
+
+
 @dataclass
 class Plan:
     target: str  # "aws" | "azure"
@@ -52,6 +62,7 @@ class Plan:
     scope: str  # where: VPC id, or subscription/resource group
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # things left alone on purpose, warnings
+    kept: list[Kept] = field(default_factory=list)  # live rules the spec keeps without managing them
 
     @property
     def empty(self) -> bool:
@@ -77,6 +88,7 @@ class Plan:
             "summary": {words[k]: v for k, v in self.counts().items()},
             "changes": [{**asdict(c), "category": words[c.action]} for c in self.changes],
             "notes": [*self.notes, *(n for n in (done.notes if done else ()) if n not in self.notes)],
+            "kept": [asdict(k) for k in self.kept],
             "applied": applied,
         }
 

@@ -68,6 +68,8 @@ def render_plan(plan: Plan, console: Console, mode: Literal["plan", "drift", "de
         console.print(table, soft_wrap=False)  # cells wrap, even on a soft-wrapping console
         counts = plan.counts()
         console.print(", ".join(f"{counts[a]} {words[a]}" for a in ("add", "change", "remove")))
+    for kept in plan.kept:
+        console.print(f"kept, not managed: {kept.kind} {kept.name}: {kept.summary}", markup=False, highlight=False)
     for note in plan.notes:
         console.print(f"[dim]note: {note}[/dim]")
 

@@ -100,7 +100,12 @@ class Answer:
 
 
 def judge(evaluate: Evaluate, srcs: list[Point], dsts: list[Point], protocol: str, port: Port) -> Verdict:
-    """All points of both endpoints must pass; the reasons of every pair, without repeats."""
+    """All points of both endpoints must pass; the reasons of every pair, without repeats. `internet` stands for
+    any public address: allowed when the addresses of one family can connect, and the answer names the family."""
+    for side, points in ((0, srcs), (1, dsts)):
+        if len(points) > 1 and all(p.label == INTERNET and p.addr is not None for p in points):
+            ends = [([p], dsts) if side == 0 else (srcs, [p]) for p in points]
+            return _any_family(points, [judge(evaluate, *e, protocol, port) for e in ends])
     verdicts = [evaluate(Probe(s, d, protocol, port)) for s in srcs for d in dsts if s.groups() or d.groups()]
     if not verdicts:
         raise CloudportsError(
@@ -110,6 +115,18 @@ def judge(evaluate: Evaluate, srcs: list[Point], dsts: list[Point], protocol: st
     allowed = all(v.allowed for v in verdicts)
     reasons = tuple(dict.fromkeys(r for v in verdicts for r in v.reasons if r.admits == allowed or not allowed))
     return Verdict(allowed, reasons)
+
+
+def _any_family(points: list[Point], verdicts: list[Verdict]) -> Verdict:
+    """The internet's verdict from its addresses' (one per family): allowed if one family is, saying which."""
+    passed = [(p, v) for p, v in zip(points, verdicts, strict=True) if v.allowed]
+    if not passed or len(passed) == len(points):
+        return Verdict(bool(passed), tuple(dict.fromkeys(r for v in verdicts for r in v.reasons)))
+    shut = [p for p in points if all(p is not q for q, _ in passed)]
+    only = ", ".join(f"IPv{p.addr.version} ({p.addr})" for p, _ in passed if p.addr is not None)
+    not_over = ", ".join(f"IPv{p.addr.version}" for p in shut if p.addr is not None)
+    family = Reason("", True, f"internet addresses over {only} can connect; over {not_over} none can")
+    return Verdict(True, (family, *dict.fromkeys(r for _, v in passed for r in v.reasons)))
 
 
 def widened_icmp(topology: Topology, srcs: list[Point], dsts: list[Point], protocol: str, port: Port) -> Reason | None:

@@ -92,6 +92,11 @@ class Target(ABC, Generic[S, St]):
         """A live lab read through the cloud's API, for `cloudports import` (options: live and import options)."""
         raise self.unsupported("import a live lab (import)")
 
+    def unmanaged_rules(self, policy: CompiledPolicy, lab: Lab) -> list[str]:
+        """The lab's live rules that the spec imported from it does not compile to: the spec keeps them as they
+        are (`targets.<name>.unmanaged`) instead of apply deleting them. [] where the target cannot keep rules."""
+        return []
+
     def explain(self, state: St, probe: Probe) -> Verdict:
         """Whether this cloud's state lets the probe's connection through, with the rules that decide it."""
         raise self.unsupported("answer queries (query --target)")

@@ -105,7 +105,7 @@ class SgRule:
 
     @property
     def ports(self) -> str:
-        if self.ip_protocol == "-1":
+        if self.ip_protocol == "-1" or self.from_port is None:  # -1, or a protocol without ports (47: GRE)
             return "all"
         if self.ip_protocol in ("icmp", "icmpv6"):
             return "any" if self.from_port == -1 else f"{self.from_port}:{self.to_port}"
@@ -160,6 +160,17 @@ class SgRule:
 )
 
 
+OPEN_EGRESS_DESCRIPTION = "open egress policy: all outbound traffic"
+
+
+def open_egress(role: str) -> tuple[SgRule, SgRule]:
+    """`egress: open` written out (aws_security_group strips AWS's default allow-all): to 0.0.0.0/0, to ::/0."""
+    return (
+        SgRule(role, "egress", "-1", None, None, cidr_ipv4="0.0.0.0/0", description=OPEN_EGRESS_DESCRIPTION),
+        SgRule(role, "egress", "-1", None, None, cidr_ipv6="::/0", description=OPEN_EGRESS_DESCRIPTION),
+    )
+
+
 @dataclass(frozen=True)
 class Machine:
     """One network interface in the VPC and every security group on it: what role membership is about."""
@@ -193,6 +204,8 @@ class AwsState:
     members: dict[str, AwsMembers] = field(default_factory=dict)  # role -> which machines carry its group (spec)
     machines: dict[str, Machine] = field(default_factory=dict)  # eni ID -> interface (live state only)
     group_ids: dict[str, str] = field(default_factory=dict)  # group key -> sg- ID (live state only)
+    unmanaged: frozenset[str] = frozenset()  # keys of live rules kept, not managed (targets.aws.unmanaged)
+    ipv6: bool | None = None  # live state read for verify/query: whether the VPC has an IPv6 block (None: unknown)
 
     @property
     def identity(self) -> str:

@@ -53,6 +53,10 @@ class AwsTarget(Target[AwsSettings, AwsState]):
         ec2 = ec2_client(options.get("profile"), options.get("region"), AwsSettings().region)
         return read_lab(ec2, vpc, dict(options))
 
+    def unmanaged_rules(self, policy: CompiledPolicy, lab: Lab) -> list[str]:
+        compiled = self.build(policy).rules
+        return sorted(key for key in lab.live_rules if key not in compiled)
+
     def explain(self, state: AwsState, probe: Probe) -> Verdict:
         from cloudports.targets.aws.explain import explain
 
