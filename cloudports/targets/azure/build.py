@@ -12,6 +12,7 @@ from cloudports.compile import CompiledPolicy, Rule
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.gcpause import gc_paused
 from cloudports.targets.azure.bound import lower_bound
+from cloudports.targets.azure.identity import named_packing, previous_of_rules
 from cloudports.targets.azure.model import DENY_PRIORITY, Asg, AzureState, Nsg, NsgRule
 from cloudports.targets.azure.pack import (
     MAX_ASGS_PER_RULE_SIDE,
@@ -20,7 +21,6 @@ from cloudports.targets.azure.pack import (
     Packed,
     Pair,
 )
-from cloudports.targets.azure.identity import named_packing, previous_of_rules
 from cloudports.targets.azure.priorities import ONLY_NSG, Key, assign_priorities, described
 from cloudports.targets.azure.settings import AzureSettings
 from cloudports.targets.azure.text import azure_name

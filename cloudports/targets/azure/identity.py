@@ -80,11 +80,12 @@ PreviousRules = Mapping[tuple[str, str], Previous]  # (direction, rule name) -> 
 
 
 def previous_of_rules(rules: Iterable[NsgRule], pairs: Iterable[Pair]) -> dict[tuple[str, str], Previous]:
-    """Live rules as Previous: ASGs name their roles; a network is on a side that holds all its CIDRs."""
-    networks: dict[str, set[str]] = defaultdict(set)
+    """Live rules as Previous: ASGs name their roles; a network is on a side that holds all its CIDRs of the
+    rule's address family."""
+    networks: dict[tuple[str, int | None], set[str]] = defaultdict(set)
     for pair in pairs:
         if pair.peer[0] == "net":
-            networks[pair.peer[1]].update(pair.prefixes)
+            networks[(pair.peer[1], pair.family)].update(pair.prefixes)
     found: dict[tuple[str, str], Previous] = {}
     for rule in rules:
         if rule.access != "Allow":
@@ -92,9 +93,9 @@ def previous_of_rules(rules: Iterable[NsgRule], pairs: Iterable[Pair]) -> dict[t
         prefixes = rule.source_prefixes + rule.destination_prefixes
         family = ipaddress.ip_network(prefixes[0], strict=False).version if _is_cidr(prefixes) else None
 
-        def side(asgs: tuple[str, ...], cidrs: tuple[str, ...]) -> frozenset[Endpoint]:
+        def side(asgs: tuple[str, ...], cidrs: tuple[str, ...], family: int | None = family) -> frozenset[Endpoint]:
             held = set(cidrs)
-            nets = {("net", n) for n, own in networks.items() if own and own <= held}
+            nets = {("net", n) for (n, f), own in networks.items() if f == family and own and own <= held}
             return frozenset({("asg", a) for a in asgs} | nets)
 
         sources = side(rule.source_asgs, rule.source_prefixes)
@@ -166,26 +167,31 @@ def _entry(lo: int, hi: int) -> str:
 
 def _kept(pairs: list[Pair], previous: PreviousRules, remaining: dict[int, set[str]]) -> dict[str, Packed]:
     """Each previous rule with the pairs it may still carry: those between its endpoints whose ports include
-    the rule's ports (the largest exact product of them, of one shape), in name order."""
+    the rule's ports (the largest exact product of them, of one shape). First every rule takes the pairs whose
+    ports are exactly its own, then the pairs that also have other ports: so a pair stays in the rule that
+    carries all of it, even where a rule with fewer ports holds the same CIDRs (two networks of one CIDR)."""
     by_kind: dict[tuple[str, str, int | None], list[Pair]] = defaultdict(list)
     for pair in pairs:
         by_kind[(pair.direction, pair.protocol, pair.family)].append(pair)
+    ours = sorted((key, prev) for key, prev in previous.items() if prev.slot(key[1]) is not None)
     kept: dict[str, Packed] = {}
-    for (direction, name), prev in sorted(previous.items()):
-        if prev.slot(name) is None:
-            continue
-        ports = set(prev.ports)
-        candidates = [
-            _part(p, ports)
-            for p in by_kind[(direction, prev.protocol, prev.family)]
-            if p.source in prev.sources and p.destination in prev.destinations and ports <= remaining[id(p)]
-        ]
-        chosen = _largest_product(candidates)
-        if chosen:
-            originals = {(p.source, p.destination) for p in chosen}
-            for p in by_kind[(direction, prev.protocol, prev.family)]:
-                if (p.source, p.destination) in originals and ports <= remaining[id(p)]:
-                    remaining[id(p)] -= ports
+    for exact in (True, False):
+        for (direction, name), prev in ours:
+            ports = set(prev.ports)
+            parts = {
+                id(part): (part, p)
+                for p in by_kind[(direction, prev.protocol, prev.family)]
+                if p.source in prev.sources and p.destination in prev.destinations
+                if (ports == remaining[id(p)] if exact else ports <= remaining[id(p)])
+                for part in (_part(p, ports),)
+            }
+            had = list(kept[name].pairs) if name in kept else []
+            chosen = _largest_product(had + [part for part, _p in parts.values()])
+            if not chosen or len(chosen) < len(had) or not {id(p) for p in had} <= {id(p) for p in chosen}:
+                continue
+            for part in chosen:
+                if id(part) in parts:
+                    remaining[id(parts[id(part)][1])] -= ports
             kept[name] = Packed(tuple(sorted(chosen, key=lambda p: p.order)))
     return kept
 
@@ -233,7 +239,11 @@ def _joined(kept: dict[str, Packed], fresh: list[Packed]) -> list[Packed]:
         for key in (_side_key(group, "role"), _side_key(group, "peer")):
             found = index.get(key)
             # a key is stale once its rule grew on that side
-            if found is not None and _side_key(kept[found], str(key[1])) == key and _fits(kept[found].pairs + group.pairs):
+            if (
+                found is not None
+                and _side_key(kept[found], str(key[1])) == key
+                and _fits(kept[found].pairs + group.pairs)
+            ):
                 kept[found] = Packed(tuple(sorted(kept[found].pairs + group.pairs, key=lambda p: p.order)))
                 index.update({_side_key(kept[found], side): found for side in ("role", "peer")})
                 break
