@@ -86,7 +86,9 @@ def assign_priorities(
     its previous priority unless that is out of range, used twice, or - when `recorded` is given (live: the
     records in the rules' descriptions) - neither its home slot nor its recorded priority (moved by hand). With
     `recorded` None, `previous` is itself the record. Every other rule takes its recorded slot if free, else its
-    home slot or the next free one. No rule's priority ever depends on which other rules exist.
+    home slot or the next free one; free means neither held nor held before by a rule that is leaving now (so
+    that creating it never needs that rule gone first). No rule's priority ever depends on which other rules
+    exist, except that a new rule steps past the slots of rules leaving in the same change.
     """
     wanted = set(rules)
     previous = previous or {}
@@ -106,10 +108,14 @@ def assign_priorities(
         slots = held.setdefault(key[0], set())
         if len(slots) >= len(ALLOW_PRIORITIES):
             raise ValueError(f"more than {len(ALLOW_PRIORITIES)} {key[0]} rules")
+        # Nor a slot a rule leaving now holds: Terraform may create this rule before it deletes that one, and
+        # Azure refuses two rules of one priority (SecurityRuleConflict). Unless nothing else is free.
+        leaving = taken_before.get(key[0], set())
+        avoid = slots | leaving if len(slots | leaving) < len(ALLOW_PRIORITIES) else slots
         # `key in rec` first: `None in range(...)` compares with every member of the range (3,900 of them)
-        recorded_slot = key in rec and rec[key] in ALLOW_PRIORITIES and rec[key] not in slots
+        recorded_slot = key in rec and rec[key] in ALLOW_PRIORITIES and rec[key] not in avoid
         slot = rec[key] if recorded_slot else home_slot(key[1])
-        while slot in slots:
+        while slot in avoid:
             slot = _next(slot)
         slots.add(slot)
         result[key] = slot
