@@ -450,7 +450,7 @@ def test_removing_a_flow_deletes_its_rules_and_moves_no_other(arm: ArmServer, sd
     (one more write, and a priority that no longer matched the emitted Terraform) when the other was removed."""
     add_subnets(arm, DISTRIBUTED)
     app_lb = {"from": "app", "to": "lb", "services": ["tcp/150"]}
-    web_sql = {"from": "web", "to": "sql", "services": ["tcp/88"]}  # its own rule: no other role reaches sql on 88
+    web_sql = {"from": "lb", "to": "sql", "services": ["tcp/88"]}  # its own rule: no other pair has just 88
     data = yaml.safe_load(DISTRIBUTED.read_text())
     roles = {**data["roles"], "app": {}, "lb": {}}
     first = write_spec(tmp_path, DISTRIBUTED, extra_flows=[app_lb, web_sql], roles=roles)
