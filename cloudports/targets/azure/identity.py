@@ -82,6 +82,9 @@ PreviousRules = Mapping[tuple[str, str], Previous]  # (direction, rule name) -> 
 def previous_of_rules(rules: Iterable[NsgRule], pairs: Iterable[Pair]) -> dict[tuple[str, str], Previous]:
     """Live rules as Previous: ASGs name their roles; a network is on a side that holds all its CIDRs of the
     rule's address family."""
+    rules = list(rules)
+    if not rules:
+        return {}
     networks: dict[tuple[str, int | None], set[str]] = defaultdict(set)
     for pair in pairs:
         if pair.peer[0] == "net":
@@ -133,10 +136,14 @@ def previous_of_packed(named: Mapping[str, Packed]) -> dict[tuple[str, str], Pre
 
 def named_packing(pairs: list[Pair], previous: PreviousRules) -> dict[str, Packed]:
     """Pairs -> NSG rules by name: previous rules keep what they still may carry; the rest is packed afresh."""
-    remaining = {id(p): set(p.ports) for p in pairs}
-    kept = _kept(pairs, previous, remaining)
-    rest = [_part(p, remaining[id(p)]) for p in pairs if remaining[id(p)]]
-    fresh = _joined(kept, pack(rest))
+    kept: dict[str, Packed] = {}
+    if previous:
+        remaining = {id(p): set(p.ports) for p in pairs}
+        kept = _kept(pairs, previous, remaining)
+        rest = [_part(p, remaining[id(p)]) for p in pairs if remaining[id(p)]]
+        fresh = _joined(kept, pack(rest))
+    else:
+        fresh = pack(pairs)  # a first build: no previous rule to keep
     rules = dict(kept)
     used: dict[str, set[int]] = defaultdict(set)
     for key, prev in previous.items():
