@@ -18,7 +18,7 @@ from cloudports.targets.azure import TARGET as AZURE
 from cloudports.targets.azure.build import build_azure
 from cloudports.targets.azure.emit import read_previous_priorities, read_previous_rules
 from cloudports.targets.azure.model import AzureState, NsgRule
-from cloudports.targets.azure.priorities import records
+from cloudports.targets.azure.priorities import assign_priorities, home_slot, records
 from tests.semantics import assert_azure_equivalent
 from tests.test_semantics import spec_dicts
 
@@ -176,3 +176,15 @@ def test_a_widened_network_and_a_new_port_update_rules_in_place() -> None:
         n: r.priority for n, r in _allows(after).items() if n in _allows(before)
     }
     assert ipaddress.ip_network("10.1.1.0/24").subnet_of(ipaddress.ip_network("10.1.0.0/23"))
+
+
+def test_a_new_rule_never_takes_the_slot_of_a_rule_leaving_in_the_same_emit() -> None:
+    """Terraform creates and deletes in an order of its own: a new rule on the slot of a rule it deletes in the same
+    apply would conflict (SecurityRuleConflict). cloudports apply orders its own writes, so the live path keeps
+    home slots."""
+    home = home_slot("in-tcp-1434")
+    record = {("Inbound", "in-tcp-1433"): home}  # the rule that leaves holds the new one's home slot
+    emitted = assign_priorities([("Inbound", "in-tcp-1434")], record)
+    assert emitted[("Inbound", "in-tcp-1434")] not in (home, *record.values())
+    live = assign_priorities([("Inbound", "in-tcp-1434")], record, {})
+    assert live == {("Inbound", "in-tcp-1434"): home}
