@@ -68,6 +68,14 @@ def _priority_record(state: AzureState) -> dict[str, int]:
     return {_key(state, nsg, rule): rule.priority for nsg, rule in state.all_rules()}
 
 
+def _record_text(record: dict, rules: dict[str, dict]) -> str:
+    """The record as JSON, each rule's contents on one line (a large NSG's record stays quick to write and its
+    changes read as one line per rule)."""
+    head = json.dumps(record, indent=2, sort_keys=True).removesuffix("\n}")
+    lines = (f"    {json.dumps(key)}: {json.dumps(value, sort_keys=True)}" for key, value in sorted(rules.items()))
+    return head + ',\n  "rules": {\n' + ",\n".join(lines) + "\n  }\n}\n"
+
+
 def _rules_record(state: AzureState) -> dict[str, dict]:
     """What each allow rule holds: the next emit keeps each pair in its rule (read_previous_rules)."""
     return {
@@ -267,7 +275,6 @@ def emit_azure(
     record = {
         "comment": "NSG rule priorities and contents kept stable across emits; see cloudports docs",
         "priorities": priorities,
-        "rules": _rules_record(state),
     }
     return files.write(
         out,
@@ -275,6 +282,6 @@ def emit_azure(
             "main.tf": head + _main_tf(state, chosen),
             "rules.tf": head + block("locals", rules_locals(state, chosen)),
             **members,
-            PRIORITIES_FILE: json.dumps(record, indent=2, sort_keys=True) + "\n",
+            PRIORITIES_FILE: _record_text(record, _rules_record(state)),
         },
     )
