@@ -42,8 +42,8 @@ EXPECTED = {
         "web/in/tcp/80/net:internet4@0.0.0.0",
     ),
     "azure": (
-        {'module.nsg.azurerm_network_security_rule.this["in-tcp-internet4-to-jump"]': ["CKV_AZURE_10", "CKV_AZURE_9"]},
-        "in-tcp-internet4-to-web",
+        {'module.nsg.azurerm_network_security_rule.this["in-tcp-22_3389"]': ["CKV_AZURE_10", "CKV_AZURE_9"]},
+        "in-tcp-80_443",
     ),
 }
 

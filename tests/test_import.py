@@ -191,7 +191,8 @@ def test_azure_what_cloudports_applied_imports_exactly(arm: ArmServer, capsys, t
     spec_file = tmp_path / "lab.yaml"
     code, text, _ = imported(capsys, spec_file, "-t", "azure", "--resource-group", "rg-d365dist")
     spec = yaml.safe_load(text)
-    assert code == 0 and set(spec["networks"]) == {"corp", "admin"}  # named as the rules name them
+    # Rule names say what a rule is (in-tcp-443_5555), not which networks it holds: the networks get plain names
+    assert code == 0 and set(spec["networks"]) == {"net-1", "net-2"}
     assert spec["targets"]["azure"]["subnets"] == [{"virtual_network": "vnet-d365dist", "name": "snet-servers"}]
     assert cli(capsys, "plan", spec_file, "-t", "azure", "--detailed-exitcode")[0] == 0
     assert cli(capsys, "verify", spec_file, "-t", "azure", "--live")[0] == 0

@@ -44,11 +44,13 @@ class AzureBackend:
         return f"azure:{self.arm.subscription}"  # Resource Manager's request limits are per subscription
 
     def desired_for(self, live: LiveState | None) -> AzureState:
-        """The spec's desired state, every live rule keeping its priority unless it was moved by hand."""
+        """The spec's desired state, every live rule keeping its priority unless it was moved by hand, and its
+        name and the pairs it may still carry (identity.py)."""
         if live is None:
             return build_azure(self.policy, self.settings)
         recorded = {nsg.name: records(nsg.rules.values()) for nsg in live.state.nsgs.values()}
-        return build_azure(self.policy, self.settings, live.priorities, recorded)
+        rules = {nsg.name: list(nsg.rules.values()) for nsg in live.state.nsgs.values()}
+        return build_azure(self.policy, self.settings, live.priorities, recorded, rules)
 
     def read(
         self,
