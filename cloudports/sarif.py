@@ -45,6 +45,14 @@ def _result(d: Diagnostic, index: dict[str, int], root: Path) -> dict[str, Any]:
     }
 
 
+def _result_order(result: dict[str, Any]) -> tuple[str, str, str, int, int]:
+    """Results by what they say, then where: the same spec in any order lists its findings in the same order."""
+    where = result["locations"][0]["physicalLocation"]
+    region = where["region"]
+    uri = where["artifactLocation"]["uri"]
+    return (result["ruleId"], result["message"]["text"], uri, region["startLine"], region["startColumn"])
+
+
 def to_sarif(findings: Findings, root: Path | None = None) -> dict[str, Any]:
     """One run of the `cloudports` tool: its rules (those with findings) and the findings as results."""
     root = (root or Path.cwd()).resolve()
@@ -71,7 +79,7 @@ def to_sarif(findings: Findings, root: Path | None = None) -> dict[str, Any]:
             {
                 "tool": {"driver": driver},
                 "originalUriBaseIds": {"%SRCROOT%": {"uri": root.as_uri() + "/"}},
-                "results": [_result(d, index, root) for d in findings.diagnostics],
+                "results": sorted((_result(d, index, root) for d in findings.diagnostics), key=_result_order),
             }
         ],
     }

@@ -53,6 +53,7 @@ from tests.support.azure_live import (
 
 RG = "rg-d365dist"
 NSG = "d365dist-nsg"
+DC_TCP = "in-tcp-53_88_135_389_445_464_3268_49152-65535"  # what domain members may reach on the dc over TCP
 
 
 @pytest.fixture(scope="module")
@@ -228,23 +229,23 @@ def oob_rule_added(sdk) -> tuple[str, str]:
 
 
 def oob_rule_removed(sdk) -> tuple[str, str]:
-    sdk.security_rules.begin_delete(RG, NSG, "in-tcp-async-to-sql").result()
-    return "rule:missing", "in-tcp-async-to-sql"
+    sdk.security_rules.begin_delete(RG, NSG, "in-tcp-80_443_1433").result()
+    return "rule:missing", "in-tcp-80_443_1433"
 
 
 def oob_priority_changed(sdk) -> tuple[str, str]:
-    rule = _rule(sdk, "in-tcp-async-to-sql")
+    rule = _rule(sdk, "in-tcp-80_443_1433")
     rule.priority = _free_priority(sdk, "Inbound")
-    _put(sdk, "in-tcp-async-to-sql", rule)
-    return "rule:changed", "in-tcp-async-to-sql"
+    _put(sdk, "in-tcp-80_443_1433", rule)
+    return "rule:changed", "in-tcp-80_443_1433"
 
 
 def oob_port_list_changed(sdk) -> tuple[str, str]:
-    rule = _rule(sdk, "in-tcp-async-to-sql")
+    rule = _rule(sdk, "in-tcp-80_443_1433")
     assert len(rule.destination_port_ranges) == 3
     rule.destination_port_ranges = ["80", "443", "1433", "3306"]
-    _put(sdk, "in-tcp-async-to-sql", rule)
-    return "rule:changed", "in-tcp-async-to-sql"
+    _put(sdk, "in-tcp-80_443_1433", rule)
+    return "rule:changed", "in-tcp-80_443_1433"
 
 
 def oob_deny_moved_up(sdk) -> tuple[str, str]:
@@ -266,14 +267,14 @@ def oob_asg_deleted(sdk) -> tuple[str, str]:
 
 
 def oob_priorities_swapped(sdk) -> tuple[str, str]:
-    a, b = _rule(sdk, "in-tcp-async-to-sql"), _rule(sdk, "in-tcp-async-to-dc")
+    a, b = _rule(sdk, "in-tcp-80_443_1433"), _rule(sdk, DC_TCP)
     pa, pb = a.priority, b.priority
     a.priority = _free_priority(sdk, "Inbound")  # as any client must: step aside first
     _put(sdk, a.name, a)
     b.priority, a.priority = pa, pb
     _put(sdk, b.name, b)
     _put(sdk, a.name, a)
-    return "rule:changed", "in-tcp-async-to-sql"
+    return "rule:changed", "in-tcp-80_443_1433"
 
 
 def oob_nsg_deleted(sdk) -> tuple[str, str]:
@@ -333,25 +334,25 @@ def test_out_of_band_change_is_drift_and_apply_repairs_it(distributed: ArmServer
 
 
 def test_changed_rule_reports_what_changed(distributed: ArmServer, sdk, capsys) -> None:
-    old = _rule(sdk, "in-tcp-async-to-sql").priority
+    old = _rule(sdk, "in-tcp-80_443_1433").priority
     oob_priority_changed(sdk)
     oob_port_list_changed(sdk)
-    moved = _rule(sdk, "in-tcp-async-to-sql").priority
+    moved = _rule(sdk, "in-tcp-80_443_1433").priority
     _, report = drift(capsys, DISTRIBUTED)
-    (change,) = [c for c in report["changes"] if c["name"] == "in-tcp-async-to-sql"]
+    (change,) = [c for c in report["changes"] if c["name"] == "in-tcp-80_443_1433"]
     assert change["category"] == "changed"
     assert f"priority {moved} -> {old}" in change["reason"]
     assert "destination ports 80,443,1433,3306 -> 80,443,1433" in change["reason"]
     # the table shows the same
     code, out, _ = cli(capsys, "drift", DISTRIBUTED, "-t", "azure")
-    assert code == 2 and "changed" in out and "in-tcp-async-to-sql" in out
+    assert code == 2 and "changed" in out and "in-tcp-80_443_1433" in out
 
 
 def test_foreign_rule_on_a_wanted_priority_is_removed_before_the_new_rule_is_written(
     distributed: ArmServer, sdk, capsys, tmp_path: Path
 ) -> None:
     spec = write_spec(tmp_path, DISTRIBUTED, extra_flows=[{"from": "corp", "to": "sql", "services": ["mssql"]}])
-    new = desired(spec).nsg.rules["in-tcp-corp-to-sql"]
+    new = desired(spec).nsg.rules["in-tcp-1433"]
     squatter = sdk_rule(
         priority=new.priority,
         direction="Inbound",
@@ -364,7 +365,7 @@ def test_foreign_rule_on_a_wanted_priority_is_removed_before_the_new_rule_is_wri
     distributed.clear_request_log()
     apply(capsys, spec)
     assert [code for *_x, code in distributed.request_log if code >= 400] == []
-    assert _rule(sdk, "in-tcp-corp-to-sql").priority == new.priority
+    assert _rule(sdk, "in-tcp-1433").priority == new.priority
     assert "squatter" not in {r.name for r in sdk.security_rules.list(RG, NSG)}
 
 
@@ -433,32 +434,32 @@ def test_adding_one_flow_writes_exactly_one_rule(distributed: ArmServer, sdk, ca
     before = {r.name: r.priority for r in sdk.security_rules.list(RG, NSG)}
     spec = write_spec(tmp_path, DISTRIBUTED, extra_flows=[{"from": "corp", "to": "sql", "services": ["mssql"]}])
     apply(capsys, spec)
-    assert [(m, p.rsplit("/", 1)[-1]) for m, p, _s in writes(distributed)] == [("PUT", "in-tcp-corp-to-sql")]
+    assert [(m, p.rsplit("/", 1)[-1]) for m, p, _s in writes(distributed)] == [("PUT", "in-tcp-1433")]
     after = {r.name: r.priority for r in sdk.security_rules.list(RG, NSG)}
     assert {k: v for k, v in after.items() if k in before} == before
 
     # and removing it again deletes exactly that rule
     distributed.clear_request_log()
     apply(capsys, DISTRIBUTED)
-    assert [(m, p.rsplit("/", 1)[-1]) for m, p, _s in writes(distributed)] == [("DELETE", "in-tcp-corp-to-sql")]
+    assert [(m, p.rsplit("/", 1)[-1]) for m, p, _s in writes(distributed)] == [("DELETE", "in-tcp-1433")]
     assert {r.name: r.priority for r in sdk.security_rules.list(RG, NSG)} == before
 
 
 def test_removing_a_flow_deletes_its_rules_and_moves_no_other(arm: ArmServer, sdk, capsys, tmp_path: Path) -> None:
-    """Regression: in-tcp-web-to-sql, pushed off its home slot by in-tcp-app-to-lb, was moved "back home" (one
-    more write, and a priority that no longer matched the emitted Terraform) when app->lb was removed."""
+    """Regression: a rule pushed off its home slot by another (now in-tcp-88 by in-tcp-150) was moved "back home"
+    (one more write, and a priority that no longer matched the emitted Terraform) when the other was removed."""
     add_subnets(arm, DISTRIBUTED)
-    app_lb = {"from": "app", "to": "lb", "services": ["tcp/80"]}
-    web_sql = {"from": "web", "to": "sql", "services": ["tcp/81"]}  # its own rule: no other role reaches sql on 81
+    app_lb = {"from": "app", "to": "lb", "services": ["tcp/150"]}
+    web_sql = {"from": "lb", "to": "sql", "services": ["tcp/88"]}  # its own rule: no other pair has just 88
     data = yaml.safe_load(DISTRIBUTED.read_text())
     roles = {**data["roles"], "app": {}, "lb": {}}
     first = write_spec(tmp_path, DISTRIBUTED, extra_flows=[app_lb, web_sql], roles=roles)
     apply(capsys, first)
     before = {r.name: r.priority for r in sdk.security_rules.list(RG, NSG)}
-    assert before["in-tcp-web-to-sql"] == home_slot("in-tcp-app-to-lb") + 1 == before["in-tcp-app-to-lb"] + 1
+    assert before["in-tcp-88"] == home_slot("in-tcp-150") + 1 == before["in-tcp-150"] + 1
     arm.clear_request_log()
     apply(capsys, write_spec(tmp_path, DISTRIBUTED, extra_flows=[web_sql], roles=roles))
-    gone = {"in-tcp-app-to-lb", "out-tcp-app-to-lb"}
+    gone = {"in-tcp-150", "out-tcp-150"}
     assert sorted((m, p.rsplit("/", 1)[-1]) for m, p, _s in writes(arm)) == [("DELETE", n) for n in sorted(gone)]
     after = {r.name: r.priority for r in sdk.security_rules.list(RG, NSG)}
     assert after == {n: p for n, p in before.items() if n not in gone}
@@ -472,9 +473,9 @@ def test_setup_phase_adds_and_removes_its_rules(distributed: ArmServer, sdk, cap
     assert drift(capsys, DISTRIBUTED, "--phase", "setup")[0] == 0
     _, report = drift(capsys, DISTRIBUTED)
     assert categories(report) == {
-        # UDP 1434, and TCP 445 added to web's ports: web -> sql leaves the rule it shared with async and sandbox
-        "rule:extra": {"in-udp-web-to-sql", "out-udp-web-to-sql", "in-tcp-web-to-sql", "out-tcp-web-to-sql"},
-        "rule:changed": {"in-tcp-async-to-sql", "out-tcp-async-to-sql"},
+        # UDP 1434, and TCP 445 added to web's ports: rules of their own; web -> sql stays in the rule it shares
+        # with async and sandbox for 80, 443 and 1433
+        "rule:extra": {"in-udp-1434", "out-udp-1434", "in-tcp-445", "out-tcp-445"},
     }
     apply(capsys, DISTRIBUTED)
     live = live_state(sdk, DISTRIBUTED)
@@ -509,14 +510,14 @@ def test_no_declared_flow_is_blocked_between_two_writes(
 def test_repacking_never_blocks_a_declared_flow(
     distributed: ArmServer, sdk, capsys, tmp_path: Path, monkeypatch, leaves: bool
 ) -> None:
-    """Regression: web -> sql shares in-tcp-async-to-sql with async and sandbox until TCP 445 gives it ports of
-    its own. Written in name order, in-tcp-async-to-sql lost web before in-tcp-web-to-sql existed. (Going back,
-    in-tcp-web-to-sql must be deleted only once web is in the shared rule again.)"""
-    own = write_spec(tmp_path, DISTRIBUTED, extra_flows=[{"from": "web", "to": "sql", "services": ["tcp/445"]}])
+    """Regression: web -> sql shares in-tcp-80_443_1433 with async and sandbox until TCP 1434 merges with its 1433
+    into a range (ports 80, 443, 1433-1434: another rule). Written in name order, the shared rule lost web before
+    web's new rule existed. (Going back, web's rule must be deleted only once web is in the shared rule again.)"""
+    own = write_spec(tmp_path, DISTRIBUTED, extra_flows=[{"from": "web", "to": "sql", "services": ["tcp/1434"]}])
     before, after = (DISTRIBUTED, own) if leaves else (own, DISTRIBUTED)
     seen = _writes_watched(distributed, sdk, capsys, monkeypatch, before, after)
     names = [name for _m, name, _b in seen]
-    assert {"in-tcp-async-to-sql", "in-tcp-web-to-sql"} <= set(names)
+    assert {"in-tcp-80_443_1433", "in-tcp-80_443_1433-1434"} <= set(names)
 
 
 def _writes_watched(distributed: ArmServer, sdk, capsys, monkeypatch, before: Path, after: Path) -> list:
@@ -713,14 +714,14 @@ def test_azure_validation_errors_are_clear(distributed: ArmServer, sdk, capsys, 
     oob_rule_removed(sdk)
     distributed.inject_fault(
         "PUT",
-        r"/securityRules/in-tcp-async-to-sql$",
+        r"/securityRules/in-tcp-80_443_1433$",
         status=400,
         code=code,
-        message=f"Security rule in-tcp-async-to-sql: {code}.",
+        message=f"Security rule in-tcp-80_443_1433: {code}.",
     )
     exit_code, _out, err = cli(capsys, "apply", DISTRIBUTED, "-t", "azure", "--auto-approve")
     assert exit_code == 1
-    assert f"{code} (HTTP 400)" in err and "writing rule" in err and "in-tcp-async-to-sql" in err and hint in err
+    assert f"{code} (HTTP 400)" in err and "writing rule" in err and "in-tcp-80_443_1433" in err and hint in err
 
 
 def test_throttling_429_honours_retry_after(distributed: ArmServer, capsys) -> None:
@@ -743,7 +744,7 @@ def test_another_operation_in_progress_is_retried_after_retry_after(
     oob_rule_removed(sdk)
     distributed.inject_fault(
         "PUT",
-        r"/securityRules/in-tcp-async-to-sql$",
+        r"/securityRules/in-tcp-80_443_1433$",
         status=409,
         code="AnotherOperationInProgress",
         retry_after=1,
@@ -776,9 +777,9 @@ def test_a_rerun_after_kill_converges_while_the_killed_write_is_still_running(
         lagging.complete_operations()
         sdk.security_rules.begin_delete(RG, NSG, "allow-ssh-from-anywhere", polling=False)
     else:  # ... or writing a rule back
-        rule = sdk.security_rules.get(RG, NSG, "in-tcp-async-to-sql")
-        sdk.security_rules.begin_delete(RG, NSG, "in-tcp-async-to-sql").result()
-        sdk.security_rules.begin_create_or_update(RG, NSG, "in-tcp-async-to-sql", rule, polling=False)
+        rule = sdk.security_rules.get(RG, NSG, "in-tcp-80_443_1433")
+        sdk.security_rules.begin_delete(RG, NSG, "in-tcp-80_443_1433").result()
+        sdk.security_rules.begin_create_or_update(RG, NSG, "in-tcp-80_443_1433", rule, polling=False)
     planned = backend.plan()
     lagging.complete_operations()  # the killed run's write lands between plan and apply
     backend.apply(planned)
@@ -848,7 +849,7 @@ def test_throttling_retry_budget_is_the_configured_total(
     if budget is not None:
         monkeypatch.setenv("CLOUDPORTS_AZURE_RETRY_TOTAL", budget)
     oob_rule_removed(sdk)
-    distributed.inject_fault("PUT", r"/securityRules/in-tcp-async-to-sql$", status=429, retry_after=0.01, count=5)
+    distributed.inject_fault("PUT", r"/securityRules/in-tcp-80_443_1433$", status=429, retry_after=0.01, count=5)
     code, _out, err = cli(capsys, "apply", DISTRIBUTED, "-t", "azure", "--auto-approve")
     assert (code == 0) == ok, err
     statuses = [s for m, p, s in distributed.request_log if m == "PUT"]
@@ -1027,9 +1028,9 @@ def test_write_order_keeps_flows_that_change_rules() -> None:
 
 
 def test_a_displaced_rule_records_its_priority_and_a_moved_one_goes_back() -> None:
-    name = "in-tcp-web-to-sql"
+    name = "in-tcp-88"
     home = home_slot(name)
-    other = "in-tcp-app-to-lb"  # shares the home slot, and sorts first
+    other = "in-tcp-150"  # shares the home slot, and sorts first
     assert home_slot(other) == home
     both = assign_priorities([("Inbound", other), ("Inbound", name)])
     assert both[("Inbound", name)] != home and described("x", name, both[("Inbound", name)]).endswith("]")
@@ -1051,7 +1052,7 @@ def test_verify_and_query_live_judge_effective_reachability(distributed: ArmServ
     code, out, _ = cli(capsys, "verify", DISTRIBUTED, *live)
     assert code == 0 and "azure live rules: equivalent to the spec" in out and "known limitation" in out
     code, out, _ = cli(capsys, "query", DISTRIBUTED, "--from", "web", "--to", "sql", "-p", "tcp/1433", *live)
-    assert code == 0 and "in-tcp-async-to-sql" in out
+    assert code == 0 and "in-tcp-80_443_1433" in out
     # 1. priorities swapped between two allow rules: drift, but the same traffic passes
     oob_priorities_swapped(sdk)
     assert drift(capsys, DISTRIBUTED)[0] == 2
@@ -1065,6 +1066,6 @@ def test_verify_and_query_live_judge_effective_reachability(distributed: ArmServ
     code, out, _ = cli(capsys, "query", DISTRIBUTED, "--from", "internet", "--to", "web", "-p", "tcp/22", *live)
     assert code == 0 and "allow-ssh-from-anywhere" in out
     # 3. a rule removed: the spec's flow no longer passes
-    sdk.security_rules.begin_delete(RG, NSG, "in-tcp-async-to-sql").result()
+    sdk.security_rules.begin_delete(RG, NSG, "in-tcp-80_443_1433").result()
     code, out, _ = cli(capsys, "verify", DISTRIBUTED, *live)
     assert code == 2 and "spec allows, azure does not" in out and "web -> sql: tcp/1433" in out

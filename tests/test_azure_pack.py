@@ -1,5 +1,6 @@
 """Azure packing: pairs that share their ports share an NSG rule, within Azure's per-rule limits, allowing
-exactly what the spec declares; rules keep their names (and priorities) while pairs join them."""
+exactly what the spec declares; rules keep their names (and priorities) while pairs join them (identity.py; the
+property test of one flow added or removed is in test_azure_identity.py)."""
 
 from __future__ import annotations
 
@@ -53,7 +54,7 @@ def test_clients_of_one_server_share_rules_of_at_most_ten_asgs(tmp_path: Path) -
     inbound, outbound = _allow_rules(state, "Inbound"), _allow_rules(state, "Outbound")
     assert sorted(len(r.source_asgs) for r in inbound.values()) == [2, 10]
     assert sorted(len(r.source_asgs) for r in outbound.values()) == [2, 10]  # role sides gathered too
-    assert "in-tcp-c00-to-db" in inbound  # named after its first pair, as that pair alone was named
+    assert {"in-tcp-5432", "in-tcp-5432-slot2"} == set(inbound)  # named after what they are, not a pair
     assert_azure_equivalent(topology, state)
     assert azure_allows(state, "c11", "db", "tcp", 5432)
     assert not azure_allows(state, "other", "db", "tcp", 5432)
@@ -92,9 +93,10 @@ def test_a_joining_pair_keeps_the_rule_and_its_priority(tmp_path: Path) -> None:
     second = AZURE.build(
         compile_topology(load_topology(_spec(tmp_path, roles, flows))),
         {ONLY_NSG: {(r.direction, r.name): r.priority for r in first.nsg.rules.values()}},
+        {ONLY_NSG: list(first.nsg.rules.values())},
     )
-    assert second.nsg.rules["in-tcp-b-to-db"].source_asgs == ("b", "c")
-    assert second.nsg.rules["in-tcp-b-to-db"].priority == first.nsg.rules["in-tcp-b-to-db"].priority
+    assert second.nsg.rules["in-tcp-5432"].source_asgs == ("b", "c")
+    assert second.nsg.rules["in-tcp-5432"].priority == first.nsg.rules["in-tcp-5432"].priority
 
 
 def test_the_lower_bound_is_sound_and_counts_pairs_that_cannot_share(tmp_path: Path) -> None:

@@ -108,8 +108,8 @@ def test_each_rule_goes_to_the_nsg_of_its_roles_subnet(tmp_path: Path) -> None:
     state = desired_state(policy, "azure")
     assert sorted(state.nsgs) == [BACK, FRONT]
     allows = {n: {r for r, rule in nsg.rules.items() if rule.access == "Allow"} for n, nsg in state.nsgs.items()}
-    assert allows[FRONT] == {"in-tcp-office-to-web", "out-tcp-web-to-app"}
-    assert allows[BACK] == {"in-tcp-web-to-app", "out-tcp-app-to-db", "in-tcp-app-to-db"}
+    assert allows[FRONT] == {"in-tcp-443", "out-tcp-8080"}
+    assert allows[BACK] == {"in-tcp-8080", "out-tcp-5432", "in-tcp-5432"}
     for nsg in state.nsgs.values():  # the structural denies in every NSG
         assert nsg.rules[DENY_VNET_INBOUND.name] == DENY_VNET_INBOUND
         assert nsg.rules[DENY_ALL_OUTBOUND.name] == DENY_ALL_OUTBOUND
@@ -122,7 +122,7 @@ def test_a_role_in_two_subnets_has_its_rules_in_both(tmp_path: Path) -> None:
     policy = compile_spec(write(tmp_path, spec_data([{"front": ["web", "app"]}, {"back": ["app", "db"]}])))
     state = desired_state(policy, "azure")
     for name in (FRONT, BACK):
-        assert {"in-tcp-web-to-app", "out-tcp-app-to-db"} <= set(state.nsgs[name].rules)
+        assert {"in-tcp-8080", "out-tcp-5432"} <= set(state.nsgs[name].rules)
     assert_azure_equivalent(policy.topology, state)
 
 
@@ -213,7 +213,7 @@ def test_emitted_priorities_are_kept_per_nsg(tmp_path: Path, capsys) -> None:
     # the NICs join the ASGs the root creates (shared by the NSG modules), not a module's
     assert "= azurerm_application_security_group.this[each.value.role].id" in (out / "members.tf").read_text()
     first = read_previous_priorities(out)
-    assert sorted(first) == [BACK, FRONT] and ("Inbound", "in-tcp-web-to-app") in first[BACK]
+    assert sorted(first) == [BACK, FRONT] and ("Inbound", "in-tcp-8080") in first[BACK]
     main_tf = (out / "main.tf").read_text()
     assert "for_each = local.network_security_groups" in main_tf and "application_security_group_ids" in main_tf
     before = (out / "rules.tf").read_bytes()
@@ -256,7 +256,7 @@ def test_apply_drift_query_and_destroy(sdk: Any, tmp_path: Path, capsys) -> None
             found, out, _ = cli(capsys, *args)
             assert found == code, out
     # a rule added by hand to one NSG is drift in that NSG, and apply takes it out again
-    extra = sdk.security_rules.get(RG, BACK, "in-tcp-web-to-app")
+    extra = sdk.security_rules.get(RG, BACK, "in-tcp-8080")
     extra.priority, extra.destination_port_range = 3999, "22"
     sdk.security_rules.begin_create_or_update(RG, BACK, "by-hand", extra).result()
     code, out, _ = cli(capsys, "drift", spec, "-t", "azure")

@@ -80,6 +80,9 @@ CASES: dict[str, list[tuple[str, str, str, int, bool]]] = {
         (USER, "mpdp", "tcp", 10123, True),
         (USER, "mpdp", "tcp", 8005, True),
         (USER, "sup", "tcp", 8530, True),
+        (USER, "sup", "tcp", 8531, True),  # the software update point (configmgr's cm-software-update-point)
+        (USER, "sup", "tcp", 445, False),
+        ("site", "sup", "tcp", 8531, True),
         (USER, "site", "tcp", 445, False),
         ("site", "mpdp", "tcp", 445, True),
         ("mpdp", "site", "udp", 135, True),  # status back to the site server ('<-->')

@@ -31,22 +31,19 @@ flows:
     to: web
     services: [tcp/22]
 """
+AWS_RULE = 'module.security_groups.aws_vpc_security_group_ingress_rule.this["{key}"]'
 # target -> (the accepted rules' addresses, a rule checkov flags that nobody accepted, the checks on each)
 EXPECTED = {
     "aws": (
         {
-            'module.security_groups.aws_vpc_security_group_ingress_rule.this["jump/in/tcp/22/cidr:0.0.0.0/0"]': [
-                "CKV_AWS_24"
-            ],
-            'module.security_groups.aws_vpc_security_group_ingress_rule.this["jump/in/tcp/3389/cidr:0.0.0.0/0"]': [
-                "CKV_AWS_25"
-            ],
+            AWS_RULE.format(key="jump/in/tcp/22/net:internet4@0.0.0.0"): ["CKV_AWS_24"],
+            AWS_RULE.format(key="jump/in/tcp/3389/net:internet4@0.0.0.0"): ["CKV_AWS_25"],
         },
-        "web/in/tcp/80/cidr:0.0.0.0/0",
+        "web/in/tcp/80/net:internet4@0.0.0.0",
     ),
     "azure": (
-        {'module.nsg.azurerm_network_security_rule.this["in-tcp-internet4-to-jump"]': ["CKV_AZURE_10", "CKV_AZURE_9"]},
-        "in-tcp-internet4-to-web",
+        {'module.nsg.azurerm_network_security_rule.this["in-tcp-22_3389"]': ["CKV_AZURE_10", "CKV_AZURE_9"]},
+        "in-tcp-80_443",
     ),
 }
 

@@ -201,3 +201,78 @@ def test_ipv6_blocks_are_printed_as_written_never_as_emoji(tmp_path, capsys, vpc
     assert main(["plan", str(spec), "-t", "aws", "--vpc-id", vpc]) == 0
     out = capsys.readouterr().out
     assert "web/in/tcp/22/cidr:2001:db8:100::/48" in out and "\N{HUNDRED POINTS SYMBOL}" not in out
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["query", str(EXAMPLE), "--from", "corp", "--to", "web"],
+        ["verify", str(EXAMPLE)],
+        ["show", str(EXAMPLE), "-t", "aws"],
+    ],
+)
+def test_every_json_document_says_its_version_and_command(command: list[str], capsys: Any) -> None:
+    """As plan/apply/drift/destroy do (docs/json-output.md): a reader tells documents apart by `command`."""
+    assert main([*command, "-f", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    assert (document["version"], document["command"]) == (1, command[0])
+
+
+def _no_internal_fields(document: dict[str, Any]) -> None:
+    changes = [c for c in document["changes"] if c["kind"] == "rule"]
+    assert changes and all(c["after"] for c in changes)
+    for change in changes:
+        assert "port_params" not in change["after"], change  # where a port came from: cloudports' own bookkeeping
+
+
+def test_plan_json_shows_rules_as_aws_holds_them(vpc: str, capsys: Any) -> None:
+    assert main(["plan", str(EXAMPLE), "-t", "aws", "--vpc-id", vpc, "-f", "json"]) == 0
+    document = json.loads(capsys.readouterr().out)
+    _no_internal_fields(document)
+    rule = next(c["after"] for c in document["changes"] if c["name"] == "web/in/tcp/5555/cidr:10.20.0.0/16")
+    assert rule == {
+        "group": "web",
+        "direction": "ingress",
+        "ip_protocol": "tcp",
+        "from_port": 5555,
+        "to_port": 5555,
+        "cidr_ipv4": "10.20.0.0/16",
+        "description": rule["description"],
+    }
+
+
+def test_plan_json_shows_rules_as_azure_holds_them(arm: Any, tmp_path: Path, capsys: Any) -> None:
+    spec = tmp_path / "lab.yaml"
+    text = EXAMPLE.read_text()
+    spec.write_text(text[: text.index("    subnets:")])  # no subnet to find
+    assert main(["plan", str(spec), "-t", "azure", "-f", "json"]) == 0
+    _no_internal_fields(json.loads(capsys.readouterr().out))
+
+
+def test_plan_warns_what_azure_widens_and_drift_does_not(arm: Any, tmp_path: Path, capsys: Any) -> None:
+    spec = tmp_path / "lab.yaml"
+    text = EXAMPLE.read_text()
+    spec.write_text(text[: text.index("    subnets:")])  # no subnet to find
+    widened = "cannot filter ICMP by type"
+    assert main(["plan", str(spec), "-t", "azure"]) == 0
+    assert capsys.readouterr().err.count(widened) == 1
+    assert main(["drift", str(spec), "-t", "azure"]) == 2  # nothing applied: everything is missing
+    assert widened not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["apply", "destroy"])
+def test_auto_approve_says_what_it_will_do_in_one_line_not_the_plan_table_again(
+    applying: StubTarget, capsys: Any, monkeypatch: Any, command: str
+) -> None:
+    """The walk-throughs run `plan` and then `apply --auto-approve`: the table once, from plan."""
+    assert main(["plan", str(EXAMPLE), "-t", "stub"]) == 0
+    shown = capsys.readouterr().out
+    assert "r1" in shown and "r2" in shown and "│" in shown
+    assert main([command, str(EXAMPLE), "-t", "stub", "--auto-approve"]) == 0
+    out = capsys.readouterr().out
+    assert "│" not in out and "r1" not in out and "r2" not in out, out
+    assert "(topology t): 1 create, 0 update, 1 delete" in out
+    monkeypatch.setattr("sys.stdin", io.StringIO("y\n"))
+    assert main([command, str(EXAMPLE), "-t", "stub"]) == 0  # asked: the table the question is about
+    asked = capsys.readouterr().out
+    assert "r1" in asked and "r2" in asked and "│" in asked

@@ -146,3 +146,85 @@ def test_plan_table_keeps_every_word_at_80_columns() -> None:
     text = console.export_text()
     narrow(text)
     assert columns(text) == ["+", "create", "rule", "sql/in/tcp/1433/sg:web", squeezed([long + " (new)"])]
+
+
+def _closed_port() -> int:
+    import socket
+
+    with socket.socket() as s:  # bound and closed: nothing listens there, so a connection is refused
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.mark.parametrize("command", [["drift", SPEC, "-t", "aws", "--vpc-id", "vpc-0abc"], ["import", "-t", "aws"]])
+def test_an_unreachable_aws_endpoint_is_one_error_with_the_endpoint_hint(command: list[str], tmp_path: Path) -> None:
+    endpoint = f"http://127.0.0.1:{_closed_port()}"
+    if command[0] == "import":
+        command = [*command, "--vpc-id", "vpc-0abc", "--out", str(tmp_path / "lab.yaml")]
+    result = _run(
+        command,
+        AWS_ENDPOINT_URL=endpoint,
+        AWS_ACCESS_KEY_ID="testing",
+        AWS_SECRET_ACCESS_KEY="testing",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_MAX_ATTEMPTS="1",
+        AWS_CONFIG_FILE=os.devnull,
+        AWS_SHARED_CREDENTIALS_FILE=os.devnull,
+    )
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert len(errors) == 1 and "cannot reach EC2" in errors[0] and endpoint in errors[0], result.stderr
+    assert "check the network, or AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_EC2" in result.stderr
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["verify", SPEC],  # rich tables and lines
+        ["query", SPEC, "--from", "lb", "--to", "app", "-f", "json"],  # rich's JSON
+        ["schema"],  # a plain write
+        ["graph", SPEC],  # a diagram
+        ["validate", SPEC, "-f", "sarif"],
+    ],
+)
+def test_a_reader_that_stops_early_ends_the_command_quietly(command: list[str]) -> None:
+    """`cloudports verify ... | head`: the reader closes the pipe; the command stops as a tool killed by SIGPIPE
+    does (141), with nothing on stderr but the spec's warnings."""
+    environ = {**os.environ, "PYTHONPATH": str(REPO)}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "cloudports", *command],
+        cwd=REPO,
+        env=environ,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    assert process.stdout is not None
+    process.stdout.close()  # before the first write: every write finds the reader gone
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 141, stderr
+    assert "error" not in stderr.lower() and "Traceback" not in stderr, stderr
+
+
+DIST = "examples/dynamics365-distributed/topology.yaml"  # icmp/8 flows: Azure widens them to all ICMP
+WIDENED = "azure: Azure network security groups cannot filter ICMP by type"
+
+
+@pytest.mark.parametrize(
+    ("command", "times"),
+    [
+        (["validate", DIST], 1),
+        (["show", DIST, "-t", "azure"], 1),
+        (["query", DIST, "--from", "web", "--to", "dc", "-p", "icmp/0", "-t", "azure"], 0),  # said in the answer
+        (["query", DIST, "--from", "corp", "--to", "web", "-t", "azure"], 0),
+        (["verify", DIST], 0),  # listed as a known limitation
+    ],
+)
+def test_what_azure_widens_is_warned_where_rules_are_made(command: list[str], times: int) -> None:
+    result = _run(command)
+    assert result.returncode == 0, result.stderr
+    assert result.stderr.count(WIDENED) == times, result.stderr
+    if command[0] == "query" and "-p" in command:
+        assert "this target cannot filter ICMP by type or code" in result.stdout
+    if command[0] == "verify":
+        assert "known limitation: Azure network security groups cannot filter ICMP by type" in result.stdout

@@ -458,6 +458,10 @@ def test_azure_priorities_in_range_and_unique_per_direction(path: Path, phase: s
     assert {n: r.priority for n, r in again.nsg.rules.items()} == {n: r.priority for n, r in state.nsg.rules.items()}
 
 
+def _rules(state) -> dict[str, list]:
+    return {ONLY_NSG: list(state.nsg.rules.values())}
+
+
 def _previous(state) -> dict[str, dict[tuple[str, str], int]]:
     return {ONLY_NSG: {(r.direction, r.name): r.priority for r in state.nsg.rules.values() if r.access == "Allow"}}
 
@@ -473,18 +477,19 @@ def test_azure_priorities_are_stable_when_flows_are_added_or_removed(tmp_path: P
     previous = _previous(before)
     # add one flow (a new rule) and an extra port on an existing rule
     grown = AZURE.build(
-        compiled(tmp_path, [*base, flow("app", "web", "tcp/8080"), flow("web", "sql", "tcp/1434")], networks=CORP),
+        compiled(tmp_path, [*base, flow("app", "web", "tcp/8080"), flow("web", "sql", "tcp/1435")], networks=CORP),
         previous,
+        _rules(before),
     )
     for name, rule in before.nsg.rules.items():
         assert grown.nsg.rules[name].priority == rule.priority, name
     new = set(grown.nsg.rules) - set(before.nsg.rules)
-    # web -> sql gets a port of its own (1434), so it leaves the rule it shared with app -> sql
-    assert new == {"in-tcp-app-to-web", "out-tcp-app-to-web", "in-tcp-web-to-sql", "out-tcp-web-to-sql"}
-    assert before.nsg.rules["in-tcp-app-to-sql"].source_asgs == ("app", "web")
-    assert grown.nsg.rules["in-tcp-app-to-sql"].source_asgs == ("app",)
+    # web -> sql gets a port of its own (1435): a rule of that port; 1433 stays in the rule it shares with app
+    assert new == {"in-tcp-8080", "out-tcp-8080", "in-tcp-1435", "out-tcp-1435"}
+    assert before.nsg.rules["in-tcp-1433"].source_asgs == ("app", "web")
+    assert grown.nsg.rules["in-tcp-1433"] == before.nsg.rules["in-tcp-1433"]
     # remove a flow: the others keep their numbers
-    shrunk = AZURE.build(compiled(tmp_path, base[1:], networks=CORP), _previous(grown))
+    shrunk = AZURE.build(compiled(tmp_path, base[1:], networks=CORP), _previous(grown), _rules(grown))
     for name, rule in shrunk.nsg.rules.items():
         assert rule.priority == grown.nsg.rules[name].priority, name
 
@@ -517,9 +522,9 @@ def test_azure_new_rule_on_a_taken_home_slot_moves_on_without_renumbering() -> N
 
 
 def _colliding_flows() -> tuple[dict, dict]:
-    """web->sql and app->lb on tcp/80: their inbound rule names share a home slot with the real hash."""
-    assert home_slot("in-tcp-web-to-sql") == home_slot("in-tcp-app-to-lb")
-    return flow("web", "sql", "tcp/80"), flow("app", "lb", "tcp/80")
+    """web->sql on tcp/88 and app->lb on tcp/150: their inbound rule names share a home slot with the real hash."""
+    assert home_slot("in-tcp-88") == home_slot("in-tcp-150")
+    return flow("web", "sql", "tcp/88"), flow("app", "lb", "tcp/150")
 
 
 def test_azure_removing_a_colliding_flow_never_moves_its_neighbour(tmp_path: Path) -> None:
@@ -527,16 +532,16 @@ def test_azure_removing_a_colliding_flow_never_moves_its_neighbour(tmp_path: Pat
     web_sql, app_lb = _colliding_flows()
     roles = ("web", "sql", "app", "lb")
     both = AZURE.build(compiled(tmp_path, [web_sql, app_lb], roles=roles))
-    slot = home_slot("in-tcp-web-to-sql")
-    placed = {both.nsg.rules[n].priority for n in ("in-tcp-web-to-sql", "in-tcp-app-to-lb")}
+    slot = home_slot("in-tcp-88")
+    placed = {both.nsg.rules[n].priority for n in ("in-tcp-88", "in-tcp-150")}
     assert slot in placed and len(placed) == 2
     # emit: the record beside the Terraform is the previous priorities
     alone = AZURE.build(compiled(tmp_path, [web_sql], roles=roles), _previous(both))
-    assert alone.nsg.rules["in-tcp-web-to-sql"].priority == both.nsg.rules["in-tcp-web-to-sql"].priority
+    assert alone.nsg.rules["in-tcp-88"].priority == both.nsg.rules["in-tcp-88"].priority
     # live: the displaced rule records its priority in its description, so the record survives on Azure
     moved = [r for r in both.nsg.rules.values() if r.access == "Allow" and r.priority != home_slot(r.name)]
     assert moved and all(r.description.endswith(f"[priority {r.priority}]") for r in moved)
-    live = {k: v for k, v in _previous(both)[ONLY_NSG].items() if k[1] != "in-tcp-app-to-lb"}
+    live = {k: v for k, v in _previous(both)[ONLY_NSG].items() if k[1] != "in-tcp-150"}
     recorded = {(r.direction, r.name): r.priority for r in moved}
     one = compiled(tmp_path, [web_sql], roles=roles)
     again = build_azure(one, AZURE.settings(one.topology), {ONLY_NSG: live}, {ONLY_NSG: recorded})
@@ -544,7 +549,7 @@ def test_azure_removing_a_colliding_flow_never_moves_its_neighbour(tmp_path: Pat
         n: both.nsg.rules[n].priority for n in again.nsg.rules
     }
     # a rule moved by hand (neither at home nor where its record says) goes back
-    name = "in-tcp-web-to-sql"
+    name = "in-tcp-88"
     hand = {**live, ("Inbound", name): 3999 if 3999 not in live.values() else 3998}
     back = build_azure(one, AZURE.settings(one.topology), {ONLY_NSG: hand}, {ONLY_NSG: recorded})
     assert back.nsg.rules[name].priority == both.nsg.rules[name].priority
@@ -553,7 +558,7 @@ def test_azure_removing_a_colliding_flow_never_moves_its_neighbour(tmp_path: Pat
 def test_azure_icmp_between_roles_warns_that_icmpv6_is_admitted_too(tmp_path: Path) -> None:
     policy = compiled(tmp_path, [flow("web", "sql", "icmp"), flow("corp", "web", "icmp")], networks=CORP)
     state = AZURE.build(policy)
-    assert state.nsg.rules["in-icmp-web-to-sql"].protocol == "Icmp"
+    assert state.nsg.rules["in-icmp-all"].protocol == "Icmp"
     warnings = [w.message for w in check_capabilities(AZURE, policy)]
     assert any("cannot tell ICMP from ICMPv6 between roles" in w and "also admits ICMPv6" in w for w in warnings)
     # a network peer has addresses of one family: no warning for it
@@ -610,15 +615,14 @@ def test_azure_names_and_descriptions_fit_azure_limits(tmp_path: Path) -> None:
 
 
 def test_azure_rule_names_that_collide_keep_both_rules(tmp_path: Path) -> None:
-    """Rule names join role and network names with '-': 'corp-v6' -> 'web' (IPv6 half) and 'corp-v6' -> 'web-v6'
-    (IPv4 half) both make 'in-tcp-corp-v6-to-web-v6'; roles 'a' -> 'b-to-c' and 'a-to-b' -> 'c' both make
-    'in-tcp-a-to-b-to-c'. Before the fix the second rule silently replaced the first (a lost allow rule)."""
+    """Rule names once joined role and network names with '-', so that 'a' -> 'b-to-c' and 'a-to-b' -> 'c' made one
+    name and the second rule silently replaced the first (a lost allow rule). Names now say what a rule is; rules
+    that are the same thing (one port, different endpoints that cannot share a rule) get slots."""
     topology = load_topology(
         make(
             tmp_path,
-            # ports of their own, so that no two of these pairs share a packed rule
-            [flow("corp-v6", "web", "tcp/1"), flow("corp-v6", "web-v6", "tcp/4")]
-            + [flow("a", "b-to-c", "tcp/2"), flow("a-to-b", "c", "tcp/3")],
+            [flow("corp-v6", "web", "tcp/1"), flow("corp-v6", "web-v6", "tcp/1")]
+            + [flow("a", "b-to-c", "tcp/1"), flow("a-to-b", "c", "tcp/1")],
             roles=("web", "web-v6", "a", "b-to-c", "a-to-b", "c"),
             networks={"corp-v6": {"ipv4": ["10.0.0.0/8"], "ipv6": ["fd00::/8"]}},
             egress="open",
@@ -626,12 +630,10 @@ def test_azure_rule_names_that_collide_keep_both_rules(tmp_path: Path) -> None:
     )
     policy = compile_topology(topology)
     state = AZURE.build(policy)
-    allow = [r for r in state.nsg.rules.values() if r.access == "Allow"]
-    assert len(allow) == 6  # corp-v6 x {web, web-v6} x {v4, v6}, a -> b-to-c, a-to-b -> c
-    assert "in-tcp-corp-v6-to-web" in state.nsg.rules  # names that do not collide are unchanged
-    assert "in-tcp-corp-v6-to-web-v6-v6" in state.nsg.rules
-    colliding = sorted(n for n in state.nsg.rules if n.startswith(("in-tcp-corp-v6-to-web-v6-", "in-tcp-a-to-b-to-c-")))
-    assert len(colliding) == 5 and all(AZURE_NAME.match(n) for n in colliding)
+    allow = sorted(n for n, r in state.nsg.rules.items() if r.access == "Allow")
+    # corp-v6 -> {web, web-v6} once per family; a -> b-to-c and a-to-b -> c cannot share a rule
+    assert allow == ["in-tcp-1", "in-tcp-1-slot2", "in-tcp-1-slot3", "in-tcp-1-v6"]
+    assert all(AZURE_NAME.match(n) for n in allow)
     assert_equivalent(topology, state)
     assert_equivalent(topology, AWS.build(policy))
 

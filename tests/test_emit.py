@@ -196,36 +196,36 @@ def test_adding_a_flow_changes_one_azure_rule_only(tmp_path: Path) -> None:
     grown.write_text(yaml.safe_dump(data, sort_keys=False))
     _emit(grown, "azure", out)
     after = read_previous_priorities(out)[ONLY_NSG]
-    assert set(after) - set(before) == {("Inbound", "in-tcp-corp-to-sql")}
+    assert set(after) - set(before) == {("Inbound", "in-tcp-8443")}
     assert all(after[k] == v for k, v in before.items()), "an existing rule was renumbered"
 
 
 def test_removing_a_flow_never_renumbers_another_azure_rule(tmp_path: Path) -> None:
-    """Regression: in-tcp-web-to-sql (314, its home 313 taken by in-tcp-app-to-lb) moved to 313 once app->lb was
-    removed, although cloudports-priorities.json said 314."""
+    """Regression: in-tcp-88 (976, its home 975 taken by in-tcp-150) moved to 975 once app->lb was removed,
+    although cloudports-priorities.json said 976 (first seen with the names rules had then)."""
     data = {
         "name": "collide",
         "egress": "open",
         "roles": {r: {} for r in ("web", "sql", "app", "lb")},
         "flows": [
-            {"from": "web", "to": "sql", "services": ["tcp/80"]},
-            {"from": "app", "to": "lb", "services": ["tcp/80"]},
+            {"from": "web", "to": "sql", "services": ["tcp/88"]},
+            {"from": "app", "to": "lb", "services": ["tcp/150"]},
         ],
     }
     spec, out = tmp_path / "t.yaml", tmp_path / "azure"
     spec.write_text(yaml.safe_dump(data, sort_keys=False))
     _emit(spec, "azure", out)
     before = read_previous_priorities(out)[ONLY_NSG]
-    assert before[("Inbound", "in-tcp-web-to-sql")] != before[("Inbound", "in-tcp-app-to-lb")]
+    assert before[("Inbound", "in-tcp-88")] == before[("Inbound", "in-tcp-150")] + 1
     data["flows"] = data["flows"][:1]
     spec.write_text(yaml.safe_dump(data, sort_keys=False))
     _emit(spec, "azure", out)
     after = read_previous_priorities(out)[ONLY_NSG]
-    assert after == {k: v for k, v in before.items() if k[1] != "in-tcp-app-to-lb"}
+    assert after == {k: v for k, v in before.items() if k[1] != "in-tcp-150"}
     with open(out / "rules.tf") as f:
         rules = {k.strip('"'): v for k, v in hcl2.load(f)["locals"][0]["security_rules"].items()}
-    assert set(rules) == {"in-tcp-web-to-sql", DENY_VNET_INBOUND.name}
-    assert rules["in-tcp-web-to-sql"]["priority"] == before[("Inbound", "in-tcp-web-to-sql")]
+    assert set(rules) == {"in-tcp-88", DENY_VNET_INBOUND.name}
+    assert rules["in-tcp-88"]["priority"] == before[("Inbound", "in-tcp-88")]
 
 
 def test_emit_check_runs_fmt_and_validate(tmp_path: Path, capsys) -> None:

@@ -84,9 +84,9 @@ def test_aws_keys_name_the_variable_and_stay_whatever_the_value(tmp_path: Path) 
     first = _locals(_emit(tmp_path / "a", "aws"))
     again = _locals(_emit(tmp_path / "b", "aws", "--var", "web_port=8081", "--var", "api_port=9100"))
     assert first["ingress_rules"].keys() == again["ingress_rules"].keys()
-    rule = first["ingress_rules"]["web/in/tcp/var.web_port/cidr:10.0.0.0/16"]
+    rule = first["ingress_rules"]["web/in/tcp/var.web_port/net:corp@10.0.0.0"]
     assert rule["from_port"] == rule["to_port"] == "${var.web_port}"
-    assert "app/in/tcp/8443-8444/cidr:10.0.0.0/16" in first["ingress_rules"]  # merged: a number
+    assert "app/in/tcp/8443/net:corp@10.0.0.0" in first["ingress_rules"]  # merged: a number, keyed by its first port
     assert "app/in/tcp/7000/sg:web" in first["ingress_rules"]
     refused = _variables(tmp_path / "a" / "aws")["api_port"]["validation"][1]
     assert refused["condition"] == "${!contains([7000, 9443], var.api_port)}"  # same group, peer and protocol

@@ -23,6 +23,7 @@ from hypothesis import strategies as st
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.pipeline import compile_spec
 from cloudports.spec.loader import load_topology
+from cloudports.spec.schema import spec_file_model
 from cloudports.spec.variables import parse_var_options
 
 REPO = Path(__file__).resolve().parent.parent
@@ -257,3 +258,42 @@ def test_var_options_parse_or_name_the_option(items: list[str]) -> None:
         assert all(d.message.startswith("--var ") and d.hint for d in exc.diagnostics), exc
         return
     assert len(parsed) <= len(items)
+
+
+# Every tag YAML 1.1 defines (and one unknown, one Python), each on text it cannot or can construct.
+YAML_TAGS = ["!!str", "!!int", "!!float", "!!bool", "!!null", "!!timestamp", "!!binary", "!!set", "!!omap"]
+YAML_TAGS += ["!!pairs", "!!map", "!!seq", "!!merge", "!!value", "!!yaml", "!unknown", "!!python/name:os.system"]
+TAGGED_TEXT = ["y", "", "1", "2001-12-14", "{a: 1}", "[a]"]
+
+
+@pytest.mark.parametrize("key", sorted(spec_file_model().model_fields), ids=str)
+def test_every_tag_on_every_top_level_key_is_a_positioned_error_or_accepted(tmp_path: Path, key: str) -> None:
+    """Issue 21: `name: !!timestamp y` escaped as an AttributeError. Each top-level key, alone and in front of
+    an example whose own line for that key is dropped (there on text that is no value of any tag: the
+    cheaper check covers the rest), takes every tag on every kind of text."""
+    workdir = make_workdir(tmp_path / "fuzz")
+    base = [line for line in SEED_SPECS[0].read_text().splitlines(keepends=True) if not line.startswith(f"{key}:")]
+    for tag in YAML_TAGS:
+        for text in TAGGED_TEXT:
+            line = f"{key}: {tag} {text}\n"
+            for data in (line, line + "".join(base)) if text == "y" else (line,):
+                run_case(workdir, data.encode("utf-8"), [], None)
+
+
+NESTED_KEYS = [
+    "roles:\n  web:\n    description: {tagged}\n",
+    "networks:\n  corp:\n    ipv4: [{tagged}]\n",
+    "flows:\n  - from: {tagged}\n    to: web\n    services: [tcp/1]\n",
+    "flows:\n  - {{from: web, to: web, services: [{tagged}]}}\n",
+    "targets:\n  aws:\n    region: {tagged}\n",
+    "parameters:\n  p: {tagged}\n",
+]
+
+
+@pytest.mark.parametrize("template", NESTED_KEYS, ids=range(len(NESTED_KEYS)))
+def test_every_tag_on_nested_keys_is_a_positioned_error_or_accepted(tmp_path: Path, template: str) -> None:
+    workdir = make_workdir(tmp_path / "fuzz")
+    for tag in YAML_TAGS:
+        for text in TAGGED_TEXT:
+            data = "name: lab\nroles: {web: {}}\n" if not template.startswith("roles") else "name: lab\n"
+            run_case(workdir, (data + template.format(tagged=f"{tag} {text}")).encode("utf-8"), [], None)

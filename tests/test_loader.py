@@ -188,6 +188,9 @@ def test_bad_cidrs(tmp_path: Path) -> None:
         ("icmp/3:300", "ICMP code 300 is outside 0-255", ""),
         ("sctp/80", "unknown protocol 'sctp'", "protocols are tcp, udp, icmp, icmpv6, all"),
         ("tcp/http", "port must be a number, got 'http'", "write it like"),
+        ("443/udp", "cannot read port '443/udp'", "did you mean udp/443?"),
+        ("tcp:443", "unknown service 'tcp:443'", "did you mean the port tcp/443?"),  # no '/': a service's name
+        ("icmpv6 128", "unknown service 'icmpv6 128'", "did you mean the port icmpv6/128?"),
     ],
 )
 def test_bad_inline_ports(tmp_path: Path, port: str, message: str, hint: str) -> None:
@@ -195,6 +198,12 @@ def test_bad_inline_ports(tmp_path: Path, port: str, message: str, hint: str) ->
     text = error_of(path)
     assert f"{at(path, Q + port)}: error: {message}" in text
     assert hint in text
+
+
+def test_a_port_written_as_a_service_name_gets_the_port_form(tmp_path: Path) -> None:
+    path = spec(tmp_path, "flows:\n  - from: web\n    to: sql\n    services: [tcp443]\n")
+    text = error_of(path)
+    assert f"{at(path, 'tcp443')}: error: unknown service 'tcp443'\n    did you mean the port tcp/443?" in text
 
 
 def test_bad_long_form_port(tmp_path: Path) -> None:

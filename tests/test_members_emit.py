@@ -73,3 +73,26 @@ def test_a_spec_that_stops_naming_machines_leaves_no_members_file(tmp_path):
     assert (out / "members.tf").exists()
     _emit(_spec(tmp_path, {"db": {"aws": {"tags": {"Role": "db"}}}}), out, "aws")
     assert not (out / "members.tf").exists()
+
+
+def test_emit_warns_for_each_role_whose_machines_members_tf_cannot_hold(tmp_path, capsys):
+    """A role chosen by tag (or an Azure VM) is attached by `cloudports apply` only: emit says so, with the role's
+    line, whether or not members.tf is written for other roles."""
+    spec = _spec(
+        tmp_path,
+        {
+            "web": {"aws": {"tags": {"Role": "web"}}, "azure": {"virtual_machines": ["vm-web"]}},
+            "db": {"aws": {"network_interface_ids": ["eni-0123456789abcdef0"]}, "azure": {"tags": {"role": "db"}}},
+        },
+    )
+    for target, role, how in (("aws", "web", "tag"), ("azure", "db", "tag"), ("azure", "web", "virtual machine")):
+        _emit(spec, tmp_path / target, target)
+        err = capsys.readouterr().err
+        line = spec.read_text().splitlines().index(f"  {role}:") + 1
+        assert f"{spec}:{line}:3: warning: {target}: role '{role}' chooses its machines by {how}" in err, err
+        assert "members.tf cannot hold" in err and "cloudports apply" in err
+    _emit(spec, tmp_path / "aws", "aws")
+    assert "db" not in capsys.readouterr().err  # named interfaces: in members.tf, nothing to say
+    only_named = _spec(tmp_path, {"db": {"aws": {"network_interface_ids": ["eni-0123456789abcdef0"]}}})
+    _emit(only_named, tmp_path / "named", "aws")
+    assert "warning" not in capsys.readouterr().err

@@ -1,6 +1,7 @@
 """Same spec, same bytes: any permutation of any list or mapping in a spec (flows, from/to, services, ports,
 ipv4/ipv6 blocks, networks/roles/services order, catalogs, includes, subnets, tags) gives identical compiled rules,
-`show --format json` (without the spec positions, which legitimately move) and emitted Terraform for both clouds."""
+`show --format json` (without the spec positions, which legitimately move), emitted Terraform for both clouds and its
+TOPOLOGY.md, `graph` in every format, and validate's SARIF (without each result's location)."""
 
 from __future__ import annotations
 
@@ -31,7 +32,10 @@ networks:
   corp: {ipv4: [10.20.0.0/16, 10.30.0.0/16, 10.40.0.0/16], ipv6: ["fd00:20::/48", "fd00:30::/48"]}
   vpn: {ipv4: [10.30.0.0/16, 192.168.0.0/24], description: shares a block with corp}
   partners: {ipv4: [203.0.113.0/24, 198.51.100.0/24]}
+  wide1: {ipv4: [44.0.0.0/7]}
+  wide2: {ipv4: [52.0.0.0/7]}
 roles:
+  lb: {description: load balancer}
   web: {description: web servers}
   app: {}
   sql: {}
@@ -55,6 +59,13 @@ flows:
   - {from: corp, to: web, services: [icmp/8, icmp/0, icmpv6/128], description: ping}
   - {from: corp, to: web, services: [icmp], description: all ping}
   - {from: vpn, to: bastion, services: [icmp/3:4, icmp/3], description: pmtu}
+  - {from: internet, to: lb, services: [tcp/80, tcp/443], description: public site}
+  - {from: internet, to: lb, services: [tcp/80], description: public site}
+  - {from: internet, to: lb, services: [tcp/80, tcp/443, tcp/80], description: public site}
+  - {from: [wide1, partners], to: [lb, bastion], services: [tcp/3389], description: remote desktop}
+  - {from: wide1, to: [bastion, lb], services: [tcp/3389], description: remote desktop}
+  - {from: wide1, to: lb, services: [tcp/22], description: one of two}
+  - {from: wide2, to: lb, services: [tcp/22], description: one of two}
 targets:
   aws: {region: eu-west-1, name_prefix: perm-, tags: {a: "1", b: "2", c: "3"}}
   azure:
@@ -136,6 +147,24 @@ def outputs(spec: Path, all_phases: list[str | None], work: Path, capsys) -> dic
             result[f"emit {target} {phase}"] = {
                 str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*")) if p.is_file()
             }
+    return result | pictures(spec, work, capsys)
+
+
+def pictures(spec: Path, work: Path, capsys) -> dict[str, object]:
+    """`graph` in every format, byte for byte, and validate's SARIF without each result's location (the permuted
+    file's lines, which legitimately move)."""
+    result: dict[str, object] = {}
+    for fmt in ("mermaid", "dot", "svg", "html"):
+        out = work / f"graph.{fmt}"
+        assert main(["graph", str(spec), "--format", fmt, "--out", str(out)]) == 0
+        result[f"graph {fmt}"] = out.read_bytes()
+    capsys.readouterr()
+    main(["validate", str(spec), "--format", "sarif"])
+    sarif = json.loads(capsys.readouterr().out)
+    for run in sarif["runs"]:
+        for finding in run["results"]:
+            finding.pop("locations")
+    result["sarif"] = sarif
     return result
 
 

@@ -133,7 +133,7 @@ def test_azure_icmp_widening_is_explained(capsys: Any) -> None:
 def test_json_shape(capsys: Any) -> None:
     code, doc = run_json(capsys, "--from", "corp", "--to", "web", "--port", "tcp/443", "-t", "azure")
     assert code == 0
-    assert set(doc) == {"from", "to", "by", "target", "allowed", "answers"}
+    assert set(doc) == {"version", "command", "from", "to", "by", "target", "allowed", "answers"}
     assert (doc["from"], doc["to"], doc["target"], doc["allowed"]) == ("network corp", "role web", "azure", True)
     (answer,) = doc["answers"]
     assert set(answer) == {"port", "allowed", "reasons"} and answer["port"] == "tcp/443"
@@ -161,6 +161,13 @@ def test_listing_ranges_and_icmp(capsys: Any) -> None:
     [
         (["--from", "wbe", "--to", "web"], "did you mean 'web'"),
         (["--from", "corp", "--to", "web", "--port", "tcp/http"], "tcp/1433"),
+        (["--from", "corp", "--to", "web", "--port", "tcp443"], "cannot read port 'tcp443'\n    did you mean tcp/443?"),
+        (["--from", "corp", "--to", "web", "--port", "443/UDP"], "did you mean udp/443?"),
+        (["--from", "corp", "--to", "web", "--port", "icmp8"], "did you mean icmp/8?"),
+        (["--from", "corp", "--to", "web", "--port", "tcp/99999"], "port 99999 is outside 0-65535"),
+        (["--from", "corp", "--to", "web", "--port", "icmp/3:300"], "ICMP code 300 is outside 0-255"),
+        (["--from", "corp", "--to", "web", "--port", "tcp/9-3"], "did you mean tcp/3-9?"),
+        (["--from", "corp", "--to", "web", "--port", "icmp"], "needs an ICMP type"),
         (["--from", "corp", "--to", "admin"], "one side of a query must be a role"),
         (["--from", "corp", "--to", "web", "-t", "gcp"], "unknown target"),
     ],

@@ -1,12 +1,13 @@
 """The `cloudports` command line: one module per command group, options shared through cli/common.py.
 
 Exit codes: 0 ok; 1 error (including usage errors); 2 "changes present" for `plan --detailed-exitcode` and
-`drift`, as Terraform does, and "differences found" for `verify`; 3 "denied" for `query`. Bad input never prints
-a traceback.
+`drift`, as Terraform does, and "differences found" for `verify`; 3 "denied" for `query`; 141 when the reader of
+stdout went away (`| head`), as for a tool killed by SIGPIPE. Bad input never prints a traceback.
 """
 
 from __future__ import annotations
 
+import os
 import sys
 
 import typer
@@ -14,6 +15,7 @@ import typer
 from cloudports.cli import (
     common,
     compile_commands,
+    diff_commands,
     graph_commands,
     import_commands,
     info_commands,
@@ -38,6 +40,7 @@ for _command in (
     *graph_commands.COMMANDS,
     *query_commands.COMMANDS,
     *verify_commands.COMMANDS,
+    *diff_commands.COMMANDS,
     *info_commands.COMMANDS,
     *live_commands.COMMANDS,
     *import_commands.COMMANDS,
@@ -65,6 +68,11 @@ def main(argv: list[str] | None = None) -> int:
     except _ClickException as exc:
         exc.show()  # type: ignore[attr-defined]
         return 1
+    except common.ReaderGone:
+        # `| head` has what it wanted: exit as a tool killed by SIGPIPE does, with stdout on /dev/null so that
+        # the interpreter's last flush cannot fail again
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
     except (typer.Abort, KeyboardInterrupt):
         common.err.print("aborted")
         return 1

@@ -27,9 +27,34 @@ if TYPE_CHECKING:
 # command runs (module __getattr__, PEP 562); `from cloudports.cli.common import out` at import would make one.
 
 
+class ReaderGone(Exception):
+    """The reader of stdout went away (`cloudports verify ... | head`): main() stops quietly (exit 141)."""
+
+
+def write_out(text: str) -> None:
+    """Plain text to stdout (a JSON document, a diagram), flushed here so that a reader gone is noticed here."""
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:
+        raise ReaderGone from None
+
+
+@cache
+def _console_class() -> type[Console]:
+    from rich.console import Console
+
+    class QuietWhenReaderGone(Console):
+        def on_broken_pipe(self) -> None:  # rich's own answer is SystemExit(1): an error, which this is not
+            self.quiet = True
+            raise ReaderGone
+
+    return QuietWhenReaderGone
+
+
 @cache
 def _out() -> Console:
-    from rich.console import Console
+    Console = _console_class()
 
     # A pipe gets 200 columns (long lines stay whole for grep), unless COLUMNS says otherwise: then tables wrap
     # to it. emoji=False: rich would print the ":100:" of 2001:db8:100::/48 (or any ":name:" in a CIDR, key or
@@ -40,9 +65,7 @@ def _out() -> Console:
 
 @cache
 def _err() -> Console:
-    from rich.console import Console
-
-    return Console(stderr=True, soft_wrap=True, emoji=False)
+    return _console_class()(stderr=True, soft_wrap=True, emoji=False)
 
 
 def __getattr__(name: str) -> Console:
@@ -113,12 +136,15 @@ def compile_policy(spec: Path, var: list[str] | None, phase: str | None) -> Comp
     return policy
 
 
-def for_target(policy: CompiledPolicy, name: str) -> Target[Any, Any]:
-    """The target, after showing what it widens and refusing what it cannot express."""
+def for_target(policy: CompiledPolicy, name: str, show_widening: bool = True) -> Target[Any, Any]:
+    """The target, after refusing what it cannot express and showing what it widens (ICMP types on Azure, ...).
+    show_widening=False where the answer itself says it (query's reasons, verify's known limitations) or where
+    it is beside the point (drift): the warnings belong where rules are made (validate, show, emit, plan, apply)."""
     from cloudports.pipeline import prepare
 
     target, warnings = prepare(policy, name)
-    warn(warnings)
+    if show_widening:
+        warn(warnings)
     return target
 
 

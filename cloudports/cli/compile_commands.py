@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
@@ -44,7 +43,9 @@ class ValidateFormat(StrEnum):
 
 @gc_paused()
 def validate(
-    spec: SpecArg,
+    specs: Annotated[
+        list[Path], typer.Argument(help="Topology spec(s) (YAML); several are checked one by one", show_default=False)
+    ],
     target: Annotated[
         list[str] | None,
         typer.Option(
@@ -61,14 +62,28 @@ def validate(
     var: VarOpt = None,
     phase: PhaseOpt = None,
 ) -> int:
-    """Check a spec (names, CIDRs, ports, parameters, exposure lint, every target's quotas and limits).
+    """Check specs (names, CIDRs, ports, parameters, exposure lint, every target's quotas and limits).
 
-    Exit 0 valid (warnings allowed), 1 errors. --format sarif prints every finding as SARIF on stdout."""
+    Exit 0 valid (warnings allowed), 1 errors in any. --format sarif prints every finding as SARIF on stdout."""
     names = list(dict.fromkeys(target or registry.names()))
     for name in names:
         registry.get(name)
     if fmt is ValidateFormat.sarif:
-        return _sarif(spec, var, phase, names)
+        return _sarif(specs, var, phase, names)
+    if len(specs) == 1:  # one spec: its errors are the command's, as for every other command
+        return _validate_one(specs[0], names, var, phase)
+    failed = False
+    for spec in specs:  # several (a pre-commit hook passes every changed spec): each is judged, all are reported
+        try:
+            _validate_one(spec, names, var, phase)
+        except CloudportsError as exc:
+            failed = True
+            for d in exc.diagnostics:
+                common.err.print(d.render(), style="red", markup=False, highlight=False)
+    return 1 if failed else 0
+
+
+def _validate_one(spec: Path, names: list[str], var: list[str] | None, phase: str | None) -> int:
     policy = compile_policy(spec, var, phase)
     summaries = []
     for name in names:
@@ -82,14 +97,19 @@ def validate(
     return 0
 
 
-def _sarif(spec: Path, var: list[str] | None, phase: str | None, names: list[str]) -> int:
-    """Every finding at once (spec errors stop the rest), on stdout; exit 1 when any is an error."""
+def _sarif(specs: list[Path], var: list[str] | None, phase: str | None, names: list[str]) -> int:
+    """Every finding of every spec at once (a spec's errors stop the rest of that spec), as one SARIF run on
+    stdout; exit 1 when any is an error."""
     from cloudports.findings import collect
     from cloudports.sarif import to_sarif
     from cloudports.spec.variables import parse_var_options
 
-    findings = collect(spec, parse_var_options(var), phase, names)
-    sys.stdout.write(json.dumps(to_sarif(findings), indent=2) + "\n")
+    found = [collect(spec, parse_var_options(var), phase, names) for spec in specs]
+    findings = found[0]
+    for more in found[1:]:
+        findings.diagnostics += more.diagnostics
+        findings.rules.update(more.rules)
+    common.write_out(json.dumps(to_sarif(findings), indent=2) + "\n")
     return 1 if findings.failed else 0
 
 
@@ -102,7 +122,10 @@ def show(
     chosen = for_target(policy, target)
     rows = chosen.rows(chosen.build(policy))
     if fmt is Format.json:
-        common.out.print_json(json.dumps({"target": target, "topology": policy.topology.name, "rules": rows}))
+        from cloudports.live.plan import JSON_VERSION
+
+        head = {"version": JSON_VERSION, "command": "show", "target": target, "topology": policy.topology.name}
+        common.out.print_json(json.dumps({**head, "rules": rows}))
         return
     print_rows(f"{target}: {policy.topology.name} ({len(rows)} rules)", rows)
 
@@ -140,6 +163,7 @@ def emit(
     baseline = write_baseline(policy, chosen, chosen.build(policy), out_dir)
     written += [baseline] if baseline else []
     common.out.print(f"wrote {len(written)} files to {out_dir} (modules under {out_dir / 'modules'})")
+    common.warn(chosen.members_left_to_apply(policy.topology))
     if check:
         _terraform_check(out_dir, chosen, allow_unchecked)
 

@@ -30,7 +30,7 @@ def graph(
 
     text = render(build_graph(compile_policy(spec, var, phase), role), fmt)
     if out_file is None:
-        typer.echo(text, nl=False)
+        common.write_out(text)
         return
     out_file.write_text(text, encoding="utf-8")
     common.err.print(f"wrote {fmt.value} to {out_file}", markup=False, highlight=False)

@@ -29,6 +29,7 @@ def import_(
 
     Roles from groups, networks from CIDRs, catalog services by name, flows. Exit 0 when everything was
     expressed, 2 when something was approximated (listed), 1 on error."""
+    from cloudports.importer.finish import allow_refused_exposure, keep_unmanaged
     from cloudports.importer.synthesis import build_spec
     from cloudports.importer.write import spec_text, valid_name
 
@@ -39,7 +40,15 @@ def import_(
     lab = chosen.import_lab({**options, "name": valid_name(name) if name else None})
     spec, notes = build_spec(lab)
     source = ", ".join(f"{k}={v}" for k, v in sorted(options.items()) if v)
-    out_file.write_text(spec_text(spec, notes, f"{target} ({source})"), encoding="utf-8")
+
+    def write() -> None:
+        out_file.write_text(spec_text(spec, notes, f"{target} ({source})"), encoding="utf-8")
+
+    write()  # the last steps read the spec as written (the lint and the compiler judge the file)
+    if allow_refused_exposure(out_file, spec):
+        write()
+    if keep_unmanaged(chosen, out_file, spec, lab, notes):
+        write()
     for note in notes:
         common.err.print(f"warning: {note}", style="yellow", markup=False, highlight=False)
     flows, roles = len(spec["flows"]), len(spec["roles"])

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from typing import Annotated
 
 import typer
@@ -51,7 +50,7 @@ def schema() -> None:
     """Print the JSON Schema of the spec format (for editor completion and checking)."""
     from cloudports.spec.schema import spec_json_schema
 
-    sys.stdout.write(json.dumps(spec_json_schema(), indent=2, sort_keys=True) + "\n")
+    common.write_out(json.dumps(spec_json_schema(), indent=2, sort_keys=True) + "\n")
 
 
 def version() -> None:

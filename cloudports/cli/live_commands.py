@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -53,10 +52,16 @@ AutoApproveOpt = Annotated[bool, typer.Option("--auto-approve", help="Do not ask
 
 
 def _backend(
-    spec: Path, target: str, var: list[str] | None, phase: str | None, given: TargetOptions, adopt: bool = False
+    spec: Path,
+    target: str,
+    var: list[str] | None,
+    phase: str | None,
+    given: TargetOptions,
+    adopt: bool = False,
+    show_widening: bool = True,  # drift: what a target widens is no drift (common.for_target)
 ) -> Backend:
     policy = compile_policy(spec, var, phase)
-    chosen = for_target(policy, target)
+    chosen = for_target(policy, target, show_widening)
     return chosen.open_backend(policy, options_for(chosen, given), adopt)
 
 
@@ -69,7 +74,7 @@ def _read(backend: Backend, reading: Callable[[Backend], Plan]) -> Plan:
 
 def _print_json(plan: Plan, command: Command, done: Plan | None = None) -> None:
     """The one JSON document of a live command (docs/json-output.md)."""
-    sys.stdout.write(plan.to_json(command, done) + "\n")
+    common.write_out(plan.to_json(command, done) + "\n")
 
 
 def _print_plan(plan: Plan, fmt: Format, command: Command, console: Console | None = None) -> None:
@@ -110,8 +115,12 @@ def _carry_out(
     document, written at the end (with what was done); the plan a question is about is shown on stderr."""
     json_out = fmt is Format.json
     asking = not auto_approve and not planned.empty
-    if not json_out or asking:
+    if asking:  # the table the question is about
         _print_plan(planned, Format.table, command, common.err if json_out else common.out)
+    elif not json_out:  # --auto-approve: the counts, not the table again after `plan`
+        from cloudports.live.report import render_counts
+
+        render_counts(planned, common.out, "plan" if command == "apply" else "destroy")
     if planned.empty:
         if json_out:
             _print_json(planned, command, planned)
@@ -155,7 +164,7 @@ def _fleet(
             for o in outcomes
         ]
         document = {"version": JSON_VERSION, "command": command, "fleet": rows}
-        sys.stdout.write(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
+        common.write_out(json.dumps(document, indent=2, sort_keys=True, default=str) + "\n")
     else:
         from cloudports.live.report import render_fleet
 
@@ -241,10 +250,10 @@ def drift(
     if one is None:
         from cloudports.live.fleet import spec_files
 
-        opened = lambda s: _backend(s, target, var, phase, target_options)  # noqa: E731
+        opened = lambda s: _backend(s, target, var, phase, target_options, show_widening=False)  # noqa: E731
         failed, differs = _fleet("drift", spec_files(spec), fmt, opened)
         raise typer.Exit(1 if failed else 2 if differs else 0)
-    result = _read(_backend(one, target, var, phase, target_options), _plan)
+    result = _read(_backend(one, target, var, phase, target_options, show_widening=False), _plan)
     _print_plan(result, fmt, "drift")
     if not result.empty:
         raise typer.Exit(2)

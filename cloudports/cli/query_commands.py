@@ -94,7 +94,7 @@ def query(
     by = "the spec's intent"
     chosen, state = None, None
     if target is not None:
-        chosen = for_target(policy, target)
+        chosen = for_target(policy, target, show_widening=False)  # a widened answer says so in its reasons
         if live:
             # adopt: also read same-name resources without ownership tags (a lab just imported); nothing is written.
             # machines: an endpoint may be a machine, judged with every group it carries.
@@ -135,7 +135,10 @@ def _endpoint(topology: Topology, text: str, live_target: Target | None, state: 
 
 def _print(head: dict[str, Any], answers: list[Answer], listed: bool, fmt: Format) -> None:
     if fmt is Format.json:
-        common.out.print_json(json.dumps({**head, "answers": [a.as_dict() for a in answers]}))
+        from cloudports.live.plan import JSON_VERSION
+
+        document = {"version": JSON_VERSION, "command": "query", **head, "answers": [a.as_dict() for a in answers]}
+        common.out.print_json(json.dumps(document))
         return
     if listed:
         verdict = f"{len(answers)} protocol/port range(s) allowed" if answers else "nothing allowed"

@@ -42,7 +42,7 @@ def _verifiable() -> list[str]:
 def _side(policy: CompiledPolicy, name: str, live: bool, given: TargetOptions) -> Side:
     from cloudports.query.verify import Side
 
-    target = for_target(policy, name)
+    target = for_target(policy, name, show_widening=False)  # listed as known limitations in the report
     if live:
         # adopt: read same-name groups that lack the ownership tags too (a lab just imported); nothing is written
         state = target.open_backend(policy, options_for(target, given), adopt=True).read_state()
@@ -88,7 +88,10 @@ def verify(
     policy = compile_policy(spec, var, phase)
     report = verify_topology(policy.topology, [_side(policy, n, live, target_options) for n in names])
     if fmt is Format.json:
-        common.out.print_json(json.dumps({"topology": policy.topology.name, "live": live, **report.as_dict(strict)}))
+        from cloudports.live.plan import JSON_VERSION
+
+        head = {"version": JSON_VERSION, "command": "verify", "topology": policy.topology.name, "live": live}
+        common.out.print_json(json.dumps({**head, **report.as_dict(strict)}))
     else:
         _print(policy.topology.name, report, live, strict)
     return EQUIVALENT if report.equivalent(strict) else DIFFERENT

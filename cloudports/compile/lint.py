@@ -14,7 +14,7 @@ from __future__ import annotations
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from functools import lru_cache
 from pathlib import Path
@@ -230,6 +230,13 @@ def _openings(topology: Topology, flows: list[Flow]) -> dict[tuple[str, Risky, s
     return found
 
 
+def _content(flow: Flow) -> tuple:
+    """What a flow says, whatever its place in the spec: which of two flows the lint blames must not depend on the
+    order they are listed in (the graph marks the blamed one), so ties go by this before the position."""
+    ports = tuple(sorted(set(flow.ports)))
+    return (sorted(set(flow.sources)), sorted(set(flow.destinations)), ports, flow.phase or "", flow.description)
+
+
 def _blame(openings: list[_Opening], threshold: Fraction) -> tuple[list[_Opening], Fraction]:
     """The largest openings that together cross the threshold, and the share they reach; ([], 0) if none do.
 
@@ -239,7 +246,7 @@ def _blame(openings: list[_Opening], threshold: Fraction) -> tuple[list[_Opening
     if public_share(c for o in openings for c in o.cidrs) <= threshold:  # the common case: one union, done
         return [], Fraction(0)
     blamed: list[_Opening] = []
-    for opening in sorted(openings, key=lambda o: (-o.share, o.flow.loc)):
+    for opening in sorted(openings, key=lambda o: (-o.share, _content(o.flow), o.flow.loc)):
         blamed.append(opening)
         share = public_share(c for o in blamed for c in o.cidrs)
         if share > threshold:
@@ -282,8 +289,8 @@ def _judge(openings: dict[tuple[str, Risky, str], list[_Opening]]) -> dict[tuple
 
 def _report(severity: str, report: _Report, problems: Problems) -> None:
     flow = report.flow
-    roles = [d for d in flow.destinations if d in report.roles]  # in the order the flow names them
-    names = [n for n in flow.sources if n in report.networks]
+    roles = sorted(set(report.roles))  # sorted: the order a flow lists them in must not change the message
+    names = sorted(report.networks)
     others = ", ".join(f"{Path(o.file).name}:{o.line}" for o in sorted(report.others))
     together = f", together with the flow(s) at {others}"
     message = (
@@ -322,13 +329,28 @@ def _lint_http(topology: Topology, flows: list[Flow], problems: Problems) -> Non
     for role in sorted(topology.roles):
         http = internet_openings(role, 80)
         if to_internet(http) and to_internet(internet_openings(role, 443)):
-            first = next((f for f in http if to_internet([f])), http[0])  # flows are in spec order
+            alone = [f for f in http if to_internet([f])] or http  # or only together
+            first = min(alone, key=lambda f: (_content(f), f.loc))
             problems.warning(
                 first.ports_loc,
                 f"plain HTTP (tcp/80) is open to the internet on '{role}' next to HTTPS",
                 "serve a redirect from HTTPS only, or drop tcp/80 if no client needs it",
                 PLAIN_HTTP,
             )
+
+
+def refused_flows(topology: Topology) -> set[int]:
+    """The indices (in the spec's `flows`) of the flows that need `allow_exposure` for the lint to pass: those it
+    refuses (an error, not a warning), and then those it refuses once they are allowed (the IPv6 flow beside an
+    IPv4 one that alone crossed the line)."""
+    flows = [*topology.flows, *topology.skipped_flows]
+    allowed: set[int] = set()
+    while True:
+        judged = [replace(f, allow_exposure="needed") if f.index in allowed else f for f in flows]
+        refused = {flow.index for severity, flow in _judge(_openings(topology, judged)) if severity == "error"}
+        if refused <= allowed:
+            return allowed
+        allowed |= refused
 
 
 def lint_exposure(topology: Topology, problems: Problems) -> None:

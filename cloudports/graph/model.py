@@ -6,11 +6,11 @@ Pure functions, sorted output: the same spec always gives the same graph, whatev
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Literal
 
 from cloudports.errors import CloudportsError, Diagnostic, did_you_mean
 from cloudports.spec.model import INTERNET, Flow, Topology
+from cloudports.spec.ports import looks_like_port
 
 if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
@@ -31,19 +31,18 @@ class Node:
 class Edge:
     source: str  # node ids
     target: str
-    services: tuple[str, ...]  # as the spec wrote them
-    ports: tuple[str, ...]
+    services: tuple[str, ...]  # the named services, as the spec wrote them (inline ports are in `ports` only)
+    ports: tuple[str, ...]  # each port once
     phase: str | None  # set: the flow belongs to a phase (drawn dashed)
     flagged: str  # non-empty: why the exposure lint marks the flow (drawn red with a warning sign)
     description: str
-    origin: str  # file:line of the flow
 
     @property
     def lines(self) -> list[str]:
         """The edge label, line by line: phase, exposure mark, services, ports."""
         lines = [f"phase: {self.phase}"] if self.phase else []
         lines += [f"⚠ {self.flagged}"] if self.flagged else []
-        lines.append(", ".join(self.services))
+        lines += [", ".join(self.services)] if self.services else []
         ports = list(self.ports)
         lines += [", ".join(ports[i : i + PORTS_PER_LINE]) for i in range(0, len(ports), PORTS_PER_LINE)]
         return lines
@@ -71,25 +70,25 @@ def _flag(flow: Flow, warned: set[tuple[str, int, int]]) -> str:
 
 
 def _edges(policy: CompiledPolicy, role: str | None) -> list[Edge]:
+    """One edge per source and destination of every flow; flows that draw the same edge are drawn once. Nothing
+    here depends on where a flow stands in the spec: the same spec in any order gives the same edges."""
     topo = policy.topology
     warned = {(d.loc.file, d.loc.line, d.loc.col) for d in policy.warnings if d.loc is not None}
-    edges = []
+    edges = set()
     for flow in [*topo.flows, *topo.skipped_flows]:
         flag = _flag(flow, warned)
-        origin = f"{Path(flow.loc.file).name}:{flow.loc.line}"  # not the folder: same spec, same bytes
-        # sorted: the order a spec lists services, ports or addresses in must not change the picture
-        ports, desc = tuple(str(p) for p in sorted(set(flow.ports))), flow.description
-        services = tuple(sorted(flow.service_names))
+        # sorted, each once: the order a spec lists services, ports or addresses in must not change the picture
+        ports = tuple(dict.fromkeys(str(p) for p in sorted(flow.ports)))
+        services = tuple(sorted({name for name in flow.service_names if not looks_like_port(name)}))
         for src in flow.sources:
             for dst in flow.destinations:
-                if role is not None and role not in (src, dst):
-                    continue
-                edges.append(Edge(node_id(src), node_id(dst), services, ports, flow.phase, flag, desc, origin))
-    return sorted(set(edges), key=_edge_key)
+                if role is None or role in (src, dst):
+                    edges.add(Edge(node_id(src), node_id(dst), services, ports, flow.phase, flag, flow.description))
+    return sorted(edges, key=_edge_key)
 
 
-def _edge_key(e: Edge) -> tuple[str, str, str, tuple[str, ...], tuple[str, ...], str, str, str]:
-    return (e.source, e.target, e.phase or "", e.services, e.ports, e.flagged, e.description, e.origin)
+def _edge_key(e: Edge) -> tuple[str, str, str, tuple[str, ...], tuple[str, ...], str, str]:
+    return (e.source, e.target, e.phase or "", e.services, e.ports, e.flagged, e.description)
 
 
 def _node(topo: Topology, name: str) -> Node:

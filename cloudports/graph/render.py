@@ -78,7 +78,8 @@ def _dot_node(node: Node) -> str:
 
 
 def _dot_edge(edge: Edge) -> str:
-    attrs = [f"label={dot_string(chr(10).join(edge.lines))}", f"tooltip={dot_string(edge.description or edge.origin)}"]
+    label = chr(10).join(edge.lines)
+    attrs = [f"label={dot_string(label)}", f"tooltip={dot_string(edge.description or label)}"]
     if edge.phase:
         attrs.append("style=dashed")
     if edge.flagged:

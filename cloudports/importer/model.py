@@ -45,3 +45,7 @@ class Lab:
     egress: Literal["open", "strict"]
     targets: dict[str, dict[str, Any]]  # the spec's `targets` block, so that `plan` works at once
     approximations: list[str] = field(default_factory=list)  # what the reader could not express
+    live_rules: list[str] = field(default_factory=list)  # every live rule, named as plan and drift name rules
+    # whether the target writes no role-to-role egress rule where the source's egress to a /0 already admits it
+    # (then such a pair is a flow exactly, not an approximation)
+    wide_egress_holds_roles: bool = False

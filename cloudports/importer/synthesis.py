@@ -3,21 +3,23 @@
 Role to role under strict egress: a flow needs B's ingress half *and* A's egress half, so an ingress rule on B
 from A becomes a flow only where an egress rule on A towards B covers it (alone it lets nothing through, and
 the spec cannot say "half a flow"). CIDR peers become networks: CIDRs that always appear together form one
-network (0.0.0.0/0 with ::/0 is the built-in `internet`). A flow's port set that equals a built-in catalog
-service's becomes that service by name. Flows are grouped by (from, to, description), then sources and
-destinations that share everything else are listed together.
+network (0.0.0.0/0 with ::/0 is the built-in `internet`, a lone /0 `any-ipv4` or `any-ipv6`), named by a rule
+description only where every rule of the CIDR says it. A flow's port set that equals a built-in catalog service
+that fits the lab (fitting_services) becomes that service by name. Flows are grouped by (from, to, description),
+then sources and destinations that share everything else are listed together. `allow_exposure` and the rules
+kept unmanaged need the compiler: finish.py adds them to the spec as written.
 """
 
 from __future__ import annotations
 
 import ipaddress
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 from typing import Any
 
 from cloudports.importer.model import Half, Lab, Peer
-from cloudports.query.model import PRIVATE_PREFIXES
 from cloudports.spec.model import INTERNET, PortSpec
 
 EVERYWHERE = frozenset({"0.0.0.0/0", "::/0"})
@@ -66,7 +68,7 @@ def _egress_for(half: Half, egress: list[Half]) -> tuple[list[Half], bool]:
 
 
 def _pair_role_halves(
-    halves: list[Half], wide: list[Half], entries: dict[FlowKey, set[PortSpec]], notes: list[str]
+    halves: list[Half], wide: list[Half], entries: dict[FlowKey, set[PortSpec]], notes: list[str], exact: bool
 ) -> None:
     """Strict egress: flows where an ingress half on B from A meets an egress half on A towards B (or towards
     a /0). Where only a /0 covers it, the spec's flow adds an egress rule of its own: said, not hidden."""
@@ -79,7 +81,7 @@ def _pair_role_halves(
         if not match:
             notes.append(f"{_rule_text(half)} has no egress rule on {src} to match: {alone}")
             continue
-        if not named:
+        if not named and not exact:
             notes.append(
                 f"{_rule_text(half)} passes through {src}'s egress to {match[0].peer.value}; "
                 f"the spec's flow also gives {src} an egress rule towards {half.role}"
@@ -112,7 +114,7 @@ def flow_entries(lab: Lab) -> tuple[dict[FlowKey, set[PortSpec]], list[str]]:
             entries[(End("role", half.peer.value), role, half.description)].add(half.port)
         else:
             role_pairs.append(half)
-    _pair_role_halves(role_pairs, wide, entries, notes)
+    _pair_role_halves(role_pairs, wide, entries, notes, lab.wide_egress_holds_roles)
     return dict(entries), notes
 
 
@@ -136,12 +138,12 @@ def networks_of(entries: dict[FlowKey, set[PortSpec]], hints: dict[str, set[str]
     for cidrs in ordered:
         said = set.union(*(hints.get(c, set()) for c in cidrs))
         hint = said.pop() if len(said) == 1 else ""
-        if frozenset(cidrs) == EVERYWHERE and hint in ("", INTERNET):
+        if frozenset(cidrs) == EVERYWHERE:  # all addresses are the internet, whatever a rule's description says
             name = INTERNET
+        elif cidrs in (["0.0.0.0/0"], ["::/0"]):  # a whole family is that, whatever a rule's description says
+            name = "any-ipv4" if cidrs == ["0.0.0.0/0"] else "any-ipv6"
         elif hint and hint != INTERNET and hint not in names.values():
             name = hint  # the name the live rules give it
-        elif cidrs in (["0.0.0.0/0"], ["::/0"]):
-            name = "any-ipv4" if cidrs == ["0.0.0.0/0"] else "any-ipv6"
         else:
             counter += 1
             # never a name the live rules give another network, nor one already taken
@@ -157,11 +159,6 @@ def _cidr_order(cidr: str) -> tuple[int, int, int]:
     return net.version, int(net.network_address), net.prefixlen
 
 
-def is_public(cidrs: list[str]) -> bool:
-    nets = [ipaddress.ip_network(c) for c in cidrs]
-    return any(not any(n.subnet_of(p) for p in PRIVATE_PREFIXES if p.version == n.version) for n in nets)  # type: ignore[arg-type]
-
-
 @cache
 def catalog_services() -> dict[frozenset[PortSpec], tuple[str, str]]:
     """Port set -> (service, catalog) of every built-in catalog service (the first by name wins a tie)."""
@@ -170,9 +167,20 @@ def catalog_services() -> dict[frozenset[PortSpec], tuple[str, str]]:
     return expanded_catalog_services()
 
 
-def _services(ports: set[PortSpec], catalogs: set[str]) -> list[str]:
-    """A catalog service's name where the ports are exactly that service, else the ports as written."""
-    found = catalog_services().get(frozenset(ports))
+def fitting_services(port_sets: Iterable[frozenset[PortSpec]]) -> dict[frozenset[PortSpec], tuple[str, str]]:
+    """Port set -> (service, catalog) where a catalog service fits the lab as a whole: its catalog names two or
+    more of the lab's port sets, or the service alone is specific (three ports or more). Two ports that a web
+    server and a SharePoint front end share (tcp/80 and tcp/443) do not make a lab a SharePoint farm."""
+    found = {ports: catalog_services()[ports] for ports in set(port_sets) if ports in catalog_services()}
+    evidence = Counter(catalog for _, catalog in found.values())
+    return {ports: hit for ports, hit in found.items() if evidence[hit[1]] >= 2 or len(ports) >= 3}
+
+
+def _services(
+    ports: set[PortSpec], catalogs: set[str], fitting: dict[frozenset[PortSpec], tuple[str, str]]
+) -> list[str]:
+    """A catalog service's name where the ports are exactly a service that fits the lab, else the ports."""
+    found = fitting.get(frozenset(ports))
     if found:
         catalogs.add(found[1])
         return [found[0]]
@@ -226,31 +234,34 @@ def _covered(merged: dict[tuple[str, str, str], set[PortSpec]]) -> list[str]:
     return notes
 
 
-def _flows(
-    merged: dict[tuple[str, str, str], set[PortSpec]], names: dict[str, str], catalogs: set[str]
-) -> list[dict[str, Any]]:
+def _flows(merged: dict[tuple[str, str, str], set[PortSpec]], catalogs: set[str]) -> list[dict[str, Any]]:
     flows = []
-    for srcs, dsts, desc, ports in _grouped({k: tuple(sorted(v)) for k, v in merged.items()}):
+    grouped = _grouped({k: tuple(sorted(v)) for k, v in merged.items()})
+    fitting = fitting_services(frozenset(ports) for _, _, _, ports in grouped)
+    for srcs, dsts, desc, ports in grouped:
         srcs, dsts = _whole(srcs), _whole(dsts)
         flow: dict[str, Any] = {"from": _one_or_many(srcs), "to": _one_or_many(dsts)}
-        flow["services"] = _services(set(ports), catalogs)
+        flow["services"] = _services(set(ports), catalogs, fitting)
         if desc:
             flow["description"] = desc
-        exposed = [c for s in srcs for c, n in names.items() if n == s or (s == INTERNET and c in EVERYWHERE)]
-        if exposed and is_public(exposed):
-            flow["allow_exposure"] = REVIEW
-        flows.append(flow)
+        flows.append(flow)  # allow_exposure: where the exposure lint refuses the flow (finish.py)
     return flows
+
+
+def _hints(lab: Lab) -> dict[str, set[str]]:
+    """CIDR -> the names its live rules give it, where every rule of that CIDR gives one: a description belongs to
+    a network only when it is said of all of that network's rules, not of one rule that happens to name it."""
+    said: dict[str, set[str]] = defaultdict(set)
+    for half in lab.halves:
+        if half.peer.kind == "cidr":
+            said[half.peer.value].add(half.peer.hint if half.peer.hint not in lab.roles else "")
+    return {cidr: names for cidr, names in said.items() if "" not in names}
 
 
 def build_spec(lab: Lab) -> tuple[dict[str, Any], list[str]]:
     """The spec (plain data, sections in the usual order) and every approximation made."""
     entries, notes = flow_entries(lab)
-    hints: dict[str, set[str]] = defaultdict(set)
-    for half in lab.halves:
-        if half.peer.kind == "cidr" and half.peer.hint and half.peer.hint not in lab.roles:
-            hints[half.peer.value].add(half.peer.hint)
-    names = networks_of(entries, hints)
+    names = networks_of(entries, _hints(lab))
     named = {
         (names.get(s.value, s.value), names.get(d.value, d.value), desc): tuple(sorted(ports))
         for (s, d, desc), ports in entries.items()
@@ -260,7 +271,7 @@ def build_spec(lab: Lab) -> tuple[dict[str, Any], list[str]]:
         merged[key].update(ports)
     notes += _covered(merged)
     catalogs: set[str] = set()
-    flows = _flows(merged, names, catalogs)
+    flows = _flows(merged, catalogs)
     used = {n for f in flows for side in ("from", "to") for n in ([f[side]] if isinstance(f[side], str) else f[side])}
     networks = _networks(names, used)
     spec: dict[str, Any] = {"name": lab.name}

@@ -7,7 +7,7 @@ the spec): an 'add' is a missing rule, a 'remove' an extra one, a 'change' a cha
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any, Literal
 
 from cloudports.errors import CloudportsError, Diagnostic
@@ -18,6 +18,17 @@ Command = Literal["plan", "apply", "drift", "destroy"]
 # The JSON document every live command writes with --format json (docs/json-output.md); raise it when a key
 # changes meaning or goes away, not when one is added.
 JSON_VERSION = 1
+
+# Field metadata for cloudports' own bookkeeping on a resource (where a port came from, for Terraform variables):
+# not something the cloud holds, so never shown as a change's before/after.
+INTERNAL: dict[str, bool] = {"internal": True}
+
+
+def cloud_fields(resource: Any) -> dict[str, Any]:
+    """A dataclass resource as the cloud holds it (a change's before/after): every field but INTERNAL ones."""
+    internal = {f.name for f in fields(resource) if f.metadata.get("internal")}
+    return {k: v for k, v in asdict(resource).items() if k not in internal}
+
 
 DRIFT_WORDS = {"add": "missing", "remove": "extra", "change": "changed"}
 PLAN_WORDS = {"add": "create", "remove": "delete", "change": "update"}
@@ -34,6 +45,16 @@ class Change:
     reason: str = ""  # e.g. "description differs", "priority 120 -> 130"
 
 
+@dataclass(frozen=True)
+class Kept:
+    """A live rule the spec lists as unmanaged (`targets.<cloud>.unmanaged`): left as it is, never counted as a
+    change; `--prune` (or taking it off the list) makes it a removal."""
+
+    kind: str
+    name: str  # the rule as the spec lists it
+    summary: str
+
+
 @dataclass
 class Plan:
     target: str  # "aws" | "azure"
@@ -41,6 +62,7 @@ class Plan:
     scope: str  # where: VPC id, or subscription/resource group
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # things left alone on purpose, warnings
+    kept: list[Kept] = field(default_factory=list)  # live rules the spec keeps without managing them
 
     @property
     def empty(self) -> bool:
@@ -66,6 +88,7 @@ class Plan:
             "summary": {words[k]: v for k, v in self.counts().items()},
             "changes": [{**asdict(c), "category": words[c.action]} for c in self.changes],
             "notes": [*self.notes, *(n for n in (done.notes if done else ()) if n not in self.notes)],
+            "kept": [asdict(k) for k in self.kept],
             "applied": applied,
         }
 

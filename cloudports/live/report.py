@@ -68,6 +68,25 @@ def render_plan(plan: Plan, console: Console, mode: Literal["plan", "drift", "de
         console.print(table, soft_wrap=False)  # cells wrap, even on a soft-wrapping console
         counts = plan.counts()
         console.print(", ".join(f"{counts[a]} {words[a]}" for a in ("add", "change", "remove")))
+    for kept in plan.kept:
+        console.print(f"kept, not managed: {kept.kind} {kept.name}: {kept.summary}", markup=False, highlight=False)
+    for note in plan.notes:
+        console.print(f"[dim]note: {note}[/dim]")
+
+
+def render_counts(plan: Plan, console: Console, mode: Literal["plan", "destroy"]) -> None:
+    """What `apply`/`destroy --auto-approve` is about to do, in one line: nobody is asked about the table, and the
+    `plan` just before usually showed it (each change: `cloudports plan`, or --format json)."""
+    if plan.empty:
+        render_plan(plan, console, mode)
+        return
+    counts = plan.counts()
+    what = ", ".join(f"{counts[a]} {PLAN_WORDS[a]}" for a in ("add", "change", "remove"))
+    console.print(
+        f"{'Plan' if mode == 'plan' else 'Destroy'}: {plan.target} {plan.scope} (topology {plan.topology}): {what}",
+        markup=False,
+        highlight=False,
+    )
     for note in plan.notes:
         console.print(f"[dim]note: {note}[/dim]")
 

@@ -21,24 +21,37 @@ _PUBLIC = ("203.0.113.77", "198.51.100.9", "2001:db8:ffff::7", "2a00:1450::1")
 
 
 def parse_port(text: str) -> tuple[str, Port]:
-    """`tcp/443` -> ("tcp", 443); `icmp/8` -> ("icmp", (8, 0)); `all` -> ("all", None)."""
+    """`tcp/443` -> ("tcp", 443); `icmp/8` -> ("icmp", (8, 0)); `all` -> ("all", None). The spec's own port
+    syntax (spec/ports.py), so that --port and a spec accept the same forms and say the same about near misses."""
+    from cloudports.spec.ports import PortSyntaxError
+    from cloudports.spec.ports import parse_port as parse_spec_port
+
     word = text.strip().lower()
-    if word in ("all", "any", "-1"):
+    if word in ("any", "-1"):
         return "all", None
-    proto, _, rest = word.partition("/")
     try:
-        if proto in ("tcp", "udp"):
-            port = int(rest.partition("-")[0])
-            if 0 <= port <= 65535:
-                return proto, port
-        elif proto in ("icmp", "icmpv6"):
-            kind, _, code = rest.partition(":")
-            pair = (int(kind), int(code or 0))
-            if all(0 <= x <= 255 for x in pair):
-                return proto, pair
-    except ValueError:
-        pass
-    raise CloudportsError([Diagnostic(None, f"bad --port '{text}'", f"use one of: {PORT_FORMS}")])
+        port = parse_spec_port(text.strip(), _no_parameters)
+    except PortSyntaxError as exc:
+        raise CloudportsError([Diagnostic(None, f"bad --port: {exc}", _port_hint(exc.hint))]) from None
+    if port.protocol == "all":
+        return "all", None
+    if port.protocol in ("tcp", "udp"):
+        return port.protocol, port.from_port
+    if port.from_port < 0:  # a bare `icmp`: every type, which one probe cannot stand for
+        example = f"{port.protocol}/{128 if port.protocol == 'icmpv6' else 8}"
+        raise CloudportsError([Diagnostic(None, f"bad --port: '{text}' needs an ICMP type", f"e.g. {example}")])
+    return port.protocol, (port.from_port, max(port.to_port, 0))
+
+
+def _no_parameters(name: str) -> int:
+    from cloudports.spec.ports import PortSyntaxError
+
+    raise PortSyntaxError(f"'${{{name}}}' is a spec parameter, not a port number", "write the number, e.g. tcp/5555")
+
+
+def _port_hint(hint: str) -> str:
+    """The spec parser's hint, unless it lists the spec's forms (with parameters): then the forms --port takes."""
+    return f"use one of: {PORT_FORMS}" if hint.startswith(("write it like", "protocols are")) else hint
 
 
 def resolve(topology: Topology, text: str) -> tuple[str, list[Point]]:
@@ -87,7 +100,12 @@ class Answer:
 
 
 def judge(evaluate: Evaluate, srcs: list[Point], dsts: list[Point], protocol: str, port: Port) -> Verdict:
-    """All points of both endpoints must pass; the reasons of every pair, without repeats."""
+    """All points of both endpoints must pass; the reasons of every pair, without repeats. `internet` stands for
+    any public address: allowed when the addresses of one family can connect, and the answer names the family."""
+    for side, points in ((0, srcs), (1, dsts)):
+        if len(points) > 1 and all(p.label == INTERNET and p.addr is not None for p in points):
+            ends = [([p], dsts) if side == 0 else (srcs, [p]) for p in points]
+            return _any_family(points, [judge(evaluate, *e, protocol, port) for e in ends])
     verdicts = [evaluate(Probe(s, d, protocol, port)) for s in srcs for d in dsts if s.groups() or d.groups()]
     if not verdicts:
         raise CloudportsError(
@@ -97,6 +115,18 @@ def judge(evaluate: Evaluate, srcs: list[Point], dsts: list[Point], protocol: st
     allowed = all(v.allowed for v in verdicts)
     reasons = tuple(dict.fromkeys(r for v in verdicts for r in v.reasons if r.admits == allowed or not allowed))
     return Verdict(allowed, reasons)
+
+
+def _any_family(points: list[Point], verdicts: list[Verdict]) -> Verdict:
+    """The internet's verdict from its addresses' (one per family): allowed if one family is, saying which."""
+    passed = [(p, v) for p, v in zip(points, verdicts, strict=True) if v.allowed]
+    if not passed or len(passed) == len(points):
+        return Verdict(bool(passed), tuple(dict.fromkeys(r for v in verdicts for r in v.reasons)))
+    shut = [p for p in points if all(p is not q for q, _ in passed)]
+    only = ", ".join(f"IPv{p.addr.version} ({p.addr})" for p, _ in passed if p.addr is not None)
+    not_over = ", ".join(f"IPv{p.addr.version}" for p in shut if p.addr is not None)
+    family = Reason("", True, f"internet addresses over {only} can connect; over {not_over} none can")
+    return Verdict(True, (family, *dict.fromkeys(r for _, v in passed for r in v.reasons)))
 
 
 def widened_icmp(topology: Topology, srcs: list[Point], dsts: list[Point], protocol: str, port: Port) -> Reason | None:

@@ -113,12 +113,14 @@ class _Pair:
     destination: str
 
 
-def _pairs(topology: Topology, cells: list[Cell]) -> Iterator[tuple[_Pair, list[Cell]]]:
+def _pairs(
+    topology: Topology, cells: list[Cell], families: tuple[int, ...] = (4, 6)
+) -> Iterator[tuple[_Pair, list[Cell]]]:
     """Role to role, then role to and from each cell; with the cells a pair stands for (none for role pairs)."""
     roles = sorted(topology.roles)
     for a in roles:
         for b in roles:
-            yield _Pair(Point(role=a), Point(role=b), (4, 6), a, b), []
+            yield _Pair(Point(role=a), Point(role=b), families, a, b), []
     for role in roles:
         for cell in cells:
             yield _Pair(Point(role=role), cell.point, (cell.family,), role, ""), [cell]
@@ -153,7 +155,10 @@ class Verifier:
         caps = side.capabilities
         self.lacks = [k for k in LIMITATION_TEXT if not getattr(caps, k)]
         self.wide = wide if self.lacks else None  # the spec at the ICMP granularity the target can express
-        self.cells = cut(topology, [*self.intent.networks(), *side.reach.networks()])
+        # a side whose machines cannot use a family at all (an AWS VPC without IPv6) is compared over the others
+        self.families: tuple[int, ...] = getattr(side.reach, "families", (4, 6))
+        cells = cut(topology, [*self.intent.networks(), *side.reach.networks()])
+        self.cells = [c for c in cells if c.family in self.families]
 
     def _gap(self, pair: _Pair) -> _Gap | None:
         want, got = _union(self.intent, pair), _union(self.side.reach, pair)
@@ -168,7 +173,7 @@ class Verifier:
         """Every difference; neighbouring cells with the same difference to one role are reported together."""
         found: list[Difference] = []
         held: tuple[_Pair, _Gap, list[Cell]] | None = None
-        for pair, cells in _pairs(self.topology, self.cells):
+        for pair, cells in _pairs(self.topology, self.cells, self.families):
             gap = self._gap(pair)
             if held and gap == held[1] and cells and held[2] and _adjacent(held, pair, cells[0]):
                 held[2].append(cells[0])
@@ -285,4 +290,13 @@ def verify_topology(topology: Topology, sides: list[Side]) -> Report:
         # rules that verify can only approximate (e.g. limited to some source ports) are differences, not silence
         inexact: list[tuple[str, str, str, str]] = getattr(side.reach, "inexact", list)()
         report.differences += [Difference(side.name, a, b, what, side.name, (why,)) for a, b, what, why in inexact]
+        # rules whose peers are machines no spec names (another group, a prefix list): differences, with the rule
+        for src, dst, traffic, why in getattr(side.reach, "unknown_admits", list)():
+            report.differences.append(Difference(side.name, src, dst, traffic, side.name, (f"{side.name}: {why}",)))
+        if verifier.families != (4, 6):
+            shown = " and ".join(f"IPv{f}" for f in verifier.families)
+            report.notes.append(
+                f"{side.name}: its machines have {shown} addresses only (the network carries no other); "
+                f"only {shown} is compared"
+            )
     return report

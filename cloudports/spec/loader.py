@@ -17,7 +17,7 @@ from cloudports.spec import model
 from cloudports.spec.checks import check_target_roles
 from cloudports.spec.definitions import build_networks, build_roles
 from cloudports.spec.documents import Doc, load_catalogs, load_spec_files, parse_document
-from cloudports.spec.ports import PortSyntaxError, looks_like_port, parse_port
+from cloudports.spec.ports import PortSyntaxError, looks_like_port, near_port, parse_port
 from cloudports.spec.postree import PosDict, PosList
 from cloudports.spec.schema import CatalogFile, ParameterDecl, PortLong, SpecFile, spec_file_model
 from cloudports.spec.variables import check_var_value, unknown_var, var_label
@@ -84,7 +84,9 @@ class _Resolver:
         if name in self.failed:
             return None
         if name not in self.defs:
-            self.ctx.problems.error(loc, f"unknown service '{name}'", did_you_mean(name, self.defs))
+            meant = near_port(name)
+            hint = f"did you mean the port {meant}?" if meant else did_you_mean(name, self.defs)
+            self.ctx.problems.error(loc, f"unknown service '{name}'", hint)
             return None
         if name in stack:
             self.ctx.problems.error(

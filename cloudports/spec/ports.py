@@ -22,6 +22,25 @@ class PortSyntaxError(ValueError):
         self.param = param  # the parameter whose value was wrong, so the loader can name where it was set
 
 
+# Near misses of the inline forms, each with the form meant: tcp443, tcp:443, "tcp 443", 443/tcp, icmp8.
+_NEAR_MISSES = (
+    (re.compile(r"^(tcp|udp)[\s:._]*(\d+(?:-\d+)?)$"), "{0}/{1}"),
+    (re.compile(r"^(\d+(?:-\d+)?)\s*[/:]\s*(tcp|udp)$"), "{1}/{0}"),
+    (re.compile(r"^(icmp|icmpv6)[\s:._]*(\d+(?::\d+)?)$"), "{0}/{1}"),
+    (re.compile(r"^(\d+(?:-\d+)?)$"), "tcp/{0}"),
+)
+
+
+def near_port(text: str) -> str | None:
+    """The inline port a near miss means ('tcp443' -> 'tcp/443'), or None when it looks like no port."""
+    word = text.strip().lower()
+    for pattern, form in _NEAR_MISSES:
+        match = pattern.match(word)
+        if match:
+            return form.format(*match.groups())
+    return None
+
+
 def looks_like_port(text: str) -> bool:
     """Inline ports contain '/' or are a bare protocol keyword; anything else names a service."""
     return "/" in text or text in ("all", "icmp", "icmpv6")
@@ -99,6 +118,9 @@ def parse_port(item: str | PortLong, lookup: ParamLookup) -> PortSpec:
     m = _ICMP.match(text)
     if m:
         return _icmp(m.group(1), m.group(2), m.group(3), lookup)
+    meant = near_port(text)
+    if meant is not None:
+        raise PortSyntaxError(f"cannot read port '{item}'", f"did you mean {meant}?")
     proto = text.split("/", 1)[0]
     if proto not in ("tcp", "udp", "icmp", "icmpv6", "all"):
         raise PortSyntaxError(f"unknown protocol '{proto}' in '{item}'", "protocols are tcp, udp, icmp, icmpv6, all")

@@ -104,8 +104,10 @@ class _Builder:
     def _scalar(self, node: yaml.ScalarNode) -> Any:
         try:
             return self.loader.construct_object(node, deep=True)
-        except (ValueError, KeyError, IndexError, TypeError, OverflowError):
-            # PyYAML's constructors for explicit tags (!!int, !!float, !!bool, !!timestamp) raise these on bad text
+        except (ValueError, KeyError, IndexError, TypeError, OverflowError, AttributeError):
+            # PyYAML's constructors for explicit tags (!!int, !!float, !!bool, !!timestamp) raise these on bad text;
+            # !!timestamp on text that is no date reads the groups of a regular expression that did not match
+            # (AttributeError: 'NoneType' object has no attribute 'groupdict')
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
             _fail(
                 self.loc(node),

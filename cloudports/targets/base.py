@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, TypeVar, cast
 
 from pydantic import BaseModel, ConfigDict
 
-from cloudports.errors import CloudportsError, Diagnostic
+from cloudports.errors import CloudportsError, Diagnostic, Loc
 from cloudports.targets.declarations import Capabilities, Option
 
 if TYPE_CHECKING:
@@ -79,6 +79,11 @@ class Target(ABC, Generic[S, St]):
         """Write a Terraform root module into `out`; returns the files written."""
         raise self.unsupported("emit Terraform")
 
+    def members_left_to_apply(self, topology: Topology) -> list[Diagnostic]:
+        """Warnings for the roles whose machines `emit` cannot put into members.tf (chosen by tag, ...): Terraform
+        needs keys known before it reads the cloud, so `cloudports apply` places those machines."""
+        return []
+
     def open_backend(self, policy: CompiledPolicy, options: Mapping[str, str | None], adopt: bool) -> Backend:
         """The live backend for this spec; no API call is made until it is used."""
         raise self.unsupported("work on live resources (plan, apply, drift, destroy)")
@@ -86,6 +91,11 @@ class Target(ABC, Generic[S, St]):
     def import_lab(self, options: Mapping[str, str | None]) -> Lab:
         """A live lab read through the cloud's API, for `cloudports import` (options: live and import options)."""
         raise self.unsupported("import a live lab (import)")
+
+    def unmanaged_rules(self, policy: CompiledPolicy, lab: Lab) -> list[str]:
+        """The lab's live rules that the spec imported from it does not compile to: the spec keeps them as they
+        are (`targets.<name>.unmanaged`) instead of apply deleting them. [] where the target cannot keep rules."""
+        return []
 
     def explain(self, state: St, probe: Probe) -> Verdict:
         """Whether this cloud's state lets the probe's connection through, with the rules that decide it."""
@@ -104,3 +114,22 @@ class Target(ABC, Generic[S, St]):
         return CloudportsError(
             [Diagnostic(None, f"target '{self.name}' ({self.title}) cannot {what}", "choose another --target")]
         )
+
+
+def left_to_apply(target: str, topology: Topology, chosen_by: Mapping[str, str], by_name: str) -> list[Diagnostic]:
+    """One warning per role whose machines are `chosen_by` (role -> 'tag', ...) something members.tf cannot hold;
+    `by_name`: the selectors Terraform can attach (e.g. 'instance_ids or network_interface_ids')."""
+    return [
+        Diagnostic(
+            topology.roles[role].loc,
+            f"{target}: role '{role}' chooses its machines by {how}, which members.tf cannot hold: `cloudports "
+            "apply` places them, not Terraform",
+            f"name them ({by_name}) for Terraform to attach them, or run `cloudports apply` after `terraform apply`",
+            "warning",
+        )
+        for role, how in sorted(chosen_by.items(), key=lambda item: _line(topology.roles[item[0]].loc))
+    ]
+
+
+def _line(loc: Loc | None) -> tuple[int, int]:
+    return (loc.line, loc.col) if loc else (0, 0)

@@ -17,6 +17,11 @@ Control (JSON over HTTP, so a server in another process can be driven too)::
 
 ``operations`` limits the drops to these actions (empty: every write), ``limit`` caps how many answers are
 dropped. ``POST /moto-api/reset`` (moto's own reset) also switches fault injection off.
+
+The same middleware lets a test in this process watch every write a client makes, whatever the client
+(Terraform's provider is a Go program cloudports cannot hook): :attr:`FaultInjector.after_write` callbacks run
+with the action's name once moto has carried a write out and before its answer is sent, so the client's next
+call waits for them.
 """
 
 from __future__ import annotations
@@ -74,6 +79,7 @@ class FaultInjector:
     def __init__(self, app: App):
         self.app = app
         self.faults: DropAnswers | None = None
+        self.after_write: list[Callable[[str], None]] = []  # see the module docstring
         self._lock = threading.Lock()
 
     def __call__(self, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
@@ -83,21 +89,29 @@ class FaultInjector:
             return self._control(environ, start_response) if local else _json(start_response, "403 Forbidden", {})
         if path == RESET_PATH:
             self.faults = None
-        if self.faults is None or not local or environ.get("REQUEST_METHOD") != "POST":
+        watched = self.faults is not None or self.after_write
+        if not watched or not local or environ.get("REQUEST_METHOD") != "POST":
             return self.app(environ, start_response)
         body = environ["wsgi.input"].read(int(environ.get("CONTENT_LENGTH") or 0))
         environ["wsgi.input"] = io.BytesIO(body)
         action = (parse_qs(body.decode("utf-8", "replace")).get("Action") or [""])[0]
         with self._lock:
-            drop = self.faults.wants(action)
-            if drop:
+            drop = self.faults is not None and self.faults.wants(action)
+            if drop and self.faults is not None:
                 self.faults.dropped.append(action)
         if not drop:
-            return self.app(environ, start_response)
+            return self._observed(action, environ, start_response)
         for _chunk in self.app(environ, lambda *_a, **_k: lambda _data: None):  # carry the call out ...
             pass
         start_response("500 Internal Server Error", [("Content-Type", "text/xml")])  # ... and lose its answer
         return [_LOST]
+
+    def _observed(self, action: str, environ: dict[str, Any], start_response: StartResponse) -> Iterable[bytes]:
+        answer = list(self.app(environ, start_response))  # moto has carried the call out once this returns
+        if action.startswith(WRITE_PREFIXES):
+            for callback in list(self.after_write):
+                callback(action)
+        return answer
 
     def _control(self, environ: dict[str, Any], start_response: StartResponse) -> list[bytes]:
         if environ.get("REQUEST_METHOD") == "POST":

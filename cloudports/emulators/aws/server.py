@@ -10,6 +10,7 @@ import importlib.util
 import logging
 import os
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,6 +57,12 @@ class MotoServer:
 
     def client(self, service: str = "ec2") -> Any:
         return boto3_client(self.endpoint_url, service)
+
+    def after_write(self) -> list[Callable[[str], None]]:
+        """Callbacks run after each write call the server carries out (faults.py); a test appends and clears."""
+        running: Any = self.server._server  # its app is the FaultInjector that _server_class wraps moto's app in
+        callbacks: list[Callable[[str], None]] = running.app.after_write
+        return callbacks
 
 
 def _server_class() -> type[ThreadedMotoServer]:

@@ -15,7 +15,8 @@ from typing import Any
 import boto3
 import botocore.session
 from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError, NoCredentialsError, ProfileNotFound
+from botocore.exceptions import BotoCoreError, ClientError, HTTPClientError, NoCredentialsError, ProfileNotFound
+from botocore.exceptions import ConnectionError as EndpointUnreachable
 
 from cloudports import __version__
 from cloudports.errors import CloudportsError, Diagnostic
@@ -129,7 +130,18 @@ def aws_errors(action: str, subject: str = "") -> Iterator[None]:
                 )
             ]
         ) from None
-    except BotoCoreError as exc:  # endpoint unreachable, bad region, malformed parameters, ...
+    except (EndpointUnreachable, HTTPClientError) as exc:  # refused, timed out, TLS failed, connection lost
+        raise CloudportsError(
+            [
+                Diagnostic(
+                    None,
+                    f"aws: {action}{where}: cannot reach EC2: {exc}",
+                    "check the network, or AWS_ENDPOINT_URL / AWS_ENDPOINT_URL_EC2 (or the profile's endpoint_url) "
+                    "and the region (--region, AWS_DEFAULT_REGION)",
+                )
+            ]
+        ) from None
+    except BotoCoreError as exc:  # bad region, malformed parameters, ...
         raise CloudportsError([Diagnostic(None, f"aws: {action}{where} failed: {exc}")]) from None
 
 

@@ -74,7 +74,7 @@ class Applier:
                 [Diagnostic(None, f"aws: {note}", "run apply again once that is resolved") for note in left.values()]
             )
         done += current.plan().changes
-        return Plan("aws", self.desired.topology, approved.scope, done, current.notes)
+        return Plan("aws", self.desired.topology, approved.scope, done, current.notes, current.plan().kept)
 
     def _refuse_unsafe(self, d: AwsDiff) -> None:
         """Refuse, before any write, what AWS would refuse halfway (groups per interface) or what would block

@@ -14,7 +14,7 @@ from cloudports.targets.aws.apply import Applier
 from cloudports.targets.aws.build import build_aws
 from cloudports.targets.aws.diff import destroy_diff, diff
 from cloudports.targets.aws.model import AwsState, LiveState
-from cloudports.targets.aws.read import read_live
+from cloudports.targets.aws.read import read_live, vpc_has_ipv6
 from cloudports.targets.aws.settings import AwsSettings
 from cloudports.targets.ownership import NameConflicts, conflicts_mode
 
@@ -29,10 +29,16 @@ class AwsOptions:
     # Accept an update that no order of API calls can make without briefly blocking declared flows (the CLI
     # flag --allow-gap): "true", "1" or "yes".
     allow_gap: str | None = None
+    # Manage the rules the spec keeps unmanaged too, i.e. delete them (the CLI flag --prune).
+    prune: str | None = None
 
     @property
     def gap_allowed(self) -> bool:
         return str(self.allow_gap).lower() in ("1", "true", "yes")
+
+    @property
+    def pruning(self) -> bool:
+        return str(self.prune).lower() in ("1", "true", "yes")
 
 
 class AwsBackend:
@@ -50,7 +56,11 @@ class AwsBackend:
         return read_live(self.ec2, self.desired, conflicts or self.conflicts, destroying)
 
     def read_state(self, machines: bool = False) -> AwsState:
-        return read_live(self.ec2, self.desired, self.conflicts, machines=machines).state
+        """The live state for query and verify, with whether the VPC carries IPv6 at all."""
+        live = read_live(self.ec2, self.desired, self.conflicts, machines=machines)
+        has_ipv6 = live.vpc_has_ipv6
+        live.state.ipv6 = vpc_has_ipv6(self.ec2, live.state.vpc_id or "") if has_ipv6 is None else has_ipv6
+        return live.state
 
     def plan(self) -> Plan:
         return diff(self.desired, self.read()).plan()
@@ -93,4 +103,6 @@ def open_backend(
     once, with the VPC and region it will be applied to."""
     options = AwsOptions(**values)
     placed, ec2 = _place(policy.topology.name, settings, options)
+    if options.pruning:  # the kept rules become extra rules: the plan removes them and says what they allowed
+        placed = placed.model_copy(update={"unmanaged": []})
     return AwsBackend(build_aws(policy, placed), ec2, adopt, options.gap_allowed)

@@ -7,7 +7,7 @@ from dataclasses import replace
 
 from cloudports.compile import CompiledPolicy, Rule
 from cloudports.gcpause import gc_paused
-from cloudports.targets.aws.model import AwsState, SecurityGroup, SgRule
+from cloudports.targets.aws.model import AwsState, SecurityGroup, SgRule, open_egress
 from cloudports.targets.aws.settings import AwsSettings
 from cloudports.targets.aws.split import split_roles
 from cloudports.targets.aws.text import aws_description
@@ -54,15 +54,36 @@ def _sg_rule(rule: Rule, described: dict[tuple[str, ...], str]) -> SgRule:
         referenced_group,
         description=description,
         port_params=rule.port_params,
+        network=peer.name if peer.kind == "cidr" else "",
     )
 
 
-def _open_egress(role: str) -> list[SgRule]:
-    """aws_security_group strips AWS's default allow-all egress, so 'open' is written out explicitly."""
-    desc = "open egress policy: all outbound traffic"
+def _covers(wide: SgRule, narrow: SgRule) -> bool:
+    """Whether `wide` admits every protocol and port `narrow` does (their peers aside)."""
+    if wide.ip_protocol == "-1":
+        return True
+    if wide.ip_protocol != narrow.ip_protocol or wide.from_port is None or narrow.from_port is None:
+        return False
+    if wide.ip_protocol in ("tcp", "udp"):
+        return wide.from_port <= narrow.from_port and (narrow.to_port or 0) <= (wide.to_port or 0)
+    return wide.from_port == -1 or (wide.from_port == narrow.from_port and wide.to_port in (-1, narrow.to_port))
+
+
+def _egress_already_allowed(rules: dict[str, SgRule]) -> list[str]:
+    """Strict egress: the keys of role-to-role egress rules that the same group's egress to a whole address family
+    (0.0.0.0/0 or ::/0, which hold every machine) already admits. Writing them would add nothing a flow needs
+    (a role-to-role flow holds over either family) and would only spend the group's rule quota; adopting a lab
+    whose groups let everything out over one family must not open the other."""
+    wide: dict[str, list[SgRule]] = {}
+    for rule in rules.values():
+        if rule.direction == "egress" and (rule.cidr_ipv4 or rule.cidr_ipv6 or "").endswith("/0"):
+            wide.setdefault(rule.group, []).append(rule)
     return [
-        SgRule(role, "egress", "-1", None, None, cidr_ipv4="0.0.0.0/0", description=desc),
-        SgRule(role, "egress", "-1", None, None, cidr_ipv6="::/0", description=desc),
+        key
+        for key, rule in rules.items()
+        if rule.direction == "egress"
+        and rule.referenced_group
+        and any(_covers(w, rule) for w in wide.get(rule.group, ()))
     ]
 
 
@@ -92,13 +113,18 @@ def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
             parts = dict.fromkeys(d for d in (rules[key].description, sg_rule.description) if d)
             joined = aws_description("; ".join(parts))  # no ";" for two empty ones, no "x; x"
             params = tuple(sorted({*rules[key].port_params, *sg_rule.port_params}))
-            sg_rule = replace(rules[key], description=joined, port_params=params)
+            # Networks sharing a block: the Terraform key names the first, whatever the flows' order.
+            network = min(rules[key].network, sg_rule.network)
+            sg_rule = replace(rules[key], description=joined, port_params=params, network=network)
             origins[key].extend([str(o) for o in rule.origins])
         else:
             origins[key] = [str(o) for o in rule.origins]
         rules[key] = sg_rule
     if topo.egress == "open":
-        rules |= {r.key: r for role_name in groups for r in _open_egress(role_name)}
+        rules |= {r.key: r for role_name in groups for r in open_egress(role_name)}
+    else:
+        for key in _egress_already_allowed(rules):
+            del rules[key], origins[key]
     state = AwsState(
         topology=topo.name,
         region=settings.region,
@@ -112,6 +138,7 @@ def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
         max_rules=settings.max_rules_per_group,
         max_groups_per_interface=settings.max_groups_per_interface,
         members=topo.members_for("aws"),
+        unmanaged=frozenset(settings.unmanaged),
     )
     split_roles(state, settings.max_rules_per_group, settings.max_groups_per_interface)
     return state

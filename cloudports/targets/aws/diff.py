@@ -9,13 +9,13 @@ allowed, not about which tool created a rule.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from cloudports.live.membership import Regroup, membership_changes
-from cloudports.live.plan import Change, Plan
+from cloudports.live.plan import Change, Kept, Plan, cloud_fields
 from cloudports.targets.aws.members import QUOTA_HINT, quota_problems, regroups, unmatched
-from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, Machine, SecurityGroup, SgRule
+from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, Machine, SecurityGroup, SgRule, open_egress
 from cloudports.targets.aws.moves import interleave
 from cloudports.targets.aws.order import Schedule, Step, order_group
 from cloudports.targets.aws.rows import rule_summary
@@ -31,7 +31,7 @@ def group_tags(desired: AwsState, group: SecurityGroup) -> dict[str, str]:
 
 
 def _rule_dict(rule: SgRule, rule_id: str | None = None) -> dict[str, Any]:
-    data = {k: v for k, v in asdict(rule).items() if v is not None}
+    data = {k: v for k, v in cloud_fields(rule).items() if v is not None}
     return {**data, "rule_id": rule_id} if rule_id else data
 
 
@@ -46,6 +46,7 @@ class AwsDiff:
     change: list[tuple[SgRule, SgRule, str]] = field(default_factory=list)  # desired, live, rule ID
     remove: list[tuple[SgRule, str]] = field(default_factory=list)  # live rule, rule ID
     regroups: list[Regroup[Machine]] = field(default_factory=list)  # interfaces whose cloudports groups change
+    kept: list[SgRule] = field(default_factory=list)  # live rules the spec lists as unmanaged: left as they are
     notes: list[str] = field(default_factory=list)
     destroying: bool = False
 
@@ -109,7 +110,8 @@ class AwsDiff:
             before = {"interface": machine.id, "instance": machine.instance_id, "groups": list(machine.group_ids)}
             changes += membership_changes(regroup, names, before)
         scope = f"{self.desired.vpc_id} ({self.desired.region})"
-        return Plan("aws", self.desired.topology, scope, changes, list(self.notes))
+        kept = [Kept(RULE, r.key, rule_summary(r, names)) for r in self.kept]
+        return Plan("aws", self.desired.topology, scope, changes, list(self.notes), kept)
 
 
 def _group_dict(desired: AwsState, group: SecurityGroup) -> dict[str, Any]:
@@ -134,14 +136,14 @@ def diff(desired: AwsState, live: LiveState) -> AwsDiff:
             continue
         if change := tag_change(group_tags(desired, group), have.tags, have.adopt, desired.topology):
             result.tag_groups.append((have, change))
-        # AWS cannot rename a group or change its description; replacing it would detach it from instances.
-        # An older cloudports wrote the role's description after the stable part: that is in a tag now.
-        for what, want, got in (("name", group.name, have.name), ("description", group.description, have.description)):
-            if want != got and not (what == "description" and got.startswith(f"{want}:")):
-                result.notes.append(
-                    f"security group {have.name} ({have.id}): {what} is {got!r}, the spec says {want!r}; AWS cannot "
-                    f"change a group's {what} in place (destroy and apply again to replace the group)"
-                )
+        # AWS cannot rename a group; replacing it would detach it from instances. A group's description is not
+        # compared: an adopted group keeps its own (the role's description is in a tag), as does one an older
+        # cloudports described after the stable part.
+        if group.name != have.name:
+            result.notes.append(
+                f"security group {have.name} ({have.id}): name is {have.name!r}, the spec says {group.name!r}; AWS "
+                "cannot change a group's name in place (destroy and apply again to replace the group)"
+            )
     result.delete_groups = [g for key, g in live.groups.items() if key not in desired.groups]
 
     _diff_rules(result)
@@ -184,11 +186,34 @@ def _diff_rules(result: AwsDiff) -> None:
     for key, want in result.desired.rules.items():
         have = live.state.rules.get(key)
         if have is None:
-            result.add.append(want)
-        elif have.description != want.description:
+            if not _needless(result.desired, live, want):
+                result.add.append(want)
+        elif have.description != want.description and not _default_egress_kept(result.desired, live, want, have):
             result.change.append((want, have, live.rule_ids[key]))
-    result.remove = [(r, live.rule_ids[k]) for k, r in live.state.rules.items() if k not in result.desired.rules]
+    extra = {k: r for k, r in live.state.rules.items() if k not in result.desired.rules}
+    result.kept = [r for k, r in extra.items() if k in result.desired.unmanaged]
+    result.remove = [(r, live.rule_ids[k]) for k, r in extra.items() if k not in result.desired.unmanaged]
     result.remove += live.duplicates
+    result.notes += [
+        f"rule {key} is on the spec's list of rules kept, not managed (targets.aws.unmanaged), but is not there: "
+        "what it allowed is no longer allowed (cloudports does not write it back); take it off the list"
+        for key in sorted(result.desired.unmanaged - live.state.rules.keys())
+        if key.split("/")[0] in live.groups
+    ]
+
+
+def _needless(desired: AwsState, live: LiveState, want: SgRule) -> bool:
+    """Open egress to ::/0 in a VPC without IPv6 decides no packet: AWS's default egress there is IPv4 only, and
+    a lab adopted with it is left as it is."""
+    return live.vpc_has_ipv6 is False and desired.egress == "open" and want == open_egress(want.group)[1]
+
+
+def _default_egress_kept(desired: AwsState, live: LiveState, want: SgRule, have: SgRule) -> bool:
+    """AWS's default allow-all egress of a group cloudports did not create (an adopted lab's) keeps its blank
+    description: open egress is exactly that rule, and adopting writes nothing but tags."""
+    group, mine = live.groups.get(want.group), desired.groups.get(want.group)
+    lab_made = group is not None and mine is not None and group.description != mine.description
+    return lab_made and have.description == "" and want in open_egress(want.group)
 
 
 def schedule(d: AwsDiff) -> Schedule:

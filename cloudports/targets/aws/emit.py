@@ -11,6 +11,7 @@ from cloudports.emit.hcl import Raw, block, string
 from cloudports.emit.params import Parameter, Variables, choose, variables_hcl
 from cloudports.targets.aws.emit_members import FILE as MEMBERS_FILE
 from cloudports.targets.aws.emit_members import members_tf
+from cloudports.targets.aws.keys import terraform_keys
 from cloudports.targets.aws.model import AwsState, SgRule
 
 MODULE = "aws-security-groups"
@@ -40,15 +41,25 @@ def _rule_value(rule: SgRule, variable: str | None = None) -> dict:
     return value
 
 
-def _rules(state: AwsState, direction: str, chosen: Variables | None) -> dict:
-    """Rules by key; a rule whose port is a variable is keyed by the variable, so any value keeps the key."""
-    found = {}
+def _keys(state: AwsState, chosen: Variables | None) -> dict[SgRule, str]:
+    """Each rule's key in the emitted root (keys.py: what the rule is for), so a changed port range or a widened
+    network is an in-place update; a rule whose port is a variable is keyed by the variable."""
     chosen = chosen if chosen and chosen.variables else None  # without variables, every port is its number
-    for key, rule in state.rules.items():
-        if rule.direction == direction:
-            variable = _variable(rule, chosen)
-            found[rule.key_with_ports(f"var.{variable}") if variable else key] = _rule_value(rule, variable)
-    return found
+    return terraform_keys(state.rules.values(), lambda r: _variable(r, chosen))
+
+
+def _rules(state: AwsState, direction: str, chosen: Variables | None, keys: dict[SgRule, str]) -> dict:
+    chosen = chosen if chosen and chosen.variables else None
+    found = {keys[r]: _rule_value(r, _variable(r, chosen)) for r in state.rules.values() if r.direction == direction}
+    return dict(sorted(found.items()))
+
+
+def emitted_keys(state: AwsState) -> dict[str, str]:
+    """Rule key -> its key in the emitted root, from the state alone (for scanners' baselines): a parameter a port
+    came from is always a number, so the spec's parameters that become variables follow from the rules."""
+    names = {p for rule in state.rules.values() for p in rule.port_params if p}
+    chosen = choose_variables(state, {name: Parameter(name, 0, "") for name in names})
+    return {rule.key: key for rule, key in _keys(state, chosen).items()}
 
 
 def refused_values(state: AwsState, chosen: Variables) -> dict[str, set[int]]:
@@ -77,14 +88,15 @@ def choose_variables(state: AwsState, parameters: Mapping[str, Parameter]) -> Va
 def rules_locals(state: AwsState, chosen: Variables | None = None) -> dict:
     """The module's inputs as data (also what tests compare the parsed HCL against); ports of variables are
     references to them."""
+    keys = _keys(state, chosen)
     return {
         "name_prefix": state.name_prefix,
         "tags": state.common_tags,
         "groups": {
             key: {"name": key, "description": g.description, "tags": g.tag_dict} for key, g in state.groups.items()
         },
-        "ingress_rules": _rules(state, "ingress", chosen),
-        "egress_rules": _rules(state, "egress", chosen),
+        "ingress_rules": _rules(state, "ingress", chosen, keys),
+        "egress_rules": _rules(state, "egress", chosen, keys),
     }
 
 

@@ -7,8 +7,11 @@ is keyed "<role>/<interface or instance ID>", so adding a machine never replaces
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from cloudports.emit.hcl import block
 from cloudports.targets.aws.model import AwsState
+from cloudports.targets.aws.settings import AwsMembers
 
 FILE = "members.tf"
 
@@ -37,6 +40,11 @@ resource "aws_network_interface_sg_attachment" "member" {
 """
 
 
+def chosen_live(members: Mapping[str, AwsMembers]) -> dict[str, str]:
+    """Role -> how its machines are chosen, for the roles members.tf cannot hold (by tag)."""
+    return {role: "tag" for role, m in members.items() if m.tags}
+
+
 def members_tf(state: AwsState, head: str) -> dict[str, str]:
     """{"members.tf": ...} when a role names machines by ID, else {} (and emit removes a stale file)."""
     interfaces, instances = {}, {}
@@ -47,7 +55,7 @@ def members_tf(state: AwsState, head: str) -> dict[str, str]:
             instances[f"{role}/{instance}"] = {"role": role, "instance_id": instance}
     if not interfaces and not instances:
         return {}
-    by_tag = sorted(role for role, members in state.members.items() if members.tags)
+    by_tag = sorted(chosen_live(state.members))
     note = (
         f"# Roles that select machines by tag ({', '.join(by_tag)}) are attached by `cloudports apply`, not here.\n"
         if by_tag

@@ -5,6 +5,7 @@ groups need neither half)."""
 from __future__ import annotations
 
 import ipaddress
+from dataclasses import replace
 
 from cloudports.query.model import (
     IPNetwork,
@@ -17,7 +18,7 @@ from cloudports.query.model import (
     machine_endpoint,
     network,
 )
-from cloudports.query.space import Space, family_mask
+from cloudports.query.space import Space, describe, family_mask
 from cloudports.targets.aws.model import AwsState, SgRule
 
 _NUMBERED = {"6": "tcp", "17": "udp", "1": "icmp", "58": "icmpv6"}
@@ -106,9 +107,15 @@ class AwsReachability:
 
     def __init__(self, state: AwsState):
         self.state = state
+        # in a VPC without an IPv6 block no machine has an IPv6 address: no IPv6 connection is ever decided
+        self.families = (4,) if state.ipv6 is False else (4, 6)
         self.by_half: dict[tuple[str, str], list[tuple[SgRule, Space]]] = {}
         for rule in state.rules.values():  # by role: a role split over several groups has all their rules
             self.by_half.setdefault((state.role_of(rule.group), rule.direction), []).append((rule, rule_space(rule)))
+        kept = {k: r for k, r in state.rules.items() if k in state.unmanaged}
+        # what the rules the spec keeps unmanaged add is told apart (platform(): known, not counted)
+        rest = {k: r for k, r in state.rules.items() if k not in kept}
+        self.managed: AwsReachability | None = AwsReachability(replace(state, rules=rest)) if kept else None
 
     def _half(self, role: str | None, direction: str, peer: Point, family: int) -> Space:
         if role is None:
@@ -120,21 +127,49 @@ class AwsReachability:
         ingress = self._half(dst.role, "ingress", src, family)
         return ingress & self._half(src.role, "egress", dst, family) & family_mask(family)
 
-    platform_text = ""
+    platform_text = "kept, not managed: the spec lists these live rules under targets.aws.unmanaged"
 
-    def unjudged(self) -> list[str]:
-        """Rules whose peer is a group this spec does not own, or a prefix list: their machines are not judged."""
+    def _unknown(self) -> list[SgRule]:
+        """Rules whose peer is a group this spec does not own, or a prefix list: machines verify cannot place."""
         return [
-            f"rule {r.key} admits {r.peer[r.peer.index(':') + 1 :]}, which is not a role or network of the spec; "
-            "its machines and addresses are not judged"
+            r
             for r in sorted(self.state.rules.values(), key=_key)
             if r.referenced_group_id
             or r.prefix_list_id
             or (r.referenced_group and r.referenced_group not in self.state.groups)
         ]
 
+    def unjudged(self) -> list[str]:
+        """The rules with such peers that the spec keeps unmanaged: said, not counted."""
+        return [
+            f"rule {r.key} admits {r.peer[r.peer.index(':') + 1 :]}, which is not a role or network of the spec; "
+            "kept, not managed (targets.aws.unmanaged)"
+            for r in self._unknown()
+            if r.key in self.state.unmanaged
+        ]
+
+    def unknown_admits(self) -> list[tuple[str, str, str, str]]:
+        """(source, destination, traffic, why) for each rule that lets machines the spec cannot name (a foreign
+        group's, a prefix list's addresses) reach a role or be reached by it, unless the spec keeps it unmanaged:
+        those machines are unknown, so what the rule admits is a difference, never silence."""
+        found = []
+        for rule in self._unknown():
+            if rule.key in self.state.unmanaged:
+                continue
+            peer = rule.peer[rule.peer.index(":") + 1 :]
+            peer = f"security group {peer}" if rule.peer.startswith("sg") else f"prefix list {peer}"
+            role = _group(self.state, rule.group)
+            ends = (peer, rule.group) if rule.direction == "ingress" else (rule.group, peer)
+            said = f": {rule.description}" if rule.description else ""
+            why = f"{rule.direction} rule on {role} [{rule.key}]{said}"
+            found += [(*ends, describe(axis, span), why) for axis, span in rule_space(rule).pieces()]
+        return found
+
     def platform(self, src: Point, dst: Point, family: int) -> Space:
-        return Space()  # nothing passes a security group but by its rules
+        """Nothing passes a security group but by its rules; what only unmanaged rules admit is told apart."""
+        if self.managed is None:
+            return Space()
+        return self.space(src, dst, family) - self.managed.space(src, dst, family)
 
     def networks(self) -> list[IPNetwork]:
         cidrs = (c for r in self.state.rules.values() for c in (r.cidr_ipv4, r.cidr_ipv6) if c)

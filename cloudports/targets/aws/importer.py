@@ -17,8 +17,8 @@ from cloudports.importer.write import valid_name
 from cloudports.spec.model import PortSpec
 from cloudports.targets.aws.api import aws_errors
 from cloudports.targets.aws.build import DESCRIPTION_TAG
-from cloudports.targets.aws.model import PART_TAG, SgRule
-from cloudports.targets.aws.read import _describe_groups, _tags, describe_rules, normalise_rule
+from cloudports.targets.aws.model import PART_TAG, SgRule, part_key
+from cloudports.targets.aws.read import _describe_groups, _part, _tags, describe_rules, normalise_rule, vpc_has_ipv6
 from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG
 
 ALL_OUT = {"0.0.0.0/0", "::/0"}
@@ -115,7 +115,7 @@ def _halves(rules: list[SgRule], notes: list[str]) -> list[Half]:
     halves = []
     for rule in rules:
         port = _port(rule)
-        where = f"{rule.group}: {rule.direction} IP protocol {rule.ip_protocol}"
+        where = f"{rule.key}: {rule.direction} IP protocol {rule.ip_protocol}"
         if port is None:
             notes.append(f"{where}: a spec names tcp, udp, icmp, icmpv6 or all only; left out")
             continue
@@ -127,13 +127,14 @@ def _allow_all_out(half: Half) -> bool:
     return half.direction == "egress" and half.port.protocol == "all" and half.peer.value in ALL_OUT
 
 
-def _egress(halves: list[Half], roles: list[str]) -> tuple[str, list[Half]]:
-    """'open' when every group lets everything out to 0.0.0.0/0 and ::/0 (what cloudports writes for open
-    egress) and has no other egress rule, those rules then dropped; otherwise 'strict', each egress rule part
-    of a flow (AWS's IPv4-only default allow-all becomes a flow to the network 0.0.0.0/0, exactly)."""
+def _egress(halves: list[Half], roles: list[str], has_ipv6: bool) -> tuple[str, list[Half]]:
+    """'open' when every group lets everything out to 0.0.0.0/0 (and to ::/0 where the VPC has IPv6: AWS's
+    default egress, and what cloudports writes for `egress: open`) and has no other egress rule, those rules then
+    dropped; otherwise 'strict', each egress rule part of a flow."""
+    needed = ALL_OUT if has_ipv6 else {"0.0.0.0/0"}
     everywhere = {(h.role, h.peer.value) for h in halves if _allow_all_out(h)}
     others = [h for h in halves if h.direction == "egress" and not _allow_all_out(h)]
-    if others or any((role, cidr) not in everywhere for role in roles for cidr in ALL_OUT):
+    if others or any((role, cidr) not in everywhere for role in roles for cidr in needed):
         return "strict", halves
     return "open", [h for h in halves if not _allow_all_out(h)]
 
@@ -151,7 +152,7 @@ def read_lab(ec2: Any, vpc: str, options: dict[str, str | None]) -> Lab:
     keys = {gid: role.name for gid, role in roles.items()}
     rules = sorted((normalise_rule(r, keys) for r in raw), key=lambda r: r.key)
     halves = _halves(list({r.key: r for r in rules}.values()), notes)
-    egress, halves = _egress(halves, [r.name for r in roles.values()])
+    egress, halves = _egress(halves, [r.name for r in roles.values()], vpc_has_ipv6(ec2, vpc))
     topologies = {_tags(g).get(TOPOLOGY_TAG) for g in groups}
     name = options.get("name") or (topologies.pop() if len(topologies) == 1 and None not in topologies else "")
     settings: dict[str, Any] = {"region": ec2.meta.region_name, "vpc_id": vpc}
@@ -168,4 +169,12 @@ def read_lab(ec2: Any, vpc: str, options: dict[str, str | None]) -> Lab:
         egress,  # type: ignore[arg-type]
         {"aws": settings},
         notes,
+        _rule_names(groups, roles, raw),
+        wide_egress_holds_roles=True,  # build.py writes no role-to-role egress a /0 egress admits
     )
+
+
+def _rule_names(groups: list[dict[str, Any]], roles: dict[str, LiveRole], raw: list[dict[str, Any]]) -> list[str]:
+    """Every live rule as plan names it: by its group's key (a split role's later groups: 'web-2', ...)."""
+    keys = {g["GroupId"]: part_key(roles[g["GroupId"]].name, _part(_tags(g))) for g in groups}
+    return sorted({normalise_rule(r, keys).key for r in raw})

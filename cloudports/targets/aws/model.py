@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from cloudports.live.plan import INTERNAL
 from cloudports.slots import setters
 from cloudports.targets.ownership import spec_identity
 
@@ -56,7 +57,10 @@ class SgRule:
     referenced_group_id: str | None = None  # a foreign group (only seen in live state)
     prefix_list_id: str | None = None  # only seen in live state
     description: str = field(default="", compare=False)
-    port_params: tuple[str, ...] = field(default=("",), compare=False)  # see compile.rules.Rule.port_params
+    port_params: tuple[str, ...] = field(default=("",), compare=False, metadata=INTERNAL)  # compile.rules.Rule
+    # The spec's network this CIDR came from ("" for a group reference, a live rule, open egress): the Terraform
+    # key names it (keys.py), so a widened network keeps its rule's key.
+    network: str = field(default="", compare=False, metadata=INTERNAL)
 
     def __init__(
         self,
@@ -72,6 +76,7 @@ class SgRule:
         prefix_list_id: str | None = None,
         description: str = "",
         port_params: tuple[str, ...] = ("",),
+        network: str = "",
     ) -> None:
         # The slots' own setters (cloudports.slots): the frozen dataclass's generated __init__ is slower.
         _sg_rule_group(self, group)
@@ -86,6 +91,7 @@ class SgRule:
         _sg_rule_prefix_list_id(self, prefix_list_id)
         _sg_rule_description(self, description)
         _sg_rule_port_params(self, port_params)
+        _sg_rule_network(self, network)
 
     @property
     def peer(self) -> str:
@@ -99,7 +105,7 @@ class SgRule:
 
     @property
     def ports(self) -> str:
-        if self.ip_protocol == "-1":
+        if self.ip_protocol == "-1" or self.from_port is None:  # -1, or a protocol without ports (47: GRE)
             return "all"
         if self.ip_protocol in ("icmp", "icmpv6"):
             return "any" if self.from_port == -1 else f"{self.from_port}:{self.to_port}"
@@ -107,14 +113,15 @@ class SgRule:
 
     @property
     def key(self) -> str:
-        """Stable identity (everything but the description); used as the Terraform for_each key."""
-        return self.key_with_ports(self.ports)
+        """What the rule is (everything but the description): how plan, apply and drift compare desired and live
+        rules. Terraform keys rules by what they are for instead (keys.py)."""
+        return self.key_with(self.ports, self.peer)
 
-    def key_with_ports(self, ports: str) -> str:
-        """The key with another ports part: Terraform keys a rule whose port is a variable by the variable."""
+    def key_with(self, ports: str, peer: str) -> str:
+        """A key with other ports and peer parts (keys.py: the Terraform key)."""
         way = "in" if self.direction == "ingress" else "out"
         proto = "all" if self.ip_protocol == "-1" else self.ip_protocol
-        return f"{self.group}/{way}/{proto}/{ports}/{self.peer}"
+        return f"{self.group}/{way}/{proto}/{ports}/{peer}"
 
     @property
     def family(self) -> int:
@@ -134,6 +141,7 @@ class SgRule:
     _sg_rule_prefix_list_id,
     _sg_rule_description,
     _sg_rule_port_params,
+    _sg_rule_network,
 ) = setters(
     SgRule,
     "group",
@@ -148,7 +156,19 @@ class SgRule:
     "prefix_list_id",
     "description",
     "port_params",
+    "network",
 )
+
+
+OPEN_EGRESS_DESCRIPTION = "open egress policy: all outbound traffic"
+
+
+def open_egress(role: str) -> tuple[SgRule, SgRule]:
+    """`egress: open` written out (aws_security_group strips AWS's default allow-all): to 0.0.0.0/0, to ::/0."""
+    return (
+        SgRule(role, "egress", "-1", None, None, cidr_ipv4="0.0.0.0/0", description=OPEN_EGRESS_DESCRIPTION),
+        SgRule(role, "egress", "-1", None, None, cidr_ipv6="::/0", description=OPEN_EGRESS_DESCRIPTION),
+    )
 
 
 @dataclass(frozen=True)
@@ -184,6 +204,8 @@ class AwsState:
     members: dict[str, AwsMembers] = field(default_factory=dict)  # role -> which machines carry its group (spec)
     machines: dict[str, Machine] = field(default_factory=dict)  # eni ID -> interface (live state only)
     group_ids: dict[str, str] = field(default_factory=dict)  # group key -> sg- ID (live state only)
+    unmanaged: frozenset[str] = frozenset()  # keys of live rules kept, not managed (targets.aws.unmanaged)
+    ipv6: bool | None = None  # live state read for verify/query: whether the VPC has an IPv6 block (None: unknown)
 
     @property
     def identity(self) -> str:

@@ -13,6 +13,12 @@ OPTIONS = (
         is_flag=True,
         writes_only=True,
     ),
+    Option(
+        "prune",
+        "--prune",
+        "also remove the live rules the spec keeps unmanaged (targets.aws.unmanaged)",
+        is_flag=True,
+    ),
 )
 IMPORT_OPTIONS = (
     Option(

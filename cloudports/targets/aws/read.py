@@ -25,6 +25,7 @@ from cloudports.targets.aws.model import (
     Machine,
     SecurityGroup,
     SgRule,
+    open_egress,
     part_key,
 )
 from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, TOPOLOGY_TAG, NameConflicts, claim, is_mine
@@ -92,7 +93,7 @@ def describe_rules(ec2: Any, group_ids: list[str]) -> list[dict[str, Any]]:
     return found
 
 
-def _vpc_has_ipv6(ec2: Any, vpc_id: str) -> bool:
+def vpc_has_ipv6(ec2: Any, vpc_id: str) -> bool:
     with aws_errors("reading the VPC", vpc_id):
         vpcs = ec2.describe_vpcs(VpcIds=[vpc_id])["Vpcs"]
     return any(
@@ -261,6 +262,7 @@ def read_live(
         rules=rules,
         egress=desired.egress,
         group_ids={key: g.id for key, g in groups.items()},
+        unmanaged=desired.unmanaged,
     )
     if machines or desired.members or destroying or any(key not in desired.groups for key in groups):
         state.machines = read_machines(ec2, vpc, any(m.tags for m in desired.members.values()))
@@ -268,8 +270,17 @@ def read_live(
         _add_foreign_groups(ec2, state, {g.id for g in groups.values()}, in_vpc)
     # Whether AWS's default egress of a new group includes ::/0 matters only when groups are to be created; reading
     # the VPC then also proves it exists (InvalidVpcID.NotFound), which an empty listing cannot.
-    has_ipv6 = _vpc_has_ipv6(ec2, vpc) if any(role not in groups for role in desired.groups) else None
+    # So does it where open egress finds a group without the ::/0 allow-all: only a VPC with IPv6 needs it.
+    has_ipv6 = vpc_has_ipv6(ec2, vpc) if _ipv6_matters(desired, state) else None
     return LiveState(state, groups, rule_ids, duplicates, has_ipv6)
+
+
+def _ipv6_matters(desired: AwsState, live: AwsState) -> bool:
+    """Whether the VPC's IPv6 decides the plan: a group is to be created, or open egress finds a live group
+    without an allow-all to ::/0 (AWS's default egress in a VPC without IPv6)."""
+    if any(role not in live.groups for role in desired.groups):
+        return True
+    return desired.egress == "open" and any(open_egress(g)[1].key not in live.rules for g in live.groups)
 
 
 def _add_foreign_groups(ec2: Any, state: AwsState, owned: set[str], in_vpc: Groups) -> None:

@@ -2,13 +2,14 @@
 
 checkov (3.x) fails an ingress rule from 0.0.0.0/0 or ::/0 that reaches these ports; a rule an `allow_exposure`
 accepts goes into the `.checkov.baseline` emit writes (cloudports/emit/checkov.py), with the reason.
-The address is the emitted root's: module "security_groups", resource "this" keyed by the rule key.
+The address is the emitted root's: module "security_groups", resource "this" keyed by the rule's Terraform key.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 
+from cloudports.targets.aws.emit import emitted_keys
 from cloudports.targets.aws.model import AwsState
 
 # check id -> port it guards (-1: the rule opens every port and protocol)
@@ -19,6 +20,7 @@ ADDRESS = 'module.security_groups.aws_vpc_security_group_ingress_rule.this["{key
 def checkov_findings(state: AwsState) -> Iterator[tuple[str, list[str], list[str]]]:
     """(resource address, the check ids that fail on it, its spec origins) for each ingress rule that a check
     would fail: open to the whole IPv4 or IPv6 internet on a port a check guards."""
+    addresses = emitted_keys(state)
     for key, rule in sorted(state.rules.items()):
         if rule.direction != "ingress" or (rule.cidr_ipv4 or rule.cidr_ipv6) not in ("0.0.0.0/0", "::/0"):
             continue
@@ -30,4 +32,4 @@ def checkov_findings(state: AwsState) -> Iterator[tuple[str, list[str], list[str
             if every or (ranged and port >= 0 and rule.from_port <= port <= rule.to_port)  # type: ignore[operator]
         ]
         if ids:
-            yield ADDRESS.format(key=key), ids, state.rule_origins.get(key, [])
+            yield ADDRESS.format(key=addresses[key]), ids, state.rule_origins.get(key, [])

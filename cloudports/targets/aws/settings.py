@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from typing import Annotated
 
 from pydantic import Field
@@ -10,6 +11,13 @@ from cloudports.targets.base import TargetSettings
 
 InstanceId = Annotated[str, Field(pattern=r"^i-[0-9a-f]{8,17}$")]
 InterfaceId = Annotated[str, Field(pattern=r"^eni-[0-9a-f]{8,17}$")]
+# A live rule by what it is: <role>/<in|out>/<protocol>/<ports>/<peer>, as plan, drift and import name rules.
+RuleKey = Annotated[
+    str,
+    Field(
+        pattern=r"^[a-z0-9-]+/(in|out)/[a-z0-9]+/[^/]+/(cidr:[0-9a-f.:]+/\d+|sg:[a-z0-9-]+|sgid:sg-[0-9a-f]+|pl:pl-[0-9a-f]+)$"
+    ),
+]
 
 
 class AwsSettings(TargetSettings):
@@ -20,6 +28,17 @@ class AwsSettings(TargetSettings):
     max_rules_per_group: int = Field(default=60, ge=1, le=1000)
     # AWS quota L-2AFB9258 "Security groups per network interface": 5 unless raised (at most 16).
     max_groups_per_interface: int = Field(default=5, ge=1, le=16)
+    # Live rules the spec keeps as they are without managing them (import lists what a spec cannot express):
+    # plan and drift show them as kept, apply never removes them; taken off the list (or --prune), they go.
+    unmanaged: list[RuleKey] = []
+
+    def role_problems(self, roles: Collection[str]) -> list[tuple[tuple[str | int, ...], str, str]]:
+        """An unmanaged rule sits on a role's group."""
+        return [
+            (("unmanaged", i), f"unknown role '{key.split('/')[0]}' in unmanaged rule {key}", "name a role of the spec")
+            for i, key in enumerate(self.unmanaged)
+            if key.split("/")[0] not in roles
+        ]
 
 
 class AwsMembers(TargetSettings):

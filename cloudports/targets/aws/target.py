@@ -10,7 +10,7 @@ from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.targets.aws.model import AwsState
 from cloudports.targets.aws.options import IMPORT_OPTIONS, OPTIONS
 from cloudports.targets.aws.settings import AwsMembers, AwsSettings
-from cloudports.targets.base import Capabilities, Row, Target
+from cloudports.targets.base import Capabilities, Row, Target, left_to_apply
 
 if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
@@ -18,6 +18,7 @@ if TYPE_CHECKING:
     from cloudports.live.backend import Backend
     from cloudports.query.model import Point, Probe, Verdict
     from cloudports.query.space import Reachability
+    from cloudports.spec.model import Topology
 
 
 class AwsTarget(Target[AwsSettings, AwsState]):
@@ -52,6 +53,10 @@ class AwsTarget(Target[AwsSettings, AwsState]):
         ec2 = ec2_client(options.get("profile"), options.get("region"), AwsSettings().region)
         return read_lab(ec2, vpc, dict(options))
 
+    def unmanaged_rules(self, policy: CompiledPolicy, lab: Lab) -> list[str]:
+        compiled = self.build(policy).rules
+        return sorted(key for key in lab.live_rules if key not in compiled)
+
     def explain(self, state: AwsState, probe: Probe) -> Verdict:
         from cloudports.targets.aws.explain import explain
 
@@ -75,6 +80,12 @@ class AwsTarget(Target[AwsSettings, AwsState]):
         from cloudports.targets.aws.emit import emit_aws
 
         return emit_aws(self.build(policy), out, phase, spec_parameters(policy.topology))
+
+    def members_left_to_apply(self, topology: Topology) -> list[Diagnostic]:
+        from cloudports.targets.aws.emit_members import chosen_live
+
+        chosen = chosen_live(topology.members_for(self.name))
+        return left_to_apply(self.name, topology, chosen, "instance_ids or network_interface_ids")
 
     def open_backend(self, policy: CompiledPolicy, options: Mapping[str, str | None], adopt: bool) -> Backend:
         # Imported here so that compile-only commands never load boto3.

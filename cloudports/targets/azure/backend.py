@@ -44,11 +44,17 @@ class AzureBackend:
         return f"azure:{self.arm.subscription}"  # Resource Manager's request limits are per subscription
 
     def desired_for(self, live: LiveState | None) -> AzureState:
-        """The spec's desired state, every live rule keeping its priority unless it was moved by hand."""
+        """The spec's desired state, every live rule keeping its priority unless it was moved by hand, and its
+        name and the pairs it may still carry (identity.py)."""
         if live is None:
             return build_azure(self.policy, self.settings)
         recorded = {nsg.name: records(nsg.rules.values()) for nsg in live.state.nsgs.values()}
-        return build_azure(self.policy, self.settings, live.priorities, recorded, self._kept(live))
+        kept = self._kept(live)
+        rules = {
+            nsg.name: [r for r in nsg.rules.values() if r.name not in kept.get(nsg.name, {})]
+            for nsg in live.state.nsgs.values()
+        }  # kept rules are no one's previous rule: their names stay theirs
+        return build_azure(self.policy, self.settings, live.priorities, recorded, rules, kept)
 
     def _kept(self, live: LiveState) -> dict[str, dict[str, NsgRule]]:
         """NSG name -> the live rules targets.azure.unmanaged keeps in it, as they are."""

@@ -4,13 +4,15 @@ subnet, at stable priorities."""
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from collections.abc import Mapping
-from dataclasses import replace
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, replace
+from typing import Any, TypeVar
 
 from cloudports.compile import CompiledPolicy, Rule
 from cloudports.errors import CloudportsError, Diagnostic, did_you_mean
 from cloudports.gcpause import gc_paused
 from cloudports.targets.azure.bound import lower_bound
+from cloudports.targets.azure.identity import named_packing, previous_of_rules
 from cloudports.targets.azure.model import DENY_PRIORITY, Asg, AzureState, Nsg, NsgRule
 from cloudports.targets.azure.pack import (
     MAX_ASGS_PER_RULE_SIDE,
@@ -18,13 +20,13 @@ from cloudports.targets.azure.pack import (
     Endpoint,
     Packed,
     Pair,
-    pack,
 )
 from cloudports.targets.azure.priorities import ONLY_NSG, Key, assign_priorities, described
 from cloudports.targets.azure.settings import AzureSettings
 from cloudports.targets.azure.text import azure_name
 from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, TOPOLOGY_TAG, spec_identity
-from cloudports.targets.text import short_hash
+
+_T = TypeVar("_T")
 
 # Azure limits (../shared/reference/azure.md §0; the per-rule ones are in pack.py)
 MAX_RULES = 1000
@@ -86,7 +88,6 @@ def _endpoint(rule: Rule, side: str) -> Endpoint:
 
 
 Groups = dict[tuple[str, str, Endpoint, Endpoint, int | None], dict[str | None, list[Rule]]]
-Entry = tuple[str, str, NsgRule, list[str]]  # (label, identity, rule without name, origins)
 
 
 def _group(policy: CompiledPolicy, tags: Mapping[str, str]) -> Groups:
@@ -117,49 +118,27 @@ def _pairs(groups: Groups) -> list[Pair]:
     return pairs
 
 
-def _entries(packed: list[Packed]) -> list[Entry]:
-    """One NSG rule per packed group of pairs, still without its final name and priority."""
-    entries: list[Entry] = []
-    for group in packed:
-        first, members = group.first, group.members
-        (source_asgs, source_prefixes), (destination_asgs, destination_prefixes) = map(
-            group.side, ("source", "destination")
-        )
-        descriptions = dict.fromkeys(d for r in members for d in r.descriptions if d)
-        rule = NsgRule(
-            name="",
-            direction=first.direction,  # type: ignore[arg-type]
-            access="Allow",
-            protocol=first.protocol,
-            destination_ports=first.ports,
-            source_prefixes=source_prefixes,
-            source_asgs=source_asgs,
-            destination_prefixes=destination_prefixes,
-            destination_asgs=destination_asgs,
-            description="; ".join(descriptions),  # made to fit (and marked) by _placed
-            port_params=first.port_params,
-        )
-        entries.append((first.label, first.identity, rule, sorted({str(o) for r in members for o in r.origins})))
-    return entries
-
-
-def _named(entries: list[Entry]) -> tuple[dict[str, NsgRule], dict[str, list[str]]]:
-    """Rules by name, and their spec origins.
-
-    Names join role/network names with '-', so different rules can get the same label (a network 'corp-v6' and
-    the IPv6 rule of 'corp'; roles 'a' + 'b-to-c' and 'a-to-b' + 'c'). Colliding labels get a hash of the rule's
-    identity so that no rule overwrites another; every other name stays as it was.
-    """
-    counts = Counter(azure_name(label) for label, *_ in entries)
-    rules: dict[str, NsgRule] = {}
-    origins: dict[str, list[str]] = {}
-    for label, identity, rule, rule_origins in entries:
-        name = azure_name(label)
-        if counts[name] > 1:
-            name = azure_name(f"{label}-{short_hash(identity)}")
-        rules[name] = rule  # named (and placed) by _placed: one copy of each rule, not two
-        origins[name] = rule_origins
-    return rules, origins
+def _rule(group: Packed) -> tuple[NsgRule, list[str]]:
+    """One NSG rule for a packed group of pairs, still without its final name and priority; its spec origins."""
+    first, members = group.first, group.members
+    (source_asgs, source_prefixes), (destination_asgs, destination_prefixes) = map(
+        group.side, ("source", "destination")
+    )
+    descriptions = dict.fromkeys(d for r in members for d in r.descriptions if d)
+    rule = NsgRule(
+        name="",
+        direction=first.direction,  # type: ignore[arg-type]
+        access="Allow",
+        protocol=first.protocol,
+        destination_ports=first.ports,
+        source_prefixes=source_prefixes,
+        source_asgs=source_asgs,
+        destination_prefixes=destination_prefixes,
+        destination_asgs=destination_asgs,
+        description="; ".join(descriptions),  # made to fit (and marked) by _placed
+        port_params=first.port_params,
+    )
+    return rule, sorted({str(o) for r in members for o in r.origins})
 
 
 @gc_paused()  # builds a large acyclic structure: see gcpause
@@ -168,15 +147,17 @@ def build_azure(
     settings: AzureSettings,
     previous_priorities: Mapping[str, Mapping[Key, int]] | None = None,
     recorded_priorities: Mapping[str, Mapping[Key, int]] | None = None,
+    previous_rules: Mapping[str, Iterable[NsgRule]] | None = None,
     kept: Mapping[str, Mapping[str, NsgRule]] | None = None,
 ) -> AzureState:
     """The one route to an Azure state from a spec. `settings`: the spec's targets.azure with any command-line
     override (resource group) applied; previous_priorities: NSG name -> (direction, rule name) -> priority from
     the live NSGs or from earlier emitted Terraform (the key ONLY_NSG: the one NSG, whatever its name);
     recorded_priorities: the records in live rules' descriptions (None when previous_priorities is itself the
-    record; see priorities.py); kept: NSG name -> the live rules targets.azure.unmanaged keeps there, as read
-    (they stay as they are, and cloudports' rules avoid their priorities). Each NSG has its own priority space:
-    Azure checks priorities per NSG."""
+    record; see priorities.py); previous_rules: NSG name (or ONLY_NSG) -> its rules now, whose names and pairs
+    carry over (identity.py); kept: NSG name -> the live rules targets.azure.unmanaged keeps there, as read (they
+    stay as they are, and cloudports' rules avoid their priorities). Each NSG has its own priority space: Azure
+    checks priorities per NSG."""
     topo = policy.topology
     previous, recorded = previous_priorities or {}, recorded_priorities
     _check_tags(settings, set(topo.networks))
@@ -185,13 +166,12 @@ def build_azure(
     refused: list[Diagnostic] = []  # every NSG's problems, not only the first NSG's
     for nsg, neutral in partition(policy, settings):
         records = None if recorded is None else _of(recorded, nsg)
+        before = Placement(_of(previous, nsg), records, _of(previous_rules or {}, nsg))
         unmanaged = tuple(sorted(settings.kept(nsg.name)))
         found = dict((kept or {}).get(nsg.name, {}))
         nsg = replace(nsg, kept=found, unmanaged=unmanaged, vnet_inbound=settings.vnet_inbound == "allow")
         try:
-            rules, origins, fewest = _nsg_rules(
-                replace(policy, rules=neutral), nsg, _of(previous, nsg), records, settings.service_tags
-            )
+            rules, origins, fewest = _nsg_rules(replace(policy, rules=neutral), nsg, before, settings.service_tags)
         except CloudportsError as exc:
             refused += exc.diagnostics
             continue
@@ -220,9 +200,20 @@ def build_azure(
     return state
 
 
-def _of(priorities: Mapping[str, Mapping[Key, int]], nsg: Nsg) -> Mapping[Key, int]:
-    """One NSG's priorities (ONLY_NSG stands for the one NSG of a spec whose subnets list no roles)."""
-    return priorities.get(nsg.name, priorities.get(ONLY_NSG, {}) if nsg.roles is None else {})
+def _of(by_nsg: Mapping[str, _T], nsg: Nsg) -> _T:
+    """One NSG's priorities or rules (ONLY_NSG stands for the one NSG of a spec whose subnets list no roles)."""
+    empty: Any = {}
+    return by_nsg.get(nsg.name, by_nsg.get(ONLY_NSG, empty) if nsg.roles is None else empty)
+
+
+@dataclass(frozen=True)
+class Placement:
+    """An NSG's rules before this build: their priorities, the records in their descriptions (see priorities.py)
+    and the rules themselves (identity.py)."""
+
+    priorities: Mapping[Key, int]
+    recorded: Mapping[Key, int] | None
+    rules: Iterable[NsgRule]
 
 
 def asg_name(topology: str, role: str, settings: AzureSettings) -> str:
@@ -261,16 +252,12 @@ def partition(policy: CompiledPolicy, settings: AzureSettings) -> list[tuple[Nsg
 
 
 def _nsg_rules(
-    policy: CompiledPolicy,
-    nsg: Nsg,
-    previous: Mapping[Key, int],
-    recorded: Mapping[Key, int] | None,
-    tags: Mapping[str, str],
+    policy: CompiledPolicy, nsg: Nsg, before: Placement, tags: Mapping[str, str]
 ) -> tuple[dict[str, NsgRule], dict[str, list[str]], int]:
     """One NSG's rules (the policy holds only its neutral rules), packed, placed at stable priorities, with the
     structural denies; their spec origins; and how few rules any packing could reach (bound.py)."""
     pairs = _pairs(_group(policy, tags))
-    packed = pack(pairs)
+    packed = named_packing(pairs, previous_of_rules(before.rules, pairs))
     # Count the rules before building them: past 1,000 rules Azure refuses anyway (building 12,000 rules to
     # refuse them took most of the build's time), and past 3,900 rules per direction the priority allocator
     # would run out of slots (a ValueError instead of a clear error).
@@ -288,9 +275,12 @@ def _nsg_rules(
         problems.append(_too_many_asgs(nsg, asgs))
     if problems:
         raise CloudportsError(problems)
-    rules, origins = _named(_entries(packed))
+    built = {name: _rule(group) for name, group in packed.items()}
+    rules = {name: rule for name, (rule, _origins) in built.items()}
+    origins = {name: found for name, (_rule, found) in built.items()}
     reserved = [(r.direction, r.priority) for r in nsg.kept.values()]
-    prios = assign_priorities(((r.direction, name) for name, r in rules.items()), previous, recorded, reserved)
+    keys = ((r.direction, name) for name, r in rules.items())
+    prios = assign_priorities(keys, before.priorities, before.recorded, reserved)
     rules = {name: _placed(r, name, prios[(r.direction, name)]) for name, r in rules.items()}
     if not nsg.vnet_inbound:
         rules[DENY_VNET_INBOUND.name] = DENY_VNET_INBOUND

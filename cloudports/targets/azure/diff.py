@@ -13,12 +13,12 @@ by hand breaks that (its old slot is now free) and is reported as changed, with 
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any
 
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.live.membership import Regroup, membership_changes
-from cloudports.live.plan import Change, Plan
+from cloudports.live.plan import Change, Plan, cloud_fields
 from cloudports.targets.azure.arm import ArmSettings
 from cloudports.targets.azure.members import region_problems, regroups, unmatched, vnet_problems
 from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveNsg, LiveState, Nic, Nsg, NsgRule, SubnetRef
@@ -70,7 +70,7 @@ def rule_differences(have: NsgRule, want: NsgRule) -> str:
 
 
 def rule_dict(rule: NsgRule) -> dict[str, Any]:
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(rule).items()}
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in cloud_fields(rule).items()}
 
 
 @dataclass

@@ -1,7 +1,8 @@
 """Azure desired state -> a self-contained Terraform root module using modules/azure-nsg.
 
-Priorities are recorded in cloudports-priorities.json next to the HCL; the next emit into the same directory
-reads it back so that adding or removing a flow never renumbers another rule.
+Priorities and what each rule holds are recorded in cloudports-priorities.json next to the HCL; the next emit
+into the same directory reads them back so that adding or removing a flow never renames, renumbers or rewrites a
+rule that did not carry it (identity.py): Terraform updates rules in place instead of replacing them.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from cloudports.emit import files
 from cloudports.emit.hcl import Raw, block, string
@@ -39,11 +41,52 @@ def read_previous_priorities(out: Path) -> Priorities:
     return found
 
 
-def _priority_record(state: AzureState) -> dict[str, int]:
-    def key(nsg: Nsg, rule: NsgRule) -> str:
-        return f"{nsg.name}/{rule.direction}/{rule.name}" if state.split else f"{rule.direction}/{rule.name}"
+def read_previous_rules(out: Path) -> dict[str, list[NsgRule]]:
+    """NSG name (ONLY_NSG for the one NSG of a spec) -> the allow rules the last emit recorded (their contents)."""
+    path = Path(out) / PRIORITIES_FILE
+    found: dict[str, list[NsgRule]] = {}
+    try:
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        for key, value in data.get("rules", {}).items():
+            nsg, direction, name = key.split("/", 2) if key.count("/") == 2 else (ONLY_NSG, *key.split("/", 1))
+            side: dict[str, Any] = {f: tuple(str(v) for v in value.get(f, ())) for f in _SIDES}
+            rule = NsgRule(name, direction, "Allow", str(value["protocol"]), tuple(value["ports"]), **side)
+            found.setdefault(nsg, []).append(rule)
+    except (ValueError, AttributeError, TypeError, KeyError):
+        return {}  # a damaged record only costs stability, never correctness
+    return found
 
-    return {key(nsg, rule): rule.priority for nsg, rule in state.all_rules()}
+
+_SIDES = ("source_asgs", "source_prefixes", "destination_asgs", "destination_prefixes")
+
+
+def _key(state: AzureState, nsg: Nsg, rule: NsgRule) -> str:
+    return f"{nsg.name}/{rule.direction}/{rule.name}" if state.split else f"{rule.direction}/{rule.name}"
+
+
+def _priority_record(state: AzureState) -> dict[str, int]:
+    return {_key(state, nsg, rule): rule.priority for nsg, rule in state.all_rules()}
+
+
+def _record_text(record: dict, rules: dict[str, dict]) -> str:
+    """The record as JSON, each rule's contents on one line (a large NSG's record stays quick to write and its
+    changes read as one line per rule)."""
+    head = json.dumps(record, indent=2, sort_keys=True).removesuffix("\n}")
+    lines = (f"    {json.dumps(key)}: {json.dumps(value, sort_keys=True)}" for key, value in sorted(rules.items()))
+    return head + ',\n  "rules": {\n' + ",\n".join(lines) + "\n  }\n}\n"
+
+
+def _rules_record(state: AzureState) -> dict[str, dict]:
+    """What each allow rule holds: the next emit keeps each pair in its rule (read_previous_rules)."""
+    return {
+        _key(state, nsg, rule): {
+            "protocol": rule.protocol,
+            "ports": list(rule.destination_ports),
+            **{side: list(getattr(rule, side)) for side in _SIDES if getattr(rule, side)},
+        }
+        for nsg, rule in state.all_rules()
+        if rule.access == "Allow"
+    }
 
 
 def choose_variables(state: AzureState, parameters: Mapping[str, Parameter]) -> Variables:
@@ -229,13 +272,16 @@ def emit_azure(
     if not members:
         (out / MEMBERS_FILE).unlink(missing_ok=True)  # a spec that no longer names machines
     priorities = _priority_record(state)
-    record = {"comment": "NSG rule priorities kept stable across emits; see cloudports docs", "priorities": priorities}
+    record = {
+        "comment": "NSG rule priorities and contents kept stable across emits; see cloudports docs",
+        "priorities": priorities,
+    }
     return files.write(
         out,
         {
             "main.tf": head + _main_tf(state, chosen),
             "rules.tf": head + block("locals", rules_locals(state, chosen)),
             **members,
-            PRIORITIES_FILE: json.dumps(record, indent=2, sort_keys=True) + "\n",
+            PRIORITIES_FILE: _record_text(record, _rules_record(state)),
         },
     )

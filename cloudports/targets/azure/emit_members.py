@@ -7,8 +7,11 @@ Selectors by tag, and virtual machines (whose NICs are only known once read), ar
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from cloudports.emit.hcl import block
 from cloudports.targets.azure.model import AzureState
+from cloudports.targets.azure.settings import AzureMembers
 
 FILE = "members.tf"
 
@@ -31,6 +34,15 @@ _ASG_ID = {
 }
 
 
+def chosen_live(members: Mapping[str, AzureMembers]) -> dict[str, str]:
+    """Role -> how its NICs are chosen, for the roles members.tf cannot hold (by tag or virtual machine)."""
+    ways = {
+        role: [w for w, used in (("tag", m.tags), ("virtual machine", m.virtual_machines)) if used]
+        for role, m in members.items()
+    }
+    return {role: " and ".join(how) for role, how in ways.items() if how}
+
+
 def members_tf(state: AzureState, head: str) -> dict[str, str]:
     """{"members.tf": ...} when a role names NICs, else {} (and emit removes a stale file)."""
     nics = {}
@@ -40,7 +52,7 @@ def members_tf(state: AzureState, head: str) -> dict[str, str]:
             nics[f"{role}/{rg or '-'}/{name}"] = {"role": role, "name": name, "resource_group": rg}
     if not nics:
         return {}
-    live_only = sorted(role for role, m in state.members.items() if m.tags or m.virtual_machines)
+    live_only = sorted(chosen_live(state.members))
     note = (
         f"# Roles that select NICs by tag or virtual machine ({', '.join(live_only)}) are placed by "
         "`cloudports apply`, not here.\n"

@@ -13,6 +13,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Literal
 
+from cloudports.live.plan import INTERNAL
+
 if TYPE_CHECKING:
     from cloudports.targets.azure.settings import AzureMembers, AzureSubnet
 
@@ -45,7 +47,7 @@ class NsgRule:
     description: str = ""
     # Per destination port entry, where its ports came from (compile.rules.Rule.port_params): emission makes an
     # entry that one parameter alone gave a Terraform variable. Not compared: equal rules allow the same traffic.
-    port_params: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), compare=False)
+    port_params: tuple[tuple[str, tuple[str, ...]], ...] = field(default=(), compare=False, metadata=INTERNAL)
 
     def content(self) -> tuple[object, ...]:
         """Everything that decides what the rule allows (not its name, priority or description)."""

@@ -8,10 +8,10 @@ sources x destinations x ports, so pairs that share their ports can share a rule
    (MAX_ASGS_PER_RULE_SIDE), or the CIDRs of several networks (up to 4,000 prefixes, one address family);
 2. the rules of step 1 with the same peers and ports gather their role-side ASGs (up to 10).
 
-Each pair lands in exactly one rule, and every rule is named after its first pair by label (the name that pair
-alone would have had), so a rule keeps its name, and with it its priority (priorities.py), while pairs that sort
-after it join or leave; a rule of one pair is named as before packing existed.  bound.py says how few rules any
-packing could reach, for the report.
+Each pair lands in exactly one rule. Rules are named (identity.py) after what they are - direction, protocol,
+ports and a slot - not after their pairs, and a later build keeps each rule's pairs in it; this packing is what a
+first build uses, and what packs the pairs a change leaves without a rule. A pair's label only orders pairs here.
+bound.py says how few rules any packing could reach, for the report.
 """
 
 from __future__ import annotations

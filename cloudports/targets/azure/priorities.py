@@ -77,6 +77,17 @@ def _kept(key: Key, prio: int, recorded: Mapping[Key, int] | None, taken: set[in
     return _on_crowded_path(key, prio, taken)
 
 
+def _leaving(wanted: set[Key], previous: Mapping[Key, int]) -> dict[str, set[int]]:
+    """Per direction, the slots of the rules the record holds that are leaving now. A new rule steps past them:
+    Terraform may create it before it deletes them, and Azure refuses two rules of one priority and direction
+    (SecurityRuleConflict). (cloudports apply orders its own writes so that it never needs this: writes.py.)"""
+    found: dict[str, set[int]] = {}
+    for key, prio in previous.items():
+        if key not in wanted:
+            found.setdefault(key[0], set()).add(prio)
+    return found
+
+
 def assign_priorities(
     rules: Iterable[Key],
     previous: Mapping[Key, int] | None = None,
@@ -89,8 +100,10 @@ def assign_priorities(
     its previous priority unless that is out of range, used twice, or - when `recorded` is given (live: the
     records in the rules' descriptions) - neither its home slot nor its recorded priority (moved by hand). With
     `recorded` None, `previous` is itself the record. Every other rule takes its recorded slot if free, else its
-    home slot or the next free one. No rule's priority ever depends on which other rules exist. `reserved`:
-    (direction, priority) slots held by rules cloudports keeps but does not manage (targets.azure.unmanaged).
+    home slot or the next free one; with `recorded` None (the record beside emitted Terraform) free also means not
+    held by a rule leaving in this change (_leaving). No rule's priority ever depends on which other rules exist,
+    but for that step past the slots of leaving rules. `reserved`: (direction, priority) slots
+    held by rules cloudports keeps but does not manage (targets.azure.unmanaged).
     """
     wanted = set(rules)
     previous = previous or {}
@@ -108,14 +121,17 @@ def assign_priorities(
             slots.add(prio)
             result[key] = prio
     rec = recorded or {}
+    leaving = _leaving(wanted, previous) if recorded is None else {}
     for key in sorted(wanted - set(result), key=lambda k: (k not in rec, k)):
         slots = held.setdefault(key[0], set())
         if len(slots) >= len(ALLOW_PRIORITIES):
             raise ValueError(f"more than {len(ALLOW_PRIORITIES)} {key[0]} rules")
+        gone = leaving.get(key[0], set())
+        avoid = slots | gone if len(slots | gone) < len(ALLOW_PRIORITIES) else slots
         # `key in rec` first: `None in range(...)` compares with every member of the range (3,900 of them)
-        recorded_slot = key in rec and rec[key] in ALLOW_PRIORITIES and rec[key] not in slots
+        recorded_slot = key in rec and rec[key] in ALLOW_PRIORITIES and rec[key] not in avoid
         slot = rec[key] if recorded_slot else home_slot(key[1])
-        while slot in slots:
+        while slot in avoid:
             slot = _next(slot)
         slots.add(slot)
         result[key] = slot

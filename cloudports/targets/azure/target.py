@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from cloudports.targets.azure.model import AzureState, Priorities
+from cloudports.targets.azure.model import AzureState, NsgRule, Priorities
 from cloudports.targets.azure.options import IMPORT_OPTIONS, OPTIONS
 from cloudports.targets.azure.settings import AzureMembers, AzureSettings
-from cloudports.targets.base import Capabilities, Row, Target
+from cloudports.targets.base import Capabilities, Row, Target, left_to_apply
 
 if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
+    from cloudports.errors import Diagnostic
     from cloudports.importer.model import Lab
     from cloudports.live.backend import Backend
     from cloudports.query.model import Point, Probe, Verdict
     from cloudports.query.space import Reachability
+    from cloudports.spec.model import Topology
 
 
 class AzureTarget(Target[AzureSettings, AzureState]):
@@ -30,13 +32,19 @@ class AzureTarget(Target[AzureSettings, AzureState]):
     options = OPTIONS
     import_options = IMPORT_OPTIONS
 
-    def build(self, policy: CompiledPolicy, previous_priorities: Priorities | None = None) -> AzureState:
-        """previous_priorities: NSG name -> (direction, rule name) -> priority that rules keep where consistent."""
+    def build(
+        self,
+        policy: CompiledPolicy,
+        previous_priorities: Priorities | None = None,
+        previous_rules: Mapping[str, Iterable[NsgRule]] | None = None,
+    ) -> AzureState:
+        """previous_priorities: NSG name -> (direction, rule name) -> priority that rules keep where consistent;
+        previous_rules: NSG name -> its rules, whose names keep their pairs (identity.py)."""
         # The builder, the writer and the rows are imported where used: every command imports every target (for
         # its options), and most use one of them or none.
         from cloudports.targets.azure.build import build_azure
 
-        return build_azure(policy, self.settings(policy.topology), previous_priorities)
+        return build_azure(policy, self.settings(policy.topology), previous_priorities, None, previous_rules)
 
     def rows(self, state: AzureState) -> list[Row]:
         from cloudports.targets.azure.rows import rows
@@ -78,10 +86,15 @@ class AzureTarget(Target[AzureSettings, AzureState]):
     def emit(self, policy: CompiledPolicy, out: Path, phase: str | None) -> list[Path]:
         # Rules keep the priorities recorded beside earlier emitted Terraform in `out`.
         from cloudports.emit.params import spec_parameters
-        from cloudports.targets.azure.emit import emit_azure, read_previous_priorities
+        from cloudports.targets.azure.emit import emit_azure, read_previous_priorities, read_previous_rules
 
-        state = self.build(policy, read_previous_priorities(out))
+        state = self.build(policy, read_previous_priorities(out), read_previous_rules(out))
         return emit_azure(state, out, phase, spec_parameters(policy.topology))
+
+    def members_left_to_apply(self, topology: Topology) -> list[Diagnostic]:
+        from cloudports.targets.azure.emit_members import chosen_live
+
+        return left_to_apply(self.name, topology, chosen_live(topology.members_for(self.name)), "network_interfaces")
 
     def open_backend(self, policy: CompiledPolicy, options: Mapping[str, str | None], adopt: bool) -> Backend:
         # Imported here so that compile-only commands never load the Azure SDK.

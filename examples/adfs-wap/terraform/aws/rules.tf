@@ -39,7 +39,7 @@ locals {
     }
   }
   ingress_rules = {
-    "adfs/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "adfs/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "adfs"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -47,7 +47,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "adfs/in/tcp/443/cidr:10.20.0.0/16" = {
+    "adfs/in/tcp/443/net:corp@10.20.0.0" = {
       group       = "adfs"
       ip_protocol = "tcp"
       from_port   = 443
@@ -63,7 +63,7 @@ locals {
       referenced_group = "wap"
       description      = "The proxy forwards to the federation service on HTTPS 443"
     }
-    "adfs/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "adfs/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "adfs"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -79,7 +79,7 @@ locals {
       referenced_group = "adfs"
       description      = "Secondary federation servers poll the primarys configuration database over HTTP 80 (adfs_sync_port)"
     }
-    "adfs/in/udp/3389/cidr:10.99.0.0/24" = {
+    "adfs/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "adfs"
       ip_protocol = "udp"
       from_port   = 3389
@@ -87,7 +87,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "dc/in/icmp/8:-1/sg:adfs" = {
+    "dc/in/icmp/8/sg:adfs" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -111,7 +111,7 @@ locals {
       referenced_group = "adfs"
       description      = "Federation servers are domain members and authenticate users against AD"
     }
-    "dc/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "dc/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -143,7 +143,7 @@ locals {
       referenced_group = "adfs"
       description      = "Federation servers are domain members and authenticate users against AD"
     }
-    "dc/in/tcp/49152-65535/sg:adfs" = {
+    "dc/in/tcp/49152/sg:adfs" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -159,7 +159,7 @@ locals {
       referenced_group = "adfs"
       description      = "Federation servers are domain members and authenticate users against AD"
     }
-    "dc/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "dc/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -183,7 +183,7 @@ locals {
       referenced_group = "adfs"
       description      = "Federation servers are domain members and authenticate users against AD"
     }
-    "dc/in/udp/3389/cidr:10.99.0.0/24" = {
+    "dc/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "udp"
       from_port   = 3389
@@ -223,7 +223,7 @@ locals {
       referenced_group = "adfs"
       description      = "Federation servers are domain members and authenticate users against AD"
     }
-    "wap/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "wap/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "wap"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -231,39 +231,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "wap/in/tcp/var.wap_https_port/cidr:0.0.0.0/0" = {
-      group       = "wap"
-      ip_protocol = "tcp"
-      from_port   = var.wap_https_port
-      to_port     = var.wap_https_port
-      cidr_ipv4   = "0.0.0.0/0"
-      description = "Extranet clients reach the proxy on HTTPS 443 and, for user certificate authentication, 49443"
-    }
-    "wap/in/tcp/var.wap_https_port/cidr:::/0" = {
-      group       = "wap"
-      ip_protocol = "tcp"
-      from_port   = var.wap_https_port
-      to_port     = var.wap_https_port
-      cidr_ipv6   = "::/0"
-      description = "Extranet clients reach the proxy on HTTPS 443 and, for user certificate authentication, 49443"
-    }
-    "wap/in/tcp/var.wap_tls_client_port/cidr:0.0.0.0/0" = {
-      group       = "wap"
-      ip_protocol = "tcp"
-      from_port   = var.wap_tls_client_port
-      to_port     = var.wap_tls_client_port
-      cidr_ipv4   = "0.0.0.0/0"
-      description = "Extranet clients reach the proxy on HTTPS 443 and, for user certificate authentication, 49443"
-    }
-    "wap/in/tcp/var.wap_tls_client_port/cidr:::/0" = {
-      group       = "wap"
-      ip_protocol = "tcp"
-      from_port   = var.wap_tls_client_port
-      to_port     = var.wap_tls_client_port
-      cidr_ipv6   = "::/0"
-      description = "Extranet clients reach the proxy on HTTPS 443 and, for user certificate authentication, 49443"
-    }
-    "wap/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "wap/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "wap"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -271,7 +239,39 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "wap/in/udp/3389/cidr:10.99.0.0/24" = {
+    "wap/in/tcp/var.wap_https_port/net:internet@0.0.0.0" = {
+      group       = "wap"
+      ip_protocol = "tcp"
+      from_port   = var.wap_https_port
+      to_port     = var.wap_https_port
+      cidr_ipv4   = "0.0.0.0/0"
+      description = "Extranet clients reach the proxy on HTTPS 443 and, for user certificate authentication, 49443"
+    }
+    "wap/in/tcp/var.wap_https_port/net:internet@::" = {
+      group       = "wap"
+      ip_protocol = "tcp"
+      from_port   = var.wap_https_port
+      to_port     = var.wap_https_port
+      cidr_ipv6   = "::/0"
+      description = "Extranet clients reach the proxy on HTTPS 443 and, for user certificate authentication, 49443"
+    }
+    "wap/in/tcp/var.wap_tls_client_port/net:internet@0.0.0.0" = {
+      group       = "wap"
+      ip_protocol = "tcp"
+      from_port   = var.wap_tls_client_port
+      to_port     = var.wap_tls_client_port
+      cidr_ipv4   = "0.0.0.0/0"
+      description = "Extranet clients reach the proxy on HTTPS 443 and, for user certificate authentication, 49443"
+    }
+    "wap/in/tcp/var.wap_tls_client_port/net:internet@::" = {
+      group       = "wap"
+      ip_protocol = "tcp"
+      from_port   = var.wap_tls_client_port
+      to_port     = var.wap_tls_client_port
+      cidr_ipv6   = "::/0"
+      description = "Extranet clients reach the proxy on HTTPS 443 and, for user certificate authentication, 49443"
+    }
+    "wap/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "wap"
       ip_protocol = "udp"
       from_port   = 3389
@@ -281,7 +281,7 @@ locals {
     }
   }
   egress_rules = {
-    "adfs/out/icmp/8:-1/sg:dc" = {
+    "adfs/out/icmp/8/sg:dc" = {
       group            = "adfs"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -329,7 +329,7 @@ locals {
       referenced_group = "dc"
       description      = "Federation servers are domain members and authenticate users against AD"
     }
-    "adfs/out/tcp/49152-65535/sg:dc" = {
+    "adfs/out/tcp/49152/sg:dc" = {
       group            = "adfs"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -345,14 +345,6 @@ locals {
       referenced_group = "dc"
       description      = "Federation servers are domain members and authenticate users against AD"
     }
-    "adfs/out/tcp/var.adfs_sync_port/sg:adfs" = {
-      group            = "adfs"
-      ip_protocol      = "tcp"
-      from_port        = var.adfs_sync_port
-      to_port          = var.adfs_sync_port
-      referenced_group = "adfs"
-      description      = "Secondary federation servers poll the primarys configuration database over HTTP 80 (adfs_sync_port)"
-    }
     "adfs/out/tcp/88/sg:dc" = {
       group            = "adfs"
       ip_protocol      = "tcp"
@@ -360,6 +352,14 @@ locals {
       to_port          = 88
       referenced_group = "dc"
       description      = "Federation servers are domain members and authenticate users against AD"
+    }
+    "adfs/out/tcp/var.adfs_sync_port/sg:adfs" = {
+      group            = "adfs"
+      ip_protocol      = "tcp"
+      from_port        = var.adfs_sync_port
+      to_port          = var.adfs_sync_port
+      referenced_group = "adfs"
+      description      = "Secondary federation servers poll the primarys configuration database over HTTP 80 (adfs_sync_port)"
     }
     "adfs/out/udp/123/sg:dc" = {
       group            = "adfs"

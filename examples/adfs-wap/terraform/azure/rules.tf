@@ -62,8 +62,8 @@ locals {
       destination_address_prefixes = ["VirtualNetwork"]
       description                  = "cloudports: only declared flows; overrides the default AllowVnetInBound"
     }
-    in-icmp-adfs-to-dc = {
-      priority                                = 1456
+    in-icmp-all = {
+      priority                                = 1634
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -72,28 +72,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Federation servers are domain members and authenticate users against AD"
     }
-    in-tcp-adfs-to-adfs = {
-      priority                                = 3918
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.adfs_sync_port)]
-      source_application_security_groups      = ["adfs"]
-      destination_application_security_groups = ["adfs"]
-      description                             = "Secondary federation servers poll the primary's configuration database over HTTP 80 (adfs_sync_port)"
-    }
-    in-tcp-adfs-to-dc = {
-      priority                                = 551
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["adfs"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Federation servers are domain members and authenticate users against AD"
-    }
-    in-tcp-admin-to-adfs = {
-      priority                                = 294
+    in-tcp-3389_5985 = {
+      priority                                = 1990
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -102,8 +82,8 @@ locals {
       destination_application_security_groups = ["adfs", "dc", "wap"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
-    in-tcp-corp-to-adfs = {
-      priority                                = 2851
+    in-tcp-443 = {
+      priority                                = 2742
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -112,8 +92,18 @@ locals {
       destination_application_security_groups = ["adfs"]
       description                             = "Intranet clients reach the federation service directly on HTTPS 443"
     }
-    in-tcp-internet-to-wap = {
-      priority                                = 3849
+    in-tcp-443-slot2 = {
+      priority                                = 895
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["443"]
+      source_application_security_groups      = ["wap"]
+      destination_application_security_groups = ["adfs"]
+      description                             = "The proxy forwards to the federation service on HTTPS 443"
+    }
+    in-tcp-443_49443 = {
+      priority                                = 1468
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -122,8 +112,8 @@ locals {
       destination_application_security_groups = ["wap"]
       description                             = "Extranet clients reach the proxy on HTTPS 443 and, for user certificate authentication, 49443"
     }
-    in-tcp-internet-to-wap-v6 = {
-      priority                                = 3989
+    in-tcp-443_49443-v6 = {
+      priority                                = 2758
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -132,28 +122,28 @@ locals {
       destination_application_security_groups = ["wap"]
       description                             = "Extranet clients reach the proxy on HTTPS 443 and, for user certificate authentication, 49443"
     }
-    in-tcp-wap-to-adfs = {
-      priority                                = 2523
+    in-tcp-53_88_135_389_445_464_3268_49152-65535 = {
+      priority                                = 3175
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["443"]
-      source_application_security_groups      = ["wap"]
-      destination_application_security_groups = ["adfs"]
-      description                             = "The proxy forwards to the federation service on HTTPS 443"
-    }
-    in-udp-adfs-to-dc = {
-      priority                                = 3987
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
+      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
       source_application_security_groups      = ["adfs"]
       destination_application_security_groups = ["dc"]
       description                             = "Federation servers are domain members and authenticate users against AD"
     }
-    in-udp-admin-to-adfs = {
-      priority                                = 925
+    in-tcp-80 = {
+      priority                                = 2026
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = [tostring(var.adfs_sync_port)]
+      source_application_security_groups      = ["adfs"]
+      destination_application_security_groups = ["adfs"]
+      description                             = "Secondary federation servers poll the primary's configuration database over HTTP 80 (adfs_sync_port)"
+    }
+    in-udp-3389 = {
+      priority                                = 799
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -162,8 +152,18 @@ locals {
       destination_application_security_groups = ["adfs", "dc", "wap"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
-    out-icmp-adfs-to-dc = {
-      priority                                = 959
+    in-udp-53_88_123_389_464 = {
+      priority                                = 2473
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Udp"
+      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
+      source_application_security_groups      = ["adfs"]
+      destination_application_security_groups = ["dc"]
+      description                             = "Federation servers are domain members and authenticate users against AD"
+    }
+    out-icmp-all = {
+      priority                                = 3890
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -172,28 +172,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Federation servers are domain members and authenticate users against AD"
     }
-    out-tcp-adfs-to-adfs = {
-      priority                                = 2136
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.adfs_sync_port)]
-      source_application_security_groups      = ["adfs"]
-      destination_application_security_groups = ["adfs"]
-      description                             = "Secondary federation servers poll the primary's configuration database over HTTP 80 (adfs_sync_port)"
-    }
-    out-tcp-adfs-to-dc = {
-      priority                                = 392
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["adfs"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Federation servers are domain members and authenticate users against AD"
-    }
-    out-tcp-wap-to-adfs = {
-      priority                                = 2385
+    out-tcp-443 = {
+      priority                                = 1839
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -202,8 +182,28 @@ locals {
       destination_application_security_groups = ["adfs"]
       description                             = "The proxy forwards to the federation service on HTTPS 443"
     }
-    out-udp-adfs-to-dc = {
-      priority                                = 2100
+    out-tcp-53_88_135_389_445_464_3268_49152-65535 = {
+      priority                                = 1526
+      direction                               = "Outbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
+      source_application_security_groups      = ["adfs"]
+      destination_application_security_groups = ["dc"]
+      description                             = "Federation servers are domain members and authenticate users against AD"
+    }
+    out-tcp-80 = {
+      priority                                = 2113
+      direction                               = "Outbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = [tostring(var.adfs_sync_port)]
+      source_application_security_groups      = ["adfs"]
+      destination_application_security_groups = ["adfs"]
+      description                             = "Secondary federation servers poll the primary's configuration database over HTTP 80 (adfs_sync_port)"
+    }
+    out-udp-53_88_123_389_464 = {
+      priority                                = 3924
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Udp"

@@ -57,7 +57,7 @@ locals {
     }
   }
   ingress_rules = {
-    "dc/in/icmp/8:-1/sg:mpdp" = {
+    "dc/in/icmp/8/sg:mpdp" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -65,7 +65,7 @@ locals {
       referenced_group = "mpdp"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "dc/in/icmp/8:-1/sg:site" = {
+    "dc/in/icmp/8/sg:site" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -73,7 +73,7 @@ locals {
       referenced_group = "site"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "dc/in/icmp/8:-1/sg:sql" = {
+    "dc/in/icmp/8/sg:sql" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -81,7 +81,7 @@ locals {
       referenced_group = "sql"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "dc/in/icmp/8:-1/sg:sup" = {
+    "dc/in/icmp/8/sg:sup" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -153,7 +153,7 @@ locals {
       referenced_group = "sup"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "dc/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "dc/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -257,7 +257,7 @@ locals {
       referenced_group = "sup"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "dc/in/tcp/49152-65535/sg:mpdp" = {
+    "dc/in/tcp/49152/sg:mpdp" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -265,7 +265,7 @@ locals {
       referenced_group = "mpdp"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "dc/in/tcp/49152-65535/sg:site" = {
+    "dc/in/tcp/49152/sg:site" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -273,7 +273,7 @@ locals {
       referenced_group = "site"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "dc/in/tcp/49152-65535/sg:sql" = {
+    "dc/in/tcp/49152/sg:sql" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -281,7 +281,7 @@ locals {
       referenced_group = "sql"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "dc/in/tcp/49152-65535/sg:sup" = {
+    "dc/in/tcp/49152/sg:sup" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -321,7 +321,7 @@ locals {
       referenced_group = "sup"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "dc/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "dc/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -393,7 +393,7 @@ locals {
       referenced_group = "sup"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "dc/in/udp/3389/cidr:10.99.0.0/24" = {
+    "dc/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "udp"
       from_port   = 3389
@@ -529,14 +529,6 @@ locals {
       referenced_group = "sup"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "mpdp/in/tcp/var.cm_client_notification_port/cidr:10.20.0.0/16" = {
-      group       = "mpdp"
-      ip_protocol = "tcp"
-      from_port   = var.cm_client_notification_port
-      to_port     = var.cm_client_notification_port
-      cidr_ipv4   = "10.20.0.0/16"
-      description = "Clients reach the management point (10123, HTTP, HTTPS) and the distribution point (HTTP, HTTPS, express 8005)"
-    }
     "mpdp/in/tcp/135/sg:site" = {
       group            = "mpdp"
       ip_protocol      = "tcp"
@@ -545,21 +537,13 @@ locals {
       referenced_group = "site"
       description      = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
     }
-    "mpdp/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "mpdp/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "mpdp"
       ip_protocol = "tcp"
       from_port   = 3389
       to_port     = 3389
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
-    }
-    "mpdp/in/tcp/var.cm_https_port/cidr:10.20.0.0/16" = {
-      group       = "mpdp"
-      ip_protocol = "tcp"
-      from_port   = var.cm_https_port
-      to_port     = var.cm_https_port
-      cidr_ipv4   = "10.20.0.0/16"
-      description = "Clients reach the management point (10123, HTTP, HTTPS) and the distribution point (HTTP, HTTPS, express 8005)"
     }
     "mpdp/in/tcp/445/sg:site" = {
       group            = "mpdp"
@@ -569,7 +553,7 @@ locals {
       referenced_group = "site"
       description      = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
     }
-    "mpdp/in/tcp/49152-65535/sg:site" = {
+    "mpdp/in/tcp/49152/sg:site" = {
       group            = "mpdp"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -577,7 +561,7 @@ locals {
       referenced_group = "site"
       description      = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
     }
-    "mpdp/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "mpdp/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "mpdp"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -585,7 +569,23 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "mpdp/in/tcp/var.cm_http_port/cidr:10.20.0.0/16" = {
+    "mpdp/in/tcp/8005/net:clients@10.20.0.0" = {
+      group       = "mpdp"
+      ip_protocol = "tcp"
+      from_port   = 8005
+      to_port     = 8005
+      cidr_ipv4   = "10.20.0.0/16"
+      description = "Clients reach the management point (10123, HTTP, HTTPS) and the distribution point (HTTP, HTTPS, express 8005)"
+    }
+    "mpdp/in/tcp/var.cm_client_notification_port/net:clients@10.20.0.0" = {
+      group       = "mpdp"
+      ip_protocol = "tcp"
+      from_port   = var.cm_client_notification_port
+      to_port     = var.cm_client_notification_port
+      cidr_ipv4   = "10.20.0.0/16"
+      description = "Clients reach the management point (10123, HTTP, HTTPS) and the distribution point (HTTP, HTTPS, express 8005)"
+    }
+    "mpdp/in/tcp/var.cm_http_port/net:clients@10.20.0.0" = {
       group       = "mpdp"
       ip_protocol = "tcp"
       from_port   = var.cm_http_port
@@ -593,11 +593,11 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Clients reach the management point (10123, HTTP, HTTPS) and the distribution point (HTTP, HTTPS, express 8005)"
     }
-    "mpdp/in/tcp/8005/cidr:10.20.0.0/16" = {
+    "mpdp/in/tcp/var.cm_https_port/net:clients@10.20.0.0" = {
       group       = "mpdp"
       ip_protocol = "tcp"
-      from_port   = 8005
-      to_port     = 8005
+      from_port   = var.cm_https_port
+      to_port     = var.cm_https_port
       cidr_ipv4   = "10.20.0.0/16"
       description = "Clients reach the management point (10123, HTTP, HTTPS) and the distribution point (HTTP, HTTPS, express 8005)"
     }
@@ -609,7 +609,7 @@ locals {
       referenced_group = "site"
       description      = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
     }
-    "mpdp/in/udp/3389/cidr:10.99.0.0/24" = {
+    "mpdp/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "mpdp"
       ip_protocol = "udp"
       from_port   = 3389
@@ -617,7 +617,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "site/in/tcp/135/cidr:10.99.0.0/24" = {
+    "site/in/tcp/135/net:admin@10.99.0.0" = {
       group       = "site"
       ip_protocol = "tcp"
       from_port   = 135
@@ -641,7 +641,7 @@ locals {
       referenced_group = "sup"
       description      = "Site systems send status back to the site server (the pages -to tables)"
     }
-    "site/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "site/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "site"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -649,7 +649,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "site/in/tcp/443/cidr:10.99.0.0/24" = {
+    "site/in/tcp/443/net:admin@10.99.0.0" = {
       group       = "site"
       ip_protocol = "tcp"
       from_port   = 443
@@ -673,7 +673,7 @@ locals {
       referenced_group = "sup"
       description      = "Site systems send status back to the site server (the pages -to tables)"
     }
-    "site/in/tcp/49152-65535/cidr:10.99.0.0/24" = {
+    "site/in/tcp/49152/net:admin@10.99.0.0" = {
       group       = "site"
       ip_protocol = "tcp"
       from_port   = 49152
@@ -681,7 +681,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "The console connects to the SMS Provider (RPC 135 TCP/UDP, RPC dynamic, administration service on HTTPS 443)"
     }
-    "site/in/tcp/49152-65535/sg:mpdp" = {
+    "site/in/tcp/49152/sg:mpdp" = {
       group            = "site"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -689,7 +689,7 @@ locals {
       referenced_group = "mpdp"
       description      = "Site systems send status back to the site server (the pages -to tables)"
     }
-    "site/in/tcp/49152-65535/sg:sup" = {
+    "site/in/tcp/49152/sg:sup" = {
       group            = "site"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -697,7 +697,7 @@ locals {
       referenced_group = "sup"
       description      = "Site systems send status back to the site server (the pages -to tables)"
     }
-    "site/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "site/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "site"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -705,7 +705,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "site/in/udp/135/cidr:10.99.0.0/24" = {
+    "site/in/udp/135/net:admin@10.99.0.0" = {
       group       = "site"
       ip_protocol = "udp"
       from_port   = 135
@@ -729,11 +729,27 @@ locals {
       referenced_group = "sup"
       description      = "Site systems send status back to the site server (the pages -to tables)"
     }
-    "site/in/udp/3389/cidr:10.99.0.0/24" = {
+    "site/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "site"
       ip_protocol = "udp"
       from_port   = 3389
       to_port     = 3389
+      cidr_ipv4   = "10.99.0.0/24"
+      description = "Administrators manage every server over RDP and WinRM"
+    }
+    "sql/in/tcp/3389/net:admin@10.99.0.0" = {
+      group       = "sql"
+      ip_protocol = "tcp"
+      from_port   = 3389
+      to_port     = 3389
+      cidr_ipv4   = "10.99.0.0/24"
+      description = "Administrators manage every server over RDP and WinRM"
+    }
+    "sql/in/tcp/5985/net:admin@10.99.0.0" = {
+      group       = "sql"
+      ip_protocol = "tcp"
+      from_port   = 5985
+      to_port     = 5985
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
@@ -761,23 +777,7 @@ locals {
       referenced_group = "sup"
       description      = "WSUS uses SUSDB on the SQL Server"
     }
-    "sql/in/tcp/3389/cidr:10.99.0.0/24" = {
-      group       = "sql"
-      ip_protocol = "tcp"
-      from_port   = 3389
-      to_port     = 3389
-      cidr_ipv4   = "10.99.0.0/24"
-      description = "Administrators manage every server over RDP and WinRM"
-    }
-    "sql/in/tcp/5985/cidr:10.99.0.0/24" = {
-      group       = "sql"
-      ip_protocol = "tcp"
-      from_port   = 5985
-      to_port     = 5985
-      cidr_ipv4   = "10.99.0.0/24"
-      description = "Administrators manage every server over RDP and WinRM"
-    }
-    "sql/in/udp/3389/cidr:10.99.0.0/24" = {
+    "sql/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "sql"
       ip_protocol = "udp"
       from_port   = 3389
@@ -793,7 +793,7 @@ locals {
       referenced_group = "site"
       description      = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
     }
-    "sup/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "sup/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "sup"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -807,9 +807,9 @@ locals {
       from_port        = 445
       to_port          = 445
       referenced_group = "site"
-      description      = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
+      description      = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic); The site server manages WSUS on the software update point (SMB 445, HTTP 8530 and HTTPS 8531)"
     }
-    "sup/in/tcp/49152-65535/sg:site" = {
+    "sup/in/tcp/49152/sg:site" = {
       group            = "sup"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -817,7 +817,7 @@ locals {
       referenced_group = "site"
       description      = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
     }
-    "sup/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "sup/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "sup"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -825,7 +825,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "sup/in/tcp/8530-8531/cidr:10.20.0.0/16" = {
+    "sup/in/tcp/8530/net:clients@10.20.0.0" = {
       group       = "sup"
       ip_protocol = "tcp"
       from_port   = 8530
@@ -833,13 +833,13 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Clients scan for and download updates from the software update point (8530, 8531)"
     }
-    "sup/in/tcp/8530-8531/sg:site" = {
+    "sup/in/tcp/8530/sg:site" = {
       group            = "sup"
       ip_protocol      = "tcp"
       from_port        = 8530
       to_port          = 8531
       referenced_group = "site"
-      description      = "The site server manages WSUS on the software update point (HTTP 8530 and HTTPS 8531)"
+      description      = "The site server manages WSUS on the software update point (SMB 445, HTTP 8530 and HTTPS 8531)"
     }
     "sup/in/udp/135/sg:site" = {
       group            = "sup"
@@ -849,7 +849,7 @@ locals {
       referenced_group = "site"
       description      = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
     }
-    "sup/in/udp/3389/cidr:10.99.0.0/24" = {
+    "sup/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "sup"
       ip_protocol = "udp"
       from_port   = 3389
@@ -859,7 +859,7 @@ locals {
     }
   }
   egress_rules = {
-    "mpdp/out/icmp/8:-1/sg:dc" = {
+    "mpdp/out/icmp/8/sg:dc" = {
       group            = "mpdp"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -882,14 +882,6 @@ locals {
       to_port          = 135
       referenced_group = "site"
       description      = "Site systems send status back to the site server (the pages -to tables)"
-    }
-    "mpdp/out/tcp/var.sql_port/sg:sql" = {
-      group            = "mpdp"
-      ip_protocol      = "tcp"
-      from_port        = var.sql_port
-      to_port          = var.sql_port
-      referenced_group = "sql"
-      description      = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port)"
     }
     "mpdp/out/tcp/3268/sg:dc" = {
       group            = "mpdp"
@@ -931,7 +923,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "mpdp/out/tcp/49152-65535/sg:dc" = {
+    "mpdp/out/tcp/49152/sg:dc" = {
       group            = "mpdp"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -939,7 +931,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "mpdp/out/tcp/49152-65535/sg:site" = {
+    "mpdp/out/tcp/49152/sg:site" = {
       group            = "mpdp"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -962,6 +954,14 @@ locals {
       to_port          = 88
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
+    }
+    "mpdp/out/tcp/var.sql_port/sg:sql" = {
+      group            = "mpdp"
+      ip_protocol      = "tcp"
+      from_port        = var.sql_port
+      to_port          = var.sql_port
+      referenced_group = "sql"
+      description      = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port)"
     }
     "mpdp/out/udp/123/sg:dc" = {
       group            = "mpdp"
@@ -1011,7 +1011,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "site/out/icmp/8:-1/sg:dc" = {
+    "site/out/icmp/8/sg:dc" = {
       group            = "site"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -1042,14 +1042,6 @@ locals {
       to_port          = 135
       referenced_group = "sup"
       description      = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
-    }
-    "site/out/tcp/var.sql_port/sg:sql" = {
-      group            = "site"
-      ip_protocol      = "tcp"
-      from_port        = var.sql_port
-      to_port          = var.sql_port
-      referenced_group = "sql"
-      description      = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port)"
     }
     "site/out/tcp/3268/sg:dc" = {
       group            = "site"
@@ -1089,7 +1081,7 @@ locals {
       from_port        = 445
       to_port          = 445
       referenced_group = "sup"
-      description      = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
+      description      = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic); The site server manages WSUS on the software update point (SMB 445, HTTP 8530 and HTTPS 8531)"
     }
     "site/out/tcp/464/sg:dc" = {
       group            = "site"
@@ -1099,7 +1091,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "site/out/tcp/49152-65535/sg:dc" = {
+    "site/out/tcp/49152/sg:dc" = {
       group            = "site"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -1107,7 +1099,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "site/out/tcp/49152-65535/sg:mpdp" = {
+    "site/out/tcp/49152/sg:mpdp" = {
       group            = "site"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -1115,7 +1107,7 @@ locals {
       referenced_group = "mpdp"
       description      = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
     }
-    "site/out/tcp/49152-65535/sg:sup" = {
+    "site/out/tcp/49152/sg:sup" = {
       group            = "site"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -1131,13 +1123,13 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "site/out/tcp/8530-8531/sg:sup" = {
+    "site/out/tcp/8530/sg:sup" = {
       group            = "site"
       ip_protocol      = "tcp"
       from_port        = 8530
       to_port          = 8531
       referenced_group = "sup"
-      description      = "The site server manages WSUS on the software update point (HTTP 8530 and HTTPS 8531)"
+      description      = "The site server manages WSUS on the software update point (SMB 445, HTTP 8530 and HTTPS 8531)"
     }
     "site/out/tcp/88/sg:dc" = {
       group            = "site"
@@ -1146,6 +1138,14 @@ locals {
       to_port          = 88
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
+    }
+    "site/out/tcp/var.sql_port/sg:sql" = {
+      group            = "site"
+      ip_protocol      = "tcp"
+      from_port        = var.sql_port
+      to_port          = var.sql_port
+      referenced_group = "sql"
+      description      = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port)"
     }
     "site/out/udp/123/sg:dc" = {
       group            = "site"
@@ -1203,7 +1203,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "sql/out/icmp/8:-1/sg:dc" = {
+    "sql/out/icmp/8/sg:dc" = {
       group            = "sql"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -1251,7 +1251,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "sql/out/tcp/49152-65535/sg:dc" = {
+    "sql/out/tcp/49152/sg:dc" = {
       group            = "sql"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -1315,7 +1315,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "sup/out/icmp/8:-1/sg:dc" = {
+    "sup/out/icmp/8/sg:dc" = {
       group            = "sup"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -1339,14 +1339,6 @@ locals {
       referenced_group = "site"
       description      = "Site systems send status back to the site server (the pages -to tables)"
     }
-    "sup/out/tcp/var.sql_port/sg:sql" = {
-      group            = "sup"
-      ip_protocol      = "tcp"
-      from_port        = var.sql_port
-      to_port          = var.sql_port
-      referenced_group = "sql"
-      description      = "WSUS uses SUSDB on the SQL Server"
-    }
     "sup/out/tcp/3268/sg:dc" = {
       group            = "sup"
       ip_protocol      = "tcp"
@@ -1363,7 +1355,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "sup/out/tcp/443/cidr:0.0.0.0/0" = {
+    "sup/out/tcp/443/net:internet@0.0.0.0" = {
       group       = "sup"
       ip_protocol = "tcp"
       from_port   = 443
@@ -1371,7 +1363,7 @@ locals {
       cidr_ipv4   = "0.0.0.0/0"
       description = "The top-level software update point synchronizes with Microsoft Update (TCP 80 and 443)"
     }
-    "sup/out/tcp/443/cidr:::/0" = {
+    "sup/out/tcp/443/net:internet@::" = {
       group       = "sup"
       ip_protocol = "tcp"
       from_port   = 443
@@ -1403,7 +1395,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "sup/out/tcp/49152-65535/sg:dc" = {
+    "sup/out/tcp/49152/sg:dc" = {
       group            = "sup"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -1411,7 +1403,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "sup/out/tcp/49152-65535/sg:site" = {
+    "sup/out/tcp/49152/sg:site" = {
       group            = "sup"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -1427,7 +1419,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    "sup/out/tcp/80/cidr:0.0.0.0/0" = {
+    "sup/out/tcp/80/net:internet@0.0.0.0" = {
       group       = "sup"
       ip_protocol = "tcp"
       from_port   = 80
@@ -1435,7 +1427,7 @@ locals {
       cidr_ipv4   = "0.0.0.0/0"
       description = "The top-level software update point synchronizes with Microsoft Update (TCP 80 and 443)"
     }
-    "sup/out/tcp/80/cidr:::/0" = {
+    "sup/out/tcp/80/net:internet@::" = {
       group       = "sup"
       ip_protocol = "tcp"
       from_port   = 80
@@ -1450,6 +1442,14 @@ locals {
       to_port          = 88
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
+    }
+    "sup/out/tcp/var.sql_port/sg:sql" = {
+      group            = "sup"
+      ip_protocol      = "tcp"
+      from_port        = var.sql_port
+      to_port          = var.sql_port
+      referenced_group = "sql"
+      description      = "WSUS uses SUSDB on the SQL Server"
     }
     "sup/out/udp/123/sg:dc" = {
       group            = "sup"

@@ -82,8 +82,8 @@ locals {
       destination_address_prefixes = ["VirtualNetwork"]
       description                  = "cloudports: only declared flows; overrides the default AllowVnetInBound"
     }
-    in-icmp-mpdp-to-dc = {
-      priority                                = 3106
+    in-icmp-all = {
+      priority                                = 1634
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -92,18 +92,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    in-tcp-admin-to-dc = {
-      priority                                = 3907
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc", "mpdp", "sql", "sup"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-admin-to-site = {
-      priority                                = 2726
+    in-tcp-135_443_3389_5985_49152-65535 = {
+      priority                                = 254
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -112,8 +102,68 @@ locals {
       destination_application_security_groups = ["site"]
       description                             = "The console connects to the SMS Provider (RPC 135 TCP/UDP, RPC dynamic, administration service on HTTPS 443); Administrators manage every..."
     }
-    in-tcp-clients-to-mpdp = {
-      priority  = 201
+    in-tcp-135_445_49152-65535 = {
+      priority                                = 2816
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["135", "445", "49152-65535"]
+      source_application_security_groups      = ["mpdp", "sup"]
+      destination_application_security_groups = ["site"]
+      description                             = "Site systems send status back to the site server (the page's <--> tables)"
+    }
+    in-tcp-135_445_49152-65535-slot2 = {
+      priority                                = 1700
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["135", "445", "49152-65535"]
+      source_application_security_groups      = ["site"]
+      destination_application_security_groups = ["mpdp"]
+      description                             = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
+    }
+    in-tcp-135_445_8530-8531_49152-65535 = {
+      priority                                = 2137
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["135", "445", "8530-8531", "49152-65535"]
+      source_application_security_groups      = ["site"]
+      destination_application_security_groups = ["sup"]
+      description                             = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic); The site server manages WSUS on the sof..."
+    }
+    in-tcp-1433 = {
+      priority                                = 1268
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = [tostring(var.sql_port)]
+      source_application_security_groups      = ["mpdp", "site", "sup"]
+      destination_application_security_groups = ["sql"]
+      description                             = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port); WSUS uses SUSDB on the SQL Server"
+    }
+    in-tcp-3389_5985 = {
+      priority                                = 1990
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["3389", "5985"]
+      source_address_prefixes                 = ["10.99.0.0/24"]
+      destination_application_security_groups = ["dc", "mpdp", "sql", "sup"]
+      description                             = "Administrators manage every server over RDP and WinRM"
+    }
+    in-tcp-53_88_135_389_445_464_3268_49152-65535 = {
+      priority                                = 3175
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
+      source_application_security_groups      = ["mpdp", "site", "sql", "sup"]
+      destination_application_security_groups = ["dc"]
+      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
+    }
+    in-tcp-80_443_8005_10123 = {
+      priority  = 3684
       direction = "Inbound"
       access    = "Allow"
       protocol  = "Tcp"
@@ -127,8 +177,8 @@ locals {
       destination_application_security_groups = ["mpdp"]
       description                             = "Clients reach the management point (10123, HTTP, HTTPS) and the distribution point (HTTP, HTTPS, express 8005)"
     }
-    in-tcp-clients-to-sup = {
-      priority                                = 1612
+    in-tcp-8530-8531 = {
+      priority                                = 3763
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -137,68 +187,28 @@ locals {
       destination_application_security_groups = ["sup"]
       description                             = "Clients scan for and download updates from the software update point (8530, 8531)"
     }
-    in-tcp-mpdp-to-dc = {
-      priority                                = 3267
+    in-udp-135 = {
+      priority                                = 2138
       direction                               = "Inbound"
       access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["mpdp", "site", "sql", "sup"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
-    }
-    in-tcp-mpdp-to-site = {
-      priority                                = 192
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "445", "49152-65535"]
+      protocol                                = "Udp"
+      destination_port_ranges                 = ["135"]
       source_application_security_groups      = ["mpdp", "sup"]
       destination_application_security_groups = ["site"]
       description                             = "Site systems send status back to the site server (the page's <--> tables)"
     }
-    in-tcp-mpdp-to-sql = {
-      priority                                = 1534
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.sql_port)]
-      source_application_security_groups      = ["mpdp", "site", "sup"]
-      destination_application_security_groups = ["sql"]
-      description                             = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port); WSUS uses SUSDB on the SQL Server"
-    }
-    in-tcp-site-to-mpdp = {
-      priority                                = 1497
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "445", "49152-65535"]
-      source_application_security_groups      = ["site"]
-      destination_application_security_groups = ["mpdp"]
-      description                             = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
-    }
-    in-tcp-site-to-sup = {
-      priority                                = 2071
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "445", "8530-8531", "49152-65535"]
-      source_application_security_groups      = ["site"]
-      destination_application_security_groups = ["sup"]
-      description                             = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic); The site server manages WSUS on the sof..."
-    }
-    in-udp-admin-to-dc = {
-      priority                                = 1903
+    in-udp-135-slot2 = {
+      priority                                = 3305
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
-      destination_port_ranges                 = ["3389"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc", "mpdp", "sql", "sup"]
-      description                             = "Administrators manage every server over RDP and WinRM"
+      destination_port_ranges                 = ["135"]
+      source_application_security_groups      = ["site"]
+      destination_application_security_groups = ["mpdp", "sup"]
+      description                             = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
     }
-    in-udp-admin-to-site = {
-      priority                                = 2468
+    in-udp-135_3389 = {
+      priority                                = 1321
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -207,8 +217,18 @@ locals {
       destination_application_security_groups = ["site"]
       description                             = "The console connects to the SMS Provider (RPC 135 TCP/UDP, RPC dynamic, administration service on HTTPS 443); Administrators manage every..."
     }
-    in-udp-mpdp-to-dc = {
-      priority                                = 1062
+    in-udp-3389 = {
+      priority                                = 799
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Udp"
+      destination_port_ranges                 = ["3389"]
+      source_address_prefixes                 = ["10.99.0.0/24"]
+      destination_application_security_groups = ["dc", "mpdp", "sql", "sup"]
+      description                             = "Administrators manage every server over RDP and WinRM"
+    }
+    in-udp-53_88_123_389_464 = {
+      priority                                = 2473
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -217,28 +237,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    in-udp-mpdp-to-site = {
-      priority                                = 3832
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["135"]
-      source_application_security_groups      = ["mpdp", "sup"]
-      destination_application_security_groups = ["site"]
-      description                             = "Site systems send status back to the site server (the page's <--> tables)"
-    }
-    in-udp-site-to-mpdp = {
-      priority                                = 1292
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["135"]
-      source_application_security_groups      = ["site"]
-      destination_application_security_groups = ["mpdp", "sup"]
-      description                             = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
-    }
-    out-icmp-mpdp-to-dc = {
-      priority                                = 2165
+    out-icmp-all = {
+      priority                                = 3890
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -247,18 +247,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
-    out-tcp-mpdp-to-dc = {
-      priority                                = 973
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["mpdp", "site", "sql", "sup"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
-    }
-    out-tcp-mpdp-to-site = {
-      priority                                = 1633
+    out-tcp-135_445_49152-65535 = {
+      priority                                = 371
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -267,18 +257,8 @@ locals {
       destination_application_security_groups = ["site"]
       description                             = "Site systems send status back to the site server (the page's <--> tables)"
     }
-    out-tcp-mpdp-to-sql = {
-      priority                                = 2319
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.sql_port)]
-      source_application_security_groups      = ["mpdp", "site", "sup"]
-      destination_application_security_groups = ["sql"]
-      description                             = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port); WSUS uses SUSDB on the SQL Server"
-    }
-    out-tcp-site-to-mpdp = {
-      priority                                = 2218
+    out-tcp-135_445_49152-65535-slot2 = {
+      priority                                = 2802
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -287,8 +267,8 @@ locals {
       destination_application_security_groups = ["mpdp"]
       description                             = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
     }
-    out-tcp-site-to-sup = {
-      priority                                = 2142
+    out-tcp-135_445_8530-8531_49152-65535 = {
+      priority                                = 2427
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -297,8 +277,28 @@ locals {
       destination_application_security_groups = ["sup"]
       description                             = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic); The site server manages WSUS on the sof..."
     }
-    out-tcp-sup-to-internet = {
-      priority                           = 3410
+    out-tcp-1433 = {
+      priority                                = 1790
+      direction                               = "Outbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = [tostring(var.sql_port)]
+      source_application_security_groups      = ["mpdp", "site", "sup"]
+      destination_application_security_groups = ["sql"]
+      description                             = "Site server, SMS Provider and management point use the site database (SQL over TCP, sql_port); WSUS uses SUSDB on the SQL Server"
+    }
+    out-tcp-53_88_135_389_445_464_3268_49152-65535 = {
+      priority                                = 1526
+      direction                               = "Outbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
+      source_application_security_groups      = ["mpdp", "site", "sql", "sup"]
+      destination_application_security_groups = ["dc"]
+      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
+    }
+    out-tcp-80_443 = {
+      priority                           = 3518
       direction                          = "Outbound"
       access                             = "Allow"
       protocol                           = "Tcp"
@@ -307,8 +307,8 @@ locals {
       destination_address_prefixes       = ["0.0.0.0/0"]
       description                        = "The top-level software update point synchronizes with Microsoft Update (TCP 80 and 443)"
     }
-    out-tcp-sup-to-internet-v6 = {
-      priority                           = 566
+    out-tcp-80_443-v6 = {
+      priority                           = 942
       direction                          = "Outbound"
       access                             = "Allow"
       protocol                           = "Tcp"
@@ -317,18 +317,8 @@ locals {
       destination_address_prefixes       = ["::/0"]
       description                        = "The top-level software update point synchronizes with Microsoft Update (TCP 80 and 443)"
     }
-    out-udp-mpdp-to-dc = {
-      priority                                = 1609
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["mpdp", "site", "sql", "sup"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
-    }
-    out-udp-mpdp-to-site = {
-      priority                                = 2441
+    out-udp-135 = {
+      priority                                = 3918
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -337,8 +327,8 @@ locals {
       destination_application_security_groups = ["site"]
       description                             = "Site systems send status back to the site server (the page's <--> tables)"
     }
-    out-udp-site-to-mpdp = {
-      priority                                = 3716
+    out-udp-135-slot2 = {
+      priority                                = 1603
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -346,6 +336,16 @@ locals {
       source_application_security_groups      = ["site"]
       destination_application_security_groups = ["mpdp", "sup"]
       description                             = "The site server installs and configures its site systems (SMB 445, RPC 135 TCP/UDP, RPC dynamic)"
+    }
+    out-udp-53_88_123_389_464 = {
+      priority                                = 3924
+      direction                               = "Outbound"
+      access                                  = "Allow"
+      protocol                                = "Udp"
+      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
+      source_application_security_groups      = ["mpdp", "site", "sql", "sup"]
+      destination_application_security_groups = ["dc"]
+      description                             = "Domain members reach the domain controller (LDAP, global catalog, RPC, Kerberos, DNS)"
     }
   }
   subnets = {

@@ -57,7 +57,7 @@ locals {
     }
   }
   ingress_rules = {
-    "async/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "async/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "async"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -65,7 +65,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
     }
-    "async/in/tcp/5985-5986/cidr:10.99.0.0/24" = {
+    "async/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "async"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -73,7 +73,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
     }
-    "async/in/udp/3389/cidr:10.99.0.0/24" = {
+    "async/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "async"
       ip_protocol = "udp"
       from_port   = 3389
@@ -81,7 +81,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
     }
-    "dc/in/icmp/8:-1/sg:async" = {
+    "dc/in/icmp/8/sg:async" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -89,7 +89,7 @@ locals {
       referenced_group = "async"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "dc/in/icmp/8:-1/sg:sandbox" = {
+    "dc/in/icmp/8/sg:sandbox" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -97,7 +97,7 @@ locals {
       referenced_group = "sandbox"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "dc/in/icmp/8:-1/sg:sql" = {
+    "dc/in/icmp/8/sg:sql" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -105,7 +105,7 @@ locals {
       referenced_group = "sql"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "dc/in/icmp/8:-1/sg:web" = {
+    "dc/in/icmp/8/sg:web" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -177,7 +177,7 @@ locals {
       referenced_group = "web"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "dc/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "dc/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -281,7 +281,7 @@ locals {
       referenced_group = "web"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "dc/in/tcp/49152-65535/sg:async" = {
+    "dc/in/tcp/49152/sg:async" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -289,7 +289,7 @@ locals {
       referenced_group = "async"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "dc/in/tcp/49152-65535/sg:sandbox" = {
+    "dc/in/tcp/49152/sg:sandbox" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -297,7 +297,7 @@ locals {
       referenced_group = "sandbox"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "dc/in/tcp/49152-65535/sg:sql" = {
+    "dc/in/tcp/49152/sg:sql" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -305,7 +305,7 @@ locals {
       referenced_group = "sql"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "dc/in/tcp/49152-65535/sg:web" = {
+    "dc/in/tcp/49152/sg:web" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -345,7 +345,7 @@ locals {
       referenced_group = "web"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "dc/in/tcp/5985-5986/cidr:10.99.0.0/24" = {
+    "dc/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -417,7 +417,7 @@ locals {
       referenced_group = "web"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "dc/in/udp/3389/cidr:10.99.0.0/24" = {
+    "dc/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "udp"
       from_port   = 3389
@@ -553,7 +553,7 @@ locals {
       referenced_group = "web"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "sandbox/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "sandbox/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "sandbox"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -561,7 +561,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
     }
-    "sandbox/in/tcp/5985-5986/cidr:10.99.0.0/24" = {
+    "sandbox/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "sandbox"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -585,7 +585,7 @@ locals {
       referenced_group = "web"
       description      = "Asynchronous Service and Web Application Server call the Sandbox Processing Service on TCP 808"
     }
-    "sandbox/in/udp/3389/cidr:10.99.0.0/24" = {
+    "sandbox/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "sandbox"
       ip_protocol = "udp"
       from_port   = 3389
@@ -593,31 +593,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
     }
-    "sql/in/tcp/var.sql_port/sg:async" = {
-      group            = "sql"
-      ip_protocol      = "tcp"
-      from_port        = var.sql_port
-      to_port          = var.sql_port
-      referenced_group = "async"
-      description      = "Dynamics 365 servers use the configuration and organization databases (TCP 1433, sql_port)"
-    }
-    "sql/in/tcp/var.sql_port/sg:sandbox" = {
-      group            = "sql"
-      ip_protocol      = "tcp"
-      from_port        = var.sql_port
-      to_port          = var.sql_port
-      referenced_group = "sandbox"
-      description      = "Dynamics 365 servers use the configuration and organization databases (TCP 1433, sql_port)"
-    }
-    "sql/in/tcp/var.sql_port/sg:web" = {
-      group            = "sql"
-      ip_protocol      = "tcp"
-      from_port        = var.sql_port
-      to_port          = var.sql_port
-      referenced_group = "web"
-      description      = "Dynamics 365 servers use the configuration and organization databases (TCP 1433, sql_port)"
-    }
-    "sql/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "sql/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "sql"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -649,7 +625,7 @@ locals {
       referenced_group = "web"
       description      = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443)"
     }
-    "sql/in/tcp/5985-5986/cidr:10.99.0.0/24" = {
+    "sql/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "sql"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -681,7 +657,31 @@ locals {
       referenced_group = "web"
       description      = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443)"
     }
-    "sql/in/udp/3389/cidr:10.99.0.0/24" = {
+    "sql/in/tcp/var.sql_port/sg:async" = {
+      group            = "sql"
+      ip_protocol      = "tcp"
+      from_port        = var.sql_port
+      to_port          = var.sql_port
+      referenced_group = "async"
+      description      = "Dynamics 365 servers use the configuration and organization databases (TCP 1433, sql_port)"
+    }
+    "sql/in/tcp/var.sql_port/sg:sandbox" = {
+      group            = "sql"
+      ip_protocol      = "tcp"
+      from_port        = var.sql_port
+      to_port          = var.sql_port
+      referenced_group = "sandbox"
+      description      = "Dynamics 365 servers use the configuration and organization databases (TCP 1433, sql_port)"
+    }
+    "sql/in/tcp/var.sql_port/sg:web" = {
+      group            = "sql"
+      ip_protocol      = "tcp"
+      from_port        = var.sql_port
+      to_port          = var.sql_port
+      referenced_group = "web"
+      description      = "Dynamics 365 servers use the configuration and organization databases (TCP 1433, sql_port)"
+    }
+    "sql/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "sql"
       ip_protocol = "udp"
       from_port   = 3389
@@ -689,7 +689,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
     }
-    "web/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "web/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "web"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -697,7 +697,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
     }
-    "web/in/tcp/443/cidr:10.20.0.0/16" = {
+    "web/in/tcp/443/net:corp@10.20.0.0" = {
       group       = "web"
       ip_protocol = "tcp"
       from_port   = 443
@@ -705,15 +705,7 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Users reach the Dynamics 365 web application on the website port (d365_web_port) and HTTPS 443"
     }
-    "web/in/tcp/var.d365_web_port/cidr:10.20.0.0/16" = {
-      group       = "web"
-      ip_protocol = "tcp"
-      from_port   = var.d365_web_port
-      to_port     = var.d365_web_port
-      cidr_ipv4   = "10.20.0.0/16"
-      description = "Users reach the Dynamics 365 web application on the website port (d365_web_port) and HTTPS 443"
-    }
-    "web/in/tcp/5985-5986/cidr:10.99.0.0/24" = {
+    "web/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "web"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -737,7 +729,15 @@ locals {
       referenced_group = "sql"
       description      = "Reporting Services running Fetch-based reports calls the Organization Web Service on TCP 808"
     }
-    "web/in/udp/3389/cidr:10.99.0.0/24" = {
+    "web/in/tcp/var.d365_web_port/net:corp@10.20.0.0" = {
+      group       = "web"
+      ip_protocol = "tcp"
+      from_port   = var.d365_web_port
+      to_port     = var.d365_web_port
+      cidr_ipv4   = "10.20.0.0/16"
+      description = "Users reach the Dynamics 365 web application on the website port (d365_web_port) and HTTPS 443"
+    }
+    "web/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "web"
       ip_protocol = "udp"
       from_port   = 3389
@@ -747,7 +747,7 @@ locals {
     }
   }
   egress_rules = {
-    "async/out/icmp/8:-1/sg:dc" = {
+    "async/out/icmp/8/sg:dc" = {
       group            = "async"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -762,14 +762,6 @@ locals {
       to_port          = 135
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    "async/out/tcp/var.sql_port/sg:sql" = {
-      group            = "async"
-      ip_protocol      = "tcp"
-      from_port        = var.sql_port
-      to_port          = var.sql_port
-      referenced_group = "sql"
-      description      = "Dynamics 365 servers use the configuration and organization databases (TCP 1433, sql_port)"
     }
     "async/out/tcp/3268/sg:dc" = {
       group            = "async"
@@ -811,7 +803,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "async/out/tcp/49152-65535/sg:dc" = {
+    "async/out/tcp/49152/sg:dc" = {
       group            = "async"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -835,6 +827,14 @@ locals {
       referenced_group = "sql"
       description      = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443)"
     }
+    "async/out/tcp/88/sg:dc" = {
+      group            = "async"
+      ip_protocol      = "tcp"
+      from_port        = 88
+      to_port          = 88
+      referenced_group = "dc"
+      description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
+    }
     "async/out/tcp/var.d365_tcp_port/sg:sandbox" = {
       group            = "async"
       ip_protocol      = "tcp"
@@ -843,13 +843,13 @@ locals {
       referenced_group = "sandbox"
       description      = "Asynchronous Service and Web Application Server call the Sandbox Processing Service on TCP 808"
     }
-    "async/out/tcp/88/sg:dc" = {
+    "async/out/tcp/var.sql_port/sg:sql" = {
       group            = "async"
       ip_protocol      = "tcp"
-      from_port        = 88
-      to_port          = 88
-      referenced_group = "dc"
-      description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
+      from_port        = var.sql_port
+      to_port          = var.sql_port
+      referenced_group = "sql"
+      description      = "Dynamics 365 servers use the configuration and organization databases (TCP 1433, sql_port)"
     }
     "async/out/udp/123/sg:dc" = {
       group            = "async"
@@ -891,7 +891,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "sandbox/out/icmp/8:-1/sg:dc" = {
+    "sandbox/out/icmp/8/sg:dc" = {
       group            = "sandbox"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -906,14 +906,6 @@ locals {
       to_port          = 135
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    "sandbox/out/tcp/var.sql_port/sg:sql" = {
-      group            = "sandbox"
-      ip_protocol      = "tcp"
-      from_port        = var.sql_port
-      to_port          = var.sql_port
-      referenced_group = "sql"
-      description      = "Dynamics 365 servers use the configuration and organization databases (TCP 1433, sql_port)"
     }
     "sandbox/out/tcp/3268/sg:dc" = {
       group            = "sandbox"
@@ -955,7 +947,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "sandbox/out/tcp/49152-65535/sg:dc" = {
+    "sandbox/out/tcp/49152/sg:dc" = {
       group            = "sandbox"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -979,6 +971,14 @@ locals {
       referenced_group = "sql"
       description      = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443)"
     }
+    "sandbox/out/tcp/88/sg:dc" = {
+      group            = "sandbox"
+      ip_protocol      = "tcp"
+      from_port        = 88
+      to_port          = 88
+      referenced_group = "dc"
+      description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
+    }
     "sandbox/out/tcp/var.d365_tcp_port/sg:web" = {
       group            = "sandbox"
       ip_protocol      = "tcp"
@@ -987,13 +987,13 @@ locals {
       referenced_group = "web"
       description      = "Sandbox Processing Service calls the Web Application Server on TCP 808"
     }
-    "sandbox/out/tcp/88/sg:dc" = {
+    "sandbox/out/tcp/var.sql_port/sg:sql" = {
       group            = "sandbox"
       ip_protocol      = "tcp"
-      from_port        = 88
-      to_port          = 88
-      referenced_group = "dc"
-      description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
+      from_port        = var.sql_port
+      to_port          = var.sql_port
+      referenced_group = "sql"
+      description      = "Dynamics 365 servers use the configuration and organization databases (TCP 1433, sql_port)"
     }
     "sandbox/out/udp/123/sg:dc" = {
       group            = "sandbox"
@@ -1035,7 +1035,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "sql/out/icmp/8:-1/sg:dc" = {
+    "sql/out/icmp/8/sg:dc" = {
       group            = "sql"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -1083,7 +1083,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "sql/out/tcp/49152-65535/sg:dc" = {
+    "sql/out/tcp/49152/sg:dc" = {
       group            = "sql"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -1099,14 +1099,6 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "sql/out/tcp/var.d365_tcp_port/sg:web" = {
-      group            = "sql"
-      ip_protocol      = "tcp"
-      from_port        = var.d365_tcp_port
-      to_port          = var.d365_tcp_port
-      referenced_group = "web"
-      description      = "Reporting Services running Fetch-based reports calls the Organization Web Service on TCP 808"
-    }
     "sql/out/tcp/88/sg:dc" = {
       group            = "sql"
       ip_protocol      = "tcp"
@@ -1114,6 +1106,14 @@ locals {
       to_port          = 88
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
+    }
+    "sql/out/tcp/var.d365_tcp_port/sg:web" = {
+      group            = "sql"
+      ip_protocol      = "tcp"
+      from_port        = var.d365_tcp_port
+      to_port          = var.d365_tcp_port
+      referenced_group = "web"
+      description      = "Reporting Services running Fetch-based reports calls the Organization Web Service on TCP 808"
     }
     "sql/out/udp/123/sg:dc" = {
       group            = "sql"
@@ -1155,7 +1155,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "web/out/icmp/8:-1/sg:dc" = {
+    "web/out/icmp/8/sg:dc" = {
       group            = "web"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -1170,14 +1170,6 @@ locals {
       to_port          = 135
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    "web/out/tcp/var.sql_port/sg:sql" = {
-      group            = "web"
-      ip_protocol      = "tcp"
-      from_port        = var.sql_port
-      to_port          = var.sql_port
-      referenced_group = "sql"
-      description      = "Dynamics 365 servers use the configuration and organization databases (TCP 1433, sql_port)"
     }
     "web/out/tcp/3268/sg:dc" = {
       group            = "web"
@@ -1219,7 +1211,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    "web/out/tcp/49152-65535/sg:dc" = {
+    "web/out/tcp/49152/sg:dc" = {
       group            = "web"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -1243,6 +1235,14 @@ locals {
       referenced_group = "sql"
       description      = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443)"
     }
+    "web/out/tcp/88/sg:dc" = {
+      group            = "web"
+      ip_protocol      = "tcp"
+      from_port        = 88
+      to_port          = 88
+      referenced_group = "dc"
+      description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
+    }
     "web/out/tcp/var.d365_tcp_port/sg:sandbox" = {
       group            = "web"
       ip_protocol      = "tcp"
@@ -1251,13 +1251,13 @@ locals {
       referenced_group = "sandbox"
       description      = "Asynchronous Service and Web Application Server call the Sandbox Processing Service on TCP 808"
     }
-    "web/out/tcp/88/sg:dc" = {
+    "web/out/tcp/var.sql_port/sg:sql" = {
       group            = "web"
       ip_protocol      = "tcp"
-      from_port        = 88
-      to_port          = 88
-      referenced_group = "dc"
-      description      = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
+      from_port        = var.sql_port
+      to_port          = var.sql_port
+      referenced_group = "sql"
+      description      = "Dynamics 365 servers use the configuration and organization databases (TCP 1433, sql_port)"
     }
     "web/out/udp/123/sg:dc" = {
       group            = "web"

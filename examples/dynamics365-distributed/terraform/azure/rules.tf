@@ -82,8 +82,8 @@ locals {
       destination_address_prefixes = ["VirtualNetwork"]
       description                  = "cloudports: only declared flows; overrides the default AllowVnetInBound"
     }
-    in-icmp-async-to-dc = {
-      priority                                = 3242
+    in-icmp-all = {
+      priority                                = 1634
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -92,8 +92,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    in-tcp-admin-to-async = {
-      priority                                = 177
+    in-tcp-3389_5985-5986 = {
+      priority                                = 3390
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -102,38 +102,8 @@ locals {
       destination_application_security_groups = ["async", "dc", "sandbox", "sql", "web"]
       description                             = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
     }
-    in-tcp-async-to-dc = {
-      priority                                = 3299
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["async", "sandbox", "sql", "web"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
-    }
-    in-tcp-async-to-sandbox = {
-      priority                                = 471
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.d365_tcp_port)]
-      source_application_security_groups      = ["async", "web"]
-      destination_application_security_groups = ["sandbox"]
-      description                             = "Asynchronous Service and Web Application Server call the Sandbox Processing Service on TCP 808"
-    }
-    in-tcp-async-to-sql = {
-      priority                                = 1599
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["80", "443", tostring(var.sql_port)]
-      source_application_security_groups      = ["async", "sandbox", "web"]
-      destination_application_security_groups = ["sql"]
-      description                             = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443); Dynamics 365 servers use the configuration and organiza..."
-    }
-    in-tcp-corp-to-web = {
-      priority                                = 3709
+    in-tcp-443_5555 = {
+      priority                                = 3193
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -142,8 +112,28 @@ locals {
       destination_application_security_groups = ["web"]
       description                             = "Users reach the Dynamics 365 web application on the website port (d365_web_port) and HTTPS 443"
     }
-    in-tcp-sandbox-to-web = {
-      priority                                = 817
+    in-tcp-53_88_135_389_445_464_3268_49152-65535 = {
+      priority                                = 3175
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
+      source_application_security_groups      = ["async", "sandbox", "sql", "web"]
+      destination_application_security_groups = ["dc"]
+      description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
+    }
+    in-tcp-808 = {
+      priority                                = 3668
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = [tostring(var.d365_tcp_port)]
+      source_application_security_groups      = ["async", "web"]
+      destination_application_security_groups = ["sandbox"]
+      description                             = "Asynchronous Service and Web Application Server call the Sandbox Processing Service on TCP 808"
+    }
+    in-tcp-808-slot2 = {
+      priority                                = 1631
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -152,8 +142,18 @@ locals {
       destination_application_security_groups = ["web"]
       description                             = "Sandbox Processing Service calls the Web Application Server on TCP 808; Reporting Services running Fetch-based reports calls the Organiza..."
     }
-    in-udp-admin-to-async = {
-      priority                                = 1733
+    in-tcp-80_443_1433 = {
+      priority                                = 3253
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["80", "443", tostring(var.sql_port)]
+      source_application_security_groups      = ["async", "sandbox", "web"]
+      destination_application_security_groups = ["sql"]
+      description                             = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443); Dynamics 365 servers use the configuration and organiza..."
+    }
+    in-udp-3389 = {
+      priority                                = 799
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -162,8 +162,8 @@ locals {
       destination_application_security_groups = ["async", "dc", "sandbox", "sql", "web"]
       description                             = "Administrators manage every server over Remote Desktop and WinRM (PowerShell remoting), from the admin network only"
     }
-    in-udp-async-to-dc = {
-      priority                                = 563
+    in-udp-53_88_123_389_464 = {
+      priority                                = 2473
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -172,8 +172,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    out-icmp-async-to-dc = {
-      priority                                = 2596
+    out-icmp-all = {
+      priority                                = 3890
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -182,8 +182,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    out-tcp-async-to-dc = {
-      priority                                = 178
+    out-tcp-53_88_135_389_445_464_3268_49152-65535 = {
+      priority                                = 1526
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -192,8 +192,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (DNS, Kerberos, LDAP, GC, RPC, SMB, NTP, ping)"
     }
-    out-tcp-async-to-sandbox = {
-      priority                                = 3353
+    out-tcp-808 = {
+      priority                                = 2066
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -202,18 +202,8 @@ locals {
       destination_application_security_groups = ["sandbox"]
       description                             = "Asynchronous Service and Web Application Server call the Sandbox Processing Service on TCP 808"
     }
-    out-tcp-async-to-sql = {
-      priority                                = 3741
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["80", "443", tostring(var.sql_port)]
-      source_application_security_groups      = ["async", "sandbox", "web"]
-      destination_application_security_groups = ["sql"]
-      description                             = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443); Dynamics 365 servers use the configuration and organiza..."
-    }
-    out-tcp-sandbox-to-web = {
-      priority                                = 448
+    out-tcp-808-slot2 = {
+      priority                                = 1918
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -222,8 +212,18 @@ locals {
       destination_application_security_groups = ["web"]
       description                             = "Sandbox Processing Service calls the Web Application Server on TCP 808; Reporting Services running Fetch-based reports calls the Organiza..."
     }
-    out-udp-async-to-dc = {
-      priority                                = 1206
+    out-tcp-80_443_1433 = {
+      priority                                = 825
+      direction                               = "Outbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["80", "443", tostring(var.sql_port)]
+      source_application_security_groups      = ["async", "sandbox", "web"]
+      destination_application_security_groups = ["sql"]
+      description                             = "Dynamics 365 servers call the Report Server URL for reports (HTTP 80, HTTPS 443); Dynamics 365 servers use the configuration and organiza..."
+    }
+    out-udp-53_88_123_389_464 = {
+      priority                                = 3924
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Udp"

@@ -30,7 +30,7 @@ locals {
     }
   }
   ingress_rules = {
-    "crm/in/tcp/135/cidr:10.20.0.0/16" = {
+    "crm/in/tcp/135/net:corp@10.20.0.0" = {
       group       = "crm"
       ip_protocol = "tcp"
       from_port   = 135
@@ -38,7 +38,7 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Users reach the Full Server on exactly Table 1 of the seed (Full Server): TCP 80 (d365_web_port), 135, 139, 443, 445; UDP 123, 137, 138, 445, 1025"
     }
-    "crm/in/tcp/139/cidr:10.20.0.0/16" = {
+    "crm/in/tcp/139/net:corp@10.20.0.0" = {
       group       = "crm"
       ip_protocol = "tcp"
       from_port   = 139
@@ -46,7 +46,7 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Users reach the Full Server on exactly Table 1 of the seed (Full Server): TCP 80 (d365_web_port), 135, 139, 443, 445; UDP 123, 137, 138, 445, 1025"
     }
-    "crm/in/tcp/443/cidr:10.20.0.0/16" = {
+    "crm/in/tcp/443/net:corp@10.20.0.0" = {
       group       = "crm"
       ip_protocol = "tcp"
       from_port   = 443
@@ -54,19 +54,11 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Users reach the Full Server on exactly Table 1 of the seed (Full Server): TCP 80 (d365_web_port), 135, 139, 443, 445; UDP 123, 137, 138, 445, 1025"
     }
-    "crm/in/tcp/445/cidr:10.20.0.0/16" = {
+    "crm/in/tcp/445/net:corp@10.20.0.0" = {
       group       = "crm"
       ip_protocol = "tcp"
       from_port   = 445
       to_port     = 445
-      cidr_ipv4   = "10.20.0.0/16"
-      description = "Users reach the Full Server on exactly Table 1 of the seed (Full Server): TCP 80 (d365_web_port), 135, 139, 443, 445; UDP 123, 137, 138, 445, 1025"
-    }
-    "crm/in/tcp/var.d365_web_port/cidr:10.20.0.0/16" = {
-      group       = "crm"
-      ip_protocol = "tcp"
-      from_port   = var.d365_web_port
-      to_port     = var.d365_web_port
       cidr_ipv4   = "10.20.0.0/16"
       description = "Users reach the Full Server on exactly Table 1 of the seed (Full Server): TCP 80 (d365_web_port), 135, 139, 443, 445; UDP 123, 137, 138, 445, 1025"
     }
@@ -78,7 +70,15 @@ locals {
       referenced_group = "sql"
       description      = "Reporting Services running Fetch-based reports calls the Organization Web Service on the Full Server (TCP 808, d365_tcp_port)"
     }
-    "crm/in/udp/1025/cidr:10.20.0.0/16" = {
+    "crm/in/tcp/var.d365_web_port/net:corp@10.20.0.0" = {
+      group       = "crm"
+      ip_protocol = "tcp"
+      from_port   = var.d365_web_port
+      to_port     = var.d365_web_port
+      cidr_ipv4   = "10.20.0.0/16"
+      description = "Users reach the Full Server on exactly Table 1 of the seed (Full Server): TCP 80 (d365_web_port), 135, 139, 443, 445; UDP 123, 137, 138, 445, 1025"
+    }
+    "crm/in/udp/1025/net:corp@10.20.0.0" = {
       group       = "crm"
       ip_protocol = "udp"
       from_port   = 1025
@@ -86,7 +86,7 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Users reach the Full Server on exactly Table 1 of the seed (Full Server): TCP 80 (d365_web_port), 135, 139, 443, 445; UDP 123, 137, 138, 445, 1025"
     }
-    "crm/in/udp/123/cidr:10.20.0.0/16" = {
+    "crm/in/udp/123/net:corp@10.20.0.0" = {
       group       = "crm"
       ip_protocol = "udp"
       from_port   = 123
@@ -94,7 +94,7 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Users reach the Full Server on exactly Table 1 of the seed (Full Server): TCP 80 (d365_web_port), 135, 139, 443, 445; UDP 123, 137, 138, 445, 1025"
     }
-    "crm/in/udp/137-138/cidr:10.20.0.0/16" = {
+    "crm/in/udp/137/net:corp@10.20.0.0" = {
       group       = "crm"
       ip_protocol = "udp"
       from_port   = 137
@@ -102,7 +102,7 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Users reach the Full Server on exactly Table 1 of the seed (Full Server): TCP 80 (d365_web_port), 135, 139, 443, 445; UDP 123, 137, 138, 445, 1025"
     }
-    "crm/in/udp/445/cidr:10.20.0.0/16" = {
+    "crm/in/udp/445/net:corp@10.20.0.0" = {
       group       = "crm"
       ip_protocol = "udp"
       from_port   = 445
@@ -126,19 +126,19 @@ locals {
       referenced_group = "crm"
       description      = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port); UDP 123, 137, 138, 445, 1025"
     }
-    "sql/in/tcp/var.sql_port/sg:crm" = {
-      group            = "sql"
-      ip_protocol      = "tcp"
-      from_port        = var.sql_port
-      to_port          = var.sql_port
-      referenced_group = "crm"
-      description      = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port); UDP 123, 137, 138, 445, 1025"
-    }
     "sql/in/tcp/445/sg:crm" = {
       group            = "sql"
       ip_protocol      = "tcp"
       from_port        = 445
       to_port          = 445
+      referenced_group = "crm"
+      description      = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port); UDP 123, 137, 138, 445, 1025"
+    }
+    "sql/in/tcp/var.sql_port/sg:crm" = {
+      group            = "sql"
+      ip_protocol      = "tcp"
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "crm"
       description      = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port); UDP 123, 137, 138, 445, 1025"
     }
@@ -158,7 +158,7 @@ locals {
       referenced_group = "crm"
       description      = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port); UDP 123, 137, 138, 445, 1025"
     }
-    "sql/in/udp/137-138/sg:crm" = {
+    "sql/in/udp/137/sg:crm" = {
       group            = "sql"
       ip_protocol      = "udp"
       from_port        = 137
@@ -192,19 +192,19 @@ locals {
       referenced_group = "sql"
       description      = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port); UDP 123, 137, 138, 445, 1025"
     }
-    "crm/out/tcp/var.sql_port/sg:sql" = {
-      group            = "crm"
-      ip_protocol      = "tcp"
-      from_port        = var.sql_port
-      to_port          = var.sql_port
-      referenced_group = "sql"
-      description      = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port); UDP 123, 137, 138, 445, 1025"
-    }
     "crm/out/tcp/445/sg:sql" = {
       group            = "crm"
       ip_protocol      = "tcp"
       from_port        = 445
       to_port          = 445
+      referenced_group = "sql"
+      description      = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port); UDP 123, 137, 138, 445, 1025"
+    }
+    "crm/out/tcp/var.sql_port/sg:sql" = {
+      group            = "crm"
+      ip_protocol      = "tcp"
+      from_port        = var.sql_port
+      to_port          = var.sql_port
       referenced_group = "sql"
       description      = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port); UDP 123, 137, 138, 445, 1025"
     }
@@ -224,7 +224,7 @@ locals {
       referenced_group = "sql"
       description      = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port); UDP 123, 137, 138, 445, 1025"
     }
-    "crm/out/udp/137-138/sg:sql" = {
+    "crm/out/udp/137/sg:sql" = {
       group            = "crm"
       ip_protocol      = "udp"
       from_port        = 137

@@ -52,8 +52,28 @@ locals {
       destination_address_prefixes = ["VirtualNetwork"]
       description                  = "cloudports: only declared flows; overrides the default AllowVnetInBound"
     }
-    in-tcp-corp-to-crm = {
-      priority                                = 1786
+    in-tcp-135_139_445_1433 = {
+      priority                                = 605
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["135", "139", "445", tostring(var.sql_port)]
+      source_application_security_groups      = ["crm"]
+      destination_application_security_groups = ["sql"]
+      description                             = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port)..."
+    }
+    in-tcp-808 = {
+      priority                                = 3668
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = [tostring(var.d365_tcp_port)]
+      source_application_security_groups      = ["sql"]
+      destination_application_security_groups = ["crm"]
+      description                             = "Reporting Services running Fetch-based reports calls the Organization Web Service on the Full Server (TCP 808, d365_tcp_port)"
+    }
+    in-tcp-80_135_139_443_445 = {
+      priority                                = 2400
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -62,28 +82,8 @@ locals {
       destination_application_security_groups = ["crm"]
       description                             = "Users reach the Full Server on exactly Table 1 of the seed (Full Server): TCP 80 (d365_web_port), 135, 139, 443, 445; UDP 123, 137, 138,..."
     }
-    in-tcp-crm-to-sql = {
-      priority                                = 2447
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "139", "445", tostring(var.sql_port)]
-      source_application_security_groups      = ["crm"]
-      destination_application_security_groups = ["sql"]
-      description                             = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port)..."
-    }
-    in-tcp-sql-to-crm = {
-      priority                                = 200
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.d365_tcp_port)]
-      source_application_security_groups      = ["sql"]
-      destination_application_security_groups = ["crm"]
-      description                             = "Reporting Services running Fetch-based reports calls the Organization Web Service on the Full Server (TCP 808, d365_tcp_port)"
-    }
-    in-udp-corp-to-crm = {
-      priority                                = 2552
+    in-udp-123_137-138_445_1025 = {
+      priority                                = 2125
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -92,8 +92,8 @@ locals {
       destination_application_security_groups = ["crm"]
       description                             = "Users reach the Full Server on exactly Table 1 of the seed (Full Server): TCP 80 (d365_web_port), 135, 139, 443, 445; UDP 123, 137, 138,..."
     }
-    in-udp-crm-to-sql = {
-      priority                                = 974
+    in-udp-123_137-138_445_1025-slot2 = {
+      priority                                = 2670
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -102,8 +102,8 @@ locals {
       destination_application_security_groups = ["sql"]
       description                             = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port)..."
     }
-    out-tcp-crm-to-sql = {
-      priority                                = 3730
+    out-tcp-135_139_445_1433 = {
+      priority                                = 2366
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -112,8 +112,8 @@ locals {
       destination_application_security_groups = ["sql"]
       description                             = "The Full Server reaches SQL Server + Reporting Extensions on exactly Table 4 of the seed (SQL Server): TCP 135, 139, 445, 1433 (sql_port)..."
     }
-    out-tcp-sql-to-crm = {
-      priority                                = 2813
+    out-tcp-808 = {
+      priority                                = 2066
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -122,8 +122,8 @@ locals {
       destination_application_security_groups = ["crm"]
       description                             = "Reporting Services running Fetch-based reports calls the Organization Web Service on the Full Server (TCP 808, d365_tcp_port)"
     }
-    out-udp-crm-to-sql = {
-      priority                                = 1481
+    out-udp-123_137-138_445_1025 = {
+      priority                                = 1725
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Udp"

@@ -54,7 +54,7 @@ locals {
       referenced_group = "mbx"
       description      = "Unrestricted between Exchange servers and to domain controllers, as Microsoft requires (DAG replication, RPC, cluster)"
     }
-    "dc/in/icmp/8:-1/sg:witness" = {
+    "dc/in/icmp/8/sg:witness" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -78,7 +78,7 @@ locals {
       referenced_group = "witness"
       description      = "The witness server is a domain member"
     }
-    "dc/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "dc/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -110,7 +110,7 @@ locals {
       referenced_group = "witness"
       description      = "The witness server is a domain member"
     }
-    "dc/in/tcp/49152-65535/sg:witness" = {
+    "dc/in/tcp/49152/sg:witness" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -134,7 +134,7 @@ locals {
       referenced_group = "witness"
       description      = "The witness server is a domain member"
     }
-    "dc/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "dc/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -158,7 +158,7 @@ locals {
       referenced_group = "witness"
       description      = "The witness server is a domain member"
     }
-    "dc/in/udp/3389/cidr:10.99.0.0/24" = {
+    "dc/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "udp"
       from_port   = 3389
@@ -206,7 +206,7 @@ locals {
       referenced_group = "witness"
       description      = "The witness server is a domain member"
     }
-    "edge/in/tcp/25/cidr:0.0.0.0/1" = {
+    "edge/in/tcp/25/net:internet-mail@0.0.0.0" = {
       group       = "edge"
       ip_protocol = "tcp"
       from_port   = 25
@@ -214,7 +214,7 @@ locals {
       cidr_ipv4   = "0.0.0.0/1"
       description = "Inbound mail from the internet to the Edge Transport server on SMTP 25"
     }
-    "edge/in/tcp/25/cidr:128.0.0.0/1" = {
+    "edge/in/tcp/25/net:internet-mail@128.0.0.0" = {
       group       = "edge"
       ip_protocol = "tcp"
       from_port   = 25
@@ -230,11 +230,19 @@ locals {
       referenced_group = "mbx"
       description      = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
     }
-    "edge/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "edge/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "edge"
       ip_protocol = "tcp"
       from_port   = 3389
       to_port     = 3389
+      cidr_ipv4   = "10.99.0.0/24"
+      description = "Administrators manage every server over RDP and WinRM"
+    }
+    "edge/in/tcp/5985/net:admin@10.99.0.0" = {
+      group       = "edge"
+      ip_protocol = "tcp"
+      from_port   = 5985
+      to_port     = 5985
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
@@ -246,15 +254,7 @@ locals {
       referenced_group = "mbx"
       description      = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
     }
-    "edge/in/tcp/5985/cidr:10.99.0.0/24" = {
-      group       = "edge"
-      ip_protocol = "tcp"
-      from_port   = 5985
-      to_port     = 5985
-      cidr_ipv4   = "10.99.0.0/24"
-      description = "Administrators manage every server over RDP and WinRM"
-    }
-    "edge/in/udp/3389/cidr:10.99.0.0/24" = {
+    "edge/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "edge"
       ip_protocol = "udp"
       from_port   = 3389
@@ -282,7 +282,7 @@ locals {
       referenced_group = "edge"
       description      = "Inbound mail relayed from the Edge Transport server to the Mailbox servers on SMTP 25"
     }
-    "mbx/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "mbx/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "mbx"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -290,7 +290,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "mbx/in/tcp/443/cidr:10.20.0.0/16" = {
+    "mbx/in/tcp/443/net:corp@10.20.0.0" = {
       group       = "mbx"
       ip_protocol = "tcp"
       from_port   = 443
@@ -298,7 +298,7 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Outlook, OWA, ActiveSync and EWS clients on HTTPS 443, authenticated SMTP submission on 587"
     }
-    "mbx/in/tcp/587/cidr:10.20.0.0/16" = {
+    "mbx/in/tcp/587/net:corp@10.20.0.0" = {
       group       = "mbx"
       ip_protocol = "tcp"
       from_port   = 587
@@ -306,7 +306,7 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Outlook, OWA, ActiveSync and EWS clients on HTTPS 443, authenticated SMTP submission on 587"
     }
-    "mbx/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "mbx/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "mbx"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -314,7 +314,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "mbx/in/udp/3389/cidr:10.99.0.0/24" = {
+    "mbx/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "mbx"
       ip_protocol = "udp"
       from_port   = 3389
@@ -322,7 +322,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "witness/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "witness/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "witness"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -338,7 +338,7 @@ locals {
       referenced_group = "mbx"
       description      = "DAG members lock witness.log on the file share witness (SMB 445)"
     }
-    "witness/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "witness/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "witness"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -346,7 +346,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "witness/in/udp/3389/cidr:10.99.0.0/24" = {
+    "witness/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "witness"
       ip_protocol = "udp"
       from_port   = 3389
@@ -362,7 +362,7 @@ locals {
       referenced_group = "mbx"
       description      = "Unrestricted from domain controllers to Exchange servers, as Microsoft requires"
     }
-    "edge/out/tcp/25/cidr:0.0.0.0/1" = {
+    "edge/out/tcp/25/net:internet-mail@0.0.0.0" = {
       group       = "edge"
       ip_protocol = "tcp"
       from_port   = 25
@@ -370,7 +370,7 @@ locals {
       cidr_ipv4   = "0.0.0.0/1"
       description = "Outbound mail from the Edge Transport server to the internet on SMTP 25"
     }
-    "edge/out/tcp/25/cidr:128.0.0.0/1" = {
+    "edge/out/tcp/25/net:internet-mail@128.0.0.0" = {
       group       = "edge"
       ip_protocol = "tcp"
       from_port   = 25
@@ -438,7 +438,7 @@ locals {
       referenced_group = "edge"
       description      = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
     }
-    "witness/out/icmp/8:-1/sg:dc" = {
+    "witness/out/icmp/8/sg:dc" = {
       group            = "witness"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -486,7 +486,7 @@ locals {
       referenced_group = "dc"
       description      = "The witness server is a domain member"
     }
-    "witness/out/tcp/49152-65535/sg:dc" = {
+    "witness/out/tcp/49152/sg:dc" = {
       group            = "witness"
       ip_protocol      = "tcp"
       from_port        = 49152

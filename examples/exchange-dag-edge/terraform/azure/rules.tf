@@ -72,8 +72,8 @@ locals {
       destination_address_prefixes = ["VirtualNetwork"]
       description                  = "cloudports: only declared flows; overrides the default AllowVnetInBound"
     }
-    in-any-dc-to-mbx = {
-      priority                                = 2866
+    in-any-all = {
+      priority                                = 864
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "*"
@@ -82,8 +82,8 @@ locals {
       destination_application_security_groups = ["mbx"]
       description                             = "Unrestricted from domain controllers to Exchange servers, as Microsoft requires; Unrestricted between Exchange servers and to domain cont..."
     }
-    in-any-mbx-to-dc = {
-      priority                                = 1889
+    in-any-all-slot2 = {
+      priority                                = 215
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "*"
@@ -92,8 +92,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Unrestricted between Exchange servers and to domain controllers, as Microsoft requires (DAG replication, RPC, cluster)"
     }
-    in-icmp-witness-to-dc = {
-      priority                                = 932
+    in-icmp-all = {
+      priority                                = 1634
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -102,38 +102,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "The witness server is a domain member"
     }
-    in-tcp-admin-to-dc = {
-      priority                                = 3907
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc", "edge", "mbx", "witness"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-corp-to-mbx = {
-      priority                                = 266
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["443", "587"]
-      source_address_prefixes                 = ["10.20.0.0/16"]
-      destination_application_security_groups = ["mbx"]
-      description                             = "Outlook, OWA, ActiveSync and EWS clients on HTTPS 443, authenticated SMTP submission on 587"
-    }
-    in-tcp-edge-to-dc = {
-      priority                                = 818
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53"]
-      source_application_security_groups      = ["edge"]
-      destination_application_security_groups = ["dc"]
-      description                             = "The Edge Transport server resolves the next mail hop (DNS 53)"
-    }
-    in-tcp-edge-to-mbx = {
-      priority                                = 1617
+    in-tcp-25 = {
+      priority                                = 3455
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -142,8 +112,8 @@ locals {
       destination_application_security_groups = ["mbx"]
       description                             = "Inbound mail relayed from the Edge Transport server to the Mailbox servers on SMTP 25"
     }
-    in-tcp-internet-mail-to-edge = {
-      priority                                = 530
+    in-tcp-25-slot2 = {
+      priority                                = 371
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -152,8 +122,8 @@ locals {
       destination_application_security_groups = ["edge"]
       description                             = "Inbound mail from the internet to the Edge Transport server on SMTP 25"
     }
-    in-tcp-mbx-to-edge = {
-      priority                                = 606
+    in-tcp-25_50636 = {
+      priority                                = 129
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -162,8 +132,28 @@ locals {
       destination_application_security_groups = ["edge"]
       description                             = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
     }
-    in-tcp-mbx-to-witness = {
-      priority                                = 300
+    in-tcp-3389_5985 = {
+      priority                                = 1990
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["3389", "5985"]
+      source_address_prefixes                 = ["10.99.0.0/24"]
+      destination_application_security_groups = ["dc", "edge", "mbx", "witness"]
+      description                             = "Administrators manage every server over RDP and WinRM"
+    }
+    in-tcp-443_587 = {
+      priority                                = 1241
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["443", "587"]
+      source_address_prefixes                 = ["10.20.0.0/16"]
+      destination_application_security_groups = ["mbx"]
+      description                             = "Outlook, OWA, ActiveSync and EWS clients on HTTPS 443, authenticated SMTP submission on 587"
+    }
+    in-tcp-445 = {
+      priority                                = 188
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -172,8 +162,18 @@ locals {
       destination_application_security_groups = ["witness"]
       description                             = "DAG members lock witness.log on the file share witness (SMB 445)"
     }
-    in-tcp-witness-to-dc = {
-      priority                                = 3883
+    in-tcp-53 = {
+      priority                                = 1518
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["53"]
+      source_application_security_groups      = ["edge"]
+      destination_application_security_groups = ["dc"]
+      description                             = "The Edge Transport server resolves the next mail hop (DNS 53)"
+    }
+    in-tcp-53_88_135_389_445_464_3268_49152-65535 = {
+      priority                                = 3175
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -182,8 +182,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "The witness server is a domain member"
     }
-    in-udp-admin-to-dc = {
-      priority                                = 1903
+    in-udp-3389 = {
+      priority                                = 799
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -192,8 +192,8 @@ locals {
       destination_application_security_groups = ["dc", "edge", "mbx", "witness"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
-    in-udp-edge-to-dc = {
-      priority                                = 2338
+    in-udp-53 = {
+      priority                                = 895
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -202,8 +202,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "The Edge Transport server resolves the next mail hop (DNS 53)"
     }
-    in-udp-witness-to-dc = {
-      priority                                = 2013
+    in-udp-53_88_123_389_464 = {
+      priority                                = 2473
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -212,8 +212,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "The witness server is a domain member"
     }
-    out-any-dc-to-mbx = {
-      priority                                = 3890
+    out-any-all = {
+      priority                                = 2809
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "*"
@@ -222,8 +222,8 @@ locals {
       destination_application_security_groups = ["mbx"]
       description                             = "Unrestricted from domain controllers to Exchange servers, as Microsoft requires"
     }
-    out-any-mbx-to-dc = {
-      priority                                = 591
+    out-any-all-slot2 = {
+      priority                                = 1974
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "*"
@@ -232,8 +232,8 @@ locals {
       destination_application_security_groups = ["dc", "mbx"]
       description                             = "Unrestricted between Exchange servers and to domain controllers, as Microsoft requires (DAG replication, RPC, cluster)"
     }
-    out-icmp-witness-to-dc = {
-      priority                                = 3780
+    out-icmp-all = {
+      priority                                = 3890
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -242,18 +242,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "The witness server is a domain member"
     }
-    out-tcp-edge-to-dc = {
-      priority                                = 3316
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53"]
-      source_application_security_groups      = ["edge"]
-      destination_application_security_groups = ["dc"]
-      description                             = "The Edge Transport server resolves the next mail hop (DNS 53)"
-    }
-    out-tcp-edge-to-internet-mail = {
-      priority                           = 2731
+    out-tcp-25 = {
+      priority                           = 2858
       direction                          = "Outbound"
       access                             = "Allow"
       protocol                           = "Tcp"
@@ -262,8 +252,8 @@ locals {
       destination_address_prefixes       = ["0.0.0.0/1", "128.0.0.0/1"]
       description                        = "Outbound mail from the Edge Transport server to the internet on SMTP 25"
     }
-    out-tcp-edge-to-mbx = {
-      priority                                = 1486
+    out-tcp-25-slot2 = {
+      priority                                = 2442
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -272,8 +262,8 @@ locals {
       destination_application_security_groups = ["mbx"]
       description                             = "Inbound mail relayed from the Edge Transport server to the Mailbox servers on SMTP 25"
     }
-    out-tcp-mbx-to-edge = {
-      priority                                = 1614
+    out-tcp-25_50636 = {
+      priority                                = 2931
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -282,8 +272,8 @@ locals {
       destination_application_security_groups = ["edge"]
       description                             = "Outbound mail to the Edge Transport server on SMTP 25, and EdgeSync (secure LDAP 50636)"
     }
-    out-tcp-mbx-to-witness = {
-      priority                                = 936
+    out-tcp-445 = {
+      priority                                = 3560
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -292,8 +282,18 @@ locals {
       destination_application_security_groups = ["witness"]
       description                             = "DAG members lock witness.log on the file share witness (SMB 445)"
     }
-    out-tcp-witness-to-dc = {
-      priority                                = 3268
+    out-tcp-53 = {
+      priority                                = 3116
+      direction                               = "Outbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["53"]
+      source_application_security_groups      = ["edge"]
+      destination_application_security_groups = ["dc"]
+      description                             = "The Edge Transport server resolves the next mail hop (DNS 53)"
+    }
+    out-tcp-53_88_135_389_445_464_3268_49152-65535 = {
+      priority                                = 1526
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -302,8 +302,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "The witness server is a domain member"
     }
-    out-udp-edge-to-dc = {
-      priority                                = 1830
+    out-udp-53 = {
+      priority                                = 1918
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -312,8 +312,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "The Edge Transport server resolves the next mail hop (DNS 53)"
     }
-    out-udp-witness-to-dc = {
-      priority                                = 1847
+    out-udp-53_88_123_389_464 = {
+      priority                                = 3924
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Udp"

@@ -39,7 +39,7 @@ locals {
     }
   }
   ingress_rules = {
-    "dc/in/icmp/8:-1/sg:fs" = {
+    "dc/in/icmp/8/sg:fs" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -47,7 +47,7 @@ locals {
       referenced_group = "fs"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/icmp/8:-1/sg:ns" = {
+    "dc/in/icmp/8/sg:ns" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -87,7 +87,7 @@ locals {
       referenced_group = "ns"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "dc/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -143,7 +143,7 @@ locals {
       referenced_group = "ns"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/49152-65535/sg:fs" = {
+    "dc/in/tcp/49152/sg:fs" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -151,7 +151,7 @@ locals {
       referenced_group = "fs"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/49152-65535/sg:ns" = {
+    "dc/in/tcp/49152/sg:ns" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -175,7 +175,7 @@ locals {
       referenced_group = "ns"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "dc/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -215,7 +215,7 @@ locals {
       referenced_group = "ns"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/udp/3389/cidr:10.99.0.0/24" = {
+    "dc/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "udp"
       from_port   = 3389
@@ -295,7 +295,7 @@ locals {
       referenced_group = "fs"
       description      = "DFS Replication between the file servers (RPC 135 and the dynamic range)"
     }
-    "fs/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "fs/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "fs"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -303,7 +303,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "fs/in/tcp/445/cidr:10.20.0.0/16" = {
+    "fs/in/tcp/445/net:corp@10.20.0.0" = {
       group       = "fs"
       ip_protocol = "tcp"
       from_port   = 445
@@ -311,7 +311,7 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Clients open the folder targets on the file servers over SMB 445"
     }
-    "fs/in/tcp/49152-65535/sg:fs" = {
+    "fs/in/tcp/49152/sg:fs" = {
       group            = "fs"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -319,7 +319,7 @@ locals {
       referenced_group = "fs"
       description      = "DFS Replication between the file servers (RPC 135 and the dynamic range)"
     }
-    "fs/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "fs/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "fs"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -327,7 +327,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "fs/in/udp/3389/cidr:10.99.0.0/24" = {
+    "fs/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "fs"
       ip_protocol = "udp"
       from_port   = 3389
@@ -335,7 +335,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "ns/in/tcp/135/cidr:10.20.0.0/16" = {
+    "ns/in/tcp/135/net:corp@10.20.0.0" = {
       group       = "ns"
       ip_protocol = "tcp"
       from_port   = 135
@@ -343,7 +343,7 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Clients ask the namespace server for referrals (SMB 445, LDAP 389, RPC)"
     }
-    "ns/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "ns/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "ns"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -351,7 +351,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "ns/in/tcp/389/cidr:10.20.0.0/16" = {
+    "ns/in/tcp/389/net:corp@10.20.0.0" = {
       group       = "ns"
       ip_protocol = "tcp"
       from_port   = 389
@@ -359,7 +359,7 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Clients ask the namespace server for referrals (SMB 445, LDAP 389, RPC)"
     }
-    "ns/in/tcp/445/cidr:10.20.0.0/16" = {
+    "ns/in/tcp/445/net:corp@10.20.0.0" = {
       group       = "ns"
       ip_protocol = "tcp"
       from_port   = 445
@@ -367,7 +367,7 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Clients ask the namespace server for referrals (SMB 445, LDAP 389, RPC)"
     }
-    "ns/in/tcp/49152-65535/cidr:10.20.0.0/16" = {
+    "ns/in/tcp/49152/net:corp@10.20.0.0" = {
       group       = "ns"
       ip_protocol = "tcp"
       from_port   = 49152
@@ -375,7 +375,7 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Clients ask the namespace server for referrals (SMB 445, LDAP 389, RPC)"
     }
-    "ns/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "ns/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "ns"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -383,7 +383,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "ns/in/udp/3389/cidr:10.99.0.0/24" = {
+    "ns/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "ns"
       ip_protocol = "udp"
       from_port   = 3389
@@ -391,7 +391,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "ns/in/udp/389/cidr:10.20.0.0/16" = {
+    "ns/in/udp/389/net:corp@10.20.0.0" = {
       group       = "ns"
       ip_protocol = "udp"
       from_port   = 389
@@ -401,7 +401,7 @@ locals {
     }
   }
   egress_rules = {
-    "fs/out/icmp/8:-1/sg:dc" = {
+    "fs/out/icmp/8/sg:dc" = {
       group            = "fs"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -457,7 +457,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "fs/out/tcp/49152-65535/sg:dc" = {
+    "fs/out/tcp/49152/sg:dc" = {
       group            = "fs"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -465,7 +465,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "fs/out/tcp/49152-65535/sg:fs" = {
+    "fs/out/tcp/49152/sg:fs" = {
       group            = "fs"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -529,7 +529,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "ns/out/icmp/8:-1/sg:dc" = {
+    "ns/out/icmp/8/sg:dc" = {
       group            = "ns"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -577,7 +577,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "ns/out/tcp/49152-65535/sg:dc" = {
+    "ns/out/tcp/49152/sg:dc" = {
       group            = "ns"
       ip_protocol      = "tcp"
       from_port        = 49152

@@ -62,8 +62,8 @@ locals {
       destination_address_prefixes = ["VirtualNetwork"]
       description                  = "cloudports: only declared flows; overrides the default AllowVnetInBound"
     }
-    in-icmp-fs-to-dc = {
-      priority                                = 3621
+    in-icmp-all = {
+      priority                                = 1634
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -72,28 +72,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
-    in-tcp-admin-to-dc = {
-      priority                                = 3907
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["dc", "fs", "ns"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-corp-to-fs = {
-      priority                                = 1721
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["445"]
-      source_address_prefixes                 = ["10.20.0.0/16"]
-      destination_application_security_groups = ["fs"]
-      description                             = "Clients open the folder targets on the file servers over SMB 445"
-    }
-    in-tcp-corp-to-ns = {
-      priority                                = 3890
+    in-tcp-135_389_445_49152-65535 = {
+      priority                                = 2960
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -102,18 +82,8 @@ locals {
       destination_application_security_groups = ["ns"]
       description                             = "Clients ask the namespace server for referrals (SMB 445, LDAP 389, RPC)"
     }
-    in-tcp-fs-to-dc = {
-      priority                                = 3450
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["fs", "ns"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-tcp-fs-to-fs = {
-      priority                                = 2143
+    in-tcp-135_49152-65535 = {
+      priority                                = 2437
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -122,8 +92,38 @@ locals {
       destination_application_security_groups = ["fs"]
       description                             = "DFS Replication between the file servers (RPC 135 and the dynamic range)"
     }
-    in-udp-admin-to-dc = {
-      priority                                = 1903
+    in-tcp-3389_5985 = {
+      priority                                = 1990
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["3389", "5985"]
+      source_address_prefixes                 = ["10.99.0.0/24"]
+      destination_application_security_groups = ["dc", "fs", "ns"]
+      description                             = "Administrators manage every server over RDP and WinRM"
+    }
+    in-tcp-445 = {
+      priority                                = 188
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["445"]
+      source_address_prefixes                 = ["10.20.0.0/16"]
+      destination_application_security_groups = ["fs"]
+      description                             = "Clients open the folder targets on the file servers over SMB 445"
+    }
+    in-tcp-53_88_135_389_445_464_3268_49152-65535 = {
+      priority                                = 3175
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
+      source_application_security_groups      = ["fs", "ns"]
+      destination_application_security_groups = ["dc"]
+      description                             = "Domain members reach the domain controller"
+    }
+    in-udp-3389 = {
+      priority                                = 799
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -132,8 +132,8 @@ locals {
       destination_application_security_groups = ["dc", "fs", "ns"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
-    in-udp-corp-to-ns = {
-      priority                                = 2716
+    in-udp-389 = {
+      priority                                = 3697
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -142,8 +142,8 @@ locals {
       destination_application_security_groups = ["ns"]
       description                             = "Clients ask the namespace server for referrals (SMB 445, LDAP 389, RPC)"
     }
-    in-udp-fs-to-dc = {
-      priority                                = 595
+    in-udp-53_88_123_389_464 = {
+      priority                                = 2473
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -152,8 +152,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
-    out-icmp-fs-to-dc = {
-      priority                                = 2676
+    out-icmp-all = {
+      priority                                = 3890
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -162,18 +162,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
-    out-tcp-fs-to-dc = {
-      priority                                = 3555
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["fs", "ns"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-tcp-fs-to-fs = {
-      priority                                = 3727
+    out-tcp-135_49152-65535 = {
+      priority                                = 3839
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -182,8 +172,18 @@ locals {
       destination_application_security_groups = ["fs"]
       description                             = "DFS Replication between the file servers (RPC 135 and the dynamic range)"
     }
-    out-udp-fs-to-dc = {
-      priority                                = 2693
+    out-tcp-53_88_135_389_445_464_3268_49152-65535 = {
+      priority                                = 1526
+      direction                               = "Outbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
+      source_application_security_groups      = ["fs", "ns"]
+      destination_application_security_groups = ["dc"]
+      description                             = "Domain members reach the domain controller"
+    }
+    out-udp-53_88_123_389_464 = {
+      priority                                = 3924
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Udp"

@@ -56,21 +56,21 @@ locals {
       referenced_group = "rdsh"
       description      = "Session hosts obtain licenses from the RD License Server (RPC 135 and dynamic ports, SMB 445)"
     }
-    "broker/in/tcp/3389/cidr:10.20.0.0/16" = {
-      group       = "broker"
-      ip_protocol = "tcp"
-      from_port   = 3389
-      to_port     = 3389
-      cidr_ipv4   = "10.20.0.0/16"
-      description = "Internal clients not using the gateway connect to the Connection Broker on TCP 3389"
-    }
-    "broker/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "broker/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "broker"
       ip_protocol = "tcp"
       from_port   = 3389
       to_port     = 3389
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
+    }
+    "broker/in/tcp/3389/net:corp@10.20.0.0" = {
+      group       = "broker"
+      ip_protocol = "tcp"
+      from_port   = 3389
+      to_port     = 3389
+      cidr_ipv4   = "10.20.0.0/16"
+      description = "Internal clients not using the gateway connect to the Connection Broker on TCP 3389"
     }
     "broker/in/tcp/445/sg:rdsh" = {
       group            = "broker"
@@ -80,7 +80,7 @@ locals {
       referenced_group = "rdsh"
       description      = "Session hosts obtain licenses from the RD License Server (RPC 135 and dynamic ports, SMB 445)"
     }
-    "broker/in/tcp/49152-65535/sg:rdsh" = {
+    "broker/in/tcp/49152/sg:rdsh" = {
       group            = "broker"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -96,7 +96,7 @@ locals {
       referenced_group = "gateway"
       description      = "RD Web Access reaches the Connection Broker on TCP 5504 (centralized publishing)"
     }
-    "broker/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "broker/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "broker"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -104,7 +104,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "broker/in/udp/3389/cidr:10.99.0.0/24" = {
+    "broker/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "broker"
       ip_protocol = "udp"
       from_port   = 3389
@@ -112,7 +112,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "dc/in/icmp/8:-1/sg:broker" = {
+    "dc/in/icmp/8/sg:broker" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -120,7 +120,7 @@ locals {
       referenced_group = "broker"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/icmp/8:-1/sg:gateway" = {
+    "dc/in/icmp/8/sg:gateway" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -128,7 +128,7 @@ locals {
       referenced_group = "gateway"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/icmp/8:-1/sg:rdsh" = {
+    "dc/in/icmp/8/sg:rdsh" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -184,7 +184,7 @@ locals {
       referenced_group = "rdsh"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "dc/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -264,7 +264,7 @@ locals {
       referenced_group = "rdsh"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/49152-65535/sg:broker" = {
+    "dc/in/tcp/49152/sg:broker" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -272,7 +272,7 @@ locals {
       referenced_group = "broker"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/49152-65535/sg:gateway" = {
+    "dc/in/tcp/49152/sg:gateway" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -280,7 +280,7 @@ locals {
       referenced_group = "gateway"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/49152-65535/sg:rdsh" = {
+    "dc/in/tcp/49152/sg:rdsh" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -312,7 +312,7 @@ locals {
       referenced_group = "rdsh"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "dc/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -368,7 +368,7 @@ locals {
       referenced_group = "rdsh"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/udp/3389/cidr:10.99.0.0/24" = {
+    "dc/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "udp"
       from_port   = 3389
@@ -472,7 +472,7 @@ locals {
       referenced_group = "rdsh"
       description      = "Domain members reach the domain controller"
     }
-    "gateway/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "gateway/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "gateway"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -480,7 +480,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "gateway/in/tcp/443/cidr:0.0.0.0/0" = {
+    "gateway/in/tcp/443/net:internet@0.0.0.0" = {
       group       = "gateway"
       ip_protocol = "tcp"
       from_port   = 443
@@ -488,7 +488,7 @@ locals {
       cidr_ipv4   = "0.0.0.0/0"
       description = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateways UDP transport 3391 (internet is every address, corp included)"
     }
-    "gateway/in/tcp/443/cidr:::/0" = {
+    "gateway/in/tcp/443/net:internet@::" = {
       group       = "gateway"
       ip_protocol = "tcp"
       from_port   = 443
@@ -496,7 +496,7 @@ locals {
       cidr_ipv6   = "::/0"
       description = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateways UDP transport 3391 (internet is every address, corp included)"
     }
-    "gateway/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "gateway/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "gateway"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -504,7 +504,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "gateway/in/udp/3389/cidr:10.99.0.0/24" = {
+    "gateway/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "gateway"
       ip_protocol = "udp"
       from_port   = 3389
@@ -512,7 +512,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "gateway/in/udp/var.rdg_udp_port/cidr:0.0.0.0/0" = {
+    "gateway/in/udp/var.rdg_udp_port/net:internet@0.0.0.0" = {
       group       = "gateway"
       ip_protocol = "udp"
       from_port   = var.rdg_udp_port
@@ -520,7 +520,7 @@ locals {
       cidr_ipv4   = "0.0.0.0/0"
       description = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateways UDP transport 3391 (internet is every address, corp included)"
     }
-    "gateway/in/udp/var.rdg_udp_port/cidr:::/0" = {
+    "gateway/in/udp/var.rdg_udp_port/net:internet@::" = {
       group       = "gateway"
       ip_protocol = "udp"
       from_port   = var.rdg_udp_port
@@ -536,21 +536,45 @@ locals {
       referenced_group = "broker"
       description      = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
     }
-    "rdsh/in/tcp/var.rdsh_rdp_port/cidr:10.20.0.0/16" = {
-      group       = "rdsh"
-      ip_protocol = "tcp"
-      from_port   = var.rdsh_rdp_port
-      to_port     = var.rdsh_rdp_port
-      cidr_ipv4   = "10.20.0.0/16"
-      description = "Internal clients are redirected to a session host (RDP 3389 TCP and UDP)"
-    }
-    "rdsh/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "rdsh/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "rdsh"
       ip_protocol = "tcp"
       from_port   = 3389
       to_port     = 3389
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
+    }
+    "rdsh/in/tcp/445/sg:broker" = {
+      group            = "rdsh"
+      ip_protocol      = "tcp"
+      from_port        = 445
+      to_port          = 445
+      referenced_group = "broker"
+      description      = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
+    }
+    "rdsh/in/tcp/49152/sg:broker" = {
+      group            = "rdsh"
+      ip_protocol      = "tcp"
+      from_port        = 49152
+      to_port          = 65535
+      referenced_group = "broker"
+      description      = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
+    }
+    "rdsh/in/tcp/5985/net:admin@10.99.0.0" = {
+      group       = "rdsh"
+      ip_protocol = "tcp"
+      from_port   = 5985
+      to_port     = 5985
+      cidr_ipv4   = "10.99.0.0/24"
+      description = "Administrators manage every server over RDP and WinRM"
+    }
+    "rdsh/in/tcp/var.rdsh_rdp_port/net:corp@10.20.0.0" = {
+      group       = "rdsh"
+      ip_protocol = "tcp"
+      from_port   = var.rdsh_rdp_port
+      to_port     = var.rdsh_rdp_port
+      cidr_ipv4   = "10.20.0.0/16"
+      description = "Internal clients are redirected to a session host (RDP 3389 TCP and UDP)"
     }
     "rdsh/in/tcp/var.rdsh_rdp_port/sg:broker" = {
       group            = "rdsh"
@@ -568,45 +592,21 @@ locals {
       referenced_group = "gateway"
       description      = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"
     }
-    "rdsh/in/tcp/445/sg:broker" = {
-      group            = "rdsh"
-      ip_protocol      = "tcp"
-      from_port        = 445
-      to_port          = 445
-      referenced_group = "broker"
-      description      = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
-    }
-    "rdsh/in/tcp/49152-65535/sg:broker" = {
-      group            = "rdsh"
-      ip_protocol      = "tcp"
-      from_port        = 49152
-      to_port          = 65535
-      referenced_group = "broker"
-      description      = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
-    }
-    "rdsh/in/tcp/5985/cidr:10.99.0.0/24" = {
-      group       = "rdsh"
-      ip_protocol = "tcp"
-      from_port   = 5985
-      to_port     = 5985
-      cidr_ipv4   = "10.99.0.0/24"
-      description = "Administrators manage every server over RDP and WinRM"
-    }
-    "rdsh/in/udp/var.rdsh_rdp_port/cidr:10.20.0.0/16" = {
-      group       = "rdsh"
-      ip_protocol = "udp"
-      from_port   = var.rdsh_rdp_port
-      to_port     = var.rdsh_rdp_port
-      cidr_ipv4   = "10.20.0.0/16"
-      description = "Internal clients are redirected to a session host (RDP 3389 TCP and UDP)"
-    }
-    "rdsh/in/udp/3389/cidr:10.99.0.0/24" = {
+    "rdsh/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "rdsh"
       ip_protocol = "udp"
       from_port   = 3389
       to_port     = 3389
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
+    }
+    "rdsh/in/udp/var.rdsh_rdp_port/net:corp@10.20.0.0" = {
+      group       = "rdsh"
+      ip_protocol = "udp"
+      from_port   = var.rdsh_rdp_port
+      to_port     = var.rdsh_rdp_port
+      cidr_ipv4   = "10.20.0.0/16"
+      description = "Internal clients are redirected to a session host (RDP 3389 TCP and UDP)"
     }
     "rdsh/in/udp/var.rdsh_rdp_port/sg:gateway" = {
       group            = "rdsh"
@@ -618,7 +618,7 @@ locals {
     }
   }
   egress_rules = {
-    "broker/out/icmp/8:-1/sg:dc" = {
+    "broker/out/icmp/8/sg:dc" = {
       group            = "broker"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -650,14 +650,6 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "broker/out/tcp/var.rdsh_rdp_port/sg:rdsh" = {
-      group            = "broker"
-      ip_protocol      = "tcp"
-      from_port        = var.rdsh_rdp_port
-      to_port          = var.rdsh_rdp_port
-      referenced_group = "rdsh"
-      description      = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
-    }
     "broker/out/tcp/389/sg:dc" = {
       group            = "broker"
       ip_protocol      = "tcp"
@@ -666,7 +658,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "broker/out/tcp/443/cidr:0.0.0.0/0" = {
+    "broker/out/tcp/443/net:internet@0.0.0.0" = {
       group       = "broker"
       ip_protocol = "tcp"
       from_port   = 443
@@ -674,7 +666,7 @@ locals {
       cidr_ipv4   = "0.0.0.0/0"
       description = "The license server reaches the Microsoft Clearing House on HTTPS 443"
     }
-    "broker/out/tcp/443/cidr:::/0" = {
+    "broker/out/tcp/443/net:internet@::" = {
       group       = "broker"
       ip_protocol = "tcp"
       from_port   = 443
@@ -706,7 +698,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "broker/out/tcp/49152-65535/sg:dc" = {
+    "broker/out/tcp/49152/sg:dc" = {
       group            = "broker"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -714,7 +706,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "broker/out/tcp/49152-65535/sg:rdsh" = {
+    "broker/out/tcp/49152/sg:rdsh" = {
       group            = "broker"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -737,6 +729,14 @@ locals {
       to_port          = 88
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
+    }
+    "broker/out/tcp/var.rdsh_rdp_port/sg:rdsh" = {
+      group            = "broker"
+      ip_protocol      = "tcp"
+      from_port        = var.rdsh_rdp_port
+      to_port          = var.rdsh_rdp_port
+      referenced_group = "rdsh"
+      description      = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
     }
     "broker/out/udp/123/sg:dc" = {
       group            = "broker"
@@ -778,7 +778,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "gateway/out/icmp/8:-1/sg:dc" = {
+    "gateway/out/icmp/8/sg:dc" = {
       group            = "gateway"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -801,14 +801,6 @@ locals {
       to_port          = 3268
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
-    }
-    "gateway/out/tcp/var.rdsh_rdp_port/sg:rdsh" = {
-      group            = "gateway"
-      ip_protocol      = "tcp"
-      from_port        = var.rdsh_rdp_port
-      to_port          = var.rdsh_rdp_port
-      referenced_group = "rdsh"
-      description      = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"
     }
     "gateway/out/tcp/389/sg:dc" = {
       group            = "gateway"
@@ -834,7 +826,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "gateway/out/tcp/49152-65535/sg:dc" = {
+    "gateway/out/tcp/49152/sg:dc" = {
       group            = "gateway"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -866,6 +858,14 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
+    "gateway/out/tcp/var.rdsh_rdp_port/sg:rdsh" = {
+      group            = "gateway"
+      ip_protocol      = "tcp"
+      from_port        = var.rdsh_rdp_port
+      to_port          = var.rdsh_rdp_port
+      referenced_group = "rdsh"
+      description      = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"
+    }
     "gateway/out/udp/123/sg:dc" = {
       group            = "gateway"
       ip_protocol      = "udp"
@@ -873,14 +873,6 @@ locals {
       to_port          = 123
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
-    }
-    "gateway/out/udp/var.rdsh_rdp_port/sg:rdsh" = {
-      group            = "gateway"
-      ip_protocol      = "udp"
-      from_port        = var.rdsh_rdp_port
-      to_port          = var.rdsh_rdp_port
-      referenced_group = "rdsh"
-      description      = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"
     }
     "gateway/out/udp/389/sg:dc" = {
       group            = "gateway"
@@ -914,7 +906,15 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "rdsh/out/icmp/8:-1/sg:dc" = {
+    "gateway/out/udp/var.rdsh_rdp_port/sg:rdsh" = {
+      group            = "gateway"
+      ip_protocol      = "udp"
+      from_port        = var.rdsh_rdp_port
+      to_port          = var.rdsh_rdp_port
+      referenced_group = "rdsh"
+      description      = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"
+    }
+    "rdsh/out/icmp/8/sg:dc" = {
       group            = "rdsh"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -978,7 +978,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "rdsh/out/tcp/49152-65535/sg:broker" = {
+    "rdsh/out/tcp/49152/sg:broker" = {
       group            = "rdsh"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -986,7 +986,7 @@ locals {
       referenced_group = "broker"
       description      = "Session hosts obtain licenses from the RD License Server (RPC 135 and dynamic ports, SMB 445)"
     }
-    "rdsh/out/tcp/49152-65535/sg:dc" = {
+    "rdsh/out/tcp/49152/sg:dc" = {
       group            = "rdsh"
       ip_protocol      = "tcp"
       from_port        = 49152

@@ -72,8 +72,8 @@ locals {
       destination_address_prefixes = ["VirtualNetwork"]
       description                  = "cloudports: only declared flows; overrides the default AllowVnetInBound"
     }
-    in-icmp-broker-to-dc = {
-      priority                                = 1384
+    in-icmp-all = {
+      priority                                = 1634
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -82,28 +82,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
-    in-tcp-admin-to-broker = {
-      priority                                = 3183
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985"]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["broker", "dc", "gateway", "rdsh"]
-      description                             = "Administrators manage every server over RDP and WinRM"
-    }
-    in-tcp-broker-to-dc = {
-      priority                                = 1311
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["broker", "gateway", "rdsh"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-tcp-broker-to-rdsh = {
-      priority                                = 2670
+    in-tcp-135_445_3389_49152-65535 = {
+      priority                                = 2706
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -112,8 +92,18 @@ locals {
       destination_application_security_groups = ["rdsh"]
       description                             = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
     }
-    in-tcp-corp-to-broker = {
-      priority                                = 2155
+    in-tcp-135_445_49152-65535 = {
+      priority                                = 2816
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["135", "445", "49152-65535"]
+      source_application_security_groups      = ["rdsh"]
+      destination_application_security_groups = ["broker"]
+      description                             = "Session hosts obtain licenses from the RD License Server (RPC 135 and dynamic ports, SMB 445)"
+    }
+    in-tcp-3389 = {
+      priority                                = 2951
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -122,8 +112,8 @@ locals {
       destination_application_security_groups = ["broker"]
       description                             = "Internal clients not using the gateway connect to the Connection Broker on TCP 3389"
     }
-    in-tcp-corp-to-rdsh = {
-      priority                                = 2459
+    in-tcp-3389-slot2 = {
+      priority                                = 131
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -132,18 +122,8 @@ locals {
       destination_application_security_groups = ["rdsh"]
       description                             = "Internal clients are redirected to a session host (RDP 3389 TCP and UDP)"
     }
-    in-tcp-gateway-to-broker = {
-      priority                                = 2463
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["5504"]
-      source_application_security_groups      = ["gateway"]
-      destination_application_security_groups = ["broker"]
-      description                             = "RD Web Access reaches the Connection Broker on TCP 5504 (centralized publishing)"
-    }
-    in-tcp-gateway-to-rdsh = {
-      priority                                = 2291
+    in-tcp-3389-slot3 = {
+      priority                                = 2183
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -152,8 +132,18 @@ locals {
       destination_application_security_groups = ["rdsh"]
       description                             = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"
     }
-    in-tcp-internet-to-gateway = {
-      priority                                = 3648
+    in-tcp-3389_5985 = {
+      priority                                = 1990
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["3389", "5985"]
+      source_address_prefixes                 = ["10.99.0.0/24"]
+      destination_application_security_groups = ["broker", "dc", "gateway", "rdsh"]
+      description                             = "Administrators manage every server over RDP and WinRM"
+    }
+    in-tcp-443 = {
+      priority                                = 2742
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -162,8 +152,8 @@ locals {
       destination_application_security_groups = ["gateway"]
       description                             = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateway's UDP transport 3391 ('internet' is every a..."
     }
-    in-tcp-internet-to-gateway-v6 = {
-      priority                                = 1031
+    in-tcp-443-v6 = {
+      priority                                = 3749
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -172,18 +162,28 @@ locals {
       destination_application_security_groups = ["gateway"]
       description                             = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateway's UDP transport 3391 ('internet' is every a..."
     }
-    in-tcp-rdsh-to-broker = {
-      priority                                = 302
+    in-tcp-53_88_135_389_445_464_3268_49152-65535 = {
+      priority                                = 3175
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "445", "49152-65535"]
-      source_application_security_groups      = ["rdsh"]
-      destination_application_security_groups = ["broker"]
-      description                             = "Session hosts obtain licenses from the RD License Server (RPC 135 and dynamic ports, SMB 445)"
+      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
+      source_application_security_groups      = ["broker", "gateway", "rdsh"]
+      destination_application_security_groups = ["dc"]
+      description                             = "Domain members reach the domain controller"
     }
-    in-udp-admin-to-broker = {
-      priority                                = 2570
+    in-tcp-5504 = {
+      priority                                = 1684
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["5504"]
+      source_application_security_groups      = ["gateway"]
+      destination_application_security_groups = ["broker"]
+      description                             = "RD Web Access reaches the Connection Broker on TCP 5504 (centralized publishing)"
+    }
+    in-udp-3389 = {
+      priority                                = 799
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -192,18 +192,8 @@ locals {
       destination_application_security_groups = ["broker", "dc", "gateway", "rdsh"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
-    in-udp-broker-to-dc = {
-      priority                                = 759
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
-      source_application_security_groups      = ["broker", "gateway", "rdsh"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-udp-corp-to-rdsh = {
-      priority                                = 628
+    in-udp-3389-slot2 = {
+      priority                                = 1149
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -212,8 +202,8 @@ locals {
       destination_application_security_groups = ["rdsh"]
       description                             = "Internal clients are redirected to a session host (RDP 3389 TCP and UDP)"
     }
-    in-udp-gateway-to-rdsh = {
-      priority                                = 2242
+    in-udp-3389-slot3 = {
+      priority                                = 1826
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -222,8 +212,8 @@ locals {
       destination_application_security_groups = ["rdsh"]
       description                             = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"
     }
-    in-udp-internet-to-gateway = {
-      priority                                = 1352
+    in-udp-3391 = {
+      priority                                = 1164
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -232,8 +222,8 @@ locals {
       destination_application_security_groups = ["gateway"]
       description                             = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateway's UDP transport 3391 ('internet' is every a..."
     }
-    in-udp-internet-to-gateway-v6 = {
-      priority                                = 1132
+    in-udp-3391-v6 = {
+      priority                                = 2908
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -242,8 +232,18 @@ locals {
       destination_application_security_groups = ["gateway"]
       description                             = "Remote and internal users reach RD Web Access and the RD Gateway on HTTPS 443 and the gateway's UDP transport 3391 ('internet' is every a..."
     }
-    out-icmp-broker-to-dc = {
-      priority                                = 1611
+    in-udp-53_88_123_389_464 = {
+      priority                                = 2473
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Udp"
+      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
+      source_application_security_groups      = ["broker", "gateway", "rdsh"]
+      destination_application_security_groups = ["dc"]
+      description                             = "Domain members reach the domain controller"
+    }
+    out-icmp-all = {
+      priority                                = 3890
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -252,38 +252,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
-    out-tcp-broker-to-dc = {
-      priority                                = 2290
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["broker", "gateway", "rdsh"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-tcp-broker-to-internet = {
-      priority                           = 1858
-      direction                          = "Outbound"
-      access                             = "Allow"
-      protocol                           = "Tcp"
-      destination_port_ranges            = ["443"]
-      source_application_security_groups = ["broker"]
-      destination_address_prefixes       = ["0.0.0.0/0"]
-      description                        = "The license server reaches the Microsoft Clearing House on HTTPS 443"
-    }
-    out-tcp-broker-to-internet-v6 = {
-      priority                           = 1189
-      direction                          = "Outbound"
-      access                             = "Allow"
-      protocol                           = "Tcp"
-      destination_port_ranges            = ["443"]
-      source_application_security_groups = ["broker"]
-      destination_address_prefixes       = ["::/0"]
-      description                        = "The license server reaches the Microsoft Clearing House on HTTPS 443"
-    }
-    out-tcp-broker-to-rdsh = {
-      priority                                = 637
+    out-tcp-135_445_3389_49152-65535 = {
+      priority                                = 423
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -292,28 +262,8 @@ locals {
       destination_application_security_groups = ["rdsh"]
       description                             = "The Connection Broker reaches the session hosts on RDP (TCP 3389), SMB 445 and RPC"
     }
-    out-tcp-gateway-to-broker = {
-      priority                                = 2886
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["5504"]
-      source_application_security_groups      = ["gateway"]
-      destination_application_security_groups = ["broker"]
-      description                             = "RD Web Access reaches the Connection Broker on TCP 5504 (centralized publishing)"
-    }
-    out-tcp-gateway-to-rdsh = {
-      priority                                = 476
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.rdsh_rdp_port)]
-      source_application_security_groups      = ["gateway"]
-      destination_application_security_groups = ["rdsh"]
-      description                             = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"
-    }
-    out-tcp-rdsh-to-broker = {
-      priority                                = 1028
+    out-tcp-135_445_49152-65535 = {
+      priority                                = 371
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -322,18 +272,58 @@ locals {
       destination_application_security_groups = ["broker"]
       description                             = "Session hosts obtain licenses from the RD License Server (RPC 135 and dynamic ports, SMB 445)"
     }
-    out-udp-broker-to-dc = {
-      priority                                = 3251
+    out-tcp-3389 = {
+      priority                                = 802
       direction                               = "Outbound"
       access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
+      protocol                                = "Tcp"
+      destination_port_ranges                 = [tostring(var.rdsh_rdp_port)]
+      source_application_security_groups      = ["gateway"]
+      destination_application_security_groups = ["rdsh"]
+      description                             = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"
+    }
+    out-tcp-443 = {
+      priority                           = 1839
+      direction                          = "Outbound"
+      access                             = "Allow"
+      protocol                           = "Tcp"
+      destination_port_ranges            = ["443"]
+      source_application_security_groups = ["broker"]
+      destination_address_prefixes       = ["0.0.0.0/0"]
+      description                        = "The license server reaches the Microsoft Clearing House on HTTPS 443"
+    }
+    out-tcp-443-v6 = {
+      priority                           = 2629
+      direction                          = "Outbound"
+      access                             = "Allow"
+      protocol                           = "Tcp"
+      destination_port_ranges            = ["443"]
+      source_application_security_groups = ["broker"]
+      destination_address_prefixes       = ["::/0"]
+      description                        = "The license server reaches the Microsoft Clearing House on HTTPS 443"
+    }
+    out-tcp-53_88_135_389_445_464_3268_49152-65535 = {
+      priority                                = 1526
+      direction                               = "Outbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
       source_application_security_groups      = ["broker", "gateway", "rdsh"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
-    out-udp-gateway-to-rdsh = {
-      priority                                = 2012
+    out-tcp-5504 = {
+      priority                                = 1036
+      direction                               = "Outbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["5504"]
+      source_application_security_groups      = ["gateway"]
+      destination_application_security_groups = ["broker"]
+      description                             = "RD Web Access reaches the Connection Broker on TCP 5504 (centralized publishing)"
+    }
+    out-udp-3389 = {
+      priority                                = 1623
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -341,6 +331,16 @@ locals {
       source_application_security_groups      = ["gateway"]
       destination_application_security_groups = ["rdsh"]
       description                             = "The gateway forwards RDP to the session hosts (3389 TCP and UDP)"
+    }
+    out-udp-53_88_123_389_464 = {
+      priority                                = 3924
+      direction                               = "Outbound"
+      access                                  = "Allow"
+      protocol                                = "Udp"
+      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
+      source_application_security_groups      = ["broker", "gateway", "rdsh"]
+      destination_application_security_groups = ["dc"]
+      description                             = "Domain members reach the domain controller"
     }
   }
   subnets = {

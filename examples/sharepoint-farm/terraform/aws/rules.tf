@@ -64,7 +64,7 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "app/in/tcp/16500-16519/sg:app" = {
+    "app/in/tcp/16500/sg:app" = {
       group            = "app"
       ip_protocol      = "tcp"
       from_port        = 16500
@@ -72,7 +72,7 @@ locals {
       referenced_group = "app"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "app/in/tcp/16500-16519/sg:wfe" = {
+    "app/in/tcp/16500/sg:wfe" = {
       group            = "app"
       ip_protocol      = "tcp"
       from_port        = 16500
@@ -80,7 +80,7 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "app/in/tcp/22233-22236/sg:app" = {
+    "app/in/tcp/22233/sg:app" = {
       group            = "app"
       ip_protocol      = "tcp"
       from_port        = 22233
@@ -88,7 +88,7 @@ locals {
       referenced_group = "app"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "app/in/tcp/22233-22236/sg:wfe" = {
+    "app/in/tcp/22233/sg:wfe" = {
       group            = "app"
       ip_protocol      = "tcp"
       from_port        = 22233
@@ -96,7 +96,7 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "app/in/tcp/32843-32844/sg:app" = {
+    "app/in/tcp/32843/sg:app" = {
       group            = "app"
       ip_protocol      = "tcp"
       from_port        = 32843
@@ -104,7 +104,7 @@ locals {
       referenced_group = "app"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "app/in/tcp/32843-32844/sg:wfe" = {
+    "app/in/tcp/32843/sg:wfe" = {
       group            = "app"
       ip_protocol      = "tcp"
       from_port        = 32843
@@ -112,7 +112,7 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "app/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "app/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "app"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -120,7 +120,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "app/in/tcp/49152-65535/sg:app" = {
+    "app/in/tcp/49152/sg:app" = {
       group            = "app"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -128,7 +128,7 @@ locals {
       referenced_group = "app"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "app/in/tcp/49152-65535/sg:wfe" = {
+    "app/in/tcp/49152/sg:wfe" = {
       group            = "app"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -136,7 +136,7 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "app/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "app/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "app"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -160,7 +160,7 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "app/in/tcp/var.sp_central_admin_port/cidr:10.99.0.0/24" = {
+    "app/in/tcp/var.sp_central_admin_port/net:admin@10.99.0.0" = {
       group       = "app"
       ip_protocol = "tcp"
       from_port   = var.sp_central_admin_port
@@ -168,7 +168,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators reach Central Administration (sp_central_admin_port), never from outside"
     }
-    "app/in/udp/3389/cidr:10.99.0.0/24" = {
+    "app/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "app"
       ip_protocol = "udp"
       from_port   = 3389
@@ -176,7 +176,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "dc/in/icmp/8:-1/sg:app" = {
+    "dc/in/icmp/8/sg:app" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -184,7 +184,7 @@ locals {
       referenced_group = "app"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/icmp/8:-1/sg:sql" = {
+    "dc/in/icmp/8/sg:sql" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -192,7 +192,7 @@ locals {
       referenced_group = "sql"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/icmp/8:-1/sg:wfe" = {
+    "dc/in/icmp/8/sg:wfe" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -248,7 +248,7 @@ locals {
       referenced_group = "wfe"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "dc/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -328,7 +328,7 @@ locals {
       referenced_group = "wfe"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/49152-65535/sg:app" = {
+    "dc/in/tcp/49152/sg:app" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -336,7 +336,7 @@ locals {
       referenced_group = "app"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/49152-65535/sg:sql" = {
+    "dc/in/tcp/49152/sg:sql" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -344,7 +344,7 @@ locals {
       referenced_group = "sql"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/49152-65535/sg:wfe" = {
+    "dc/in/tcp/49152/sg:wfe" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -376,7 +376,7 @@ locals {
       referenced_group = "wfe"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "dc/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -432,7 +432,7 @@ locals {
       referenced_group = "wfe"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/udp/3389/cidr:10.99.0.0/24" = {
+    "dc/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "udp"
       from_port   = 3389
@@ -536,6 +536,22 @@ locals {
       referenced_group = "wfe"
       description      = "Domain members reach the domain controller"
     }
+    "sql/in/tcp/3389/net:admin@10.99.0.0" = {
+      group       = "sql"
+      ip_protocol = "tcp"
+      from_port   = 3389
+      to_port     = 3389
+      cidr_ipv4   = "10.99.0.0/24"
+      description = "Administrators manage every server over RDP and WinRM"
+    }
+    "sql/in/tcp/5985/net:admin@10.99.0.0" = {
+      group       = "sql"
+      ip_protocol = "tcp"
+      from_port   = 5985
+      to_port     = 5985
+      cidr_ipv4   = "10.99.0.0/24"
+      description = "Administrators manage every server over RDP and WinRM"
+    }
     "sql/in/tcp/var.sql_port/sg:app" = {
       group            = "sql"
       ip_protocol      = "tcp"
@@ -552,23 +568,7 @@ locals {
       referenced_group = "wfe"
       description      = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
     }
-    "sql/in/tcp/3389/cidr:10.99.0.0/24" = {
-      group       = "sql"
-      ip_protocol = "tcp"
-      from_port   = 3389
-      to_port     = 3389
-      cidr_ipv4   = "10.99.0.0/24"
-      description = "Administrators manage every server over RDP and WinRM"
-    }
-    "sql/in/tcp/5985/cidr:10.99.0.0/24" = {
-      group       = "sql"
-      ip_protocol = "tcp"
-      from_port   = 5985
-      to_port     = 5985
-      cidr_ipv4   = "10.99.0.0/24"
-      description = "Administrators manage every server over RDP and WinRM"
-    }
-    "sql/in/udp/3389/cidr:10.99.0.0/24" = {
+    "sql/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "sql"
       ip_protocol = "udp"
       from_port   = 3389
@@ -592,7 +592,7 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "wfe/in/tcp/16500-16519/sg:app" = {
+    "wfe/in/tcp/16500/sg:app" = {
       group            = "wfe"
       ip_protocol      = "tcp"
       from_port        = 16500
@@ -600,7 +600,7 @@ locals {
       referenced_group = "app"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "wfe/in/tcp/16500-16519/sg:wfe" = {
+    "wfe/in/tcp/16500/sg:wfe" = {
       group            = "wfe"
       ip_protocol      = "tcp"
       from_port        = 16500
@@ -608,7 +608,7 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "wfe/in/tcp/22233-22236/sg:app" = {
+    "wfe/in/tcp/22233/sg:app" = {
       group            = "wfe"
       ip_protocol      = "tcp"
       from_port        = 22233
@@ -616,7 +616,7 @@ locals {
       referenced_group = "app"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "wfe/in/tcp/22233-22236/sg:wfe" = {
+    "wfe/in/tcp/22233/sg:wfe" = {
       group            = "wfe"
       ip_protocol      = "tcp"
       from_port        = 22233
@@ -624,7 +624,7 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "wfe/in/tcp/32843-32844/sg:app" = {
+    "wfe/in/tcp/32843/sg:app" = {
       group            = "wfe"
       ip_protocol      = "tcp"
       from_port        = 32843
@@ -632,7 +632,7 @@ locals {
       referenced_group = "app"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "wfe/in/tcp/32843-32844/sg:wfe" = {
+    "wfe/in/tcp/32843/sg:wfe" = {
       group            = "wfe"
       ip_protocol      = "tcp"
       from_port        = 32843
@@ -640,7 +640,7 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "wfe/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "wfe/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "wfe"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -648,7 +648,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "wfe/in/tcp/443/cidr:10.20.0.0/16" = {
+    "wfe/in/tcp/443/net:corp@10.20.0.0" = {
       group       = "wfe"
       ip_protocol = "tcp"
       from_port   = 443
@@ -656,7 +656,7 @@ locals {
       cidr_ipv4   = "10.20.0.0/16"
       description = "Users reach the SharePoint web applications on HTTP 80 and HTTPS 443"
     }
-    "wfe/in/tcp/49152-65535/sg:app" = {
+    "wfe/in/tcp/49152/sg:app" = {
       group            = "wfe"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -664,7 +664,7 @@ locals {
       referenced_group = "app"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "wfe/in/tcp/49152-65535/sg:wfe" = {
+    "wfe/in/tcp/49152/sg:wfe" = {
       group            = "wfe"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -672,7 +672,7 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "wfe/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "wfe/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "wfe"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -680,7 +680,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "wfe/in/tcp/80/cidr:10.20.0.0/16" = {
+    "wfe/in/tcp/80/net:corp@10.20.0.0" = {
       group       = "wfe"
       ip_protocol = "tcp"
       from_port   = 80
@@ -704,7 +704,7 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "wfe/in/udp/3389/cidr:10.99.0.0/24" = {
+    "wfe/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "wfe"
       ip_protocol = "udp"
       from_port   = 3389
@@ -714,7 +714,7 @@ locals {
     }
   }
   egress_rules = {
-    "app/out/icmp/8:-1/sg:dc" = {
+    "app/out/icmp/8/sg:dc" = {
       group            = "app"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -746,15 +746,7 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "app/out/tcp/var.sql_port/sg:sql" = {
-      group            = "app"
-      ip_protocol      = "tcp"
-      from_port        = var.sql_port
-      to_port          = var.sql_port
-      referenced_group = "sql"
-      description      = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
-    }
-    "app/out/tcp/16500-16519/sg:app" = {
+    "app/out/tcp/16500/sg:app" = {
       group            = "app"
       ip_protocol      = "tcp"
       from_port        = 16500
@@ -762,7 +754,7 @@ locals {
       referenced_group = "app"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "app/out/tcp/16500-16519/sg:wfe" = {
+    "app/out/tcp/16500/sg:wfe" = {
       group            = "app"
       ip_protocol      = "tcp"
       from_port        = 16500
@@ -770,7 +762,7 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "app/out/tcp/22233-22236/sg:app" = {
+    "app/out/tcp/22233/sg:app" = {
       group            = "app"
       ip_protocol      = "tcp"
       from_port        = 22233
@@ -778,7 +770,7 @@ locals {
       referenced_group = "app"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "app/out/tcp/22233-22236/sg:wfe" = {
+    "app/out/tcp/22233/sg:wfe" = {
       group            = "app"
       ip_protocol      = "tcp"
       from_port        = 22233
@@ -794,7 +786,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "app/out/tcp/32843-32844/sg:app" = {
+    "app/out/tcp/32843/sg:app" = {
       group            = "app"
       ip_protocol      = "tcp"
       from_port        = 32843
@@ -802,7 +794,7 @@ locals {
       referenced_group = "app"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "app/out/tcp/32843-32844/sg:wfe" = {
+    "app/out/tcp/32843/sg:wfe" = {
       group            = "app"
       ip_protocol      = "tcp"
       from_port        = 32843
@@ -834,7 +826,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "app/out/tcp/49152-65535/sg:app" = {
+    "app/out/tcp/49152/sg:app" = {
       group            = "app"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -842,7 +834,7 @@ locals {
       referenced_group = "app"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "app/out/tcp/49152-65535/sg:dc" = {
+    "app/out/tcp/49152/sg:dc" = {
       group            = "app"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -850,7 +842,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "app/out/tcp/49152-65535/sg:wfe" = {
+    "app/out/tcp/49152/sg:wfe" = {
       group            = "app"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -889,6 +881,14 @@ locals {
       to_port          = 88
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
+    }
+    "app/out/tcp/var.sql_port/sg:sql" = {
+      group            = "app"
+      ip_protocol      = "tcp"
+      from_port        = var.sql_port
+      to_port          = var.sql_port
+      referenced_group = "sql"
+      description      = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
     }
     "app/out/udp/123/sg:dc" = {
       group            = "app"
@@ -930,7 +930,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "sql/out/icmp/8:-1/sg:dc" = {
+    "sql/out/icmp/8/sg:dc" = {
       group            = "sql"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -978,7 +978,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "sql/out/tcp/49152-65535/sg:dc" = {
+    "sql/out/tcp/49152/sg:dc" = {
       group            = "sql"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -1042,7 +1042,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "wfe/out/icmp/8:-1/sg:dc" = {
+    "wfe/out/icmp/8/sg:dc" = {
       group            = "wfe"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -1074,15 +1074,7 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "wfe/out/tcp/var.sql_port/sg:sql" = {
-      group            = "wfe"
-      ip_protocol      = "tcp"
-      from_port        = var.sql_port
-      to_port          = var.sql_port
-      referenced_group = "sql"
-      description      = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
-    }
-    "wfe/out/tcp/16500-16519/sg:app" = {
+    "wfe/out/tcp/16500/sg:app" = {
       group            = "wfe"
       ip_protocol      = "tcp"
       from_port        = 16500
@@ -1090,7 +1082,7 @@ locals {
       referenced_group = "app"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "wfe/out/tcp/16500-16519/sg:wfe" = {
+    "wfe/out/tcp/16500/sg:wfe" = {
       group            = "wfe"
       ip_protocol      = "tcp"
       from_port        = 16500
@@ -1098,7 +1090,7 @@ locals {
       referenced_group = "wfe"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "wfe/out/tcp/22233-22236/sg:app" = {
+    "wfe/out/tcp/22233/sg:app" = {
       group            = "wfe"
       ip_protocol      = "tcp"
       from_port        = 22233
@@ -1106,7 +1098,7 @@ locals {
       referenced_group = "app"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "wfe/out/tcp/22233-22236/sg:wfe" = {
+    "wfe/out/tcp/22233/sg:wfe" = {
       group            = "wfe"
       ip_protocol      = "tcp"
       from_port        = 22233
@@ -1122,7 +1114,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "wfe/out/tcp/32843-32844/sg:app" = {
+    "wfe/out/tcp/32843/sg:app" = {
       group            = "wfe"
       ip_protocol      = "tcp"
       from_port        = 32843
@@ -1130,7 +1122,7 @@ locals {
       referenced_group = "app"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "wfe/out/tcp/32843-32844/sg:wfe" = {
+    "wfe/out/tcp/32843/sg:wfe" = {
       group            = "wfe"
       ip_protocol      = "tcp"
       from_port        = 32843
@@ -1162,7 +1154,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "wfe/out/tcp/49152-65535/sg:app" = {
+    "wfe/out/tcp/49152/sg:app" = {
       group            = "wfe"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -1170,7 +1162,7 @@ locals {
       referenced_group = "app"
       description      = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cache 22233-22236, RPC"
     }
-    "wfe/out/tcp/49152-65535/sg:dc" = {
+    "wfe/out/tcp/49152/sg:dc" = {
       group            = "wfe"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -1178,7 +1170,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "wfe/out/tcp/49152-65535/sg:wfe" = {
+    "wfe/out/tcp/49152/sg:wfe" = {
       group            = "wfe"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -1217,6 +1209,14 @@ locals {
       to_port          = 88
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
+    }
+    "wfe/out/tcp/var.sql_port/sg:sql" = {
+      group            = "wfe"
+      ip_protocol      = "tcp"
+      from_port        = var.sql_port
+      to_port          = var.sql_port
+      referenced_group = "sql"
+      description      = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
     }
     "wfe/out/udp/123/sg:dc" = {
       group            = "wfe"

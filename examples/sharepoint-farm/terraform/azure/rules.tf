@@ -72,8 +72,8 @@ locals {
       destination_address_prefixes = ["VirtualNetwork"]
       description                  = "cloudports: only declared flows; overrides the default AllowVnetInBound"
     }
-    in-icmp-app-to-dc = {
-      priority                                = 3684
+    in-icmp-all = {
+      priority                                = 1634
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -82,18 +82,28 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
-    in-tcp-admin-to-app = {
-      priority                                = 1294
+    in-tcp-135_808_16500-16519_and3more-a75d36 = {
+      priority                                = 1945
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["3389", "5985", tostring(var.sp_central_admin_port)]
-      source_address_prefixes                 = ["10.99.0.0/24"]
-      destination_application_security_groups = ["app"]
-      description                             = "Administrators manage every server over RDP and WinRM; Administrators reach Central Administration (sp_central_admin_port), never from ou..."
+      destination_port_ranges                 = ["135", "808", "16500-16519", "22233-22236", "32843-32844", "49152-65535"]
+      source_application_security_groups      = ["app", "wfe"]
+      destination_application_security_groups = ["app", "wfe"]
+      description                             = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cach..."
     }
-    in-tcp-admin-to-dc = {
-      priority                                = 3907
+    in-tcp-1433 = {
+      priority                                = 1268
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = [tostring(var.sql_port)]
+      source_application_security_groups      = ["app", "wfe"]
+      destination_application_security_groups = ["sql"]
+      description                             = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
+    }
+    in-tcp-3389_5985 = {
+      priority                                = 1990
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -102,18 +112,18 @@ locals {
       destination_application_security_groups = ["dc", "sql", "wfe"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
-    in-tcp-app-to-app = {
-      priority                                = 3262
+    in-tcp-3389_5985_8080 = {
+      priority                                = 2019
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "808", "16500-16519", "22233-22236", "32843-32844", "49152-65535"]
-      source_application_security_groups      = ["app", "wfe"]
-      destination_application_security_groups = ["app", "wfe"]
-      description                             = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cach..."
+      destination_port_ranges                 = ["3389", "5985", tostring(var.sp_central_admin_port)]
+      source_address_prefixes                 = ["10.99.0.0/24"]
+      destination_application_security_groups = ["app"]
+      description                             = "Administrators manage every server over RDP and WinRM; Administrators reach Central Administration (sp_central_admin_port), never from ou..."
     }
-    in-tcp-app-to-dc = {
-      priority                                = 2738
+    in-tcp-53_88_135_389_445_464_3268_49152-65535 = {
+      priority                                = 3175
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -122,18 +132,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
-    in-tcp-app-to-sql = {
-      priority                                = 3902
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.sql_port)]
-      source_application_security_groups      = ["app", "wfe"]
-      destination_application_security_groups = ["sql"]
-      description                             = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
-    }
-    in-tcp-corp-to-wfe = {
-      priority                                = 1428
+    in-tcp-80_443 = {
+      priority                                = 1644
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -142,8 +142,8 @@ locals {
       destination_application_security_groups = ["wfe"]
       description                             = "Users reach the SharePoint web applications on HTTP 80 and HTTPS 443"
     }
-    in-udp-admin-to-app = {
-      priority                                = 2991
+    in-udp-3389 = {
+      priority                                = 799
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -152,8 +152,8 @@ locals {
       destination_application_security_groups = ["app", "dc", "sql", "wfe"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
-    in-udp-app-to-dc = {
-      priority                                = 1525
+    in-udp-53_88_123_389_464 = {
+      priority                                = 2473
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -162,8 +162,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
-    out-icmp-app-to-dc = {
-      priority                                = 2224
+    out-icmp-all = {
+      priority                                = 3890
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -172,8 +172,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
-    out-tcp-app-to-app = {
-      priority                                = 3259
+    out-tcp-135_808_16500-16519_and3more-a75d36 = {
+      priority                                = 1677
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -182,18 +182,8 @@ locals {
       destination_application_security_groups = ["app", "wfe"]
       description                             = "Intra-farm traffic between every SharePoint server: WCF 808, service applications 32843/32844, search index 16500-16519, Distributed Cach..."
     }
-    out-tcp-app-to-dc = {
-      priority                                = 2671
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["app", "sql", "wfe"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-tcp-app-to-sql = {
-      priority                                = 1244
+    out-tcp-1433 = {
+      priority                                = 1790
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -202,8 +192,18 @@ locals {
       destination_application_security_groups = ["sql"]
       description                             = "SharePoint servers use their databases on the SQL Server port (UDP 1434 stays blocked, as the page advises)"
     }
-    out-udp-app-to-dc = {
-      priority                                = 1210
+    out-tcp-53_88_135_389_445_464_3268_49152-65535 = {
+      priority                                = 1526
+      direction                               = "Outbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
+      source_application_security_groups      = ["app", "sql", "wfe"]
+      destination_application_security_groups = ["dc"]
+      description                             = "Domain members reach the domain controller"
+    }
+    out-udp-53_88_123_389_464 = {
+      priority                                = 3924
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Udp"

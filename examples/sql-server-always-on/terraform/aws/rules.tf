@@ -48,7 +48,7 @@ locals {
     }
   }
   ingress_rules = {
-    "app/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "app/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "app"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -56,7 +56,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "app/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "app/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "app"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -64,7 +64,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "app/in/udp/3389/cidr:10.99.0.0/24" = {
+    "app/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "app"
       ip_protocol = "udp"
       from_port   = 3389
@@ -72,7 +72,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "dc/in/icmp/8:-1/sg:app" = {
+    "dc/in/icmp/8/sg:app" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -80,7 +80,7 @@ locals {
       referenced_group = "app"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    "dc/in/icmp/8:-1/sg:replica" = {
+    "dc/in/icmp/8/sg:replica" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -88,7 +88,7 @@ locals {
       referenced_group = "replica"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    "dc/in/icmp/8:-1/sg:witness" = {
+    "dc/in/icmp/8/sg:witness" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -144,7 +144,7 @@ locals {
       referenced_group = "witness"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    "dc/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "dc/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -224,7 +224,7 @@ locals {
       referenced_group = "witness"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    "dc/in/tcp/49152-65535/sg:app" = {
+    "dc/in/tcp/49152/sg:app" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -232,7 +232,7 @@ locals {
       referenced_group = "app"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    "dc/in/tcp/49152-65535/sg:replica" = {
+    "dc/in/tcp/49152/sg:replica" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -240,7 +240,7 @@ locals {
       referenced_group = "replica"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    "dc/in/tcp/49152-65535/sg:witness" = {
+    "dc/in/tcp/49152/sg:witness" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -272,7 +272,7 @@ locals {
       referenced_group = "witness"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    "dc/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "dc/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -328,7 +328,7 @@ locals {
       referenced_group = "witness"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    "dc/in/udp/3389/cidr:10.99.0.0/24" = {
+    "dc/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "udp"
       from_port   = 3389
@@ -432,7 +432,7 @@ locals {
       referenced_group = "witness"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    "replica/in/icmp/8:-1/sg:replica" = {
+    "replica/in/icmp/8/sg:replica" = {
       group            = "replica"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -464,7 +464,7 @@ locals {
       referenced_group = "replica"
       description      = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
-    "replica/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "replica/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "replica"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -480,13 +480,21 @@ locals {
       referenced_group = "replica"
       description      = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
-    "replica/in/tcp/49152-65535/sg:replica" = {
+    "replica/in/tcp/49152/sg:replica" = {
       group            = "replica"
       ip_protocol      = "tcp"
       from_port        = 49152
       to_port          = 65535
       referenced_group = "replica"
       description      = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
+    }
+    "replica/in/tcp/5985/net:admin@10.99.0.0" = {
+      group       = "replica"
+      ip_protocol = "tcp"
+      from_port   = 5985
+      to_port     = 5985
+      cidr_ipv4   = "10.99.0.0/24"
+      description = "Administrators manage every server over RDP and WinRM"
     }
     "replica/in/tcp/var.sql_hadr_endpoint_port/sg:replica" = {
       group            = "replica"
@@ -496,14 +504,6 @@ locals {
       referenced_group = "replica"
       description      = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
-    "replica/in/tcp/5985/cidr:10.99.0.0/24" = {
-      group       = "replica"
-      ip_protocol = "tcp"
-      from_port   = 5985
-      to_port     = 5985
-      cidr_ipv4   = "10.99.0.0/24"
-      description = "Administrators manage every server over RDP and WinRM"
-    }
     "replica/in/udp/3343/sg:replica" = {
       group            = "replica"
       ip_protocol      = "udp"
@@ -512,7 +512,7 @@ locals {
       referenced_group = "replica"
       description      = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
-    "replica/in/udp/3389/cidr:10.99.0.0/24" = {
+    "replica/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "replica"
       ip_protocol = "udp"
       from_port   = 3389
@@ -520,7 +520,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "witness/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "witness/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "witness"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -536,7 +536,7 @@ locals {
       referenced_group = "replica"
       description      = "Cluster nodes lock the witness file on the file share witness (SMB 445)"
     }
-    "witness/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "witness/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "witness"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -544,7 +544,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "witness/in/udp/3389/cidr:10.99.0.0/24" = {
+    "witness/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "witness"
       ip_protocol = "udp"
       from_port   = 3389
@@ -554,7 +554,7 @@ locals {
     }
   }
   egress_rules = {
-    "app/out/icmp/8:-1/sg:dc" = {
+    "app/out/icmp/8/sg:dc" = {
       group            = "app"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -610,7 +610,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    "app/out/tcp/49152-65535/sg:dc" = {
+    "app/out/tcp/49152/sg:dc" = {
       group            = "app"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -674,7 +674,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    "replica/out/icmp/8:-1/sg:dc" = {
+    "replica/out/icmp/8/sg:dc" = {
       group            = "replica"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -682,7 +682,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    "replica/out/icmp/8:-1/sg:replica" = {
+    "replica/out/icmp/8/sg:replica" = {
       group            = "replica"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -762,7 +762,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    "replica/out/tcp/49152-65535/sg:dc" = {
+    "replica/out/tcp/49152/sg:dc" = {
       group            = "replica"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -770,19 +770,11 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    "replica/out/tcp/49152-65535/sg:replica" = {
+    "replica/out/tcp/49152/sg:replica" = {
       group            = "replica"
       ip_protocol      = "tcp"
       from_port        = 49152
       to_port          = 65535
-      referenced_group = "replica"
-      description      = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
-    }
-    "replica/out/tcp/var.sql_hadr_endpoint_port/sg:replica" = {
-      group            = "replica"
-      ip_protocol      = "tcp"
-      from_port        = var.sql_hadr_endpoint_port
-      to_port          = var.sql_hadr_endpoint_port
       referenced_group = "replica"
       description      = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
@@ -801,6 +793,14 @@ locals {
       to_port          = 88
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
+    }
+    "replica/out/tcp/var.sql_hadr_endpoint_port/sg:replica" = {
+      group            = "replica"
+      ip_protocol      = "tcp"
+      from_port        = var.sql_hadr_endpoint_port
+      to_port          = var.sql_hadr_endpoint_port
+      referenced_group = "replica"
+      description      = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
     "replica/out/udp/123/sg:dc" = {
       group            = "replica"
@@ -850,7 +850,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    "witness/out/icmp/8:-1/sg:dc" = {
+    "witness/out/icmp/8/sg:dc" = {
       group            = "witness"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -898,7 +898,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    "witness/out/tcp/49152-65535/sg:dc" = {
+    "witness/out/tcp/49152/sg:dc" = {
       group            = "witness"
       ip_protocol      = "tcp"
       from_port        = 49152

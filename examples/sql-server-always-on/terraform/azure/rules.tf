@@ -72,8 +72,8 @@ locals {
       destination_address_prefixes = ["VirtualNetwork"]
       description                  = "cloudports: only declared flows; overrides the default AllowVnetInBound"
     }
-    in-icmp-app-to-dc = {
-      priority                                = 3684
+    in-icmp-all = {
+      priority                                = 1634
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -82,8 +82,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    in-icmp-replica-to-replica = {
-      priority                                = 2362
+    in-icmp-all-slot2 = {
+      priority                                = 599
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -92,8 +92,28 @@ locals {
       destination_application_security_groups = ["replica"]
       description                             = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
-    in-tcp-admin-to-app = {
-      priority                                = 1294
+    in-tcp-135_445_3343_5022_49152-65535 = {
+      priority                                = 2641
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["135", "445", "3343", tostring(var.sql_hadr_endpoint_port), "49152-65535"]
+      source_application_security_groups      = ["replica"]
+      destination_application_security_groups = ["replica"]
+      description                             = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
+    }
+    in-tcp-1433 = {
+      priority                                = 1268
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["1433"]
+      source_application_security_groups      = ["app"]
+      destination_application_security_groups = ["replica"]
+      description                             = "Applications connect to the listener (sql_ag_listener_port) and the instance port (sql_port)"
+    }
+    in-tcp-3389_5985 = {
+      priority                                = 1990
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -102,38 +122,8 @@ locals {
       destination_application_security_groups = ["app", "dc", "replica", "witness"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
-    in-tcp-app-to-dc = {
-      priority                                = 2738
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["app", "replica", "witness"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
-    }
-    in-tcp-app-to-replica = {
-      priority                                = 269
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["1433"]
-      source_application_security_groups      = ["app"]
-      destination_application_security_groups = ["replica"]
-      description                             = "Applications connect to the listener (sql_ag_listener_port) and the instance port (sql_port)"
-    }
-    in-tcp-replica-to-replica = {
-      priority                                = 1779
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["135", "445", "3343", tostring(var.sql_hadr_endpoint_port), "49152-65535"]
-      source_application_security_groups      = ["replica"]
-      destination_application_security_groups = ["replica"]
-      description                             = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
-    }
-    in-tcp-replica-to-witness = {
-      priority                                = 2642
+    in-tcp-445 = {
+      priority                                = 188
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -142,8 +132,28 @@ locals {
       destination_application_security_groups = ["witness"]
       description                             = "Cluster nodes lock the witness file on the file share witness (SMB 445)"
     }
-    in-udp-admin-to-app = {
-      priority                                = 2991
+    in-tcp-53_88_135_389_445_464_3268_49152-65535 = {
+      priority                                = 3175
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
+      source_application_security_groups      = ["app", "replica", "witness"]
+      destination_application_security_groups = ["dc"]
+      description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
+    }
+    in-udp-3343 = {
+      priority                                = 1055
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Udp"
+      destination_port_ranges                 = ["3343"]
+      source_application_security_groups      = ["replica"]
+      destination_application_security_groups = ["replica"]
+      description                             = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
+    }
+    in-udp-3389 = {
+      priority                                = 799
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -152,8 +162,8 @@ locals {
       destination_application_security_groups = ["app", "dc", "replica", "witness"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
-    in-udp-app-to-dc = {
-      priority                                = 1525
+    in-udp-53_88_123_389_464 = {
+      priority                                = 2473
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -162,18 +172,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    in-udp-replica-to-replica = {
-      priority                                = 2515
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["3343"]
-      source_application_security_groups      = ["replica"]
-      destination_application_security_groups = ["replica"]
-      description                             = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
-    }
-    out-icmp-app-to-dc = {
-      priority                                = 2224
+    out-icmp-all = {
+      priority                                = 3890
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -182,8 +182,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    out-icmp-replica-to-dc = {
-      priority                                = 146
+    out-icmp-all-slot2 = {
+      priority                                = 3369
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -192,28 +192,8 @@ locals {
       destination_application_security_groups = ["dc", "replica"]
       description                             = "Domain members reach the domain controller (the cluster name object lives in AD); Replicas exchange data on the database mirroring endpoi..."
     }
-    out-tcp-app-to-dc = {
-      priority                                = 2671
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["app", "replica", "witness"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
-    }
-    out-tcp-app-to-replica = {
-      priority                                = 3632
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["1433"]
-      source_application_security_groups      = ["app"]
-      destination_application_security_groups = ["replica"]
-      description                             = "Applications connect to the listener (sql_ag_listener_port) and the instance port (sql_port)"
-    }
-    out-tcp-replica-to-replica = {
-      priority                                = 1673
+    out-tcp-135_445_3343_5022_49152-65535 = {
+      priority                                = 3159
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -222,8 +202,18 @@ locals {
       destination_application_security_groups = ["replica"]
       description                             = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
     }
-    out-tcp-replica-to-witness = {
-      priority                                = 1191
+    out-tcp-1433 = {
+      priority                                = 1790
+      direction                               = "Outbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["1433"]
+      source_application_security_groups      = ["app"]
+      destination_application_security_groups = ["replica"]
+      description                             = "Applications connect to the listener (sql_ag_listener_port) and the instance port (sql_port)"
+    }
+    out-tcp-445 = {
+      priority                                = 3560
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -232,18 +222,18 @@ locals {
       destination_application_security_groups = ["witness"]
       description                             = "Cluster nodes lock the witness file on the file share witness (SMB 445)"
     }
-    out-udp-app-to-dc = {
-      priority                                = 1210
+    out-tcp-53_88_135_389_445_464_3268_49152-65535 = {
+      priority                                = 1526
       direction                               = "Outbound"
       access                                  = "Allow"
-      protocol                                = "Udp"
-      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
       source_application_security_groups      = ["app", "replica", "witness"]
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
-    out-udp-replica-to-replica = {
-      priority                                = 2974
+    out-udp-3343 = {
+      priority                                = 1832
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -251,6 +241,16 @@ locals {
       source_application_security_groups      = ["replica"]
       destination_application_security_groups = ["replica"]
       description                             = "Replicas exchange data on the database mirroring endpoint (5022) and run the failover cluster (3343, RPC, SMB, ICMP)"
+    }
+    out-udp-53_88_123_389_464 = {
+      priority                                = 3924
+      direction                               = "Outbound"
+      access                                  = "Allow"
+      protocol                                = "Udp"
+      destination_port_ranges                 = ["53", "88", "123", "389", "464"]
+      source_application_security_groups      = ["app", "replica", "witness"]
+      destination_application_security_groups = ["dc"]
+      description                             = "Domain members reach the domain controller (the cluster name object lives in AD)"
     }
   }
   subnets = {

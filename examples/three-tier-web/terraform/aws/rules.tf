@@ -64,7 +64,7 @@ locals {
       referenced_group = "lb"
       description      = "The load balancer forwards requests to the application servers on app_port"
     }
-    "bastion/in/icmp/8:-1/cidr:198.51.100.0/24" = {
+    "bastion/in/icmp/8/net:ops@198.51.100.0" = {
       group       = "bastion"
       ip_protocol = "icmp"
       from_port   = 8
@@ -72,7 +72,7 @@ locals {
       cidr_ipv4   = "198.51.100.0/24"
       description = "The operations team logs in to the bastion and may ping it (ICMP and ICMPv6 echo)"
     }
-    "bastion/in/icmpv6/128:-1/cidr:2001:db8:100::/48" = {
+    "bastion/in/icmpv6/128/net:ops@2001:db8:100::" = {
       group       = "bastion"
       ip_protocol = "icmpv6"
       from_port   = 128
@@ -80,7 +80,7 @@ locals {
       cidr_ipv6   = "2001:db8:100::/48"
       description = "The operations team logs in to the bastion and may ping it (ICMP and ICMPv6 echo)"
     }
-    "bastion/in/tcp/22/cidr:198.51.100.0/24" = {
+    "bastion/in/tcp/22/net:ops@198.51.100.0" = {
       group       = "bastion"
       ip_protocol = "tcp"
       from_port   = 22
@@ -88,7 +88,7 @@ locals {
       cidr_ipv4   = "198.51.100.0/24"
       description = "The operations team logs in to the bastion and may ping it (ICMP and ICMPv6 echo)"
     }
-    "bastion/in/tcp/22/cidr:2001:db8:100::/48" = {
+    "bastion/in/tcp/22/net:ops@2001:db8:100::" = {
       group       = "bastion"
       ip_protocol = "tcp"
       from_port   = 22
@@ -112,7 +112,7 @@ locals {
       referenced_group = "app"
       description      = "The application servers use the database"
     }
-    "lb/in/tcp/443/cidr:0.0.0.0/0" = {
+    "lb/in/tcp/443/net:internet@0.0.0.0" = {
       group       = "lb"
       ip_protocol = "tcp"
       from_port   = 443
@@ -120,7 +120,7 @@ locals {
       cidr_ipv4   = "0.0.0.0/0"
       description = "Anyone on the internet, over IPv4 and IPv6, reaches the load balancer (HTTP redirects to HTTPS)"
     }
-    "lb/in/tcp/443/cidr:::/0" = {
+    "lb/in/tcp/443/net:internet@::" = {
       group       = "lb"
       ip_protocol = "tcp"
       from_port   = 443
@@ -128,7 +128,7 @@ locals {
       cidr_ipv6   = "::/0"
       description = "Anyone on the internet, over IPv4 and IPv6, reaches the load balancer (HTTP redirects to HTTPS)"
     }
-    "lb/in/tcp/80/cidr:0.0.0.0/0" = {
+    "lb/in/tcp/80/net:internet@0.0.0.0" = {
       group       = "lb"
       ip_protocol = "tcp"
       from_port   = 80
@@ -136,7 +136,7 @@ locals {
       cidr_ipv4   = "0.0.0.0/0"
       description = "Anyone on the internet, over IPv4 and IPv6, reaches the load balancer (HTTP redirects to HTTPS)"
     }
-    "lb/in/tcp/80/cidr:::/0" = {
+    "lb/in/tcp/80/net:internet@::" = {
       group       = "lb"
       ip_protocol = "tcp"
       from_port   = 80
@@ -146,7 +146,7 @@ locals {
     }
   }
   egress_rules = {
-    "app/out/tcp/443/cidr:0.0.0.0/0" = {
+    "app/out/tcp/443/net:internet@0.0.0.0" = {
       group       = "app"
       ip_protocol = "tcp"
       from_port   = 443
@@ -154,7 +154,7 @@ locals {
       cidr_ipv4   = "0.0.0.0/0"
       description = "The application servers download OS and package updates over HTTPS (egress only)"
     }
-    "app/out/tcp/443/cidr:::/0" = {
+    "app/out/tcp/443/net:internet@::" = {
       group       = "app"
       ip_protocol = "tcp"
       from_port   = 443

@@ -72,8 +72,8 @@ locals {
       destination_address_prefixes = ["VirtualNetwork"]
       description                  = "cloudports: only declared flows; overrides the default AllowVnetInBound"
     }
-    in-icmp-ops-to-bastion = {
-      priority                                = 2037
+    in-icmp-all = {
+      priority                                = 1634
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -82,8 +82,8 @@ locals {
       destination_application_security_groups = ["bastion"]
       description                             = "The operations team logs in to the bastion and may ping it (ICMP and ICMPv6 echo)"
     }
-    in-icmp-ops-to-bastion-v6 = {
-      priority                                = 210
+    in-icmp-all-v6 = {
+      priority                                = 1817
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -92,18 +92,8 @@ locals {
       destination_application_security_groups = ["bastion"]
       description                             = "The operations team logs in to the bastion and may ping it (ICMP and ICMPv6 echo)"
     }
-    in-tcp-app-to-db = {
-      priority                                = 1446
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["5432"]
-      source_application_security_groups      = ["app"]
-      destination_application_security_groups = ["db"]
-      description                             = "The application servers use the database"
-    }
-    in-tcp-bastion-to-app = {
-      priority                                = 1622
+    in-tcp-22 = {
+      priority                                = 2952
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -112,28 +102,38 @@ locals {
       destination_application_security_groups = ["app", "db"]
       description                             = "From the bastion, operators log in to the application and database servers"
     }
-    in-tcp-internet-to-lb = {
-      priority                                = 2814
+    in-tcp-22-slot2 = {
+      priority                                = 2865
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["80", "443"]
-      source_address_prefixes                 = ["0.0.0.0/0"]
-      destination_application_security_groups = ["lb"]
-      description                             = "Anyone on the internet, over IPv4 and IPv6, reaches the load balancer (HTTP redirects to HTTPS)"
+      destination_port_ranges                 = ["22"]
+      source_address_prefixes                 = ["198.51.100.0/24"]
+      destination_application_security_groups = ["bastion"]
+      description                             = "The operations team logs in to the bastion and may ping it (ICMP and ICMPv6 echo)"
     }
-    in-tcp-internet-to-lb-v6 = {
-      priority                                = 3744
+    in-tcp-22-v6 = {
+      priority                                = 191
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["80", "443"]
-      source_address_prefixes                 = ["::/0"]
-      destination_application_security_groups = ["lb"]
-      description                             = "Anyone on the internet, over IPv4 and IPv6, reaches the load balancer (HTTP redirects to HTTPS)"
+      destination_port_ranges                 = ["22"]
+      source_address_prefixes                 = ["2001:db8:100::/48"]
+      destination_application_security_groups = ["bastion"]
+      description                             = "The operations team logs in to the bastion and may ping it (ICMP and ICMPv6 echo)"
     }
-    in-tcp-lb-to-app = {
-      priority                                = 2499
+    in-tcp-5432 = {
+      priority                                = 1685
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["5432"]
+      source_application_security_groups      = ["app"]
+      destination_application_security_groups = ["db"]
+      description                             = "The application servers use the database"
+    }
+    in-tcp-8080 = {
+      priority                                = 2985
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -142,58 +142,28 @@ locals {
       destination_application_security_groups = ["app"]
       description                             = "The load balancer forwards requests to the application servers on app_port"
     }
-    in-tcp-ops-to-bastion = {
-      priority                                = 2610
+    in-tcp-80_443 = {
+      priority                                = 1644
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["22"]
-      source_address_prefixes                 = ["198.51.100.0/24"]
-      destination_application_security_groups = ["bastion"]
-      description                             = "The operations team logs in to the bastion and may ping it (ICMP and ICMPv6 echo)"
+      destination_port_ranges                 = ["80", "443"]
+      source_address_prefixes                 = ["0.0.0.0/0"]
+      destination_application_security_groups = ["lb"]
+      description                             = "Anyone on the internet, over IPv4 and IPv6, reaches the load balancer (HTTP redirects to HTTPS)"
     }
-    in-tcp-ops-to-bastion-v6 = {
-      priority                                = 2693
+    in-tcp-80_443-v6 = {
+      priority                                = 3031
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["22"]
-      source_address_prefixes                 = ["2001:db8:100::/48"]
-      destination_application_security_groups = ["bastion"]
-      description                             = "The operations team logs in to the bastion and may ping it (ICMP and ICMPv6 echo)"
+      destination_port_ranges                 = ["80", "443"]
+      source_address_prefixes                 = ["::/0"]
+      destination_application_security_groups = ["lb"]
+      description                             = "Anyone on the internet, over IPv4 and IPv6, reaches the load balancer (HTTP redirects to HTTPS)"
     }
-    out-tcp-app-to-db = {
-      priority                                = 168
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["5432"]
-      source_application_security_groups      = ["app"]
-      destination_application_security_groups = ["db"]
-      description                             = "The application servers use the database"
-    }
-    out-tcp-app-to-internet = {
-      priority                           = 289
-      direction                          = "Outbound"
-      access                             = "Allow"
-      protocol                           = "Tcp"
-      destination_port_ranges            = ["443"]
-      source_application_security_groups = ["app"]
-      destination_address_prefixes       = ["0.0.0.0/0"]
-      description                        = "The application servers download OS and package updates over HTTPS (egress only)"
-    }
-    out-tcp-app-to-internet-v6 = {
-      priority                           = 1214
-      direction                          = "Outbound"
-      access                             = "Allow"
-      protocol                           = "Tcp"
-      destination_port_ranges            = ["443"]
-      source_application_security_groups = ["app"]
-      destination_address_prefixes       = ["::/0"]
-      description                        = "The application servers download OS and package updates over HTTPS (egress only)"
-    }
-    out-tcp-bastion-to-app = {
-      priority                                = 133
+    out-tcp-22 = {
+      priority                                = 2233
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -202,8 +172,38 @@ locals {
       destination_application_security_groups = ["app", "db"]
       description                             = "From the bastion, operators log in to the application and database servers"
     }
-    out-tcp-lb-to-app = {
-      priority                                = 1773
+    out-tcp-443 = {
+      priority                           = 1839
+      direction                          = "Outbound"
+      access                             = "Allow"
+      protocol                           = "Tcp"
+      destination_port_ranges            = ["443"]
+      source_application_security_groups = ["app"]
+      destination_address_prefixes       = ["0.0.0.0/0"]
+      description                        = "The application servers download OS and package updates over HTTPS (egress only)"
+    }
+    out-tcp-443-v6 = {
+      priority                           = 2629
+      direction                          = "Outbound"
+      access                             = "Allow"
+      protocol                           = "Tcp"
+      destination_port_ranges            = ["443"]
+      source_application_security_groups = ["app"]
+      destination_address_prefixes       = ["::/0"]
+      description                        = "The application servers download OS and package updates over HTTPS (egress only)"
+    }
+    out-tcp-5432 = {
+      priority                                = 3582
+      direction                               = "Outbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["5432"]
+      source_application_security_groups      = ["app"]
+      destination_application_security_groups = ["db"]
+      description                             = "The application servers use the database"
+    }
+    out-tcp-8080 = {
+      priority                                = 535
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"

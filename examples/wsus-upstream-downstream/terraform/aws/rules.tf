@@ -48,7 +48,7 @@ locals {
     }
   }
   ingress_rules = {
-    "dc/in/icmp/8:-1/sg:downstream" = {
+    "dc/in/icmp/8/sg:downstream" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -56,7 +56,7 @@ locals {
       referenced_group = "downstream"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/icmp/8:-1/sg:sql" = {
+    "dc/in/icmp/8/sg:sql" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -64,7 +64,7 @@ locals {
       referenced_group = "sql"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/icmp/8:-1/sg:upstream" = {
+    "dc/in/icmp/8/sg:upstream" = {
       group            = "dc"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -120,7 +120,7 @@ locals {
       referenced_group = "upstream"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "dc/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -200,7 +200,7 @@ locals {
       referenced_group = "upstream"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/49152-65535/sg:downstream" = {
+    "dc/in/tcp/49152/sg:downstream" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -208,7 +208,7 @@ locals {
       referenced_group = "downstream"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/49152-65535/sg:sql" = {
+    "dc/in/tcp/49152/sg:sql" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -216,7 +216,7 @@ locals {
       referenced_group = "sql"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/49152-65535/sg:upstream" = {
+    "dc/in/tcp/49152/sg:upstream" = {
       group            = "dc"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -248,7 +248,7 @@ locals {
       referenced_group = "upstream"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "dc/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -304,7 +304,7 @@ locals {
       referenced_group = "upstream"
       description      = "Domain members reach the domain controller"
     }
-    "dc/in/udp/3389/cidr:10.99.0.0/24" = {
+    "dc/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "dc"
       ip_protocol = "udp"
       from_port   = 3389
@@ -408,7 +408,7 @@ locals {
       referenced_group = "upstream"
       description      = "Domain members reach the domain controller"
     }
-    "downstream/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "downstream/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "downstream"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -416,7 +416,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "downstream/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "downstream/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "downstream"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -424,15 +424,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "downstream/in/tcp/8530-8531/cidr:10.20.0.0/16" = {
-      group       = "downstream"
-      ip_protocol = "tcp"
-      from_port   = 8530
-      to_port     = 8531
-      cidr_ipv4   = "10.20.0.0/16"
-      description = "Clients scan for and download updates (HTTP 8530, HTTPS 8531)"
-    }
-    "downstream/in/tcp/8530-8531/cidr:10.99.0.0/24" = {
+    "downstream/in/tcp/8530/net:admin@10.99.0.0" = {
       group       = "downstream"
       ip_protocol = "tcp"
       from_port   = 8530
@@ -440,11 +432,35 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "The WSUS administration console connects to both servers"
     }
-    "downstream/in/udp/3389/cidr:10.99.0.0/24" = {
+    "downstream/in/tcp/8530/net:clients@10.20.0.0" = {
+      group       = "downstream"
+      ip_protocol = "tcp"
+      from_port   = 8530
+      to_port     = 8531
+      cidr_ipv4   = "10.20.0.0/16"
+      description = "Clients scan for and download updates (HTTP 8530, HTTPS 8531)"
+    }
+    "downstream/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "downstream"
       ip_protocol = "udp"
       from_port   = 3389
       to_port     = 3389
+      cidr_ipv4   = "10.99.0.0/24"
+      description = "Administrators manage every server over RDP and WinRM"
+    }
+    "sql/in/tcp/3389/net:admin@10.99.0.0" = {
+      group       = "sql"
+      ip_protocol = "tcp"
+      from_port   = 3389
+      to_port     = 3389
+      cidr_ipv4   = "10.99.0.0/24"
+      description = "Administrators manage every server over RDP and WinRM"
+    }
+    "sql/in/tcp/5985/net:admin@10.99.0.0" = {
+      group       = "sql"
+      ip_protocol = "tcp"
+      from_port   = 5985
+      to_port     = 5985
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
@@ -464,23 +480,7 @@ locals {
       referenced_group = "upstream"
       description      = "WSUS servers use SUSDB on the SQL Server (sql_port)"
     }
-    "sql/in/tcp/3389/cidr:10.99.0.0/24" = {
-      group       = "sql"
-      ip_protocol = "tcp"
-      from_port   = 3389
-      to_port     = 3389
-      cidr_ipv4   = "10.99.0.0/24"
-      description = "Administrators manage every server over RDP and WinRM"
-    }
-    "sql/in/tcp/5985/cidr:10.99.0.0/24" = {
-      group       = "sql"
-      ip_protocol = "tcp"
-      from_port   = 5985
-      to_port     = 5985
-      cidr_ipv4   = "10.99.0.0/24"
-      description = "Administrators manage every server over RDP and WinRM"
-    }
-    "sql/in/udp/3389/cidr:10.99.0.0/24" = {
+    "sql/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "sql"
       ip_protocol = "udp"
       from_port   = 3389
@@ -488,7 +488,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "upstream/in/tcp/3389/cidr:10.99.0.0/24" = {
+    "upstream/in/tcp/3389/net:admin@10.99.0.0" = {
       group       = "upstream"
       ip_protocol = "tcp"
       from_port   = 3389
@@ -496,7 +496,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "upstream/in/tcp/5985/cidr:10.99.0.0/24" = {
+    "upstream/in/tcp/5985/net:admin@10.99.0.0" = {
       group       = "upstream"
       ip_protocol = "tcp"
       from_port   = 5985
@@ -504,7 +504,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "Administrators manage every server over RDP and WinRM"
     }
-    "upstream/in/tcp/8530-8531/cidr:10.99.0.0/24" = {
+    "upstream/in/tcp/8530/net:admin@10.99.0.0" = {
       group       = "upstream"
       ip_protocol = "tcp"
       from_port   = 8530
@@ -512,7 +512,7 @@ locals {
       cidr_ipv4   = "10.99.0.0/24"
       description = "The WSUS administration console connects to both servers"
     }
-    "upstream/in/tcp/8530-8531/sg:downstream" = {
+    "upstream/in/tcp/8530/sg:downstream" = {
       group            = "upstream"
       ip_protocol      = "tcp"
       from_port        = 8530
@@ -520,7 +520,7 @@ locals {
       referenced_group = "downstream"
       description      = "The downstream server synchronizes from the upstream server (HTTP 8530, HTTPS 8531)"
     }
-    "upstream/in/udp/3389/cidr:10.99.0.0/24" = {
+    "upstream/in/udp/3389/net:admin@10.99.0.0" = {
       group       = "upstream"
       ip_protocol = "udp"
       from_port   = 3389
@@ -530,7 +530,7 @@ locals {
     }
   }
   egress_rules = {
-    "downstream/out/icmp/8:-1/sg:dc" = {
+    "downstream/out/icmp/8/sg:dc" = {
       group            = "downstream"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -545,14 +545,6 @@ locals {
       to_port          = 135
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
-    }
-    "downstream/out/tcp/var.sql_port/sg:sql" = {
-      group            = "downstream"
-      ip_protocol      = "tcp"
-      from_port        = var.sql_port
-      to_port          = var.sql_port
-      referenced_group = "sql"
-      description      = "WSUS servers use SUSDB on the SQL Server (sql_port)"
     }
     "downstream/out/tcp/3268/sg:dc" = {
       group            = "downstream"
@@ -586,7 +578,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "downstream/out/tcp/49152-65535/sg:dc" = {
+    "downstream/out/tcp/49152/sg:dc" = {
       group            = "downstream"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -602,7 +594,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "downstream/out/tcp/8530-8531/sg:upstream" = {
+    "downstream/out/tcp/8530/sg:upstream" = {
       group            = "downstream"
       ip_protocol      = "tcp"
       from_port        = 8530
@@ -617,6 +609,14 @@ locals {
       to_port          = 88
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
+    }
+    "downstream/out/tcp/var.sql_port/sg:sql" = {
+      group            = "downstream"
+      ip_protocol      = "tcp"
+      from_port        = var.sql_port
+      to_port          = var.sql_port
+      referenced_group = "sql"
+      description      = "WSUS servers use SUSDB on the SQL Server (sql_port)"
     }
     "downstream/out/udp/123/sg:dc" = {
       group            = "downstream"
@@ -658,7 +658,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "sql/out/icmp/8:-1/sg:dc" = {
+    "sql/out/icmp/8/sg:dc" = {
       group            = "sql"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -706,7 +706,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "sql/out/tcp/49152-65535/sg:dc" = {
+    "sql/out/tcp/49152/sg:dc" = {
       group            = "sql"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -770,7 +770,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "upstream/out/icmp/8:-1/sg:dc" = {
+    "upstream/out/icmp/8/sg:dc" = {
       group            = "upstream"
       ip_protocol      = "icmp"
       from_port        = 8
@@ -785,14 +785,6 @@ locals {
       to_port          = 135
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
-    }
-    "upstream/out/tcp/var.sql_port/sg:sql" = {
-      group            = "upstream"
-      ip_protocol      = "tcp"
-      from_port        = var.sql_port
-      to_port          = var.sql_port
-      referenced_group = "sql"
-      description      = "WSUS servers use SUSDB on the SQL Server (sql_port)"
     }
     "upstream/out/tcp/3268/sg:dc" = {
       group            = "upstream"
@@ -810,7 +802,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "upstream/out/tcp/443/cidr:0.0.0.0/0" = {
+    "upstream/out/tcp/443/net:internet@0.0.0.0" = {
       group       = "upstream"
       ip_protocol = "tcp"
       from_port   = 443
@@ -818,7 +810,7 @@ locals {
       cidr_ipv4   = "0.0.0.0/0"
       description = "The upstream server synchronizes with Microsoft Update on TCP 80 and 443"
     }
-    "upstream/out/tcp/443/cidr:::/0" = {
+    "upstream/out/tcp/443/net:internet@::" = {
       group       = "upstream"
       ip_protocol = "tcp"
       from_port   = 443
@@ -842,7 +834,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "upstream/out/tcp/49152-65535/sg:dc" = {
+    "upstream/out/tcp/49152/sg:dc" = {
       group            = "upstream"
       ip_protocol      = "tcp"
       from_port        = 49152
@@ -858,7 +850,7 @@ locals {
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
     }
-    "upstream/out/tcp/80/cidr:0.0.0.0/0" = {
+    "upstream/out/tcp/80/net:internet@0.0.0.0" = {
       group       = "upstream"
       ip_protocol = "tcp"
       from_port   = 80
@@ -866,7 +858,7 @@ locals {
       cidr_ipv4   = "0.0.0.0/0"
       description = "The upstream server synchronizes with Microsoft Update on TCP 80 and 443"
     }
-    "upstream/out/tcp/80/cidr:::/0" = {
+    "upstream/out/tcp/80/net:internet@::" = {
       group       = "upstream"
       ip_protocol = "tcp"
       from_port   = 80
@@ -881,6 +873,14 @@ locals {
       to_port          = 88
       referenced_group = "dc"
       description      = "Domain members reach the domain controller"
+    }
+    "upstream/out/tcp/var.sql_port/sg:sql" = {
+      group            = "upstream"
+      ip_protocol      = "tcp"
+      from_port        = var.sql_port
+      to_port          = var.sql_port
+      referenced_group = "sql"
+      description      = "WSUS servers use SUSDB on the SQL Server (sql_port)"
     }
     "upstream/out/udp/123/sg:dc" = {
       group            = "upstream"

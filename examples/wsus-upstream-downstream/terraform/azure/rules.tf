@@ -72,8 +72,8 @@ locals {
       destination_address_prefixes = ["VirtualNetwork"]
       description                  = "cloudports: only declared flows; overrides the default AllowVnetInBound"
     }
-    in-icmp-downstream-to-dc = {
-      priority                                = 1619
+    in-icmp-all = {
+      priority                                = 1634
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -82,8 +82,18 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
-    in-tcp-admin-to-dc = {
-      priority                                = 3907
+    in-tcp-1433 = {
+      priority                                = 1268
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = [tostring(var.sql_port)]
+      source_application_security_groups      = ["downstream", "upstream"]
+      destination_application_security_groups = ["sql"]
+      description                             = "WSUS servers use SUSDB on the SQL Server (sql_port)"
+    }
+    in-tcp-3389_5985 = {
+      priority                                = 1990
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -92,8 +102,8 @@ locals {
       destination_application_security_groups = ["dc", "sql"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
-    in-tcp-admin-to-downstream = {
-      priority                                = 857
+    in-tcp-3389_5985_8530-8531 = {
+      priority                                = 1769
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -102,8 +112,18 @@ locals {
       destination_application_security_groups = ["downstream", "upstream"]
       description                             = "Administrators manage every server over RDP and WinRM; The WSUS administration console connects to both servers"
     }
-    in-tcp-clients-to-downstream = {
-      priority                                = 1980
+    in-tcp-53_88_135_389_445_464_3268_49152-65535 = {
+      priority                                = 3175
+      direction                               = "Inbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
+      source_application_security_groups      = ["downstream", "sql", "upstream"]
+      destination_application_security_groups = ["dc"]
+      description                             = "Domain members reach the domain controller"
+    }
+    in-tcp-8530-8531 = {
+      priority                                = 3763
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -112,28 +132,8 @@ locals {
       destination_application_security_groups = ["downstream"]
       description                             = "Clients scan for and download updates (HTTP 8530, HTTPS 8531)"
     }
-    in-tcp-downstream-to-dc = {
-      priority                                = 188
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["downstream", "sql", "upstream"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    in-tcp-downstream-to-sql = {
-      priority                                = 449
-      direction                               = "Inbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = [tostring(var.sql_port)]
-      source_application_security_groups      = ["downstream", "upstream"]
-      destination_application_security_groups = ["sql"]
-      description                             = "WSUS servers use SUSDB on the SQL Server (sql_port)"
-    }
-    in-tcp-downstream-to-upstream = {
-      priority                                = 1806
+    in-tcp-8530-8531-slot2 = {
+      priority                                = 1754
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -142,8 +142,8 @@ locals {
       destination_application_security_groups = ["upstream"]
       description                             = "The downstream server synchronizes from the upstream server (HTTP 8530, HTTPS 8531)"
     }
-    in-udp-admin-to-dc = {
-      priority                                = 1903
+    in-udp-3389 = {
+      priority                                = 799
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -152,8 +152,8 @@ locals {
       destination_application_security_groups = ["dc", "downstream", "sql", "upstream"]
       description                             = "Administrators manage every server over RDP and WinRM"
     }
-    in-udp-downstream-to-dc = {
-      priority                                = 1131
+    in-udp-53_88_123_389_464 = {
+      priority                                = 2473
       direction                               = "Inbound"
       access                                  = "Allow"
       protocol                                = "Udp"
@@ -162,8 +162,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
-    out-icmp-downstream-to-dc = {
-      priority                                = 2005
+    out-icmp-all = {
+      priority                                = 3890
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Icmp"
@@ -172,18 +172,8 @@ locals {
       destination_application_security_groups = ["dc"]
       description                             = "Domain members reach the domain controller"
     }
-    out-tcp-downstream-to-dc = {
-      priority                                = 274
-      direction                               = "Outbound"
-      access                                  = "Allow"
-      protocol                                = "Tcp"
-      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
-      source_application_security_groups      = ["downstream", "sql", "upstream"]
-      destination_application_security_groups = ["dc"]
-      description                             = "Domain members reach the domain controller"
-    }
-    out-tcp-downstream-to-sql = {
-      priority                                = 1527
+    out-tcp-1433 = {
+      priority                                = 1790
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
@@ -192,18 +182,18 @@ locals {
       destination_application_security_groups = ["sql"]
       description                             = "WSUS servers use SUSDB on the SQL Server (sql_port)"
     }
-    out-tcp-downstream-to-upstream = {
-      priority                                = 3085
+    out-tcp-53_88_135_389_445_464_3268_49152-65535 = {
+      priority                                = 1526
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Tcp"
-      destination_port_ranges                 = ["8530-8531"]
-      source_application_security_groups      = ["downstream"]
-      destination_application_security_groups = ["upstream"]
-      description                             = "The downstream server synchronizes from the upstream server (HTTP 8530, HTTPS 8531)"
+      destination_port_ranges                 = ["53", "88", "135", "389", "445", "464", "3268", "49152-65535"]
+      source_application_security_groups      = ["downstream", "sql", "upstream"]
+      destination_application_security_groups = ["dc"]
+      description                             = "Domain members reach the domain controller"
     }
-    out-tcp-upstream-to-internet = {
-      priority                           = 2260
+    out-tcp-80_443 = {
+      priority                           = 3518
       direction                          = "Outbound"
       access                             = "Allow"
       protocol                           = "Tcp"
@@ -212,8 +202,8 @@ locals {
       destination_address_prefixes       = ["0.0.0.0/0"]
       description                        = "The upstream server synchronizes with Microsoft Update on TCP 80 and 443"
     }
-    out-tcp-upstream-to-internet-v6 = {
-      priority                           = 3000
+    out-tcp-80_443-v6 = {
+      priority                           = 942
       direction                          = "Outbound"
       access                             = "Allow"
       protocol                           = "Tcp"
@@ -222,8 +212,18 @@ locals {
       destination_address_prefixes       = ["::/0"]
       description                        = "The upstream server synchronizes with Microsoft Update on TCP 80 and 443"
     }
-    out-udp-downstream-to-dc = {
-      priority                                = 3402
+    out-tcp-8530-8531 = {
+      priority                                = 962
+      direction                               = "Outbound"
+      access                                  = "Allow"
+      protocol                                = "Tcp"
+      destination_port_ranges                 = ["8530-8531"]
+      source_application_security_groups      = ["downstream"]
+      destination_application_security_groups = ["upstream"]
+      description                             = "The downstream server synchronizes from the upstream server (HTTP 8530, HTTPS 8531)"
+    }
+    out-udp-53_88_123_389_464 = {
+      priority                                = 3924
       direction                               = "Outbound"
       access                                  = "Allow"
       protocol                                = "Udp"

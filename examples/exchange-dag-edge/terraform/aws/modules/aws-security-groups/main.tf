@@ -22,8 +22,18 @@ resource "aws_security_group" "this" {
 }
 
 ################################################################################
-# Rules: one AWS rule (one sgr- ID) per map entry, keyed by the stable rule key,
-# so adding or removing one rule never touches the others.
+# Rules: one AWS rule (one sgr- ID) per map entry, keyed by what the rule is for
+# (group, direction, protocol, peer by name, first port), so adding or removing
+# one rule never touches the others, and a widened network or a grown port range
+# is an in-place update (ModifySecurityGroupRules: one write, same rule ID).
+#
+# Make before break: where a rule's key goes and another comes (a range grown
+# downwards, two ranges merged into one), the new rule must exist before the old
+# one is deleted, or the flows both carry are blocked in between. Terraform
+# deletes a key that left the map before anything else, create_before_destroy
+# or not; with create_before_destroy it deletes it only after the resources that
+# depend on the rule are updated. terraform_data.rules_applied depends on every
+# rule and changes whenever the set of rules does, so deletions come last.
 ################################################################################
 
 resource "aws_vpc_security_group_ingress_rule" "this" {
@@ -44,6 +54,7 @@ resource "aws_vpc_security_group_ingress_rule" "this" {
   tags = var.tags
 
   lifecycle {
+    create_before_destroy = true
     precondition {
       condition     = contains(keys(var.groups), each.value.group)
       error_message = "ingress_rules[\"${each.key}\"]: group \"${each.value.group}\" is not a key of var.groups."
@@ -72,6 +83,7 @@ resource "aws_vpc_security_group_egress_rule" "this" {
   tags = var.tags
 
   lifecycle {
+    create_before_destroy = true
     precondition {
       condition     = contains(keys(var.groups), each.value.group)
       error_message = "egress_rules[\"${each.key}\"]: group \"${each.value.group}\" is not a key of var.groups."
@@ -81,4 +93,12 @@ resource "aws_vpc_security_group_egress_rule" "this" {
       error_message = "egress_rules[\"${each.key}\"]: referenced_group \"${coalesce(each.value.referenced_group, "-")}\" is not a key of var.groups."
     }
   }
+}
+
+# Orders deletions after creations and updates (see above); holds nothing else.
+resource "terraform_data" "rules_applied" {
+  input = sort(concat(
+    [for rule in aws_vpc_security_group_ingress_rule.this : rule.id],
+    [for rule in aws_vpc_security_group_egress_rule.this : rule.id],
+  ))
 }
