@@ -281,3 +281,25 @@ def test_plan_explain_leaves_kept_rules_out(tmp_path: Path, capsys: Any, vpc: st
     kept = _write(tmp_path, "kept.yaml", _edited(targets={"aws": {"unmanaged": [key]}}))
     _, planned = _live(capsys, "plan", kept, vpc)
     assert planned["changes"] == [] and planned["traffic"] == [] and [k["name"] for k in planned["kept"]] == [key]
+
+
+def test_live_azure_against_the_spec_shows_what_a_hand_edit_opened(arm: Any, capsys: Any) -> None:
+    from tests.support.azure_live import DISTRIBUTED, add_subnets, sdk_client
+
+    add_subnets(arm, DISTRIBUTED)
+    assert main(["apply", str(DISTRIBUTED), "-t", "azure", "--auto-approve"]) == 0
+    capsys.readouterr()
+    code, document = _diff(capsys, DISTRIBUTED, "--live", "-t", "azure")
+    assert code == 0 and document["changes"] == []
+    sdk = sdk_client(arm)
+    halves = [r for r in sdk.security_rules.list("rg-d365dist", "d365dist-nsg") if "3268" in str(r.name)]
+    for rule in sorted(halves, key=lambda r: r.direction != "Inbound"):  # inbound first
+        rule.destination_port_ranges = [*rule.destination_port_ranges, "3306"]  # by hand: MySQL on the dc
+        sdk.security_rules.begin_create_or_update("rg-d365dist", "d365dist-nsg", rule.name, rule).result()
+        if rule.direction == "Inbound":  # strict egress: the inbound half alone opens nothing
+            assert _diff(capsys, DISTRIBUTED, "--live", "-t", "azure")[0] == 0
+    code, document = _diff(capsys, DISTRIBUTED, "--live", "-t", "azure")
+    opened = {(c["source"], c["destination"], c["traffic"]) for c in document["changes"] if c["change"] == "opened"}
+    assert code == 2 and opened and all(dst == "dc" and traffic == "tcp/3306" for _src, dst, traffic in opened)
+    assert {src for src, _dst, _traffic in opened} >= {"web", "sql"}
+    assert all(c["change"] == "opened" for c in document["changes"])
