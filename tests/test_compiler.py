@@ -276,7 +276,7 @@ def test_sensitive_ports_from_the_internet_are_errors(tmp_path: Path, risky, pro
     with pytest.raises(SpecError) as exc:
         compile_topology(load_topology(path))
     text = str(exc.value)
-    assert f"{services_loc(path)}: error: {what} ({proto}/{port}) open to 'internet' (any address) on web, sql" in text
+    assert f"{services_loc(path)}: error: {what} ({proto}/{port}) open to 'internet' (any address) on sql, web" in text
     assert "allow_exposure" in text
     # an explicit, documented acceptance turns the error off
     accepted = lint_spec(tmp_path, "internet", f"[{proto}/{port}]", '    allow_exposure: "lab, torn down nightly"\n')

@@ -235,3 +235,71 @@ def test_sarif_reports_the_new_exposures_at_the_new_spec(tmp_path: Path, capsys:
     assert place["artifactLocation"]["uri"] == "b.yaml" and place["region"]["startLine"] > 1
     assert main(["diff", str(new), str(new), "-f", "sarif"]) == 0
     assert json.loads(capsys.readouterr().out)["runs"][0]["results"] == []
+
+
+def _group_id(ec2: Any, vpc: str, role: str) -> str:
+    groups = ec2.describe_security_groups(Filters=[{"Name": "vpc-id", "Values": [vpc]}])["SecurityGroups"]
+    tag = {"Key": "cloudports:role", "Value": role}
+    return next(g["GroupId"] for g in groups if tag in g.get("Tags", []))
+
+
+def _live(capsys: Any, command: str, spec: Path, vpc: str, *more: str) -> tuple[int, dict[str, Any]]:
+    code = main([command, str(spec), "-t", "aws", "--vpc-id", vpc, "--explain", "-f", "json", *more])
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_plan_and_drift_explain_the_traffic(tmp_path: Path, capsys: Any, vpc: str, ec2: Any) -> None:
+    spec = _write(tmp_path, "spec.yaml", LAB)
+    assert main(["apply", str(spec), "-t", "aws", "--vpc-id", vpc, "--auto-approve"]) == 0
+    capsys.readouterr()
+    wider = _write(tmp_path, "wider.yaml", _edited(networks={"office": {"ipv4": ["10.1.0.0/23"]}}))
+    _, planned = _live(capsys, "plan", wider, vpc)
+    assert planned["changes"] and _rows({"changes": planned["traffic"]}) == {
+        ("opened", "10.1.1.0/24 (office)", "web", "tcp/443")
+    }
+    rule = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.1.0.0/24"}]}
+    ec2.authorize_security_group_ingress(GroupId=_group_id(ec2, vpc, "db"), IpPermissions=[rule])
+    code, drifted = _live(capsys, "drift", spec, vpc)
+    assert code == 2 and _rows({"changes": drifted["traffic"]}) == {("opened", "10.1.0.0/24 (office)", "db", "tcp/22")}
+    _, planned = _live(capsys, "plan", spec, vpc)  # apply would close what the hand-made rule opened
+    assert _rows({"changes": planned["traffic"]}) == {("closed", "10.1.0.0/24 (office)", "db", "tcp/22")}
+    assert main(["plan", str(spec), "-t", "aws", "--vpc-id", vpc, "--explain"]) == 0
+    text = capsys.readouterr().out
+    assert "traffic apply would open and close: 0 opened, 1 closed" in text and "db: tcp/22" in text
+    assert main(["plan", str(spec), str(spec), "-t", "aws", "--vpc-id", vpc, "--explain"]) == 1
+    assert "--explain reads one spec" in capsys.readouterr().err
+
+
+def test_plan_explain_leaves_kept_rules_out(tmp_path: Path, capsys: Any, vpc: str, ec2: Any) -> None:
+    spec = _write(tmp_path, "spec.yaml", LAB)
+    assert main(["apply", str(spec), "-t", "aws", "--vpc-id", vpc, "--auto-approve"]) == 0
+    rule = {"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.1.0.0/24"}]}
+    ec2.authorize_security_group_ingress(GroupId=_group_id(ec2, vpc, "db"), IpPermissions=[rule])
+    capsys.readouterr()
+    _, drifted = _live(capsys, "drift", spec, vpc)
+    key = next(c["name"] for c in drifted["changes"] if c["action"] == "remove")
+    kept = _write(tmp_path, "kept.yaml", _edited(targets={"aws": {"unmanaged": [key]}}))
+    _, planned = _live(capsys, "plan", kept, vpc)
+    assert planned["changes"] == [] and planned["traffic"] == [] and [k["name"] for k in planned["kept"]] == [key]
+
+
+def test_live_azure_against_the_spec_shows_what_a_hand_edit_opened(arm: Any, capsys: Any) -> None:
+    from tests.support.azure_live import DISTRIBUTED, add_subnets, sdk_client
+
+    add_subnets(arm, DISTRIBUTED)
+    assert main(["apply", str(DISTRIBUTED), "-t", "azure", "--auto-approve"]) == 0
+    capsys.readouterr()
+    code, document = _diff(capsys, DISTRIBUTED, "--live", "-t", "azure")
+    assert code == 0 and document["changes"] == []
+    sdk = sdk_client(arm)
+    halves = [r for r in sdk.security_rules.list("rg-d365dist", "d365dist-nsg") if "3268" in str(r.name)]
+    for rule in sorted(halves, key=lambda r: r.direction != "Inbound"):  # inbound first
+        rule.destination_port_ranges = [*rule.destination_port_ranges, "3306"]  # by hand: MySQL on the dc
+        sdk.security_rules.begin_create_or_update("rg-d365dist", "d365dist-nsg", rule.name, rule).result()
+        if rule.direction == "Inbound":  # strict egress: the inbound half alone opens nothing
+            assert _diff(capsys, DISTRIBUTED, "--live", "-t", "azure")[0] == 0
+    code, document = _diff(capsys, DISTRIBUTED, "--live", "-t", "azure")
+    opened = {(c["source"], c["destination"], c["traffic"]) for c in document["changes"] if c["change"] == "opened"}
+    assert code == 2 and opened and all(dst == "dc" and traffic == "tcp/3306" for _src, dst, traffic in opened)
+    assert {src for src, _dst, _traffic in opened} >= {"web", "sql"}
+    assert all(c["change"] == "opened" for c in document["changes"])

@@ -237,3 +237,19 @@ def test_emit_check_runs_fmt_and_validate(tmp_path: Path, capsys) -> None:
     assert "terraform fmt -check: ok" in text
     assert "terraform validate: ok" in text or "validate skipped" in text
     assert not (tmp_path / ".terraform").exists(), "--check must not leave terraform's working files behind"
+
+
+def test_a_check_of_another_target_leaves_this_targets_terraform_config_alone(tmp_path: Path, monkeypatch) -> None:
+    """Regression: `emit --check` of an Azure root (no provider mirror) rewrote the one per-user CLI config while an
+    AWS check's `terraform init` was reading it, which then looked for the registry and failed."""
+    from cloudports.emit.terraform_cli import default_cli_config
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    mirror = tmp_path / "mirror" / "registry.terraform.io" / "hashicorp" / "aws" / "5.100.0" / "linux_amd64"
+    mirror.mkdir(parents=True)
+    (mirror / "terraform-provider-aws_v5.100.0_x5").write_text("")
+    monkeypatch.setenv("CLOUDPORTS_TF_PLUGIN_MIRROR", str(tmp_path / "mirror"))
+    aws = default_cli_config("aws")
+    other = default_cli_config(None)
+    assert aws.path != other.path
+    assert "filesystem_mirror" in aws.path.read_text() and "filesystem_mirror" not in other.path.read_text()

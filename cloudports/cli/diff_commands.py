@@ -9,7 +9,7 @@ import tempfile
 from contextlib import ExitStack
 from io import BytesIO
 from pathlib import Path, PurePosixPath
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -30,7 +30,9 @@ from cloudports.targets import registry
 
 if TYPE_CHECKING:  # loaded when the command runs (cloudports --help stays quick)
     from cloudports.compile import CompiledPolicy
-    from cloudports.query.change import View
+    from cloudports.live.backend import Backend
+    from cloudports.query.change import Change, View
+    from cloudports.targets.base import Target
 
 UNCHANGED, CHANGED = 0, 2
 
@@ -143,6 +145,20 @@ def new_exposures(before: CompiledPolicy, after: CompiledPolicy) -> list[Diagnos
 
     known = {what(d) for d in before.warnings if d.rule == RISKY_PORT}
     return [d for d in after.warnings if d.rule == RISKY_PORT and what(d) not in known]
+
+
+def live_traffic(policy: CompiledPolicy, target: Target[Any, Any], backend: Backend, drift: bool) -> list[Change]:
+    """--explain of plan (live now -> what apply leaves) and of drift (what the spec asks -> live now)."""
+    from cloudports.query.change import View, find_changes
+
+    live = backend.read_state()
+    planned = target.planned_state(target.build(policy), live)
+
+    def view(state: Any) -> View:
+        return View(policy.topology, target.reachability(state), lambda probe: target.explain(state, probe))
+
+    before, after = (view(planned), view(live)) if drift else (view(live), view(planned))
+    return find_changes(target.name, before, after)
 
 
 def _live_and_new() -> CloudportsError:

@@ -14,6 +14,8 @@ from cloudports.cli import common
 from cloudports.errors import Diagnostic
 
 if TYPE_CHECKING:
+    from rich.console import Console
+
     from cloudports.query.change import Change
 
 
@@ -77,6 +79,19 @@ def _text(outcome: Outcome) -> None:
                 for label, reasons in (("before", change.before), ("after", change.after)):
                     for reason in reasons:
                         _say(f"      {label}: {reason}")
+
+
+def render_traffic(changes: list[Change], heading: str, console: Console) -> None:
+    """--explain of plan and drift: the rows, after the plan's table."""
+    console.print("")
+    console.print(f"{heading}: {_count(changes)}", markup=False, highlight=False, style="red" if changes else "green")
+    for opened, rows in _by_direction(changes):
+        console.print("opened" if opened else "closed", markup=False, highlight=False)
+        for change in rows:
+            reasons = change.after if opened else change.before
+            console.print(f"  {change.source} -> {change.destination}: {change.traffic}", markup=False, highlight=False)
+            for reason in reasons:
+                console.print(f"      {reason}", markup=False, highlight=False)
 
 
 # ------------------------------------------------------------------------------------------------ json

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
@@ -27,8 +27,10 @@ from cloudports.targets import registry
 if TYPE_CHECKING:
     from rich.console import Console
 
+    from cloudports.compile import CompiledPolicy
     from cloudports.live.backend import Backend
     from cloudports.live.plan import Command, Plan
+    from cloudports.targets.base import Target
 
 
 def _plan(backend: Backend) -> Plan:
@@ -51,7 +53,13 @@ AdoptOpt = Annotated[bool, typer.Option("--adopt", help="Take over same-name res
 AutoApproveOpt = Annotated[bool, typer.Option("--auto-approve", help="Do not ask for confirmation")]
 
 
-def _backend(
+ExplainOpt = Annotated[
+    bool,
+    typer.Option("--explain", help="Also the traffic the plan opens and closes (drift: what live opens or closes)"),
+]
+
+
+def _opened(
     spec: Path,
     target: str,
     var: list[str] | None,
@@ -59,10 +67,53 @@ def _backend(
     given: TargetOptions,
     adopt: bool = False,
     show_widening: bool = True,  # drift: what a target widens is no drift (common.for_target)
-) -> Backend:
+) -> tuple[CompiledPolicy, Target[Any, Any], Backend]:
     policy = compile_policy(spec, var, phase)
     chosen = for_target(policy, target, show_widening)
-    return chosen.open_backend(policy, options_for(chosen, given), adopt)
+    return policy, chosen, chosen.open_backend(policy, options_for(chosen, given), adopt)
+
+
+def _backend(
+    spec: Path,
+    target: str,
+    var: list[str] | None,
+    phase: str | None,
+    given: TargetOptions,
+    adopt: bool = False,
+    show_widening: bool = True,
+) -> Backend:
+    return _opened(spec, target, var, phase, given, adopt, show_widening)[2]
+
+
+def _read_one(
+    command: Literal["plan", "drift"],
+    opened: tuple[CompiledPolicy, Target[Any, Any], Backend],
+    fmt: Format,
+    explain: bool,
+) -> Plan:
+    """Read one spec's plan (or drift) and show it; with --explain also the traffic it opens and closes."""
+    policy, chosen, backend = opened
+    result = _read(backend, _plan)
+    changes = None
+    if explain:
+        from cloudports.cli.diff_commands import live_traffic
+
+        changes = live_traffic(policy, chosen, backend, drift=command == "drift")
+        result.traffic = [c.as_dict() for c in changes]
+    _print_plan(result, fmt, command)
+    if changes is not None and fmt is not Format.json:
+        from cloudports.cli.diff_render import render_traffic
+
+        heading = "traffic apply would open and close" if command == "plan" else "traffic live opens and closes"
+        render_traffic(changes, heading, common.out)
+    return result
+
+
+def _one_spec(specs: list[Path], explain: bool) -> Path | None:
+    one = _single(specs)
+    if explain and one is None:
+        raise CloudportsError([Diagnostic(None, "--explain reads one spec", "name one spec file")])
+    return one
 
 
 def _read(backend: Backend, reading: Callable[[Backend], Plan]) -> Plan:
@@ -193,19 +244,19 @@ def plan(
     var: VarOpt = None,
     phase: PhaseOpt = None,
     adopt: AdoptOpt = False,
+    explain: ExplainOpt = False,
     *,
     target_options: TargetOptions,
 ) -> None:
     """Show what `apply` would change in the live cloud (several specs: one row each)."""
-    one = _single(spec)
+    one = _one_spec(spec, explain)
     if one is None:
         from cloudports.live.fleet import spec_files
 
         opened = lambda s: _backend(s, target, var, phase, target_options, adopt)  # noqa: E731
         failed, differs = _fleet("plan", spec_files(spec), fmt, opened)
         raise typer.Exit(1 if failed else 2 if differs and detailed_exitcode else 0)
-    result = _read(_backend(one, target, var, phase, target_options, adopt), _plan)
-    _print_plan(result, fmt, "plan")
+    result = _read_one("plan", _opened(one, target, var, phase, target_options, adopt), fmt, explain)
     if detailed_exitcode and not result.empty:
         raise typer.Exit(2)
 
@@ -241,20 +292,21 @@ def drift(
     fmt: FormatOpt = Format.table,
     var: VarOpt = None,
     phase: PhaseOpt = None,
+    explain: ExplainOpt = False,
     *,
     target_options: TargetOptions,
 ) -> None:
     """Compare live rules with the spec (several specs or folders: one row each). Exit 0 in sync, 2 drift,
     1 error."""
-    one = _single(spec)
+    one = _one_spec(spec, explain)
     if one is None:
         from cloudports.live.fleet import spec_files
 
         opened = lambda s: _backend(s, target, var, phase, target_options, show_widening=False)  # noqa: E731
         failed, differs = _fleet("drift", spec_files(spec), fmt, opened)
         raise typer.Exit(1 if failed else 2 if differs else 0)
-    result = _read(_backend(one, target, var, phase, target_options, show_widening=False), _plan)
-    _print_plan(result, fmt, "drift")
+    found = _opened(one, target, var, phase, target_options, show_widening=False)
+    result = _read_one("drift", found, fmt, explain)
     if not result.empty:
         raise typer.Exit(2)
 

@@ -10,6 +10,7 @@ Used by `cloudports emit --check`, and by the test suite (tests/support/terrafor
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import subprocess
@@ -83,7 +84,8 @@ def link_mirror_into_cache(mirror: Path, cache_dir: Path) -> list[Path]:
         link = cache_dir / platform_dir.relative_to(mirror)
         link.parent.mkdir(parents=True, exist_ok=True)
         if not link.exists():
-            link.symlink_to(platform_dir.resolve(), target_is_directory=True)
+            with contextlib.suppress(FileExistsError):  # another cloudports linked it meanwhile
+                link.symlink_to(platform_dir.resolve(), target_is_directory=True)
         links.append(link)
     return links
 
@@ -107,13 +109,21 @@ def write_cli_config(directory: Path, mirror: Path | None, include: Iterable[str
         "disable_checkpoint                          = true\n"
     )
     path = directory / "terraform.rc"
-    path.write_text(text)
+    # Written aside and renamed into place: the per-user file is shared, and a Terraform started by another
+    # cloudports at the same moment must never read it half written (it would then look for the registry).
+    partial = path.with_name(f"{path.name}.{os.getpid()}")
+    partial.write_text(text)
+    partial.replace(path)
     return TerraformCliConfig(path=path, mirror=mirror, plugin_cache_dir=cache_dir)
 
 
 def default_cli_config(provider: str | None) -> TerraformCliConfig:
-    """A per-user CLI config under the cache directory (XDG_CACHE_HOME), pointing at the provider's mirror."""
-    directory = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "cloudports" / "terraform"
+    """A per-user CLI config under the cache directory (XDG_CACHE_HOME), pointing at the provider's mirror.
+
+    One per provider: an `emit --check` of another target at the same moment writes its own file, never this one
+    (an Azure check, which has no mirror, would otherwise take the AWS check's mirror away mid-run)."""
+    cache = Path(os.environ.get("XDG_CACHE_HOME", "~/.cache")).expanduser() / "cloudports" / "terraform"
+    directory = cache / (provider or "no-provider")
     return write_cli_config(directory, find_provider_mirror(provider) if provider else None)
 
 

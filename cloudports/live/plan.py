@@ -63,6 +63,9 @@ class Plan:
     changes: list[Change] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # things left alone on purpose, warnings
     kept: list[Kept] = field(default_factory=list)  # live rules the spec keeps without managing them
+    # --explain: the traffic the plan opens and closes (plan), or that live differs by (drift), one dict per row
+    # (query/change.py's Change.as_dict); None when not asked for, and then not in the JSON document.
+    traffic: list[dict[str, Any]] | None = None
 
     @property
     def empty(self) -> bool:
@@ -90,7 +93,7 @@ class Plan:
             "notes": [*self.notes, *(n for n in (done.notes if done else ()) if n not in self.notes)],
             "kept": [asdict(k) for k in self.kept],
             "applied": applied,
-        }
+        } | ({} if self.traffic is None else {"traffic": self.traffic})
 
     def to_json(self, command: Command = "plan", done: Plan | None = None) -> str:
         return json.dumps(self.to_dict(command, done), indent=2, sort_keys=True, default=str)
