@@ -61,6 +61,19 @@ def pytest_report_header(config: pytest.Config) -> str:
     return "cloudports: the full run" if full else "cloudports: the quick run (`--full` adds the tests marked slow)"
 
 
+@pytest.fixture(autouse=True)
+def _consoles_of_this_test(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Each test's commands print as they would into a pipe, and get consoles made in the test's own environment,
+    as each command does in a process of its own. pytest-xdist sets COLUMNS=80 in its workers, and a console
+    cached from an earlier test keeps the width that test set: either would wrap this test's tables (and cut the
+    rule keys it looks for) only when the suite runs in parallel. A test that wants a width sets COLUMNS itself."""
+    from cloudports.cli import common
+
+    monkeypatch.delenv("COLUMNS", raising=False)
+    common._out.cache_clear()
+    common._err.cache_clear()
+
+
 # --------------------------------------------------------------------------------------------------
 # Terraform CLI
 # --------------------------------------------------------------------------------------------------

@@ -96,8 +96,8 @@ def test_azure_port_entries_follow_the_variable(tmp_path: Path) -> None:
     out = _emit(tmp_path, "azure")
     rules = _locals(out)["security_rules"]
     ports = {name: r["destination_port_ranges"] for name, r in rules.items()}
-    assert ports["in-tcp-corp-to-web"] == ["443", "${tostring(var.web_port)}"]
-    assert ports["in-tcp-corp-to-app"] == ["8443-8444"]
+    assert ports["in-tcp-443_8080"] == ["443", "${tostring(var.web_port)}"]
+    assert ports["in-tcp-8443-8444"] == ["8443-8444"]
     assert set(_variables(out)) >= {"web_port", "api_port"}
 
 
@@ -121,7 +121,7 @@ def test_azure_root_plans_the_value_a_user_gives(tf_mirror_cli_config: Terraform
         return {a: r["destination_port_ranges"] for a, r, _ in planned(plan, "azurerm_network_security_rule")}
 
     assert web_ports(default).keys() == web_ports(changed).keys()  # same rule names, whatever the value
-    rule = 'module.nsg.azurerm_network_security_rule.this["in-tcp-corp-to-web"]'
+    rule = 'module.nsg.azurerm_network_security_rule.this["in-tcp-443_8080"]'
     assert sorted(web_ports(default)[rule]) == ["443", "8080"] and sorted(web_ports(changed)[rule]) == ["443", "5555"]
 
 

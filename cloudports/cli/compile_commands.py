@@ -44,7 +44,10 @@ class ValidateFormat(StrEnum):
 @gc_paused()
 def validate(
     specs: Annotated[
-        list[Path], typer.Argument(help="Topology spec(s) (YAML); several are checked one by one", show_default=False)
+        list[Path],
+        typer.Argument(
+            help="Topology spec(s) (YAML); several are checked one by one", metavar="SPEC", show_default=False
+        ),
     ],
     target: Annotated[
         list[str] | None,

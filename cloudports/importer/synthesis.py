@@ -67,6 +67,12 @@ def _egress_for(half: Half, egress: list[Half]) -> tuple[list[Half], bool]:
     return found, any(e.peer.kind == "role" for e in found)
 
 
+def _both_families(wide: list[Half], port: PortSpec) -> bool:
+    """Whether egress halves towards a /0 let the port's traffic out over every family it travels in."""
+    have = {6 if ":" in half.peer.value else 4 for half in wide}
+    return {family for family in (4, 6) if port.applies_to(family)} <= have
+
+
 def _pair_role_halves(
     halves: list[Half], wide: list[Half], entries: dict[FlowKey, set[PortSpec]], notes: list[str], exact: bool
 ) -> None:
@@ -80,6 +86,15 @@ def _pair_role_halves(
         match, named = _egress_for(half, egress + wide)
         if not match:
             notes.append(f"{_rule_text(half)} has no egress rule on {src} to match: {alone}")
+            continue
+        if not named and exact and not _both_families(match, half.port):
+            # a spec's role-to-role flow holds over both families: it would open the one the lab's egress closes
+            family = "IPv4" if any(":" not in e.peer.value for e in match) else "IPv6"
+            notes.append(
+                f"{_rule_text(half)} passes only over {family} ({src}'s egress to {match[0].peer.value}): "
+                "a role-to-role flow would open the other family; kept as it is"
+            )
+            used.update(match)
             continue
         if not named and not exact:
             notes.append(

@@ -290,6 +290,9 @@ def verify_topology(topology: Topology, sides: list[Side]) -> Report:
         # rules that verify can only approximate (e.g. limited to some source ports) are differences, not silence
         inexact: list[tuple[str, str, str, str]] = getattr(side.reach, "inexact", list)()
         report.differences += [Difference(side.name, a, b, what, side.name, (why,)) for a, b, what, why in inexact]
+        # rules the spec keeps unmanaged that are gone: what they admitted no longer passes
+        for src, dst, traffic, why in getattr(side.reach, "kept_but_gone", list)():
+            report.differences.append(Difference(side.name, src, dst, traffic, "spec", (f"{side.name}: {why}",)))
         # rules whose peers are machines no spec names (another group, a prefix list): differences, with the rule
         for src, dst, traffic, why in getattr(side.reach, "unknown_admits", list)():
             report.differences.append(Difference(side.name, src, dst, traffic, side.name, (f"{side.name}: {why}",)))

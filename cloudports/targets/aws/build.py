@@ -69,21 +69,26 @@ def _covers(wide: SgRule, narrow: SgRule) -> bool:
     return wide.from_port == -1 or (wide.from_port == narrow.from_port and wide.to_port in (-1, narrow.to_port))
 
 
+def _families(rule: SgRule) -> tuple[int, ...]:
+    """The address families a group-reference rule admits traffic over (machines are dual-stack)."""
+    return {"icmp": (4,), "icmpv6": (6,), "58": (6,), "1": (4,)}.get(rule.ip_protocol, (4, 6))
+
+
 def _egress_already_allowed(rules: dict[str, SgRule]) -> list[str]:
-    """Strict egress: the keys of role-to-role egress rules that the same group's egress to a whole address family
-    (0.0.0.0/0 or ::/0, which hold every machine) already admits. Writing them would add nothing a flow needs
-    (a role-to-role flow holds over either family) and would only spend the group's rule quota; adopting a lab
-    whose groups let everything out over one family must not open the other."""
-    wide: dict[str, list[SgRule]] = {}
+    """Strict egress: the keys of role-to-role egress rules that the same group's egress to whole address families
+    (0.0.0.0/0 and ::/0, which hold every machine) already admits, over every family the rule carries traffic in.
+    Writing them would add nothing a flow needs and would only spend the group's rule quota. A /0 of one family
+    alone does not stand for a group reference: the machines talk over the other family too."""
+    wide: dict[tuple[str, int], list[SgRule]] = {}
     for rule in rules.values():
         if rule.direction == "egress" and (rule.cidr_ipv4 or rule.cidr_ipv6 or "").endswith("/0"):
-            wide.setdefault(rule.group, []).append(rule)
+            wide.setdefault((rule.group, 4 if rule.cidr_ipv4 else 6), []).append(rule)
     return [
         key
         for key, rule in rules.items()
         if rule.direction == "egress"
         and rule.referenced_group
-        and any(_covers(w, rule) for w in wide.get(rule.group, ()))
+        and all(any(_covers(w, rule) for w in wide.get((rule.group, f), ())) for f in _families(rule))
     ]
 
 

@@ -165,6 +165,14 @@ class AwsReachability:
             found += [(*ends, describe(axis, span), why) for axis, span in rule_space(rule).pieces()]
         return found
 
+    def kept_but_gone(self) -> list[tuple[str, str, str, str]]:
+        """(source, destination, traffic, why) for each rule the spec keeps unmanaged that the live state lacks:
+        what it let through no longer passes, a decision changed that no managed rule shows."""
+        return [
+            (key.split("/")[0], "", key, "the spec keeps this rule unmanaged (targets.aws.unmanaged), but it is gone")
+            for key in sorted(self.state.unmanaged - self.state.rules.keys())
+        ]
+
     def platform(self, src: Point, dst: Point, family: int) -> Space:
         """Nothing passes a security group but by its rules; what only unmanaged rules admit is told apart."""
         if self.managed is None:
