@@ -303,3 +303,33 @@ def test_live_azure_against_the_spec_shows_what_a_hand_edit_opened(arm: Any, cap
     assert code == 2 and opened and all(dst == "dc" and traffic == "tcp/3306" for _src, dst, traffic in opened)
     assert {src for src, _dst, _traffic in opened} >= {"web", "sql"}
     assert all(c["change"] == "opened" for c in document["changes"])
+
+
+def test_azure_plan_explain_keeps_what_the_spec_keeps(arm: Any, capsys: Any, tmp_path: Path) -> None:
+    from tests.support.azure_live import DISTRIBUTED, add_subnets, sdk_client, sdk_rule
+
+    add_subnets(arm, DISTRIBUTED)
+    assert main(["apply", str(DISTRIBUTED), "-t", "azure", "--auto-approve"]) == 0
+    ssh = sdk_rule(
+        priority=150,
+        direction="Inbound",
+        protocol="Tcp",
+        destination_port_range="22",
+        source_address_prefix="10.99.0.0/24",
+        destination_address_prefix="*",
+    )
+    sdk_client(arm).security_rules.begin_create_or_update("rg-d365dist", "d365dist-nsg", "allow-ssh", ssh).result()
+    capsys.readouterr()
+    code = main(["drift", str(DISTRIBUTED), "-t", "azure", "--explain", "-f", "json"])
+    drifted = json.loads(capsys.readouterr().out)
+    assert code == 2 and drifted["traffic"] and {c["change"] for c in drifted["traffic"]} == {"opened"}
+    assert {c["traffic"] for c in drifted["traffic"]} == {"tcp/22"}
+    spec = yaml.safe_load(DISTRIBUTED.read_text())
+    spec["targets"]["azure"]["unmanaged"] = [{"nsg": "d365dist-nsg", "rule": "allow-ssh"}]
+    kept = _write(tmp_path, "kept.yaml", spec)
+    assert main(["plan", str(kept), "-t", "azure", "--explain", "-f", "json"]) == 0
+    planned = json.loads(capsys.readouterr().out)
+    assert planned["changes"] == [] and planned["traffic"] == []
+    assert main(["plan", str(DISTRIBUTED), "-t", "azure", "--explain", "-f", "json"]) == 0
+    closing = json.loads(capsys.readouterr().out)
+    assert {(c["change"], c["traffic"]) for c in closing["traffic"]} == {("closed", "tcp/22")}

@@ -152,7 +152,7 @@ def live_traffic(policy: CompiledPolicy, target: Target[Any, Any], backend: Back
     from cloudports.query.change import View, find_changes
 
     live = backend.read_state()
-    planned = target.planned_state(target.build(policy), live)
+    planned = target.planned_state(policy, live)
 
     def view(state: Any) -> View:
         return View(policy.topology, target.reachability(state), lambda probe: target.explain(state, probe))

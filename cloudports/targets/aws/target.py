@@ -58,7 +58,8 @@ class AwsTarget(Target[AwsSettings, AwsState]):
         compiled = self.build(policy).rules
         return sorted(key for key in lab.live_rules if key not in compiled)
 
-    def planned_state(self, desired: AwsState, live: AwsState) -> AwsState:
+    def planned_state(self, policy: CompiledPolicy, live: AwsState) -> AwsState:
+        desired = self.build(policy)
         kept = {key: live.rules[key] for key in desired.unmanaged if key in live.rules}
         # the VPC's address families are the live ones: traffic of a family the VPC lacks is neither opened nor closed
         return dataclasses.replace(desired, rules={**desired.rules, **kept}, ipv6=live.ipv6)

@@ -14,10 +14,11 @@ from cloudports.targets.azure.apply import Applier
 from cloudports.targets.azure.arm import BUSY_MAX_WAIT, ArmSettings, network_client, resolve_settings
 from cloudports.targets.azure.build import build_azure
 from cloudports.targets.azure.diff import destroy_diff, diff
-from cloudports.targets.azure.model import AzureState, LiveState, NsgRule
+from cloudports.targets.azure.model import AzureState, LiveState
 from cloudports.targets.azure.priorities import records
 from cloudports.targets.azure.read import Reader
 from cloudports.targets.azure.settings import AzureSettings
+from cloudports.targets.azure.unmanaged import listed_rules
 from cloudports.targets.ownership import NameConflicts, conflicts_mode
 
 
@@ -49,19 +50,12 @@ class AzureBackend:
         if live is None:
             return build_azure(self.policy, self.settings)
         recorded = {nsg.name: records(nsg.rules.values()) for nsg in live.state.nsgs.values()}
-        kept = self._kept(live)
+        kept = listed_rules(self.settings, live.state.nsgs.values())
         rules = {
             nsg.name: [r for r in nsg.rules.values() if r.name not in kept.get(nsg.name, {})]
             for nsg in live.state.nsgs.values()
         }  # kept rules are no one's previous rule: their names stay theirs
         return build_azure(self.policy, self.settings, live.priorities, recorded, rules, kept)
-
-    def _kept(self, live: LiveState) -> dict[str, dict[str, NsgRule]]:
-        """NSG name -> the live rules targets.azure.unmanaged keeps in it, as they are."""
-        return {
-            nsg.name: {name: rule for name, rule in nsg.rules.items() if name.lower() in self.settings.kept(nsg.name)}
-            for nsg in live.state.nsgs.values()
-        }
 
     def read(
         self,

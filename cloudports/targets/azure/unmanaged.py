@@ -13,7 +13,8 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Iterable
 
-from cloudports.targets.azure.model import NsgRule
+from cloudports.targets.azure.model import Nsg, NsgRule
+from cloudports.targets.azure.settings import AzureSettings
 
 _EVERYONE = ("*", "VirtualNetwork")
 KNOWN_TAGS = ("Internet", "VirtualNetwork", "AzureLoadBalancer")  # networks of their own (targets.azure.service_tags)
@@ -119,3 +120,11 @@ def kept_rules(rules: Iterable[NsgRule], roles: set[str], structural: set[str]) 
             where = "above" if near.priority < rule.priority else "below"
             kept[rule.name] = f"shares traffic with the deny {near.name} {where} it (their order decides it)"
     return kept
+
+
+def listed_rules(settings: AzureSettings, nsgs: Iterable[Nsg]) -> dict[str, dict[str, NsgRule]]:
+    """NSG name -> the live rules targets.azure.unmanaged keeps in it, as they are."""
+    return {
+        nsg.name: {name: rule for name, rule in nsg.rules.items() if name.lower() in settings.kept(nsg.name)}
+        for nsg in nsgs
+    }
