@@ -73,18 +73,6 @@ def _opened(
     return policy, chosen, chosen.open_backend(policy, options_for(chosen, given), adopt)
 
 
-def _backend(
-    spec: Path,
-    target: str,
-    var: list[str] | None,
-    phase: str | None,
-    given: TargetOptions,
-    adopt: bool = False,
-    show_widening: bool = True,
-) -> Backend:
-    return _opened(spec, target, var, phase, given, adopt, show_widening)[2]
-
-
 def _read_one(
     command: Literal["plan", "drift"],
     opened: tuple[CompiledPolicy, Target[Any, Any], Backend],
@@ -253,7 +241,7 @@ def plan(
     if one is None:
         from cloudports.live.fleet import spec_files
 
-        opened = lambda s: _backend(s, target, var, phase, target_options, adopt)  # noqa: E731
+        opened = lambda s: _opened(s, target, var, phase, target_options, adopt)[2]  # noqa: E731
         failed, differs = _fleet("plan", spec_files(spec), fmt, opened)
         raise typer.Exit(1 if failed else 2 if differs and detailed_exitcode else 0)
     result = _read_one("plan", _opened(one, target, var, phase, target_options, adopt), fmt, explain)
@@ -274,7 +262,7 @@ def apply(
     target_options: TargetOptions,
 ) -> None:
     """Make the live cloud match the spec (shows the plan and asks first)."""
-    backend = _backend(spec, target, var, phase, target_options, adopt)
+    backend = _opened(spec, target, var, phase, target_options, adopt)[2]
     done = _carry_out("apply", _read(backend, _plan), backend.apply, fmt, auto_approve)
     if done is None:
         return
@@ -302,7 +290,7 @@ def drift(
     if one is None:
         from cloudports.live.fleet import spec_files
 
-        opened = lambda s: _backend(s, target, var, phase, target_options, show_widening=False)  # noqa: E731
+        opened = lambda s: _opened(s, target, var, phase, target_options, show_widening=False)[2]  # noqa: E731
         failed, differs = _fleet("drift", spec_files(spec), fmt, opened)
         raise typer.Exit(1 if failed else 2 if differs else 0)
     found = _opened(one, target, var, phase, target_options, show_widening=False)
