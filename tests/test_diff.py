@@ -333,3 +333,16 @@ def test_azure_plan_explain_keeps_what_the_spec_keeps(arm: Any, capsys: Any, tmp
     assert main(["plan", str(DISTRIBUTED), "-t", "azure", "--explain", "-f", "json"]) == 0
     closing = json.loads(capsys.readouterr().out)
     assert {(c["change"], c["traffic"]) for c in closing["traffic"]} == {("closed", "tcp/22")}
+
+
+def test_moving_a_role_to_another_subnet_changes_no_traffic_on_azure(tmp_path: Path, capsys: Any) -> None:
+    from tests.test_azure_split import spec_data
+
+    before = _write(tmp_path, "a.yaml", spec_data())
+    moved = _write(tmp_path, "b.yaml", spec_data([{"front": ["web", "app"]}, {"back": ["db"]}]))
+    code, document = _diff(capsys, before, moved, "-t", "azure")
+    assert code == 0 and document["changes"] == []  # the rules move between NSGs, the decisions stay
+    narrowed = spec_data([{"front": ["web", "app"]}, {"back": ["db"]}])
+    narrowed["flows"][2]["services"] = ["tcp/5433"]
+    code, document = _diff(capsys, moved, _write(tmp_path, "c.yaml", narrowed), "-t", "azure")
+    assert code == 2 and _rows(document) == {("opened", "app", "db", "tcp/5433"), ("closed", "app", "db", "tcp/5432")}
