@@ -166,7 +166,7 @@ def _probe_text(change: Change) -> tuple[str, str, str, object]:
     return ends[0], ends[1], probe.protocol, probe.port
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(old=spec_dicts(), new=spec_dicts(), keep=st.integers(0, 12))
 def test_random_edits_agree_with_the_independent_evaluator(old: dict, new: dict, keep: int) -> None:
     edited = {**old, "flows": old["flows"][:keep] + new["flows"][keep:], "egress": new["egress"]}
