@@ -178,7 +178,8 @@ def _rules(rules: list[NsgRule], roles: set[str], notes: list[str]) -> tuple[set
     ]
     if own_names:
         notes.append(
-            f"rules {', '.join(sorted(own_names))}: cloudports names its rules in-<protocol>-<from>-to-<to>; "
+            f"rules {', '.join(sorted(own_names))}: cloudports names its rules after what they are "
+            "(in-<protocol>-<ports>, e.g. in-tcp-443); "
             "apply replaces them with equal rules under those names (new ones first: no flow is blocked)"
         )
     return set(structural.values()), list(dict.fromkeys(halves)), kept
