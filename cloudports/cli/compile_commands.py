@@ -160,10 +160,11 @@ def emit(
         check_output_dir(out_dir, chosen.terraform_provider)
     from cloudports.graph.markdown import write_topology_md  # here: the graph and compiler are not needed for --help
 
-    written = [*chosen.emit(policy, out_dir, phase), write_topology_md(policy, out_dir)]
+    state = chosen.emit_state(policy, out_dir)  # built once: the Terraform and the checkov baseline name the same rules
+    written = [*chosen.emit(policy, out_dir, phase, state), write_topology_md(policy, out_dir)]
     from cloudports.emit.checkov import write_baseline
 
-    baseline = write_baseline(policy, chosen, chosen.build(policy), out_dir)
+    baseline = write_baseline(policy, chosen, state, out_dir)
     written += [baseline] if baseline else []
     common.out.print(f"wrote {len(written)} files to {out_dir} (modules under {out_dir / 'modules'})")
     common.warn(chosen.members_left_to_apply(policy.topology))

@@ -75,8 +75,13 @@ class Target(ABC, Generic[S, St]):
         """A few words for `validate`, e.g. '5 security groups, 155 rules'."""
         return f"{len(self.rows(state))} rules"
 
-    def emit(self, policy: CompiledPolicy, out: Path, phase: str | None) -> list[Path]:
-        """Write a Terraform root module into `out`; returns the files written."""
+    def emit_state(self, policy: CompiledPolicy, out: Path) -> St:
+        """The state `emit` writes into `out`: the desired state, whose names carry over from what an earlier
+        emit left in `out` where the target keeps names (built once: the same state feeds the checkov baseline)."""
+        return self.build(policy)
+
+    def emit(self, policy: CompiledPolicy, out: Path, phase: str | None, state: St | None = None) -> list[Path]:
+        """Write a Terraform root module of `state` (else emit_state's) into `out`; returns the files written."""
         raise self.unsupported("emit Terraform")
 
     def members_left_to_apply(self, topology: Topology) -> list[Diagnostic]:

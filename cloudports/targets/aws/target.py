@@ -82,11 +82,11 @@ class AwsTarget(Target[AwsSettings, AwsState]):
     def summary(self, state: AwsState) -> str:
         return f"{len(state.groups)} security groups, {len(state.rules)} rules"
 
-    def emit(self, policy: CompiledPolicy, out: Path, phase: str | None) -> list[Path]:
+    def emit(self, policy: CompiledPolicy, out: Path, phase: str | None, state: AwsState | None = None) -> list[Path]:
         from cloudports.emit.params import spec_parameters
         from cloudports.targets.aws.emit import emit_aws
 
-        return emit_aws(self.build(policy), out, phase, spec_parameters(policy.topology))
+        return emit_aws(state or self.emit_state(policy, out), out, phase, spec_parameters(policy.topology))
 
     def members_left_to_apply(self, topology: Topology) -> list[Diagnostic]:
         from cloudports.targets.aws.emit_members import chosen_live

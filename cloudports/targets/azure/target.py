@@ -91,13 +91,17 @@ class AzureTarget(Target[AzureSettings, AzureState]):
         least = f" (no packing needs fewer than {state.least_rules})" if state.least_rules else ""
         return f"{nsgs}{len(state.asgs)} ASGs, {len(state.all_rules())} NSG rules{least}"
 
-    def emit(self, policy: CompiledPolicy, out: Path, phase: str | None) -> list[Path]:
-        # Rules keep the priorities recorded beside earlier emitted Terraform in `out`.
-        from cloudports.emit.params import spec_parameters
-        from cloudports.targets.azure.emit import emit_azure, read_previous_priorities, read_previous_rules
+    def emit_state(self, policy: CompiledPolicy, out: Path) -> AzureState:
+        # Rules keep the names, contents and priorities recorded beside earlier emitted Terraform in `out`.
+        from cloudports.targets.azure.emit import read_previous_priorities, read_previous_rules
 
-        state = self.build(policy, read_previous_priorities(out), read_previous_rules(out))
-        return emit_azure(state, out, phase, spec_parameters(policy.topology))
+        return self.build(policy, read_previous_priorities(out), read_previous_rules(out))
+
+    def emit(self, policy: CompiledPolicy, out: Path, phase: str | None, state: AzureState | None = None) -> list[Path]:
+        from cloudports.emit.params import spec_parameters
+        from cloudports.targets.azure.emit import emit_azure
+
+        return emit_azure(state or self.emit_state(policy, out), out, phase, spec_parameters(policy.topology))
 
     def members_left_to_apply(self, topology: Topology) -> list[Diagnostic]:
         from cloudports.targets.azure.emit_members import chosen_live
