@@ -46,9 +46,9 @@ def _flows(
     topology: Topology, role: str, side: str, peer: Point, probe: Probe, family: int, any_icmp: bool
 ) -> list[Flow]:
     found = []
-    for flow in topology.flows:
-        mine, other = (flow.destinations, flow.sources) if side == "to" else (flow.sources, flow.destinations)
-        if role in mine and any(
+    for flow in topology.flows_naming.get((role, side), ()):
+        other = flow.sources if side == "to" else flow.destinations
+        if any(
             port_matches(ps, probe, via, any_icmp)
             for via in _contains(topology, other, peer, family)
             for ps in flow.ports
@@ -101,12 +101,7 @@ class Intent:
         self.topology = topology
         self.any_icmp = any_icmp
         self.known: dict[tuple[Point, Point, int], Space] = {}  # answers already given (several targets ask)
-        self.naming: dict[tuple[str, str], list[Flow]] = {}
-        for flow in topology.flows:
-            for role in flow.destinations:
-                self.naming.setdefault((role, "to"), []).append(flow)
-            for role in flow.sources:
-                self.naming.setdefault((role, "from"), []).append(flow)
+        self.naming = topology.flows_naming
 
     def _half(self, role: str, side: str, peer: Point, family: int) -> Space:
         found = []

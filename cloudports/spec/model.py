@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import ipaddress
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import TYPE_CHECKING, Any, Literal
 
 from cloudports.errors import Loc
@@ -195,6 +196,18 @@ class Topology:
 
     def is_role(self, name: str) -> bool:
         return name in self.roles
+
+    @cached_property
+    def flows_naming(self) -> dict[tuple[str, str], list[Flow]]:
+        """(name, "to" | "from") -> the flows that name it on that side, in spec order; indexed on first use (the
+        flows are final once the spec is loaded), so that a question about one role reads only its own flows."""
+        found: dict[tuple[str, str], list[Flow]] = {}
+        for flow in self.flows:
+            for name in flow.destinations:
+                found.setdefault((name, "to"), []).append(flow)
+            for name in flow.sources:
+                found.setdefault((name, "from"), []).append(flow)
+        return found
 
     def members_for(self, target: str) -> dict[str, Any]:
         """Role -> its `members.<target>` selector (that target's members_model), for the roles that have one."""
