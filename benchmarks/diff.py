@@ -33,7 +33,7 @@ from cloudports.compile import CompiledPolicy  # noqa: E402
 from cloudports.errors import CloudportsError  # noqa: E402
 from cloudports.pipeline import compile_spec  # noqa: E402
 from cloudports.query.change import View, find_changes  # noqa: E402
-from cloudports.query.intent import Intent, explain_intent  # noqa: E402
+from cloudports.query.intent import Intent  # noqa: E402
 from cloudports.targets import registry  # noqa: E402
 
 JUDGES = ("spec", "aws", "azure")
@@ -55,12 +55,10 @@ def changed(spec: dict[str, Any]) -> dict[str, Any]:
 
 
 def view(policy: CompiledPolicy, judge: str) -> View:
-    topology = policy.topology
     if judge == "spec":
-        return View(topology, Intent(topology), lambda probe: explain_intent(topology, probe))
+        return View.of_intent(policy.topology)
     target = registry.get(judge)
-    state = target.build(policy)
-    return View(topology, target.reachability(state), lambda probe: target.explain(state, probe))
+    return View.of_state(policy.topology, target, target.build(policy))
 
 
 def _timed(old: View, new: View, judge: str, repeat: int) -> tuple[float, int]:

@@ -17,7 +17,6 @@ from hypothesis import strategies as st
 
 from cloudports.cli import main
 from cloudports.query.change import Change, View, find_changes
-from cloudports.query.intent import Intent, explain_intent
 from cloudports.spec import load_topology
 from cloudports.spec.model import Topology
 from tests.semantics import SpecModel, probe_points
@@ -136,10 +135,6 @@ def test_newly_exposed_risky_ports_are_named(tmp_path: Path, capsys: Any) -> Non
 # --------------------------------------------------------------------------------------------- property
 
 
-def _intent_view(topology: Topology) -> View:
-    return View(topology, Intent(topology), lambda probe: explain_intent(topology, probe))
-
-
 def _judge(topology: Topology) -> Callable[[str, str, str, object], bool]:
     """The independent evaluator for one side (its index built once); a role the side does not have has no
     machines."""
@@ -181,7 +176,7 @@ def test_random_edits_agree_with_the_independent_evaluator(old: dict, new: dict,
     edited["networks"] = {**new["networks"], **old["networks"]}
     edited["services"] = {**new["services"], **old["services"]}
     before, after = _load(old), _load(edited)
-    changes = find_changes("spec", _intent_view(before), _intent_view(after))
+    changes = find_changes("spec", View.of_intent(before), View.of_intent(after))
     was_allowed, now_allowed = _judge(before), _judge(after)
     for change in changes:  # every reported change is real at its example
         src, dst, proto, port = _probe_text(change)

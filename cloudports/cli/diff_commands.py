@@ -78,17 +78,15 @@ def spec_path(given: str, scratch: ExitStack) -> Path:
 
 def _view(policy: CompiledPolicy, judge: str, live: bool = False, given: TargetOptions | None = None) -> View:
     from cloudports.query.change import View
-    from cloudports.query.intent import Intent, explain_intent
 
-    topology = policy.topology
     if judge == "spec":
-        return View(topology, Intent(topology), lambda probe: explain_intent(topology, probe))
+        return View.of_intent(policy.topology)
     target = for_target(policy, judge)
     if live:
         state = target.open_backend(policy, options_for(target, given or {}), adopt=True).read_state()
     else:
         state = target.build(policy)
-    return View(topology, target.reachability(state), lambda probe: target.explain(state, probe))
+    return View.of_state(policy.topology, target, state)
 
 
 @with_reading_options
@@ -152,12 +150,8 @@ def live_traffic(policy: CompiledPolicy, target: Target[Any, Any], backend: Back
     from cloudports.query.change import View, find_changes
 
     live = backend.read_state()
-    planned = target.planned_state(policy, live)
-
-    def view(state: Any) -> View:
-        return View(policy.topology, target.reachability(state), lambda probe: target.explain(state, probe))
-
-    before, after = (view(planned), view(live)) if drift else (view(live), view(planned))
+    now, planned = (View.of_state(policy.topology, target, s) for s in (live, target.planned_state(policy, live)))
+    before, after = (planned, now) if drift else (now, planned)
     return find_changes(target.name, before, after)
 
 

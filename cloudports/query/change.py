@@ -13,10 +13,12 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from cloudports.query.intent import Intent, explain_intent
 from cloudports.query.model import Point, Probe, Verdict
 from cloudports.query.space import Reachability, Space
-from cloudports.query.verify import Cell, _example, _Pair, _pieces, cut, span_text
+from cloudports.query.verify import Cell, _adjacent, _example, _Pair, _pieces, cut, span_text
 from cloudports.spec.model import INTERNET, Topology
+from cloudports.targets.base import Target
 
 
 @dataclass
@@ -26,6 +28,16 @@ class View:
     topology: Topology
     reach: Reachability
     explain: Callable[[Probe], Verdict]
+
+    @classmethod
+    def of_intent(cls, topology: Topology) -> View:
+        """The spec's intent: what its flows allow."""
+        return cls(topology, Intent(topology), lambda probe: explain_intent(topology, probe))
+
+    @classmethod
+    def of_state(cls, topology: Topology, target: Target[Any, Any], state: Any) -> View:
+        """A target's rules: a desired state, or one read from the live cloud."""
+        return cls(topology, target.reachability(state), lambda probe: target.explain(state, probe))
 
 
 @dataclass(frozen=True)
@@ -110,7 +122,7 @@ class ChangeFinder:
         held: tuple[_Pair, _Delta, list[Cell]] | None = None
         for pair, cell in _pairs(self.roles, self.cells):
             delta = self._delta(pair)
-            if held and delta == held[1] and cell and held[2] and _continues(held, pair, cell):
+            if held and delta == held[1] and cell and held[2] and _adjacent(held, pair, cell):
                 held[2].append(cell)
                 continue
             if held:
@@ -166,13 +178,6 @@ def _together(changes: list[Change]) -> list[Change]:
         held = rows.get(key)
         rows[key] = change if held is None else replace(held, traffic=f"{held.traffic}, {change.traffic}")
     return list(rows.values())
-
-
-def _continues(held: tuple[_Pair, _Delta, list[Cell]], pair: _Pair, cell: Cell) -> bool:
-    """Whether `cell` continues the run of cells held for the same role and direction."""
-    last, before = held[2][-1], held[0]
-    same_ends = (before.source, before.destination) == (pair.source, pair.destination)
-    return same_ends and last.family == cell.family and last.hi + 1 == cell.lo
 
 
 def find_changes(judge: str, old: View, new: View) -> list[Change]:

@@ -248,8 +248,9 @@ def _axis_pieces(axis: str, spans: tuple[tuple[int, int], ...]) -> list[tuple[st
     return [(axis, span, describe(axis, span)) for _, span in Space.of({axis: spans}).pieces()]
 
 
-def _adjacent(held: tuple[_Pair, _Gap, list[Cell]], pair: _Pair, cell: Cell) -> bool:
-    """Whether `cell` continues the run of cells held for the same role and direction."""
+def _adjacent(held: tuple[_Pair, object, list[Cell]], pair: _Pair, cell: Cell) -> bool:
+    """Whether `cell` continues the run of cells held (with what differs there) for the same role and direction;
+    verify and diff both merge such runs into one row."""
     last, before = held[2][-1], held[0]
     same_ends = (before.source, before.destination) == (pair.source, pair.destination)
     return same_ends and last.family == cell.family and last.hi + 1 == cell.lo
