@@ -212,6 +212,19 @@ def permissions(draw: st.DrawFn, roles: list[str]) -> tuple[str, bool, dict[str,
     )
 
 
+def test_a_kept_rule_that_admits_a_flows_half_spares_writing_it(
+    moto_server: str, ec2: Any, capsys, tmp_path: Path
+) -> None:
+    """Regression (found by the property test below): a self-reference whose ingress admits icmpv6/128 and whose
+    egress admits all icmpv6 imports as the flow icmpv6/128, the wider egress kept unmanaged; adopting wrote the
+    flow's own egress half beside the kept rule that already admits it."""
+    lab = HandMade(ec2, create_vpc(moto_server, ipv6=False), ("web",))
+    lab.allow("web", "icmpv6", 128, -1, **lab.group("web"))
+    lab.allow("web", "icmpv6", -1, -1, egress=True, **lab.group("web"))
+    spec, _ = adopt(capsys, lab, tmp_path)
+    assert spec["targets"]["aws"]["unmanaged"] == ["web/out/icmpv6/any/sg:web"]
+
+
 @st.composite
 def hand_made_labs(draw: st.DrawFn) -> dict[str, Any]:
     roles = draw(st.lists(st.sampled_from(["web", "app", "db", "jump"]), min_size=1, max_size=3, unique=True))

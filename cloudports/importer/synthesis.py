@@ -92,7 +92,7 @@ def _pair_role_halves(
             family = "IPv4" if any(":" not in e.peer.value for e in match) else "IPv6"
             notes.append(
                 f"{_rule_text(half)} passes only over {family} ({src}'s egress to {match[0].peer.value}): "
-                "a role-to-role flow would open the other family; kept as it is"
+                "a role-to-role flow would open the other family"
             )
             used.update(match)
             continue

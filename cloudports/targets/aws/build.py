@@ -58,7 +58,7 @@ def _sg_rule(rule: Rule, described: dict[tuple[str, ...], str]) -> SgRule:
     )
 
 
-def _covers(wide: SgRule, narrow: SgRule) -> bool:
+def admits_all(wide: SgRule, narrow: SgRule) -> bool:
     """Whether `wide` admits every protocol and port `narrow` does (their peers aside)."""
     if wide.ip_protocol == "-1":
         return True
@@ -88,7 +88,7 @@ def _egress_already_allowed(rules: dict[str, SgRule]) -> list[str]:
         for key, rule in rules.items()
         if rule.direction == "egress"
         and rule.referenced_group
-        and all(any(_covers(w, rule) for w in wide.get((rule.group, f), ())) for f in _families(rule))
+        and all(any(admits_all(w, rule) for w in wide.get((rule.group, f), ())) for f in _families(rule))
     ]
 
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from cloudports.live.membership import Regroup, membership_changes
 from cloudports.live.plan import Change, Kept, Plan, cloud_fields
+from cloudports.targets.aws.build import admits_all
 from cloudports.targets.aws.members import QUOTA_HINT, quota_problems, regroups, unmatched
 from cloudports.targets.aws.model import AwsState, LiveGroup, LiveState, Machine, SecurityGroup, SgRule, open_egress
 from cloudports.targets.aws.moves import interleave
@@ -183,10 +184,11 @@ def _membership_notes(desired: AwsState, live: LiveState, changes: list[Regroup[
 def _diff_rules(result: AwsDiff) -> None:
     """Rules by key: missing ones added, extra ones (and duplicates of a key) removed, descriptions updated."""
     live = result.live
+    kept_live = [live.state.rules[k] for k in sorted(result.desired.unmanaged) if k in live.state.rules]
     for key, want in result.desired.rules.items():
         have = live.state.rules.get(key)
         if have is None:
-            if not _needless(result.desired, live, want):
+            if not _needless(result.desired, live, want, kept_live):
                 result.add.append(want)
         elif have.description != want.description and not _default_egress_kept(result.desired, live, want, have):
             result.change.append((want, have, live.rule_ids[key]))
@@ -202,10 +204,15 @@ def _diff_rules(result: AwsDiff) -> None:
     ]
 
 
-def _needless(desired: AwsState, live: LiveState, want: SgRule) -> bool:
-    """Open egress to ::/0 in a VPC without IPv6 decides no packet: AWS's default egress there is IPv4 only, and
-    a lab adopted with it is left as it is."""
-    return live.vpc_has_ipv6 is False and desired.egress == "open" and want == open_egress(want.group)[1]
+def _needless(desired: AwsState, live: LiveState, want: SgRule, kept: list[SgRule]) -> bool:
+    """A missing rule whose writing would decide no packet: open egress to ::/0 in a VPC without IPv6 (AWS's
+    default egress there is IPv4 only, and a lab adopted with it is left as it is), or a rule that a live rule
+    the spec keeps unmanaged already admits (same group, direction and peer; that rule stays)."""
+    if live.vpc_has_ipv6 is False and desired.egress == "open" and want == open_egress(want.group)[1]:
+        return True
+    return any(
+        (r.group, r.direction, r.peer) == (want.group, want.direction, want.peer) and admits_all(r, want) for r in kept
+    )
 
 
 def _default_egress_kept(desired: AwsState, live: LiveState, want: SgRule, have: SgRule) -> bool:
