@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import tempfile
+import json
 from pathlib import Path
 from typing import Any
 
@@ -151,6 +152,9 @@ def test_rules_a_spec_cannot_say_are_kept_unmanaged_and_later_extras_are_still_r
     # --prune removes every kept rule; taken off the list, a kept rule is removed like any other
     code, out, _ = cli(capsys, "plan", spec_file, "-t", "aws", "--prune", "--detailed-exitcode")
     assert code == 2 and out.count("delete") >= 3 and "kept, not managed" not in out
+    code, out, _ = cli(capsys, "plan", spec_file, "-t", "aws", "--prune", "--explain", "--format", "json")
+    closed = {(r["destination"], r["traffic"]) for r in json.loads(out)["traffic"] if r["change"] == "closed"}
+    assert ("app", "IP protocol 47") in closed, closed
     spec["targets"]["aws"]["unmanaged"] = kept[1:]
     spec_file.write_text(yaml.safe_dump(spec))
     code, out, _ = cli(capsys, "plan", spec_file, "-t", "aws", "--detailed-exitcode")

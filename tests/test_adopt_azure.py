@@ -186,8 +186,41 @@ def test_two_nsgs_with_denies_above_allows_are_adopted_without_a_change(arm: Arm
     assert kept == {("front-nsg", "no-telnet"), ("front-nsg", "no-ephemeral-udp"), ("front-nsg", "admin-anything")}
     names = {n: {r.name for r in lab.sdk.security_rules.list(RG, n)} for n in ("front-nsg", "back-nsg")}
     assert {"no-telnet", "no-ephemeral-udp", "admin-anything"} <= names["front-nsg"]
+    code, out, _ = cli(capsys, "plan", tmp_path / "shop.yaml", "-t", "azure", "--format", "json")
+    plan = json.loads(out)
+    assert code == 0 and plan["in_sync"], plan["changes"]
+    assert {k["name"]: k["summary"].split(":")[0] for k in plan["kept"]} == {
+        "front-nsg/no-telnet": "100 Inbound Deny",
+        "front-nsg/no-ephemeral-udp": "110 Inbound Deny",
+        "front-nsg/admin-anything": "300 Inbound Allow",
+    }
     code, out, _ = cli(capsys, "plan", tmp_path / "shop.yaml", "-t", "azure")
-    assert "rule no-telnet (priority 100) in front-nsg: kept as it is, not managed" in out
+    assert "kept, not managed: rule front-nsg/no-telnet: 100 Inbound Deny: Tcp port 23 from * to *" in out, out
+
+
+def test_prune_deletes_the_kept_rules_and_the_plan_says_what_that_opens(arm: ArmServer, capsys, tmp_path: Path) -> None:
+    lab = HandLab(arm)
+    two_subnets(lab)
+    adopted(lab, capsys, tmp_path, "--name", "shop", "--nsg", "front-nsg,back-nsg")
+    spec_file = tmp_path / "shop.yaml"
+    code, out, _ = cli(capsys, "plan", spec_file, "-t", "azure", "--prune", "--explain", "--format", "json")
+    plan = json.loads(out)
+    assert code == 0 and not plan["kept"]
+    removed = {c["name"] for c in plan["changes"] if c["action"] == "remove"}
+    assert removed == {"front-nsg/no-telnet", "front-nsg/no-ephemeral-udp", "front-nsg/admin-anything"}
+    assert {c["action"] for c in plan["changes"]} == {"remove"}
+    # what pruning opens (the deny of tcp/23 goes: Azure's default rule admits the load balancer's probes) and
+    # closes (admin-anything goes: everything 192.0.2.0/24 could reach on web)
+    rows = {(r["change"], r["destination"], r["traffic"], r["source"].split(" ")[0]) for r in plan["traffic"]}
+    assert ("opened", "web", "tcp/23", "168.63.129.16/32") in rows, rows
+    assert any(c == "closed" and d == "web" and s.startswith("192.0.2.") for c, d, _, s in rows), rows
+    assert cli(capsys, "apply", spec_file, "-t", "azure", "--prune", "--auto-approve")[0] == 0
+    names = {r.name for r in lab.sdk.security_rules.list(RG, "front-nsg")}
+    assert not names & {"no-telnet", "no-ephemeral-udp", "admin-anything"}
+    # without --prune, the spec still lists them: drift says so in a note, changes nothing
+    code, out, _ = cli(capsys, "drift", spec_file, "-t", "azure", "--format", "json")
+    drift = json.loads(out)
+    assert code == 0 and drift["in_sync"] and any("no-telnet" in n for n in drift["notes"]), drift
 
 
 def test_kept_rules_stay_an_added_rule_is_drift_and_removing_an_entry_deletes_its_rule(
@@ -200,7 +233,7 @@ def test_kept_rules_stay_an_added_rule_is_drift_and_removing_an_entry_deletes_it
     lab.rule("front-nsg", "sneaky", 150, destination_port_range="3389", source_address_prefix="*",
              destination_asgs=["web-asg"])  # fmt: skip
     code, out, _ = cli(capsys, "drift", spec_file, "-t", "azure")
-    assert code == 2 and "front-nsg/sneaky" in out and "no-telnet" not in out.split("note:")[0]
+    assert code == 2 and "front-nsg/sneaky" in out and "no-telnet" not in out.split("kept, not managed")[0]
     assert cli(capsys, "apply", spec_file, "-t", "azure", "--auto-approve")[0] == 0
     names = {r.name for r in lab.sdk.security_rules.list(RG, "front-nsg")}
     assert "sneaky" not in names and {"no-telnet", "no-ephemeral-udp", "admin-anything"} <= names

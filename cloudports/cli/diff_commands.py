@@ -150,7 +150,7 @@ def live_traffic(policy: CompiledPolicy, target: Target[Any, Any], backend: Back
     from cloudports.query.change import View, find_changes
 
     live = backend.read_state()
-    now, planned = (View.of_state(policy.topology, target, s) for s in (live, target.planned_state(policy, live)))
+    now, planned = (View.of_state(policy.topology, target, s) for s in (live, backend.planned_state(live)))
     before, after = (planned, now) if drift else (now, planned)
     return find_changes(target.name, before, after)
 

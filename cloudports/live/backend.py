@@ -23,6 +23,12 @@ class Backend(Protocol):
         `machines`: also the machines and everything that governs them (other groups on them, read only)."""
         ...
 
+    def planned_state(self, live: Any) -> Any:
+        """What the cloud holds once apply has run over `live` (read_state's result): the desired state and what
+        apply leaves as it is (the rules the spec keeps unmanaged, unless --prune), as `plan --explain` and
+        `drift --explain` judge it."""
+        ...
+
     def apply(self, plan: Plan) -> Plan:
         """Carry out a plan made by plan(); returns what was done. Raises CloudportsError with clear messages."""
         ...

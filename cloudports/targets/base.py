@@ -102,12 +102,6 @@ class Target(ABC, Generic[S, St]):
         are (`targets.<name>.unmanaged`) instead of apply deleting them. [] where the target cannot keep rules."""
         return []
 
-    def planned_state(self, policy: CompiledPolicy, live: St) -> St:
-        """What the cloud holds once apply has run over `live`: the desired state, and what apply leaves as it is
-        (rules the spec keeps unmanaged, where the target keeps any), as `plan --explain` and `drift --explain`
-        judge it."""
-        return self.build(policy)
-
     def explain(self, state: St, probe: Probe) -> Verdict:
         """Whether this cloud's state lets the probe's connection through, with the rules that decide it."""
         raise self.unsupported("answer queries (query --target)")

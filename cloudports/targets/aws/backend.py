@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -61,6 +62,11 @@ class AwsBackend:
         has_ipv6 = live.vpc_has_ipv6
         live.state.ipv6 = vpc_has_ipv6(self.ec2, live.state.vpc_id or "") if has_ipv6 is None else has_ipv6
         return live.state
+
+    def planned_state(self, live: AwsState) -> AwsState:
+        kept = {key: live.rules[key] for key in self.desired.unmanaged if key in live.rules}
+        # the VPC's address families are the live ones: traffic of a family the VPC lacks is neither opened nor closed
+        return dataclasses.replace(self.desired, rules={**self.desired.rules, **kept}, ipv6=live.ipv6)
 
     def plan(self) -> Plan:
         return diff(self.desired, self.read()).plan()

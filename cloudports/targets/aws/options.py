@@ -16,7 +16,7 @@ OPTIONS = (
     Option(
         "prune",
         "--prune",
-        "also remove the live rules the spec keeps unmanaged (targets.aws.unmanaged)",
+        "also remove the live rules the spec keeps unmanaged (targets.<target>.unmanaged)",
         is_flag=True,
     ),
 )

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -57,12 +56,6 @@ class AwsTarget(Target[AwsSettings, AwsState]):
     def unmanaged_rules(self, policy: CompiledPolicy, lab: Lab) -> list[str]:
         compiled = self.build(policy).rules
         return sorted(key for key in lab.live_rules if key not in compiled)
-
-    def planned_state(self, policy: CompiledPolicy, live: AwsState) -> AwsState:
-        desired = self.build(policy)
-        kept = {key: live.rules[key] for key in desired.unmanaged if key in live.rules}
-        # the VPC's address families are the live ones: traffic of a family the VPC lacks is neither opened nor closed
-        return dataclasses.replace(desired, rules={**desired.rules, **kept}, ipv6=live.ipv6)
 
     def explain(self, state: AwsState, probe: Probe) -> Verdict:
         from cloudports.targets.aws.explain import explain

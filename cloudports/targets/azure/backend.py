@@ -29,6 +29,12 @@ class AzureOptions:
     subscription: str | None = None
     resource_group: str | None = None
     arm_endpoint: str | None = None
+    # Manage the rules the spec keeps unmanaged too, i.e. delete them (the CLI flag --prune).
+    prune: str | None = None
+
+    @property
+    def pruning(self) -> bool:
+        return str(self.prune).lower() in ("1", "true", "yes")
 
 
 class AzureBackend:
@@ -79,6 +85,12 @@ class AzureBackend:
     def read_state(self, machines: bool = False) -> AzureState:
         return self.read(machines=machines).state
 
+    def planned_state(self, live: AzureState) -> AzureState:
+        # the live rules the spec keeps stay, and cloudports' own rules avoid their priorities
+        return build_azure(
+            self.policy, self.settings, None, None, None, listed_rules(self.settings, live.nsgs.values())
+        )
+
     def plan(self) -> Plan:
         live = self.read()
         return diff(self.desired_for(live), live, self.arm).plan()
@@ -106,4 +118,6 @@ def open_backend(
         arm_endpoint=options.arm_endpoint,
     )
     placed = settings.model_copy(update={"resource_group": arm.resource_group})
+    if options.pruning:  # the kept rules become extra rules: the plan removes them and says what they allowed
+        placed = placed.model_copy(update={"unmanaged": []})
     return AzureBackend(policy, placed, arm, network_client(arm), adopt)

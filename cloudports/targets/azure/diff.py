@@ -18,7 +18,7 @@ from typing import Any
 
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.live.membership import Regroup, membership_changes
-from cloudports.live.plan import Change, Plan, cloud_fields
+from cloudports.live.plan import Change, Kept, Plan, cloud_fields
 from cloudports.targets.azure.arm import ArmSettings
 from cloudports.targets.azure.members import region_problems, regroups, unmatched, vnet_problems
 from cloudports.targets.azure.model import Asg, AzureState, LiveAsg, LiveNsg, LiveState, Nic, Nsg, NsgRule, SubnetRef
@@ -108,6 +108,7 @@ class AzureDiff:
     # destroy; and on apply with one NSG per subnet, owned NSGs the spec no longer has (after re-associations)
     delete_nsgs: list[LiveNsg] = field(default_factory=list)
     regroups: list[Regroup[Nic]] = field(default_factory=list)  # NICs whose cloudports ASGs change
+    kept: list[tuple[str, NsgRule]] = field(default_factory=list)  # (NSG, live rule) targets.azure.unmanaged keeps
     notes: list[str] = field(default_factory=list)
     destroying: bool = False
 
@@ -181,7 +182,10 @@ class AzureDiff:
             Change("remove", ASG, a.name, f"{a.id} (role {a.key})", {"id": a.id, "tags": a.tags}, None, self._gone(a))
             for a in self.delete_asgs
         ]
-        return Plan("azure", d.topology, self.settings.scope, changes, list(self.notes))
+        kept = [
+            Kept(RULE, f"{nsg}/{r.name}", rule_summary(r, names)) for nsg, r in self.kept
+        ]
+        return Plan("azure", d.topology, self.settings.scope, changes, list(self.notes), kept)
 
 
 def _last(resource_id: str | None) -> str:
@@ -233,7 +237,8 @@ def diff(desired: AzureState, live: LiveState, settings: ArmSettings) -> AzureDi
         result.nsgs.append(_diff_rules(NsgDiff(want, nsg, live.rules(want.name))))
         if nsg is None:
             continue
-        result.notes += _kept_notes(want)
+        result.kept += [(want.name, rule) for _, rule in sorted(want.kept.items())]
+        result.notes += _kept_but_gone(want)
         result.nsgs[-1].tag = tag_change(desired.tags, nsg.tags, nsg.adopt, desired.topology)
         if location_key(nsg.location) != location_key(desired.location):
             result.notes.append(
@@ -265,15 +270,13 @@ def diff(desired: AzureState, live: LiveState, settings: ArmSettings) -> AzureDi
     return result
 
 
-def _kept_notes(nsg: Nsg) -> list[str]:
-    """What targets.azure.unmanaged keeps: each rule kept as it is, and each it names that is not there."""
-    found = {name.lower(): rule for name, rule in nsg.kept.items()}
+def _kept_but_gone(nsg: Nsg) -> list[str]:
+    """The rules targets.azure.unmanaged names in an NSG that has no such rule."""
+    found = {name.lower() for name in nsg.kept}
     return [
-        f"rule {found[n].name} (priority {found[n].priority}) in {nsg.name}: kept as it is, not managed "
-        "(targets.azure.unmanaged)"
-        if n in found
-        else f"rule {n} in {nsg.name}: listed in targets.azure.unmanaged, but the NSG has no such rule"
+        f"rule {n} in {nsg.name}: listed in targets.azure.unmanaged, but the NSG has no such rule"
         for n in nsg.unmanaged
+        if n not in found
     ]
 
 

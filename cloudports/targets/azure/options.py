@@ -6,6 +6,12 @@ OPTIONS = (
     Option("subscription", "--subscription", "subscription (or AZURE_SUBSCRIPTION_ID)"),
     Option("resource_group", "--resource-group", "resource group (overrides the spec)"),
     Option("arm_endpoint", "--arm-endpoint", "Resource Manager URL (or CLOUDPORTS_ARM_ENDPOINT)", metavar="URL"),
+    Option(
+        "prune",
+        "--prune",
+        "also remove the live rules the spec keeps unmanaged (targets.<target>.unmanaged)",
+        is_flag=True,
+    ),
 )
 IMPORT_OPTIONS = (
     Option(

@@ -46,14 +46,6 @@ class AzureTarget(Target[AzureSettings, AzureState]):
 
         return build_azure(policy, self.settings(policy.topology), previous_priorities, None, previous_rules)
 
-    def planned_state(self, policy: CompiledPolicy, live: AzureState) -> AzureState:
-        from cloudports.targets.azure.build import build_azure
-        from cloudports.targets.azure.unmanaged import listed_rules
-
-        settings = self.settings(policy.topology)
-        # the live rules the spec keeps stay, and cloudports' own rules avoid their priorities
-        return build_azure(policy, settings, None, None, None, listed_rules(settings, live.nsgs.values()))
-
     def rows(self, state: AzureState) -> list[Row]:
         from cloudports.targets.azure.rows import rows
 
