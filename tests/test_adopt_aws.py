@@ -9,8 +9,8 @@ the groups the same (same IDs), and no live rule may be gone unless an equal one
 from __future__ import annotations
 
 import contextlib
-import tempfile
 import json
+import tempfile
 from pathlib import Path
 from typing import Any
 
