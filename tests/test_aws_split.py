@@ -12,6 +12,7 @@ import pytest
 import yaml
 
 from cloudports.cli import main
+from cloudports.pipeline import compile_spec, desired_state
 from tests.test_aws_live import client_hooks  # noqa: F401  (fixture: hooks on the EC2 clients cloudports makes)
 from tests.test_members_aws import Lab, apply, cli
 
@@ -109,3 +110,22 @@ def test_adding_a_rule_moves_rules_between_groups_without_a_gap(lab, vpc, tmp_pa
     apply(smaller, vpc, capsys)
     assert len(seen) > 3 and all({80, 8080, 9000, 9443} <= ports for ports in seen), seen
     assert verify_live(capsys, smaller, vpc) == 0
+
+
+def test_kept_rules_count_against_the_first_groups_quota(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    """Rules the spec keeps unmanaged sit on the role's first group: they take its first slots, and validate refuses
+    a spec whose rules fit only without them."""
+    path = spec_file(tmp_path, ["tcp/443"])
+    spec = yaml.safe_load(path.read_text())
+    spec["targets"]["aws"]["unmanaged"] = ["web/in/tcp/22/cidr:203.0.113.0/24", "web/in/tcp/3389/sgid:sg-0123abcd"]
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    state = desired_state(compile_spec(path), "aws")
+    # one ingress rule of its own and two kept: two groups of two, the spec's rule in the second
+    assert [g.name for g in state.groups.values() if g.role == "web"] == ["web", "web-2"]
+    assert [r.group for r in state.rules.values() if r.direction == "ingress" and r.peer.startswith("cidr:")] == [
+        "web-2"
+    ]
+    spec["targets"]["aws"]["max_groups_per_interface"] = 1
+    path.write_text(yaml.safe_dump(spec, sort_keys=False))
+    code, out, err = cli(capsys, "validate", path)
+    assert code == 1 and "needs 3 inbound IPv4 rules (with 2 kept unmanaged)" in out + err, out + err

@@ -8,13 +8,16 @@ never what is allowed. The slicing is deterministic (the same spec gives the sam
 rule can move the last rules of a slice into the next group, which apply does additions first, so no flow is
 blocked meanwhile (diff.schedule).
 
+Rules the spec keeps unmanaged (targets.aws.unmanaged) sit on a role's first group and count against its quota
+too: they take the first slots of that group's slice.
+
 A machine can carry only so many groups (targets.aws.max_groups_per_interface, quota L-2AFB9258): a role needing
 more parts than that is refused, with both quotas named.
 """
 
 from __future__ import annotations
 
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import replace
 
 from cloudports.errors import CloudportsError, Diagnostic
@@ -31,6 +34,18 @@ def _buckets(state: AwsState) -> dict[tuple[str, str, int], list[SgRule]]:
     return found
 
 
+def _kept(state: AwsState) -> Counter[tuple[str, str, int]]:
+    """How many kept live rules sit in each (role, direction, family) bucket of a role's first group, read off their
+    keys (`<role>/<in|out>/<protocol>/<ports>/<peer>`). A group or prefix-list reference counts as one IPv4 rule, as
+    for the spec's own rules (a customer-managed prefix list really costs its maximum entries, not known offline)."""
+    found: Counter[tuple[str, str, int]] = Counter()
+    for key in state.unmanaged:
+        role, way, *_rest, peer = key.split("/", 4)
+        family = 6 if peer.startswith("cidr:") and ":" in peer.removeprefix("cidr:") else 4
+        found[(role, "ingress" if way == "in" else "egress", family)] += 1
+    return found
+
+
 def _groups_for(count: int, per_group: int) -> int:
     """How many groups of per_group rules hold count rules (rounded up)."""
     return -(-count // per_group)
@@ -38,11 +53,11 @@ def _groups_for(count: int, per_group: int) -> int:
 
 def split_roles(state: AwsState, limit: int, max_parts: int) -> None:
     """Spread each role's rules over as many groups as its largest bucket needs (in place)."""
-    buckets = _buckets(state)
+    buckets, kept = _buckets(state), _kept(state)
     parts: dict[str, int] = defaultdict(lambda: 1)
-    for (role, _direction, _family), rules in buckets.items():
-        parts[role] = max(parts[role], _groups_for(len(rules), limit))
-    _refuse_too_many(buckets, parts, limit, max_parts)
+    for bucket, rules in buckets.items():
+        parts[bucket[0]] = max(parts[bucket[0]], _groups_for(len(rules) + kept[bucket], limit))
+    _refuse_too_many(buckets, kept, parts, limit, max_parts)
     split = {role: n for role, n in parts.items() if n > 1}
     if not split:
         return
@@ -60,8 +75,9 @@ def split_roles(state: AwsState, limit: int, max_parts: int) -> None:
                 part,
             )
     placed: dict[str, SgRule] = {}
-    for (role, _direction, _family), bucket in buckets.items():
-        for i, rule in enumerate(sorted(bucket, key=lambda r: r.key)):
+    for (role, direction, family), in_bucket in buckets.items():
+        taken = kept[(role, direction, family)]  # the first group's slots the kept rules hold
+        for i, rule in enumerate(sorted(in_bucket, key=lambda r: r.key), start=taken):
             moved = replace(rule, group=part_key(role, i // limit + 1)) if role in split else rule
             placed[moved.key] = moved
             if moved.key != rule.key and rule.key in state.rule_origins:
@@ -86,18 +102,25 @@ def _refuse_name_clash(state: AwsState, role: str, parts: int) -> None:
 
 
 def _refuse_too_many(
-    buckets: dict[tuple[str, str, int], list[SgRule]], parts: dict[str, int], limit: int, max_parts: int
+    buckets: dict[tuple[str, str, int], list[SgRule]],
+    kept: Counter[tuple[str, str, int]],
+    parts: dict[str, int],
+    limit: int,
+    max_parts: int,
 ) -> None:
     problems = []
-    for (role, direction, family), rules in sorted(buckets.items()):
-        if parts[role] > max_parts and _groups_for(len(rules), limit) == parts[role]:
+    for bucket, rules in sorted(buckets.items()):
+        role, direction, family = bucket
+        count = len(rules) + kept[bucket]
+        if parts[role] > max_parts and _groups_for(count, limit) == parts[role]:
             way = "inbound" if direction == "ingress" else "outbound"
-            need = _groups_for(len(rules), max_parts)  # rules per group for max_parts groups
+            need = _groups_for(count, max_parts)  # rules per group for max_parts groups
+            with_kept = f" (with {kept[bucket]} kept unmanaged)" if kept[bucket] else ""
             problems.append(
                 Diagnostic(
                     None,
-                    f"aws: role '{role}' needs {len(rules)} {way} IPv{family} rules: {parts[role]} security groups "
-                    f"of {limit} rules each, more than the {max_parts} a machine can carry",
+                    f"aws: role '{role}' needs {count} {way} IPv{family} rules{with_kept}: {parts[role]} security "
+                    f"groups of {limit} rules each, more than the {max_parts} a machine can carry",
                     f"raise AWS quota {QUOTA_CODE} ('Inbound or outbound rules per security group'), e.g. "
                     f"`aws service-quotas request-service-quota-increase --service-code vpc --quota-code {QUOTA_CODE} "
                     f"--desired-value {max(need, 100)}`, then set targets.aws.max_rules_per_group: {max(need, 100)} "

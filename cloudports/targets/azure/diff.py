@@ -182,9 +182,7 @@ class AzureDiff:
             Change("remove", ASG, a.name, f"{a.id} (role {a.key})", {"id": a.id, "tags": a.tags}, None, self._gone(a))
             for a in self.delete_asgs
         ]
-        kept = [
-            Kept(RULE, f"{nsg}/{r.name}", rule_summary(r, names)) for nsg, r in self.kept
-        ]
+        kept = [Kept(RULE, f"{nsg}/{r.name}", rule_summary(r, names)) for nsg, r in self.kept]
         return Plan("azure", d.topology, self.settings.scope, changes, list(self.notes), kept)
 
 
