@@ -198,6 +198,24 @@ def test_two_nsgs_with_denies_above_allows_are_adopted_without_a_change(arm: Arm
     assert "kept, not managed: rule front-nsg/no-telnet: 100 Inbound Deny: Tcp port 23 from * to *" in out, out
 
 
+def test_a_rule_for_machines_behind_another_nsg_is_kept_not_copied_there(
+    arm: ArmServer, capsys, tmp_path: Path
+) -> None:
+    """front-nsg lets the internet reach app-asg on tcp/8080, but every app machine sits behind back-nsg, which does
+    not: as a flow, that rule would be written into back-nsg and open tcp/8080 to the app machines."""
+    lab = HandLab(arm)
+    two_subnets(lab)
+    lab.rule("front-nsg", "stale-app", 250, destination_port_range="8080", source_address_prefix="*",
+             destination_asgs=["app-asg"])  # fmt: skip
+    lab.rule("back-nsg", "db-admin", 220, destination_port_range="22", source_address_prefix="192.0.2.0/24",
+             destination_asgs=["db-asg", "web-asg"])  # fmt: skip
+    spec = adopted(lab, capsys, tmp_path, "--name", "shop", "--nsg", "front-nsg,back-nsg")
+    kept = {(u["nsg"], u["rule"]) for u in spec["targets"]["azure"]["unmanaged"]}
+    assert {("front-nsg", "stale-app"), ("back-nsg", "db-admin")} <= kept
+    roles = {s["name"]: s["roles"] for s in spec["targets"]["azure"]["subnets"]}
+    assert roles == {"front": ["web"], "back": ["app", "db"]}
+
+
 def test_prune_deletes_the_kept_rules_and_the_plan_says_what_that_opens(arm: ArmServer, capsys, tmp_path: Path) -> None:
     lab = HandLab(arm)
     two_subnets(lab)
@@ -354,6 +372,34 @@ def test_random_hand_made_labs_are_adopted_without_a_decision_changing(
         lab.rule("lab-nsg", "out-closed", 4001, **{**VNET_CLOSED, "direction": "Outbound", "source_address_prefix": "*",
                  "destination_address_prefix": "*"})  # fmt: skip
     adopted(lab, capsys, tmp_path_factory.mktemp("lab"), "--name", "lab")
+
+
+@pytest.mark.slow  # builds, imports and adopts random labs on an emulator, one after another
+@settings(
+    max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture]
+)
+@given(asgs=st.integers(2, 4), rules=st.data(), closed=st.booleans(), spread=st.booleans())
+def test_random_labs_with_one_nsg_per_subnet_are_adopted_without_a_decision_changing(
+    arm: ArmServer, capsys, tmp_path_factory: pytest.TempPathFactory, asgs: int, rules: st.DataObject, closed: bool,
+    spread: bool,
+) -> None:  # fmt: skip
+    """Two subnets, each with its own NSG and its own random rules; with `spread`, an ASG's NICs sit in both (so a
+    role is governed by both NSGs)."""
+    arm.reset()
+    names = _ASG_NAMES[:asgs]
+    lab = HandLab(arm, asgs=names)
+    lab.subnet("front", "10.7.1.0/24", "front-nsg")
+    lab.subnet("back", "10.7.2.0/24", "back-nsg")
+    for i, name in enumerate(names):
+        lab.nic(f"nic-{i}", ("front", "back")[i % 2], name)
+        if spread:
+            lab.nic(f"nic-{i}-b", ("back", "front")[i % 2], name)
+    for nsg in ("front-nsg", "back-nsg"):
+        for rule in rules.draw(hand_rules(asgs)):
+            lab.rule(nsg, rule.pop("name"), rule.pop("priority"), **rule)
+        if closed:
+            lab.rule(nsg, "vnet-closed", 4000, **VNET_CLOSED)
+    adopted(lab, capsys, tmp_path_factory.mktemp("lab"), "--name", "lab", "--nsg", "front-nsg,back-nsg")
 
 
 @st.composite

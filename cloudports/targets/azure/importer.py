@@ -19,6 +19,7 @@ from cloudports.spec.model import PortSpec
 from cloudports.targets.azure.arm import ArmSettings, arm_errors
 from cloudports.targets.azure.model import NsgRule
 from cloudports.targets.azure.normalise import normalise_rule
+from cloudports.targets.azure.placement import misplaced, role_homes
 from cloudports.targets.azure.unmanaged import kept_rules
 from cloudports.targets.ownership import ROLE_TAG, SPEC_TAG, TOPOLOGY_TAG
 
@@ -241,15 +242,24 @@ def _read_rules(
 ) -> tuple[dict[str, Any], list[Half], list[dict[str, Any]]]:
     """(settings: egress, vnet_inbound, the rules kept as they are; the halves of every NSG's rules; the NSGs'
     subnets each with the roles its NSG's rules are for)."""
-    read, halves, subnets, kept = [], [], [], []
+    read, per_nsg, kept = [], {}, []
     for nsg in nsgs:
         with arm_errors("listing the security rules of", f"network security group {nsg.name}"):
             rules = [normalise_rule(r, role_of) for r in client.security_rules.list(rg, nsg.name)]
-        found, nsg_halves, nsg_kept = _rules(rules, roles, notes)
+        found, per_nsg[str(nsg.name)], nsg_kept = _rules(rules, roles, notes)
         read.append((str(nsg.name), found, rules))
-        halves += nsg_halves
         kept += [{"nsg": str(nsg.name), "rule": name} for name in sorted(nsg_kept)]
-        subnets += [{**s, "roles": sorted({h.role for h in nsg_halves}), "nsg": nsg.name} for s in _subnets(nsg, rg)]
+    homes = role_homes(client, rg, nsgs, role_of) if len(nsgs) > 1 else {}
+    for (nsg_name, rule), why in sorted(misplaced(per_nsg, homes).items()):
+        notes.append(f"{rule} in {nsg_name}: {why}; kept as it is (unmanaged)")
+        kept.append({"nsg": nsg_name, "rule": rule})
+        per_nsg[nsg_name] = [h for h in per_nsg[nsg_name] if h.rule != rule]
+    halves, subnets = [], []
+    for nsg in nsgs:
+        name = str(nsg.name)
+        halves += per_nsg[name]
+        placed = {h.role for h in per_nsg[name]} | {role for role, home in homes.items() if name in home}
+        subnets += [{**s, "roles": sorted(placed), "nsg": nsg.name} for s in _subnets(nsg, rg)]
     settings: dict[str, Any] = {"egress": "strict" if all("outbound" in f for _, f, _ in read) else "open"}
     if any("outbound" in f for _, f, _ in read) and (kept or settings["egress"] == "open"):
         halves, kept = _outbound_kept(read, halves, kept, notes)
