@@ -5,22 +5,25 @@ destinations x its ports, a side being ASGs or prefixes of one address family. A
 is written as that parameter, so a rule's port entry is a parameter or a literal, never both. A rule must allow
 only declared traffic, and a *pair* (pack.py) holds every port its protocol allows between its two endpoints.
 
-Per group of pairs that could share a rule (one direction, protocol, kind of peer and address family) the bound is
-the larger of two:
+No rule spans two groups (direction, protocol, kind of peer, address family); per group the bound is the larger of:
 
 * capacity: a rule between two ASG sides covers at most 10 x 10 ASG pairs, and a rule with a network side has
   at most 10 ASGs on its role side;
-* a fooling set: *units* no two of which can share a rule, so that each needs a rule of its own. A unit is an
-  end, another end and a class of ports (ports that every pair of the group has all or none of, from the same
-  origin): one thing the NSG must allow. Two units (s1, d1, p1) and (s2, d2, p2) in one rule make it allow all
-  eight combinations s x d x p, so they can share only if every combination is declared. The set is found
+* a fooling set: *units* no two of which can share a rule, so that each needs a rule of its own. A unit is a
+  source, a destination and a class of ports (ports that every pair of the group has all or none of, from the
+  same origin): one thing the NSG must allow. Two units (s1, d1, p1) and (s2, d2, p2) in one rule make it allow
+  all eight combinations s x d x p, so they can share only if every combination is declared. This counts rules
+  that carry only part of a pair's ports as well (a rule's ports need not be a pair's). The set is found
   greedily (fewest possible sharers first): the bound is sound, not always the largest such set.
 
 A network end is one address of the network (its *witness*, in as few other networks as may be), and what is
 declared to or from it is what every network holding that address declares: where networks overlap, a rule may
-lean on one network's ports for another's addresses, and the units still hold. Service tags have no known
-addresses, so a spec with one counts no network units (capacity only, for its network rules). A group too large
-to compare its units in a few hundred thousand steps falls back to pairs no two of which have a port in common.
+lean on one network's ports for another's addresses, and the units still hold. (A network's addresses are
+allowed by rules naming prefixes; an ASG rule allows the role's machines, whatever their addresses.) Service tags
+have no known addresses, so a spec with one counts no network units (capacity only, for its network rules). A
+group too large to compare its units in a few hundred thousand steps falls back to ASG pairs no two of which
+have a port in common (a network group to its capacity).
+tests/test_azure_pack.py checks the bound against the fewest rules found by search, on small instances.
 """
 
 from __future__ import annotations
@@ -28,7 +31,7 @@ from __future__ import annotations
 import heapq
 import ipaddress
 from bisect import bisect_left, bisect_right, insort
-from collections import defaultdict
+from collections import Counter, defaultdict
 from collections.abc import Iterable
 from functools import cache
 from math import ceil
@@ -59,46 +62,62 @@ def _fooling(pairs: list[Pair]) -> int:
     """The size of a set of units no two of which can share a rule (see the module's docstring)."""
     pairs = sorted(pairs, key=lambda p: p.order)  # the greedy's ties: the same whatever the spec's order
     tokens = _tokens(pairs)
-    cells = _net_cells(pairs, tokens) if pairs[0].peer[0] == "net" else _asg_cells(pairs, tokens)
+    cells = _net_cells(pairs, tokens) if pairs[0].peer[0] == "net" else _pair_cells(pairs, tokens)
+    # A unit shares a rule only with units whose ends declare its ports too, and no two units of the same ends
+    # are in the set. Ends that declare a port no other ends declare (most of a large spec's) hold a unit that
+    # shares with nothing else: they count once, and their units need no comparing.
+    held = Counter(token for declared in cells.values() for token in declared)
+    alone = {ends for ends, declared in cells.items() if any(held[token] == 1 for token in declared)}
+    units = [(ends, token) for ends, declared in cells.items() if ends not in alone for token in sorted(declared)]
+    sharing = _sharing(cells, units, held)
+    if sharing is None:  # too many to compare: pairs apart, which hold only where a pair is all its ends declare
+        return _port_disjoint(pairs) if pairs[0].peer[0] == "asg" else 0
+    return len(alone) + _independent(sharing)
+
+
+def _sharing(
+    cells: Cells, units: list[tuple[tuple[Endpoint, Endpoint], Token]], held: Counter[Token]
+) -> list[set[int]] | None:
+    """Per unit, the units that could share a rule with it: (s1, d1, t1) and (s2, d2, t2) where (s1, d2) and
+    (s2, d1) declare both tokens too. None past UNIT_STEPS."""
     sources: dict[tuple[Token, Endpoint], list[Endpoint]] = defaultdict(list)  # ends declaring it to an end
     destinations: dict[tuple[Token, Endpoint], list[Endpoint]] = defaultdict(list)
     for (source, destination), declared in cells.items():
         for token in declared:
-            sources[(token, destination)].append(source)
-            destinations[(token, source)].append(destination)
-    # A unit shares only with units whose ends declare its ports too; a port that no other ends declare (most
-    # ports of a large spec) shares with nothing but its own ends' units, and no two units of one ends are in the
-    # set: such ends count once, and their units need no comparing.
-    alone = {
-        ends
-        for ends, declared in cells.items()
-        if any(len(destinations[(t, ends[0])]) == 1 and len(sources[(t, ends[1])]) == 1 for t in declared)
-    }
-    units = [(ends, token) for ends, declared in cells.items() if ends not in alone for token in sorted(declared)]
+            if held[token] > 1:
+                sources[(token, destination)].append(source)
+                destinations[(token, source)].append(destination)
     if sum(len(sources[(t, d)]) * len(destinations[(t, s)]) for (s, d), t in units) > UNIT_STEPS:
-        # pairs apart hold only where a pair is all that is declared between its ends: ASGs
-        return _port_disjoint(pairs) if pairs[0].peer[0] == "asg" else 0
+        return None
     number = {unit: n for n, unit in enumerate(units)}
-    sharing: list[set[int]] = [set() for _ in units]  # per unit, the units that could share a rule with it
+    sharing: list[set[int]] = [set() for _ in units]
     for n, ((s1, d1), token) in enumerate(units):
         for s2 in sources[(token, d1)]:
             beside = cells[(s1, d1)] & cells[(s2, d1)]
             for d2 in destinations[(token, s1)]:
                 far = cells.get((s2, d2))
-                if far is None or token not in far or (s2, d2) in alone:
+                if far is None or token not in far:
                     continue
                 for other in beside & far & cells[(s1, d2)]:
-                    if ((s2, d2), other) != ((s1, d1), token):
-                        sharing[n].add(number[((s2, d2), other)])
-    return len(alone) + _independent(sharing)
+                    m = number.get(((s2, d2), other))  # None: ends that count once (alone)
+                    if m is not None and m != n:
+                        sharing[n].add(m)
+    return sharing
 
 
-def _asg_cells(pairs: list[Pair], tokens: list[set[Token]]) -> Cells:
-    return {(p.source, p.destination): declared for p, declared in zip(pairs, tokens, strict=True)}
+def _pair_cells(pairs: list[Pair], tokens: list[set[Token]]) -> Cells:
+    """(source, destination) -> what its pairs declare: where each end is all its addresses declare from."""
+    cells: Cells = {}
+    for pair, declared in zip(pairs, tokens, strict=True):
+        ends = (pair.source, pair.destination)
+        cells[ends] = cells[ends] | declared if ends in cells else declared
+    return cells
 
 
 def _net_cells(pairs: list[Pair], tokens: list[set[Token]]) -> Cells:
     """(source, destination) -> what is declared between a network's witness and a role (module's docstring)."""
+    if _apart(pairs):  # each network's addresses are its own: its pairs are all that is declared from them
+        return _pair_cells(pairs, tokens)
     bits = 32 if pairs[0].family == 4 else 128
     holders: dict[tuple[int, int], list[int]] = defaultdict(list)  # (prefix length, first address) -> pairs
     for i, pair in enumerate(pairs):
@@ -137,6 +156,17 @@ def _witnesses(pairs: list[Pair]) -> dict[str, int]:
                 break
             found.setdefault(name, lo)
     return found
+
+
+def _apart(pairs: list[Pair]) -> bool:
+    """Whether no two CIDRs of the pairs overlap, nor does a CIDR belong to two networks."""
+    owner: dict[str, str] = {}
+    for p in pairs:
+        for cidr in p.prefixes:
+            if owner.setdefault(cidr, p.peer[1]) != p.peer[1]:
+                return False
+    spans = sorted(_cidr(c)[:2] for c in owner)
+    return all(hi < lo for (_lo, hi), (lo, _hi) in zip(spans, spans[1:], strict=False))
 
 
 @cache  # parsed once per CIDR, not once per NSG of a split spec
