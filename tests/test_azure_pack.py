@@ -186,7 +186,7 @@ def _subsets(items: list) -> list[tuple]:
 _PORTS = st.sets(st.sampled_from([1, 2, 3]), max_size=3)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(st.dictionaries(st.tuples(st.sampled_from("abc"), st.sampled_from("abc")), _PORTS, min_size=1, max_size=6))
 def test_the_bound_never_exceeds_the_fewest_rules_between_asgs(declared: dict[tuple[str, str], set[int]]) -> None:
     pairs = [
@@ -203,7 +203,7 @@ def test_the_bound_never_exceeds_the_fewest_rules_between_asgs(declared: dict[tu
 _CIDRS = ["10.0.0.0/30", "10.0.0.0/31", "10.0.0.2/31", "10.0.0.0/32", "10.0.0.1/32", "10.0.0.3/32"]
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=80, deadline=None)
 @given(
     st.dictionaries(st.sampled_from("nmo"), st.sets(st.sampled_from(_CIDRS), min_size=1, max_size=2), min_size=1),
     st.dictionaries(st.tuples(st.sampled_from("nmo"), st.sampled_from("xy")), _PORTS, min_size=1, max_size=6),
