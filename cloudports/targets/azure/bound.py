@@ -49,6 +49,7 @@ UNIT_STEPS = 100_000  # about 0.1 s of CPU at most, per group
 
 
 def lower_bound(pairs: Iterable[Pair]) -> int:
+    """How few allow rules any packing of the pairs needs (the structural denies not counted)."""
     groups: dict[tuple[str, str, str, int | None], list[Pair]] = defaultdict(list)
     for pair in pairs:
         groups[(pair.direction, pair.protocol, pair.peer[0], pair.family)].append(pair)
@@ -78,8 +79,9 @@ def _fooling(pairs: list[Pair]) -> int:
 def _sharing(
     cells: Cells, units: list[tuple[tuple[Endpoint, Endpoint], Token]], held: Counter[Token]
 ) -> list[set[int]] | None:
-    """Per unit, the units that could share a rule with it: (s1, d1, t1) and (s2, d2, t2) where (s1, d2) and
-    (s2, d1) declare both tokens too. None past UNIT_STEPS."""
+    """Per unit, the units that could share a rule with it: (s1, d1, t1) and (s2, d2, t2) where all four ends
+    (s1 or s2 to d1 or d2) declare both tokens (a symmetric relation, which _independent relies on). None past
+    UNIT_STEPS."""
     sources: dict[tuple[Token, Endpoint], list[Endpoint]] = defaultdict(list)  # ends declaring it to an end
     destinations: dict[tuple[Token, Endpoint], list[Endpoint]] = defaultdict(list)
     for (source, destination), declared in cells.items():
