@@ -1,7 +1,8 @@
 """Same spec, same bytes: any permutation of any list or mapping in a spec (flows, from/to, services, ports,
 ipv4/ipv6 blocks, networks/roles/services order, catalogs, includes, subnets, tags) gives identical compiled rules,
 `show --format json` (without the spec positions, which legitimately move), emitted Terraform for both clouds and its
-TOPOLOGY.md, `graph` in every format, and validate's SARIF (without each result's location)."""
+TOPOLOGY.md, `graph` in every format, validate's counts (the Azure bound among them) and its SARIF (without each
+result's location)."""
 
 from __future__ import annotations
 
@@ -151,14 +152,16 @@ def outputs(spec: Path, all_phases: list[str | None], work: Path, capsys) -> dic
 
 
 def pictures(spec: Path, work: Path, capsys) -> dict[str, object]:
-    """`graph` in every format, byte for byte, and validate's SARIF without each result's location (the permuted
-    file's lines, which legitimately move)."""
+    """`graph` in every format, byte for byte, validate's counts, and its SARIF without each result's location (the
+    permuted file's lines, which legitimately move)."""
     result: dict[str, object] = {}
     for fmt in ("mermaid", "dot", "svg", "html"):
         out = work / f"graph.{fmt}"
         assert main(["graph", str(spec), "--format", fmt, "--out", str(out)]) == 0
         result[f"graph {fmt}"] = out.read_bytes()
     capsys.readouterr()
+    assert main(["validate", str(spec)]) == 0
+    result["counts"] = capsys.readouterr().out.split(": ", 1)[1]  # rules and the Azure bound, after the file's path
     main(["validate", str(spec), "--format", "sarif"])
     sarif = json.loads(capsys.readouterr().out)
     for run in sarif["runs"]:
