@@ -24,11 +24,19 @@ def graph(
         Path | None, typer.Option("--out", "-o", help="Write here instead of stdout", metavar="FILE")
     ] = None,
 ) -> None:
-    """Draw roles, networks and flows; phase flows dashed, flows the exposure lint marks in red."""
-    from cloudports.graph.model import build_graph
-    from cloudports.graph.render import render
+    """Draw roles, networks and flows; phase flows dashed, flows the exposure lint marks in red. html: one
+    self-contained interactive page (click a role for its flows and rules, filter, pan and zoom)."""
+    policy = compile_policy(spec, var, phase)
+    if fmt is GraphFormat.html:
+        from cloudports.graph.explore import build_explorer
+        from cloudports.graph.page import page
 
-    text = render(build_graph(compile_policy(spec, var, phase), role), fmt)
+        text = page(build_explorer(policy, spec, role))
+    else:
+        from cloudports.graph.model import build_graph
+        from cloudports.graph.render import render
+
+        text = render(build_graph(policy, role), fmt)
     if out_file is None:
         common.write_out(text)
         return

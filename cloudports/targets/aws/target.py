@@ -44,6 +44,9 @@ class AwsTarget(Target[AwsSettings, AwsState]):
 
         return rows(state)
 
+    def role_names(self, state: AwsState) -> dict[str, str]:
+        return {role: group.name for role, group in state.groups.items()}
+
     def import_lab(self, options: Mapping[str, str | None]) -> Lab:
         from cloudports.targets.aws.api import ec2_client
         from cloudports.targets.aws.importer import read_lab

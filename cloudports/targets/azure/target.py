@@ -59,6 +59,9 @@ class AzureTarget(Target[AzureSettings, AzureState]):
 
         return rows(state)
 
+    def role_names(self, state: AzureState) -> dict[str, str]:
+        return {role: asg.name for role, asg in state.asgs.items()}
+
     def import_lab(self, options: Mapping[str, str | None]) -> Lab:
         from cloudports.targets.azure.arm import network_client, resolve_settings
         from cloudports.targets.azure.importer import read_lab
