@@ -28,6 +28,7 @@ MESH_SMALLEST = 3  # two roles that talk both ways are two edges, not a mesh
 EXPOSURE_RULES = "exposure/"  # the exposure lint's checks (cloudports/compile/lint.py RULES)
 
 Pair = tuple[str, str]
+Concerns = tuple[tuple[str, ...], tuple[str, ...]]  # sources, destinations
 Signature = tuple[tuple[str, ...], tuple[str, ...], str | None]  # services, ports, phase
 
 
@@ -61,8 +62,8 @@ class Bundle:
 @dataclass(frozen=True)
 class TargetRules:
     error: str  # why the target could not build this spec; "" when it could
-    # (rule name, one-line summary, the flows it comes from, the roles and networks of those flows it concerns)
-    rules: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...]], ...]
+    # (rule name, one-line summary, the flows it comes from, which of their sources and destinations it admits)
+    rules: tuple[tuple[str, str, tuple[str, ...], tuple[str, ...], tuple[str, ...]], ...]
 
 
 @dataclass(frozen=True)
@@ -206,21 +207,15 @@ def _summary(row: dict[str, object]) -> str:
     return " ".join(str(v) for k, v in row.items() if k not in ("origin", "description", "key", "name", "nsg"))
 
 
-def _names_in(row: dict[str, object]) -> set[str]:
-    """The groups and addresses a row names: 'sg web' and 'asg d365-web-asg' as the bare name, lists split."""
-    found = set()
-    for value in row.values():
-        for item in str(value).split(", "):
-            found.add(item.split(" ", 1)[1] if item.startswith(("sg ", "asg ")) else item)
-    return found
-
-
-def _concerns(row: dict[str, object], ends: set[str], names: dict[str, set[str]]) -> tuple[str, ...]:
-    """Which of the flows' roles and networks (`ends`) a rule names (a role by its group's name, a network by one
-    of its blocks); all of them when it names none (a target whose rows name neither)."""
-    named = _names_in(row)
-    found = tuple(sorted(end for end in ends if names.get(end, set()) & named))
-    return found or tuple(sorted(ends))
+def _concerns(ends: tuple[set[str], set[str]], flows: list[PageFlow], names: dict[str, set[str]]) -> Concerns:
+    """Which of the flows' sources and destinations a rule lets traffic come from and go to (a role by its group's
+    name, a network by one of its blocks); all of them where the target's rows name neither."""
+    froms, tos = ends
+    sources = {s for f in flows for s in f.sources}
+    destinations = {d for f in flows for d in f.destinations}
+    found_from = sorted(s for s in sources if names.get(s, set()) & froms)
+    found_to = sorted(d for d in destinations if names.get(d, set()) & tos)
+    return tuple(found_from or sorted(sources)), tuple(found_to or sorted(destinations))
 
 
 def target_rules(policy: CompiledPolicy, flows: dict[str, PageFlow]) -> dict[str, TargetRules]:
@@ -240,14 +235,13 @@ def target_rules(policy: CompiledPolicy, flows: dict[str, PageFlow]) -> dict[str
         except CloudportsError as exc:
             result[name] = TargetRules(" ".join(d.message for d in exc.diagnostics), ())
             continue
-        state_names = target.role_names(state)
-        names = {role: {name} for role, name in state_names.items()} | networks
+        names = {role: {name} for role, name in target.role_names(state).items()} | networks
         rules = []
         for row in rows:
             origins = [o for o in str(row.get("origin", "")).split(", ") if o]
             found = sorted({flows[o] for o in origins if o in flows}, key=lambda f: int(f.id[1:]))
-            ends = {end for f in found for end in (*f.sources, *f.destinations)}
-            rules.append((_rule_name(row), _summary(row), tuple(f.id for f in found), _concerns(row, ends, names)))
+            concerns = _concerns(target.row_ends(row), found, names)
+            rules.append((_rule_name(row), _summary(row), tuple(f.id for f in found), *concerns))
         result[name] = TargetRules("", tuple(rules))
     return result
 

@@ -19,13 +19,13 @@
   const view = { scale: 1, x: 0, y: 0 };
   let selected = null; // {kind: "node", name} or {kind: "bundle", id}
 
-  // target -> flow id -> [[rule name, summary, the roles and networks it concerns]]: the rules each target's
-  // build makes of a flow
+  // target -> flow id -> [[rule name, summary, its sources, its destinations]]: the rules each target's build
+  // makes of a flow, with which of the flow's roles and networks each lets traffic come from and go to
   const rulesOf = {};
   for (const [target, found] of Object.entries(data.targets)) {
     rulesOf[target] = {};
-    for (const [name, summary, flows, concerns] of found.rules) {
-      for (const flow of flows) (rulesOf[target][flow] ||= []).push([name, summary, concerns]);
+    for (const [name, summary, flows, from, to] of found.rules) {
+      for (const flow of flows) (rulesOf[target][flow] ||= []).push([name, summary, from, to]);
     }
   }
 
@@ -118,7 +118,7 @@
     return made;
   }
 
-  // concerned(rule's roles and networks) -> whether the panel's subject is one of them
+  // concerned(rule's sources, rule's destinations) -> whether the rule belongs to the panel's subject
   function flowItem(id, way, concerned) {
     const flow = data.flows[id];
     const item = el("li", undefined, "flow");
@@ -135,7 +135,7 @@
     if (flow.allowed) item.append(el("div", "⚠ exposure allowed: " + flow.allowed, "exposure"));
     const targets = controls.target.value ? [controls.target.value] : Object.keys(data.targets);
     for (const target of targets) {
-      const rules = ((rulesOf[target] || {})[id] || []).filter(([, , concerns]) => concerned(concerns));
+      const rules = ((rulesOf[target] || {})[id] || []).filter(([, , from, to]) => concerned(from, to));
       const error = data.targets[target].error;
       const note = error ? "cannot build: " + error : flow.phase && !rules.length ? "no rules unless --phase " + flow.phase
         : "";
@@ -170,9 +170,9 @@
     if (node.description) panel.append(el("p", node.description));
     if (node.detail) panel.append(el("p", node.detail, "muted"));
     const ids = Object.keys(data.flows);
-    const mine = (concerns) => concerns.includes(name);
-    panel.append(flowList("Inbound", ids.filter((id) => data.flows[id].to.includes(name)), "in", mine));
-    panel.append(flowList("Outbound", ids.filter((id) => data.flows[id].from.includes(name)), "out", mine));
+    const into = (from, to) => to.includes(name), outOf = (from) => from.includes(name);
+    panel.append(flowList("Inbound", ids.filter((id) => data.flows[id].to.includes(name)), "in", into));
+    panel.append(flowList("Outbound", ids.filter((id) => data.flows[id].from.includes(name)), "out", outOf));
   }
 
   function describeBundle(id) {
@@ -181,9 +181,10 @@
       : bundle.kind === "mesh" ? "mesh: every one of " + bundle.members.join(", ") + " to every other"
       : bundle.members[0] + " to itself";
     panel.append(el("h2", title));
-    // an edge's rules name both its ends; a mesh's or a loop's, its members
-    const concerned = bundle.kind === "edge" ? (c) => bundle.members.every((m) => c.includes(m))
-      : (c) => bundle.members.some((m) => c.includes(m));
+    // an edge's rules let its source reach its target; a mesh's or a loop's, its members each other
+    const [source, target] = bundle.members;
+    const concerned = bundle.kind === "edge" ? (from, to) => from.includes(source) && to.includes(target)
+      : (from, to) => bundle.members.some((m) => from.includes(m)) && bundle.members.some((m) => to.includes(m));
     panel.append(flowList("Flows", bundle.flows, "both", concerned));
   }
 

@@ -198,7 +198,7 @@ def picture(explorer: Explorer) -> str:
         path, spots = _path(_edge_points(e, placed, anchors))
         lines = _edge_lines(e)
         # a fan (one node, many edges on the same services) says what it carries once; the others on hover
-        ends = {(e.members[0], *lines), (e.members[1], *lines)}
+        ends = {("from", e.members[0], *lines), ("to", e.members[1], *lines)}
         at, quiet = (spots[0], True) if ends & labelled else _label(lines, spots, taken)
         if not quiet:
             labelled.update(ends)

@@ -76,6 +76,11 @@ class Target(ABC, Generic[S, St]):
         tell which of a flow's rules concern which role; {} where rules do not name roles."""
         return {}
 
+    def row_ends(self, row: Row) -> tuple[set[str], set[str]]:
+        """What one of `rows`' rows lets traffic come from and go to: group names and address blocks, each bare
+        (for the graph page); empty sets where the target cannot tell."""
+        return set(), set()
+
     def summary(self, state: St) -> str:
         """A few words for `validate`, e.g. '5 security groups, 155 rules'."""
         return f"{len(self.rows(state))} rules"
