@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -55,7 +57,7 @@ def svg_texts(text: str) -> str:
 def test_every_example_renders_in_every_format(
     example: Path, fmt: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    if fmt in ("svg", "html") and shutil.which("dot") is None:
+    if fmt == "svg" and shutil.which("dot") is None:
         pytest.skip("Graphviz 'dot' is not installed")
     code, out, _ = run(capsys, example, "--format", fmt)
     assert code == 0 and out
@@ -101,13 +103,34 @@ def test_svg_is_xml_naming_every_role_and_service(example: Path, capsys: pytest.
             assert service in texts
 
 
-@needs_dot
-def test_html_is_one_page_with_the_svg_inline(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_html_is_one_page_that_needs_nothing_else(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # no Graphviz
     out = run(capsys, tiny, "-f", "html")[1]
     assert out.startswith("<!DOCTYPE html>") and out.count("<svg") == 1
-    assert "<?xml" not in out and "<script" not in out and 'src="' not in out and "<link" not in out
+    # nothing fetched when it opens: no external script, style, image or font
+    assert not re.search(r"""(src|href)\s*=|<link|@import|url\((?!#)""", out)
+    assert not re.findall(r"https?://(?!www\.w3\.org/2000/svg)", out)
     svg = out[out.index("<svg") : out.index("</svg>") + len("</svg>")]
-    assert "web" in svg_texts(svg).splitlines()
+    texts = ["".join(t.itertext()) for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}tspan")]
+    assert {"web", "db", "jump", "internet", "partner", "wide"} <= set(svg_texts(svg).splitlines())
+    assert "tcp/3389" in texts and "tcp/5432" in texts  # edge labels: ports, each once
+
+
+def test_html_embeds_every_flow_with_its_place_and_exposure(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = run(capsys, tiny, "-f", "html")[1]
+    data = json.loads(out.split('<script type="application/json" id="cloudports-data">', 1)[1].split("</script>")[0])
+    flows = {(f["from"][0], f["to"][0]): f for f in data["flows"].values()}
+    assert set(flows) == {("internet", "jump"), ("wide", "web"), ("web", "db"), ("partner", "web")}
+    assert flows[("web", "db")]["phase"] == "setup" and flows[("web", "db")]["at"] == "topology.yaml:24"
+    assert flows[("internet", "jump")]["allowed"] == "lab, torn down nightly"
+    assert "tcp/3389" in flows[("wide", "web")]["exposure"][0]  # the lint's reason
+    assert flows[("partner", "web")]["description"] == 'say "hi" \\ back'
+    edge = {(e["members"][0], e["members"][1]): e for e in data["bundles"].values() if e["kind"] == "edge"}
+    assert edge.keys() == flows.keys()
 
 
 def test_role_shows_only_its_ingress_and_egress(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -180,14 +203,13 @@ def test_output_is_deterministic(tiny: Path, capsys: pytest.CaptureFixture[str])
     assert [(e.source, e.target) for e in graph.edges] == sorted((e.source, e.target) for e in graph.edges)
 
 
-@pytest.mark.parametrize("fmt", ["svg", "html"])
 def test_missing_dot_says_how_to_install_it(
-    fmt: str, tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    code, out, err = run(capsys, tiny, "-f", fmt)
+    code, out, err = run(capsys, tiny, "-f", "svg")
     assert code == 1 and not out
     assert "install graphviz (apt-get install graphviz)" in err and "Traceback" not in err
 
