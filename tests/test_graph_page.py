@@ -38,10 +38,11 @@ THREE_TIER = ROOT / "examples" / "three-tier-web" / "topology.yaml"
 CHROMIUM, CHROMEDRIVER = shutil.which("chromium"), shutil.which("chromedriver")
 # Without the background-networking flags Chromium reaches for Google's services, which a closed network refuses
 # (and logs as errors).
-FLAGS = (
-    "--headless --no-sandbox --disable-gpu --disable-quic --no-first-run --disable-background-networking "
-    "--disable-component-update --disable-sync --window-size=1920,1080 --hide-scrollbars"
-).split()
+FLAGS = [
+    *("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run"),
+    *("--disable-background-networking", "--disable-component-update", "--disable-sync"),
+    *("--window-size=1920,1080", "--hide-scrollbars"),
+]
 READABLE_PX = 11
 
 pytestmark = pytest.mark.skipif(not (CHROMIUM and CHROMEDRIVER), reason="chromium and chromium-driver not installed")
@@ -152,12 +153,16 @@ def test_the_panel_lists_a_roles_flows_and_each_targets_rules(
     policy = compile_spec(THREE_TIER)
     into_db = {str(f.loc) for f in policy.topology.flows if "db" in f.destinations}
     reaching_db = {
-        "aws": lambda row: row["group"] == "tier3-db" if row["direction"] == "ingress" else row["peer"] == "sg tier3-db",
+        "aws": lambda row: (
+            row["group"] == "tier3-db" if row["direction"] == "ingress" else row["peer"] == "sg tier3-db"
+        ),
         "azure": lambda row: "three-tier-web-db-asg" in row["destination"],
     }
     for target, reaches in reaching_db.items():
         rows = registry.get(target).rows(desired_state(policy, target))
-        expected = {row.get("key") or row["name"] for row in rows if set(row["origin"].split(", ")) & into_db and reaches(row)}
+        expected = {
+            row.get("key") or row["name"] for row in rows if set(row["origin"].split(", ")) & into_db and reaches(row)
+        }
         shown = inbound.find_elements(By.CSS_SELECTOR, f'ul.rules[data-target="{target}"] li')
         assert expected and {e.text for e in shown} == expected, target
 
@@ -259,7 +264,11 @@ def test_docs_pictures(browser: WebDriver, tmp_path: Path, capsys: pytest.Captur
     DOC_IMAGES.mkdir(parents=True, exist_ok=True)
     shots = [
         (D365, "sql", "graph-d365-sql.png"),
-        (pictures.write(pictures.three_tier_with_ping_mesh(), tmp_path / "three-tier-web"), "app", "graph-ping-mesh.png"),
+        (
+            pictures.write(pictures.three_tier_with_ping_mesh(), tmp_path / "three-tier-web"),
+            "app",
+            "graph-ping-mesh.png",
+        ),
         (pictures.write(pictures.fifty_roles(), tmp_path / "shop-50"), "api-03", "graph-50-roles.png"),
     ]
     browser.set_window_size(1600, 900)

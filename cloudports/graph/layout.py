@@ -1,14 +1,14 @@
 """Where the interactive page draws each node: networks (and `internet`) in the first column, roles in columns by
 how traffic flows, so that most edges run left to right.
 
-Roles that send to most others (a bastion, monitoring) stand in a column of their own next to the networks.
-The other columns come from longest-path layering over the flow graph between roles: a role stands one column right of the
-furthest role that sends to it. Cycles (two roles that talk both ways) are broken where they must be, at the role
-with the fewest senders left (ties by name). An edge that spans several columns gets a waypoint in each column it
-crosses (Sugiyama's dummy nodes), so that it runs between the nodes, not through them; the edges from one node on
-the same services share them (bundled). Within a column, a few sweeps
-order the nodes and waypoints by the mean row of their neighbours (the barycentre heuristic), which removes most
-crossings. Everything is sorted: same graph, same picture.
+Roles that send to most others (a bastion, monitoring) stand in a column of their own next to the networks. The
+other columns come from longest-path layering over the flow graph between roles: a role stands one column right of
+the furthest role that sends to it. Cycles (two roles that talk both ways) are broken where they must be, at the
+role with the fewest senders left (ties by name). An edge that spans several columns gets a waypoint in each column
+it crosses (Sugiyama's dummy nodes), so that it runs between the nodes, not through them; the edges from one node on
+the same services share them (bundled). Within a column, a few sweeps order the nodes and waypoints by the mean row
+of their neighbours (the barycentre heuristic), which removes most crossings. Everything is sorted: same graph,
+same picture.
 """
 
 from __future__ import annotations
@@ -124,8 +124,11 @@ def order(column: dict[str, int], pairs: Iterable[tuple[str, str]]) -> list[list
 
 def place(cols: list[list[str]], label_chars: dict[str, int], badges: dict[str, int]) -> dict[str, Box]:
     """Boxes for the ordered columns: each column as wide as its longest label, centred on the tallest column."""
-    heights = {n: WAYPOINT_HEIGHT if n.startswith("~") else NODE_HEIGHT + BADGE_HEIGHT * badges.get(n, 0)
-               for col in cols for n in col}
+    heights = {
+        n: WAYPOINT_HEIGHT if n.startswith("~") else NODE_HEIGHT + BADGE_HEIGHT * badges.get(n, 0)
+        for col in cols
+        for n in col
+    }
 
     def column_height(col: list[str]) -> float:
         return sum(heights[n] for n in col) + ROW_GAP * max(len(col) - 1, 0)

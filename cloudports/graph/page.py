@@ -76,7 +76,9 @@ def _node_svg(node_name: str, kind: str, detail: str, description: str, box: Box
     ]
     y = box.y + layout.NODE_HEIGHT
     if kind == "network":
-        parts.append(f'<text class="detail" x="{box.x + box.width / 2:.1f}" y="{y:.1f}">{html.escape(_detail(detail))}</text>')
+        parts.append(
+            f'<text class="detail" x="{box.x + box.width / 2:.1f}" y="{y:.1f}">{html.escape(_detail(detail))}</text>'
+        )
         y += layout.BADGE_HEIGHT
     for bundle_id, css, text in badges:
         parts.append(
@@ -193,7 +195,8 @@ def picture(explorer: Explorer) -> str:
     boxes = {n.name: placed.boxes[n.name] for n in explorer.nodes}
     anchors = _anchors(explorer, placed)
     taken: list[Rect] = [(b.x, b.y, b.x + b.width, b.y + b.height) for b in boxes.values()]
-    edges, labelled = [], set()
+    edges: list[str] = []
+    labelled: set[tuple[str, ...]] = set()
     for e in explorer.edges:
         path, spots = _path(_edge_points(e, placed, anchors))
         lines = _edge_lines(e)
@@ -291,9 +294,7 @@ def page(explorer: Explorer) -> str:
         f'<label>target <select id="target">{target}</select></label>'
         '<label class="toggle"><input id="exposure" type="checkbox"> only exposure</label>'
         '<button id="fit" type="button">fit</button></form></header>\n'
-        '<main><div id="canvas">'
-        + picture(explorer)
-        + '</div><aside id="panel" aria-live="polite"></aside></main>\n'
+        '<main><div id="canvas">' + picture(explorer) + '</div><aside id="panel" aria-live="polite"></aside></main>\n'
         f'<script type="application/json" id="cloudports-data">{_script_json(_data(explorer))}</script>\n'
         f"<script>\n{script}</script>\n</body>\n</html>\n"
     )
