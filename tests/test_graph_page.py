@@ -262,18 +262,16 @@ DOC_IMAGES = ROOT / "docs" / "images"
 def test_docs_pictures(browser: WebDriver, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     """The README's pictures of the page: d365 with sql selected, three-tier-web's ping mesh, 50 roles."""
     DOC_IMAGES.mkdir(parents=True, exist_ok=True)
-    shots = [
-        (D365, "sql", "graph-d365-sql.png"),
-        (
-            pictures.write(pictures.three_tier_with_ping_mesh(), tmp_path / "three-tier-web"),
-            "app",
-            "graph-ping-mesh.png",
-        ),
-        (pictures.write(pictures.fifty_roles(), tmp_path / "shop-50"), "api-03", "graph-50-roles.png"),
+    mesh = pictures.write(pictures.three_tier_with_ping_mesh(), tmp_path / "three-tier-web")
+    fifty = pictures.write(pictures.fifty_roles(), tmp_path / "shop-50")
+    shots = [  # spec, the role selected, the window (large enough for the whole picture at the default zoom)
+        (D365, "sql", (1700, 800), "graph-d365-sql.png"),
+        (mesh, "app", (1500, 650), "graph-ping-mesh.png"),
+        (fifty, "api-03", (1850, 1300), "graph-50-roles.png"),
     ]
-    browser.set_window_size(1600, 900)
     try:
-        for spec, role, name in shots:
+        for spec, role, (width, height), name in shots:
+            browser.set_window_size(width, height)
             load(browser, page_of(spec, tmp_path, capsys))
             click_node(browser, role)
             assert browser.save_screenshot(str(DOC_IMAGES / name))
