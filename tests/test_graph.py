@@ -234,3 +234,50 @@ def test_emit_writes_topology_md_beside_the_terraform(tmp_path: Path, capsys: py
         assert "| sandbox | sql | mssql, ssrs-http, ssrs-https |" not in text  # one row per flow, as the spec has them
         assert "| admin | network | 10.99.0.0/24 |" in text
         assert "phase" in text and "| setup |" in text  # the setup-phase flows are listed with their phase
+
+
+def page_data(html_text: str) -> dict:
+    return json.loads(
+        html_text.split('<script type="application/json" id="cloudports-data">', 1)[1].split("</script>")[0]
+    )
+
+
+def test_live_page_draws_what_the_cloud_holds_with_foreign_groups_marked(
+    vpc: str, ec2, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = ROOT / "examples" / "three-tier-web" / "topology.yaml"
+    assert main(["apply", str(spec), "-t", "aws", "--vpc-id", vpc, "--auto-approve"]) == 0
+    groups = {g["GroupName"]: g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
+    foreign = ec2.create_security_group(GroupName="monitoring", Description="not in the spec", VpcId=vpc)["GroupId"]
+    out_of_band = [  # a group the spec does not know scrapes app; someone opens RDP on db to the world
+        (
+            groups["tier3-app"],
+            {"IpProtocol": "tcp", "FromPort": 9100, "ToPort": 9100, "UserIdGroupPairs": [{"GroupId": foreign}]},
+        ),
+        (
+            groups["tier3-db"],
+            {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+        ),
+    ]
+    for group, permission in out_of_band:
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[permission])
+    page = tmp_path / "live.html"
+    args = ["graph", str(spec), "--live", "-t", "aws", "--vpc-id", vpc, "-f", "html", "-o", str(page)]
+    assert main(args) == 0
+    data = page_data(page.read_text(encoding="utf-8"))
+    assert data["nodes"][foreign]["kind"] == "foreign" and data["nodes"]["app"]["kind"] == "role"
+    topo = compile_spec(spec).topology
+    intended = {(s, d) for f in topo.flows for s in f.sources for d in f.destinations}
+    drawn = {tuple(b["members"]) for b in data["bundles"].values() if b["kind"] == "edge"}
+    assert drawn == intended | {(foreign, "app"), ("internet", "db")}
+    flows = {(f["from"][0], f["to"][0], f["ports"][0]) for f in data["flows"].values()}
+    assert {(foreign, "app", "tcp/9100"), ("internet", "db", "tcp/3389")} <= flows
+    assert list(data["targets"]) == ["aws"]
+    assert f'class="node foreign" id="node-{foreign}"' in page.read_text(encoding="utf-8")
+
+
+def test_live_needs_a_target_and_the_html_format(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, tiny, "--live", "-f", "html")
+    assert code == 1 and "graph --live reads one cloud" in err and "--target aws" in err
+    code, _, err = run(capsys, tiny, "--live", "-t", "aws")
+    assert code == 1 and "use --format html" in err

@@ -14,15 +14,16 @@ from collections import defaultdict
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from cloudports.errors import CloudportsError, Loc
-from cloudports.graph.model import Node, build_graph
-from cloudports.spec.model import Flow, PortSpec
+from cloudports.graph.model import Node, build_graph, node_id, spec_node
+from cloudports.spec.model import INTERNET, Flow, PortSpec
 from cloudports.spec.ports import looks_like_port
 
 if TYPE_CHECKING:
     from cloudports.compile import CompiledPolicy
+    from cloudports.targets.base import Row, Target
 
 MESH_SMALLEST = 3  # two roles that talk both ways are two edges, not a mesh
 EXPOSURE_RULES = "exposure/"  # the exposure lint's checks (cloudports/compile/lint.py RULES)
@@ -76,6 +77,7 @@ class Explorer:
     meshes: tuple[Bundle, ...]
     loops: tuple[Bundle, ...]
     targets: dict[str, TargetRules] = field(default_factory=dict)
+    place: str = "spec"  # what a flow's `at` names: its place in the spec, or (graph --live) the live rule
 
 
 def _at(loc: Loc, base: Path) -> str:
@@ -264,4 +266,63 @@ def build_explorer(policy: CompiledPolicy, spec: Path, role: str | None = None) 
         tuple(meshes),
         tuple(loops),
         target_rules(policy, by_loc),
+    )
+
+
+# ---- graph --live: what the cloud holds ----
+
+
+def _port_text(row: Row) -> str:
+    """'tcp/22', 'udp/1000-2000', 'all' from a row's protocol and ports (AWS: tcp, -1/all; Azure: Tcp, *)."""
+    protocol, ports = str(row.get("protocol", "")).lower(), str(row.get("ports", ""))
+    if protocol in ("all", "*", "-1"):
+        return "all"
+    return f"{protocol}/{ports}" if ports and ports != "*" else protocol
+
+
+def _live_node(name: str, topo_nodes: dict[str, Node]) -> Node:
+    if name in topo_nodes:
+        return topo_nodes[name]
+    return Node(node_id(name), name, "foreign", "not in the spec", "a group or address block the spec does not know")
+
+
+def live_explorer(policy: CompiledPolicy, target: Target[Any, Any], state: Any) -> Explorer:
+    """The page's data for what a cloud holds: one flow per live rule (its rule name where the spec's place would
+    be), drawn between the spec's roles (their groups) and networks (their blocks); a group or block the spec does
+    not know is a node of its own, marked foreign."""
+    topo = policy.topology
+    spec_nodes = {name: spec_node(topo, name) for name in [*topo.roles, *topo.networks]}
+    role_of = {group: role for role, group in target.role_names(state).items()}
+    network_of: dict[str, str] = {}
+    for name in sorted(topo.networks, key=lambda n: (n != INTERNET, n)):  # 0.0.0.0/0 is the internet first
+        for block in topo.networks[name].cidrs:
+            network_of.setdefault(str(block), name)
+
+    def named(item: str) -> str:
+        return role_of.get(item) or network_of.get(item) or item
+
+    found = []
+    for row in target.rows(state):
+        froms, tos = target.row_ends(row)
+        ends = (tuple(sorted({named(x) for x in froms})), tuple(sorted({named(x) for x in tos})))
+        found.append((ends, _port_text(row), str(row.get("description", "")), _rule_name(row), row))
+    flows, rules = [], []
+    for n, ((sources, destinations), port, description, rule, row) in enumerate(sorted(found, key=lambda f: f[:4])):
+        flows.append(PageFlow(f"f{n}", sources, destinations, (), (port,), None, description, rule, (), ""))
+        rules.append((rule, _summary(row), (f"f{n}",), sources, destinations))
+    used = {end for f in flows for end in (*f.sources, *f.destinations)} | set(topo.roles)
+    nodes = sorted((_live_node(name, spec_nodes) for name in used), key=lambda n: (n.kind != "role", n.kind, n.name))
+    edges, meshes, loops = _bundles(flows, set(topo.roles))
+    title = f"{topo.name}: live {target.name}"
+    description = f"What the {target.title} hold now, rule by rule (graph --live)"
+    return Explorer(
+        title,
+        description,
+        tuple(nodes),
+        tuple(flows),
+        tuple(edges),
+        tuple(meshes),
+        tuple(loops),
+        {target.name: TargetRules("", tuple(rules))},
+        place="live rule",
     )

@@ -130,7 +130,7 @@
     item.append(el("div", what));
     if (flow.phase) item.append(el("div", "only in phase " + flow.phase, "muted"));
     if (flow.description) item.append(el("div", flow.description));
-    item.append(el("div", "spec " + flow.at, "muted"));
+    item.append(el("div", `${data.place} ${flow.at}`, "muted"));
     for (const reason of flow.exposure) item.append(el("div", "⚠ exposure: " + reason, "exposure"));
     if (flow.allowed) item.append(el("div", "⚠ exposure allowed: " + flow.allowed, "exposure"));
     const targets = controls.target.value ? [controls.target.value] : Object.keys(data.targets);
@@ -195,6 +195,9 @@
       el("span", "blue: inbound, orange: outbound;"), el("span", "dashed: only in a phase;"),
       el("span", "red: exposure", "exposure"), el("span", "◆ mesh, ↻ to itself (click the badge);"),
       el("span", "wheel: zoom, drag: pan"));
+    if (Object.values(data.nodes).some((node) => node.kind === "foreign")) {
+      legend.append(el("span", "dashed red box: a group or address block the spec does not know"));
+    }
     panel.append(legend);
     const ids = Object.keys(data.flows);
     panel.append(el("p", `${Object.keys(data.nodes).length} roles and networks, ${ids.length} flows`, "muted"));

@@ -47,14 +47,14 @@ def _place(explorer: Explorer) -> Placement:
             badges[member].append((mesh.id, "badge mesh", f"◆ mesh: {_short(mesh)}"))
     for loop in explorer.loops:
         badges[loop.members[0]].append((loop.id, "badge loop", f"↻ to itself: {_short(loop)}"))
-    lines = {n.name: len(badges[n.name]) + (1 if n.kind == "network" else 0) for n in explorer.nodes}
+    lines = {n.name: len(badges[n.name]) + (1 if n.kind != "role" else 0) for n in explorer.nodes}
     chars = {n.name: max([len(n.name), *(len(text) * 0.85 for _, _, text in badges[n.name])]) for n in explorer.nodes}
     for n in explorer.nodes:
-        if n.kind == "network":
+        if n.kind != "role":
             chars[n.name] = max(chars[n.name], len(_detail(n.detail)) * 0.85)
     ends = {e.id: (e.members[0], e.members[1]) for e in explorer.edges}
     roles = [n.name for n in explorer.nodes if n.kind == "role"]
-    networks = [n.name for n in explorer.nodes if n.kind == "network"]
+    networks = [n.name for n in explorer.nodes if n.kind != "role"]  # and foreign groups: peers from outside
     column = layout.columns(roles, networks, ends.values())
     bundles = {e.id: (*ends[e.id], " ".join(e.services + e.ports)) for e in explorer.edges}
     ways = layout.waypoints(column, bundles)
@@ -75,7 +75,7 @@ def _node_svg(node_name: str, kind: str, detail: str, description: str, box: Box
         f'<text class="name" x="{box.x + box.width / 2:.1f}" y="{box.y + 25:.1f}">{html.escape(node_name)}</text>',
     ]
     y = box.y + layout.NODE_HEIGHT
-    if kind == "network":
+    if kind != "role":
         parts.append(
             f'<text class="detail" x="{box.x + box.width / 2:.1f}" y="{y:.1f}">{html.escape(_detail(detail))}</text>'
         )
@@ -237,6 +237,7 @@ def _data(explorer: Explorer) -> dict[str, object]:
     }
     return {
         "title": explorer.title,
+        "place": explorer.place,
         "nodes": {n.name: {"kind": n.kind, "detail": n.detail, "description": n.description} for n in explorer.nodes},
         "flows": {
             f.id: {
