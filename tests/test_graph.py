@@ -12,6 +12,8 @@ import pytest
 import yaml
 
 from cloudports.cli import main
+from cloudports.graph.explore import find_mesh
+from cloudports.graph.layout import columns
 from cloudports.graph.model import build_graph, node_id
 from cloudports.graph.render import dot_string
 from cloudports.pipeline import compile_spec
@@ -281,3 +283,20 @@ def test_live_needs_a_target_and_the_html_format(tiny: Path, capsys: pytest.Capt
     assert code == 1 and "graph --live reads one cloud" in err and "--target aws" in err
     code, _, err = run(capsys, tiny, "--live", "-t", "aws")
     assert code == 1 and "use --format html" in err
+
+
+def test_a_mesh_is_the_largest_set_that_all_reach_each_other() -> None:
+    full = {(a, b) for a in "abcd" for b in "abcd" if a != b}
+    assert find_mesh(full) == ("a", "b", "c", "d")
+    assert find_mesh(full - {("a", "d")}) == ("a", "b", "c")  # d leaves (ties by name): a, b, c still mesh
+    assert find_mesh({("a", "b"), ("b", "a")}) == ()  # two roles both ways are two edges, not a mesh
+
+
+def test_columns_follow_the_traffic_and_put_broadcasters_next_to_the_networks() -> None:
+    roles = ["lb", "app", "db", "bastion", *(f"r{i}" for i in range(6))]
+    pairs = [("internet", "lb"), ("lb", "app"), ("app", "db"), ("db", "app")]  # app <-> db: a cycle
+    pairs += [("bastion", r) for r in roles if r != "bastion"]  # bastion reaches every other role
+    column = columns(roles, ["internet"], pairs)
+    assert column["internet"] == 0 and column["bastion"] == 1
+    assert column["lb"] == 2 and column["app"] == 3 and column["db"] == 4  # the cycle broken at app (by name)
+    assert {column[f"r{i}"] for i in range(6)} == {2}

@@ -29,10 +29,13 @@ def _attr(text: str) -> str:
     return html.escape(text, quote=True)
 
 
+Badge = tuple[str, str, str]  # (bundle id, css class, text): a line under a node's name
+
+
 @dataclass(frozen=True)
 class Placement:
     boxes: dict[str, Box]  # nodes and waypoints (layout.waypoints)
-    badges: dict[str, list[tuple[str, str, str]]]  # node -> (bundle id, css class, text) per badge line
+    badges: dict[str, list[Badge]]  # node -> its badge lines
     ways: dict[str, list[str]]  # edge id -> the waypoints it passes
 
 
@@ -40,18 +43,29 @@ def _detail(text: str) -> str:
     return text if len(text) <= DETAIL_CHARS else text[: DETAIL_CHARS - 1].rsplit(",", 1)[0] + ", …"
 
 
-def _place(explorer: Explorer) -> Placement:
-    badges: dict[str, list[tuple[str, str, str]]] = defaultdict(list)
+def _badges(explorer: Explorer) -> dict[str, list[Badge]]:
+    """A mesh's badge on each of its members, a loop's on its node."""
+    badges: dict[str, list[Badge]] = defaultdict(list)
     for mesh in explorer.meshes:
         for member in mesh.members:
             badges[member].append((mesh.id, "badge mesh", f"◆ mesh: {_short(mesh)}"))
     for loop in explorer.loops:
         badges[loop.members[0]].append((loop.id, "badge loop", f"↻ to itself: {_short(loop)}"))
-    lines = {n.name: len(badges[n.name]) + (1 if n.kind != "role" else 0) for n in explorer.nodes}
-    chars = {n.name: max([len(n.name), *(len(text) * 0.85 for _, _, text in badges[n.name])]) for n in explorer.nodes}
+    return dict(badges)
+
+
+def _widths(explorer: Explorer, badges: dict[str, list[Badge]]) -> dict[str, int]:
+    """Each node's widest line in characters of its name's size (details and badges are smaller)."""
+    found = {}
     for n in explorer.nodes:
-        if n.kind != "role":
-            chars[n.name] = max(chars[n.name], len(_detail(n.detail)) * 0.85)
+        small = [text for _, _, text in badges.get(n.name, [])] + ([_detail(n.detail)] if n.kind != "role" else [])
+        found[n.name] = round(max([len(n.name), *(len(text) * 0.85 for text in small)]))
+    return found
+
+
+def _place(explorer: Explorer) -> Placement:
+    badges = _badges(explorer)
+    lines = {n.name: len(badges.get(n.name, [])) + (n.kind != "role") for n in explorer.nodes}
     ends = {e.id: (e.members[0], e.members[1]) for e in explorer.edges}
     roles = [n.name for n in explorer.nodes if n.kind == "role"]
     networks = [n.name for n in explorer.nodes if n.kind != "role"]  # and foreign groups: peers from outside
@@ -60,14 +74,14 @@ def _place(explorer: Explorer) -> Placement:
     ways = layout.waypoints(column, bundles)
     segments = sorted({pair for e, (a, b) in ends.items() for pair in zip([a, *ways[e]], [*ways[e], b], strict=True)})
     cols = layout.order(column, segments)
-    return Placement(layout.place(cols, {k: round(v) for k, v in chars.items()}, lines), dict(badges), ways)
+    return Placement(layout.place(cols, _widths(explorer, badges), lines), badges, ways)
 
 
 def _short(bundle: Bundle) -> str:
     return ", ".join(bundle.services) or ", ".join(bundle.ports[:3]) + (" …" if len(bundle.ports) > 3 else "")
 
 
-def _node_svg(node_name: str, kind: str, detail: str, description: str, box: Box, badges: list) -> str:
+def _node_svg(node_name: str, kind: str, detail: str, description: str, box: Box, badges: list[Badge]) -> str:
     parts = [
         f'<g class="node {kind}" id="node-{_attr(node_name)}" data-name="{_attr(node_name)}" tabindex="0">',
         f"<title>{html.escape(description or node_name)}</title>",
@@ -190,9 +204,8 @@ def _edge_svg(edge: Bundle, path: str, lines: list[str], at: Point, quiet: bool)
     )
 
 
-def picture(explorer: Explorer) -> str:
-    placed = _place(explorer)
-    boxes = {n.name: placed.boxes[n.name] for n in explorer.nodes}
+def _edges_svg(explorer: Explorer, placed: Placement, boxes: dict[str, Box]) -> list[str]:
+    """The edges, each label where it covers no node and no label placed before it."""
     anchors = _anchors(explorer, placed)
     taken: list[Rect] = [(b.x, b.y, b.x + b.width, b.y + b.height) for b in boxes.values()]
     edges: list[str] = []
@@ -206,6 +219,13 @@ def picture(explorer: Explorer) -> str:
         if not quiet:
             labelled.update(ends)
         edges.append(_edge_svg(e, path, lines, at, quiet))
+    return edges
+
+
+def picture(explorer: Explorer) -> str:
+    placed = _place(explorer)
+    boxes = {n.name: placed.boxes[n.name] for n in explorer.nodes}
+    edges = _edges_svg(explorer, placed, boxes)
     width = max((b.x + b.width for b in boxes.values()), default=0) + layout.MARGIN
     height = max((b.y + b.height for b in boxes.values()), default=0) + layout.MARGIN
     nodes = [
