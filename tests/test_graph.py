@@ -300,3 +300,35 @@ def test_columns_follow_the_traffic_and_put_broadcasters_next_to_the_networks() 
     assert column["internet"] == 0 and column["bastion"] == 1
     assert column["lb"] == 2 and column["app"] == 3 and column["db"] == 4  # the cycle broken at app (by name)
     assert {column[f"r{i}"] for i in range(6)} == {2}
+
+
+def test_live_page_on_azure_draws_allow_rules_and_marks_a_foreign_asg(
+    arm, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.support.azure_live import add_subnets, azure_target, sdk_client, sdk_rule
+
+    spec = ROOT / "examples" / "three-tier-web" / "topology.yaml"
+    add_subnets(arm, spec)
+    assert main(["apply", str(spec), "-t", "azure", "--auto-approve"]) == 0
+    settings, sdk = azure_target(spec), sdk_client(arm)
+    rg, location = settings["resource_group"], settings["location"]
+    foreign = sdk.application_security_groups.begin_create_or_update(rg, "monitoring", {"location": location}).result()
+    app = next(a for a in sdk.application_security_groups.list(rg) if a.name == "three-tier-web-app-asg")
+    rule = sdk_rule(  # out of band: a group the spec does not know scrapes app
+        protocol="Tcp",
+        direction="Inbound",
+        priority=3900,
+        destination_port_range="9100",
+        source_application_security_groups=[{"id": foreign.id}],
+        destination_application_security_groups=[{"id": app.id}],
+    )
+    sdk.security_rules.begin_create_or_update(rg, settings["nsg_name"], "scrape", rule).result()
+    page = tmp_path / "live.html"
+    assert main(["graph", str(spec), "--live", "-t", "azure", "-f", "html", "-o", str(page)]) == 0
+    data = page_data(page.read_text(encoding="utf-8"))
+    assert data["nodes"]["monitoring"]["kind"] == "foreign"
+    topo = compile_spec(spec).topology
+    intended = {(s, d) for f in topo.flows for s in f.sources for d in f.destinations}
+    drawn = {tuple(b["members"]) for b in data["bundles"].values() if b["kind"] == "edge"}
+    assert drawn == intended | {("monitoring", "app")}  # and nothing of the deny rules (VirtualNetwork, *)
+    assert "VirtualNetwork" not in data["nodes"] and "*" not in data["nodes"]

@@ -287,8 +287,8 @@ def _live_node(name: str, topo_nodes: dict[str, Node]) -> Node:
 
 
 def live_explorer(policy: CompiledPolicy, target: Target[Any, Any], state: Any) -> Explorer:
-    """The page's data for what a cloud holds: one flow per live rule (its rule name where the spec's place would
-    be), drawn between the spec's roles (their groups) and networks (their blocks); a group or block the spec does
+    """The page's data for what a cloud holds: one flow per live allow rule (its rule name where the spec's place
+    would be), drawn between the spec's roles (their groups) and networks (their blocks); a group or block the spec does
     not know is a node of its own, marked foreign."""
     topo = policy.topology
     spec_nodes = {name: spec_node(topo, name) for name in [*topo.roles, *topo.networks]}
@@ -304,6 +304,8 @@ def live_explorer(policy: CompiledPolicy, target: Target[Any, Any], state: Any) 
     found = []
     for row in target.rows(state):
         froms, tos = target.row_ends(row)
+        if not (froms and tos):  # a deny rule: the page draws what is allowed
+            continue
         ends = (tuple(sorted({named(x) for x in froms})), tuple(sorted({named(x) for x in tos})))
         found.append((ends, _port_text(row), str(row.get("description", "")), _rule_name(row), row))
     flows, rules = [], []

@@ -78,7 +78,8 @@ class Target(ABC, Generic[S, St]):
 
     def row_ends(self, row: Row) -> tuple[set[str], set[str]]:
         """What one of `rows`' rows lets traffic come from and go to: group names and address blocks, each bare
-        (for the graph page); empty sets where the target cannot tell."""
+        (for the graph page); empty sets for a rule that lets nothing through (a deny) or where the target cannot
+        tell."""
         return set(), set()
 
     def summary(self, state: St) -> str:

@@ -47,7 +47,10 @@ def rows(state: AzureState) -> list[Row]:
 
 
 def row_ends(row: Row) -> tuple[set[str], set[str]]:
-    """A `rows` row's sources and destinations, as side_text writes them: ASG names (bare) or address prefixes."""
+    """A `rows` row's sources and destinations, as side_text writes them: ASG names (bare) or address prefixes;
+    none for a Deny rule, which lets nothing through."""
+    if row["access"] != "Allow":
+        return set(), set()
 
     def names(text: object) -> set[str]:
         return {item.removeprefix("asg ") for item in str(text).split(", ") if item}
