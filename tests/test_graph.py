@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import re
 import shutil
 import xml.etree.ElementTree as ET
 from pathlib import Path
@@ -10,6 +12,8 @@ import pytest
 import yaml
 
 from cloudports.cli import main
+from cloudports.graph.explore import find_mesh
+from cloudports.graph.layout import columns
 from cloudports.graph.model import build_graph, node_id
 from cloudports.graph.render import dot_string
 from cloudports.pipeline import compile_spec
@@ -55,7 +59,7 @@ def svg_texts(text: str) -> str:
 def test_every_example_renders_in_every_format(
     example: Path, fmt: str, capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    if fmt in ("svg", "html") and shutil.which("dot") is None:
+    if fmt == "svg" and shutil.which("dot") is None:
         pytest.skip("Graphviz 'dot' is not installed")
     code, out, _ = run(capsys, example, "--format", fmt)
     assert code == 0 and out
@@ -101,13 +105,34 @@ def test_svg_is_xml_naming_every_role_and_service(example: Path, capsys: pytest.
             assert service in texts
 
 
-@needs_dot
-def test_html_is_one_page_with_the_svg_inline(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_html_is_one_page_that_needs_nothing_else(
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    empty = tmp_path / "empty-bin"
+    empty.mkdir()
+    monkeypatch.setenv("PATH", str(empty))  # no Graphviz
     out = run(capsys, tiny, "-f", "html")[1]
     assert out.startswith("<!DOCTYPE html>") and out.count("<svg") == 1
-    assert "<?xml" not in out and "<script" not in out and 'src="' not in out and "<link" not in out
+    # nothing fetched when it opens: no external script, style, image or font
+    assert not re.search(r"""(src|href)\s*=|<link|@import|url\((?!#)""", out)
+    assert not re.findall(r"https?://(?!www\.w3\.org/2000/svg)", out)
     svg = out[out.index("<svg") : out.index("</svg>") + len("</svg>")]
-    assert "web" in svg_texts(svg).splitlines()
+    texts = ["".join(t.itertext()) for t in ET.fromstring(svg).iter("{http://www.w3.org/2000/svg}tspan")]
+    assert {"web", "db", "jump", "internet", "partner", "wide"} <= set(svg_texts(svg).splitlines())
+    assert "tcp/3389" in texts and "tcp/5432" in texts  # edge labels: ports, each once
+
+
+def test_html_embeds_every_flow_with_its_place_and_exposure(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    out = run(capsys, tiny, "-f", "html")[1]
+    data = json.loads(out.split('<script type="application/json" id="cloudports-data">', 1)[1].split("</script>")[0])
+    flows = {(f["from"][0], f["to"][0]): f for f in data["flows"].values()}
+    assert set(flows) == {("internet", "jump"), ("wide", "web"), ("web", "db"), ("partner", "web")}
+    assert flows[("web", "db")]["phase"] == "setup" and flows[("web", "db")]["at"] == "topology.yaml:24"
+    assert flows[("internet", "jump")]["allowed"] == "lab, torn down nightly"
+    assert "tcp/3389" in flows[("wide", "web")]["exposure"][0]  # the lint's reason
+    assert flows[("partner", "web")]["description"] == 'say "hi" \\ back'
+    edge = {(e["members"][0], e["members"][1]): e for e in data["bundles"].values() if e["kind"] == "edge"}
+    assert edge.keys() == flows.keys()
 
 
 def test_role_shows_only_its_ingress_and_egress(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -180,14 +205,13 @@ def test_output_is_deterministic(tiny: Path, capsys: pytest.CaptureFixture[str])
     assert [(e.source, e.target) for e in graph.edges] == sorted((e.source, e.target) for e in graph.edges)
 
 
-@pytest.mark.parametrize("fmt", ["svg", "html"])
 def test_missing_dot_says_how_to_install_it(
-    fmt: str, tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    tiny: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
     empty = tmp_path / "empty-bin"
     empty.mkdir()
     monkeypatch.setenv("PATH", str(empty))
-    code, out, err = run(capsys, tiny, "-f", fmt)
+    code, out, err = run(capsys, tiny, "-f", "svg")
     assert code == 1 and not out
     assert "install graphviz (apt-get install graphviz)" in err and "Traceback" not in err
 
@@ -212,3 +236,99 @@ def test_emit_writes_topology_md_beside_the_terraform(tmp_path: Path, capsys: py
         assert "| sandbox | sql | mssql, ssrs-http, ssrs-https |" not in text  # one row per flow, as the spec has them
         assert "| admin | network | 10.99.0.0/24 |" in text
         assert "phase" in text and "| setup |" in text  # the setup-phase flows are listed with their phase
+
+
+def page_data(html_text: str) -> dict:
+    return json.loads(
+        html_text.split('<script type="application/json" id="cloudports-data">', 1)[1].split("</script>")[0]
+    )
+
+
+def test_live_page_draws_what_the_cloud_holds_with_foreign_groups_marked(
+    vpc: str, ec2, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    spec = ROOT / "examples" / "three-tier-web" / "topology.yaml"
+    assert main(["apply", str(spec), "-t", "aws", "--vpc-id", vpc, "--auto-approve"]) == 0
+    groups = {g["GroupName"]: g["GroupId"] for g in ec2.describe_security_groups()["SecurityGroups"]}
+    foreign = ec2.create_security_group(GroupName="monitoring", Description="not in the spec", VpcId=vpc)["GroupId"]
+    out_of_band = [  # a group the spec does not know scrapes app; someone opens RDP on db to the world
+        (
+            groups["tier3-app"],
+            {"IpProtocol": "tcp", "FromPort": 9100, "ToPort": 9100, "UserIdGroupPairs": [{"GroupId": foreign}]},
+        ),
+        (
+            groups["tier3-db"],
+            {"IpProtocol": "tcp", "FromPort": 3389, "ToPort": 3389, "IpRanges": [{"CidrIp": "0.0.0.0/0"}]},
+        ),
+    ]
+    for group, permission in out_of_band:
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=[permission])
+    page = tmp_path / "live.html"
+    args = ["graph", str(spec), "--live", "-t", "aws", "--vpc-id", vpc, "-f", "html", "-o", str(page)]
+    assert main(args) == 0
+    data = page_data(page.read_text(encoding="utf-8"))
+    assert data["nodes"][foreign]["kind"] == "foreign" and data["nodes"]["app"]["kind"] == "role"
+    topo = compile_spec(spec).topology
+    intended = {(s, d) for f in topo.flows for s in f.sources for d in f.destinations}
+    drawn = {tuple(b["members"]) for b in data["bundles"].values() if b["kind"] == "edge"}
+    assert drawn == intended | {(foreign, "app"), ("internet", "db")}
+    flows = {(f["from"][0], f["to"][0], f["ports"][0]) for f in data["flows"].values()}
+    assert {(foreign, "app", "tcp/9100"), ("internet", "db", "tcp/3389")} <= flows
+    assert list(data["targets"]) == ["aws"]
+    assert f'class="node foreign" id="node-{foreign}"' in page.read_text(encoding="utf-8")
+
+
+def test_live_needs_a_target_and_the_html_format(tiny: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, tiny, "--live", "-f", "html")
+    assert code == 1 and "graph --live reads one cloud" in err and "--target aws" in err
+    code, _, err = run(capsys, tiny, "--live", "-t", "aws")
+    assert code == 1 and "use --format html" in err
+
+
+def test_a_mesh_is_the_largest_set_that_all_reach_each_other() -> None:
+    full = {(a, b) for a in "abcd" for b in "abcd" if a != b}
+    assert find_mesh(full) == ("a", "b", "c", "d")
+    assert find_mesh(full - {("a", "d")}) == ("a", "b", "c")  # d leaves (ties by name): a, b, c still mesh
+    assert find_mesh({("a", "b"), ("b", "a")}) == ()  # two roles both ways are two edges, not a mesh
+
+
+def test_columns_follow_the_traffic_and_put_broadcasters_next_to_the_networks() -> None:
+    roles = ["lb", "app", "db", "bastion", *(f"r{i}" for i in range(6))]
+    pairs = [("internet", "lb"), ("lb", "app"), ("app", "db"), ("db", "app")]  # app <-> db: a cycle
+    pairs += [("bastion", r) for r in roles if r != "bastion"]  # bastion reaches every other role
+    column = columns(roles, ["internet"], pairs)
+    assert column["internet"] == 0 and column["bastion"] == 1
+    assert column["lb"] == 2 and column["app"] == 3 and column["db"] == 4  # the cycle broken at app (by name)
+    assert {column[f"r{i}"] for i in range(6)} == {2}
+
+
+def test_live_page_on_azure_draws_allow_rules_and_marks_a_foreign_asg(
+    arm, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from tests.support.azure_live import add_subnets, azure_target, sdk_client, sdk_rule
+
+    spec = ROOT / "examples" / "three-tier-web" / "topology.yaml"
+    add_subnets(arm, spec)
+    assert main(["apply", str(spec), "-t", "azure", "--auto-approve"]) == 0
+    settings, sdk = azure_target(spec), sdk_client(arm)
+    rg, location = settings["resource_group"], settings["location"]
+    foreign = sdk.application_security_groups.begin_create_or_update(rg, "monitoring", {"location": location}).result()
+    app = next(a for a in sdk.application_security_groups.list(rg) if a.name == "three-tier-web-app-asg")
+    rule = sdk_rule(  # out of band: a group the spec does not know scrapes app
+        protocol="Tcp",
+        direction="Inbound",
+        priority=3900,
+        destination_port_range="9100",
+        source_application_security_groups=[{"id": foreign.id}],
+        destination_application_security_groups=[{"id": app.id}],
+    )
+    sdk.security_rules.begin_create_or_update(rg, settings["nsg_name"], "scrape", rule).result()
+    page = tmp_path / "live.html"
+    assert main(["graph", str(spec), "--live", "-t", "azure", "-f", "html", "-o", str(page)]) == 0
+    data = page_data(page.read_text(encoding="utf-8"))
+    assert data["nodes"]["monitoring"]["kind"] == "foreign"
+    topo = compile_spec(spec).topology
+    intended = {(s, d) for f in topo.flows for s in f.sources for d in f.destinations}
+    drawn = {tuple(b["members"]) for b in data["bundles"].values() if b["kind"] == "edge"}
+    assert drawn == intended | {("monitoring", "app")}  # and nothing of the deny rules (VirtualNetwork, *)
+    assert "VirtualNetwork" not in data["nodes"] and "*" not in data["nodes"]

@@ -22,7 +22,7 @@ PORTS_PER_LINE = 5
 class Node:
     id: str  # stable and safe in every format: names hold only lower-case letters, digits and '-'
     name: str
-    kind: Literal["role", "network"]
+    kind: Literal["role", "network", "foreign"]  # foreign: a group or block the spec does not know (graph --live)
     detail: str  # a network's address blocks; empty for roles
     description: str
 
@@ -91,7 +91,8 @@ def _edge_key(e: Edge) -> tuple[str, str, str, tuple[str, ...], tuple[str, ...],
     return (e.source, e.target, e.phase or "", e.services, e.ports, e.flagged, e.description)
 
 
-def _node(topo: Topology, name: str) -> Node:
+def spec_node(topo: Topology, name: str) -> Node:
+    """The node of a role or network of the spec."""
     if topo.is_role(name):
         return Node(node_id(name), name, "role", "", topo.roles[name].description)
     net = topo.networks[name]
@@ -112,5 +113,5 @@ def build_graph(policy: CompiledPolicy, role: str | None = None) -> Graph:
         names = {role} | {n for n in [*topo.roles, *topo.networks] if node_id(n) in used}
     else:
         names = set(topo.roles) | {n for n in topo.networks if n != INTERNET or node_id(n) in used}
-    nodes = tuple(sorted((_node(topo, n) for n in names), key=lambda n: (n.kind != "role", n.name)))
+    nodes = tuple(sorted((spec_node(topo, n) for n in names), key=lambda n: (n.kind != "role", n.name)))
     return Graph(topo.name, topo.description, nodes, tuple(edges))

@@ -1,10 +1,9 @@
-"""Renderers of the neutral graph: Mermaid (renders on GitHub), Graphviz DOT, and through `dot` SVG and HTML."""
+"""Renderers of the neutral graph: Mermaid (renders on GitHub), Graphviz DOT, and through `dot` SVG, for documents.
+The interactive HTML page has its own module (page.py): it draws from the policy, not from this graph."""
 
 from __future__ import annotations
 
-import html
 import os
-import re
 import shutil
 import subprocess
 
@@ -24,7 +23,7 @@ def render(graph: Graph, fmt: GraphFormat | str) -> str:
         return dot(graph)
     if fmt is GraphFormat.svg:
         return svg(graph)
-    return page(graph)
+    raise ValueError("the html page is drawn from the policy, not from the graph: cloudports.graph.page")
 
 
 # ---- Mermaid ----
@@ -101,7 +100,7 @@ def dot(graph: Graph) -> str:
     return "\n".join([*lines, "}"]) + "\n"
 
 
-# ---- SVG (Graphviz `dot`) and HTML ----
+# ---- SVG (Graphviz `dot`) ----
 
 
 def svg(graph: Graph) -> str:
@@ -117,16 +116,3 @@ def svg(graph: Graph) -> str:
     if done.returncode != 0:
         raise CloudportsError(f"Graphviz 'dot' failed (exit {done.returncode}): {done.stderr.strip()}")
     return done.stdout
-
-
-def page(graph: Graph) -> str:
-    """One self-contained HTML page with the SVG inline (no scripts, no external files)."""
-    body = re.sub(r"^(<\?xml[^>]*\?>|<!DOCTYPE[^>]*>|<!--.*?-->|\s)*", "", svg(graph), flags=re.DOTALL)
-    title = html.escape(graph.title)
-    return (
-        '<!DOCTYPE html>\n<html lang="en">\n<head>\n<meta charset="utf-8">\n'
-        f"<title>{title}: topology</title>\n"
-        "<style>body{font-family:Helvetica,Arial,sans-serif;margin:2em}svg{max-width:100%;height:auto}</style>\n"
-        f"</head>\n<body>\n<h1>{title}</h1>\n<p>{html.escape(graph.description)}</p>\n"
-        f"<p><small>{html.escape(LEGEND)}</small></p>\n{body}</body>\n</html>\n"
-    )

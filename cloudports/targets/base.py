@@ -71,6 +71,17 @@ class Target(ABC, Generic[S, St]):
     def rows(self, state: St) -> list[Row]:
         """One row per rule, for `show` (each with an 'origin' column: the spec lines it came from)."""
 
+    def role_names(self, state: St) -> dict[str, str]:
+        """role -> the name its group carries in the rows (AWS security group, Azure ASG), for the graph page to
+        tell which of a flow's rules concern which role; {} where rules do not name roles."""
+        return {}
+
+    def row_ends(self, row: Row) -> tuple[set[str], set[str]]:
+        """What one of `rows`' rows lets traffic come from and go to: group names and address blocks, each bare
+        (for the graph page); empty sets for a rule that lets nothing through (a deny) or where the target cannot
+        tell."""
+        return set(), set()
+
     def summary(self, state: St) -> str:
         """A few words for `validate`, e.g. '5 security groups, 155 rules'."""
         return f"{len(self.rows(state))} rules"

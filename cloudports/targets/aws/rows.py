@@ -43,3 +43,11 @@ def rows(state: AwsState) -> list[Row]:
         }
         for k, r in state.rules.items()
     ]
+
+
+def row_ends(row: Row) -> tuple[set[str], set[str]]:
+    """A `rows` row's sources and destinations: its group on one side, its peer (bare) on the other."""
+    peer = str(row["peer"])
+    peer = peer.split(" ", 1)[1] if peer.startswith("sg ") else peer
+    group = {str(row["group"])}
+    return ({peer}, group) if row["direction"] == "ingress" else (group, {peer})

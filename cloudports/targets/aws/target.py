@@ -43,6 +43,14 @@ class AwsTarget(Target[AwsSettings, AwsState]):
 
         return rows(state)
 
+    def role_names(self, state: AwsState) -> dict[str, str]:
+        return {role: group.name for role, group in state.groups.items()}
+
+    def row_ends(self, row: Row) -> tuple[set[str], set[str]]:
+        from cloudports.targets.aws.rows import row_ends
+
+        return row_ends(row)
+
     def import_lab(self, options: Mapping[str, str | None]) -> Lab:
         from cloudports.targets.aws.api import ec2_client
         from cloudports.targets.aws.importer import read_lab

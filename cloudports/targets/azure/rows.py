@@ -44,3 +44,15 @@ def rows(state: AzureState) -> list[Row]:
         for nsg in state.nsgs.values()
         for r in sorted(nsg.rules.values(), key=lambda r: (r.direction, r.priority))
     ]
+
+
+def row_ends(row: Row) -> tuple[set[str], set[str]]:
+    """A `rows` row's sources and destinations, as side_text writes them: ASG names (bare) or address prefixes;
+    none for a Deny rule, which lets nothing through."""
+    if row["access"] != "Allow":
+        return set(), set()
+
+    def names(text: object) -> set[str]:
+        return {item.removeprefix("asg ") for item in str(text).split(", ") if item}
+
+    return names(row["source"]), names(row["destination"])

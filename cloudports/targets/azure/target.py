@@ -51,6 +51,14 @@ class AzureTarget(Target[AzureSettings, AzureState]):
 
         return rows(state)
 
+    def role_names(self, state: AzureState) -> dict[str, str]:
+        return {role: asg.name for role, asg in state.asgs.items()}
+
+    def row_ends(self, row: Row) -> tuple[set[str], set[str]]:
+        from cloudports.targets.azure.rows import row_ends
+
+        return row_ends(row)
+
     def import_lab(self, options: Mapping[str, str | None]) -> Lab:
         from cloudports.targets.azure.arm import network_client, resolve_settings
         from cloudports.targets.azure.importer import read_lab
