@@ -95,7 +95,8 @@ def adopted(lab: HandLab, capsys: pytest.CaptureFixture, tmp_path: Path, *import
     spec_file = tmp_path / "shop.yaml"
     code, _, err = cli(capsys, "import", "-t", "azure", "--resource-group", RG, "--out", spec_file, *import_args)
     assert code in (0, 2), err
-    assert cli(capsys, "validate", spec_file)[0] == 0
+    code, out, err = cli(capsys, "validate", spec_file)
+    assert code == 0, spec_file.read_text() + out + err
     code, out, err = cli(capsys, "apply", spec_file, "-t", "azure", "--adopt", "--auto-approve")
     assert code == 0, out + err
     after = lab.snapshot()
@@ -214,6 +215,17 @@ def test_a_rule_for_machines_behind_another_nsg_is_kept_not_copied_there(
     assert {("front-nsg", "stale-app"), ("back-nsg", "db-admin")} <= kept
     roles = {s["name"]: s["roles"] for s in spec["targets"]["azure"]["subnets"]}
     assert roles == {"front": ["web"], "back": ["app", "db"]}
+
+
+def test_a_service_tag_only_an_unused_rule_names_is_not_in_the_spec(arm: ArmServer, capsys, tmp_path: Path) -> None:
+    """Outbound rules say nothing under open egress (no deny of all outbound traffic): the VirtualNetwork tag of
+    one is no network of the spec, and targets.azure.service_tags must not name it (validate refused the import)."""
+    lab = HandLab(arm)
+    three_tier(lab)
+    lab.rule("shop-nsg", "app-out", 300, direction="Outbound", destination_port_range="*", source_asgs=["app-asg"],
+             destination_address_prefix="VirtualNetwork")  # fmt: skip
+    spec = adopted(lab, capsys, tmp_path, "--name", "shop")
+    assert set(spec["targets"]["azure"]["service_tags"]) <= set(spec["networks"])
 
 
 def test_prune_deletes_the_kept_rules_and_the_plan_says_what_that_opens(arm: ArmServer, capsys, tmp_path: Path) -> None:

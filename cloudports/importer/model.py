@@ -49,3 +49,6 @@ class Lab:
     # whether the target writes no role-to-role egress rule where the source's egress to a /0 already admits it
     # (then such a pair is a flow exactly, not an approximation)
     wide_egress_holds_roles: bool = False
+    # (target, setting) of the `targets` block keyed by network name (targets.azure.service_tags): the spec keeps
+    # only the entries of networks its flows use (a rule kept as it is names networks no flow does)
+    network_keyed: tuple[tuple[str, str], ...] = ()

@@ -303,4 +303,11 @@ def build_spec(lab: Lab) -> tuple[dict[str, Any], list[str]]:
     }
     spec["flows"] = flows
     spec["targets"] = lab.targets
+    for target, setting in lab.network_keyed:
+        keyed = lab.targets.get(target, {})
+        kept = {name: value for name, value in keyed.get(setting, {}).items() if name in networks}
+        if kept:
+            keyed[setting] = kept
+        else:
+            keyed.pop(setting, None)
     return spec, notes

@@ -234,7 +234,9 @@ def read_lab(client: Any, arm: ArmSettings, options: dict[str, str | None]) -> L
     if kept:  # what the spec cannot say stays where it is, and the spec says so
         settings["unmanaged"] = kept
     source = ", ".join(str(n.name) for n in nsgs)
-    return Lab(lab_name, f"Imported from {source} in {rg}", roles, halves, egress, {"azure": settings}, notes)
+    lab = Lab(lab_name, f"Imported from {source} in {rg}", roles, halves, egress, {"azure": settings}, notes)
+    lab.network_keyed = (("azure", "service_tags"),)
+    return lab
 
 
 def _read_rules(

@@ -9,7 +9,7 @@ OPTIONS = (
     Option(
         "prune",
         "--prune",
-        "also remove the live rules the spec keeps unmanaged (targets.<target>.unmanaged)",
+        "also remove the live rules the spec lists as unmanaged (kept, not managed)",
         is_flag=True,
     ),
 )
