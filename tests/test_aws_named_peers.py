@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from python_terraform import IsFlagged
 
 from cloudports.errors import CloudportsError
