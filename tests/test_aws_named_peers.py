@@ -210,3 +210,13 @@ def test_verify_reports_a_rule_whose_peer_is_no_longer_the_named_group(
     # apply puts the named peer back, and verify agrees again
     assert cli(capsys, "apply", tmp_path / "lab.yaml", "-t", "aws", "--auto-approve")[0] == 0
     assert cli(capsys, "verify", tmp_path / "lab.yaml", "-t", "aws", "--live")[0] == 0
+
+
+def test_diff_says_what_a_change_opens_to_a_network_without_addresses(tmp_path: Path, capsys) -> None:
+    old = _spec(tmp_path)
+    new = tmp_path / "new.yaml"
+    new.write_text(SPEC.replace("services: [tcp/9100]", "services: [tcp/9100, tcp/9200]"))
+    for judge in ((), ("-t", "aws")):  # the spec's intent, the AWS rules
+        code, out, _ = cli(capsys, "diff", old, new, *judge)
+        assert code == 2 and "2 opened, 0 closed" in out, out
+        assert "monitoring -> db: tcp/9200" in out and "monitoring -> web: tcp/9200" in out

@@ -122,16 +122,21 @@ def _pairs(
     for a in roles:
         for b in roles:
             yield _Pair(Point(role=a), Point(role=b), families, a, b), []
-    for name in addressless(topology):
-        machines = Point(label=name, network=name)
-        for role in roles:
-            yield _Pair(Point(role=role), machines, families, role, name), []
-            yield _Pair(machines, Point(role=role), families, name, role), []
+    yield from ((pair, []) for pair in network_pairs(roles, addressless(topology), families))
     for role in roles:
         for cell in cells:
             yield _Pair(Point(role=role), cell.point, (cell.family,), role, ""), [cell]
         for cell in cells:
             yield _Pair(cell.point, Point(role=role), (cell.family,), "", role), [cell]
+
+
+def network_pairs(roles: list[str], networks: list[str], families: tuple[int, ...]) -> Iterator[_Pair]:
+    """Each role to and from the machines of each network without addresses (known by name, not address)."""
+    for name in networks:
+        machines = Point(label=name, network=name)
+        for role in roles:
+            yield _Pair(Point(role=role), machines, families, role, name)
+            yield _Pair(machines, Point(role=role), families, name, role)
 
 
 def addressless(topology: Topology) -> list[str]:
