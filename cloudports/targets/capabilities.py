@@ -87,8 +87,8 @@ def _addressless(target: Target[Any, Any], policy: CompiledPolicy) -> list[Diagn
     return [
         Diagnostic(
             loc,
-            f"{target.name}: {target.title} cannot name the machines of network '{name}', which has no addresses "
-            f"(its rules for {_roles(roles)})",
+            f"{target.name}: {target.title} cannot name network '{name}', which has no addresses (its machines "
+            f"are known by an AWS security group): the flow gives {_roles(roles)} rules with it",
             "on this target, name those machines by a network with address blocks; targets that name them: "
             + ", ".join(_able("addressless_networks")),
         )
