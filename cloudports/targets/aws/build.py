@@ -41,7 +41,6 @@ def _sg_rule(rule: Rule, described: dict[tuple[str, ...], str], settings: AwsSet
     if description is None:
         description = described[rule.descriptions] = aws_description(rule.description)
     cidr_ipv4 = cidr_ipv6 = referenced_group = group_id = prefix_list = None
-    network = ""
     if peer.kind == "role":
         referenced_group = peer.name
     elif peer.kind == "network":  # the loader lets only a security group's network have no addresses
@@ -49,7 +48,6 @@ def _sg_rule(rule: Rule, described: dict[tuple[str, ...], str], settings: AwsSet
     elif peer.name in settings.prefix_lists:
         prefix_list = settings.prefix_lists[peer.name]
     else:
-        network = peer.name
         cidr_ipv4, cidr_ipv6 = (None, peer.cidr) if peer.version == 6 else (peer.cidr, None)
     from_port, to_port = (None, None) if proto == "-1" else (rule.from_port, rule.to_port)
     return SgRule(
@@ -65,7 +63,7 @@ def _sg_rule(rule: Rule, described: dict[tuple[str, ...], str], settings: AwsSet
         prefix_list,
         description=description,
         port_params=rule.port_params,
-        network=network,
+        network="" if peer.kind == "role" else peer.name,
     )
 
 

@@ -33,8 +33,8 @@ def slot(rule: SgRule) -> str:
 
 
 def _peer(rule: SgRule) -> str:
-    if not rule.network:
-        return rule.peer  # a group reference ('sg:app'), or a block no network names
+    if not rule.network or not (rule.cidr_ipv4 or rule.cidr_ipv6):
+        return rule.peer  # a group reference ('sg:app'), a prefix list or foreign group, a block no network names
     first_address = str(rule.cidr_ipv4 or rule.cidr_ipv6).split("/")[0]  # blocks are canonical (the compiler)
     return f"net:{rule.network}@{first_address}"
 

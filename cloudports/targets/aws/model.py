@@ -58,8 +58,8 @@ class SgRule:
     prefix_list_id: str | None = None  # only seen in live state
     description: str = field(default="", compare=False)
     port_params: tuple[str, ...] = field(default=("",), compare=False, metadata=INTERNAL)  # compile.rules.Rule
-    # The spec's network this CIDR came from ("" for a group reference, a live rule, open egress): the Terraform
-    # key names it (keys.py), so a widened network keeps its rule's key.
+    # The spec's network this CIDR, prefix list or foreign group came from ("" for a group reference, a live rule,
+    # open egress): the Terraform key names a CIDR's (keys.py), so a widened network keeps its rule's key.
     network: str = field(default="", compare=False, metadata=INTERNAL)
 
     def __init__(
