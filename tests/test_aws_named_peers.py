@@ -86,6 +86,9 @@ def test_rules_name_the_prefix_list_and_the_group_once_each(tmp_path: Path) -> N
         f"web/out/tcp/9090/sgid:{SG}",
     ]
     assert state.prefix_lists == {PL: ("192.0.2.0/24", "198.51.100.0/24")}
+    peers = {row["key"]: row["peer"] for row in target.rows(state)}
+    assert peers[f"web/in/tcp/443/pl:{PL}"] == f"prefix list {PL} (offices)"
+    assert peers[f"db/in/tcp/9100/sgid:{SG}"] == f"sg {SG} (monitoring)"
     emitted = tmp_path / "out"
     assert cli_ok("emit", _spec(tmp_path), "-t", "aws", "-o", emitted)
     emitted_rules = rules_locals(state)
@@ -136,6 +139,32 @@ def test_terraform_plans_rules_naming_the_prefix_list_and_the_group(
     # nothing of the list or the group itself is managed
     assert not list(planned(plan, "aws_ec2_managed_prefix_list"))
     assert len(list(planned(plan, "aws_security_group"))) == 2
+
+
+def test_apply_writes_rules_naming_the_list_and_the_group_and_nothing_else(
+    vpc: str, ec2: Any, capsys, tmp_path: Path
+) -> None:
+    foreign = ec2.create_security_group(GroupName="monitoring", Description="ops", VpcId=vpc)["GroupId"]
+    entries = [{"Cidr": "192.0.2.0/24"}, {"Cidr": "198.51.100.0/24"}]
+    plist = ec2.create_managed_prefix_list(PrefixListName="o", MaxEntries=2, AddressFamily="IPv4", Entries=entries)
+    pl = plist["PrefixList"]["PrefixListId"]
+    spec = _spec(tmp_path, SPEC.replace(PL, pl).replace(SG, foreign))
+    foreign_before = ec2.describe_security_groups(GroupIds=[foreign])["SecurityGroups"][0]
+    code, out, err = cli(capsys, "apply", spec, "-t", "aws", "--vpc-id", vpc, "--auto-approve")
+    assert code == 0, out + err
+    live = ec2.describe_security_group_rules(Filters=[{"Name": "tag:cloudports:topology", "Values": ["peers"]}])
+    peers = {
+        (r["IsEgress"], r["FromPort"], r.get("PrefixListId") or r["ReferencedGroupInfo"]["GroupId"])
+        for r in live["SecurityGroupRules"]
+        if r.get("PrefixListId") or r.get("ReferencedGroupInfo", {}).get("GroupId") == foreign
+    }
+    assert peers == {(False, 443, pl), (False, 8, pl), (False, 9100, foreign), (True, 9090, foreign)}
+    # the group and the list themselves are as they were
+    assert ec2.describe_security_groups(GroupIds=[foreign])["SecurityGroups"][0] == foreign_before
+    assert ec2.get_managed_prefix_list_entries(PrefixListId=pl)["Entries"] == entries
+    for command in (("plan", "--detailed-exitcode"), ("drift",), ("verify", "--live")):
+        code, out, err = cli(capsys, command[0], spec, "-t", "aws", "--vpc-id", vpc, *command[1:])
+        assert code == 0, f"{command}: {out}{err}"
 
 
 def _lab(ec2: Any, vpc: str) -> tuple[HandMade, str, str]:
