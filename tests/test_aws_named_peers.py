@@ -219,8 +219,10 @@ def test_verify_reports_a_prefix_list_that_no_longer_holds_the_networks_blocks(
     )
     code, out, _ = cli(capsys, "verify", tmp_path / "lab.yaml", "-t", "aws", "--live")
     assert code == 2 and "203.0.113.0/24 (any-ipv4) -> web: tcp/443" in out, out
-    # the list itself is not cloudports': plan has nothing to write
+    # the list itself is not cloudports': plan has nothing to write, and what apply would change is nothing
     assert cli(capsys, "plan", tmp_path / "lab.yaml", "-t", "aws", "--detailed-exitcode")[0] == 0
+    code, out, _ = cli(capsys, "drift", tmp_path / "lab.yaml", "-t", "aws", "--explain")
+    assert code == 0 and "203.0.113" not in out, out
 
 
 def test_verify_reports_a_rule_whose_peer_is_no_longer_the_named_group(

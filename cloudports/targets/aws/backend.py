@@ -67,8 +67,12 @@ class AwsBackend:
 
     def planned_state(self, live: AwsState) -> AwsState:
         kept = {key: live.rules[key] for key in self.desired.unmanaged if key in live.rules}
-        # the VPC's address families are the live ones: traffic of a family the VPC lacks is neither opened nor closed
-        return dataclasses.replace(self.desired, rules={**self.desired.rules, **kept}, ipv6=live.ipv6)
+        # the VPC's address families are the live ones: traffic of a family the VPC lacks is neither opened nor closed;
+        # so are the prefix lists' entries (apply never changes a list)
+        lists = live.prefix_lists or self.desired.prefix_lists
+        return dataclasses.replace(
+            self.desired, rules={**self.desired.rules, **kept}, ipv6=live.ipv6, prefix_lists=lists
+        )
 
     def plan(self) -> Plan:
         return diff(self.desired, self.read()).plan()
