@@ -130,7 +130,7 @@ def test_aws_what_a_spec_cannot_say_is_listed_never_dropped(vpc: str, ec2: Any, 
     spec_file = tmp_path / "lab.yaml"
     code, text, _ = imported(capsys, spec_file, "-t", "aws", "--vpc-id", vpc, "--name-prefix", "lab-")
     assert code == 2
-    for said in (f"prefix list {pl_id} (it holds no entries)", "IP protocol 47"):
+    for said in (f"prefix list {pl_id} (empty, or not readable by this account)", "IP protocol 47"):
         assert said in text
     assert f"security_groups: {{elsewhere: {other}}}" in text  # another team's group: a network, not a note
     compiled = set(desired_state(compile_spec(spec_file), "aws").rules)

@@ -15,7 +15,7 @@ from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.importer.model import Half, Lab, LiveRole, NamedNetwork, Peer
 from cloudports.importer.write import valid_name
 from cloudports.spec.model import INTERNET, PortSpec
-from cloudports.targets.aws.api import aws_errors
+from cloudports.targets.aws.api import FILTER_VALUES, aws_errors, chunks
 from cloudports.targets.aws.build import DESCRIPTION_TAG
 from cloudports.targets.aws.model import PART_TAG, SgRule, part_key
 from cloudports.targets.aws.read import (
@@ -118,7 +118,7 @@ def _peer(rule: SgRule, named: dict[str, str]) -> Peer:
     other = rule.prefix_list_id or rule.referenced_group_id or ""
     if other in named:
         return Peer("network", named[other])
-    return Peer("other", f"prefix list {other} (it holds no entries)")
+    return Peer("other", f"prefix list {other} (empty, or not readable by this account)")
 
 
 def _halves(rules: list[SgRule], named: dict[str, str], notes: list[str]) -> list[Half]:
@@ -143,32 +143,46 @@ def _unique(wanted: str, resource: str, taken: set[str]) -> str:
 
 def _named_networks(ec2: Any, rules: list[SgRule], taken: set[str]) -> dict[str, tuple[str, NamedNetwork]]:
     """The prefix lists and foreign groups the rules name -> (network, what the spec says of it), named the way
-    people name them (the list's name, the group's name). A prefix list is the network of its entries
-    (targets.aws.prefix_lists); another team's group a network without addresses (targets.aws.security_groups).
-    An empty prefix list is no network a spec can say: its rules stay unmanaged."""
+    people name them (the list's name, the group's name; `taken`: names already used). A prefix list is the
+    network of its entries (targets.aws.prefix_lists); another team's group a network without addresses
+    (targets.aws.security_groups). A list that is empty or that this account cannot read is no network a spec
+    can say: its rules stay unmanaged."""
     lists = sorted({r.prefix_list_id for r in rules if r.prefix_list_id})
     groups = sorted({r.referenced_group_id for r in rules if r.referenced_group_id})
-    found: dict[str, tuple[str, NamedNetwork]] = {}
-    if lists:
-        with aws_errors("reading managed prefix lists"):
-            described = ec2.describe_managed_prefix_lists(PrefixListIds=lists)["PrefixLists"]
-        entries = read_prefix_lists(ec2, lists)
-        for item in sorted(described, key=lambda i: i["PrefixListId"]):
-            pl = item["PrefixListId"]
-            if entries.get(pl):
-                by_family: dict[str, list[str]] = {}
-                for cidr in entries[pl]:
-                    by_family.setdefault("ipv6" if ":" in cidr else "ipv4", []).append(cidr)
-                name = _unique(item.get("PrefixListName") or pl, pl, taken)
-                found[pl] = (name, NamedNetwork(dict(sorted(by_family.items())), "aws", "prefix_lists", pl))
-    if groups:
-        with aws_errors("reading the other security groups the rules name"):
-            names = {
-                g["GroupId"]: g["GroupName"] for g in _describe_groups(ec2, [{"Name": "group-id", "Values": groups}])
-            }
-        for sg in groups:  # a group this account cannot see (another account's, through peering): named by its ID
-            found[sg] = (_unique(names.get(sg, sg), sg, taken), NamedNetwork({}, "aws", "security_groups", sg))
+    return {**_list_networks(ec2, lists, taken), **_group_networks(ec2, groups, taken)}
+
+
+def _list_networks(ec2: Any, lists: list[str], taken: set[str]) -> dict[str, tuple[str, NamedNetwork]]:
+    if not lists:  # most labs: no call at all
+        return {}
+    with aws_errors("reading managed prefix lists"):  # by filter: a list the account cannot see is left out
+        pages = ec2.get_paginator("describe_managed_prefix_lists").paginate(
+            Filters=[{"Name": "prefix-list-id", "Values": lists}]
+        )
+        described = sorted((item for page in pages for item in page["PrefixLists"]), key=lambda i: i["PrefixListId"])
+    entries = read_prefix_lists(ec2, [item["PrefixListId"] for item in described])
+    found = {}
+    for item in (i for i in described if entries[i["PrefixListId"]]):
+        pl = item["PrefixListId"]
+        by_family: dict[str, list[str]] = {}
+        for cidr in entries[pl]:
+            by_family.setdefault("ipv6" if ":" in cidr else "ipv4", []).append(cidr)
+        name = _unique(item.get("PrefixListName") or pl, pl, taken)
+        found[pl] = (name, NamedNetwork(dict(sorted(by_family.items())), "aws", "prefix_lists", pl))
     return found
+
+
+def _group_networks(ec2: Any, groups: list[str], taken: set[str]) -> dict[str, tuple[str, NamedNetwork]]:
+    names: dict[str, str] = {}
+    with aws_errors("reading the other security groups the rules name"):
+        for ids in chunks(groups, FILTER_VALUES):
+            names |= {
+                g["GroupId"]: g["GroupName"] for g in _describe_groups(ec2, [{"Name": "group-id", "Values": ids}])
+            }
+    # a group this account cannot see (another account's, through peering) is named by its ID
+    return {
+        sg: (_unique(names.get(sg, sg), sg, taken), NamedNetwork({}, "aws", "security_groups", sg)) for sg in groups
+    }
 
 
 def _allow_all_out(half: Half) -> bool:
