@@ -251,3 +251,12 @@ def test_diff_says_what_a_change_opens_to_a_network_without_addresses(tmp_path: 
         code, out, _ = cli(capsys, "diff", old, new, *judge)
         assert code == 2 and "2 opened, 0 closed" in out, out
         assert "monitoring -> db: tcp/9200" in out and "monitoring -> web: tcp/9200" in out
+
+
+def test_azure_service_tags_naming_an_unknown_network_is_placed_too(tmp_path: Path, capsys) -> None:
+    """The same check, through the same hook (TargetSettings.network_problems): it had no position before."""
+    text = SPEC.replace("  aws:\n", "  azure:\n    service_tags: {ofices: Internet}\n  aws:\n")
+    path = _spec(tmp_path, text)
+    code, _, err = cli(capsys, "validate", path, "-t", "aws")
+    assert code == 1 and f"{at(path, 'Internet')}: error: targets.azure: service_tags: unknown network 'ofices'" in err
+    assert "did you mean 'offices'?" in err
