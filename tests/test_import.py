@@ -39,7 +39,8 @@ def cli(capsys: pytest.CaptureFixture, *args: Any) -> tuple[int, str, str]:
 def imported(capsys: pytest.CaptureFixture, out: Path, *args: Any) -> tuple[int, str, str]:
     code, stdout, stderr = cli(capsys, "import", "--out", out, *args)
     assert code in (0, 2), stdout + stderr
-    assert cli(capsys, "validate", out)[0] == 0
+    # for the target imported from: an AWS lab's other teams' groups are networks Azure cannot name
+    assert cli(capsys, "validate", out, *args[:2])[0] == 0
     return code, out.read_text(), stderr
 
 
@@ -129,8 +130,9 @@ def test_aws_what_a_spec_cannot_say_is_listed_never_dropped(vpc: str, ec2: Any, 
     spec_file = tmp_path / "lab.yaml"
     code, text, _ = imported(capsys, spec_file, "-t", "aws", "--vpc-id", vpc, "--name-prefix", "lab-")
     assert code == 2
-    for said in (f"{other} (not imported)", f"prefix list {pl_id}", "IP protocol 47"):
+    for said in (f"prefix list {pl_id} (empty, or not readable by this account)", "IP protocol 47"):
         assert said in text
+    assert f"security_groups: {{elsewhere: {other}}}" in text  # another team's group: a network, not a note
     compiled = set(desired_state(compile_spec(spec_file), "aws").rules)
     notes = text.split("\nname:", 1)[0]
     backend = AWS.open_backend(compile_spec(spec_file), {"vpc_id": vpc}, adopt=True)

@@ -42,7 +42,7 @@ def import_(
     source = ", ".join(f"{k}={v}" for k, v in sorted(options.items()) if v)
 
     def write() -> None:
-        out_file.write_text(spec_text(spec, notes, f"{target} ({source})"), encoding="utf-8")
+        out_file.write_text(spec_text(spec, notes, target, source), encoding="utf-8")
 
     write()  # the last steps read the spec as written (the lint and the compiler judge the file)
     if allow_refused_exposure(out_file, spec):

@@ -29,7 +29,10 @@ class CompiledPolicy:
 def _peers(topology: Topology, name: str) -> list[Peer]:
     if topology.is_role(name):
         return [Peer("role", name)]
-    return [Peer("cidr", name, net.with_prefixlen) for net in topology.networks[name].cidrs]
+    cidrs = topology.networks[name].cidrs
+    if not cidrs:  # a network a target names without addresses (the loader allows no other)
+        return [Peer("network", name)]
+    return [Peer("cidr", name, net.with_prefixlen) for net in cidrs]
 
 
 PeerCache = dict[str, list[Peer]]

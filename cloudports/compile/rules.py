@@ -20,10 +20,11 @@ Direction = Literal["ingress", "egress"]
 
 @dataclass(frozen=True, order=True)
 class Peer:
-    """The other end of a rule: a role (security-group / ASG reference) or one CIDR of a named network."""
+    """The other end of a rule: a role (security-group / ASG reference), one CIDR of a named network, or a network
+    without addresses (`network`: its machines are what a target names, e.g. targets.aws.security_groups)."""
 
-    kind: Literal["role", "cidr"]
-    name: str  # role name, or network name for CIDR peers
+    kind: Literal["role", "cidr", "network"]
+    name: str  # role name, or network name for CIDR and network peers
     cidr: str = ""  # canonical CIDR for kind == "cidr"
 
     # Cached (in the instance's __dict__, which a frozen dataclass still has): the compiler and both builders ask
@@ -37,7 +38,7 @@ class Peer:
         return self.kind == "cidr" and ipaddress.ip_network(self.cidr).prefixlen == 0
 
     def __str__(self) -> str:
-        return self.name if self.kind == "role" else f"{self.name}({self.cidr})"
+        return f"{self.name}({self.cidr})" if self.kind == "cidr" else self.name
 
 
 @dataclass(frozen=True, order=True, slots=True, init=False)

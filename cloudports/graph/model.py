@@ -97,7 +97,8 @@ def spec_node(topo: Topology, name: str) -> Node:
         return Node(node_id(name), name, "role", "", topo.roles[name].description)
     net = topo.networks[name]
     cidrs = sorted(net.cidrs, key=lambda c: (c.version, c))
-    detail = "any address" if name == INTERNET else ", ".join(str(c) for c in cidrs)
+    # a network without addresses: machines a target names otherwise (targets.aws.security_groups)
+    detail = "any address" if name == INTERNET else ", ".join(str(c) for c in cidrs) or "no addresses"
     return Node(node_id(name), name, "network", detail, net.description)
 
 

@@ -14,8 +14,10 @@ from cloudports.spec.model import PortSpec
 
 @dataclass(frozen=True, order=True)
 class Peer:
-    kind: Literal["role", "cidr", "other"]
-    value: str  # the role, a canonical CIDR, or (other) what it is, for people: "sg-0123 (a group not imported)"
+    kind: Literal["role", "cidr", "network", "other"]
+    # the role, a canonical CIDR, a network the reader defines (Lab.networks: a prefix list, another team's group),
+    # or (other) what it is, for people: "sg-0123 (a group not imported)"
+    value: str
     hint: str = ""  # a CIDR's network name, where the live rule says it (e.g. in an Azure rule's name)
 
 
@@ -37,6 +39,17 @@ class LiveRole:
 
 
 @dataclass
+class NamedNetwork:
+    """A network the reader names itself (an AWS prefix list, another team's security group): what the spec says
+    of it, and the target setting that says what it is there; both written only where a flow uses it."""
+
+    definition: dict[str, list[str]]  # the spec's networks.<name>: {"ipv4": [...]}, or {} (no addresses)
+    target: str  # "aws"
+    setting: str  # under targets.<target>: "prefix_lists"
+    value: str  # what the network is there: "pl-0123..."
+
+
+@dataclass
 class Lab:
     name: str
     description: str
@@ -52,3 +65,5 @@ class Lab:
     # (target, setting) of the `targets` block keyed by network name (targets.azure.service_tags): the spec keeps
     # only the entries of networks its flows use (a rule kept as it is names networks no flow does)
     network_keyed: tuple[tuple[str, str], ...] = ()
+    # the networks the reader names itself (Peer kind "network"), by name
+    networks: dict[str, NamedNetwork] = field(default_factory=dict)

@@ -120,8 +120,8 @@ def flow_entries(lab: Lab) -> tuple[dict[FlowKey, set[PortSpec]], list[str]]:
             notes.append(f"{_rule_text(half)}: the peer cannot be named in a spec; left out")
         elif half.direction == "egress" and lab.egress == "open":
             notes.append(f"{_rule_text(half)} adds nothing to the open egress; cloudports keeps only allow-all")
-        elif half.peer.kind == "cidr":
-            peer = End("cidr", half.peer.value)
+        elif half.peer.kind in ("cidr", "network"):
+            peer = End(half.peer.kind, half.peer.value)
             key = (role, peer, half.description) if half.direction == "egress" else (peer, role, half.description)
             entries[key].add(half.port)
             wide += [half] if half.direction == "egress" and half.peer.value.endswith("/0") else []
@@ -133,9 +133,12 @@ def flow_entries(lab: Lab) -> tuple[dict[FlowKey, set[PortSpec]], list[str]]:
     return dict(entries), notes
 
 
-def networks_of(entries: dict[FlowKey, set[PortSpec]], hints: dict[str, set[str]] | None = None) -> dict[str, str]:
+def networks_of(
+    entries: dict[FlowKey, set[PortSpec]], hints: dict[str, set[str]] | None = None, taken: Iterable[str] = ()
+) -> dict[str, str]:
     """CIDR -> network name: CIDRs that appear in exactly the same flows form one network, named by the live
-    rules where they all say the same name (`hints`), else net-1, net-2, ..."""
+    rules where they all say the same name (`hints`), else net-1, net-2, ...; never a name `taken` (the networks
+    the reader names itself)."""
     contexts: dict[str, set[tuple[Any, ...]]] = defaultdict(set)
     hints = hints or {}
     for cidr, said in hints.items():  # blocks the live rules name differently stay apart (Azure packs by network)
@@ -149,6 +152,7 @@ def networks_of(entries: dict[FlowKey, set[PortSpec]], hints: dict[str, set[str]
         groups[frozenset(context)].append(cidr)
     ordered = sorted((sorted(cidrs, key=_cidr_order) for cidrs in groups.values()), key=lambda c: _cidr_order(c[0]))
     names: dict[str, str] = {}
+    given = set(taken)  # every name given so far
     counter = 0
     for cidrs in ordered:
         said = set.union(*(hints.get(c, set()) for c in cidrs))
@@ -157,15 +161,16 @@ def networks_of(entries: dict[FlowKey, set[PortSpec]], hints: dict[str, set[str]
             name = INTERNET
         elif cidrs in (["0.0.0.0/0"], ["::/0"]):  # a whole family is that, whatever a rule's description says
             name = "any-ipv4" if cidrs == ["0.0.0.0/0"] else "any-ipv6"
-        elif hint and hint != INTERNET and hint not in names.values():
+        elif hint and hint != INTERNET and hint not in given:
             name = hint  # the name the live rules give it
         else:
             counter += 1
             # never a name the live rules give another network, nor one already taken
-            while f"net-{counter}" in names.values() or any(f"net-{counter}" in h for h in hints.values()):
+            while f"net-{counter}" in given or any(f"net-{counter}" in h for h in hints.values()):
                 counter += 1
             name = f"net-{counter}"
         names.update({c: name for c in cidrs})
+        given.add(name)
     return names
 
 
@@ -220,14 +225,28 @@ def _one_or_many(names: list[str]) -> str | list[str]:
     return names[0] if len(names) == 1 else names
 
 
-def _networks(names: dict[str, str], used: set[str]) -> dict[str, dict[str, Any]]:
-    """The networks the flows use, each with its CIDRs by family."""
+def _networks(names: dict[str, str], used: set[str], lab: Lab) -> dict[str, dict[str, Any]]:
+    """The networks the flows use, each with its CIDRs by family; those the reader names, as it defines them."""
     networks: dict[str, dict[str, Any]] = {}
     for cidr, name in sorted(names.items(), key=lambda item: _cidr_order(item[0])):
         if name != INTERNET and name in used:
             family = "ipv4" if ipaddress.ip_network(cidr).version == 4 else "ipv6"
             networks.setdefault(name, {}).setdefault(family, []).append(cidr)
-    return networks
+    return networks | {name: found.definition for name, found in sorted(lab.networks.items()) if name in used}
+
+
+def _targets(lab: Lab, used: set[str]) -> dict[str, dict[str, Any]]:
+    """The lab's target settings, with what each network the reader names is there (for the networks used)."""
+    targets = {name: dict(settings) for name, settings in lab.targets.items()}
+    for name, found in sorted(lab.networks.items()):
+        if name in used:
+            targets.setdefault(found.target, {}).setdefault(found.setting, {})[name] = found.value
+    for target, setting in lab.network_keyed:  # settings the reader keyed by network itself: the used ones stay
+        settings = targets.get(target, {})
+        settings[setting] = {name: v for name, v in settings.pop(setting, {}).items() if name in used}
+        if not settings[setting]:
+            del settings[setting]
+    return targets
 
 
 def _whole(names: list[str]) -> list[str]:
@@ -276,7 +295,7 @@ def _hints(lab: Lab) -> dict[str, set[str]]:
 def build_spec(lab: Lab) -> tuple[dict[str, Any], list[str]]:
     """The spec (plain data, sections in the usual order) and every approximation made."""
     entries, notes = flow_entries(lab)
-    names = networks_of(entries, _hints(lab))
+    names = networks_of(entries, _hints(lab), lab.networks)
     named = {
         (names.get(s.value, s.value), names.get(d.value, d.value), desc): tuple(sorted(ports))
         for (s, d, desc), ports in entries.items()
@@ -288,7 +307,7 @@ def build_spec(lab: Lab) -> tuple[dict[str, Any], list[str]]:
     catalogs: set[str] = set()
     flows = _flows(merged, catalogs)
     used = {n for f in flows for side in ("from", "to") for n in ([f[side]] if isinstance(f[side], str) else f[side])}
-    networks = _networks(names, used)
+    networks = _networks(names, used, lab)
     spec: dict[str, Any] = {"name": lab.name}
     if lab.description:
         spec["description"] = lab.description
@@ -302,12 +321,5 @@ def build_spec(lab: Lab) -> tuple[dict[str, Any], list[str]]:
         for r in sorted(lab.roles.values(), key=lambda r: r.name)
     }
     spec["flows"] = flows
-    spec["targets"] = lab.targets
-    for target, setting in lab.network_keyed:
-        keyed = lab.targets.get(target, {})
-        kept = {name: value for name, value in keyed.get(setting, {}).items() if name in networks}
-        if kept:
-            keyed[setting] = kept
-        else:
-            keyed.pop(setting, None)
+    spec["targets"] = _targets(lab, used)
     return spec, notes

@@ -18,10 +18,12 @@ def valid_name(text: str, fallback: str = "imported") -> str:
     return name or fallback
 
 
-def spec_text(spec: dict[str, Any], notes: list[str], source: str) -> str:
+def spec_text(spec: dict[str, Any], notes: list[str], target: str, source: str) -> str:
+    """The spec as YAML under a header saying where it came from and how to check it: for the target it came from
+    (validate alone checks every target, and another cloud may refuse what this one can say)."""
     lines = [
-        f"# Imported by `cloudports import` from {source}.",
-        "# Check it: `cloudports validate`, `cloudports plan --adopt`, `cloudports verify --live`.",
+        f"# Imported by `cloudports import` from {target} ({source}).",
+        f"# Check it: `cloudports validate -t {target}`, `cloudports plan --adopt`, `cloudports verify --live`.",
     ]
     if notes:
         lines += ["#", "# Not expressed exactly (review before applying):"]

@@ -61,7 +61,10 @@ def resolve(topology: Topology, text: str) -> tuple[str, list[Point]]:
     if text == INTERNET:
         return "internet", [Point(addr=_public_address(topology, v), label=INTERNET) for v in (4, 6)]
     if text in topology.networks:
-        return f"network {text}", [Point(addr=c.network_address, label=text) for c in topology.networks[text].cidrs]
+        cidrs = topology.networks[text].cidrs
+        if not cidrs:  # machines by what a target names (an AWS security group), not by address
+            return f"network {text}", [Point(label=text, network=text)]
+        return f"network {text}", [Point(addr=c.network_address, label=text) for c in cidrs]
     try:
         net = ipaddress.ip_network(text, strict=False)
     except ValueError:

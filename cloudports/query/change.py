@@ -16,7 +16,17 @@ from typing import Any
 from cloudports.query.intent import Intent, explain_intent
 from cloudports.query.model import Point, Probe, Verdict
 from cloudports.query.space import Reachability, Space
-from cloudports.query.verify import Cell, _adjacent, _example, _Pair, _pieces, cut, span_text
+from cloudports.query.verify import (
+    Cell,
+    _adjacent,
+    _example,
+    _Pair,
+    _pieces,
+    addressless,
+    cut,
+    network_pairs,
+    span_text,
+)
 from cloudports.spec.model import INTERNET, Topology
 from cloudports.targets.base import Target
 
@@ -86,10 +96,12 @@ def _cells(old: View, new: View) -> list[Cell]:
     return cells
 
 
-def _pairs(roles: list[str], cells: list[Cell]) -> Iterator[tuple[_Pair, Cell | None]]:
+def _pairs(roles: list[str], networks: list[str], cells: list[Cell]) -> Iterator[tuple[_Pair, Cell | None]]:
+    """As verify pairs them: role to role, role to and from each network without addresses, then each cell."""
     for a in roles:
         for b in roles:
             yield _Pair(Point(role=a), Point(role=b), (4, 6), a, b), None
+    yield from ((pair, None) for pair in network_pairs(roles, networks, (4, 6)))
     for role in roles:
         for cell in cells:
             yield _Pair(Point(role=role), cell.point, (cell.family,), role, ""), cell
@@ -115,12 +127,13 @@ class ChangeFinder:
         self.judge, self.old, self.new = judge, old, new
         self.cells = _cells(old, new)
         self.roles = sorted(set(old.topology.roles) | set(new.topology.roles))
+        self.networks = sorted({*addressless(old.topology), *addressless(new.topology)})
 
     def changes(self) -> list[Change]:
         """Every change; neighbouring cells that change alike for one role are reported together."""
         found: list[Change] = []
         held: tuple[_Pair, _Delta, list[Cell]] | None = None
-        for pair, cell in _pairs(self.roles, self.cells):
+        for pair, cell in _pairs(self.roles, self.networks, self.cells):
             delta = self._delta(pair)
             if held and delta == held[1] and cell and held[2] and _adjacent(held, pair, cell):
                 held[2].append(cell)

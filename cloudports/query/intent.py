@@ -35,7 +35,7 @@ def _contains(topology: Topology, names: Sequence[str], end: Point, family: int)
     """How `end` is in the flow side `names`: None for a role-name match, else the CIDR family."""
     ways: list[int | None] = []
     for name in names:
-        if end.role is not None and name == end.role:
+        if (end.role is not None and name == end.role) or (end.network is not None and name == end.network):
             ways.append(None)
         elif name in topology.networks and any(in_cidr(end, c, family) for c in topology.networks[name].cidrs):
             ways.append(family)

@@ -32,6 +32,9 @@ class Point:
     # A live machine: the groups it carries, as the state keys them (a role, or a foreign group's ID); it is
     # behind the cloud's firewall even when it carries none of cloudports' groups.
     carries: frozenset[str] | None = None
+    # A machine of a spec network without addresses (another team's security group, targets.aws.security_groups):
+    # in the network by its name, as a role machine is in its role; outside every firewall of the spec's.
+    network: str | None = None
 
     def groups(self) -> list[str]:
         """The groups whose rules govern this endpoint (none: an address outside the firewall)."""
@@ -40,7 +43,7 @@ class Point:
     def __str__(self) -> str:
         if self.role is not None:
             return self.role
-        if self.carries is not None:
+        if self.carries is not None or self.network is not None:
             return self.label
         return f"{self.label} ({self.addr})" if self.label else str(self.addr)
 

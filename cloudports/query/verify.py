@@ -116,16 +116,32 @@ class _Pair:
 def _pairs(
     topology: Topology, cells: list[Cell], families: tuple[int, ...] = (4, 6)
 ) -> Iterator[tuple[_Pair, list[Cell]]]:
-    """Role to role, then role to and from each cell; with the cells a pair stands for (none for role pairs)."""
+    """Role to role, role to and from each network without addresses (a foreign group's machines), then role to
+    and from each cell; with the cells a pair stands for (none for the others)."""
     roles = sorted(topology.roles)
     for a in roles:
         for b in roles:
             yield _Pair(Point(role=a), Point(role=b), families, a, b), []
+    yield from ((pair, []) for pair in network_pairs(roles, addressless(topology), families))
     for role in roles:
         for cell in cells:
             yield _Pair(Point(role=role), cell.point, (cell.family,), role, ""), [cell]
         for cell in cells:
             yield _Pair(cell.point, Point(role=role), (cell.family,), "", role), [cell]
+
+
+def network_pairs(roles: list[str], networks: list[str], families: tuple[int, ...]) -> Iterator[_Pair]:
+    """Each role to and from the machines of each network without addresses (known by name, not address)."""
+    for name in networks:
+        machines = Point(label=name, network=name)
+        for role in roles:
+            yield _Pair(Point(role=role), machines, families, role, name)
+            yield _Pair(machines, Point(role=role), families, name, role)
+
+
+def addressless(topology: Topology) -> list[str]:
+    """The spec's networks without addresses (machines a target names otherwise), by name."""
+    return sorted(name for name, net in topology.networks.items() if not net.cidrs)
 
 
 def _union(reach: Reachability, pair: _Pair, platform: bool = False) -> Space:
@@ -286,7 +302,8 @@ def verify_topology(topology: Topology, sides: list[Side]) -> Report:
         report.differences += verifier.differences()
         report.cells = max(report.cells, len(verifier.cells))
         roles = len(topology.roles)
-        report.pairs = max(report.pairs, roles * roles + 2 * roles * len(verifier.cells))
+        endpoints = len(verifier.cells) + len(addressless(topology))
+        report.pairs = max(report.pairs, roles * roles + 2 * roles * endpoints)
         report.notes += [f"{side.name}: {n}" for n in side.reach.unjudged()]
         # rules that verify can only approximate (e.g. limited to some source ports) are differences, not silence
         inexact: list[tuple[str, str, str, str]] = getattr(side.reach, "inexact", list)()

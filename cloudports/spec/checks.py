@@ -1,10 +1,11 @@
 """Checks of spec values the schema cannot make alone, each problem placed at file:line:column: a network's
-CIDRs, and what target settings say about roles (e.g. targets.azure.subnets[].roles) once the roles are known."""
+CIDRs, and what target settings say about roles (e.g. targets.azure.subnets[].roles) and networks (e.g.
+targets.aws.prefix_lists) once they are known."""
 
 from __future__ import annotations
 
 import ipaddress
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 
 from cloudports.errors import Problems
 from cloudports.spec import model
@@ -41,3 +42,16 @@ def check_target_roles(problems: Problems, doc: Doc, root: SpecFile, roles: Coll
     for name, settings in root.targets or ():
         for path, message, hint in settings.role_problems(roles) if settings is not None else ():
             problems.error(locate(doc.raw, ("targets", name, *path)), f"targets.{name}: {message}", hint)
+
+
+def check_target_networks(problems: Problems, doc: Doc, root: SpecFile, networks: Mapping[str, model.Network]) -> None:
+    """Each target's TargetSettings.network_problems, at its place below `targets.<name>`."""
+    addressed = {name: bool(net.cidrs) for name, net in networks.items()}
+    for name, settings in root.targets or ():
+        for path, message, hint in settings.network_problems(addressed) if settings is not None else ():
+            problems.error(locate(doc.raw, ("targets", name, *path)), f"targets.{name}: {message}", hint)
+
+
+def addressless_networks(root: SpecFile) -> set[str]:
+    """The networks some target names without addresses (TargetSettings.addressless_networks)."""
+    return {n for _, settings in root.targets or () if settings is not None for n in settings.addressless_networks()}

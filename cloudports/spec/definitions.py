@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Collection
 from typing import Any
 
 from cloudports.errors import Problems
@@ -12,7 +13,10 @@ from cloudports.spec.documents import Doc
 from cloudports.spec.yamlpos import key_loc
 
 
-def build_networks(problems: Problems, network_defs: dict[str, tuple[Any, Doc]]) -> dict[str, model.Network]:
+def build_networks(
+    problems: Problems, network_defs: dict[str, tuple[Any, Doc]], addressless: Collection[str] = ()
+) -> dict[str, model.Network]:
+    """`addressless`: the networks a target names without addresses (an AWS security group's machines)."""
     networks: dict[str, model.Network] = {
         model.INTERNET: model.Network(
             model.INTERNET,
@@ -26,8 +30,13 @@ def build_networks(problems: Problems, network_defs: dict[str, tuple[Any, Doc]])
             problems.error(loc, "'internet' is built in and cannot be redefined", "choose another network name")
             continue
         cidrs = [c for fam in ("ipv4", "ipv6") for c in check_cidrs(name, doc, fam, getattr(net, fam), problems)]
-        if not net.ipv4 and not net.ipv6:
-            problems.error(loc, f"network '{name}' has no address blocks", "add 'ipv4:' and/or 'ipv6:' lists")
+        if not net.ipv4 and not net.ipv6 and name not in addressless:
+            problems.error(
+                loc,
+                f"network '{name}' has no address blocks",
+                "add 'ipv4:' and/or 'ipv6:' lists (or, for another team's machines, name their security group "
+                "under targets.aws.security_groups)",
+            )
         networks[name] = model.Network(name, tuple(dict.fromkeys(cidrs)), net.description, loc)
     return networks
 

@@ -14,7 +14,7 @@ from typing import Any
 from cloudports.errors import Diagnostic, Loc, Problems, SpecError, did_you_mean
 from cloudports.gcpause import gc_paused
 from cloudports.spec import model
-from cloudports.spec.checks import check_target_roles
+from cloudports.spec.checks import addressless_networks, check_target_networks, check_target_roles
 from cloudports.spec.definitions import build_networks, build_roles
 from cloudports.spec.documents import Doc, load_catalogs, load_spec_files, parse_document
 from cloudports.spec.ports import PortSyntaxError, looks_like_port, near_port, parse_port
@@ -353,11 +353,12 @@ def load_topology(
     _collect_named(ctx, specs, "networks", network_defs, "network")
     _collect_named(ctx, specs, "roles", role_defs, "role")
 
-    networks = build_networks(problems, network_defs)
+    networks = build_networks(problems, network_defs, addressless_networks(root))
     roles = build_roles(problems, role_defs, networks, specs[0])
     resolver = _Resolver(ctx, services)
     flows, skipped = _build_flows(problems, specs, roles, networks, resolver, phase)
     check_target_roles(problems, specs[0], root, roles)
+    check_target_networks(problems, specs[0], root, networks)
 
     # Every service is resolved (not only the used ones) so that catalog mistakes surface at once.
     for name in services:

@@ -40,6 +40,16 @@ class TargetSettings(BaseModel):
         The loader checks this once the roles are known, and places each problem at its path."""
         return []
 
+    def network_problems(self, networks: Mapping[str, bool]) -> list[tuple[tuple[str | int, ...], str, str]]:
+        """What is wrong with the networks these settings name (`networks`: name -> whether it has addresses), as
+        role_problems says it."""
+        return []
+
+    def addressless_networks(self) -> Collection[str]:
+        """The networks whose machines these settings name without addresses (an AWS security group): such a
+        network may list no address blocks."""
+        return ()
+
 
 S = TypeVar("S", bound=TargetSettings)
 St = TypeVar("St")

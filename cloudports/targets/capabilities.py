@@ -80,6 +80,22 @@ def _egress(target: Target[Any, Any], policy: CompiledPolicy) -> list[Diagnostic
     ]
 
 
+def _addressless(target: Target[Any, Any], policy: CompiledPolicy) -> list[Diagnostic]:
+    """A network without addresses (another team's AWS security group) is machines only some targets can name.
+    Its flows are refused, not dropped: leaving them out would close what the spec opens."""
+    named = [r for r in policy.rules if r.peer.kind == "network"]
+    return [
+        Diagnostic(
+            loc,
+            f"{target.name}: {target.title} cannot name network '{name}', which has no addresses (its machines "
+            f"are known by an AWS security group): the flow gives {_roles(roles)} rules with it",
+            "on this target, name those machines by a network with address blocks; targets that name them: "
+            + ", ".join(_able("addressless_networks")),
+        )
+        for (loc, name), roles in _by_flow(named, lambda r: r.peer.name).items()
+    ]
+
+
 def check_capabilities(target: Target[Any, Any], policy: CompiledPolicy) -> list[Diagnostic]:
     """Warnings for what the target widens; raises CloudportsError for what it cannot express at all."""
     caps = target.capabilities
@@ -87,6 +103,7 @@ def check_capabilities(target: Target[Any, Any], policy: CompiledPolicy) -> list
         *(() if caps.icmp_types else _icmp_types(target, policy)),
         *(() if caps.icmp_families else _icmp_families(target, policy)),
         *(() if caps.egress else _egress(target, policy)),
+        *(() if caps.addressless_networks else _addressless(target, policy)),
     ]
     errors = [d for d in found if d.severity == "error"]
     if errors:

@@ -16,6 +16,8 @@ class Capabilities:
     icmp_types: bool = True  # filters ICMP by type and code (else a typed ICMP flow widens to all ICMP)
     icmp_families: bool = True  # tells ICMP (IPv4) from ICMPv6 between groups of machines
     egress: bool = True  # can restrict outbound traffic (egress: strict)
+    # can name the machines of a network without addresses (an AWS security group: targets.aws.security_groups)
+    addressless_networks: bool = False
     terraform: bool = False  # emit writes a Terraform root module
     live: bool = False  # plan/apply/drift/destroy through the cloud's API
 

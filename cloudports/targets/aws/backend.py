@@ -15,7 +15,7 @@ from cloudports.targets.aws.apply import Applier
 from cloudports.targets.aws.build import build_aws
 from cloudports.targets.aws.diff import destroy_diff, diff
 from cloudports.targets.aws.model import AwsState, LiveState
-from cloudports.targets.aws.read import read_live, vpc_has_ipv6
+from cloudports.targets.aws.read import read_live, read_prefix_lists, vpc_has_ipv6
 from cloudports.targets.aws.settings import AwsSettings
 from cloudports.targets.ownership import NameConflicts, conflicts_mode
 
@@ -61,12 +61,18 @@ class AwsBackend:
         live = read_live(self.ec2, self.desired, self.conflicts, machines=machines)
         has_ipv6 = live.vpc_has_ipv6
         live.state.ipv6 = vpc_has_ipv6(self.ec2, live.state.vpc_id or "") if has_ipv6 is None else has_ipv6
+        # the prefix lists the spec names, as they are: verify compares their entries with the network's CIDRs
+        live.state.prefix_lists = read_prefix_lists(self.ec2, self.desired.prefix_lists)
         return live.state
 
     def planned_state(self, live: AwsState) -> AwsState:
         kept = {key: live.rules[key] for key in self.desired.unmanaged if key in live.rules}
-        # the VPC's address families are the live ones: traffic of a family the VPC lacks is neither opened nor closed
-        return dataclasses.replace(self.desired, rules={**self.desired.rules, **kept}, ipv6=live.ipv6)
+        # the VPC's address families are the live ones: traffic of a family the VPC lacks is neither opened nor closed;
+        # so are the prefix lists' entries (apply never changes a list)
+        lists = live.prefix_lists or self.desired.prefix_lists
+        return dataclasses.replace(
+            self.desired, rules={**self.desired.rules, **kept}, ipv6=live.ipv6, prefix_lists=lists
+        )
 
     def plan(self) -> Plan:
         return diff(self.desired, self.read()).plan()

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import replace
 
 from cloudports.compile import CompiledPolicy, Rule
 from cloudports.gcpause import gc_paused
+from cloudports.spec.model import IPNetwork
 from cloudports.targets.aws.model import AwsState, SecurityGroup, SgRule, open_egress
 from cloudports.targets.aws.settings import AwsSettings
 from cloudports.targets.aws.split import split_roles
@@ -28,20 +30,25 @@ def group_description(topology: str, role: str) -> str:
     return aws_description(f"cloudports {topology} role {role}")
 
 
-def _sg_rule(rule: Rule, described: dict[tuple[str, ...], str]) -> SgRule:
+def _sg_rule(rule: Rule, described: dict[tuple[str, ...], str], settings: AwsSettings) -> SgRule:
     """`described`: a neutral rule's descriptions -> the AWS description, shared by the rules of one build (one
-    flow gives several rules the same text): joined and cleaned once for them all."""
+    flow gives several rules the same text): joined and cleaned once for them all. A network that is a prefix
+    list or a foreign group (targets.aws.prefix_lists, security_groups) is named as that: every CIDR of a prefix
+    list's network gives the one rule that names the list."""
     proto = "-1" if rule.protocol == "all" else rule.protocol
     peer = rule.peer
     description = described.get(rule.descriptions)
     if description is None:
         description = described[rule.descriptions] = aws_description(rule.description)
+    cidr_ipv4 = cidr_ipv6 = referenced_group = group_id = prefix_list = None
     if peer.kind == "role":
-        cidr_ipv4, cidr_ipv6, referenced_group = None, None, peer.name
-    elif peer.version == 6:
-        cidr_ipv4, cidr_ipv6, referenced_group = None, peer.cidr, None
+        referenced_group = peer.name
+    elif peer.kind == "network":  # the loader lets only a security group's network have no addresses
+        group_id = settings.security_groups[peer.name]
+    elif peer.name in settings.prefix_lists:
+        prefix_list = settings.prefix_lists[peer.name]
     else:
-        cidr_ipv4, cidr_ipv6, referenced_group = peer.cidr, None, None
+        cidr_ipv4, cidr_ipv6 = (None, peer.cidr) if peer.version == 6 else (peer.cidr, None)
     from_port, to_port = (None, None) if proto == "-1" else (rule.from_port, rule.to_port)
     return SgRule(
         rule.role,
@@ -52,9 +59,11 @@ def _sg_rule(rule: Rule, described: dict[tuple[str, ...], str]) -> SgRule:
         cidr_ipv4,
         cidr_ipv6,
         referenced_group,
+        group_id,
+        prefix_list,
         description=description,
         port_params=rule.port_params,
-        network=peer.name if peer.kind == "cidr" else "",
+        network="" if peer.kind == "role" else peer.name,
     )
 
 
@@ -92,6 +101,11 @@ def _egress_already_allowed(rules: dict[str, SgRule]) -> list[str]:
     ]
 
 
+def _entries(cidrs: Iterable[IPNetwork]) -> tuple[str, ...]:
+    """A prefix list's entries as the spec lists them and AWS reports them (read.py): canonical, sorted."""
+    return tuple(sorted(str(c) for c in cidrs))
+
+
 @gc_paused()  # builds a large acyclic structure: see gcpause
 def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
     """The one route to an AWS state from a spec: `settings` is the spec's targets.aws with any command-line
@@ -112,7 +126,7 @@ def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
     # Different networks can share a CIDR: AWS sees one rule, so their descriptions are merged.
     described: dict[tuple[str, ...], str] = {}
     for rule in policy.rules:
-        sg_rule = _sg_rule(rule, described)
+        sg_rule = _sg_rule(rule, described, settings)
         key = sg_rule.key
         if key in rules:
             parts = dict.fromkeys(d for d in (rules[key].description, sg_rule.description) if d)
@@ -121,7 +135,8 @@ def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
             # Networks sharing a block: the Terraform key names the first, whatever the flows' order.
             network = min(rules[key].network, sg_rule.network)
             sg_rule = replace(rules[key], description=joined, port_params=params, network=network)
-            origins[key].extend([str(o) for o in rule.origins])
+            # a prefix list's network: one rule for every CIDR of the flow, each saying the same place
+            origins[key].extend(o for o in map(str, rule.origins) if o not in origins[key])
         else:
             origins[key] = [str(o) for o in rule.origins]
         rules[key] = sg_rule
@@ -144,6 +159,8 @@ def build_aws(policy: CompiledPolicy, settings: AwsSettings) -> AwsState:
         max_groups_per_interface=settings.max_groups_per_interface,
         members=topo.members_for("aws"),
         unmanaged=frozenset(settings.unmanaged),
+        prefix_lists={pl: _entries(topo.networks[n].cidrs) for n, pl in sorted(settings.prefix_lists.items())},
+        named_groups=dict(sorted(settings.security_groups.items())),
     )
     split_roles(state, settings.max_rules_per_group, settings.max_groups_per_interface)
     return state

@@ -37,6 +37,10 @@ def _rule_value(rule: SgRule, variable: str | None = None) -> dict:
         value["cidr_ipv6"] = rule.cidr_ipv6
     if rule.referenced_group:
         value["referenced_group"] = rule.referenced_group
+    if rule.referenced_group_id:  # a foreign group (targets.aws.security_groups): referenced, never managed
+        value["referenced_security_group_id"] = rule.referenced_group_id
+    if rule.prefix_list_id:  # targets.aws.prefix_lists: the list is referenced, never managed
+        value["prefix_list_id"] = rule.prefix_list_id
     value["description"] = rule.description
     return value
 

@@ -39,19 +39,25 @@ def rule_space(rule: SgRule) -> Space:
     return Space.protocol_number(int(protocol)) if protocol.isdigit() else Space()
 
 
-def _peer_matches(rule: SgRule, peer: Point, family: int) -> bool:
+def _peer_matches(state: AwsState, rule: SgRule, peer: Point, family: int) -> bool:
+    """Whether the rule's peer holds the endpoint. A foreign group holds the machines carrying it and, where the
+    spec names it (targets.aws.security_groups), its network's; a prefix list the spec names holds its entries
+    (an unnamed one: machines no spec can place, unknown_admits)."""
     if rule.referenced_group is not None:
         return peer.role == rule.referenced_group or rule.referenced_group in (peer.carries or ())
     if rule.referenced_group_id is not None:
-        return rule.referenced_group_id in (peer.carries or ())
-    blocks = (network(cidr) for cidr in (rule.cidr_ipv4, rule.cidr_ipv6) if cidr)
+        named = peer.network is not None and state.named_groups.get(peer.network) == rule.referenced_group_id
+        return named or rule.referenced_group_id in (peer.carries or ())
+    cidrs = state.prefix_lists.get(rule.prefix_list_id, ()) if rule.prefix_list_id else (rule.cidr_ipv4, rule.cidr_ipv6)
+    blocks = (network(cidr) for cidr in cidrs if cidr)
     return any(block is not None and in_cidr(peer, block, family) for block in blocks)
 
 
 def _half(state: AwsState, role: str, direction: str, peer: Point, probe: Probe, family: int) -> list[SgRule]:
     rules = state.rules_of(role, direction)
     # by key: SgRule's field order cannot compare a group peer (None CIDR) with a CIDR peer
-    return sorted((r for r in rules if _peer_matches(r, peer, family) and rule_space(r).contains(probe)), key=_key)
+    found = (r for r in rules if _peer_matches(state, r, peer, family) and rule_space(r).contains(probe))
+    return sorted(found, key=_key)
 
 
 def _key(rule: SgRule) -> str:
@@ -121,7 +127,7 @@ class AwsReachability:
         if role is None:
             return Space.everything()  # an address outside our groups needs no rule of ours
         rules = self.by_half.get((role, direction), ())
-        return Space.union(space for rule, space in rules if _peer_matches(rule, peer, family))
+        return Space.union(space for rule, space in rules if _peer_matches(self.state, rule, peer, family))
 
     def space(self, src: Point, dst: Point, family: int) -> Space:
         ingress = self._half(dst.role, "ingress", src, family)
@@ -130,12 +136,14 @@ class AwsReachability:
     platform_text = "kept, not managed: the spec lists these live rules under targets.aws.unmanaged"
 
     def _unknown(self) -> list[SgRule]:
-        """Rules whose peer is a group this spec does not own, or a prefix list: machines verify cannot place."""
+        """Rules whose peer is a group this spec neither owns nor names, or a prefix list it does not name:
+        machines verify cannot place."""
+        named = set(self.state.named_groups.values())
         return [
             r
             for r in sorted(self.state.rules.values(), key=_key)
-            if r.referenced_group_id
-            or r.prefix_list_id
+            if (r.referenced_group_id and r.referenced_group_id not in named)
+            or (r.prefix_list_id and r.prefix_list_id not in self.state.prefix_lists)
             or (r.referenced_group and r.referenced_group not in self.state.groups)
         ]
 
@@ -180,5 +188,6 @@ class AwsReachability:
         return self.space(src, dst, family) - self.managed.space(src, dst, family)
 
     def networks(self) -> list[IPNetwork]:
-        cidrs = (c for r in self.state.rules.values() for c in (r.cidr_ipv4, r.cidr_ipv6) if c)
+        cidrs = [c for r in self.state.rules.values() for c in (r.cidr_ipv4, r.cidr_ipv6) if c]
+        cidrs += [c for entries in self.state.prefix_lists.values() for c in entries]
         return [ipaddress.ip_network(c, strict=False) for c in cidrs]

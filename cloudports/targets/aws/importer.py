@@ -12,13 +12,21 @@ from collections import Counter
 from typing import Any
 
 from cloudports.errors import CloudportsError, Diagnostic
-from cloudports.importer.model import Half, Lab, LiveRole, Peer
+from cloudports.importer.model import Half, Lab, LiveRole, NamedNetwork, Peer
 from cloudports.importer.write import valid_name
-from cloudports.spec.model import PortSpec
-from cloudports.targets.aws.api import aws_errors
+from cloudports.spec.model import INTERNET, PortSpec
+from cloudports.targets.aws.api import FILTER_VALUES, aws_errors, chunks
 from cloudports.targets.aws.build import DESCRIPTION_TAG
 from cloudports.targets.aws.model import PART_TAG, SgRule, part_key
-from cloudports.targets.aws.read import _describe_groups, _part, _tags, describe_rules, normalise_rule, vpc_has_ipv6
+from cloudports.targets.aws.read import (
+    _describe_groups,
+    _part,
+    _tags,
+    describe_rules,
+    normalise_rule,
+    read_prefix_lists,
+    vpc_has_ipv6,
+)
 from cloudports.targets.ownership import ROLE_TAG, TOPOLOGY_TAG
 
 ALL_OUT = {"0.0.0.0/0", "::/0"}
@@ -101,17 +109,19 @@ def _name_in(description: str) -> str:
     return valid_name(" ".join(w for w in words if w.lower() not in ("network", "net", "from", "the")), "")
 
 
-def _peer(rule: SgRule) -> Peer:
+def _peer(rule: SgRule, named: dict[str, str]) -> Peer:
+    """`named`: prefix list or foreign group ID -> the network it becomes (_named_networks)."""
     if rule.referenced_group:
         return Peer("role", rule.referenced_group)
     if rule.cidr_ipv4 or rule.cidr_ipv6:
         return Peer("cidr", str(rule.cidr_ipv4 or rule.cidr_ipv6), _name_in(rule.description))
-    if rule.prefix_list_id:
-        return Peer("other", f"prefix list {rule.prefix_list_id}")
-    return Peer("other", f"security group {rule.referenced_group_id} (not imported)")
+    other = rule.prefix_list_id or rule.referenced_group_id or ""
+    if other in named:
+        return Peer("network", named[other])
+    return Peer("other", f"prefix list {other} (empty, or not readable by this account)")
 
 
-def _halves(rules: list[SgRule], notes: list[str]) -> list[Half]:
+def _halves(rules: list[SgRule], named: dict[str, str], notes: list[str]) -> list[Half]:
     halves = []
     for rule in rules:
         port = _port(rule)
@@ -119,8 +129,60 @@ def _halves(rules: list[SgRule], notes: list[str]) -> list[Half]:
         if port is None:
             notes.append(f"{where}: a spec names tcp, udp, icmp, icmpv6 or all only; left out")
             continue
-        halves.append(Half(rule.group, rule.direction, _peer(rule), port, rule.description, rule.key))
+        halves.append(Half(rule.group, rule.direction, _peer(rule, named), port, rule.description, rule.key))
     return halves
+
+
+def _unique(wanted: str, resource: str, taken: set[str]) -> str:
+    name = valid_name(wanted, "net")
+    while name in taken or name == INTERNET:
+        name = valid_name(f"{name}-{resource[-4:]}")
+    taken.add(name)
+    return name
+
+
+def _named_networks(ec2: Any, rules: list[SgRule], taken: set[str]) -> dict[str, tuple[str, NamedNetwork]]:
+    """The prefix lists and foreign groups the rules name -> (network, what the spec says of it), named the way
+    people name them (the list's name, the group's name; `taken`: names already used). A prefix list is the
+    network of its entries (targets.aws.prefix_lists); another team's group a network without addresses
+    (targets.aws.security_groups). A list that is empty or that this account cannot read is no network a spec
+    can say: its rules stay unmanaged."""
+    lists = sorted({r.prefix_list_id for r in rules if r.prefix_list_id})
+    groups = sorted({r.referenced_group_id for r in rules if r.referenced_group_id})
+    return {**_list_networks(ec2, lists, taken), **_group_networks(ec2, groups, taken)}
+
+
+def _list_networks(ec2: Any, lists: list[str], taken: set[str]) -> dict[str, tuple[str, NamedNetwork]]:
+    if not lists:  # most labs: no call at all
+        return {}
+    with aws_errors("reading managed prefix lists"):  # by filter: a list the account cannot see is left out
+        pages = ec2.get_paginator("describe_managed_prefix_lists").paginate(
+            Filters=[{"Name": "prefix-list-id", "Values": lists}]
+        )
+        described = sorted((item for page in pages for item in page["PrefixLists"]), key=lambda i: i["PrefixListId"])
+    entries = read_prefix_lists(ec2, [item["PrefixListId"] for item in described])
+    found = {}
+    for item in (i for i in described if entries[i["PrefixListId"]]):
+        pl = item["PrefixListId"]
+        by_family: dict[str, list[str]] = {}
+        for cidr in entries[pl]:
+            by_family.setdefault("ipv6" if ":" in cidr else "ipv4", []).append(cidr)
+        name = _unique(item.get("PrefixListName") or pl, pl, taken)
+        found[pl] = (name, NamedNetwork(dict(sorted(by_family.items())), "aws", "prefix_lists", pl))
+    return found
+
+
+def _group_networks(ec2: Any, groups: list[str], taken: set[str]) -> dict[str, tuple[str, NamedNetwork]]:
+    names: dict[str, str] = {}
+    with aws_errors("reading the other security groups the rules name"):
+        for ids in chunks(groups, FILTER_VALUES):
+            names |= {
+                g["GroupId"]: g["GroupName"] for g in _describe_groups(ec2, [{"Name": "group-id", "Values": ids}])
+            }
+    # a group this account cannot see (another account's, through peering) is named by its ID
+    return {
+        sg: (_unique(names.get(sg, sg), sg, taken), NamedNetwork({}, "aws", "security_groups", sg)) for sg in groups
+    }
 
 
 def _allow_all_out(half: Half) -> bool:
@@ -151,7 +213,8 @@ def read_lab(ec2: Any, vpc: str, options: dict[str, str | None]) -> Lab:
         raw = describe_rules(ec2, list(roles))
     keys = {gid: role.name for gid, role in roles.items()}
     rules = sorted((normalise_rule(r, keys) for r in raw), key=lambda r: r.key)
-    halves = _halves(list({r.key: r for r in rules}.values()), notes)
+    named = _named_networks(ec2, rules, {r.name for r in roles.values()})
+    halves = _halves(list({r.key: r for r in rules}.values()), {i: name for i, (name, _) in named.items()}, notes)
     egress, halves = _egress(halves, [r.name for r in roles.values()], vpc_has_ipv6(ec2, vpc))
     topologies = {_tags(g).get(TOPOLOGY_TAG) for g in groups}
     name = options.get("name") or (topologies.pop() if len(topologies) == 1 and None not in topologies else "")
@@ -171,6 +234,7 @@ def read_lab(ec2: Any, vpc: str, options: dict[str, str | None]) -> Lab:
         notes,
         _rule_names(groups, roles, raw),
         wide_egress_holds_roles=True,  # build.py writes no role-to-role egress a /0 egress admits
+        networks=dict(named.values()),
     )
 
 

@@ -10,7 +10,8 @@ key; a block added to or removed from a network is a create or a delete, never a
 over (which AWS would refuse as a duplicate while the old rule still exists).
 
 A port that is a Terraform variable is keyed by the variable (any value keeps the key). A rule without a network
-(open egress) keeps its content key. Where two rules would get one key (two blocks of one network that start at
+(open egress) and one naming a prefix list or a foreign group (`pl:pl-0abc`, `sgid:sg-0abc`) keep their content
+keys. Where two rules would get one key (two blocks of one network that start at
 one address), both keep their content keys, so a key is never shared.
 """
 
@@ -32,8 +33,8 @@ def slot(rule: SgRule) -> str:
 
 
 def _peer(rule: SgRule) -> str:
-    if not rule.network:
-        return rule.peer  # a group reference ('sg:app'), or a block no network names
+    if not rule.network or not (rule.cidr_ipv4 or rule.cidr_ipv6):
+        return rule.peer  # a group reference ('sg:app'), a prefix list or foreign group, a block no network names
     first_address = str(rule.cidr_ipv4 or rule.cidr_ipv6).split("/")[0]  # blocks are canonical (the compiler)
     return f"net:{rule.network}@{first_address}"
 

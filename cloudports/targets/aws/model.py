@@ -58,8 +58,8 @@ class SgRule:
     prefix_list_id: str | None = None  # only seen in live state
     description: str = field(default="", compare=False)
     port_params: tuple[str, ...] = field(default=("",), compare=False, metadata=INTERNAL)  # compile.rules.Rule
-    # The spec's network this CIDR came from ("" for a group reference, a live rule, open egress): the Terraform
-    # key names it (keys.py), so a widened network keeps its rule's key.
+    # The spec's network this CIDR, prefix list or foreign group came from ("" for a group reference, a live rule,
+    # open egress): the Terraform key names a CIDR's (keys.py), so a widened network keeps its rule's key.
     network: str = field(default="", compare=False, metadata=INTERNAL)
 
     def __init__(
@@ -206,6 +206,11 @@ class AwsState:
     group_ids: dict[str, str] = field(default_factory=dict)  # group key -> sg- ID (live state only)
     unmanaged: frozenset[str] = frozenset()  # keys of live rules kept, not managed (targets.aws.unmanaged)
     ipv6: bool | None = None  # live state read for verify/query: whether the VPC has an IPv6 block (None: unknown)
+    # The prefix lists the spec names (targets.aws.prefix_lists) -> their entries: the spec's CIDRs of the network
+    # in a built state, what the list holds in a live one (read.py); what verify and query match a rule naming it by.
+    prefix_lists: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    # network -> the foreign security group it is (targets.aws.security_groups): its machines are a spec network's
+    named_groups: dict[str, str] = field(default_factory=dict)
 
     @property
     def identity(self) -> str:

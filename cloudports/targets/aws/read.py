@@ -13,6 +13,7 @@ the same traffic. Rules of groups cloudports does not own are never read, so the
 from __future__ import annotations
 
 import ipaddress
+from collections.abc import Iterable
 from typing import Any
 
 from cloudports.errors import CloudportsError
@@ -263,6 +264,7 @@ def read_live(
         egress=desired.egress,
         group_ids={key: g.id for key, g in groups.items()},
         unmanaged=desired.unmanaged,
+        named_groups=desired.named_groups,
     )
     if machines or desired.members or destroying or any(key not in desired.groups for key in groups):
         state.machines = read_machines(ec2, vpc, any(m.tags for m in desired.members.values()))
@@ -273,6 +275,16 @@ def read_live(
     # So does it where open egress finds a group without the ::/0 allow-all: only a VPC with IPv6 needs it.
     has_ipv6 = vpc_has_ipv6(ec2, vpc) if _ipv6_matters(desired, state) else None
     return LiveState(state, groups, rule_ids, duplicates, has_ipv6)
+
+
+def read_prefix_lists(ec2: Any, ids: Iterable[str]) -> dict[str, tuple[str, ...]]:
+    """What each prefix list holds now (never changed), canonical and sorted as build.py gives the spec's."""
+    found = {}
+    for pl in sorted(ids):
+        with aws_errors("reading the managed prefix list", pl):
+            pages = ec2.get_paginator("get_managed_prefix_list_entries").paginate(PrefixListId=pl)
+            found[pl] = tuple(sorted(canonical_cidr(e["Cidr"]) for page in pages for e in page["Entries"]))
+    return found
 
 
 def _ipv6_matters(desired: AwsState, live: AwsState) -> bool:

@@ -7,14 +7,16 @@ from cloudports.targets.base import Row
 
 
 def peer_text(rule: SgRule, names: dict[str, str]) -> str:
-    """'sg d365-web', 'sg sg-0abc' (a group cloudports does not own), 'prefix list pl-1', or the CIDR."""
+    """'sg d365-web', 'sg sg-0abc' (a group cloudports does not own), 'prefix list pl-1', or the CIDR; with the
+    spec's network a group or list is, where the rule was built from one: 'prefix list pl-1 (offices)'."""
     peer = rule.peer.split(":", 1)[1]
+    network = f" ({rule.network})" if rule.network else ""
     if rule.referenced_group:
         return f"sg {names.get(rule.referenced_group, rule.referenced_group)}"
     if rule.referenced_group_id:
-        return f"sg {peer}"
+        return f"sg {peer}{network}"
     if rule.prefix_list_id:
-        return f"prefix list {peer}"
+        return f"prefix list {peer}{network}"
     return peer
 
 

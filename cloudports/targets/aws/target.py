@@ -26,7 +26,9 @@ class AwsTarget(Target[AwsSettings, AwsState]):
     title = "AWS security groups"
     settings_model = AwsSettings
     members_model = AwsMembers
-    capabilities = Capabilities(icmp_types=True, icmp_families=True, egress=True, terraform=True, live=True)
+    capabilities = Capabilities(
+        icmp_types=True, icmp_families=True, egress=True, terraform=True, live=True, addressless_networks=True
+    )
     terraform_provider = "aws"
     options = OPTIONS
     import_options = IMPORT_OPTIONS

@@ -9,7 +9,7 @@ from dataclasses import dataclass, replace
 from typing import Any, TypeVar
 
 from cloudports.compile import CompiledPolicy, Rule
-from cloudports.errors import CloudportsError, Diagnostic, did_you_mean
+from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.gcpause import gc_paused
 from cloudports.targets.azure.bound import lower_bound
 from cloudports.targets.azure.identity import named_packing, previous_of_rules
@@ -160,7 +160,6 @@ def build_azure(
     checks priorities per NSG."""
     topo = policy.topology
     previous, recorded = previous_priorities or {}, recorded_priorities
-    _check_tags(settings, set(topo.networks))
     nsgs = {}
     least = 0
     refused: list[Diagnostic] = []  # every NSG's problems, not only the first NSG's
@@ -311,21 +310,6 @@ def _too_many_rules(nsg: Nsg, count: int, least: int) -> Diagnostic:
         "merge networks or services; or list under targets.azure.subnets[].roles which roles sit in which subnet "
         "(one NSG per subnet, each with only its roles' rules); or split the topology into several specs",
     )
-
-
-def _check_tags(settings: AzureSettings, networks: set[str]) -> None:
-    unknown = sorted(set(settings.service_tags) - networks)
-    if unknown:
-        raise CloudportsError(
-            [
-                Diagnostic(
-                    None,
-                    f"azure: targets.azure.service_tags names the network '{name}', which the spec does not have",
-                    did_you_mean(name, networks),
-                )
-                for name in unknown
-            ]
-        )
 
 
 def _kept_clash(nsg: Nsg, names: list[str]) -> Diagnostic:

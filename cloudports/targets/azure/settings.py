@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Mapping
 from typing import Annotated, Literal
 
 from pydantic import Field, StringConstraints
@@ -77,6 +77,14 @@ class AzureSettings(TargetSettings):
         description="live rules kept as they are (plan and drift show them as kept, not managed): what import "
         "found that the spec cannot say; remove an entry to have apply delete that rule",
     )
+
+    def network_problems(self, networks: Mapping[str, bool]) -> list[tuple[tuple[str | int, ...], str, str]]:
+        """A service tag stands for a network of the spec."""
+        return [
+            (("service_tags", name), f"service_tags: unknown network '{name}'", did_you_mean(name, networks))
+            for name in self.service_tags
+            if name not in networks
+        ]
 
     def asg_name(self, role: str) -> str | None:
         """The ASG name the spec gives the role, if it gives one."""
