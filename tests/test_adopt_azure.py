@@ -221,11 +221,15 @@ def test_a_service_tag_only_an_unused_rule_names_is_not_in_the_spec(arm: ArmServ
     """Outbound rules say nothing under open egress (no deny of all outbound traffic): the VirtualNetwork tag of
     one is no network of the spec, and targets.azure.service_tags must not name it (validate refused the import)."""
     lab = HandLab(arm)
-    three_tier(lab)
+    lab.subnet("servers", "10.7.1.0/24", "shop-nsg")
+    lab.nic("nic-web", "servers", "web-asg")
+    lab.nic("nic-app", "servers", "app-asg")
+    lab.rule("shop-nsg", "office-https", 200, destination_port_range="443", source_address_prefix="198.51.100.0/24",
+             destination_asgs=["web-asg"])  # fmt: skip
     lab.rule("shop-nsg", "app-out", 300, direction="Outbound", destination_port_range="*", source_asgs=["app-asg"],
              destination_address_prefix="VirtualNetwork")  # fmt: skip
     spec = adopted(lab, capsys, tmp_path, "--name", "shop")
-    assert set(spec["targets"]["azure"]["service_tags"]) <= set(spec["networks"])
+    assert "service_tags" not in spec["targets"]["azure"] and "azure-vnet" not in spec["networks"]
 
 
 def test_prune_deletes_the_kept_rules_and_the_plan_says_what_that_opens(arm: ArmServer, capsys, tmp_path: Path) -> None:
