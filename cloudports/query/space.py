@@ -13,6 +13,7 @@ if it holds every other protocol, as only an all-protocol rule does.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Protocol
@@ -81,7 +82,7 @@ class Space:
 
     @classmethod
     def everything(cls) -> Space:
-        return cls.of(dict(_FULL_AXIS))
+        return _EVERYTHING
 
     @classmethod
     def ports(cls, protocol: str, lo: int, hi: int) -> Space:
@@ -111,17 +112,28 @@ class Space:
         for space in spaces:
             for axis, spans in space.axes:
                 parts.setdefault(axis, []).extend(spans)
-        return cls.of(parts)
+        # the parts are a Space's already (within their axis): merging them is all that is left
+        return cls(tuple((axis, _merge(parts[axis])) for axis in AXES if axis in parts))
 
     def axis(self, name: str) -> Spans:
         return dict(self.axes).get(name, ())
 
     def _combine(self, other: Space, how: str) -> Space:
-        parts: dict[str, Iterable[Span]] = {}
+        # Both are merged, within their axes: so are the intersection and the difference of two of them, and
+        # the union needs only merging (verify combines Spaces millions of times; Space.of would check it all).
+        mine, theirs = dict(self.axes), dict(other.axes)
+        found = []
         for axis in AXES:
-            a, b = self.axis(axis), other.axis(axis)
-            parts[axis] = a + b if how == "or" else _intersect(a, b) if how == "and" else _subtract(a, b)
-        return Space.of(parts)
+            a, b = mine.get(axis, ()), theirs.get(axis, ())
+            if how == "or":
+                spans = _merge(a + b) if a and b else a or b
+            elif how == "and":
+                spans = _intersect(a, b) if a and b else ()
+            else:
+                spans = _subtract(a, b) if a and b else a
+            if spans:
+                found.append((axis, spans))
+        return Space(tuple(found))
 
     def __or__(self, other: Space) -> Space:
         return self._combine(other, "or")
@@ -157,6 +169,9 @@ class Space:
             yield from ((axis, span) for span in spans)
 
 
+_EVERYTHING = Space.of(dict(_FULL_AXIS))
+
+
 def probe_point(probe: Probe) -> tuple[str, int] | None:
     """Where a probe lies in a Space (None: "some other IP protocol", see the module docstring)."""
     port = probe.port
@@ -169,6 +184,7 @@ def probe_point(probe: Probe) -> tuple[str, int] | None:
     return None
 
 
+@functools.cache
 def family_mask(family: int) -> Space:
     """What a packet of one address family can be: no ICMPv6 over IPv4, no ICMP over IPv6."""
     return Space.everything().without("icmpv6" if family == 4 else "icmp")

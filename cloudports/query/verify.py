@@ -9,6 +9,7 @@ The pairs are every role to every role (over IPv4 and IPv6) and every role to an
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -113,21 +114,6 @@ class _Pair:
     destination: str
 
 
-def _pairs(
-    topology: Topology, cells: list[Cell], families: tuple[int, ...] = (4, 6)
-) -> Iterator[tuple[_Pair, list[Cell]]]:
-    """Role to role, then role to and from each cell; with the cells a pair stands for (none for role pairs)."""
-    roles = sorted(topology.roles)
-    for a in roles:
-        for b in roles:
-            yield _Pair(Point(role=a), Point(role=b), families, a, b), []
-    for role in roles:
-        for cell in cells:
-            yield _Pair(Point(role=role), cell.point, (cell.family,), role, ""), [cell]
-        for cell in cells:
-            yield _Pair(cell.point, Point(role=role), (cell.family,), "", role), [cell]
-
-
 def _union(reach: Reachability, pair: _Pair, platform: bool = False) -> Space:
     found = Space()
     for family in pair.families:
@@ -159,6 +145,36 @@ class Verifier:
         self.families: tuple[int, ...] = getattr(side.reach, "families", (4, 6))
         cells = cut(topology, [*self.intent.networks(), *side.reach.networks()])
         self.cells = [c for c in cells if c.family in self.families]
+        self.starts = [(c.family, c.lo) for c in self.cells]  # in order: cut() sorts each family's cells
+        self.family_starts = [bisect.bisect_left(self.starts, (family, 0)) for family in self.families]
+
+    def _pairs(self) -> Iterator[tuple[_Pair, list[Cell]]]:
+        """Role to role, then role to and from each run of cells it treats alike; with the cells a pair stands
+        for (none for role pairs). The pair of a run is its first cell's."""
+        roles = sorted(self.topology.roles)
+        for a in roles:
+            for b in roles:
+                yield _Pair(Point(role=a), Point(role=b), self.families, a, b), []
+        for role in roles:
+            for first, end in self._alike(role, outgoing=True):
+                cell = self.cells[first]
+                yield _Pair(Point(role=role), cell.point, (cell.family,), role, ""), self.cells[first:end]
+            for first, end in self._alike(role, outgoing=False):
+                cell = self.cells[first]
+                yield _Pair(cell.point, Point(role=role), (cell.family,), "", role), self.cells[first:end]
+
+    def _alike(self, role: str, outgoing: bool) -> list[tuple[int, int]]:
+        """The runs [first, end) of self.cells between which no side tells addresses apart from or to `role`:
+        only the blocks its own flows and rules name cut the address space for it, so each run is judged once
+        (at its first cell) instead of each of the cells every role and rule of the spec cut."""
+        cuts = {0, len(self.cells), *self.family_starts}
+        for reach in (self.intent, self.side.reach):
+            between = getattr(reach, "networks_between", None)  # a side without it: every block it names
+            for block in between(role, outgoing) if between else reach.networks():
+                for edge in (int(block.network_address), int(block.broadcast_address) + 1):
+                    cuts.add(bisect.bisect_left(self.starts, (block.version, edge)))
+        ordered = sorted(cuts)
+        return list(zip(ordered, ordered[1:], strict=False))
 
     def _gap(self, pair: _Pair) -> _Gap | None:
         want, got = _union(self.intent, pair), _union(self.side.reach, pair)
@@ -173,10 +189,10 @@ class Verifier:
         """Every difference; neighbouring cells with the same difference to one role are reported together."""
         found: list[Difference] = []
         held: tuple[_Pair, _Gap, list[Cell]] | None = None
-        for pair, cells in _pairs(self.topology, self.cells, self.families):
+        for pair, cells in self._pairs():
             gap = self._gap(pair)
             if held and gap == held[1] and cells and held[2] and _adjacent(held, pair, cells[0]):
-                held[2].append(cells[0])
+                held[2].extend(cells)
                 continue
             if held:
                 found += self._report(*held)

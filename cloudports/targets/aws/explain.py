@@ -8,6 +8,7 @@ import ipaddress
 from dataclasses import replace
 
 from cloudports.query.model import (
+    BlockIndex,
     IPNetwork,
     Point,
     Probe,
@@ -109,9 +110,10 @@ class AwsReachability:
         self.state = state
         # in a VPC without an IPv6 block no machine has an IPv6 address: no IPv6 connection is ever decided
         self.families = (4,) if state.ipv6 is False else (4, 6)
-        self.by_half: dict[tuple[str, str], list[tuple[SgRule, Space]]] = {}
+        halves: dict[tuple[str, str], list[tuple[SgRule, Space]]] = {}
         for rule in state.rules.values():  # by role: a role split over several groups has all their rules
-            self.by_half.setdefault((state.role_of(rule.group), rule.direction), []).append((rule, rule_space(rule)))
+            halves.setdefault((state.role_of(rule.group), rule.direction), []).append((rule, rule_space(rule)))
+        self.by_half = {half: _RulePeers(rules) for half, rules in halves.items()}
         kept = {k: r for k, r in state.rules.items() if k in state.unmanaged}
         # what the rules the spec keeps unmanaged add is told apart (platform(): known, not counted)
         rest = {k: r for k, r in state.rules.items() if k not in kept}
@@ -120,8 +122,14 @@ class AwsReachability:
     def _half(self, role: str | None, direction: str, peer: Point, family: int) -> Space:
         if role is None:
             return Space.everything()  # an address outside our groups needs no rule of ours
-        rules = self.by_half.get((role, direction), ())
-        return Space.union(space for rule, space in rules if _peer_matches(rule, peer, family))
+        rules = self.by_half.get((role, direction))
+        return Space.union(space for _rule, space in rules.matching(peer, family)) if rules else Space()
+
+    def networks_between(self, role: str, outgoing: bool) -> list[IPNetwork]:
+        """The address blocks that tell apart what the rules allow from `role` to addresses (outgoing: its
+        egress rules), or from addresses to it (its ingress rules)."""
+        rules = self.by_half.get((role, "egress" if outgoing else "ingress"))
+        return rules.blocks() if rules else []
 
     def space(self, src: Point, dst: Point, family: int) -> Space:
         ingress = self._half(dst.role, "ingress", src, family)
@@ -182,3 +190,35 @@ class AwsReachability:
     def networks(self) -> list[IPNetwork]:
         cidrs = (c for r in self.state.rules.values() for c in (r.cidr_ipv4, r.cidr_ipv6) if c)
         return [ipaddress.ip_network(c, strict=False) for c in cidrs]
+
+
+class _RulePeers:
+    """One role's rules in one direction, filed by their peer (a group, a CIDR block), so that the rules that may
+    admit an endpoint are found without reading the others. A rule with any other peer is read every time."""
+
+    def __init__(self, rules: list[tuple[SgRule, Space]]):
+        self.rules = rules
+        self.by_group: dict[str, list[int]] = {}
+        self.by_block: BlockIndex[int] = BlockIndex()
+        self.others: list[int] = []
+        for position, (rule, _space) in enumerate(rules):
+            blocks = [network(c) for c in (rule.cidr_ipv4, rule.cidr_ipv6) if c]
+            if rule.referenced_group is not None:
+                self.by_group.setdefault(rule.referenced_group, []).append(position)
+            elif rule.referenced_group_id is None and blocks and None not in blocks:
+                for block in blocks:
+                    self.by_block.add(block, position)  # type: ignore[arg-type]  # None is not in blocks
+            else:
+                self.others.append(position)
+
+    def matching(self, peer: Point, family: int) -> list[tuple[SgRule, Space]]:
+        """The rules (with what each admits) whose peer holds `peer`, in their order."""
+        found = {*self.others, *self.by_block.containing(peer, family)}
+        for group in (peer.role, *(peer.carries or ())):
+            found.update(self.by_group.get(group, ()) if group is not None else ())
+        return [self.rules[i] for i in sorted(found) if _peer_matches(self.rules[i][0], peer, family)]
+
+    def blocks(self) -> list[IPNetwork]:
+        return [
+            b for rule, _space in self.rules for c in (rule.cidr_ipv4, rule.cidr_ipv6) if c for b in [network(c)] if b
+        ]

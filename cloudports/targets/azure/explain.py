@@ -13,6 +13,7 @@ import ipaddress
 
 from cloudports.query.model import (
     PRIVATE_PREFIXES,
+    BlockIndex,
     IPNetwork,
     Point,
     Probe,
@@ -236,11 +237,37 @@ class AzureReachability:
             for d in ("Inbound", "Outbound")
         }
         self.known: dict[tuple[Point, Point, int], tuple[Space, Space]] = {}
+        self.sides = {
+            (nsg, d): (_SidePeers([r for r, _ in rules], "source"), _SidePeers([r for r, _ in rules], "destination"))
+            for (nsg, d), rules in self.ordered.items()
+        }
+        self.behind: dict[str, list[Nsg]] = {}  # role -> the NSGs its machines sit behind
+
+    def _behind(self, role: str) -> list[Nsg]:
+        if role not in self.behind:
+            self.behind[role] = behind(self.state, Point(role=role))
+        return self.behind[role]
+
+    def networks_between(self, role: str, outgoing: bool) -> list[IPNetwork]:
+        """The address blocks that tell apart what the NSGs allow from `role` to addresses (outgoing), or from
+        addresses to it: the other side's prefixes of the rules whose side can hold the role, and the blocks of
+        the service tags."""
+        direction, mine, other = ("Outbound", 0, "destination") if outgoing else ("Inbound", 1, "source")
+        found: list[IPNetwork] = [*PRIVATE_PREFIXES, ipaddress.ip_network(LOAD_BALANCER)]
+        for nsg in self._behind(role):
+            rules, sides = self.ordered[(nsg.name, direction)], self.sides[(nsg.name, direction)]
+            for position in {*sides[mine].matching(Point(role=role), 4), *sides[mine].matching(Point(role=role), 6)}:
+                blocks = (network(p) for p in getattr(rules[position][0], f"{other}_prefixes"))
+                found += [b for b in blocks if b is not None]
+        return found
 
     def _decided(self, nsg: str, direction: str, src: Point, dst: Point, family: int) -> tuple[Space, Space]:
         """(what one NSG allows in the direction, the part of it only the platform's load-balancer rule allows)."""
         allowed, platform, undecided = Space(), Space(), Space.everything()
-        for rule, space in self.ordered[(nsg, direction)]:
+        rules, (sources, destinations) = self.ordered[(nsg, direction)], self.sides[(nsg, direction)]
+        # only the rules whose sides may hold both ends can match: those, in order (the others never decide)
+        for position in sorted(sources.matching(src, family) & destinations.matching(dst, family)):
+            rule, space = rules[position]
             if not (
                 _side(rule.source_prefixes, rule.source_asgs, src, family)
                 and _side(rule.destination_prefixes, rule.destination_asgs, dst, family)
@@ -265,7 +292,7 @@ class AzureReachability:
     def _decide_both(self, src: Point, dst: Point, family: int) -> tuple[Space, Space]:
         found, platform = family_mask(family), Space()
         for direction, end in (("Outbound", src), ("Inbound", dst)):
-            for nsg in behind(self.state, end) if end.role is not None else ():
+            for nsg in self._behind(end.role) if end.role is not None else ():
                 allowed, by_platform = self._decided(nsg.name, direction, src, dst, family)
                 found &= allowed
                 platform |= by_platform
@@ -284,4 +311,31 @@ class AzureReachability:
             for prefix in (*rule.source_prefixes, *rule.destination_prefixes):
                 with contextlib.suppress(ValueError):  # a service tag: its blocks are among the ones above
                     found.append(ipaddress.ip_network(prefix, strict=False))
+        return found
+
+
+class _SidePeers:
+    """The rules of one NSG and direction filed by what one of their sides names (ASGs, CIDR blocks), so that the
+    rules whose side may hold an endpoint are found without reading the others; a service tag's are read
+    every time."""
+
+    def __init__(self, rules: list[NsgRule], side: str):
+        self.by_asg: dict[str, list[int]] = {}
+        self.by_block: BlockIndex[int] = BlockIndex()
+        self.others: list[int] = []
+        for position, rule in enumerate(rules):
+            for asg in getattr(rule, f"{side}_asgs"):
+                self.by_asg.setdefault(asg, []).append(position)
+            for prefix in getattr(rule, f"{side}_prefixes"):
+                block = network(prefix)
+                if block is None:
+                    self.others.append(position)
+                else:
+                    self.by_block.add(block, position)
+
+    def matching(self, end: Point, family: int) -> set[int]:
+        """The positions of the rules whose side may hold `end` (_side decides)."""
+        found = {*self.others, *self.by_block.containing(end, family)}
+        for asg in (end.role, *(end.carries or ())):
+            found.update(self.by_asg.get(asg, ()) if asg is not None else ())
         return found
