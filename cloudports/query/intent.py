@@ -4,7 +4,6 @@ source under `egress: strict`). Networks in `to` give only egress; networks in `
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections.abc import Sequence
 
 from cloudports.query.model import BlockIndex, IPNetwork, Point, Probe, Reason, Verdict, first_verdict, in_cidr
@@ -121,7 +120,7 @@ class Intent:
     def networks_between(self, role: str, outgoing: bool) -> list[IPNetwork]:
         """The address blocks that tell apart what the spec allows from `role` to addresses (outgoing), or from
         addresses to it: those of the networks its flows name on the other side."""
-        return self._peers(role, "from" if outgoing else "to").blocks()
+        return self._peers(role, "from" if outgoing else "to").by_block.blocks
 
     def space(self, src: Point, dst: Point, family: int) -> Space:
         key = (src, dst, family)
@@ -167,7 +166,3 @@ class _FlowPeers:
         """The flows whose other side may hold `peer` (by its role's name, or by a network's block), in order."""
         named = self.by_name.get(peer.role, []) if peer.role is not None else []
         return [self.flows[i] for i in sorted({*named, *self.by_block.containing(peer, family)})]
-
-    def blocks(self) -> list[IPNetwork]:
-        make = {4: ipaddress.IPv4Network, 6: ipaddress.IPv6Network}
-        return [make[family]((first, length)) for family, length, first in self.by_block.filed]

@@ -106,12 +106,14 @@ class BlockIndex(Generic[T]):
     def __init__(self) -> None:
         self.filed: dict[tuple[int, int, int], list[T]] = {}  # (family, prefix length, first address) -> items
         self.lengths: dict[int, list[int]] = {4: [], 6: []}  # the prefix lengths filed, per family
+        self.blocks: list[IPNetwork] = []  # every block filed, once
 
     def add(self, block: IPNetwork, item: T) -> None:
         key = (block.version, block.prefixlen, int(block.network_address))
         if key not in self.filed:
             self.filed[key] = []
             self.lengths[block.version] = sorted({*self.lengths[block.version], block.prefixlen})
+            self.blocks.append(block)
         self.filed[key].append(item)
 
     def containing(self, end: Point, family: int) -> list[T]:

@@ -129,7 +129,7 @@ class AwsReachability:
         """The address blocks that tell apart what the rules allow from `role` to addresses (outgoing: its
         egress rules), or from addresses to it (its ingress rules)."""
         rules = self.by_half.get((role, "egress" if outgoing else "ingress"))
-        return rules.blocks() if rules else []
+        return rules.by_block.blocks if rules else []
 
     def space(self, src: Point, dst: Point, family: int) -> Space:
         ingress = self._half(dst.role, "ingress", src, family)
@@ -188,8 +188,8 @@ class AwsReachability:
         return self.space(src, dst, family) - self.managed.space(src, dst, family)
 
     def networks(self) -> list[IPNetwork]:
-        cidrs = (c for r in self.state.rules.values() for c in (r.cidr_ipv4, r.cidr_ipv6) if c)
-        return [ipaddress.ip_network(c, strict=False) for c in cidrs]
+        cidrs = {c for r in self.state.rules.values() for c in (r.cidr_ipv4, r.cidr_ipv6) if c}  # each once
+        return [ipaddress.ip_network(c, strict=False) for c in sorted(cidrs)]
 
 
 class _RulePeers:
@@ -202,12 +202,13 @@ class _RulePeers:
         self.by_block: BlockIndex[int] = BlockIndex()
         self.others: list[int] = []
         for position, (rule, _space) in enumerate(rules):
-            blocks = [network(c) for c in (rule.cidr_ipv4, rule.cidr_ipv6) if c]
+            cidrs = [c for c in (rule.cidr_ipv4, rule.cidr_ipv6) if c]
+            blocks = [b for b in map(network, cidrs) if b is not None]
             if rule.referenced_group is not None:
                 self.by_group.setdefault(rule.referenced_group, []).append(position)
-            elif rule.referenced_group_id is None and blocks and None not in blocks:
+            elif rule.referenced_group_id is None and blocks and len(blocks) == len(cidrs):
                 for block in blocks:
-                    self.by_block.add(block, position)  # type: ignore[arg-type]  # None is not in blocks
+                    self.by_block.add(block, position)
             else:
                 self.others.append(position)
 
@@ -217,8 +218,3 @@ class _RulePeers:
         for group in (peer.role, *(peer.carries or ())):
             found.update(self.by_group.get(group, ()) if group is not None else ())
         return [self.rules[i] for i in sorted(found) if _peer_matches(self.rules[i][0], peer, family)]
-
-    def blocks(self) -> list[IPNetwork]:
-        return [
-            b for rule, _space in self.rules for c in (rule.cidr_ipv4, rule.cidr_ipv6) if c for b in [network(c)] if b
-        ]

@@ -8,7 +8,6 @@ AzureLoadBalancer = 168.63.129.16. Protocol Icmp matches ICMP and ICMPv6 of any 
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 
 from cloudports.query.model import (
@@ -242,6 +241,7 @@ class AzureReachability:
             for (nsg, d), rules in self.ordered.items()
         }
         self.behind: dict[str, list[Nsg]] = {}  # role -> the NSGs its machines sit behind
+        self.decisions: dict[tuple[str, str, tuple[int, ...]], tuple[Space, Space]] = {}  # by the rules matched
 
     def _behind(self, role: str) -> list[Nsg]:
         if role not in self.behind:
@@ -263,24 +263,14 @@ class AzureReachability:
 
     def _decided(self, nsg: str, direction: str, src: Point, dst: Point, family: int) -> tuple[Space, Space]:
         """(what one NSG allows in the direction, the part of it only the platform's load-balancer rule allows)."""
-        allowed, platform, undecided = Space(), Space(), Space.everything()
         rules, (sources, destinations) = self.ordered[(nsg, direction)], self.sides[(nsg, direction)]
-        # only the rules whose sides may hold both ends can match: those, in order (the others never decide)
-        for position in sorted(sources.matching(src, family) & destinations.matching(dst, family)):
-            rule, space = rules[position]
-            if not (
-                _side(rule.source_prefixes, rule.source_asgs, src, family)
-                and _side(rule.destination_prefixes, rule.destination_asgs, dst, family)
-            ):
-                continue
-            decided = space & undecided
-            if rule.access == "Allow":
-                allowed |= decided
-                platform |= decided if rule.name == PLATFORM_RULE else Space()
-            undecided -= decided
-            if not undecided:
-                break
-        return allowed, platform
+        # only the rules whose sides may hold both ends can match; what they decide depends on nothing else, and
+        # many pairs (the cells of one network, ...) match the same rules
+        matched = tuple(sorted(sources.matching(src, family) & destinations.matching(dst, family)))
+        key = (nsg, direction, matched)
+        if key not in self.decisions:
+            self.decisions[key] = _allowed_by([rules[position] for position in matched])
+        return self.decisions[key]
 
     def _both(self, src: Point, dst: Point, family: int) -> tuple[Space, Space]:
         """(space, platform) at once; verify asks for both of every pair, so each is decided once."""
@@ -309,33 +299,51 @@ class AzureReachability:
         found: list[IPNetwork] = [*PRIVATE_PREFIXES, ipaddress.ip_network(LOAD_BALANCER)]
         for _nsg, rule in self.state.all_rules():
             for prefix in (*rule.source_prefixes, *rule.destination_prefixes):
-                with contextlib.suppress(ValueError):  # a service tag: its blocks are among the ones above
-                    found.append(ipaddress.ip_network(prefix, strict=False))
+                block = network(prefix)  # None: a service tag, whose blocks are among the ones above
+                found += [block] if block is not None else []
         return found
+
+
+def _allowed_by(matched: list[tuple[NsgRule, Space]]) -> tuple[Space, Space]:
+    """(what the rules matched allow, in the order Azure reads them; the part only the platform's rule allows):
+    each rule decides the part of the traffic no rule before it has decided."""
+    allowed, platform, undecided = Space(), Space(), Space.everything()
+    for rule, space in matched:
+        decided = space & undecided
+        if rule.access == "Allow":
+            allowed |= decided
+            platform |= decided if rule.name == PLATFORM_RULE else Space()
+        undecided -= decided
+        if not undecided:
+            break
+    return allowed, platform
 
 
 class _SidePeers:
     """The rules of one NSG and direction filed by what one of their sides names (ASGs, CIDR blocks), so that the
-    rules whose side may hold an endpoint are found without reading the others; a service tag's are read
-    every time."""
+    rules whose side holds an endpoint are found without reading the others (a service tag's are read)."""
 
     def __init__(self, rules: list[NsgRule], side: str):
         self.by_asg: dict[str, list[int]] = {}
         self.by_block: BlockIndex[int] = BlockIndex()
-        self.others: list[int] = []
+        self.tagged: list[tuple[int, str]] = []  # (position, a prefix that is not a CIDR)
         for position, rule in enumerate(rules):
             for asg in getattr(rule, f"{side}_asgs"):
                 self.by_asg.setdefault(asg, []).append(position)
             for prefix in getattr(rule, f"{side}_prefixes"):
                 block = network(prefix)
                 if block is None:
-                    self.others.append(position)
+                    self.tagged.append((position, prefix))
                 else:
                     self.by_block.add(block, position)
+        self.known: dict[tuple[Point, int], frozenset[int]] = {}  # answers already given (a role is asked often)
 
-    def matching(self, end: Point, family: int) -> set[int]:
-        """The positions of the rules whose side may hold `end` (_side decides)."""
-        found = {*self.others, *self.by_block.containing(end, family)}
-        for asg in (end.role, *(end.carries or ())):
-            found.update(self.by_asg.get(asg, ()) if asg is not None else ())
-        return found
+    def matching(self, end: Point, family: int) -> frozenset[int]:
+        """The positions of the rules whose side holds `end` (as _side decides)."""
+        if (end, family) not in self.known:
+            found = {p for p, prefix in self.tagged if _prefix_matches(prefix, end, family)}
+            found.update(self.by_block.containing(end, family))
+            for asg in (end.role, *(end.carries or ())):
+                found.update(self.by_asg.get(asg, ()) if asg is not None else ())
+            self.known[(end, family)] = frozenset(found)
+        return self.known[(end, family)]
