@@ -117,6 +117,14 @@ class Intent:
                 found += [port_space(ps, via, self.any_icmp) for ps in flow.ports]
         return Space.union(found)
 
+    def roles_between(self, role: str, outgoing: bool) -> set[str] | None:
+        """The roles the spec may let `role` reach (outgoing) or be reached by; None: any role (open egress, or a
+        flow naming a network that spans the whole address space, where every role machine lies)."""
+        if outgoing and self.topology.egress == "open":
+            return None
+        peers = self._peers(role, "from" if outgoing else "to")
+        return None if peers.by_block.spans_all() else set(peers.by_name) & set(self.topology.roles)
+
     def networks_between(self, role: str, outgoing: bool) -> list[IPNetwork]:
         """The address blocks that tell apart what the spec allows from `role` to addresses (outgoing), or from
         addresses to it: those of the networks its flows name on the other side."""

@@ -116,6 +116,10 @@ class BlockIndex(Generic[T]):
             self.blocks.append(block)
         self.filed[key].append(item)
 
+    def spans_all(self) -> bool:
+        """Whether a /0 is filed: a block that holds role machines too."""
+        return any(0 in lengths for lengths in self.lengths.values())
+
     def containing(self, end: Point, family: int) -> list[T]:
         """The items filed under a block that holds `end` in a packet of `family` (in_cidr's rule: a role
         machine, or a machine without an address, lies only in a /0), by prefix length, then as filed."""

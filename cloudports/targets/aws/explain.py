@@ -125,6 +125,14 @@ class AwsReachability:
         rules = self.by_half.get((role, direction))
         return Space.union(space for _rule, space in rules.matching(peer, family)) if rules else Space()
 
+    def roles_between(self, role: str, outgoing: bool) -> set[str] | None:
+        """The roles the rules may let `role` reach (outgoing: its egress rules) or be reached by (its ingress
+        rules); None: any role (a rule for 0.0.0.0/0 or ::/0, or a peer this index does not file)."""
+        rules = self.by_half.get((role, "egress" if outgoing else "ingress"))
+        if rules is None:
+            return set()
+        return None if rules.others or rules.by_block.spans_all() else set(rules.by_group)
+
     def networks_between(self, role: str, outgoing: bool) -> list[IPNetwork]:
         """The address blocks that tell apart what the rules allow from `role` to addresses (outgoing: its
         egress rules), or from addresses to it (its ingress rules)."""

@@ -130,6 +130,12 @@ def _prefix_matches(prefix: str, end: Point, family: int) -> bool:
     return net is not None and in_cidr(end, net, family)  # another service tag: none of our endpoints
 
 
+def _whole(prefix: str) -> bool:
+    """Whether the prefix is a /0 (which holds role machines, as in_cidr says)."""
+    block = network(prefix)
+    return block is not None and block.prefixlen == 0
+
+
 def _unmodelled(prefix: str) -> bool:
     known = ("*", "any", "virtualnetwork", "internet", "azureloadbalancer")
     return prefix.lower() not in known and network(prefix) is None
@@ -247,6 +253,29 @@ class AzureReachability:
         if role not in self.behind:
             self.behind[role] = behind(self.state, Point(role=role))
         return self.behind[role]
+
+    def roles_between(self, role: str, outgoing: bool) -> set[str] | None:
+        """The roles the NSGs may let `role` reach (outgoing) or be reached by: those their allow rules name by
+        ASG, up to a rule that denies every role everything; None: any role (an allow rule for a service tag or a
+        /0 comes first, or the role sits behind no NSG)."""
+        direction, mine, peer = ("Outbound", 0, "destination") if outgoing else ("Inbound", 1, "source")
+        named: set[str] = set()
+        if not self._behind(role):
+            return None
+        for nsg in self._behind(role):
+            rules, sides = self.ordered[(nsg.name, direction)], self.sides[(nsg.name, direction)]
+            either = sides[mine].matching(Point(role=role), 4) | sides[mine].matching(Point(role=role), 6)
+            both = sides[mine].matching(Point(role=role), 4) & sides[mine].matching(Point(role=role), 6)
+            for position in sorted(either):
+                rule, space = rules[position]
+                prefixes = getattr(rule, f"{peer}_prefixes")
+                every_role = any(p.lower() in ("*", "any", "virtualnetwork") for p in prefixes)
+                if rule.access == "Deny" and every_role and position in both and space == Space.everything():
+                    break  # no rule after it decides anything between this role and another
+                if rule.access == "Allow" and (every_role or any(_whole(p) for p in prefixes)):
+                    return None
+                named.update(getattr(rule, f"{peer}_asgs") if rule.access == "Allow" else ())
+        return named
 
     def networks_between(self, role: str, outgoing: bool) -> list[IPNetwork]:
         """The address blocks that tell apart what the NSGs allow from `role` to addresses (outgoing), or from
