@@ -81,7 +81,7 @@ class Space:
 
     @classmethod
     def of(cls, parts: Mapping[str, Iterable[Span]]) -> Space:
-        found = {axis: _intersect(_merge(parts.get(axis, ())), _FULL_AXIS[axis]) for axis in AXES}
+        found = {axis: _intersect(_merge(parts[axis]), _FULL_AXIS[axis]) for axis in AXES if axis in parts}
         return cls(tuple((axis, spans) for axis, spans in found.items() if spans))
 
     @classmethod
@@ -149,10 +149,11 @@ class Space:
     def __and__(self, other: Space) -> Space:
         if not self.axes or not other.axes:
             return Space()
-        for whole, part in ((other, self), (self, other)):
-            for full in (_EVERYTHING, *_FAMILY_MASKS.values()):
-                if whole.axes is full.axes:  # every axis it has whole: the other's, on those axes
-                    return part.only(*(axis for axis, _spans in full.axes))
+        # everything, or a family's mask: each axis it has is whole, so the other's on those axes
+        if id(other.axes) in _WHOLE_AXES:
+            return self.only(*_WHOLE_AXES[id(other.axes)])
+        if id(self.axes) in _WHOLE_AXES:
+            return other.only(*_WHOLE_AXES[id(self.axes)])
         return self._combine(other, "and")
 
     def __sub__(self, other: Space) -> Space:
@@ -187,6 +188,8 @@ class Space:
 
 _EVERYTHING = Space.of(dict(_FULL_AXIS))
 _FAMILY_MASKS = {4: _EVERYTHING.without("icmpv6"), 6: _EVERYTHING.without("icmp")}
+# by the identity of their axes (they live as long as the module, so no other tuple takes their id)
+_WHOLE_AXES = {id(s.axes): tuple(a for a, _ in s.axes) for s in (_EVERYTHING, *_FAMILY_MASKS.values())}
 
 
 def probe_point(probe: Probe) -> tuple[str, int] | None:

@@ -110,10 +110,10 @@ class AwsReachability:
         self.state = state
         # in a VPC without an IPv6 block no machine has an IPv6 address: no IPv6 connection is ever decided
         self.families = (4,) if state.ipv6 is False else (4, 6)
-        halves: dict[tuple[str, str], list[tuple[SgRule, Space]]] = {}
+        self.halves: dict[tuple[str, str], list[SgRule]] = {}
         for rule in state.rules.values():  # by role: a role split over several groups has all their rules
-            halves.setdefault((state.role_of(rule.group), rule.direction), []).append((rule, rule_space(rule)))
-        self.by_half = {half: _RulePeers(rules) for half, rules in halves.items()}
+            self.halves.setdefault((state.role_of(rule.group), rule.direction), []).append(rule)
+        self.by_half: dict[tuple[str, str], _RulePeers] = {}  # filed on first use (a query asks of two roles)
         kept = {k: r for k, r in state.rules.items() if k in state.unmanaged}
         # what the rules the spec keeps unmanaged add is told apart (platform(): known, not counted)
         rest = {k: r for k, r in state.rules.items() if k not in kept}
@@ -122,21 +122,27 @@ class AwsReachability:
     def _half(self, role: str | None, direction: str, peer: Point, family: int) -> Space:
         if role is None:
             return Space.everything()  # an address outside our groups needs no rule of ours
-        rules = self.by_half.get((role, direction))
+        rules = self._peers(role, direction)
         return Space.union(space for _rule, space in rules.matching(peer, family)) if rules else Space()
 
     def roles_between(self, role: str, outgoing: bool) -> set[str] | None:
         """The roles the rules may let `role` reach (outgoing: its egress rules) or be reached by (its ingress
         rules); None: any role (a rule for 0.0.0.0/0 or ::/0, or a peer this index does not file)."""
-        rules = self.by_half.get((role, "egress" if outgoing else "ingress"))
+        rules = self._peers(role, "egress" if outgoing else "ingress")
         if rules is None:
             return set()
         return None if rules.others or rules.by_block.spans_all() else set(rules.by_group)
 
+    def _peers(self, role: str, direction: str) -> _RulePeers | None:
+        """The role's rules in one direction, filed by peer (None: it has none)."""
+        if (role, direction) not in self.by_half and (role, direction) in self.halves:
+            self.by_half[(role, direction)] = _RulePeers([(r, rule_space(r)) for r in self.halves[(role, direction)]])
+        return self.by_half.get((role, direction))
+
     def networks_between(self, role: str, outgoing: bool) -> list[IPNetwork]:
         """The address blocks that tell apart what the rules allow from `role` to addresses (outgoing: its
         egress rules), or from addresses to it (its ingress rules)."""
-        rules = self.by_half.get((role, "egress" if outgoing else "ingress"))
+        rules = self._peers(role, "egress" if outgoing else "ingress")
         return rules.by_block.blocks if rules else []
 
     def space(self, src: Point, dst: Point, family: int) -> Space:

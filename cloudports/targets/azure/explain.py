@@ -236,18 +236,24 @@ class AzureReachability:
 
     def __init__(self, state: AzureState):
         self.state = state
-        self.ordered = {
-            (nsg.name, d): [(r, rule_space(r)) for r in _ordered(nsg, d)]
-            for nsg in state.nsgs.values()
-            for d in ("Inbound", "Outbound")
-        }
+        self.nsgs = {nsg.name: nsg for nsg in state.nsgs.values()}
+        # (NSG name, direction) -> its rules in order, each with what it admits, and their sides filed; read on
+        # first use (a query asks about the NSGs of two roles only)
+        self.ordered: dict[tuple[str, str], list[tuple[NsgRule, Space]]] = {}
+        self.sides: dict[tuple[str, str], tuple[_SidePeers, _SidePeers]] = {}
         self.known: dict[tuple[Point, Point, int], tuple[Space, Space]] = {}
-        self.sides = {
-            (nsg, d): (_SidePeers([r for r, _ in rules], "source"), _SidePeers([r for r, _ in rules], "destination"))
-            for (nsg, d), rules in self.ordered.items()
-        }
         self.behind: dict[str, list[Nsg]] = {}  # role -> the NSGs its machines sit behind
         self.decisions: dict[tuple[str, str, tuple[int, ...]], tuple[Space, Space]] = {}  # by the rules matched
+
+    def _rules(self, nsg: str, direction: str) -> tuple[list[tuple[NsgRule, Space]], tuple[_SidePeers, _SidePeers]]:
+        if (nsg, direction) not in self.ordered:
+            rules = [(r, rule_space(r)) for r in _ordered(self.nsgs[nsg], direction)]
+            self.ordered[(nsg, direction)] = rules
+            self.sides[(nsg, direction)] = (
+                _SidePeers([r for r, _ in rules], "source"),
+                _SidePeers([r for r, _ in rules], "destination"),
+            )
+        return self.ordered[(nsg, direction)], self.sides[(nsg, direction)]
 
     def _behind(self, role: str) -> list[Nsg]:
         if role not in self.behind:
@@ -263,7 +269,7 @@ class AzureReachability:
         if not self._behind(role):
             return None
         for nsg in self._behind(role):
-            rules, sides = self.ordered[(nsg.name, direction)], self.sides[(nsg.name, direction)]
+            rules, sides = self._rules(nsg.name, direction)
             either = sides[mine].matching(Point(role=role), 4) | sides[mine].matching(Point(role=role), 6)
             both = sides[mine].matching(Point(role=role), 4) & sides[mine].matching(Point(role=role), 6)
             for position in sorted(either):
@@ -284,7 +290,7 @@ class AzureReachability:
         direction, mine, other = ("Outbound", 0, "destination") if outgoing else ("Inbound", 1, "source")
         found: list[IPNetwork] = [*PRIVATE_PREFIXES, ipaddress.ip_network(LOAD_BALANCER)]
         for nsg in self._behind(role):
-            rules, sides = self.ordered[(nsg.name, direction)], self.sides[(nsg.name, direction)]
+            rules, sides = self._rules(nsg.name, direction)
             for position in {*sides[mine].matching(Point(role=role), 4), *sides[mine].matching(Point(role=role), 6)}:
                 blocks = (network(p) for p in getattr(rules[position][0], f"{other}_prefixes"))
                 found += [b for b in blocks if b is not None]
@@ -292,7 +298,7 @@ class AzureReachability:
 
     def _decided(self, nsg: str, direction: str, src: Point, dst: Point, family: int) -> tuple[Space, Space]:
         """(what one NSG allows in the direction, the part of it only the platform's load-balancer rule allows)."""
-        rules, (sources, destinations) = self.ordered[(nsg, direction)], self.sides[(nsg, direction)]
+        rules, (sources, destinations) = self._rules(nsg, direction)
         # only the rules whose sides may hold both ends can match; what they decide depends on nothing else, and
         # many pairs (the cells of one network, ...) match the same rules
         matched = tuple(sorted(sources.matching(src, family) & destinations.matching(dst, family)))
@@ -334,18 +340,22 @@ class AzureReachability:
 
 
 def _allowed_by(matched: list[tuple[NsgRule, Space]]) -> tuple[Space, Space]:
-    """(what the rules matched allow, in the order Azure reads them; the part only the platform's rule allows):
-    each rule decides the part of the traffic no rule before it has decided."""
-    allowed, platform, undecided = Space(), Space(), Space.everything()
-    for rule, space in matched:
-        decided = space & undecided
+    """(what the rules matched allow, in the order Azure reads them; the part only the platform's rule allows).
+    Each rule decides what no rule before it matches: so an allow rule allows what it matches but the deny rules
+    before it (what an allow rule before it matches is allowed either way), and the allow rules between two deny
+    rules are joined at once."""
+    allowed, platform, denied = Space(), Space(), Space()
+    between: list[Space] = []  # what the allow rules since the last deny rule match
+    for position, (rule, space) in enumerate(matched):
         if rule.access == "Allow":
-            allowed |= decided
-            platform |= decided if rule.name == PLATFORM_RULE else Space()
-        undecided -= decided
-        if not undecided:
-            break
-    return allowed, platform
+            between.append(space)
+            if rule.name == PLATFORM_RULE:
+                platform = space - Space.union(s for _r, s in matched[:position])
+            continue
+        allowed, between, denied = allowed | (Space.union(between) - denied), [], denied | space
+        if denied == Space.everything():
+            break  # nothing is left for the rules after it
+    return allowed | (Space.union(between) - denied), platform
 
 
 class _SidePeers:
