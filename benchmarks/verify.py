@@ -2,9 +2,9 @@
 
 For each topology it prints the time of the exhaustive comparison for AWS and for Azure (the states are built
 first and not timed; the garbage collector paused, as the command runs it), the address cells and endpoint pairs
-compared, and the differences found (all of them known limitations for compiled states). The generated topologies are those of benchmarks/compile.py. The last
-column is a digest of every answer (differences and notes, as `verify --format json` gives them): a change
-meant only to be faster must leave it as it was.
+compared, and the differences found (all of them known limitations for compiled states). The generated
+topologies are those of benchmarks/compile.py. The last column is a digest of every answer (differences and
+notes, as `verify --format json` gives them): a change meant only to be faster must leave it as it was.
 
     python benchmarks/verify.py                      # examples + 100 and 1,000 flows
     python benchmarks/verify.py --sizes 1000 3000    # other sizes
