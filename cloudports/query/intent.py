@@ -11,7 +11,7 @@ from cloudports.query.space import Space, family_mask
 from cloudports.spec.model import Flow, PortSpec, Topology
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=65536)  # a spec's PortSpecs: 10,000 flows have more than 4,096
 def port_space(ps: PortSpec, via: int | None, any_icmp: bool) -> Space:
     """What one spec PortSpec admits; `via` is the CIDR family the peer matched through, if any.
     any_icmp: ICMP at 'any type' granularity (ICMP and ICMPv6 alike between roles)."""

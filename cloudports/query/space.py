@@ -91,6 +91,8 @@ class Space:
     @classmethod
     def ports(cls, protocol: str, lo: int, hi: int) -> Space:
         """tcp/udp ports lo..hi."""
+        if protocol in ("tcp", "udp") and 0 <= lo <= hi <= 65535:
+            return cls(((protocol, ((lo, hi),)),))  # already one merged span within its axis: what of() makes
         return cls.of({protocol: [(lo, hi)]})
 
     @classmethod
