@@ -143,7 +143,10 @@ class AwsReachability:
         """The address blocks that tell apart what the rules allow from `role` to addresses (outgoing: its
         egress rules), or from addresses to it (its ingress rules)."""
         rules = self._peers(role, "egress" if outgoing else "ingress")
-        return rules.by_block.blocks if rules else []
+        if rules is None:
+            return []
+        # a peer not filed (a foreign group, a prefix list): whatever it holds, every block the rules name
+        return [*rules.by_block.blocks, *(self.networks() if rules.others else ())]
 
     def space(self, src: Point, dst: Point, family: int) -> Space:
         ingress = self._half(dst.role, "ingress", src, family)
