@@ -27,6 +27,7 @@ from cloudports.targets import registry
 if TYPE_CHECKING:
     from cloudports.query.ask import Answer, Evaluate
     from cloudports.query.model import Point
+    from cloudports.query.space import Reachability
     from cloudports.spec.model import Topology
     from cloudports.targets.base import Target
 
@@ -85,12 +86,13 @@ def query(
     if live and target is None:
         raise one_live_target("query")
     from cloudports.query.ask import Answer, judge, listing, parse_port, widened_icmp
-    from cloudports.query.intent import explain_intent
+    from cloudports.query.intent import Intent, explain_intent
     from cloudports.query.model import Verdict
 
     policy = compile_policy(spec, var, phase)
     topology = policy.topology
     evaluate: Evaluate = lambda p: explain_intent(topology, p)  # noqa: E731
+    reach: Reachability = Intent(topology)  # the same judge's answers as Spaces: listing asks only where they admit
     by = "the spec's intent"
     chosen, state = None, None
     if target is not None:
@@ -103,6 +105,7 @@ def query(
         else:
             state = chosen.build(policy)
         evaluate = lambda p: chosen.explain(state, p)  # noqa: E731
+        reach = chosen.reachability(state)
         by = f"{target} ({chosen.title}{', live' if live else ''})"
     src_name, srcs = _endpoint(topology, source, chosen if live else None, state)
     dst_name, dsts = _endpoint(topology, destination, chosen if live else None, state)
@@ -115,7 +118,7 @@ def query(
         answers = [Answer(port, verdict)]
         allowed = verdict.allowed
     else:
-        answers = listing(topology, evaluate, srcs, dsts)
+        answers = listing(topology, evaluate, srcs, dsts, reach)
         allowed = bool(answers)
     head = {"from": src_name, "to": dst_name, "by": by, "target": target, "allowed": allowed}
     _print(head, answers, port is None, fmt)

@@ -5,6 +5,7 @@ inside a network is that network's); `internet` (a public address outside every 
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -13,6 +14,7 @@ from typing import Any
 from cloudports.errors import CloudportsError, Diagnostic, did_you_mean
 from cloudports.query.intent import explain_intent
 from cloudports.query.model import Point, Port, Probe, Reason, Verdict
+from cloudports.query.space import Reachability, Space, Spans
 from cloudports.spec.model import INTERNET, Topology
 
 Evaluate = Callable[[Probe], Verdict]
@@ -168,15 +170,23 @@ def _icmp_types(topology: Topology, protocol: str) -> list[tuple[int, int]]:
     return sorted(t for t in named if t[0] >= 0)
 
 
-def listing(topology: Topology, evaluate: Evaluate, srcs: list[Point], dsts: list[Point]) -> list[Answer]:
-    """Every protocol and port range allowed from the sources to the destinations."""
+def listing(
+    topology: Topology, evaluate: Evaluate, srcs: list[Point], dsts: list[Point], reach: Reachability | None = None
+) -> list[Answer]:
+    """Every protocol and port range allowed from the sources to the destinations. `reach`: the same judge's
+    answers as Spaces (query/space.py), which tell at once the ports nothing between these endpoints admits: they
+    are not asked one by one (at 10,000 flows nearly every range the spec cuts is such a port)."""
     every = judge(evaluate, srcs, dsts, "all", None)
     if every.allowed:
         return [Answer("all", every)]
+    possible = _possible(reach, srcs, dsts) if reach is not None else Space.everything()
     found: list[Answer] = []
     for proto in ("tcp", "udp"):
         merged: list[tuple[int, int, Verdict]] = []
+        spans = possible.axis(proto)
         for lo, hi in _ranges(topology, proto):
+            if not _inside(spans, lo):
+                continue  # denied between every pair of the endpoints
             verdict = judge(evaluate, srcs, dsts, proto, lo)
             if not verdict.allowed:
                 continue
@@ -197,3 +207,13 @@ def listing(topology: Topology, evaluate: Evaluate, srcs: list[Point], dsts: lis
             if verdict.allowed:
                 found.append(Answer(f"{proto}/{kind[0]}:{kind[1]}", verdict))
     return found
+
+
+def _possible(reach: Reachability, srcs: list[Point], dsts: list[Point]) -> Space:
+    """All that any source may send any destination over either family: judge() allows nothing outside it."""
+    return Space.union(reach.space(src, dst, family) for src in srcs for dst in dsts for family in (4, 6))
+
+
+def _inside(spans: Spans, value: int) -> bool:
+    at = bisect.bisect_right(spans, (value, 65536)) - 1
+    return at >= 0 and spans[at][0] <= value <= spans[at][1]

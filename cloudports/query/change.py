@@ -9,22 +9,22 @@ there: it sends and receives nothing on that side.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 from cloudports.query.intent import Intent, explain_intent
-from cloudports.query.model import Point, Probe, Verdict
+from cloudports.query.model import IPNetwork, Probe, Verdict
 from cloudports.query.space import Reachability, Space
 from cloudports.query.verify import (
     Cell,
+    Comparison,
     _adjacent,
     _example,
     _Pair,
     _pieces,
     addressless,
     cut,
-    network_pairs,
     span_text,
 )
 from cloudports.spec.model import INTERNET, Topology
@@ -96,17 +96,27 @@ def _cells(old: View, new: View) -> list[Cell]:
     return cells
 
 
-def _pairs(roles: list[str], networks: list[str], cells: list[Cell]) -> Iterator[tuple[_Pair, Cell | None]]:
-    """As verify pairs them: role to role, role to and from each network without addresses, then each cell."""
-    for a in roles:
-        for b in roles:
-            yield _Pair(Point(role=a), Point(role=b), (4, 6), a, b), None
-    yield from ((pair, None) for pair in network_pairs(roles, networks, (4, 6)))
-    for role in roles:
-        for cell in cells:
-            yield _Pair(Point(role=role), cell.point, (cell.family,), role, ""), cell
-        for cell in cells:
-            yield _Pair(cell.point, Point(role=role), (cell.family,), "", role), cell
+class _Present:
+    """A side's judge as verify's Comparison asks it, where a role the side does not have meets no one and
+    tells no addresses apart (its answers are all empty: see _allowed)."""
+
+    def __init__(self, view: View):
+        self.view = view
+
+    def networks(self) -> list[IPNetwork]:
+        return list(self.view.reach.networks())
+
+    def roles_between(self, role: str, outgoing: bool) -> set[str] | None:
+        between = getattr(self.view.reach, "roles_between", None)  # a judge without it: any role
+        if role not in self.view.topology.roles:
+            return set()
+        return between(role, outgoing) if between else None
+
+    def networks_between(self, role: str, outgoing: bool) -> list[IPNetwork]:
+        between = getattr(self.view.reach, "networks_between", None)  # a judge without it: every block it names
+        if role not in self.view.topology.roles:
+            return []
+        return list(between(role, outgoing) if between else self.view.reach.networks())
 
 
 def _allowed(view: View, pair: _Pair) -> Space:
@@ -128,19 +138,20 @@ class ChangeFinder:
         self.cells = _cells(old, new)
         self.roles = sorted(set(old.topology.roles) | set(new.topology.roles))
         self.networks = sorted({*addressless(old.topology), *addressless(new.topology)})
+        self.compared = Comparison(self.cells, (4, 6), [_Present(old), _Present(new)])
 
     def changes(self) -> list[Change]:
         """Every change; neighbouring cells that change alike for one role are reported together."""
         found: list[Change] = []
         held: tuple[_Pair, _Delta, list[Cell]] | None = None
-        for pair, cell in _pairs(self.roles, self.networks, self.cells):
+        for pair, cells in self.compared.pairs(self.roles, self.networks):
             delta = self._delta(pair)
-            if held and delta == held[1] and cell and held[2] and _adjacent(held, pair, cell):
-                held[2].append(cell)
+            if held and delta == held[1] and cells and held[2] and _adjacent(held, pair, cells[0]):
+                held[2].extend(cells)
                 continue
             if held:
                 found += self._report(*held)
-            held = (pair, delta, [cell] if cell else []) if delta else None
+            held = (pair, delta, list(cells)) if delta else None
         if held:
             found += self._report(*held)
         return found

@@ -6,12 +6,12 @@ from __future__ import annotations
 import functools
 from collections.abc import Sequence
 
-from cloudports.query.model import IPNetwork, Point, Probe, Reason, Verdict, first_verdict, in_cidr
+from cloudports.query.model import BlockIndex, IPNetwork, Point, Probe, Reason, Verdict, first_verdict, in_cidr
 from cloudports.query.space import Space, family_mask
 from cloudports.spec.model import Flow, PortSpec, Topology
 
 
-@functools.lru_cache(maxsize=4096)
+@functools.lru_cache(maxsize=65536)  # a spec's PortSpecs: 10,000 flows have more than 4,096
 def port_space(ps: PortSpec, via: int | None, any_icmp: bool) -> Space:
     """What one spec PortSpec admits; `via` is the CIDR family the peer matched through, if any.
     any_icmp: ICMP at 'any type' granularity (ICMP and ICMPv6 alike between roles)."""
@@ -102,14 +102,33 @@ class Intent:
         self.any_icmp = any_icmp
         self.known: dict[tuple[Point, Point, int], Space] = {}  # answers already given (several targets ask)
         self.naming = topology.flows_naming
+        self.peers: dict[tuple[str, str], _FlowPeers] = {}  # (role, side) -> its flows by the peers they name
+
+    def _peers(self, role: str, side: str) -> _FlowPeers:
+        if (role, side) not in self.peers:
+            self.peers[(role, side)] = _FlowPeers(self.topology, self.naming.get((role, side), []), side)
+        return self.peers[(role, side)]
 
     def _half(self, role: str, side: str, peer: Point, family: int) -> Space:
         found = []
-        for flow in self.naming.get((role, side), ()):
+        for flow in self._peers(role, side).naming(peer, family):
             other = flow.sources if side == "to" else flow.destinations
             for via in _contains(self.topology, other, peer, family):
                 found += [port_space(ps, via, self.any_icmp) for ps in flow.ports]
         return Space.union(found)
+
+    def roles_between(self, role: str, outgoing: bool) -> set[str] | None:
+        """The roles the spec may let `role` reach (outgoing) or be reached by; None: any role (open egress, or a
+        flow naming a network that spans the whole address space, where every role machine lies)."""
+        if outgoing and self.topology.egress == "open":
+            return None
+        peers = self._peers(role, "from" if outgoing else "to")
+        return None if peers.by_block.spans_all() else set(peers.by_name) & set(self.topology.roles)
+
+    def networks_between(self, role: str, outgoing: bool) -> list[IPNetwork]:
+        """The address blocks that tell apart what the spec allows from `role` to addresses (outgoing), or from
+        addresses to it: those of the networks its flows name on the other side."""
+        return self._peers(role, "from" if outgoing else "to").by_block.blocks
 
     def space(self, src: Point, dst: Point, family: int) -> Space:
         key = (src, dst, family)
@@ -134,3 +153,25 @@ class Intent:
 
     def networks(self) -> list[IPNetwork]:
         return [cidr for network in self.topology.networks.values() for cidr in network.cidrs]
+
+
+class _FlowPeers:
+    """One role's flows on one side, filed by the names and network blocks their other side names: the flows
+    that may admit a peer are found without reading the others (a peer matches no flow that names neither it nor
+    a network holding it)."""
+
+    def __init__(self, topology: Topology, flows: list[Flow], side: str):
+        self.flows = flows
+        self.by_name: dict[str, list[int]] = {}
+        self.by_block: BlockIndex[int] = BlockIndex()
+        for position, flow in enumerate(flows):
+            for name in flow.sources if side == "to" else flow.destinations:
+                self.by_name.setdefault(name, []).append(position)
+                for cidr in topology.networks[name].cidrs if name in topology.networks else ():
+                    self.by_block.add(cidr, position)
+
+    def naming(self, peer: Point, family: int) -> list[Flow]:
+        """The flows whose other side may hold `peer` (by its role's or its network's name, as a network without
+        addresses is known, or by a network's block), in order."""
+        named = [i for name in (peer.role, peer.network) if name is not None for i in self.by_name.get(name, ())]
+        return [self.flows[i] for i in sorted({*named, *self.by_block.containing(peer, family)})]

@@ -10,12 +10,13 @@ from __future__ import annotations
 import functools
 import ipaddress
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
 IPNetwork = ipaddress.IPv4Network | ipaddress.IPv6Network
 Port = int | tuple[int, int] | None  # tcp/udp port, icmp (type, code), None for other protocols
 
+T = TypeVar("T")
 ICMP_FAMILY = {"icmp": 4, "icmpv6": 6}
 PRIVATE_PREFIXES: tuple[IPNetwork, ...] = tuple(
     ipaddress.ip_network(c) for c in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7")
@@ -98,6 +99,43 @@ def in_cidr(end: Point, cidr: IPNetwork, family: int) -> bool:
     if end.addr is not None:
         return end.addr in cidr
     return cidr.prefixlen == 0
+
+
+class BlockIndex(Generic[T]):
+    """Items filed under address blocks, for finding those filed under the blocks that contain an endpoint
+    without reading them all (verify asks this of every rule and flow for thousands of endpoints). CIDR blocks
+    nest: the blocks that contain one address are one per prefix length, so a look-up is a few dict reads."""
+
+    def __init__(self) -> None:
+        self.filed: dict[tuple[int, int, int], list[T]] = {}  # (family, prefix length, first address) -> items
+        self.lengths: dict[int, list[int]] = {4: [], 6: []}  # the prefix lengths filed, per family
+        self.blocks: list[IPNetwork] = []  # every block filed, once
+
+    def add(self, block: IPNetwork, item: T) -> None:
+        key = (block.version, block.prefixlen, int(block.network_address))
+        if key not in self.filed:
+            self.filed[key] = []
+            self.lengths[block.version] = sorted({*self.lengths[block.version], block.prefixlen})
+            self.blocks.append(block)
+        self.filed[key].append(item)
+
+    def spans_all(self) -> bool:
+        """Whether a /0 is filed: a block that holds role machines too."""
+        return any(0 in lengths for lengths in self.lengths.values())
+
+    def containing(self, end: Point, family: int) -> list[T]:
+        """The items filed under a block that holds `end` in a packet of `family` (in_cidr's rule: a role
+        machine, or a machine without an address, lies only in a /0), by prefix length, then as filed."""
+        if end.addr is None:
+            return list(self.filed.get((family, 0, 0), ()))
+        if end.addr.version != family:
+            return []
+        bits, addr = end.addr.max_prefixlen, int(end.addr)
+        found: list[T] = []
+        for length in self.lengths[family]:
+            first = addr >> (bits - length) << (bits - length)
+            found += self.filed.get((family, length, first), ())
+        return found
 
 
 @dataclass(frozen=True)

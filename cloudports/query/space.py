@@ -32,20 +32,23 @@ def _merge(spans: Iterable[Span]) -> Spans:
     merged: list[Span] = []
     for lo, hi in sorted(spans):
         if merged and lo <= merged[-1][1] + 1:
-            merged[-1] = (merged[-1][0], max(hi, merged[-1][1]))
+            if hi > merged[-1][1]:
+                merged[-1] = (merged[-1][0], hi)
         else:
             merged.append((lo, hi))
     return tuple(merged)
 
 
+# _intersect and _subtract walk both sorted lists once (verify calls them hundreds of thousands of times)
 def _intersect(a: Spans, b: Spans) -> Spans:
     found: list[Span] = []
     i = j = 0
     while i < len(a) and j < len(b):
-        lo, hi = max(a[i][0], b[j][0]), min(a[i][1], b[j][1])
+        (alo, ahi), (blo, bhi) = a[i], b[j]
+        lo, hi = alo if alo > blo else blo, ahi if ahi < bhi else bhi
         if lo <= hi:
             found.append((lo, hi))
-        if a[i][1] < b[j][1]:
+        if ahi < bhi:
             i += 1
         else:
             j += 1
@@ -54,15 +57,17 @@ def _intersect(a: Spans, b: Spans) -> Spans:
 
 def _subtract(a: Spans, b: Spans) -> Spans:
     found: list[Span] = []
+    j = 0
     for lo, hi in a:
-        for blo, bhi in b:
-            if bhi < lo or blo > hi:
-                continue
+        while j < len(b) and b[j][1] < lo:
+            j += 1  # b's spans wholly below this one (and so below every later one)
+        k = j
+        while k < len(b) and b[k][0] <= hi:
+            blo, bhi = b[k]
             if blo > lo:
                 found.append((lo, blo - 1))
-            lo = bhi + 1
-            if lo > hi:
-                break
+            lo = bhi + 1 if bhi + 1 > lo else lo
+            k += 1
         if lo <= hi:
             found.append((lo, hi))
     return tuple(found)
@@ -76,16 +81,18 @@ class Space:
 
     @classmethod
     def of(cls, parts: Mapping[str, Iterable[Span]]) -> Space:
-        found = {axis: _intersect(_merge(parts.get(axis, ())), _FULL_AXIS[axis]) for axis in AXES}
+        found = {axis: _intersect(_merge(parts[axis]), _FULL_AXIS[axis]) for axis in AXES if axis in parts}
         return cls(tuple((axis, spans) for axis, spans in found.items() if spans))
 
     @classmethod
     def everything(cls) -> Space:
-        return cls.of(dict(_FULL_AXIS))
+        return _EVERYTHING
 
     @classmethod
     def ports(cls, protocol: str, lo: int, hi: int) -> Space:
         """tcp/udp ports lo..hi."""
+        if protocol in ("tcp", "udp") and 0 <= lo <= hi <= 65535:
+            return cls(((protocol, ((lo, hi),)),))  # already one merged span within its axis: what of() makes
         return cls.of({protocol: [(lo, hi)]})
 
     @classmethod
@@ -111,25 +118,49 @@ class Space:
         for space in spaces:
             for axis, spans in space.axes:
                 parts.setdefault(axis, []).extend(spans)
-        return cls.of(parts)
+        # the parts are a Space's already (within their axis): merging them is all that is left
+        return cls(tuple((axis, _merge(parts[axis])) for axis in AXES if axis in parts))
 
     def axis(self, name: str) -> Spans:
         return dict(self.axes).get(name, ())
 
     def _combine(self, other: Space, how: str) -> Space:
-        parts: dict[str, Iterable[Span]] = {}
+        # Both are merged, within their axes: so are the intersection and the difference of two of them, and
+        # the union needs only merging (verify combines Spaces millions of times; Space.of would check it all).
+        mine, theirs = dict(self.axes), dict(other.axes)
+        found = []
         for axis in AXES:
-            a, b = self.axis(axis), other.axis(axis)
-            parts[axis] = a + b if how == "or" else _intersect(a, b) if how == "and" else _subtract(a, b)
-        return Space.of(parts)
+            a, b = mine.get(axis, ()), theirs.get(axis, ())
+            if how == "or":
+                spans = _merge(a + b) if a and b else a or b
+            elif how == "and":
+                spans = _intersect(a, b) if a and b else ()
+            else:
+                spans = _subtract(a, b) if a and b else a
+            if spans:
+                found.append((axis, spans))
+        return Space(tuple(found))
 
+    # The short cuts below answer the common cases (nothing, everything) without reading the axes; each answer is
+    # a Space of its own, as _combine's are (verify tells its Spaces apart by identity).
     def __or__(self, other: Space) -> Space:
+        if not self.axes or not other.axes:
+            return Space(self.axes or other.axes)
         return self._combine(other, "or")
 
     def __and__(self, other: Space) -> Space:
+        if not self.axes or not other.axes:
+            return Space()
+        # everything, or a family's mask: each axis it has is whole, so the other's on those axes
+        if id(other.axes) in _WHOLE_AXES:
+            return self.only(*_WHOLE_AXES[id(other.axes)])
+        if id(self.axes) in _WHOLE_AXES:
+            return other.only(*_WHOLE_AXES[id(self.axes)])
         return self._combine(other, "and")
 
     def __sub__(self, other: Space) -> Space:
+        if not self.axes or not other.axes:
+            return Space(self.axes)
         return self._combine(other, "minus")
 
     def __bool__(self) -> bool:
@@ -157,6 +188,12 @@ class Space:
             yield from ((axis, span) for span in spans)
 
 
+_EVERYTHING = Space.of(dict(_FULL_AXIS))
+_FAMILY_MASKS = {4: _EVERYTHING.without("icmpv6"), 6: _EVERYTHING.without("icmp")}
+# by the identity of their axes (they live as long as the module, so no other tuple takes their id)
+_WHOLE_AXES = {id(s.axes): tuple(a for a, _ in s.axes) for s in (_EVERYTHING, *_FAMILY_MASKS.values())}
+
+
 def probe_point(probe: Probe) -> tuple[str, int] | None:
     """Where a probe lies in a Space (None: "some other IP protocol", see the module docstring)."""
     port = probe.port
@@ -171,7 +208,7 @@ def probe_point(probe: Probe) -> tuple[str, int] | None:
 
 def family_mask(family: int) -> Space:
     """What a packet of one address family can be: no ICMPv6 over IPv4, no ICMP over IPv6."""
-    return Space.everything().without("icmpv6" if family == 4 else "icmp")
+    return _FAMILY_MASKS[family]
 
 
 def describe(axis: str, span: Span) -> str:

@@ -9,10 +9,11 @@ The pairs are every role to every role (over IPv4 and IPv6) and every role to an
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from cloudports.query.intent import Intent, explain_intent
 from cloudports.query.model import IPNetwork, Point, Probe, Verdict
@@ -113,23 +114,6 @@ class _Pair:
     destination: str
 
 
-def _pairs(
-    topology: Topology, cells: list[Cell], families: tuple[int, ...] = (4, 6)
-) -> Iterator[tuple[_Pair, list[Cell]]]:
-    """Role to role, role to and from each network without addresses (a foreign group's machines), then role to
-    and from each cell; with the cells a pair stands for (none for the others)."""
-    roles = sorted(topology.roles)
-    for a in roles:
-        for b in roles:
-            yield _Pair(Point(role=a), Point(role=b), families, a, b), []
-    yield from ((pair, []) for pair in network_pairs(roles, addressless(topology), families))
-    for role in roles:
-        for cell in cells:
-            yield _Pair(Point(role=role), cell.point, (cell.family,), role, ""), [cell]
-        for cell in cells:
-            yield _Pair(cell.point, Point(role=role), (cell.family,), "", role), [cell]
-
-
 def network_pairs(roles: list[str], networks: list[str], families: tuple[int, ...]) -> Iterator[_Pair]:
     """Each role to and from the machines of each network without addresses (known by name, not address)."""
     for name in networks:
@@ -150,6 +134,73 @@ def _union(reach: Reachability, pair: _Pair, platform: bool = False) -> Space:
         answer = reach.platform if platform else reach.space
         found |= answer(pair.src, pair.dst, family)
     return found
+
+
+class Cuts(Protocol):
+    """What Comparison needs of a judge (a Reachability has it): the blocks it tells apart."""
+
+    def networks(self) -> Iterable[IPNetwork]: ...
+
+
+class Comparison:
+    """The endpoint pairs on which two judges (the spec and a target, or two sides of a change) are compared:
+    every pair of roles that either judge may let meet, and each role to and from each run of cells that both
+    judges treat alike for it. Both judges are Reachabilities; what they offer beyond the protocol,
+    roles_between and networks_between, makes the comparison grow with the rules and flows instead of with
+    roles x roles and roles x cells (a judge without them is asked about every pair and every cell)."""
+
+    def __init__(self, cells: list[Cell], families: tuple[int, ...], judges: Sequence[Cuts]):
+        self.cells = cells
+        self.judges = judges
+        self.starts = [(c.family, c.lo) for c in cells]  # in order: cut() sorts each family's cells
+        self.family_starts = [bisect.bisect_left(self.starts, (family, 0)) for family in families]
+        self.families = families
+        self.peers: dict[tuple[int, str, bool], set[str] | None] = {}  # (judge, role, outgoing): roles_between
+
+    def pairs(self, roles: list[str], networks: Sequence[str] = ()) -> Iterator[tuple[_Pair, list[Cell]]]:
+        """Role to role, role to and from each network without addresses (`networks`: a foreign group's machines),
+        then role to and from each run of cells; with the cells a pair stands for (none for the others). The pair
+        of a run is its first cell's."""
+        for a in roles:
+            for b in roles:
+                if self._may_meet(a, b):
+                    yield _Pair(Point(role=a), Point(role=b), self.families, a, b), []
+        yield from ((pair, []) for pair in network_pairs(roles, list(networks), self.families))
+        for role in roles:
+            for first, end in self._alike(role, outgoing=True):
+                cell = self.cells[first]
+                yield _Pair(Point(role=role), cell.point, (cell.family,), role, ""), self.cells[first:end]
+            for first, end in self._alike(role, outgoing=False):
+                cell = self.cells[first]
+                yield _Pair(cell.point, Point(role=role), (cell.family,), "", role), self.cells[first:end]
+
+    def _may_meet(self, source: str, destination: str) -> bool:
+        """Whether some judge may let `source` reach `destination`: a pair no judge lets meet is empty for both,
+        so it cannot differ (with thousands of roles, most pairs of roles are such pairs)."""
+        for number, judge in enumerate(self.judges):
+            between = getattr(judge, "roles_between", None)  # a judge without it: any pair may meet
+            if between is None:
+                return True
+            for role, outgoing in ((source, True), (destination, False)):
+                if (number, role, outgoing) not in self.peers:
+                    self.peers[(number, role, outgoing)] = between(role, outgoing)
+            reached, reaching = self.peers[(number, source, True)], self.peers[(number, destination, False)]
+            if (reached is None or destination in reached) and (reaching is None or source in reaching):
+                return True
+        return False
+
+    def _alike(self, role: str, outgoing: bool) -> list[tuple[int, int]]:
+        """The runs [first, end) of the cells between which no judge tells addresses apart from or to `role`:
+        only the blocks its own flows and rules name cut the address space for it, so each run is judged once
+        (at its first cell) instead of each of the cells every role and rule cut."""
+        cuts = {0, len(self.cells), *self.family_starts}
+        for judge in self.judges:
+            between = getattr(judge, "networks_between", None)  # a judge without it: every block it names
+            for block in between(role, outgoing) if between else judge.networks():
+                for edge in (int(block.network_address), int(block.broadcast_address) + 1):
+                    cuts.add(bisect.bisect_left(self.starts, (block.version, edge)))
+        ordered = sorted(cuts)
+        return list(zip(ordered, ordered[1:], strict=False))
 
 
 @dataclass(frozen=True)
@@ -175,6 +226,7 @@ class Verifier:
         self.families: tuple[int, ...] = getattr(side.reach, "families", (4, 6))
         cells = cut(topology, [*self.intent.networks(), *side.reach.networks()])
         self.cells = [c for c in cells if c.family in self.families]
+        self.compared = Comparison(self.cells, self.families, [self.intent, side.reach])
 
     def _gap(self, pair: _Pair) -> _Gap | None:
         want, got = _union(self.intent, pair), _union(self.side.reach, pair)
@@ -189,10 +241,10 @@ class Verifier:
         """Every difference; neighbouring cells with the same difference to one role are reported together."""
         found: list[Difference] = []
         held: tuple[_Pair, _Gap, list[Cell]] | None = None
-        for pair, cells in _pairs(self.topology, self.cells, self.families):
+        for pair, cells in self.compared.pairs(sorted(self.topology.roles), addressless(self.topology)):
             gap = self._gap(pair)
             if held and gap == held[1] and cells and held[2] and _adjacent(held, pair, cells[0]):
-                held[2].append(cells[0])
+                held[2].extend(cells)
                 continue
             if held:
                 found += self._report(*held)

@@ -8,6 +8,7 @@ import ipaddress
 from dataclasses import replace
 
 from cloudports.query.model import (
+    BlockIndex,
     IPNetwork,
     Point,
     Probe,
@@ -115,9 +116,10 @@ class AwsReachability:
         self.state = state
         # in a VPC without an IPv6 block no machine has an IPv6 address: no IPv6 connection is ever decided
         self.families = (4,) if state.ipv6 is False else (4, 6)
-        self.by_half: dict[tuple[str, str], list[tuple[SgRule, Space]]] = {}
+        self.halves: dict[tuple[str, str], list[SgRule]] = {}
         for rule in state.rules.values():  # by role: a role split over several groups has all their rules
-            self.by_half.setdefault((state.role_of(rule.group), rule.direction), []).append((rule, rule_space(rule)))
+            self.halves.setdefault((state.role_of(rule.group), rule.direction), []).append(rule)
+        self.by_half: dict[tuple[str, str], _RulePeers] = {}  # filed on first use (a query asks of two roles)
         kept = {k: r for k, r in state.rules.items() if k in state.unmanaged}
         # what the rules the spec keeps unmanaged add is told apart (platform(): known, not counted)
         rest = {k: r for k, r in state.rules.items() if k not in kept}
@@ -126,8 +128,33 @@ class AwsReachability:
     def _half(self, role: str | None, direction: str, peer: Point, family: int) -> Space:
         if role is None:
             return Space.everything()  # an address outside our groups needs no rule of ours
-        rules = self.by_half.get((role, direction), ())
-        return Space.union(space for rule, space in rules if _peer_matches(self.state, rule, peer, family))
+        rules = self._peers(role, direction)
+        return Space.union(space for _rule, space in rules.matching(peer, family)) if rules else Space()
+
+    def roles_between(self, role: str, outgoing: bool) -> set[str] | None:
+        """The roles the rules may let `role` reach (outgoing: its egress rules) or be reached by (its ingress
+        rules); None: any role (a rule for 0.0.0.0/0 or ::/0, or a peer this index does not file)."""
+        rules = self._peers(role, "egress" if outgoing else "ingress")
+        if rules is None:
+            return set()
+        return None if rules.others or rules.by_block.spans_all() else set(rules.by_group)
+
+    def _peers(self, role: str, direction: str) -> _RulePeers | None:
+        """The role's rules in one direction, filed by peer (None: it has none)."""
+        if (role, direction) not in self.by_half and (role, direction) in self.halves:
+            self.by_half[(role, direction)] = _RulePeers(
+                self.state, [(r, rule_space(r)) for r in self.halves[(role, direction)]]
+            )
+        return self.by_half.get((role, direction))
+
+    def networks_between(self, role: str, outgoing: bool) -> list[IPNetwork]:
+        """The address blocks that tell apart what the rules allow from `role` to addresses (outgoing: its
+        egress rules), or from addresses to it (its ingress rules)."""
+        rules = self._peers(role, "egress" if outgoing else "ingress")
+        if rules is None:
+            return []
+        # a peer not filed (a foreign group, a prefix list): whatever it holds, every block the rules name
+        return [*rules.by_block.blocks, *(self.networks() if rules.others else ())]
 
     def space(self, src: Point, dst: Point, family: int) -> Space:
         ingress = self._half(dst.role, "ingress", src, family)
@@ -188,6 +215,34 @@ class AwsReachability:
         return self.space(src, dst, family) - self.managed.space(src, dst, family)
 
     def networks(self) -> list[IPNetwork]:
-        cidrs = [c for r in self.state.rules.values() for c in (r.cidr_ipv4, r.cidr_ipv6) if c]
-        cidrs += [c for entries in self.state.prefix_lists.values() for c in entries]
-        return [ipaddress.ip_network(c, strict=False) for c in cidrs]
+        cidrs = {c for r in self.state.rules.values() for c in (r.cidr_ipv4, r.cidr_ipv6) if c}  # each once
+        cidrs |= {c for entries in self.state.prefix_lists.values() for c in entries}
+        return [ipaddress.ip_network(c, strict=False) for c in sorted(cidrs)]
+
+
+class _RulePeers:
+    """One role's rules in one direction, filed by their peer (a group, a CIDR block), so that the rules that may
+    admit an endpoint are found without reading the others. A rule with any other peer is read every time."""
+
+    def __init__(self, state: AwsState, rules: list[tuple[SgRule, Space]]):
+        self.state, self.rules = state, rules
+        self.by_group: dict[str, list[int]] = {}
+        self.by_block: BlockIndex[int] = BlockIndex()
+        self.others: list[int] = []
+        for position, (rule, _space) in enumerate(rules):
+            cidrs = [c for c in (rule.cidr_ipv4, rule.cidr_ipv6) if c]
+            blocks = [b for b in map(network, cidrs) if b is not None]
+            if rule.referenced_group is not None:
+                self.by_group.setdefault(rule.referenced_group, []).append(position)
+            elif rule.referenced_group_id is None and blocks and len(blocks) == len(cidrs):
+                for block in blocks:
+                    self.by_block.add(block, position)
+            else:
+                self.others.append(position)
+
+    def matching(self, peer: Point, family: int) -> list[tuple[SgRule, Space]]:
+        """The rules (with what each admits) whose peer holds `peer`, in their order."""
+        found = {*self.others, *self.by_block.containing(peer, family)}
+        for group in (peer.role, *(peer.carries or ())):
+            found.update(self.by_group.get(group, ()) if group is not None else ())
+        return [self.rules[i] for i in sorted(found) if _peer_matches(self.state, self.rules[i][0], peer, family)]

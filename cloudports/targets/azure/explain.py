@@ -8,11 +8,11 @@ AzureLoadBalancer = 168.63.129.16. Protocol Icmp matches ICMP and ICMPv6 of any 
 
 from __future__ import annotations
 
-import contextlib
 import ipaddress
 
 from cloudports.query.model import (
     PRIVATE_PREFIXES,
+    BlockIndex,
     IPNetwork,
     Point,
     Probe,
@@ -130,6 +130,12 @@ def _prefix_matches(prefix: str, end: Point, family: int) -> bool:
     return net is not None and in_cidr(end, net, family)  # another service tag: none of our endpoints
 
 
+def _whole(prefix: str) -> bool:
+    """Whether the prefix is a /0 (which holds role machines, as in_cidr says)."""
+    block = network(prefix)
+    return block is not None and block.prefixlen == 0
+
+
 def _unmodelled(prefix: str) -> bool:
     known = ("*", "any", "virtualnetwork", "internet", "azureloadbalancer")
     return prefix.lower() not in known and network(prefix) is None
@@ -230,30 +236,76 @@ class AzureReachability:
 
     def __init__(self, state: AzureState):
         self.state = state
-        self.ordered = {
-            (nsg.name, d): [(r, rule_space(r)) for r in _ordered(nsg, d)]
-            for nsg in state.nsgs.values()
-            for d in ("Inbound", "Outbound")
-        }
+        self.nsgs = {nsg.name: nsg for nsg in state.nsgs.values()}
+        # (NSG name, direction) -> its rules in order, each with what it admits, and their sides filed; read on
+        # first use (a query asks about the NSGs of two roles only)
+        self.ordered: dict[tuple[str, str], list[tuple[NsgRule, Space]]] = {}
+        self.sides: dict[tuple[str, str], tuple[_SidePeers, _SidePeers]] = {}
         self.known: dict[tuple[Point, Point, int], tuple[Space, Space]] = {}
+        self.behind: dict[str, list[Nsg]] = {}  # role -> the NSGs its machines sit behind
+        self.decisions: dict[tuple[str, str, tuple[int, ...]], tuple[Space, Space]] = {}  # by the rules matched
+
+    def _rules(self, nsg: str, direction: str) -> tuple[list[tuple[NsgRule, Space]], tuple[_SidePeers, _SidePeers]]:
+        if (nsg, direction) not in self.ordered:
+            rules = [(r, rule_space(r)) for r in _ordered(self.nsgs[nsg], direction)]
+            self.ordered[(nsg, direction)] = rules
+            self.sides[(nsg, direction)] = (
+                _SidePeers([r for r, _ in rules], "source"),
+                _SidePeers([r for r, _ in rules], "destination"),
+            )
+        return self.ordered[(nsg, direction)], self.sides[(nsg, direction)]
+
+    def _behind(self, role: str) -> list[Nsg]:
+        if role not in self.behind:
+            self.behind[role] = behind(self.state, Point(role=role))
+        return self.behind[role]
+
+    def roles_between(self, role: str, outgoing: bool) -> set[str] | None:
+        """The roles the NSGs may let `role` reach (outgoing) or be reached by: those their allow rules name by
+        ASG, up to a rule that denies every role everything; None: any role (an allow rule for a service tag or a
+        /0 comes first, or the role sits behind no NSG)."""
+        direction, mine, peer = ("Outbound", 0, "destination") if outgoing else ("Inbound", 1, "source")
+        named: set[str] = set()
+        if not self._behind(role):
+            return None
+        for nsg in self._behind(role):
+            rules, sides = self._rules(nsg.name, direction)
+            either = sides[mine].matching(Point(role=role), 4) | sides[mine].matching(Point(role=role), 6)
+            both = sides[mine].matching(Point(role=role), 4) & sides[mine].matching(Point(role=role), 6)
+            for position in sorted(either):
+                rule, space = rules[position]
+                prefixes = getattr(rule, f"{peer}_prefixes")
+                every_role = any(p.lower() in ("*", "any", "virtualnetwork") for p in prefixes)
+                if rule.access == "Deny" and every_role and position in both and space == Space.everything():
+                    break  # no rule after it decides anything between this role and another
+                if rule.access == "Allow" and (every_role or any(_whole(p) for p in prefixes)):
+                    return None
+                named.update(getattr(rule, f"{peer}_asgs") if rule.access == "Allow" else ())
+        return named
+
+    def networks_between(self, role: str, outgoing: bool) -> list[IPNetwork]:
+        """The address blocks that tell apart what the NSGs allow from `role` to addresses (outgoing), or from
+        addresses to it: the other side's prefixes of the rules whose side can hold the role, and the blocks of
+        the service tags."""
+        direction, mine, other = ("Outbound", 0, "destination") if outgoing else ("Inbound", 1, "source")
+        found: list[IPNetwork] = [*PRIVATE_PREFIXES, ipaddress.ip_network(LOAD_BALANCER)]
+        for nsg in self._behind(role):
+            rules, sides = self._rules(nsg.name, direction)
+            for position in {*sides[mine].matching(Point(role=role), 4), *sides[mine].matching(Point(role=role), 6)}:
+                blocks = (network(p) for p in getattr(rules[position][0], f"{other}_prefixes"))
+                found += [b for b in blocks if b is not None]
+        return found
 
     def _decided(self, nsg: str, direction: str, src: Point, dst: Point, family: int) -> tuple[Space, Space]:
         """(what one NSG allows in the direction, the part of it only the platform's load-balancer rule allows)."""
-        allowed, platform, undecided = Space(), Space(), Space.everything()
-        for rule, space in self.ordered[(nsg, direction)]:
-            if not (
-                _side(rule.source_prefixes, rule.source_asgs, src, family)
-                and _side(rule.destination_prefixes, rule.destination_asgs, dst, family)
-            ):
-                continue
-            decided = space & undecided
-            if rule.access == "Allow":
-                allowed |= decided
-                platform |= decided if rule.name == PLATFORM_RULE else Space()
-            undecided -= decided
-            if not undecided:
-                break
-        return allowed, platform
+        rules, (sources, destinations) = self._rules(nsg, direction)
+        # only the rules whose sides may hold both ends can match; what they decide depends on nothing else, and
+        # many pairs (the cells of one network, ...) match the same rules
+        matched = tuple(sorted(sources.matching(src, family) & destinations.matching(dst, family)))
+        key = (nsg, direction, matched)
+        if key not in self.decisions:
+            self.decisions[key] = _allowed_by([rules[position] for position in matched])
+        return self.decisions[key]
 
     def _both(self, src: Point, dst: Point, family: int) -> tuple[Space, Space]:
         """(space, platform) at once; verify asks for both of every pair, so each is decided once."""
@@ -265,7 +317,7 @@ class AzureReachability:
     def _decide_both(self, src: Point, dst: Point, family: int) -> tuple[Space, Space]:
         found, platform = family_mask(family), Space()
         for direction, end in (("Outbound", src), ("Inbound", dst)):
-            for nsg in behind(self.state, end) if end.role is not None else ():
+            for nsg in self._behind(end.role) if end.role is not None else ():
                 allowed, by_platform = self._decided(nsg.name, direction, src, dst, family)
                 found &= allowed
                 platform |= by_platform
@@ -282,6 +334,55 @@ class AzureReachability:
         found: list[IPNetwork] = [*PRIVATE_PREFIXES, ipaddress.ip_network(LOAD_BALANCER)]
         for _nsg, rule in self.state.all_rules():
             for prefix in (*rule.source_prefixes, *rule.destination_prefixes):
-                with contextlib.suppress(ValueError):  # a service tag: its blocks are among the ones above
-                    found.append(ipaddress.ip_network(prefix, strict=False))
+                block = network(prefix)  # None: a service tag, whose blocks are among the ones above
+                found += [block] if block is not None else []
         return found
+
+
+def _allowed_by(matched: list[tuple[NsgRule, Space]]) -> tuple[Space, Space]:
+    """(what the rules matched allow, in the order Azure reads them; the part only the platform's rule allows).
+    Each rule decides what no rule before it matches: so an allow rule allows what it matches but the deny rules
+    before it (what an allow rule before it matches is allowed either way), and the allow rules between two deny
+    rules are joined at once."""
+    allowed, platform, denied = Space(), Space(), Space()
+    between: list[Space] = []  # what the allow rules since the last deny rule match
+    for position, (rule, space) in enumerate(matched):
+        if rule.access == "Allow":
+            between.append(space)
+            if rule.name == PLATFORM_RULE:
+                platform = space - Space.union(s for _r, s in matched[:position])
+            continue
+        allowed, between, denied = allowed | (Space.union(between) - denied), [], denied | space
+        if denied == Space.everything():
+            break  # nothing is left for the rules after it
+    return allowed | (Space.union(between) - denied), platform
+
+
+class _SidePeers:
+    """The rules of one NSG and direction filed by what one of their sides names (ASGs, CIDR blocks), so that the
+    rules whose side holds an endpoint are found without reading the others (a service tag's are read)."""
+
+    def __init__(self, rules: list[NsgRule], side: str):
+        self.by_asg: dict[str, list[int]] = {}
+        self.by_block: BlockIndex[int] = BlockIndex()
+        self.tagged: list[tuple[int, str]] = []  # (position, a prefix that is not a CIDR)
+        for position, rule in enumerate(rules):
+            for asg in getattr(rule, f"{side}_asgs"):
+                self.by_asg.setdefault(asg, []).append(position)
+            for prefix in getattr(rule, f"{side}_prefixes"):
+                block = network(prefix)
+                if block is None:
+                    self.tagged.append((position, prefix))
+                else:
+                    self.by_block.add(block, position)
+        self.known: dict[tuple[Point, int], frozenset[int]] = {}  # answers already given (a role is asked often)
+
+    def matching(self, end: Point, family: int) -> frozenset[int]:
+        """The positions of the rules whose side holds `end` (as _side decides)."""
+        if (end, family) not in self.known:
+            found = {p for p, prefix in self.tagged if _prefix_matches(prefix, end, family)}
+            found.update(self.by_block.containing(end, family))
+            for asg in (end.role, *(end.carries or ())):
+                found.update(self.by_asg.get(asg, ()) if asg is not None else ())
+            self.known[(end, family)] = frozenset(found)
+        return self.known[(end, family)]
