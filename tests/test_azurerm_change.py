@@ -9,9 +9,12 @@ emit's own plan: its planned values, with made-up IDs where Azure would assign t
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 from typing import Any
 
+import hcl2
+import pytest
 import yaml
 from python_terraform import IsFlagged
 
@@ -81,6 +84,16 @@ def _known(change: dict[str, Any], asg_ids: dict[str, str], rules: dict[str, Any
     return values
 
 
+def _ordering_node(change: dict[str, Any], plan: dict[str, Any]) -> dict[str, Any]:
+    """The module's terraform_data.rules_applied: the rule IDs (as _known makes them up), in the state's encoding
+    of a dynamically typed attribute."""
+    ids = sorted(
+        _fake_id(c["address"]) for c in plan["resource_changes"] if c["type"] == "azurerm_network_security_rule"
+    )
+    value = {"value": ids, "type": ["list", "string"]}
+    return {"id": _fake_id(change["address"]), "input": value, "output": value, "triggers_replace": None}
+
+
 def _state(plan: dict[str, Any], spec: Path) -> dict[str, Any]:
     """A Terraform state (format 4) holding what the plan creates, as if it had been applied."""
     rules = desired_state(compile_spec(spec), "azure").nsg.rules
@@ -97,7 +110,8 @@ def _state(plan: dict[str, Any], spec: Path) -> dict[str, Any]:
             | ({"module": key[0]} if key[0] else {})
             | {"instances": []},
         )
-        instance = {"schema_version": 0, "attributes": _known(change, asg_ids, rules), "sensitive_attributes": []}
+        values = _known(change, asg_ids, rules) if key[1] != "terraform_data" else _ordering_node(change, plan)
+        instance = {"schema_version": 0, "attributes": values, "sensitive_attributes": []}
         entry["instances"].append(instance | ({"index_key": change["index"]} if "index" in change else {}))
     version = plan["terraform_version"]
     return {"version": 4, "terraform_version": version, "serial": 1, "lineage": "cloudports-test", "outputs": {},
@@ -128,3 +142,90 @@ def test_a_changed_spec_updates_rules_in_place(tf_mirror_cli_config: TerraformCl
     assert {n for n, r in before.items() if r.access == "Allow"} | created == kept
     # built afresh (no record) the new spec packs differently: web -> app in one rule, in-tcp-8080_8443
     assert "in-tcp-8080_8443" in desired_state(compile_spec(second), "azure").nsg.rules
+
+
+# ------------------------------------------------------------------------------------------ a pair that moves
+
+MOVING = {
+    "name": "moving",
+    "roles": {"a": {}, "b": {}, "c": {}, "d": {}},
+    "flows": [{"from": ["a", "b"], "to": ["c", "d"], "services": ["tcp/443"]}],
+    "targets": {"azure": {"resource_group": "rg-moving"}},
+}
+
+
+def _without_a_to_d() -> dict:
+    """a, b -> c, d with a -> d removed: one rule can no longer hold the rest, b -> d moves to a rule of its own."""
+    spec = json.loads(json.dumps(MOVING))
+    spec["flows"] = [
+        {"from": ["a", "b"], "to": "c", "services": ["tcp/443"]},
+        {"from": "b", "to": "d", "services": ["tcp/443"]},
+    ]
+    return spec
+
+
+def _security_rules(out: Path) -> dict[str, Any]:
+    """The module's security_rules as emitted in rules.tf (HCL read back)."""
+    return hcl2.loads((out / "rules.tf").read_text())["locals"][0]["security_rules"]
+
+
+def test_a_rule_taking_over_a_pair_is_written_first(tmp_path: Path) -> None:
+    out = tmp_path / "root"
+    _emit(MOVING, out, tmp_path)
+    assert not [name for name, r in _security_rules(out).items() if r.get("written_first")]
+    _emit(_without_a_to_d(), out, tmp_path)
+    # in-tcp-443 gives b -> d up (a -> c, b -> c stay), in-tcp-443-slot2 takes it over and is written first
+    first = {name for name, r in _security_rules(out).items() if r.get("written_first")}
+    assert first == {"in-tcp-443-slot2"}
+    _emit(_without_a_to_d(), out, tmp_path)  # nothing changes: written like any other rule, and moved back
+    assert not [name for name, r in _security_rules(out).items() if r.get("written_first")]
+    moved = (out / "moved.tf").read_text()
+    assert 'from = module.nsg.azurerm_network_security_rule.first["in-tcp-443-slot2"]' in moved
+    assert 'to   = module.nsg.azurerm_network_security_rule.this["in-tcp-443-slot2"]' in moved
+    _emit(_without_a_to_d(), out, tmp_path)
+    assert not (out / "moved.tf").exists()
+
+
+def _depends_on(graph: str) -> dict[str, set[str]]:
+    """`terraform graph -type=apply` -> each node and the nodes it waits for (directly)."""
+    edges: dict[str, set[str]] = {}
+    for later, earlier in re.findall(r'^\s*"\[root\] (.+?)" -> "\[root\] (.+?)"$', graph, re.M):
+        edges.setdefault(later.replace('\\"', '"'), set()).add(earlier.replace('\\"', '"'))
+    return edges
+
+
+def _waits_for(edges: dict[str, set[str]], node: str) -> set[str]:
+    seen: set[str] = set()
+    todo = [node]
+    while todo:
+        for earlier in edges.get(todo.pop(), ()):
+            if earlier not in seen:
+                seen.add(earlier)
+                todo.append(earlier)
+    return seen
+
+
+@pytest.mark.slow
+def test_a_moving_pair_is_allowed_throughout(tf_mirror_cli_config: TerraformCliConfig, tmp_path: Path) -> None:
+    """Regression (issue 21): a, b -> c, d, then a -> d removed. b -> d moves from in-tcp-443 to a new rule;
+    Terraform must create that rule before it updates in-tcp-443, and delete nothing whose pairs remain."""
+    out = tmp_path / "root"
+    first = _emit(MOVING, out, tmp_path)
+    tf = TerraformRunner(out, env=terraform_env(tf_mirror_cli_config), timeout=120)
+    code, _out, err = tf.init()
+    assert code == 0, err
+    (out / "terraform.tfstate").write_text(json.dumps(_state(_plan(tf), first)))
+    _emit(_without_a_to_d(), out, tmp_path)
+    plan = _plan(tf)
+    rules = [c for c in plan["resource_changes"] if c["type"] == "azurerm_network_security_rule"]
+    changed = [c for c in rules if c["change"]["actions"] != ["no-op"]]
+    # nothing destroyed, nothing replaced: b -> d's new rule is created, in-tcp-443 updated (a, b -> c)
+    assert {c["index"]: c["change"]["actions"] for c in changed} == {
+        "in-tcp-443-slot2": ["create"],
+        "in-tcp-443": ["update"],
+    }
+    address = {c["index"]: c["address"] for c in changed}
+    code, graph, err = tf.cmd("graph", type="apply", plan="tfplan")
+    assert code == 0, err
+    # the rule gaining b -> d is written before the rule losing it
+    assert address["in-tcp-443-slot2"] in _waits_for(_depends_on(graph), address["in-tcp-443"])
