@@ -94,14 +94,29 @@ def _ordering_node(change: dict[str, Any], plan: dict[str, Any]) -> dict[str, An
     return {"id": _fake_id(change["address"]), "input": value, "output": value, "triggers_replace": None}
 
 
-def _state(plan: dict[str, Any], spec: Path) -> dict[str, Any]:
-    """A Terraform state (format 4) holding what the plan creates, as if it had been applied."""
+def _recorded(tf: TerraformRunner) -> dict[str, dict[str, Any]]:
+    """Resource address -> what Terraform records with each of its instances on apply: the managed resources it
+    depends on (transitively, from `terraform graph`: the configuration's references), and create_before_destroy
+    (the rules', and that of what they depend on, which Terraform forces). Terraform orders a deletion by them."""
+    code, graph, err = tf.cmd("graph")
+    assert code == 0, err
+    edges = _depends_on(graph.replace('"module.', '"[root] module.').replace('"data.', '"[root] data.'))
+    managed = {node for node in {*edges, *(n for e in edges.values() for n in e)} if ".data." not in f".{node}"}
+    recorded = {node: {"dependencies": sorted(_waits_for(edges, node) & managed)} for node in managed}
+    rules = [node for node in managed if ".azurerm_network_security_rule." in node]
+    forced = set(rules).union(*(recorded[node]["dependencies"] for node in rules))
+    return {node: found | {"create_before_destroy": node in forced} for node, found in recorded.items()}
+
+
+def _state(plan: dict[str, Any], spec: Path, recorded: dict[str, dict[str, Any]] | None = None) -> dict[str, Any]:
+    """A Terraform state (format 4) holding what the plan creates, as if it had been applied (recorded: from
+    _recorded, for a test of the order of deletions)."""
     rules = desired_state(compile_spec(spec), "azure").nsg.rules
     asg = "module.nsg.azurerm_application_security_group.this"
     asg_ids = {role: _fake_id(f'{asg}["{role}"]') for role in desired_state(compile_spec(spec), "azure").asgs}
     resources: dict[tuple[str, str, str], dict[str, Any]] = {}
     for change in plan["resource_changes"]:
-        if change["mode"] != "managed":
+        if change["mode"] != "managed" or change["change"]["actions"] == ["delete"]:
             continue
         key = (change.get("module_address", ""), change["type"], change["name"])
         entry = resources.setdefault(
@@ -112,6 +127,7 @@ def _state(plan: dict[str, Any], spec: Path) -> dict[str, Any]:
         )
         values = _known(change, asg_ids, rules) if key[1] != "terraform_data" else _ordering_node(change, plan)
         instance = {"schema_version": 0, "attributes": values, "sensitive_attributes": []}
+        instance |= (recorded or {}).get(".".join(filter(None, key)), {})
         entry["instances"].append(instance | ({"index_key": change["index"]} if "index" in change else {}))
     version = plan["terraform_version"]
     return {"version": 4, "terraform_version": version, "serial": 1, "lineage": "cloudports-test", "outputs": {},
@@ -189,7 +205,7 @@ def test_a_rule_taking_over_a_pair_is_written_first(tmp_path: Path) -> None:
 def _depends_on(graph: str) -> dict[str, set[str]]:
     """`terraform graph -type=apply` -> each node and the nodes it waits for (directly)."""
     edges: dict[str, set[str]] = {}
-    for later, earlier in re.findall(r'^\s*"\[root\] (.+?)" -> "\[root\] (.+?)"$', graph, re.M):
+    for later, earlier in re.findall(r'^\s*"\[root\] (.+?)" -> "\[root\] (.+?)";?$', graph, re.M):
         edges.setdefault(later.replace('\\"', '"'), set()).add(earlier.replace('\\"', '"'))
     return edges
 
@@ -205,6 +221,28 @@ def _waits_for(edges: dict[str, set[str]], node: str) -> set[str]:
     return seen
 
 
+def _applied(tf: TerraformRunner, spec: Path) -> dict[str, Any]:
+    """Plans, and writes the state as if the plan had been applied; returns the plan."""
+    plan = _plan(tf)
+    (Path(tf.working_dir) / "terraform.tfstate").write_text(json.dumps(_state(plan, spec, _recorded(tf))))
+    return plan
+
+
+def _rule_changes(plan: dict[str, Any]) -> dict[str, tuple[list[str], str]]:
+    """Rule name -> (what the plan does to it, its address), for the rules it changes."""
+    return {
+        c["index"]: (c["change"]["actions"], c["address"])
+        for c in plan["resource_changes"]
+        if c["type"] == "azurerm_network_security_rule" and c["change"]["actions"] != ["no-op"]
+    }
+
+
+def _graph(tf: TerraformRunner) -> dict[str, set[str]]:
+    code, graph, err = tf.cmd("graph", type="apply", plan="tfplan")
+    assert code == 0, err
+    return _depends_on(graph)
+
+
 @pytest.mark.slow
 def test_a_moving_pair_is_allowed_throughout(tf_mirror_cli_config: TerraformCliConfig, tmp_path: Path) -> None:
     """Regression (issue 21): a, b -> c, d, then a -> d removed. b -> d moves from in-tcp-443 to a new rule;
@@ -214,18 +252,60 @@ def test_a_moving_pair_is_allowed_throughout(tf_mirror_cli_config: TerraformCliC
     tf = TerraformRunner(out, env=terraform_env(tf_mirror_cli_config), timeout=120)
     code, _out, err = tf.init()
     assert code == 0, err
-    (out / "terraform.tfstate").write_text(json.dumps(_state(_plan(tf), first)))
-    _emit(_without_a_to_d(), out, tmp_path)
-    plan = _plan(tf)
-    rules = [c for c in plan["resource_changes"] if c["type"] == "azurerm_network_security_rule"]
-    changed = [c for c in rules if c["change"]["actions"] != ["no-op"]]
+    _applied(tf, first)
+    second = _emit(_without_a_to_d(), out, tmp_path)
+    changes = _rule_changes(_applied(tf, second))
     # nothing destroyed, nothing replaced: b -> d's new rule is created, in-tcp-443 updated (a, b -> c)
-    assert {c["index"]: c["change"]["actions"] for c in changed} == {
+    assert {name: did for name, (did, _a) in changes.items()} == {
         "in-tcp-443-slot2": ["create"],
         "in-tcp-443": ["update"],
     }
-    address = {c["index"]: c["address"] for c in changed}
-    code, graph, err = tf.cmd("graph", type="apply", plan="tfplan")
-    assert code == 0, err
     # the rule gaining b -> d is written before the rule losing it
-    assert address["in-tcp-443-slot2"] in _waits_for(_depends_on(graph), address["in-tcp-443"])
+    assert changes["in-tcp-443-slot2"][1] in _waits_for(_graph(tf), changes["in-tcp-443"][1])
+
+    _emit(_without_a_to_d(), out, tmp_path)  # unchanged: in-tcp-443-slot2 moves back among the others (moved.tf)
+    code, _out, err = tf.plan(out="tfplan", no_color=IsFlagged)
+    assert code in (0, 2), err
+    code, shown, err = tf.cmd("show", "tfplan", json=IsFlagged, no_color=IsFlagged)
+    rules = [c for c in json.loads(shown)["resource_changes"] if c["type"] == "azurerm_network_security_rule"]
+    assert {c["change"]["actions"][0] for c in rules} == {"no-op"}  # moved in the state, not re-created
+    moved = {c["previous_address"]: c["address"] for c in rules if "previous_address" in c}
+    assert moved == {
+        'module.nsg.azurerm_network_security_rule.first["in-tcp-443-slot2"]':
+        'module.nsg.azurerm_network_security_rule.this["in-tcp-443-slot2"]'
+    }  # fmt: skip
+
+
+PORTS = {
+    "name": "ports",
+    "roles": {"web": {}, "app": {}, "db": {}},
+    "flows": [{"from": ["web", "db"], "to": "app", "services": ["tcp/8080"]}],
+    "targets": {"azure": {"resource_group": "rg-ports"}},
+}
+WEB_TO_APP = {"from": "web", "to": "app", "services": ["tcp/8080-8081"]}
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("flows", "losing"),
+    [
+        ([WEB_TO_APP, {"from": "db", "to": "app", "services": ["tcp/8080"]}], ["update"]),  # db -> app stays
+        ([WEB_TO_APP], ["delete"]),  # the old rule is left with nothing
+    ],
+    ids=["updated", "deleted"],
+)
+def test_a_rule_giving_a_pair_up_waits_for_the_rule_taking_it(
+    tf_mirror_cli_config: TerraformCliConfig, tmp_path: Path, flows: list[dict], losing: list[str]
+) -> None:
+    """web, db -> app on tcp/8080, then web's grows to 8080-8081: its flow on 8080 moves to a new rule, written
+    before the old rule is updated or deleted."""
+    out = tmp_path / "root"
+    first = _emit(PORTS, out, tmp_path)
+    tf = TerraformRunner(out, env=terraform_env(tf_mirror_cli_config), timeout=120)
+    code, _out, err = tf.init()
+    assert code == 0, err
+    _applied(tf, first)
+    changes = _rule_changes(_applied(tf, _emit(PORTS | {"flows": flows}, out, tmp_path)))
+    assert {name: did for name, (did, _a) in changes.items()} == {"in-tcp-8080-8081": ["create"], "in-tcp-8080": losing}
+    old = changes["in-tcp-8080"][1] + (" (destroy)" if losing == ["delete"] else "")
+    assert changes["in-tcp-8080-8081"][1] in _waits_for(_graph(tf), old)

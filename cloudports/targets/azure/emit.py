@@ -22,6 +22,7 @@ from cloudports.targets.azure.emit_members import members_tf
 from cloudports.targets.azure.handover import taking_over
 from cloudports.targets.azure.model import AzureState, Nsg, NsgRule, Priorities
 from cloudports.targets.azure.priorities import ONLY_NSG
+from cloudports.targets.azure.scanners import ADDRESS, SPLIT_ADDRESS
 
 MODULE = "azure-nsg"
 PRIORITIES_FILE = "cloudports-priorities.json"
@@ -71,27 +72,32 @@ def _previous_keys(out: Path) -> tuple[set[str], set[str]]:
         return set(), set()
 
 
-def written_first(state: AzureState, previous: Mapping[str, list[NsgRule]]) -> set[str]:
-    """Record keys of the rules that take over what another rule allowed (previous: read_previous_rules)."""
-    found = set()
+def mark_written_first(state: AzureState, previous: Mapping[str, list[NsgRule]]) -> None:
+    """Sets each NSG's written_first: the rules that take over what another rule allowed in the last emit
+    (previous: read_previous_rules)."""
     for nsg in state.nsgs.values():
-        names = taking_over(previous.get(nsg.name if state.split else ONLY_NSG, []), nsg.rules.values())
-        found |= {_key(state, nsg, nsg.rules[name]) for name in names}
-    return found
+        nsg.written_first = frozenset(
+            taking_over(previous.get(nsg.name if state.split else ONLY_NSG, []), nsg.rules.values())
+        )
+
+
+def _written_first(state: AzureState) -> set[str]:
+    """Record keys of the rules written first."""
+    return {_key(state, nsg, nsg.rules[name]) for nsg in state.nsgs.values() for name in nsg.written_first}
 
 
 def _moved_tf(state: AzureState, first: set[str], out: Path) -> str:
     """`moved` blocks for the rules that change between the module's rule resources ("first" and "this") since
     the last emit, so that Terraform moves them in its state instead of destroying and re-creating them."""
     before, before_first = _previous_keys(out)
-    module = 'module.nsg["{nsg}"]' if state.split else "module.nsg"
+    address = SPLIT_ADDRESS if state.split else ADDRESS
     blocks = []
     for nsg, rule in sorted(state.all_rules(), key=lambda nr: (nr[0].name, nr[1].direction, nr[1].name)):
         key = _key(state, nsg, rule)
         if key not in before or (key in before_first) == (key in first):
             continue
-        where = [f"{module.format(nsg=nsg.name)}.azurerm_network_security_rule.{resource}[{string(rule.name)}]"
-                 for resource in (("first", "this") if key in before_first else ("this", "first"))]  # fmt: skip
+        moves = ("first", "this") if key in before_first else ("this", "first")
+        where = [address.format(nsg=nsg.name, resource=resource, name=rule.name) for resource in moves]
         blocks.append(f"moved {{\n  from = {where[0]}\n  to   = {where[1]}\n}}\n")
     return "\n".join(blocks)
 
@@ -160,13 +166,12 @@ def _rule_value(rule: NsgRule, chosen: Variables | None = None, first: bool = Fa
     return value
 
 
-def rules_locals(state: AzureState, chosen: Variables | None = None, first: frozenset[str] = frozenset()) -> dict:
+def rules_locals(state: AzureState, chosen: Variables | None = None) -> dict:
     """The module's inputs as data; ports of variables are references to them. One NSG: its name, rules and
-    subnets; one per subnet: network_security_groups, name -> its rules and the keys of its subnets. first: the
-    record keys of the rules written first (written_first)."""
+    subnets; one per subnet: network_security_groups, name -> its rules and the keys of its subnets."""
 
     def rules(nsg: Nsg) -> dict:
-        return {name: _rule_value(r, chosen, _key(state, nsg, r) in first) for name, r in nsg.rules.items()}
+        return {name: _rule_value(r, chosen, name in nsg.written_first) for name, r in nsg.rules.items()}
 
     asgs = {role: {"name": a.name, "tags": dict(a.tags)} for role, a in state.asgs.items()}
     subnets = {
@@ -310,14 +315,15 @@ output "application_security_group_ids" {{
 def emit_azure(
     state: AzureState, out: Path, phase: str | None = None, parameters: Mapping[str, Parameter] | None = None
 ) -> list[Path]:
-    """parameters: the spec's (cloudports.emit.params.spec_parameters); those that can be become variables."""
+    """parameters: the spec's (cloudports.emit.params.spec_parameters); those that can be become variables. The
+    state is the target's emit_state (built from the record in `out`, its written_first marked)."""
     head = files.header(state.topology, phase)
     files.copy_module(MODULE, out)
     chosen = choose_variables(state, parameters or {})
     members = members_tf(state, head)
     if not members:
         (out / MEMBERS_FILE).unlink(missing_ok=True)  # a spec that no longer names machines
-    first = written_first(state, read_previous_rules(out))
+    first = _written_first(state)
     moved = _moved_tf(state, first, out)
     if not moved:
         (out / MOVED_FILE).unlink(missing_ok=True)
@@ -331,7 +337,7 @@ def emit_azure(
         out,
         {
             "main.tf": head + _main_tf(state, chosen),
-            "rules.tf": head + block("locals", rules_locals(state, chosen, frozenset(first))),
+            "rules.tf": head + block("locals", rules_locals(state, chosen)),
             **members,
             **({MOVED_FILE: head + moved} if moved else {}),
             PRIORITIES_FILE: _record_text(record, _rules_record(state)),

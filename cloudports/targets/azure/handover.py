@@ -9,6 +9,7 @@ emitted Terraform writes the rules that take atoms over first (emit.py, modules/
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable
 
 from cloudports.targets.azure.model import NsgRule
@@ -31,15 +32,32 @@ def atoms(rule: NsgRule) -> set[Atom]:
 
 
 def taking_over(previous: Iterable[NsgRule], current: Iterable[NsgRule]) -> set[str]:
-    """Names of the current allow rules that allow an atom they did not, which another previous rule did: the
-    rules to write before the others (those may be giving the atom up)."""
-    before = {r.name: atoms(r) for r in previous if r.access == "Allow"}
-    held_before = set().union(*before.values()) if before else set()
+    """Names of the current allow rules that now allow some of what another previous rule allowed (the same
+    direction, protocol and ends, a port range overlapping): the rules to write before the others, which may be
+    giving it up. A pair whose ports change (8080 to 8080-8081) counts: its flow on 8080 moves."""
+    held: dict[tuple[str, str, str, str], list[tuple[str, str]]] = defaultdict(list)  # ends -> (port, rule)
+    before: dict[str, set[Atom]] = {}
+    for rule in previous:
+        if rule.access == "Allow":
+            before[rule.name] = atoms(rule)
+            for direction, protocol, source, destination, port in before[rule.name]:
+                held[(direction, protocol, source, destination)].append((port, rule.name))
     found = set()
     for rule in current:
         if rule.access != "Allow":
             continue
-        gained = atoms(rule) - before.get(rule.name, set())
-        if gained & held_before:
-            found.add(rule.name)
+        for direction, protocol, source, destination, port in atoms(rule) - before.get(rule.name, set()):
+            others = held.get((direction, protocol, source, destination), [])
+            if any(name != rule.name and _overlap(port, was) for was, name in others):
+                found.add(rule.name)
+                break
     return found
+
+
+def _overlap(entry: str, other: str) -> bool:
+    """Whether two port entries ('443', '8080-8081', '*') share a port."""
+    if "*" in (entry, other):
+        return True
+    low, _, high = entry.partition("-")
+    other_low, _, other_high = other.partition("-")
+    return int(low) <= int(other_high or other_low) and int(other_low) <= int(high or low)
