@@ -202,6 +202,24 @@ def test_a_rule_taking_over_a_pair_is_written_first(tmp_path: Path) -> None:
     assert not (out / "moved.tf").exists()
 
 
+def test_with_one_nsg_per_subnet_the_moved_blocks_name_the_nsg(tmp_path: Path) -> None:
+    out = tmp_path / "root"
+    subnets = [
+        {"virtual_network": "vnet", "name": "front", "roles": ["a", "b"]},
+        {"virtual_network": "vnet", "name": "back", "roles": ["c", "d"]},
+    ]
+    split = json.loads(json.dumps(MOVING))
+    split["targets"]["azure"]["subnets"] = subnets
+    _emit(split, out, tmp_path)
+    _emit(_without_a_to_d() | {"targets": split["targets"]}, out, tmp_path)
+    record = json.loads((out / "cloudports-priorities.json").read_text())
+    assert record["written_first"] == ["moving-nsg-back/Inbound/in-tcp-443-slot2"]  # c and d sit in back
+    _emit(_without_a_to_d() | {"targets": split["targets"]}, out, tmp_path)
+    moved = (out / "moved.tf").read_text()
+    assert 'from = module.nsg["moving-nsg-back"].azurerm_network_security_rule.first["in-tcp-443-slot2"]' in moved
+    assert 'to   = module.nsg["moving-nsg-back"].azurerm_network_security_rule.this["in-tcp-443-slot2"]' in moved
+
+
 def _depends_on(graph: str) -> dict[str, set[str]]:
     """`terraform graph -type=apply` -> each node and the nodes it waits for (directly)."""
     edges: dict[str, set[str]] = {}
