@@ -35,6 +35,9 @@ def taking_over(previous: Iterable[NsgRule], current: Iterable[NsgRule]) -> set[
     """Names of the current allow rules that now allow some of what another previous rule allowed (the same
     direction, protocol and ends, a port range overlapping): the rules to write before the others, which may be
     giving it up. A pair whose ports change (8080 to 8080-8081) counts: its flow on 8080 moves."""
+    previous = list(previous)
+    if not previous:
+        return set()  # a first emit: nothing to take over
     held: dict[tuple[str, str, str, str], list[tuple[str, str]]] = defaultdict(list)  # ends -> (port, rule)
     before: dict[str, set[Atom]] = {}
     for rule in previous:
