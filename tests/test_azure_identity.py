@@ -8,6 +8,7 @@ import ipaddress
 import tempfile
 from pathlib import Path
 
+import pytest
 import yaml
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
@@ -98,6 +99,24 @@ def assert_identity_kept(before: AzureState, after: AzureState, flow_units: set[
     assert len({(r.direction, r.priority) for r in new.values()}) == len(new), "two rules share a priority"
 
 
+def assert_terraform_order_keeps_flows(before: AzureState, after: AzureState) -> None:
+    """The emitted Terraform writes the rules marked written_first, then the other rules, then deletes (each step in
+    any order): a unit allowed before and after is allowed throughout (by a rule that holds it through the step)."""
+    old, new = _allows(before), _allows(after)
+    first = after.nsg.written_first
+
+    def held(names: set[str], steady: dict[str, NsgRule]) -> set[Unit]:
+        """What the rules of a step hold throughout it (those written, in old and new), and the others."""
+        written = {u for n in names & old.keys() & new.keys() for u in _units(old[n]) & _units(new[n])}
+        return written | {u for n, r in steady.items() if n not in names for u in _units(r)}
+
+    needed = _all_units(before) & _all_units(after)
+    step1 = held(set(first), old)
+    step2 = held(set(new) - first, {n: new[n] for n in first} | {n: r for n, r in old.items() if n not in new})
+    assert needed <= step1, f"written first, then blocked: {sorted(needed - step1)}"
+    assert needed <= step2, f"blocked while the other rules are written: {sorted(needed - step2)}"
+
+
 def _flow_units(alone: dict) -> set[Unit]:
     policy = _policy(alone)
     return _all_units(AZURE.build(policy)) if policy.rules else set()
@@ -128,9 +147,11 @@ def test_one_flow_added_or_removed_keeps_every_other_rule_across_emits(spec: dic
         before = AZURE.build(_policy(first), read_previous_priorities(Path(out)), read_previous_rules(Path(out)))
         assert before.nsg.rules == AZURE.build(_policy(first)).nsg.rules  # the record alone changes nothing
         policy = _policy(second)
-        AZURE.emit(policy, Path(out), None)
+        emitted = AZURE.emit_state(policy, Path(out))  # with the rules written first marked
+        AZURE.emit(policy, Path(out), None, emitted)
         after = AZURE.build(policy, read_previous_priorities(Path(out)), read_previous_rules(Path(out)))
     assert_identity_kept(before, after, _flow_units(alone))
+    assert_terraform_order_keeps_flows(before, emitted)
     assert_azure_equivalent(policy.topology, after)
 
 
@@ -188,3 +209,33 @@ def test_a_new_rule_never_takes_the_slot_of_a_rule_leaving_in_the_same_emit() ->
     assert emitted[("Inbound", "in-tcp-1434")] not in (home, *record.values())
     live = assign_priorities([("Inbound", "in-tcp-1434")], record, {})
     assert live == {("Inbound", "in-tcp-1434"): home}
+
+
+@pytest.mark.parametrize(
+    ("flows", "changed"),
+    [
+        (
+            [{"from": ["a", "b"], "to": ["c", "d"], "services": ["tcp/443"]}],
+            [
+                {"from": ["a", "b"], "to": "c", "services": ["tcp/443"]},
+                {"from": "b", "to": "d", "services": ["tcp/443"]},
+            ],
+        ),  # b -> d moves to a rule of its own
+        (
+            [{"from": ["a", "b"], "to": "c", "services": ["tcp/443", "tcp/8443"]}],
+            [
+                {"from": "a", "to": "c", "services": ["tcp/443", "tcp/8443"]},
+                {"from": "b", "to": "c", "services": ["tcp/443"]},
+            ],
+        ),  # b -> c on 443 moves to in-tcp-443
+    ],
+    ids=["product-broken", "port-dropped"],
+)
+def test_the_terraform_order_keeps_a_moving_pair(flows: list[dict], changed: list[dict]) -> None:
+    spec = {"name": "moving", "roles": {r: {} for r in "abcd"}, "flows": flows, "egress": "strict"}
+    with tempfile.TemporaryDirectory() as out:
+        AZURE.emit(_policy(spec), Path(out), None)
+        before = AZURE.build(_policy(spec))
+        after = AZURE.emit_state(_policy(spec | {"flows": changed}), Path(out))
+    assert after.nsg.written_first  # a pair moved
+    assert_terraform_order_keeps_flows(before, after)

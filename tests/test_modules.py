@@ -609,8 +609,10 @@ def test_azure_module_structure() -> None:
     assert set(resources) == {
         "azurerm_network_security_group.this",
         "azurerm_application_security_group.this",
+        "azurerm_network_security_rule.first",
         "azurerm_network_security_rule.this",
         "azurerm_subnet_network_security_group_association.this",
+        "terraform_data.rules_applied",
     }
     nsg = resources["azurerm_network_security_group.this"]
     assert "security_rule" not in nsg, "no inline rules next to azurerm_network_security_rule"
@@ -619,6 +621,12 @@ def test_azure_module_structure() -> None:
                  "azurerm_subnet_network_security_group_association.this"):  # fmt: skip
         assert "for_each" in resources[name], name
     rule = resources["azurerm_network_security_rule.this"]
+    # the rules written first (they take over what another rule gives up) are the same resource, earlier
+    first = resources["azurerm_network_security_rule.first"]
+    assert {k: v for k, v in first.items() if k != "for_each"} == {
+        k: v for k, v in rule.items() if k not in ("for_each", "depends_on")
+    }
+    assert rule["depends_on"] == ["${azurerm_network_security_rule.first}"]
     assert rule["name"] == "${each.key}"
     for argument in ("destination_port_range", "destination_port_ranges", "source_address_prefix",
                      "source_address_prefixes", "source_application_security_group_ids",

@@ -2,7 +2,9 @@
 
 Priorities and what each rule holds are recorded in cloudports-priorities.json next to the HCL; the next emit
 into the same directory reads them back so that adding or removing a flow never renames, renumbers or rewrites a
-rule that did not carry it (identity.py): Terraform updates rules in place instead of replacing them.
+rule that did not carry it (identity.py): Terraform updates rules in place instead of replacing them. Rules that
+take over what another rule of the change stops allowing are written first (written_first, handover.py), and a
+rule that changes between the module's two rule resources gets a `moved` block in moved.tf.
 """
 
 from __future__ import annotations
@@ -17,11 +19,14 @@ from cloudports.emit.hcl import Raw, block, string
 from cloudports.emit.params import Parameter, Variables, choose, variables_hcl
 from cloudports.targets.azure.emit_members import FILE as MEMBERS_FILE
 from cloudports.targets.azure.emit_members import members_tf
+from cloudports.targets.azure.handover import taking_over
 from cloudports.targets.azure.model import AzureState, Nsg, NsgRule, Priorities
 from cloudports.targets.azure.priorities import ONLY_NSG
+from cloudports.targets.azure.scanners import ADDRESS, SPLIT_ADDRESS
 
 MODULE = "azure-nsg"
 PRIORITIES_FILE = "cloudports-priorities.json"
+MOVED_FILE = "moved.tf"
 
 
 def read_previous_priorities(out: Path) -> Priorities:
@@ -55,6 +60,46 @@ def read_previous_rules(out: Path) -> dict[str, list[NsgRule]]:
     except (ValueError, AttributeError, TypeError, KeyError):
         return {}  # a damaged record only costs stability, never correctness
     return found
+
+
+def _previous_keys(out: Path) -> tuple[set[str], set[str]]:
+    """The record's rule keys, and those of them the last emit wrote first."""
+    path = Path(out) / PRIORITIES_FILE
+    try:
+        data = json.loads(path.read_text()) if path.is_file() else {}
+        return set(data.get("priorities", {})), {str(key) for key in data.get("written_first", [])}
+    except (ValueError, AttributeError, TypeError):
+        return set(), set()
+
+
+def mark_written_first(state: AzureState, previous: Mapping[str, list[NsgRule]]) -> None:
+    """Sets each NSG's written_first: the rules that take over what another rule allowed in the last emit
+    (previous: read_previous_rules)."""
+    for nsg in state.nsgs.values():
+        nsg.written_first = frozenset(
+            taking_over(previous.get(nsg.name if state.split else ONLY_NSG, []), nsg.rules.values())
+        )
+
+
+def _written_first(state: AzureState) -> set[str]:
+    """Record keys of the rules written first."""
+    return {_key(state, nsg, nsg.rules[name]) for nsg in state.nsgs.values() for name in nsg.written_first}
+
+
+def _moved_tf(state: AzureState, first: set[str], out: Path) -> str:
+    """`moved` blocks for the rules that change between the module's rule resources ("first" and "this") since
+    the last emit, so that Terraform moves them in its state instead of destroying and re-creating them."""
+    before, before_first = _previous_keys(out)
+    address = SPLIT_ADDRESS if state.split else ADDRESS
+    blocks = []
+    for nsg, rule in sorted(state.all_rules(), key=lambda nr: (nr[0].name, nr[1].direction, nr[1].name)):
+        key = _key(state, nsg, rule)
+        if key not in before or (key in before_first) == (key in first):
+            continue
+        moves = ("first", "this") if key in before_first else ("this", "first")
+        where = [address.format(nsg=nsg.name, resource=resource, name=rule.name) for resource in moves]
+        blocks.append(f"moved {{\n  from = {where[0]}\n  to   = {where[1]}\n}}\n")
+    return "\n".join(blocks)
 
 
 _SIDES = ("source_asgs", "source_prefixes", "destination_asgs", "destination_prefixes")
@@ -102,7 +147,7 @@ def _ports(rule: NsgRule, chosen: Variables | None) -> list:
     return [Raw(f"tostring(var.{variables[e]})") if variables.get(e) else e for e in rule.destination_ports]
 
 
-def _rule_value(rule: NsgRule, chosen: Variables | None = None) -> dict:
+def _rule_value(rule: NsgRule, chosen: Variables | None = None, first: bool = False) -> dict:
     value: dict = {
         "priority": rule.priority,
         "direction": rule.direction,
@@ -116,12 +161,18 @@ def _rule_value(rule: NsgRule, chosen: Variables | None = None) -> dict:
         else:
             value[f"{side}_address_prefixes"] = list(getattr(rule, f"{side}_prefixes"))
     value["description"] = rule.description
+    if first:
+        value["written_first"] = True
     return value
 
 
 def rules_locals(state: AzureState, chosen: Variables | None = None) -> dict:
     """The module's inputs as data; ports of variables are references to them. One NSG: its name, rules and
     subnets; one per subnet: network_security_groups, name -> its rules and the keys of its subnets."""
+
+    def rules(nsg: Nsg) -> dict:
+        return {name: _rule_value(r, chosen, name in nsg.written_first) for name, r in nsg.rules.items()}
+
     asgs = {role: {"name": a.name, "tags": dict(a.tags)} for role, a in state.asgs.items()}
     subnets = {
         s.key: {"virtual_network": s.virtual_network, "name": s.name, "resource_group": s.resource_group}
@@ -131,7 +182,7 @@ def rules_locals(state: AzureState, chosen: Variables | None = None) -> dict:
     if state.split:
         nsgs = {
             nsg.name: {
-                "security_rules": {name: _rule_value(r, chosen) for name, r in nsg.rules.items()},
+                "security_rules": rules(nsg),
                 "subnets": [s.key for s in nsg.subnets],
             }
             for nsg in state.nsgs.values()
@@ -147,7 +198,7 @@ def rules_locals(state: AzureState, chosen: Variables | None = None) -> dict:
         "nsg_name": nsg.name,
         "tags": state.tags,
         "application_security_groups": asgs,
-        "security_rules": {name: _rule_value(r, chosen) for name, r in nsg.rules.items()},
+        "security_rules": rules(nsg),
         "subnets": subnets,
     }
 
@@ -264,24 +315,31 @@ output "application_security_group_ids" {{
 def emit_azure(
     state: AzureState, out: Path, phase: str | None = None, parameters: Mapping[str, Parameter] | None = None
 ) -> list[Path]:
-    """parameters: the spec's (cloudports.emit.params.spec_parameters); those that can be become variables."""
+    """parameters: the spec's (cloudports.emit.params.spec_parameters); those that can be become variables. The
+    state is the target's emit_state (built from the record in `out`, its written_first marked)."""
     head = files.header(state.topology, phase)
     files.copy_module(MODULE, out)
     chosen = choose_variables(state, parameters or {})
     members = members_tf(state, head)
     if not members:
         (out / MEMBERS_FILE).unlink(missing_ok=True)  # a spec that no longer names machines
-    priorities = _priority_record(state)
-    record = {
+    first = _written_first(state)
+    moved = _moved_tf(state, first, out)
+    if not moved:
+        (out / MOVED_FILE).unlink(missing_ok=True)
+    record: dict[str, Any] = {
         "comment": "NSG rule priorities and contents kept stable across emits; see cloudports docs",
-        "priorities": priorities,
+        "priorities": _priority_record(state),
     }
+    if first:  # only then, so that a spec emitted afresh has the record it always had
+        record["written_first"] = sorted(first)
     return files.write(
         out,
         {
             "main.tf": head + _main_tf(state, chosen),
             "rules.tf": head + block("locals", rules_locals(state, chosen)),
             **members,
+            **({MOVED_FILE: head + moved} if moved else {}),
             PRIORITIES_FILE: _record_text(record, _rules_record(state)),
         },
     )

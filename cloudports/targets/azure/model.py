@@ -99,6 +99,8 @@ class Nsg:
     kept: dict[str, NsgRule] = field(default_factory=dict)
     unmanaged: tuple[str, ...] = ()  # the lower-cased names targets.azure.unmanaged lists for this NSG
     vnet_inbound: bool = False  # the spec lets the VNet in (no deny-vnet-inbound: Azure's default rule decides)
+    # Rules the emitted Terraform writes before the others: they take over what another rule allowed (emit.py)
+    written_first: frozenset[str] = frozenset()
 
     def holds(self, role: str | None) -> bool:
         """Whether machines of `role` sit behind this NSG (None: an address, behind none)."""

@@ -3,7 +3,7 @@
 checkov (3.x) fails an inbound allow rule from the internet (`*`, `0.0.0.0/0`, `Internet`, ...) that reaches
 these ports, and any inbound UDP allowed from the internet (CKV_AZURE_77); a rule an `allow_exposure` accepts
 goes into the `.checkov.baseline` emit writes (cloudports/emit/checkov.py), with the reason. The address is the
-emitted root's: module "nsg", resource "this" keyed by the rule name.
+emitted root's: module "nsg", resource "this" (or "first" for a rule written first) keyed by the rule name.
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from cloudports.targets.azure.model import AzureState, NsgRule
 
 CHECKOV_PORTS = {"CKV_AZURE_9": 3389, "CKV_AZURE_10": 22, "CKV_AZURE_160": 80}
 CHECKOV_UDP = "CKV_AZURE_77"
-ADDRESS = 'module.nsg.azurerm_network_security_rule.this["{name}"]'
-SPLIT_ADDRESS = 'module.nsg["{nsg}"].azurerm_network_security_rule.this["{name}"]'  # one NSG per subnet
+ADDRESS = 'module.nsg.azurerm_network_security_rule.{resource}["{name}"]'
+SPLIT_ADDRESS = 'module.nsg["{nsg}"].azurerm_network_security_rule.{resource}["{name}"]'  # one NSG per subnet
 _INTERNET = {"*", "internet", "any"}  # and any prefix ending in /0, as checkov reads them
 
 
@@ -46,5 +46,6 @@ def checkov_findings(state: AzureState) -> Iterator[tuple[str, list[str], list[s
             continue
         ids = _checks(rule)
         if ids:
-            address = (SPLIT_ADDRESS if state.split else ADDRESS).format(nsg=nsg.name, name=name)
+            resource = "first" if name in nsg.written_first else "this"
+            address = (SPLIT_ADDRESS if state.split else ADDRESS).format(nsg=nsg.name, resource=resource, name=name)
             yield address, ids, nsg.rule_origins.get(name, [])

@@ -93,9 +93,13 @@ class AzureTarget(Target[AzureSettings, AzureState]):
 
     def emit_state(self, policy: CompiledPolicy, out: Path) -> AzureState:
         # Rules keep the names, contents and priorities recorded beside earlier emitted Terraform in `out`.
-        from cloudports.targets.azure.emit import read_previous_priorities, read_previous_rules
+        # Rules that take over what another rule allowed are written first (make before break).
+        from cloudports.targets.azure.emit import mark_written_first, read_previous_priorities, read_previous_rules
 
-        return self.build(policy, read_previous_priorities(out), read_previous_rules(out))
+        previous = read_previous_rules(out)
+        state = self.build(policy, read_previous_priorities(out), previous)
+        mark_written_first(state, previous)
+        return state
 
     def emit(self, policy: CompiledPolicy, out: Path, phase: str | None, state: AzureState | None = None) -> list[Path]:
         from cloudports.emit.params import spec_parameters

@@ -12,6 +12,7 @@ from typing import Any, Literal
 from azure.mgmt.network import models
 
 from cloudports.errors import CloudportsError
+from cloudports.targets.azure.handover import Atom, atoms, side_items
 from cloudports.targets.azure.model import ALLOW_PRIORITIES, DENY_PRIORITY, NsgRule
 
 # Free priorities for a rule that has to step aside while rules swap places: below every allow rule, above the
@@ -113,22 +114,6 @@ def order_rule_writes(live: dict[str, NsgRule], puts: list[NsgRule], deletes: li
     return order.steps
 
 
-Atom = tuple[str, str, str, str, str]  # direction, protocol, source item, destination item, port entry
-
-
-def _items(rule: NsgRule, side: str) -> tuple[str, ...]:
-    return getattr(rule, f"{side}_asgs") or getattr(rule, f"{side}_prefixes")
-
-
-def _atoms(rule: NsgRule) -> set[Atom]:
-    return {
-        (rule.direction, rule.protocol, s, d, port)
-        for s in _items(rule, "source")
-        for d in _items(rule, "destination")
-        for port in rule.destination_ports
-    }
-
-
 def _allows(rule: NsgRule, atom: Atom) -> bool:
     """Whether the allow rule lets the atom through (conservatively: a port entry must appear whole, or '*')."""
     direction, protocol, source, destination, port = atom
@@ -136,8 +121,8 @@ def _allows(rule: NsgRule, atom: Atom) -> bool:
         rule.access == "Allow"
         and rule.direction == direction
         and rule.protocol in ("*", protocol)
-        and source in _items(rule, "source")
-        and destination in _items(rule, "destination")
+        and source in side_items(rule, "source")
+        and destination in side_items(rule, "destination")
         and (port in rule.destination_ports or "*" in rule.destination_ports)
     )
 
@@ -158,7 +143,7 @@ class _Coverage:
         others = [new] if new else []
         others += [r for n, r in content.items() if n != without and r.direction == old.direction]
         return all(
-            any(_allows(r, a) for r in others) or not any(_allows(d, a) for d in self.desired) for a in _atoms(old)
+            any(_allows(r, a) for r in others) or not any(_allows(d, a) for d in self.desired) for a in atoms(old)
         )
 
 

@@ -15,5 +15,5 @@ output "application_security_group_ids" {
 
 output "security_rule_ids" {
   description = "Security rule resource IDs, keyed by rule name."
-  value       = { for k, rule in azurerm_network_security_rule.this : k => rule.id }
+  value       = { for k, rule in merge(azurerm_network_security_rule.first, azurerm_network_security_rule.this) : k => rule.id }
 }

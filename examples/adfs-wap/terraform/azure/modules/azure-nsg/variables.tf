@@ -92,6 +92,8 @@ variable "security_rules" {
     destination_address_prefixes            = optional(list(string), [])
     destination_application_security_groups = optional(list(string), [])
     description                             = optional(string, "")
+    # Written before every other rule (it takes over what another rule of this change stops allowing).
+    written_first = optional(bool, false)
   }))
   default  = {}
   nullable = false

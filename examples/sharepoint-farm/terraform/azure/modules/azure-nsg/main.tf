@@ -30,6 +30,7 @@ locals {
       destination_address_prefixes = length(r.destination_address_prefixes) > 1 ? sort(r.destination_address_prefixes) : null
       source_asgs                  = sort(r.source_application_security_groups)
       destination_asgs             = sort(r.destination_application_security_groups)
+      written_first                = r.written_first
     }
   }
   known_asgs = concat(keys(var.application_security_groups), keys(var.application_security_group_ids))
@@ -82,10 +83,22 @@ resource "azurerm_application_security_group" "this" {
 
 ################################################################################
 # Security rules, keyed by rule name (a rename replaces that rule only)
+#
+# Make before break: when a spec changes, what a rule allows (a "pair") can move
+# to another rule: one rule loses it (updated or deleted), another gains it
+# (updated or created). Instances of one resource have no order between them, so
+# the rules that take pairs over (written_first) are a resource of their own and
+# every other rule depends on them: Terraform writes the gaining rules, then the
+# others. Deletions come last: the rules are create_before_destroy, and
+# terraform_data.rules_applied depends on every rule and changes whenever the set
+# of rules does (without both, Terraform deletes a rule that left the map before
+# anything else). cloudports emits `moved` blocks when a rule changes resource
+# between two emits, so it is never destroyed and re-created.
+# The two resources have the same arguments: keep them in step.
 ################################################################################
 
-resource "azurerm_network_security_rule" "this" {
-  for_each = local.rule_arguments
+resource "azurerm_network_security_rule" "first" {
+  for_each = { for name, r in local.rule_arguments : name => r if r.written_first }
 
   name                        = each.key
   resource_group_name         = var.resource_group_name
@@ -109,12 +122,57 @@ resource "azurerm_network_security_rule" "this" {
   destination_application_security_group_ids = length(each.value.destination_asgs) > 0 ? [for role in each.value.destination_asgs : local.asg_ids[role]] : null
 
   lifecycle {
+    create_before_destroy = true
     precondition {
       condition = alltrue([for role in concat(each.value.source_asgs, each.value.destination_asgs) : contains(local.known_asgs, role)])
       # No quoted string inside the interpolation: checkov's HCL parser cannot read one (it would skip the file).
       error_message = "security_rules[${each.key}] names application security groups that are keys of neither var.application_security_groups nor var.application_security_group_ids: ${jsonencode(local.unknown_asgs[each.key])}."
     }
   }
+}
+
+resource "azurerm_network_security_rule" "this" {
+  for_each = { for name, r in local.rule_arguments : name => r if !r.written_first }
+
+  name                        = each.key
+  resource_group_name         = var.resource_group_name
+  network_security_group_name = azurerm_network_security_group.this.name
+
+  priority    = each.value.priority
+  direction   = each.value.direction
+  access      = each.value.access
+  protocol    = each.value.protocol
+  description = each.value.description
+
+  source_port_range       = each.value.source_port_range
+  destination_port_range  = each.value.destination_port_range
+  destination_port_ranges = each.value.destination_port_ranges
+
+  source_address_prefix                      = each.value.source_address_prefix
+  source_address_prefixes                    = each.value.source_address_prefixes
+  source_application_security_group_ids      = length(each.value.source_asgs) > 0 ? [for role in each.value.source_asgs : local.asg_ids[role]] : null
+  destination_address_prefix                 = each.value.destination_address_prefix
+  destination_address_prefixes               = each.value.destination_address_prefixes
+  destination_application_security_group_ids = length(each.value.destination_asgs) > 0 ? [for role in each.value.destination_asgs : local.asg_ids[role]] : null
+
+  lifecycle {
+    create_before_destroy = true
+    precondition {
+      condition = alltrue([for role in concat(each.value.source_asgs, each.value.destination_asgs) : contains(local.known_asgs, role)])
+      # No quoted string inside the interpolation: checkov's HCL parser cannot read one (it would skip the file).
+      error_message = "security_rules[${each.key}] names application security groups that are keys of neither var.application_security_groups nor var.application_security_group_ids: ${jsonencode(local.unknown_asgs[each.key])}."
+    }
+  }
+
+  depends_on = [azurerm_network_security_rule.first]
+}
+
+# Orders deletions after creations and updates (see above); holds nothing else.
+resource "terraform_data" "rules_applied" {
+  input = sort(concat(
+    [for rule in azurerm_network_security_rule.first : rule.id],
+    [for rule in azurerm_network_security_rule.this : rule.id],
+  ))
 }
 
 ################################################################################
@@ -129,5 +187,5 @@ resource "azurerm_subnet_network_security_group_association" "this" {
 
   # Attach the NSG once its rules exist, so a subnet never runs on the default
   # rules alone (DenyAllInBound) in between.
-  depends_on = [azurerm_network_security_rule.this]
+  depends_on = [azurerm_network_security_rule.first, azurerm_network_security_rule.this]
 }
