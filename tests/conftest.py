@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from tests.support import runs
 from tests.support.terraform_env import (
     TerraformCliConfig,
     find_provider_mirror,
@@ -42,6 +43,7 @@ def pytest_addoption(parser: pytest.Parser) -> None:
 
 def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("markers", "slow: Terraform init/plan/apply, a docs walk-through, random labs; --full")
+    runs.FULL = bool(config.getoption("--full"))  # before collection imports the test modules (their @settings)
 
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:

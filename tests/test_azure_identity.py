@@ -21,6 +21,7 @@ from cloudports.targets.azure.emit import read_previous_priorities, read_previou
 from cloudports.targets.azure.model import AzureState, NsgRule
 from cloudports.targets.azure.priorities import assign_priorities, home_slot, records
 from tests.semantics import assert_azure_equivalent
+from tests.support.runs import examples
 from tests.test_semantics import spec_dicts
 
 Unit = tuple[str, str, str, str, str]  # direction, protocol, source, destination, port entry
@@ -122,7 +123,11 @@ def _flow_units(alone: dict) -> set[Unit]:
     return _all_units(AZURE.build(policy)) if policy.rules else set()
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(spec=spec_dicts(), pick=st.integers(0, 11), adding=st.booleans())
 def test_one_flow_added_or_removed_keeps_every_other_rule(spec: dict, pick: int, adding: bool) -> None:
     """The live path: built from the rules the NSG holds, as `cloudports apply` and `drift` build."""
@@ -136,7 +141,11 @@ def test_one_flow_added_or_removed_keeps_every_other_rule(spec: dict, pick: int,
     assert _live_next(after, policy).nsg.rules == after.nsg.rules  # built again from itself: nothing to write
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
+@settings(
+    max_examples=examples(25),
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(spec=spec_dicts(), pick=st.integers(0, 11), adding=st.booleans())
 def test_one_flow_added_or_removed_keeps_every_other_rule_across_emits(spec: dict, pick: int, adding: bool) -> None:
     """The Terraform path: the second emit reads the record the first one left beside the HCL."""

@@ -20,6 +20,7 @@ from cloudports.query.change import Change, View, find_changes
 from cloudports.spec import load_topology
 from cloudports.spec.model import Topology
 from tests.semantics import SpecModel, probe_points
+from tests.support.runs import examples
 from tests.test_semantics import spec_dicts
 
 LAB: dict[str, Any] = {
@@ -168,7 +169,7 @@ def _probe_text(change: Change) -> tuple[str, str, str, object]:
     return ends[0], ends[1], probe.protocol, probe.port
 
 
-@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(12), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(old=spec_dicts(), new=spec_dicts(), keep=st.integers(0, 12))
 def test_random_edits_agree_with_the_independent_evaluator(old: dict, new: dict, keep: int) -> None:
     edited = {**old, "flows": old["flows"][:keep] + new["flows"][keep:], "egress": new["egress"]}

@@ -43,6 +43,7 @@ from tests.semantics import (
     spec_allows,
     with_rules,
 )
+from tests.support.runs import examples
 
 REPO = Path(__file__).resolve().parent.parent
 EXAMPLES = sorted(REPO.glob("examples/*/topology.yaml"))
@@ -389,7 +390,7 @@ def _load_generated(spec: dict, phase: str | None):
         return load_topology(path, phase=phase)
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(60), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=spec_dicts(), phase=st.sampled_from([None, "setup"]))
 def test_random_topologies_compile_to_equivalent_states(spec: dict, phase: str | None) -> None:
     topology = _load_generated(spec, phase)
@@ -401,7 +402,7 @@ def test_random_topologies_compile_to_equivalent_states(spec: dict, phase: str |
     assert_azure_equivalent(topology, azure, probes)
 
 
-@settings(max_examples=25, deadline=None)
+@settings(max_examples=examples(25), deadline=None)
 @given(spec=spec_dicts())
 def test_random_topologies_an_extra_rule_is_noticed(spec: dict) -> None:
     """Sanity: opening one more port into a role from one address is always seen, on both clouds."""

@@ -39,6 +39,7 @@ from tests.semantics import (
     rules_of,
     with_rules,
 )
+from tests.support.runs import examples
 from tests.test_semantics import _load_generated, spec_dicts
 
 REPO = Path(__file__).resolve().parent.parent
@@ -226,7 +227,7 @@ def _agrees(topology: Topology, aws: Any, azure: Any) -> None:
             break
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=spec_dicts(), phase=st.sampled_from([None, "setup"]))
 def test_random_topologies_verify_clean(spec: dict, phase: str | None) -> None:
     topology = _load_generated(spec, phase)
@@ -234,7 +235,7 @@ def test_random_topologies_verify_clean(spec: dict, phase: str | None) -> None:
     assert unexplained(check(topology, AWS.build(policy), AZURE.build(policy))) == []
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=spec_dicts(), drop=st.integers(0, 10_000), extra=st.booleans())
 def test_random_mutations_agree_with_the_evaluators(spec: dict, drop: int, extra: bool) -> None:
     topology = _load_generated(spec, None)
@@ -255,7 +256,7 @@ def test_random_mutations_agree_with_the_evaluators(spec: dict, drop: int, extra
     _agrees(topology, aws, azure)
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(max_examples=examples(25), deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(spec=spec_dicts(), pick=st.integers(0, 10_000), wide=st.booleans())
 def test_random_rules_the_spec_does_not_name_are_found(spec: dict, pick: int, wide: bool) -> None:
     """Rules that let one role reach another, by group or ASG, or (wide) by 0.0.0.0/0 and service tags, and an
