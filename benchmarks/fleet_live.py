@@ -1,0 +1,120 @@
+"""Benchmark: `cloudports drift FOLDER` of N labs sharing VPCs vs `drift` of one spec, on a local moto server.
+
+N copies of examples/dynamics365-distributed (each under its own name and name prefix) are applied into one VPC,
+and again spread over 5 VPCs; then `drift` of one spec and `drift FOLDER` of all N each run in a child process
+(the CLI as users run it). For each the wall time, the EC2 API calls the server answered (counted on the server)
+and the child's peak RSS are printed. A last row drifts N specs of which all but one are refused (same group
+names, no prefix): failed specs must not cost more memory than good ones.
+
+    python benchmarks/fleet_live.py              # N = 20
+    BENCH_LABS=100 python benchmarks/fleet_live.py
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections import Counter
+from pathlib import Path
+
+import yaml
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(REPO / "benchmarks"))
+
+from aws_live import ServerCalls  # noqa: E402
+
+from cloudports.emulators.aws import aws_env_for, create_vpc, start_moto_server  # noqa: E402
+from cloudports.pipeline import compile_spec  # noqa: E402
+from cloudports.targets.aws import TARGET as AWS  # noqa: E402
+
+LABS = int(os.environ.get("BENCH_LABS", "20"))
+VPCS = 5  # the spread-out case: labs round-robin over this many VPCs
+EXAMPLE = REPO / "examples" / "dynamics365-distributed" / "topology.yaml"
+
+
+def write_labs(folder: Path, count: int, vpcs: list[str], prefixed: bool = True) -> list[Path]:
+    """`count` copies of the example, lab i in vpcs[i % len(vpcs)], named lab-i (prefix `lab-i-` if prefixed)."""
+    base = yaml.safe_load(EXAMPLE.read_text())
+    paths = []
+    for i in range(count):
+        spec = dict(base, name=f"{folder.name}-{i:03d}")
+        aws = dict(spec["targets"]["aws"], vpc_id=vpcs[i % len(vpcs)])
+        aws.pop("name_prefix", None)
+        if prefixed:
+            aws["name_prefix"] = f"{folder.name}-{i:03d}-"
+        spec["targets"] = {"aws": aws}
+        path = folder / f"lab-{i:03d}" / "topology.yaml"
+        path.parent.mkdir(parents=True)
+        path.write_text(yaml.safe_dump(spec, sort_keys=False))
+        paths.append(path)
+    return paths
+
+
+def apply_all(specs: list[Path]) -> None:
+    for spec in specs:
+        backend = AWS.open_backend(compile_spec(spec), {}, False)
+        backend.apply(backend.plan())
+
+
+def drift_child(target: Path, env: dict[str, str]) -> tuple[float, int, int]:
+    """(wall seconds, exit code, peak RSS in MiB) of `cloudports drift TARGET` in a child process."""
+    start = time.perf_counter()
+    child = subprocess.Popen(
+        [sys.executable, "-m", "cloudports", "drift", str(target), "-t", "aws", "-f", "json"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    _, status, usage = os.wait4(child.pid, 0)
+    seconds = time.perf_counter() - start
+    child.returncode = os.waitstatus_to_exitcode(status)
+    return seconds, child.returncode, usage.ru_maxrss // 1024  # Linux reports KiB
+
+
+def measure(label: str, target: Path, env: dict[str, str], calls: ServerCalls, rows: list) -> None:
+    calls.take()
+    seconds, code, rss = drift_child(target, env)
+    counts: Counter[str] = calls.take()
+    rows.append((label, seconds, code, sum(counts.values()), rss, counts))
+    print(f"  {label}: {seconds:.2f} s, exit {code}, {sum(counts.values())} calls, {rss} MiB", flush=True)
+
+
+def main() -> None:
+    server = start_moto_server()
+    calls = ServerCalls()
+    env = {**os.environ, **aws_env_for(server.endpoint_url)}
+    os.environ.update(aws_env_for(server.endpoint_url))
+    rows: list = []
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            work = Path(tmp)
+            one_vpc = [create_vpc(server.endpoint_url)]
+            five_vpcs = [create_vpc(server.endpoint_url, f"10.{i}.0.0/16") for i in range(1, VPCS + 1)]
+            print(f"applying {LABS} labs into one VPC and {LABS} over {VPCS} VPCs ...", flush=True)
+            together = write_labs(work / "one", LABS, one_vpc)
+            spread = write_labs(work / "five", LABS, five_vpcs)
+            refused = write_labs(work / "refused", LABS, one_vpc, prefixed=False)
+            start = time.perf_counter()
+            apply_all(together + spread + refused[:1])
+            print(f"  applied in {time.perf_counter() - start:.0f} s", flush=True)
+
+            measure("drift of one spec", together[0], env, calls, rows)
+            measure(f"drift FOLDER, {LABS} labs in 1 VPC", work / "one", env, calls, rows)
+            measure(f"drift FOLDER, {LABS} labs in {VPCS} VPCs", work / "five", env, calls, rows)
+            measure(f"drift FOLDER, {LABS - 1} of {LABS} refused", work / "refused", env, calls, rows)
+    finally:
+        server.stop()
+
+    print(f"\n{'step':36} {'wall s':>7} {'exit':>4} {'API calls':>9} {'peak MiB':>8}  operations")
+    for label, seconds, code, total, rss, counts in rows:
+        ops = ", ".join(f"{op} {n}" for op, n in counts.most_common(4))
+        print(f"{label:36} {seconds:7.2f} {code:4d} {total:9d} {rss:8d}  {ops}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,72 @@
+"""One read of a VPC shared by every spec of a fleet command that lives in it (live/shared.py).
+
+`drift FOLDER` of a hundred labs in one VPC lists the VPC's groups once, reads the rules of all of them once, and
+each lab then picks out its own groups from that (read.py, as it does from its own listing): the same owned
+groups, the same rules, so the same plan as `drift` of that spec alone, for the API calls of one spec.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable, Hashable
+from typing import Any, TypeVar
+
+from cloudports.errors import CloudportsError, Diagnostic
+from cloudports.targets.aws.model import Machine
+from cloudports.targets.aws.read import Groups, VpcReads
+
+T = TypeVar("T")
+
+
+class VpcSnapshot(VpcReads):
+    """VpcReads answered from one read of each kind, made by the first spec that asks while the others wait."""
+
+    def __init__(self, ec2: Any, vpc: str):
+        super().__init__(ec2, vpc)
+        # re-entrant: the rules' read asks for the group listing (every group's ID) while holding it
+        self._lock = threading.RLock()
+        self._read: dict[Hashable, Any] = {}
+
+    def _once(self, what: Hashable, read: Callable[[], T]) -> T:
+        """What `read` returns, read once; a failure too is read once, and every spec is told it."""
+        with self._lock:
+            if what not in self._read:
+                try:
+                    self._read[what] = read()
+                except CloudportsError as exc:
+                    # the diagnostics only: the exception's traceback would keep the failed read's frames alive
+                    self._read[what] = _Failed(list(exc.diagnostics))
+            found = self._read[what]
+        if isinstance(found, _Failed):
+            raise CloudportsError(found.diagnostics)
+        return found  # type: ignore[no-any-return]
+
+    def groups(self) -> Groups:
+        return self._once("groups", lambda: VpcReads.groups(self))
+
+    def rules(self, group_ids: list[str], action: str = "reading security group rules") -> list[dict[str, Any]]:
+        by_group = self._once("rules", self._all_rules)
+        unknown = [g for g in group_ids if g not in by_group]  # not in the VPC's listing: asked of EC2 itself
+        found = [rule for g in group_ids if g in by_group for rule in by_group[g]]
+        return found + (VpcReads.rules(self, unknown, action) if unknown else [])
+
+    def _all_rules(self) -> dict[str, list[dict[str, Any]]]:
+        """The rules of every group in the VPC, by group ID (a group without rules: an empty list)."""
+        ids = [g["GroupId"] for g in self.groups()]
+        by_group: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for rule in VpcReads.rules(self, ids):
+            by_group[rule["GroupId"]].append(rule)
+        return {g: by_group[g] for g in ids}
+
+    def machines(self, instance_tags: bool) -> dict[str, Machine]:
+        # a copy: the caller's live state owns its dict (the Machines themselves are frozen)
+        return dict(self._once(("machines", instance_tags), lambda: VpcReads.machines(self, instance_tags)))
+
+    def has_ipv6(self) -> bool:
+        return self._once("ipv6", lambda: VpcReads.has_ipv6(self))
+
+
+class _Failed:
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = diagnostics
