@@ -9,10 +9,13 @@ group). Outside a fleet command nothing is shared: a single spec, and apply, alw
 from __future__ import annotations
 
 import threading
+import time
 from collections.abc import Callable, Hashable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import Any, TypeVar
+
+from cloudports.errors import CloudportsError, Diagnostic
 
 T = TypeVar("T")
 
@@ -40,4 +43,36 @@ def shared(key: Hashable, make: Callable[[], T]) -> T | None:
     with _LOCK:  # make() is cheap (a client, an empty snapshot): the reads themselves happen later, each once
         if key not in found:
             found[key] = make()
-        return found[key]  # type: ignore[no-any-return]
+        return found[key]
+
+
+class ReadOnce:
+    """A snapshot's reads: each made once, by the first spec that asks while the others wait for it, and handed
+    to every later caller; a failed read too (each spec is told the same failure, for one API call)."""
+
+    def __init__(self) -> None:
+        # re-entrant: one read may ask for another (all rules need all groups' IDs) while holding it
+        self._lock = threading.RLock()
+        self._read: dict[Hashable, tuple[float, Any]] = {}  # what -> (when the read started, what it returned)
+
+    def __call__(self, what: Hashable, read: Callable[[], T], since: float | None = None) -> T:
+        """What read() returns, read once; `since` (time.monotonic()): only a read started then or later will do
+        (a spec that waits for a write to finish must see the cloud after the write)."""
+        with self._lock:
+            found = self._read.get(what)
+            if found is None or (since is not None and found[0] < since):
+                started = time.monotonic()
+                try:
+                    found = (started, read())
+                except CloudportsError as exc:
+                    # the diagnostics only: the exception's traceback would keep the failed read's frames alive
+                    found = (started, _Failed(list(exc.diagnostics)))
+                self._read[what] = found
+        if isinstance(found[1], _Failed):
+            raise CloudportsError(found[1].diagnostics)
+        return found[1]
+
+
+class _Failed:
+    def __init__(self, diagnostics: list[Diagnostic]):
+        self.diagnostics = diagnostics

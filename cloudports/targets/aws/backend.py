@@ -10,15 +10,15 @@ from typing import Any
 from cloudports.compile import CompiledPolicy
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.live.plan import Plan
+from cloudports.live.shared import shared
 from cloudports.targets.aws.api import ec2_client
 from cloudports.targets.aws.apply import Applier
 from cloudports.targets.aws.build import build_aws
 from cloudports.targets.aws.diff import destroy_diff, diff
 from cloudports.targets.aws.model import AwsState, LiveState
-from cloudports.live.shared import shared
 from cloudports.targets.aws.read import VpcReads, read_live
-from cloudports.targets.aws.snapshot import VpcSnapshot
 from cloudports.targets.aws.settings import AwsSettings
+from cloudports.targets.aws.snapshot import VpcSnapshot
 from cloudports.targets.ownership import NameConflicts, conflicts_mode
 
 

@@ -7,16 +7,12 @@ groups, the same rules, so the same plan as `drift` of that spec alone, for the 
 
 from __future__ import annotations
 
-import threading
 from collections import defaultdict
-from collections.abc import Callable, Hashable
-from typing import Any, TypeVar
+from typing import Any
 
-from cloudports.errors import CloudportsError, Diagnostic
+from cloudports.live.shared import ReadOnce
 from cloudports.targets.aws.model import Machine
 from cloudports.targets.aws.read import Groups, VpcReads
-
-T = TypeVar("T")
 
 
 class VpcSnapshot(VpcReads):
@@ -24,23 +20,7 @@ class VpcSnapshot(VpcReads):
 
     def __init__(self, ec2: Any, vpc: str):
         super().__init__(ec2, vpc)
-        # re-entrant: the rules' read asks for the group listing (every group's ID) while holding it
-        self._lock = threading.RLock()
-        self._read: dict[Hashable, Any] = {}
-
-    def _once(self, what: Hashable, read: Callable[[], T]) -> T:
-        """What `read` returns, read once; a failure too is read once, and every spec is told it."""
-        with self._lock:
-            if what not in self._read:
-                try:
-                    self._read[what] = read()
-                except CloudportsError as exc:
-                    # the diagnostics only: the exception's traceback would keep the failed read's frames alive
-                    self._read[what] = _Failed(list(exc.diagnostics))
-            found = self._read[what]
-        if isinstance(found, _Failed):
-            raise CloudportsError(found.diagnostics)
-        return found  # type: ignore[no-any-return]
+        self._once = ReadOnce()
 
     def groups(self) -> Groups:
         return self._once("groups", lambda: VpcReads.groups(self))
@@ -65,8 +45,3 @@ class VpcSnapshot(VpcReads):
 
     def has_ipv6(self) -> bool:
         return self._once("ipv6", lambda: VpcReads.has_ipv6(self))
-
-
-class _Failed:
-    def __init__(self, diagnostics: list[Diagnostic]):
-        self.diagnostics = diagnostics
