@@ -8,6 +8,8 @@ names, no prefix): failed specs must not cost more memory than good ones.
 
     python benchmarks/fleet_live.py              # N = 20
     BENCH_LABS=100 python benchmarks/fleet_live.py
+    BENCH_BEFORE=/tmp/old python benchmarks/fleet_live.py   # each step also with the cloudports in /tmp/old
+                                                            # (e.g. `git archive <commit> | tar -x -C /tmp/old`)
 """
 
 from __future__ import annotations
@@ -33,6 +35,7 @@ from cloudports.pipeline import compile_spec  # noqa: E402
 from cloudports.targets.aws import TARGET as AWS  # noqa: E402
 
 LABS = int(os.environ.get("BENCH_LABS", "20"))
+BEFORE = os.environ.get("BENCH_BEFORE")  # another checkout of cloudports to compare with, on the same labs
 VPCS = 5  # the spread-out case: labs round-robin over this many VPCs
 EXAMPLE = REPO / "examples" / "dynamics365-distributed" / "topology.yaml"
 
@@ -61,27 +64,40 @@ def apply_all(specs: list[Path]) -> None:
         backend.apply(backend.plan())
 
 
+# The child reports its own peak (VmHWM, after exec): its rusage would count the pages it shared with this
+# process (and moto's state in it) between fork and exec.
+PEAK_REPORTER = """
+import atexit, os, runpy, sys
+def report():
+    with open("/proc/self/status") as status, open(os.environ["BENCH_PEAK_FILE"], "w") as out:
+        out.write(next(line.split()[1] for line in status if line.startswith("VmHWM:")))
+atexit.register(report)
+sys.argv[0] = "cloudports"
+runpy.run_module("cloudports", run_name="__main__")
+"""
+
+
 def drift_child(target: Path, env: dict[str, str]) -> tuple[float, int, int]:
     """(wall seconds, exit code, peak RSS in MiB) of `cloudports drift TARGET` in a child process."""
-    start = time.perf_counter()
-    child = subprocess.Popen(
-        [sys.executable, "-m", "cloudports", "drift", str(target), "-t", "aws", "-f", "json"],
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-    )
-    _, status, usage = os.wait4(child.pid, 0)
-    seconds = time.perf_counter() - start
-    child.returncode = os.waitstatus_to_exitcode(status)
-    return seconds, child.returncode, usage.ru_maxrss // 1024  # Linux reports KiB
+    with tempfile.NamedTemporaryFile() as peak:
+        start = time.perf_counter()
+        code = subprocess.run(
+            [sys.executable, "-c", PEAK_REPORTER, "drift", str(target), "-t", "aws", "-f", "json"],
+            env={**env, "BENCH_PEAK_FILE": peak.name},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        ).returncode
+        seconds = time.perf_counter() - start
+        return seconds, code, int(Path(peak.name).read_text() or 0) // 1024  # VmHWM is in KiB
 
 
 def measure(label: str, target: Path, env: dict[str, str], calls: ServerCalls, rows: list) -> None:
-    calls.take()
-    seconds, code, rss = drift_child(target, env)
-    counts: Counter[str] = calls.take()
-    rows.append((label, seconds, code, sum(counts.values()), rss, counts))
-    print(f"  {label}: {seconds:.2f} s, exit {code}, {sum(counts.values())} calls, {rss} MiB", flush=True)
+    for code_label, code_env in [("", env)] + ([(" (before)", {**env, "PYTHONPATH": BEFORE})] if BEFORE else []):
+        calls.take()
+        seconds, code, rss = drift_child(target, code_env)
+        counts: Counter[str] = calls.take()
+        rows.append((label + code_label, seconds, code, sum(counts.values()), rss, counts))
+        print(f"  {rows[-1][0]}: {seconds:.2f} s, exit {code}, {sum(counts.values())} calls, {rss} MiB", flush=True)
 
 
 def main() -> None:
@@ -110,10 +126,10 @@ def main() -> None:
     finally:
         server.stop()
 
-    print(f"\n{'step':36} {'wall s':>7} {'exit':>4} {'API calls':>9} {'peak MiB':>8}  operations")
+    print(f"\n{'step':45} {'wall s':>7} {'exit':>4} {'API calls':>9} {'peak MiB':>8}  operations")
     for label, seconds, code, total, rss, counts in rows:
         ops = ", ".join(f"{op} {n}" for op, n in counts.most_common(4))
-        print(f"{label:36} {seconds:7.2f} {code:4d} {total:9d} {rss:8d}  {ops}")
+        print(f"{label:45} {seconds:7.2f} {code:4d} {total:9d} {rss:8d}  {ops}")
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import json
 import threading
 import time
 import weakref
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from cloudports.cli import main
 from cloudports.errors import CloudportsError
 from cloudports.live import fleet
 from cloudports.live.plan import Plan
+from tests.support.azure_live import DISTRIBUTED, add_subnets
 from tests.test_aws_live import api_calls, client_hooks  # noqa: F401  (fixtures: EC2 calls cloudports makes)
 
 
@@ -166,3 +168,38 @@ def test_a_failed_spec_keeps_nothing_of_its_read_alive():
     gc.collect()
     assert [o.error.diagnostics[0].message for o in outcomes if o.error] == ["refused"] * 3
     assert len(opened) == 3 and all(ref() is None for ref in opened)
+
+
+def test_azure_specs_in_one_resource_group_share_one_read(tmp_path, arm, capsys):
+    labs = tmp_path / "labs"
+    base = yaml.safe_load(DISTRIBUTED.read_text())
+    specs = []
+    for i, lab in enumerate(("a", "b", "c")):
+        azure = base["targets"]["azure"] | {
+            "nsg_name": f"lab-{lab}-nsg",
+            "subnets": [{"virtual_network": "vnet-labs", "name": f"snet-{lab}"}],
+        }
+        spec = labs / lab / "topology.yaml"
+        spec.parent.mkdir(parents=True)
+        spec.write_text(yaml.safe_dump(base | {"name": f"lab-{lab}", "targets": {"azure": azure}}, sort_keys=False))
+        add_subnets(arm, spec, prefix_base=i + 1)
+        specs.append(spec)
+    for spec in specs[:2]:  # lab-c is never applied: everything missing
+        assert _run(capsys, "apply", spec, "-t", "azure", "--auto-approve")[0] == 0
+    alone = {str(s): json.loads(_run(capsys, "drift", s, "-t", "azure", "-f", "json")[1]) for s in specs}
+
+    arm.clear_request_log()
+    code, out, _ = _run(capsys, "drift", labs, "-t", "azure", "-f", "json")
+    assert code == 2
+    listings = Counter(path.rsplit("/", 1)[1] for method, path, _ in arm.request_log if method == "GET")
+    # the resource group's ASGs and NSGs listed once for all three; each lab's own subnet once
+    assert listings == {
+        "applicationSecurityGroups": 1,
+        "networkSecurityGroups": 1,
+        "snet-a": 1,
+        "snet-b": 1,
+        "snet-c": 1,
+    }
+    rows = {r["spec"]: r["plan"] for r in json.loads(out)["fleet"]}
+    assert rows == alone
+    assert [rows[str(s)]["in_sync"] for s in specs] == [True, True, False]
