@@ -124,6 +124,7 @@ def test_specs_in_one_vpc_share_one_read_and_get_the_plans_they_get_alone(tmp_pa
         GroupId=groups["lab-b-db"],
         IpPermissions=[{"IpProtocol": "tcp", "FromPort": 22, "ToPort": 22, "IpRanges": [{"CidrIp": "10.9.0.0/16"}]}],
     )
+    someone_elses = ec2.create_security_group(GroupName="not-cloudports", Description="x", VpcId=vpc)["GroupId"]
     _spec(labs / "c", "lab-c", 3306)  # never applied: everything missing
     _spec(labs / "d", "lab-d", 22, prefix="lab-a-")  # lab-a's group names: refused
     alone = {}
@@ -136,6 +137,13 @@ def test_specs_in_one_vpc_share_one_read_and_get_the_plans_they_get_alone(tmp_pa
     assert code == 1
     # one listing of the VPC's groups, one read of all their rules, one of the VPC (lab-c has groups to create)
     assert api_calls.counts == {"DescribeSecurityGroups": 1, "DescribeSecurityGroupRules": 1, "DescribeVpcs": 1}
+    rules_of = [
+        v
+        for name, params in api_calls.calls
+        if name == "DescribeSecurityGroupRules"
+        for v in params["Filters"][0]["Values"]
+    ]
+    assert len(rules_of) == 4 and someone_elses not in rules_of  # lab-a's and lab-b's groups: no one else's
     rows = {r["spec"]: r for r in json.loads(out)["fleet"]}
     assert rows.keys() == alone.keys()
     for spec, row in rows.items():

@@ -1,7 +1,7 @@
 """One read of a VPC shared by every spec of a fleet command that lives in it (live/shared.py).
 
-`drift FOLDER` of a hundred labs in one VPC lists the VPC's groups once, reads the rules of all of them once, and
-each lab then picks out its own groups from that (read.py, as it does from its own listing): the same owned
+`drift FOLDER` of a hundred labs in one VPC lists the VPC's groups once, reads the rules of all cloudports' groups
+once, and each lab then picks out its own groups from that (read.py, as it does from its own listing): the same owned
 groups, the same rules, so the same plan as `drift` of that spec alone, for the API calls of one spec.
 """
 
@@ -13,6 +13,7 @@ from typing import Any
 from cloudports.live.shared import ReadOnce
 from cloudports.targets.aws.model import Machine
 from cloudports.targets.aws.read import Groups, VpcReads
+from cloudports.targets.ownership import TOPOLOGY_TAG
 
 
 class VpcSnapshot(VpcReads):
@@ -27,13 +28,15 @@ class VpcSnapshot(VpcReads):
 
     def rules(self, group_ids: list[str], action: str = "reading security group rules") -> list[dict[str, Any]]:
         by_group = self._once("rules", self._all_rules)
-        unknown = [g for g in group_ids if g not in by_group]  # not in the VPC's listing: asked of EC2 itself
+        unknown = [g for g in group_ids if g not in by_group]  # not cloudports': asked of EC2 itself
         found = [rule for g in group_ids if g in by_group for rule in by_group[g]]
         return found + (VpcReads.rules(self, unknown, action) if unknown else [])
 
     def _all_rules(self) -> dict[str, list[dict[str, Any]]]:
-        """The rules of every group in the VPC, by group ID (a group without rules: an empty list)."""
-        ids = [g["GroupId"] for g in self.groups()]
+        """The rules of every group in the VPC that cloudports tagged, by group ID (a group without rules: an empty
+        list): the groups a spec can own. The rest (a shared VPC's other groups, an untagged group --adopt takes
+        over) are read when a spec asks for them."""
+        ids = [g["GroupId"] for g in self.groups() if any(t["Key"] == TOPOLOGY_TAG for t in g.get("Tags") or [])]
         by_group: dict[str, list[dict[str, Any]]] = defaultdict(list)
         for rule in VpcReads.rules(self, ids):
             by_group[rule["GroupId"]].append(rule)
