@@ -84,6 +84,7 @@ def drift_child(target: Path, env: dict[str, str]) -> tuple[float, int, int]:
         code = subprocess.run(
             [sys.executable, "-c", PEAK_REPORTER, "drift", str(target), "-t", "aws", "-f", "json"],
             env={**env, "BENCH_PEAK_FILE": peak.name},
+            cwd=target.parent,  # not this checkout: `python -c` puts the working directory first on sys.path
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         ).returncode
