@@ -18,6 +18,9 @@ from cloudports.cli import main
 from cloudports.errors import CloudportsError
 from cloudports.live import fleet
 from cloudports.live.plan import Plan
+from cloudports.live.shared import sharing
+from cloudports.pipeline import compile_spec
+from cloudports.targets.aws import TARGET as AWS
 from tests.support.azure_live import DISTRIBUTED, add_subnets
 from tests.test_aws_live import api_calls, client_hooks  # noqa: F401  (fixtures: EC2 calls cloudports makes)
 
@@ -211,3 +214,11 @@ def test_azure_specs_in_one_resource_group_share_one_read(tmp_path, arm, capsys)
     rows = {r["spec"]: r["plan"] for r in json.loads(out)["fleet"]}
     assert rows == alone
     assert [rows[str(s)]["in_sync"] for s in specs] == [True, True, False]
+
+
+def test_writes_inside_a_fleet_command_read_the_cloud_not_the_shared_snapshot(tmp_path, vpc):
+    spec = _spec(tmp_path / "a", "lab-a", 5432)
+    with sharing():
+        backend = AWS.open_backend(compile_spec(spec), {"vpc_id": vpc}, False)
+        done = backend.apply(backend.plan())
+        assert done.counts()["add"] > 0 and backend.plan().empty  # what apply made is seen

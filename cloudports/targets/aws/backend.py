@@ -78,13 +78,19 @@ class AwsBackend:
         return diff(self.desired, self.read()).plan()
 
     def apply(self, plan: Plan) -> Plan:
+        self._read_afresh()
         return Applier(self.ec2, self.desired, self.read, self.allow_gap).apply(plan)
 
     def plan_destroy(self) -> Plan:
         return destroy_diff(self.desired, self.read("ignore", destroying=True)).plan()
 
     def destroy(self, plan: Plan) -> Plan:
+        self._read_afresh()
         return Applier(self.ec2, self.desired, lambda: self.read("ignore", destroying=True)).destroy(plan)
+
+    def _read_afresh(self) -> None:
+        """Writes read the VPC again to see what they did: from EC2, never a shared snapshot (it stays as read)."""
+        self.reads = VpcReads(self.ec2, self.desired.vpc_id or "")
 
 
 def _place(topology: str, settings: AwsSettings, options: AwsOptions) -> tuple[AwsSettings, Any]:

@@ -111,14 +111,21 @@ class AzureBackend:
         return diff(self.desired_for(live), live, self.arm).plan()
 
     def apply(self, plan: Plan) -> Plan:
+        self._read_afresh()
         return Applier(self.client, self.arm, self.desired_for, self.read).apply(plan)
 
     def plan_destroy(self) -> Plan:
         return destroy_diff(self.base, self.read("ignore", destroying=True), self.arm).plan()
 
     def destroy(self, plan: Plan) -> Plan:
+        self._read_afresh()
         read = lambda: self.read("ignore", destroying=True)  # noqa: E731
         return Applier(self.client, self.arm, self.desired_for, read).destroy(plan)
+
+    def _read_afresh(self) -> None:
+        """Writes read the resource group again to see what they did: from Resource Manager, never a shared
+        snapshot (it stays as read)."""
+        self.reads = RgReads(self.client, self.arm.resource_group)
 
 
 def open_backend(
