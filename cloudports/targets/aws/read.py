@@ -8,6 +8,8 @@ the spec tag. Their rules
 are read with DescribeSecurityGroupRules (filtered by group ID, paginated) and normalised the way compiled
 rules are written, so that a rule made by cloudports, by Terraform or by hand compares equal when it allows
 the same traffic. Rules of groups cloudports does not own are never read, so they can never be changed.
+Everything is read through VpcReads: EC2 itself, or in a fleet command one read of the VPC that every spec in it
+shares (snapshot.py).
 """
 
 from __future__ import annotations
