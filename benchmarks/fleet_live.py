@@ -138,7 +138,10 @@ def main() -> None:
             work = Path(tmp)
             one_vpc = [create_vpc(server.endpoint_url)]
             five_vpcs = [create_vpc(server.endpoint_url, f"10.{i}.0.0/16") for i in range(1, VPCS + 1)]
-            print(f"applying {LABS} labs into one VPC and {LABS} over {VPCS} VPCs ...", flush=True)
+            print(
+                f"applying {LABS} labs into one VPC{'' if ONE_VPC_ONLY else f' and {LABS} over {VPCS} VPCs'} ...",
+                flush=True,
+            )
             together = write_labs(work / "one", LABS, one_vpc)
             spread = [] if ONE_VPC_ONLY else write_labs(work / "five", LABS, five_vpcs)
             refused = [] if ONE_VPC_ONLY else write_labs(work / "refused", LABS, one_vpc, prefixed=False)
