@@ -1,9 +1,10 @@
 """Many specs at once: `drift SPEC...` and `plan SPEC...` (or a folder of specs), the nightly check of every lab.
 
-Each spec is compiled and read on its own; the reads run side by side, at most PER_SCOPE at a time against one
-account and region (AWS) or subscription (Azure), whose request quotas they share, and at most WORKERS in all. A
-spec that fails (it does not compile, its VPC is gone, the credentials are refused) is one failed row, never the
-end of the run.
+Each spec is compiled on its own; specs in one place (an account, region and VPC; a subscription and resource
+group) share one read of it and each picks out its own resources (live/shared.py), so a hundred labs in one VPC
+cost the API calls of one. The reads run side by side, at most PER_SCOPE at a time against one account and region
+(AWS) or subscription (Azure), whose request quotas they share, and at most WORKERS in all. A spec that fails (it
+does not compile, its VPC is gone, the credentials are refused) is one failed row, never the end of the run.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from cloudports.errors import CloudportsError, Diagnostic
+from cloudports.live.shared import sharing
 
 if TYPE_CHECKING:
     from cloudports.live.backend import Backend
@@ -75,7 +77,11 @@ def run_fleet(
             with lock:
                 return Outcome(spec, plan=read(backend))
         except CloudportsError as exc:
-            return Outcome(spec, error=exc)
+            # A fresh error with the diagnostics only: the one raised holds its traceback (and its context's), and
+            # with them the frames of the failed read - the backend, its client, what was read - until the end.
+            return Outcome(spec, error=CloudportsError(exc.diagnostics))
 
-    with ThreadPoolExecutor(max_workers=min(WORKERS, len(specs))) as pool:
-        return list(pool.map(lambda s: copy_context().run(one, s), specs))
+    with sharing(), ThreadPoolExecutor(max_workers=min(WORKERS, len(specs))) as pool:
+        # each spec runs in a copy of this thread's context, made here (a worker thread's own is empty): it sees
+        # the sharing turned on above
+        return list(pool.map(lambda context, s: context.run(one, s), [copy_context() for _ in specs], specs))

@@ -27,6 +27,13 @@ ModifySecurityGroupRules, so these divergences break real Terraform runs:
   reference counting for both.
 - network interfaces: an attached interface reported the set union of its own and its instance's launch groups,
   so a group taken off stayed visible. Patched: the interface's groups are what was last set, in order.
+- speed, not behaviour: moto looked up each resource's tags by scanning every tag in the region (describe_tags
+  with a resource-id filter) for every group and rule it answered with, so a listing of n items cost n times all
+  the tags: a VPC of a hundred labs took minutes per call, past boto3's read timeout (retried, never answered).
+  Patched: ``TaggedEC2Resource.get_tags`` reads the resource's own entry; the same list comes back.
+  Likewise DescribeSecurityGroupRules' group-id filter made three regular-expression calls per rule in the region
+  and per value (200 groups over 30,000 rules: tens of seconds). Patched: ``SecurityGroupRule.filter_group_id``
+  compares a plain ID as a string; only a value with a wildcard is matched as a pattern, as before.
 - item 11 (opt-in, not applied by :func:`apply_moto_patches`): moto deletes a security group even when another
   group's rule still references it, where EC2 answers DependencyViolation. :func:`checking_dependencies` wraps
   ``delete_security_group`` to restore EC2's behaviour; the tests that need it install it for one test only.
@@ -38,12 +45,14 @@ no-ops. This module imports moto: import it only once moto is known to be instal
 
 from __future__ import annotations
 
+import functools
 import itertools
 import threading
 from collections.abc import Callable
 from typing import Any
 
 from moto.core.responses import ActionResult
+from moto.core.utils import aws_api_matches
 from moto.ec2.exceptions import (
     DependencyViolationError,
     InvalidParameterCombination,
@@ -53,9 +62,11 @@ from moto.ec2.exceptions import (
     MissingParameter,
     RulesPerSecurityGroupLimitExceededError,
 )
+from moto.ec2.models import core as _core_models
 from moto.ec2.models import elastic_network_interfaces as _eni_models
 from moto.ec2.models import security_groups as _sg_models
 from moto.ec2.responses import security_groups as _sg_responses
+from moto.ec2.utils import EC2_PREFIX_TO_RESOURCE, get_prefix
 
 _patch_lock = threading.Lock()
 _patched = False
@@ -77,6 +88,30 @@ def _rule_description(rule: Any) -> str | None:
     if rule.source_group:
         return rule.source_group.get("Description")
     return getattr(rule, "_cloudports_prefix_list_description", None)
+
+
+def _own_tags(resource: Any) -> list[dict[str, str]]:
+    """What moto's get_tags returns (its describe_tags rows for this resource ID), from the resource's own entry
+    rather than a scan of every tag in the region with a pattern per tag."""
+    resource_id = getattr(resource, "id", None)
+    if not resource_id:
+        return []
+    tags = resource.ec2_backend.tags.get(resource_id, {})  # .get: the defaultdict must not grow an entry
+    kind = EC2_PREFIX_TO_RESOURCE.get(get_prefix(resource_id), "")
+    return [{"resource_id": resource_id, "key": k, "value": v, "resource_type": kind} for k, v in tags.items()]
+
+
+def _rule_in_groups(rule: Any, values: list[str]) -> bool:
+    """moto's group-id filter of a rule, with plain IDs compared as strings rather than as patterns."""
+    plain, patterns = _split_filter(tuple(values))
+    return rule.group_id in plain or any(aws_api_matches(p, rule.group_id) for p in patterns)
+
+
+@functools.lru_cache(maxsize=64)  # one filter is applied to every rule in the region: split it once
+def _split_filter(values: tuple[str, ...]) -> tuple[frozenset[str], tuple[str, ...]]:
+    """(plain values, values with a wildcard or an escape, which moto matches as patterns)."""
+    patterns = tuple(v for v in values if any(c in v for c in "*?\\"))
+    return frozenset(values) - frozenset(patterns), patterns
 
 
 def _set_rule_description(rule: Any, description: str) -> None:
@@ -329,6 +364,8 @@ def apply_moto_patches() -> None:
             (_eni_models.NetworkInterface, "group_set"),
             (backend_cls, "_verify_group_will_respect_rule_count_limit"),
             (_eni_models.NetworkInterfaceBackend, "modify_network_interface_attribute"),
+            (_core_models.TaggedEC2Resource, "get_tags"),
+            (rule_cls, "filter_group_id"),
         ]:
             if not hasattr(owner, name):  # moto changed shape: fail loudly rather than test nonsense
                 raise RuntimeError(
@@ -346,6 +383,8 @@ def apply_moto_patches() -> None:
             setattr(responses_cls, name, _patch_update_descriptions(getattr(responses_cls, name), direction))
         setattr(backend_cls, "_verify_group_will_respect_rule_count_limit", _check_rule_count_per_family)  # noqa: B010
         setattr(_eni_models.NetworkInterface, "group_set", property(_eni_group_set))  # noqa: B010
+        setattr(_core_models.TaggedEC2Resource, "get_tags", _own_tags)  # noqa: B010  # speed only
+        setattr(rule_cls, "filter_group_id", _rule_in_groups)  # noqa: B010  # speed only
         eni_backend = _eni_models.NetworkInterfaceBackend
         modify = _patch_modify_eni(eni_backend.modify_network_interface_attribute)
         setattr(eni_backend, "modify_network_interface_attribute", modify)  # noqa: B010

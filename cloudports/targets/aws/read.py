@@ -8,6 +8,8 @@ the spec tag. Their rules
 are read with DescribeSecurityGroupRules (filtered by group ID, paginated) and normalised the way compiled
 rules are written, so that a rule made by cloudports, by Terraform or by hand compares equal when it allows
 the same traffic. Rules of groups cloudports does not own are never read, so they can never be changed.
+Everything is read through VpcReads: EC2 itself, or in a fleet command one read of the VPC that every spec in it
+shares (snapshot.py).
 """
 
 from __future__ import annotations
@@ -165,23 +167,45 @@ def owned_by(desired: AwsState, group: dict[str, Any]) -> bool:
 Groups = list[dict[str, Any]]  # DescribeSecurityGroups items
 
 
-def _list_groups(ec2: Any, desired: AwsState, vpc: str) -> tuple[Groups, Groups, Groups]:
+class VpcReads:
+    """The reads of one VPC a spec's live state is made of, each asked of EC2 when called (one spec, apply).
+    snapshot.py's VpcSnapshot answers the same questions from one read shared by the specs of a fleet command."""
+
+    def __init__(self, ec2: Any, vpc: str):
+        self.ec2 = ec2
+        self.vpc = vpc
+
+    def groups(self) -> Groups:
+        """Every security group in the VPC (a page per 1,000)."""
+        with aws_errors("listing security groups", self.vpc):
+            return _describe_groups(self.ec2, [{"Name": "vpc-id", "Values": [self.vpc]}])
+
+    def rules(self, group_ids: list[str], action: str = "reading security group rules") -> list[dict[str, Any]]:
+        """Every rule of these groups, and only of these."""
+        with aws_errors(action, self.vpc):
+            return describe_rules(self.ec2, group_ids)
+
+    def machines(self, instance_tags: bool) -> dict[str, Machine]:
+        return read_machines(self.ec2, self.vpc, instance_tags)
+
+    def has_ipv6(self) -> bool:
+        return vpc_has_ipv6(self.ec2, self.vpc)
+
+
+def _list_groups(reads: VpcReads, desired: AwsState) -> tuple[Groups, Groups, Groups]:
     """(every group in the VPC, the groups this spec owns, the groups carrying a name the spec declares): one
-    listing of the VPC's groups (a page per 1,000), sorted out here rather than with a tag filter and a name filter
-    (two calls)."""
-    with aws_errors("listing security groups", vpc):
-        in_vpc = _describe_groups(ec2, [{"Name": "vpc-id", "Values": [vpc]}])
+    listing of the VPC's groups, sorted out here rather than with a tag filter and a name filter (two calls)."""
+    in_vpc = reads.groups()
     names = {g.name for g in desired.groups.values()}
     owned = [g for g in in_vpc if _tags(g).get(TOPOLOGY_TAG) == desired.topology and owned_by(desired, g)]
     return in_vpc, owned, [g for g in in_vpc if g["GroupName"] in names]
 
 
 def _read_rules(
-    ec2: Any, keys_by_id: dict[str, str], vpc: str
+    reads: VpcReads, keys_by_id: dict[str, str]
 ) -> tuple[dict[str, SgRule], dict[str, str], list[tuple[SgRule, str]]]:
     """(rules by key, rule ID by key, further rules with an already-seen key) of the given groups."""
-    with aws_errors("reading security group rules", vpc):
-        raw_rules = describe_rules(ec2, list(keys_by_id))
+    raw_rules = reads.rules(list(keys_by_id))
     rules: dict[str, SgRule] = {}
     rule_ids: dict[str, str] = {}
     duplicates: list[tuple[SgRule, str]] = []
@@ -230,16 +254,23 @@ def read_machines(ec2: Any, vpc: str, instance_tags: bool) -> dict[str, Machine]
 
 
 def read_live(
-    ec2: Any, desired: AwsState, conflicts: NameConflicts = "error", destroying: bool = False, machines: bool = False
+    ec2: Any,
+    desired: AwsState,
+    conflicts: NameConflicts = "error",
+    destroying: bool = False,
+    machines: bool = False,
+    reads: VpcReads | None = None,
 ) -> LiveState:
     """Owned groups and their rules in the desired state's VPC (plus, with adopt, same-name untagged groups).
 
     The VPC's network interfaces are read too when membership is at stake: some role has members, or a group is
-    to be deleted (it must come off every machine first); or when asked (`machines`, for query)."""
+    to be deleted (it must come off every machine first); or when asked (`machines`, for query). `reads`: where
+    the VPC is read from (a fleet's shared snapshot); by default EC2 itself, through `ec2`."""
     vpc = desired.vpc_id
     if not vpc:  # open_backend refuses a spec without a VPC; this guards other callers
         raise CloudportsError(f"aws: no VPC given for topology '{desired.topology}'")
-    in_vpc, owned, same_name = _list_groups(ec2, desired, vpc)
+    reads = reads or VpcReads(ec2, vpc)
+    in_vpc, owned, same_name = _list_groups(reads, desired)
     adoptable = _name_conflicts(desired, same_name, {g["GroupId"] for g in owned}, conflicts)
 
     groups: dict[str, LiveGroup] = {}
@@ -252,7 +283,7 @@ def read_live(
         role = tags.get(ROLE_TAG, key) if part > 1 else key
         model_groups[key] = SecurityGroup(role, raw["GroupName"], raw.get("Description", ""), model_tags, part)
 
-    rules, rule_ids, duplicates = _read_rules(ec2, {g.id: key for key, g in groups.items()}, vpc)
+    rules, rule_ids, duplicates = _read_rules(reads, {g.id: key for key, g in groups.items()})
     state = AwsState(
         topology=desired.topology,
         region=desired.region,
@@ -267,13 +298,13 @@ def read_live(
         named_groups=desired.named_groups,
     )
     if machines or desired.members or destroying or any(key not in desired.groups for key in groups):
-        state.machines = read_machines(ec2, vpc, any(m.tags for m in desired.members.values()))
+        state.machines = reads.machines(any(m.tags for m in desired.members.values()))
     if machines:
-        _add_foreign_groups(ec2, state, {g.id for g in groups.values()}, in_vpc)
+        _add_foreign_groups(reads, state, {g.id for g in groups.values()}, in_vpc)
     # Whether AWS's default egress of a new group includes ::/0 matters only when groups are to be created; reading
     # the VPC then also proves it exists (InvalidVpcID.NotFound), which an empty listing cannot.
     # So does it where open egress finds a group without the ::/0 allow-all: only a VPC with IPv6 needs it.
-    has_ipv6 = vpc_has_ipv6(ec2, vpc) if _ipv6_matters(desired, state) else None
+    has_ipv6 = reads.has_ipv6() if _ipv6_matters(desired, state) else None
     return LiveState(state, groups, rule_ids, duplicates, has_ipv6)
 
 
@@ -295,15 +326,14 @@ def _ipv6_matters(desired: AwsState, live: AwsState) -> bool:
     return desired.egress == "open" and any(open_egress(g)[1].key not in live.rules for g in live.groups)
 
 
-def _add_foreign_groups(ec2: Any, state: AwsState, owned: set[str], in_vpc: Groups) -> None:
+def _add_foreign_groups(reads: VpcReads, state: AwsState, owned: set[str], in_vpc: Groups) -> None:
     """Read (never change) the other groups on the VPC's machines and their rules into the live state, keyed by
     group ID: `query --live` about a machine judges everything that governs it, not only cloudports' part. The
     groups themselves are in the VPC's listing already; only their rules are one more read."""
     foreign = sorted({g for m in state.machines.values() for g in m.group_ids} - owned)
     if not foreign:
         return
-    with aws_errors("reading the other security groups on machines", state.vpc_id or ""):
-        raw_rules = describe_rules(ec2, foreign)
+    raw_rules = reads.rules(foreign, "reading the other security groups on machines")
     keys_by_id = {**{i: key for key, i in state.group_ids.items()}, **{g: g for g in foreign}}
     for raw in in_vpc:
         if raw["GroupId"] in foreign:

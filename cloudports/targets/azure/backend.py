@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import sys
 import time
 from collections.abc import Callable, Mapping
@@ -10,14 +11,16 @@ from typing import Any
 
 from cloudports.compile import CompiledPolicy
 from cloudports.live.plan import Plan
+from cloudports.live.shared import shared
 from cloudports.targets.azure.apply import Applier
 from cloudports.targets.azure.arm import BUSY_MAX_WAIT, ArmSettings, network_client, resolve_settings
 from cloudports.targets.azure.build import build_azure
 from cloudports.targets.azure.diff import destroy_diff, diff
 from cloudports.targets.azure.model import AzureState, LiveState
 from cloudports.targets.azure.priorities import records
-from cloudports.targets.azure.read import Reader
+from cloudports.targets.azure.read import Reader, RgReads
 from cloudports.targets.azure.settings import AzureSettings
+from cloudports.targets.azure.snapshot import RgSnapshot
 from cloudports.targets.azure.unmanaged import listed_rules
 from cloudports.targets.ownership import NameConflicts, conflicts_mode
 
@@ -38,13 +41,23 @@ class AzureOptions:
 
 
 class AzureBackend:
-    def __init__(self, policy: CompiledPolicy, settings: AzureSettings, arm: ArmSettings, client: Any, adopt: bool):
+    def __init__(
+        self,
+        policy: CompiledPolicy,
+        settings: AzureSettings,
+        arm: ArmSettings,
+        client: Any,
+        adopt: bool,
+        reads: RgReads | None = None,
+    ):
         self.policy = policy
         self.settings = settings  # the spec's targets.azure, with the resource group it is applied to
         self.arm = arm
         self.client = client
         self.conflicts = conflicts_mode(adopt)
         self.base = self.desired_for(None)  # names, tags, subnets: everything but the priorities
+        # where the resource group is read: Resource Manager, or a fleet command's shared snapshot (snapshot.py)
+        self.reads = reads or RgReads(client, arm.resource_group)
 
     @property
     def quota_scope(self) -> str:
@@ -72,13 +85,15 @@ class AzureBackend:
     ) -> LiveState:
         """What cloudports owns, once no write on it is still running: a plan made while a write (of a killed
         run, say) is in flight would be outdated - and refused by apply - as soon as that write lands."""
-        waited, step = 0.0, max(self.arm.polling_interval, 0.5)
+        waited, step, since = 0.0, max(self.arm.polling_interval, 0.5), None
         while True:
-            live = Reader(self.client, self.arm, self.base).read(conflicts or self.conflicts, destroying, machines)
+            reader = Reader(self.client, self.arm, self.base, self.reads, since)
+            live = reader.read(conflicts or self.conflicts, destroying, machines)
             if not live.busy or waited >= BUSY_MAX_WAIT:
                 return live
             if not waited:
                 print(f"azure: waiting for writes still running on {', '.join(live.busy[:3])}", file=sys.stderr)
+            since = time.monotonic()  # a shared read of the resource group must be newer than the one just seen
             sleep(step)
             waited += step
 
@@ -96,14 +111,21 @@ class AzureBackend:
         return diff(self.desired_for(live), live, self.arm).plan()
 
     def apply(self, plan: Plan) -> Plan:
+        self._read_afresh()
         return Applier(self.client, self.arm, self.desired_for, self.read).apply(plan)
 
     def plan_destroy(self) -> Plan:
         return destroy_diff(self.base, self.read("ignore", destroying=True), self.arm).plan()
 
     def destroy(self, plan: Plan) -> Plan:
+        self._read_afresh()
         read = lambda: self.read("ignore", destroying=True)  # noqa: E731
         return Applier(self.client, self.arm, self.desired_for, read).destroy(plan)
+
+    def _read_afresh(self) -> None:
+        """Writes read the resource group again to see what they did: from Resource Manager, never a shared
+        snapshot (it stays as read)."""
+        self.reads = RgReads(self.client, self.arm.resource_group)
 
 
 def open_backend(
@@ -120,4 +142,9 @@ def open_backend(
     placed = settings.model_copy(update={"resource_group": arm.resource_group})
     if options.pruning:  # the kept rules become extra rules: the plan removes them and says what they allowed
         placed = placed.model_copy(update={"unmanaged": []})
-    return AzureBackend(policy, placed, arm, network_client(arm), adopt)
+    # In a fleet command, the specs of one subscription share a client, and those of one resource group its read.
+    client_key = ("azure", "client", dataclasses.replace(arm, resource_group="", location=""))
+    client = shared(client_key, lambda: network_client(arm)) or network_client(arm)
+    rg_key = ("azure", "rg", arm.subscription, arm.endpoint, arm.resource_group.lower())
+    reads = shared(rg_key, lambda: RgSnapshot(client, arm.resource_group))
+    return AzureBackend(policy, placed, arm, client, adopt, reads)

@@ -5,7 +5,9 @@ NSG(s) and the ASGs (each ASG's role comes from its ``cloudports:role`` tag). Th
 NSGs (one, or one per subnet) are normalised (normalise.py) the way built rules are written. Default rules are
 never listed, so never compared.
 
-Subnets the spec names are read one by one (GET) to see which NSG they are associated with.
+Subnets the spec names are read one by one (GET) to see which NSG they are associated with. What is read comes
+through RgReads: Resource Manager itself, or in a fleet command one read of the resource group that every spec in
+it shares (snapshot.py).
 """
 
 from __future__ import annotations
@@ -40,13 +42,53 @@ _RENAME_HINT = (
 )
 
 
-class Reader:
-    """Reads what cloudports owns for one topology in one resource group."""
+class RgReads:
+    """The listings of one resource group a spec's live state is made of, asked of Resource Manager when called
+    (one spec, apply). snapshot.py's RgSnapshot answers them from one read shared by the specs of a fleet command;
+    `since` (time.monotonic()): only a read started then or later will do (here every read is one)."""
 
-    def __init__(self, client: Any, settings: ArmSettings, desired: AzureState):
+    def __init__(self, client: Any, resource_group: str):
+        self.client = client
+        self.rg = resource_group
+
+    def asgs(self, since: float | None = None) -> list[Any]:
+        with arm_errors("listing application security groups in", self.rg):
+            return list(self.client.application_security_groups.list(self.rg))
+
+    def nsgs(self, since: float | None = None) -> list[Any]:
+        with arm_errors("listing network security groups in", self.rg):
+            return list(self.client.network_security_groups.list(self.rg))
+
+    def subnet(self, rg: str, vnet: str, name: str, since: float | None = None) -> Any | None:
+        """The subnet, or None when there is no such subnet."""
+        with arm_errors("reading subnet", f"{vnet}/{name} in {rg}"):
+            try:
+                return self.client.subnets.get(rg, vnet, name)
+            except ResourceNotFoundError:
+                return None
+
+    def nics(self, rg: str, since: float | None = None) -> list[Any]:
+        with arm_errors("listing network interfaces in", rg):
+            return list(self.client.network_interfaces.list(rg))
+
+
+class Reader:
+    """Reads what cloudports owns for one topology in one resource group (through `reads`: by default Resource
+    Manager itself; `since`: see RgReads)."""
+
+    def __init__(
+        self,
+        client: Any,
+        settings: ArmSettings,
+        desired: AzureState,
+        reads: RgReads | None = None,
+        since: float | None = None,
+    ):
         self.client = client
         self.settings = settings
         self.desired = desired
+        self.reads = reads or RgReads(client, settings.resource_group)
+        self.since = since
 
     @property
     def rg(self) -> str:
@@ -63,8 +105,7 @@ class Reader:
 
     def read(self, conflicts: NameConflicts = "error", destroying: bool = False, machines: bool = False) -> LiveState:
         problems: list[Diagnostic] = []
-        with arm_errors("listing application security groups in", self.rg):
-            raw_asgs = list(self.client.application_security_groups.list(self.rg))
+        raw_asgs = self.reads.asgs(self.since)
         asgs = self._asgs(raw_asgs, conflicts, problems)
         busy = [f"application security group {a.name}" for a in raw_asgs if running(a)]
         nsgs, raw_nsgs, others = self._nsgs(conflicts, problems, busy)
@@ -92,10 +133,9 @@ class Reader:
         nics: dict[str, Nic] = {}
         busy = []
         for rg in resource_groups(self.desired, self.rg):
-            with arm_errors("listing network interfaces in", rg):
-                for raw in self.client.network_interfaces.list(rg):
-                    nics[str(raw.id).lower()] = nic_from(raw, rg)
-                    busy += [f"network interface {raw.name}"] if running(raw) else []
+            for raw in self.reads.nics(rg, self.since):
+                nics[str(raw.id).lower()] = nic_from(raw, rg)
+                busy += [f"network interface {raw.name}"] if running(raw) else []
         return dict(sorted(nics.items())), busy
 
     def _state(self, rules: dict[str, dict[str, NsgRule]], asgs: dict[str, LiveAsg]) -> AzureState:
@@ -121,8 +161,7 @@ class Reader:
     ) -> tuple[dict[str, LiveNsg], dict[str, Any], list[LiveNsg]]:
         """(the spec's NSGs that are ours or adopted, as read and as listed, by the spec's name for them; other
         NSGs tagged for this topology)."""
-        with arm_errors("listing network security groups in", self.rg):
-            raw_nsgs = list(self.client.network_security_groups.list(self.rg))
+        raw_nsgs = self.reads.nsgs(self.since)
         busy += [f"network security group {n.name}" for n in raw_nsgs if running(n)]
         declared = {name.lower(): name for name in self.desired.nsgs}
         nsgs, listed, others = {}, {}, []
@@ -175,21 +214,18 @@ class Reader:
         for s in (s for nsg in self.desired.nsgs.values() for s in nsg.subnets):
             rg = s.resource_group or self.rg
             key = s.key
-            with arm_errors("reading subnet", f"{key} in {rg}"):
-                try:
-                    raw = self.client.subnets.get(rg, s.virtual_network, s.name)
-                except ResourceNotFoundError:
-                    raise CloudportsError(
-                        [
-                            Diagnostic(
-                                None,
-                                f"azure: subnet {key} (resource group {rg}) named by targets.azure.subnets "
-                                "does not exist",
-                                "create the virtual network and subnet first (cloudports only associates the NSG "
-                                "with it), or fix the name",
-                            )
-                        ]
-                    ) from None
+            raw = self.reads.subnet(rg, s.virtual_network, s.name, self.since)
+            if raw is None:
+                raise CloudportsError(
+                    [
+                        Diagnostic(
+                            None,
+                            f"azure: subnet {key} (resource group {rg}) named by targets.azure.subnets does not exist",
+                            "create the virtual network and subnet first (cloudports only associates the NSG "
+                            "with it), or fix the name",
+                        )
+                    ]
+                )
             nsg = getattr(raw, "network_security_group", None)
             found[key] = SubnetRef(key, rg, s.virtual_network, s.name, str(raw.id), getattr(nsg, "id", None))
         return found
