@@ -261,16 +261,22 @@ def _graph(tf: TerraformRunner) -> dict[str, set[str]]:
     return _depends_on(graph)
 
 
+def _first_applied(spec: dict, tmp_path: Path, config: TerraformCliConfig) -> tuple[Path, TerraformRunner]:
+    """The spec emitted into a root, initialised, and its plan written to the state as if applied."""
+    out = tmp_path / "root"
+    first = _emit(spec, out, tmp_path)
+    tf = TerraformRunner(out, env=terraform_env(config), timeout=120)
+    code, _out, err = tf.init()
+    assert code == 0, err
+    _applied(tf, first)
+    return out, tf
+
+
 @pytest.mark.slow
 def test_a_moving_pair_is_allowed_throughout(tf_mirror_cli_config: TerraformCliConfig, tmp_path: Path) -> None:
     """Regression (issue 21): a, b -> c, d, then a -> d removed. b -> d moves from in-tcp-443 to a new rule;
     Terraform must create that rule before it updates in-tcp-443, and delete nothing whose pairs remain."""
-    out = tmp_path / "root"
-    first = _emit(MOVING, out, tmp_path)
-    tf = TerraformRunner(out, env=terraform_env(tf_mirror_cli_config), timeout=120)
-    code, _out, err = tf.init()
-    assert code == 0, err
-    _applied(tf, first)
+    out, tf = _first_applied(MOVING, tmp_path, tf_mirror_cli_config)
     second = _emit(_without_a_to_d(), out, tmp_path)
     changes = _rule_changes(_applied(tf, second))
     # nothing destroyed, nothing replaced: b -> d's new rule is created, in-tcp-443 updated (a, b -> c)
@@ -317,12 +323,7 @@ def test_a_rule_giving_a_pair_up_waits_for_the_rule_taking_it(
 ) -> None:
     """web, db -> app on tcp/8080, then web's grows to 8080-8081: its flow on 8080 moves to a new rule, written
     before the old rule is updated or deleted."""
-    out = tmp_path / "root"
-    first = _emit(PORTS, out, tmp_path)
-    tf = TerraformRunner(out, env=terraform_env(tf_mirror_cli_config), timeout=120)
-    code, _out, err = tf.init()
-    assert code == 0, err
-    _applied(tf, first)
+    out, tf = _first_applied(PORTS, tmp_path, tf_mirror_cli_config)
     changes = _rule_changes(_applied(tf, _emit(PORTS | {"flows": flows}, out, tmp_path)))
     assert {name: did for name, (did, _a) in changes.items()} == {"in-tcp-8080-8081": ["create"], "in-tcp-8080": losing}
     old = changes["in-tcp-8080"][1] + (" (destroy)" if losing == ["delete"] else "")
