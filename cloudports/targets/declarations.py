@@ -22,6 +22,11 @@ class Capabilities:
     live: bool = False  # plan/apply/drift/destroy through the cloud's API
 
 
+def flag_given(value: str | None) -> bool:
+    """Whether a flag option (Option.is_flag) was given: the CLI passes "true"; "1" and "yes" count too."""
+    return str(value).lower() in ("1", "true", "yes")
+
+
 @dataclass(frozen=True)
 class Option:
     """A command-line option of this target's live commands: a string, or None when not given; with

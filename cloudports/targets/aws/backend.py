@@ -19,6 +19,7 @@ from cloudports.targets.aws.model import AwsState, LiveState
 from cloudports.targets.aws.read import VpcReads, read_live, read_prefix_lists
 from cloudports.targets.aws.settings import AwsSettings
 from cloudports.targets.aws.snapshot import VpcSnapshot
+from cloudports.targets.declarations import flag_given
 from cloudports.targets.ownership import NameConflicts, conflicts_mode
 
 
@@ -37,11 +38,11 @@ class AwsOptions:
 
     @property
     def gap_allowed(self) -> bool:
-        return str(self.allow_gap).lower() in ("1", "true", "yes")
+        return flag_given(self.allow_gap)
 
     @property
     def pruning(self) -> bool:
-        return str(self.prune).lower() in ("1", "true", "yes")
+        return flag_given(self.prune)
 
 
 class AwsBackend:

@@ -22,6 +22,7 @@ from cloudports.targets.azure.read import Reader, RgReads
 from cloudports.targets.azure.settings import AzureSettings
 from cloudports.targets.azure.snapshot import RgSnapshot
 from cloudports.targets.azure.unmanaged import listed_rules
+from cloudports.targets.declarations import flag_given
 from cloudports.targets.ownership import NameConflicts, conflicts_mode
 
 
@@ -37,7 +38,7 @@ class AzureOptions:
 
     @property
     def pruning(self) -> bool:
-        return str(self.prune).lower() in ("1", "true", "yes")
+        return flag_given(self.prune)
 
 
 class AzureBackend:
