@@ -1,7 +1,5 @@
 """`python -m cloudports`: the same as the `cloudports` command."""
 
-import sys
+from cloudports.cli import run
 
-from cloudports.cli import main
-
-sys.exit(main())
+run()

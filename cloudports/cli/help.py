@@ -8,12 +8,17 @@ click asks for them, so that no declaration has to remember it.
 
 from __future__ import annotations
 
-from typing import Any
+import difflib
+import importlib
+from typing import Any, ClassVar
 
 import typer
 from typer.core import TyperArgument, TyperCommand, TyperGroup, TyperOption
 
 from cloudports import __version__
+
+# typer vendors click under a private module name in recent versions: its usage error, reached through a public class
+_UsageError: type[Exception] = next(c for c in typer.BadParameter.__mro__ if c.__name__ == "UsageError")
 
 HELP_OPTION_NAMES = ["-h", "--help"]
 # Help is click's plain formatter (the app sets rich_markup_mode=None): typer's rich one imports rich, markdown-it
@@ -103,3 +108,39 @@ class Command(_Conventions, TyperCommand):
 
 class Group(_Conventions, TyperGroup):
     pass
+
+
+class LazyGroup(Group):
+    """A group whose commands are imported when used: `commands_table` names, per command, the module of
+    cloudports.cli that declares it (in its COMMANDS) and the command's line in the group's help, so that listing
+    the commands imports none of them."""
+
+    commands_table: ClassVar[dict[str, tuple[str, str]]] = {}
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(self.commands_table)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        if cmd_name not in self.commands and cmd_name in self.commands_table:
+            module = importlib.import_module(f"cloudports.cli.{self.commands_table[cmd_name][0]}")
+            function = next(f for f in module.COMMANDS if f.__name__ == cmd_name)
+            info = typer.models.CommandInfo(name=cmd_name, callback=function, cls=Command)
+            self.commands[cmd_name] = typer.main.get_command_from_info(
+                info, pretty_exceptions_short=True, rich_markup_mode=None
+            )
+        return self.commands.get(cmd_name)
+
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        try:
+            return super().resolve_command(ctx, args)
+        except _UsageError as exc:  # typer suggests only among the commands already loaded: suggest from all
+            matches = difflib.get_close_matches(args[0], list(self.commands_table)) if args else []
+            message: str = exc.message  # type: ignore[attr-defined]
+            if matches and "Did you mean" not in message:
+                exc.message = f"{message.rstrip('.')}. Did you mean {', '.join(map(repr, matches))}?"  # type: ignore[attr-defined]
+            raise
+
+    def format_commands(self, ctx: Any, formatter: Any) -> None:
+        rows = [(name, summary) for name, (_module, summary) in self.commands_table.items()]
+        with formatter.section("Commands"):
+            formatter.write_dl(rows)
