@@ -69,11 +69,11 @@ def _consoles_of_this_test(monkeypatch: pytest.MonkeyPatch) -> None:
     as each command does in a process of its own. pytest-xdist sets COLUMNS=80 in its workers, and a console
     cached from an earlier test keeps the width that test set: either would wrap this test's tables (and cut the
     rule keys it looks for) only when the suite runs in parallel. A test that wants a width sets COLUMNS itself."""
-    from cloudports.cli import common
+    from cloudports.cli import console
 
     monkeypatch.delenv("COLUMNS", raising=False)
-    common._out.cache_clear()
-    common._err.cache_clear()
+    console.out.cache_clear()
+    console.err.cache_clear()
 
 
 # --------------------------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from typing import NoReturn
 
 import typer
 
-from cloudports.cli import common
+from cloudports.cli import console
 from cloudports.cli.help import CONTEXT_SETTINGS, LazyGroup
 from cloudports.errors import CloudportsError
 
@@ -102,25 +102,25 @@ def main(argv: list[str] | None = None) -> int:
         return result if isinstance(result, int) else 0
     except typer.Exit as exc:
         if exc.exit_code == 130:  # typer's answer to Ctrl-C outside cloudports' writes (which say more)
-            common.err.print("interrupted; nothing was changed")
+            console.err().print("interrupted; nothing was changed")
         return exc.exit_code
     except CloudportsError as exc:
         for d in exc.diagnostics:
-            common.err.print(d.render(), style="red", markup=False, highlight=False)
+            console.err().print(d.render(), style="red", markup=False, highlight=False)
         return exc.exit_code
     except _ClickException as exc:
         exc.show()  # type: ignore[attr-defined]
         return 1
-    except common.ReaderGone:
+    except console.ReaderGone:
         # `| head` has what it wanted: exit as a tool killed by SIGPIPE does, with stdout on /dev/null so that
         # the interpreter's last flush cannot fail again
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except (typer.Abort, KeyboardInterrupt):
-        common.err.print("aborted")
+        console.err().print("aborted")
         return 1
     except OSError as exc:
-        common.err.print(f"error: {exc}", style="red", markup=False)
+        console.err().print(f"error: {exc}", style="red", markup=False)
         return 1
 
 

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import os
-import sys
 from collections.abc import Iterable
 from enum import StrEnum
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from cloudports.cli import console
+from cloudports.cli.console import ReaderGone as ReaderGone  # re-exported: the commands write through common
+from cloudports.cli.console import write_out as write_out
 from cloudports.errors import CloudportsError, Diagnostic
 from cloudports.targets import registry
 
@@ -22,57 +23,15 @@ if TYPE_CHECKING:
     from cloudports.targets.base import Target
 
 
-# The consoles are made on first use: rich.console takes about 40 ms to import, which `--help` and the commands
-# that print nothing through rich should not pay. Other modules read them as `common.out` / `common.err` when a
+# The consoles are made on first use (cli/console.py). Other modules read them as `common.out` / `common.err` when a
 # command runs (module __getattr__, PEP 562); `from cloudports.cli.common import out` at import would make one.
-
-
-class ReaderGone(Exception):
-    """The reader of stdout went away (`cloudports verify ... | head`): main() stops quietly (exit 141)."""
-
-
-def write_out(text: str) -> None:
-    """Plain text to stdout (a JSON document, a diagram), flushed here so that a reader gone is noticed here."""
-    try:
-        sys.stdout.write(text)
-        sys.stdout.flush()
-    except BrokenPipeError:
-        raise ReaderGone from None
-
-
-@cache
-def _console_class() -> type[Console]:
-    from rich.console import Console
-
-    class QuietWhenReaderGone(Console):
-        def on_broken_pipe(self) -> None:  # rich's own answer is SystemExit(1): an error, which this is not
-            self.quiet = True
-            raise ReaderGone
-
-    return QuietWhenReaderGone
-
-
-@cache
-def _out() -> Console:
-    Console = _console_class()
-
-    # A pipe gets 200 columns (long lines stay whole for grep), unless COLUMNS says otherwise: then tables wrap
-    # to it. emoji=False: rich would print the ":100:" of 2001:db8:100::/48 (or any ":name:" in a CIDR, key or
-    # description) as an emoji.
-    width = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 200
-    return Console(soft_wrap=True, width=width, emoji=False)
-
-
-@cache
-def _err() -> Console:
-    return _console_class()(stderr=True, soft_wrap=True, emoji=False)
 
 
 def __getattr__(name: str) -> Console:
     if name == "out":
-        return _out()
+        return console.out()
     if name == "err":
-        return _err()
+        return console.err()
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -120,7 +79,7 @@ def one_live_target(command: str) -> CloudportsError:
 
 def warn(diagnostics: Iterable[Diagnostic]) -> None:
     for d in diagnostics:
-        _err().print(d.render(), style="yellow", markup=False, highlight=False)
+        console.err().print(d.render(), style="yellow", markup=False, highlight=False)
 
 
 # The pipeline (spec loader, pydantic schema, compiler) is imported by the commands that run it, not when the
@@ -160,11 +119,11 @@ def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
 
     columns = [c for c in (rows[0].keys() if rows else ()) if c != "key"]
     table = Table(title=title)
-    add_columns(table, columns, _out())
+    add_columns(table, columns, console.out())
     for row in rows:
         table.add_row(*(shorter(str(row[c])) for c in columns))
-    if headings_fit(columns, _out()) and fits(table, _out()):
-        _out().print(table, soft_wrap=False)  # the console soft-wraps text; a table must wrap its cells
+    if headings_fit(columns, console.out()) and fits(table, console.out()):
+        console.out().print(table, soft_wrap=False)  # the console soft-wraps text; a table must wrap its cells
     else:  # too many columns for the terminal: one block per row, field by field
         _print_records(title, columns, rows)
 
@@ -172,12 +131,12 @@ def print_rows(title: str, rows: list[dict[str, Any]]) -> None:
 def _print_records(title: str, columns: list[str], rows: list[dict[str, Any]]) -> None:
     from rich.table import Table
 
-    _out().print(title, markup=False, highlight=False)
+    console.out().print(title, markup=False, highlight=False)
     for row in rows:
         record = Table.grid(padding=(0, 2))
         record.add_column(style="bold", no_wrap=True)
         record.add_column(overflow="fold")
         for col in columns:
             record.add_row(col, shorter(str(row[col])))
-        _out().print()
-        _out().print(record)
+        console.out().print()
+        console.out().print(record)

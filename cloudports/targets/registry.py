@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import importlib
 from functools import cache
-from importlib.metadata import entry_points
 from typing import TYPE_CHECKING
 
 from cloudports.errors import CloudportsError, Diagnostic, did_you_mean
@@ -32,6 +31,10 @@ _registered: dict[str, Target] = {}  # added at run time (plugins under test, th
 
 @cache  # scanning the installed packages' entry points costs about 10 ms; the CLI asks several times
 def _sources() -> dict[str, str]:
+    # imported here: importlib.metadata (and the email package it parses metadata with) is a fifth of what
+    # `cloudports --help` would cost, and only commands that name or list targets need it
+    from importlib.metadata import entry_points
+
     found = dict(BUILTIN)
     for point in entry_points(group=ENTRY_POINT_GROUP):
         found.setdefault(point.name, point.value)
