@@ -17,8 +17,11 @@ with `-t azure`). Times are medians over the rounds; per-rule times divide them 
 
 aerleon is not a dependency of cloudports: `pip install -e '.[benchmark]'` brings it.
 
-    python benchmarks/vs_aerleon.py                  # 4,000 rules, 5 rounds
-    python benchmarks/vs_aerleon.py --rules 10000 --rounds 7
+    python benchmarks/vs_aerleon.py                          # 1,000 and 10,000 rules, 5 rounds
+    python benchmarks/vs_aerleon.py --rules 4000 --rounds 7
+
+The last table gives the ratios the issue set a goal for (aerleon's time over cloudports' for the same rules, whole
+processes, at least 3x): one per size, layout and cloud.
 """
 
 from __future__ import annotations
@@ -154,36 +157,54 @@ def emitted(tool: Tool) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rules", type=int, default=4000, help="atomic rules (a multiple of 20)")
+    parser.add_argument(
+        "--rules", type=int, nargs="+", default=[1000, 10000], help="atomic rules (multiples of 20), each size in turn"
+    )
     parser.add_argument("--rounds", type=int, default=5, help="interleaved rounds (medians are shown)")
     args = parser.parse_args(argv)
     if not shutil.which("aclgen"):
         raise SystemExit("aclgen not found: pip install -e '.[benchmark]'")
-    rules = atomic_rules(args.rules)
-    with tempfile.TemporaryDirectory() as tmp:
-        tools = {layout: write_layout(Path(tmp), layout, flows(rules, layout == "packed")) for layout in LAYOUTS}
-        times: dict[tuple[str, str], list[float]] = {}
-        for tool in (t for ts in tools.values() for t in ts):  # one untimed run each (caches warm)
-            run(tool)
-        for _ in range(args.rounds):
-            for layout, ts in tools.items():
-                for tool in ts:
-                    times.setdefault((layout, tool.name), []).append(run(tool))
-        report(args, tools, times)
+    ratios: list[tuple[int, str, str, float]] = []
+    for size in args.rules:
+        rules = atomic_rules(size)
+        with tempfile.TemporaryDirectory() as tmp:
+            tools = {layout: write_layout(Path(tmp), layout, flows(rules, layout == "packed")) for layout in LAYOUTS}
+            times: dict[tuple[str, str], list[float]] = {}
+            for tool in (t for ts in tools.values() for t in ts):  # one untimed run each (caches warm)
+                run(tool)
+            for _ in range(args.rounds):
+                for layout, ts in tools.items():
+                    for tool in ts:
+                        times.setdefault((layout, tool.name), []).append(run(tool))
+            report(size, args.rounds, tools, times)
+            ratios += [
+                (size, layout, tool.name, _median(times, layout, "aerleon gce") / _median(times, layout, tool.name))
+                for layout, ts in tools.items()
+                for tool in ts
+                if tool.count != "gce"
+            ]
+    print("\naerleon's time / cloudports' time (whole processes, medians; the goal is at least 3x)")
+    for size, layout, name, ratio in ratios:
+        print(f"{size:>7,} rules  {layout:<6}  {name:<16}  {ratio:5.2f}x  {'met' if ratio >= 3 else 'not met'}")
+    print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 
 
-def report(args: argparse.Namespace, tools: dict[str, list[Tool]], times: dict[tuple[str, str], list[float]]) -> None:
-    print(f"{args.rules:,} atomic rules; {args.rounds} interleaved rounds; whole processes; medians")
+def _median(times: dict[tuple[str, str], list[float]], layout: str, name: str) -> float:
+    return statistics.median(times[(layout, name)])
+
+
+def report(size: int, rounds: int, tools: dict[str, list[Tool]], times: dict[tuple[str, str], list[float]]) -> None:
+    print(f"\n{size:,} atomic rules; {rounds} interleaved rounds; whole processes; medians")
     head = ["layout", "tool", "time", "emitted", "per atomic rule", "per emitted rule"]
     head += ["aerleon / this (atomic, emitted)"]
     rows = []
     for layout, ts in tools.items():
         base = {}
         for tool in ts:
-            median = statistics.median(times[(layout, tool.name)])
+            median = _median(times, layout, tool.name)
             count = emitted(tool)
-            per_atomic, per_emitted = median / args.rules, median / count
+            per_atomic, per_emitted = median / size, median / count
             if tool.count == "gce":
                 base = {"atomic": per_atomic, "emitted": per_emitted}
             ratio = f"{base['atomic'] / per_atomic:.2f}x, {base['emitted'] / per_emitted:.2f}x"
