@@ -4,10 +4,13 @@ one, IPv4-mapped IPv6, other phases and blank allowances do not get a risky port
 from __future__ import annotations
 
 import ipaddress
+from fractions import Fraction
 from pathlib import Path
 
 import pytest
 import yaml
+from hypothesis import given
+from hypothesis import strategies as st
 
 from cloudports.compile.lint import NON_PUBLIC_V4, PUBLIC_SIZE, RISKY, public_share
 from cloudports.errors import SpecError
@@ -178,3 +181,14 @@ def test_public_space_agrees_with_ipaddress() -> None:
     assert public_share([ipaddress.ip_network("::ffff:0:0/96")]) == 1
     assert public_share([ipaddress.ip_network("2000::/3")]) == 1
     assert public_share([ipaddress.ip_network("fc00::/7"), ipaddress.ip_network("10.0.0.0/8")]) == 0
+
+
+@given(st.lists(st.tuples(st.integers(0, 2**32 - 1), st.integers(0, 32)), min_size=1, max_size=4))
+def test_public_share_counts_every_public_address_once(blocks: list[tuple[int, int]]) -> None:
+    """Counted independently: the addresses of the blocks together, less those in the non-public holes (disjoint
+    CIDR blocks, so a block and a hole overlap by the smaller of the two or not at all)."""
+    nets = [ipaddress.IPv4Network((address >> (32 - length) << (32 - length), length)) for address, length in blocks]
+    merged = list(ipaddress.collapse_addresses(nets))
+    holes = sum(min(n.num_addresses, h.num_addresses) for n in merged for h in NON_PUBLIC_V4 if n.overlaps(h))
+    public = sum(n.num_addresses for n in merged) - holes
+    assert public_share(nets) == Fraction(public, PUBLIC_SIZE[4])

@@ -11,6 +11,7 @@ Findings point at the flows that make the exposure (their `services:` position),
 
 from __future__ import annotations
 
+import bisect
 import ipaddress
 from collections import defaultdict
 from collections.abc import Iterable
@@ -139,6 +140,12 @@ PUBLIC: dict[int, tuple[IPNetwork, ...]] = {  # the public space of each IP vers
     6: _space(ipaddress.IPv6Network("2000::/3"), NON_PUBLIC_V6),
 }
 PUBLIC_SIZE = {v: sum(b.num_addresses for b in blocks) for v, blocks in PUBLIC.items()}
+# The public blocks as sorted, disjoint (first, last) address spans: the spans one block overlaps are found by
+# bisection (a private /24 overlaps none of the 103 IPv4 ones, and comparing it with each took 0.2 ms).
+_PUBLIC_SPANS = {
+    v: [(int(b.network_address), int(b.broadcast_address)) for b in blocks] for v, blocks in PUBLIC.items()
+}
+_PUBLIC_FIRSTS = {v: [first for first, _last in spans] for v, spans in _PUBLIC_SPANS.items()}
 # "More than a /8-equivalent": a larger share of the public space than one IPv4 /8 is of the public IPv4 space.
 ERROR_SHARE = Fraction(1, 2)
 WARNING_SHARE = Fraction(2**24, PUBLIC_SIZE[4])
@@ -164,15 +171,22 @@ def public_share(nets: Iterable[IPNetwork]) -> Fraction:
             by_version[4].extend(_as_v4(net))
     shares = []
     for version, blocks in by_version.items():
-        covered = 0
-        # collapse first so that overlapping blocks count once; public blocks are disjoint, so each overlap of two
-        # CIDR blocks is simply the smaller one
-        for block in ipaddress.collapse_addresses(blocks):  # type: ignore[type-var]
-            for pub in PUBLIC[version]:
-                if block.overlaps(pub):
-                    covered += min(block.num_addresses, pub.num_addresses)
+        # collapse first so that overlapping blocks count once
+        covered = sum(_public_in(version, b) for b in ipaddress.collapse_addresses(blocks))  # type: ignore[type-var]
         shares.append(Fraction(covered, PUBLIC_SIZE[version]))
     return max(shares)
+
+
+def _public_in(version: int, block: IPNetwork) -> int:
+    """How many public addresses `block` holds."""
+    first, last = int(block.network_address), int(block.broadcast_address)
+    spans, at = _PUBLIC_SPANS[version], max(bisect.bisect_right(_PUBLIC_FIRSTS[version], first) - 1, 0)
+    covered = 0
+    for span_first, span_last in spans[at:]:
+        if span_first > last:
+            break
+        covered += max(0, min(last, span_last) - max(first, span_first) + 1)
+    return covered
 
 
 def describe_share(share: Fraction) -> str:
