@@ -6,6 +6,7 @@ from __future__ import annotations
 import ast
 import importlib
 import inspect
+import io
 import os
 import re
 import subprocess
@@ -251,3 +252,27 @@ def test_what_azure_widens_is_warned_where_rules_are_made(command: list[str], ti
         assert "this target cannot filter ICMP by type or code" in result.stdout
     if command[0] == "verify":
         assert "known limitation: Azure network security groups cannot filter ICMP by type" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "text", ["ok", "a\x07b\rc\x0bd\x0ce\x08f", "[green]not markup[/green] :100: 2001:db8:100::/48", "é ✓ \t|"]
+)
+def test_a_line_to_a_pipe_is_what_rich_would_write(text: str, capsys: Any) -> None:
+    from rich.text import Text
+
+    from cloudports.cli import console
+
+    console.say((text, "green"), " and more")
+    rich_wrote = io.StringIO()
+    Console(file=rich_wrote, soft_wrap=True, emoji=False, width=200).print(Text.assemble((text, "green"), " and more"))
+    assert capsys.readouterr().out == rich_wrote.getvalue()
+
+
+def test_validate_in_a_pipe_loads_no_rich_and_a_terminal_gets_colour() -> None:
+    script = f"import sys; from cloudports.cli import main; main(['validate', '{SPEC}']); print(sorted(sys.modules))"
+    piped = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
+    assert piped.stdout.startswith("ok examples/three-tier-web/topology.yaml: topology")
+    assert not any(m.startswith("rich") for m in ast.literal_eval(piped.stdout.splitlines()[-1]))
+    env = {**os.environ, "FORCE_COLOR": "1"}
+    coloured = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, env=env)
+    assert coloured.stdout.startswith("\x1b[32mok\x1b[0m examples/three-tier-web/topology.yaml")

@@ -102,11 +102,11 @@ def main(argv: list[str] | None = None) -> int:
         return result if isinstance(result, int) else 0
     except typer.Exit as exc:
         if exc.exit_code == 130:  # typer's answer to Ctrl-C outside cloudports' writes (which say more)
-            console.err().print("interrupted; nothing was changed")
+            console.say("interrupted; nothing was changed", stderr=True)
         return exc.exit_code
     except CloudportsError as exc:
         for d in exc.diagnostics:
-            console.err().print(d.render(), style="red", markup=False, highlight=False)
+            console.say((d.render(), "red"), stderr=True)
         return exc.exit_code
     except _ClickException as exc:
         exc.show()  # type: ignore[attr-defined]
@@ -117,10 +117,10 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
     except (typer.Abort, KeyboardInterrupt):
-        console.err().print("aborted")
+        console.say("aborted", stderr=True)
         return 1
     except OSError as exc:
-        console.err().print(f"error: {exc}", style="red", markup=False)
+        console.say((f"error: {exc}", "red"), stderr=True)
         return 1
 
 

@@ -79,7 +79,7 @@ def one_live_target(command: str) -> CloudportsError:
 
 def warn(diagnostics: Iterable[Diagnostic]) -> None:
     for d in diagnostics:
-        console.err().print(d.render(), style="yellow", markup=False, highlight=False)
+        console.say((d.render(), "yellow"), stderr=True)
 
 
 # The pipeline (spec loader, pydantic schema, compiler) is imported by the commands that run it, not when the

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from cloudports.cli import common
+from cloudports.cli import common, console
 from cloudports.cli.common import (
     TARGET_METAVAR,
     Format,
@@ -82,7 +82,7 @@ def validate(
         except CloudportsError as exc:
             failed = True
             for d in exc.diagnostics:
-                common.err.print(d.render(), style="red", markup=False, highlight=False)
+                console.say((d.render(), "red"), stderr=True)
     return 1 if failed else 0
 
 
@@ -93,9 +93,10 @@ def _validate_one(spec: Path, names: list[str], var: list[str] | None, phase: st
         chosen = for_target(policy, name)
         summaries.append(f"{name}: {chosen.summary(chosen.build(policy))}")
     topo = policy.topology
-    common.out.print(
-        f"[green]ok[/green] {spec}: topology '{topo.name}', {len(topo.roles)} roles, {len(topo.flows)} flows"
-        f" ({len(topo.skipped_flows)} in other phases), {len(policy.rules)} neutral rules; " + "; ".join(summaries)
+    console.say(
+        ("ok", "green"),
+        f" {spec}: topology '{topo.name}', {len(topo.roles)} roles, {len(topo.flows)} flows"
+        f" ({len(topo.skipped_flows)} in other phases), {len(policy.rules)} neutral rules; " + "; ".join(summaries),
     )
     return 0
 
@@ -166,7 +167,7 @@ def emit(
 
     baseline = write_baseline(policy, chosen, state, out_dir)
     written += [baseline] if baseline else []
-    common.out.print(f"wrote {len(written)} files to {out_dir} (modules under {out_dir / 'modules'})")
+    console.say(f"wrote {len(written)} files to {out_dir} (modules under {out_dir / 'modules'})")
     common.warn(chosen.members_left_to_apply(policy.topology))
     if check:
         _terraform_check(out_dir, chosen, allow_unchecked)
@@ -178,7 +179,7 @@ def _unchecked(what: str, allowed: bool) -> None:
         raise CloudportsError(
             [Diagnostic(None, f"--check could not run: {what}", "install it, or pass --allow-unchecked")]
         )
-    common.err.print(f"warning: check skipped: {what} (--allow-unchecked)", style="yellow", markup=False)
+    console.say((f"warning: check skipped: {what} (--allow-unchecked)", "yellow"), stderr=True)
 
 
 def _terraform_check(directory: Path, target: Target[Any, Any], allow_unchecked: bool) -> None:
@@ -192,7 +193,7 @@ def _terraform_check(directory: Path, target: Target[Any, Any], allow_unchecked:
     code, stdout, stderr = cli.fmt()
     if code != 0:
         raise CloudportsError(f"terraform fmt -check found unformatted files:\n{stdout}{stderr}")
-    common.out.print("terraform fmt -check: ok")
+    console.say("terraform fmt -check: ok")
     if not provider or not find_provider_mirror(provider):
         what = f"terraform validate needs a local mirror of the hashicorp/{provider} provider (no downloads)"
         _unchecked(f"{what}; set CLOUDPORTS_TF_PLUGIN_MIRROR", allow_unchecked)
@@ -211,7 +212,7 @@ def _terraform_check(directory: Path, target: Target[Any, Any], allow_unchecked:
                 shutil.rmtree(path, ignore_errors=True)
             else:
                 path.unlink(missing_ok=True)
-    common.out.print("terraform validate: ok")
+    console.say("terraform validate: ok")
 
 
 COMMANDS = (validate, show, emit)

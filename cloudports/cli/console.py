@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 from functools import cache
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, TextIO
 
 if TYPE_CHECKING:
     from rich.console import Console
@@ -17,6 +17,12 @@ if TYPE_CHECKING:
 
 # The consoles are made on first use: rich.console takes about 40 ms to import, which `--help` and the commands
 # that print nothing through rich should not pay.
+
+Piece = str | tuple[str, str]  # text, or (text, style): what rich's Text.assemble takes
+
+# What rich removes from text it prints (rich.control.STRIP_CONTROL_CODES: bell, backspace, vertical tab, form
+# feed, carriage return), so that a line written without rich holds the same characters.
+_STRIPPED = str.maketrans(dict.fromkeys((7, 8, 11, 12, 13)))
 
 
 class ReaderGone(Exception):
@@ -30,6 +36,36 @@ def write_out(text: str) -> None:
         sys.stdout.flush()
     except BrokenPipeError:
         raise ReaderGone from None
+
+
+def say(*pieces: Piece, stderr: bool = False) -> None:
+    """One line of text in pieces, some styled. Where rich would show no style (the stream is no terminal and
+    no variable makes it one: rich.console.Console.is_terminal) the text is written as it is, without importing
+    rich: a tenth of `validate` in a pre-commit hook or a CI job."""
+    stream = sys.stderr if stderr else sys.stdout
+    if _styled(stream):
+        from rich.text import Text
+
+        (err() if stderr else out()).print(Text.assemble(*pieces))
+        return
+    try:
+        text = "".join(p if isinstance(p, str) else p[0] for p in pieces)
+        stream.write(text.translate(_STRIPPED).expandtabs(8) + "\n")  # rich expands tabs to 8 columns too
+    except BrokenPipeError:
+        raise ReaderGone from None
+
+
+def _styled(stream: TextIO) -> bool:
+    """Whether rich prints styles to `stream`, as its Console.is_terminal decides."""
+    forced = os.environ.get("TTY_COMPATIBLE", "")
+    if forced in ("0", "1"):
+        return forced == "1"
+    if "FORCE_COLOR" in os.environ:
+        return os.environ["FORCE_COLOR"] != ""
+    try:
+        return stream.isatty()
+    except ValueError:  # closed
+        return False
 
 
 @cache

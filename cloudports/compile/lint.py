@@ -172,7 +172,8 @@ def public_share(nets: Iterable[IPNetwork]) -> Fraction:
     shares = []
     for version, blocks in by_version.items():
         # collapse first so that overlapping blocks count once
-        covered = sum(_public_in(version, b) for b in ipaddress.collapse_addresses(blocks))  # type: ignore[type-var]
+        merged: Iterable[IPNetwork] = ipaddress.collapse_addresses(blocks)  # type: ignore[type-var]
+        covered = sum(_public_in(version, block) for block in merged)
         shares.append(Fraction(covered, PUBLIC_SIZE[version]))
     return max(shares)
 
