@@ -166,13 +166,14 @@ class AwsReachability:
         """Rules whose peer is a group this spec neither owns nor names, or a prefix list it does not name:
         machines verify cannot place."""
         named = set(self.state.named_groups.values())
-        return [
+        unknown = [
             r
-            for r in sorted(self.state.rules.values(), key=_key)
+            for r in self.state.rules.values()
             if (r.referenced_group_id and r.referenced_group_id not in named)
             or (r.prefix_list_id and r.prefix_list_id not in self.state.prefix_lists)
             or (r.referenced_group and r.referenced_group not in self.state.groups)
         ]
+        return sorted(unknown, key=_key)  # the few found, not every rule: a key is a string built per rule
 
     def unjudged(self) -> list[str]:
         """The rules with such peers that the spec keeps unmanaged: said, not counted."""
