@@ -89,6 +89,12 @@ def previous_of_rules(rules: Iterable[NsgRule], pairs: Iterable[Pair]) -> dict[t
     for pair in pairs:
         if pair.peer[0] == "net":
             networks[(pair.peer[1], pair.family)].update(pair.prefixes)
+    # CIDR -> the networks holding it: a rule's side is checked against the networks that share a CIDR with it,
+    # not against every network (rules x networks was most of a large spec's re-emit)
+    holders: dict[str, list[tuple[str, int | None]]] = defaultdict(list)
+    for key, own in networks.items():
+        for cidr in own:
+            holders[cidr].append(key)
     found: dict[tuple[str, str], Previous] = {}
     for rule in rules:
         if rule.access != "Allow":
@@ -98,7 +104,8 @@ def previous_of_rules(rules: Iterable[NsgRule], pairs: Iterable[Pair]) -> dict[t
 
         def side(asgs: tuple[str, ...], cidrs: tuple[str, ...], family: int | None = family) -> frozenset[Endpoint]:
             held = set(cidrs)
-            nets = {("net", n) for (n, f), own in networks.items() if f == family and own and own <= held}
+            near = {key for cidr in held for key in holders.get(cidr, ())}
+            nets = {("net", n) for n, f in near if f == family and networks[(n, f)] <= held}
             return frozenset({("asg", a) for a in asgs} | nets)
 
         sources = side(rule.source_asgs, rule.source_prefixes)
@@ -177,18 +184,15 @@ def _kept(pairs: list[Pair], previous: PreviousRules, remaining: dict[int, set[s
     the rule's ports (the largest exact product of them, of one shape). First every rule takes the pairs whose
     ports are exactly its own, then the pairs that also have other ports: so a pair stays in the rule that
     carries all of it, even where a rule with fewer ports holds the same CIDRs (two networks of one CIDR)."""
-    by_kind: dict[tuple[str, str, int | None], list[Pair]] = defaultdict(list)
-    for pair in pairs:
-        by_kind[(pair.direction, pair.protocol, pair.family)].append(pair)
     ours = sorted((key, prev) for key, prev in previous.items() if prev.slot(key[1]) is not None)
+    between = _between(pairs, [prev for _key, prev in ours])
     kept: dict[str, Packed] = {}
     for exact in (True, False):
-        for (direction, name), prev in ours:
+        for (_direction, name), prev in ours:
             ports = set(prev.ports)
             parts = {
                 id(part): (part, p)
-                for p in by_kind[(direction, prev.protocol, prev.family)]
-                if p.source in prev.sources and p.destination in prev.destinations
+                for p in between[id(prev)]
                 if (ports == remaining[id(p)] if exact else ports <= remaining[id(p)])
                 for part in (_part(p, ports),)
             }
@@ -201,6 +205,21 @@ def _kept(pairs: list[Pair], previous: PreviousRules, remaining: dict[int, set[s
                     remaining[id(parts[id(part)][1])] -= ports
             kept[name] = Packed(tuple(sorted(chosen, key=lambda p: p.order)))
     return kept
+
+
+def _between(pairs: list[Pair], rules: list[Previous]) -> dict[int, list[Pair]]:
+    """id of each previous rule -> the pairs of its kind between its ends, in the pairs' order. Looked up by
+    ends (a rule names at most 10 ASGs a side, or its networks) instead of every pair of the kind read for every
+    rule, which grew with rules x pairs."""
+    by_ends: dict[tuple[object, ...], list[int]] = defaultdict(list)  # kind and ends -> positions in `pairs`
+    for n, p in enumerate(pairs):
+        by_ends[(p.direction, p.protocol, p.family, p.source, p.destination)].append(n)
+    found: dict[int, list[Pair]] = {}
+    for prev in rules:
+        kind = (prev.direction, prev.protocol, prev.family)
+        ends = (by_ends.get((*kind, s, d), ()) for s in prev.sources for d in prev.destinations)
+        found[id(prev)] = [pairs[n] for n in sorted(n for positions in ends for n in positions)]
+    return found
 
 
 def _largest_product(pairs: list[Pair]) -> list[Pair]:
