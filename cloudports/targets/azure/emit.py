@@ -29,46 +29,58 @@ PRIORITIES_FILE = "cloudports-priorities.json"
 MOVED_FILE = "moved.tf"
 
 
-def read_previous_priorities(out: Path) -> Priorities:
-    """NSG name -> (direction, rule name) -> priority. Keys are 'direction/rule' for the one NSG of a spec
-    (filed under ONLY_NSG: the format predates several NSGs) and 'nsg/direction/rule' with one NSG per subnet."""
+def read_record(out: Path) -> dict[str, Any]:
+    """The record the last emit left in `out`, parsed once for everything read back from it ({} without one; a
+    damaged record only costs stability, never correctness)."""
     path = Path(out) / PRIORITIES_FILE
-    if not path.is_file():
-        return {}
-    found: Priorities = {}
     try:
-        data = json.loads(path.read_text())
-        for key, value in data.get("priorities", {}).items():
-            nsg, direction, name = key.split("/", 2) if key.count("/") == 2 else (ONLY_NSG, *key.split("/", 1))
-            found.setdefault(nsg, {})[(direction, name)] = int(value)
-    except (ValueError, AttributeError, TypeError):
-        return {}  # a damaged record only costs stability, never correctness
-    return found
+        data = json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_previous_priorities(out: Path) -> Priorities:
+    return previous_priorities(read_record(out))
 
 
 def read_previous_rules(out: Path) -> dict[str, list[NsgRule]]:
+    return previous_rules(read_record(out))
+
+
+def previous_priorities(record: Mapping[str, Any]) -> Priorities:
+    """NSG name -> (direction, rule name) -> priority. Keys are 'direction/rule' for the one NSG of a spec
+    (filed under ONLY_NSG: the format predates several NSGs) and 'nsg/direction/rule' with one NSG per subnet."""
+    found: Priorities = {}
+    try:
+        for key, value in record.get("priorities", {}).items():
+            nsg, direction, name = key.split("/", 2) if key.count("/") == 2 else (ONLY_NSG, *key.split("/", 1))
+            found.setdefault(nsg, {})[(direction, name)] = int(value)
+    except (ValueError, AttributeError, TypeError):
+        return {}
+    return found
+
+
+def previous_rules(record: Mapping[str, Any]) -> dict[str, list[NsgRule]]:
     """NSG name (ONLY_NSG for the one NSG of a spec) -> the allow rules the last emit recorded (their contents)."""
-    path = Path(out) / PRIORITIES_FILE
     found: dict[str, list[NsgRule]] = {}
     try:
-        data = json.loads(path.read_text()) if path.is_file() else {}
-        for key, value in data.get("rules", {}).items():
+        for key, value in record.get("rules", {}).items():
             nsg, direction, name = key.split("/", 2) if key.count("/") == 2 else (ONLY_NSG, *key.split("/", 1))
             side: dict[str, Any] = {f: tuple(str(v) for v in value.get(f, ())) for f in _SIDES}
             rule = NsgRule(name, direction, "Allow", str(value["protocol"]), tuple(value["ports"]), **side)
             found.setdefault(nsg, []).append(rule)
     except (ValueError, AttributeError, TypeError, KeyError):
-        return {}  # a damaged record only costs stability, never correctness
+        return {}
     return found
 
 
 def _previous_keys(out: Path) -> tuple[set[str], set[str]]:
     """The record's rule keys, and those of them the last emit wrote first."""
-    path = Path(out) / PRIORITIES_FILE
+    record = read_record(out)
     try:
-        data = json.loads(path.read_text()) if path.is_file() else {}
-        return set(data.get("priorities", {})), {str(key) for key in data.get("written_first", [])}
-    except (ValueError, AttributeError, TypeError):
+        return set(record.get("priorities", {})), {str(key) for key in record.get("written_first", [])}
+    except (AttributeError, TypeError):
         return set(), set()
 
 
