@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 from cloudports.targets.azure.model import ALLOW_PRIORITIES, NsgRule
 from cloudports.targets.azure.text import azure_description
@@ -28,6 +29,7 @@ _MARK = re.compile(r"\s*\[priority (\d{1,4})\]$")
 MARK_ROOM = len(" [priority 4096]")
 
 
+@lru_cache(maxsize=1 << 14)  # a build asks twice per rule: to place it, and to tell whether to record its priority
 def home_slot(name: str) -> int:
     return ALLOW_PRIORITIES.start + int(short_hash(name, 12), 16) % len(ALLOW_PRIORITIES)
 
