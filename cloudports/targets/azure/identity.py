@@ -224,8 +224,8 @@ def _between(pairs: list[Pair], rules: list[Previous]) -> dict[int, list[Pair]]:
 
 def _largest_product(pairs: list[Pair]) -> list[Pair]:
     """The largest set of pairs of one shape that is an exact product (role sides x peers) within the limits."""
-    if not pairs:
-        return []
+    if len(pairs) <= 1:  # none, or one pair (most rules of a large spec carry one): its own product
+        return pairs if _fits(pairs) else []
     shape = Counter(p.shape for p in pairs).most_common(1)[0][0]
     same = [p for p in pairs if p.shape == shape]
     peers: dict[Endpoint, set[Endpoint]] = defaultdict(set)
