@@ -328,10 +328,13 @@ def check_limits(state: AzureState) -> None:
     rules are built, by _nsg_rules)."""
     problems = []
     for _nsg, rule in state.all_rules():
-        for side in ("source", "destination"):
-            if len(getattr(rule, f"{side}_asgs")) > MAX_ASGS_PER_RULE_SIDE:
+        for side, asgs, prefixes in (
+            ("source", rule.source_asgs, rule.source_prefixes),
+            ("destination", rule.destination_asgs, rule.destination_prefixes),
+        ):
+            if len(asgs) > MAX_ASGS_PER_RULE_SIDE:
                 problems.append(Diagnostic(None, f"azure: rule {rule.name} has more than 10 {side} ASGs"))
-            if len(getattr(rule, f"{side}_prefixes")) > MAX_PREFIXES_PER_SIDE:
+            if len(prefixes) > MAX_PREFIXES_PER_SIDE:
                 problems.append(Diagnostic(None, f"azure: rule {rule.name} has more than 4,000 {side} prefixes"))
     if problems:
         raise CloudportsError(problems)
