@@ -23,6 +23,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from cloudports.targets.azure.model import NsgRule
 from cloudports.targets.azure.pack import (
@@ -100,7 +101,7 @@ def previous_of_rules(rules: Iterable[NsgRule], pairs: Iterable[Pair]) -> dict[t
         if rule.access != "Allow":
             continue
         prefixes = rule.source_prefixes + rule.destination_prefixes
-        family = ipaddress.ip_network(prefixes[0], strict=False).version if _is_cidr(prefixes) else None
+        family = _family(prefixes[0]) if prefixes else None
 
         def side(asgs: tuple[str, ...], cidrs: tuple[str, ...], family: int | None = family) -> frozenset[Endpoint]:
             held = set(cidrs)
@@ -116,14 +117,13 @@ def previous_of_rules(rules: Iterable[NsgRule], pairs: Iterable[Pair]) -> dict[t
     return found
 
 
-def _is_cidr(prefixes: tuple[str, ...]) -> bool:
-    if not prefixes:
-        return False
+@lru_cache(maxsize=4096)  # parsed once per prefix: the rules of a large NSG name the same networks again and again
+def _family(prefix: str) -> int | None:
+    """A CIDR's address family; None for a service tag."""
     try:
-        ipaddress.ip_network(prefixes[0], strict=False)
+        return ipaddress.ip_network(prefix, strict=False).version
     except ValueError:
-        return False  # a service tag
-    return True
+        return None
 
 
 def previous_of_packed(named: Mapping[str, Packed]) -> dict[tuple[str, str], Previous]:
