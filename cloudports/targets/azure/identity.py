@@ -196,6 +196,8 @@ def _kept(pairs: list[Pair], previous: PreviousRules, remaining: dict[int, set[s
                 if (ports == remaining[id(p)] if exact else ports <= remaining[id(p)])
                 for part in (_part(p, ports),)
             }
+            if not parts:  # nothing new for the rule: what it kept is already its largest product
+                continue
             had = list(kept[name].pairs) if name in kept else []
             chosen = _largest_product(had + [part for part, _p in parts.values()])
             if not chosen or len(chosen) < len(had) or not {id(p) for p in had} <= {id(p) for p in chosen}:
