@@ -39,6 +39,7 @@ sys.path.insert(0, str(REPO))
 from cloudports.compile import compile_topology  # noqa: E402
 from cloudports.errors import CloudportsError  # noqa: E402
 from cloudports.gcpause import gc_paused  # noqa: E402
+from cloudports.graph.markdown import write_topology_md  # noqa: E402
 from cloudports.spec import load_topology, yamlpos  # noqa: E402
 from cloudports.targets.aws import TARGET as AWS  # noqa: E402
 from cloudports.targets.aws.emit import emit_aws  # noqa: E402
@@ -132,10 +133,14 @@ def _pipeline(path: Path, phase: str | None, times: dict[str, list[float]] | Non
         result.azure_refused = _refusal(exc)
     t = lap("azure build", t)
     with tempfile.TemporaryDirectory() as tmp:
-        emit_aws(aws, Path(tmp) / "aws", phase)
+        roots = [Path(tmp) / "aws"] + ([Path(tmp) / "azure"] if azure is not None else [])
+        emit_aws(aws, roots[0], phase)
         if azure is not None:
-            emit_azure(azure, Path(tmp) / "azure", phase)
-        lap("emit", t)
+            emit_azure(azure, roots[1], phase)
+        t = lap("emit", t)
+        for root in roots:  # each `emit -t CLOUD` writes it beside its root
+            write_topology_md(policy, root)
+        lap("TOPOLOGY.md", t)
     result.flows = len(topology.flows)
     result.counts = {
         "neutral": len(policy.rules),
@@ -173,7 +178,7 @@ def _ms(seconds: float) -> str:
     return f"{seconds * 1000:,.0f} ms" if seconds >= 0.1 else f"{seconds * 1000:.1f} ms"
 
 
-STAGES = ("load+compile", "aws build", "azure build", "emit")
+STAGES = ("load+compile", "aws build", "azure build", "emit", "TOPOLOGY.md")
 
 
 def _row(r: Result) -> list[str]:
@@ -185,6 +190,7 @@ def _row(r: Result) -> list[str]:
         f"{r.flows:,}",
         *(_ms(median[stage]) for stage in STAGES[:3]),
         emit,
+        _ms(median["TOPOLOGY.md"]),
         _ms(total),
         f"{total / r.flows * 1e6:,.0f} us",
         f"{r.peak_mib:,.1f} MiB",
@@ -196,7 +202,8 @@ def _row(r: Result) -> list[str]:
 
 
 def report(results: list[Result]) -> None:
-    header = ["topology", "flows", "load+compile", "aws build", "azure build", "emit (both)", "total", "per flow"]
+    header = ["topology", "flows", "load+compile", "aws build", "azure build", "emit (both)", "TOPOLOGY.md (x2)"]
+    header += ["total", "per flow"]
     header += ["peak mem", "per flow", "neutral", "aws rules", "azure rules"]
     rows = [_row(r) for r in results]
     widths = [max(len(str(x)) for x in col) for col in zip(header, *rows, strict=True)]

@@ -29,9 +29,14 @@ def render(graph: Graph, fmt: GraphFormat | str) -> str:
 # ---- Mermaid ----
 
 
+# What Mermaid or HTML would interpret in a quoted label, as entity codes: one str.translate per label instead of
+# a Python loop over its characters (TOPOLOGY.md labels every flow).
+_MERMAID_CODES = str.maketrans({c: f"#{ord(c)};" for c in '"#<>&'})
+
+
 def _mermaid_text(text: str) -> str:
     """Text for a quoted Mermaid label: entity codes for what Mermaid or HTML would interpret."""
-    return "".join(f"#{ord(c)};" if c in '"#<>&' else c for c in text)
+    return text.translate(_MERMAID_CODES)
 
 
 def _mermaid_node(node: Node) -> str:

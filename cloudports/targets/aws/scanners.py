@@ -20,10 +20,15 @@ ADDRESS = 'module.security_groups.aws_vpc_security_group_ingress_rule.this["{key
 def checkov_findings(state: AwsState) -> Iterator[tuple[str, list[str], list[str]]]:
     """(resource address, the check ids that fail on it, its spec origins) for each ingress rule that a check
     would fail: open to the whole IPv4 or IPv6 internet on a port a check guards."""
-    addresses = emitted_keys(state)
-    for key, rule in sorted(state.rules.items()):
-        if rule.direction != "ingress" or (rule.cidr_ipv4 or rule.cidr_ipv6) not in ("0.0.0.0/0", "::/0"):
-            continue
+    # The rules open to the internet picked before sorting; the emitted keys (which take every rule: rules
+    # that would share a key keep their own) worked out only once a rule is reported: most specs have none.
+    open_rules = {
+        key: rule
+        for key, rule in state.rules.items()
+        if rule.direction == "ingress" and (rule.cidr_ipv4 or rule.cidr_ipv6) in ("0.0.0.0/0", "::/0")
+    }
+    addresses: dict[str, str] | None = None
+    for key, rule in sorted(open_rules.items()):
         every = rule.ip_protocol == "-1"
         ranged = rule.ip_protocol in ("tcp", "udp") and rule.from_port is not None and rule.to_port is not None
         ids = [
@@ -32,4 +37,5 @@ def checkov_findings(state: AwsState) -> Iterator[tuple[str, list[str], list[str
             if every or (ranged and port >= 0 and rule.from_port <= port <= rule.to_port)  # type: ignore[operator]
         ]
         if ids:
+            addresses = emitted_keys(state) if addresses is None else addresses
             yield ADDRESS.format(key=addresses[key]), ids, state.rule_origins.get(key, [])

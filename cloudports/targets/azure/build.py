@@ -118,15 +118,15 @@ def _pairs(groups: Groups) -> list[Pair]:
     return pairs
 
 
-def _rule(group: Packed) -> tuple[NsgRule, list[str]]:
-    """One NSG rule for a packed group of pairs, still without its final name and priority; its spec origins."""
+def _rule(group: Packed, name: str, priority: int) -> tuple[NsgRule, list[str]]:
+    """The NSG rule of a packed group of pairs, named and placed; its spec origins."""
     first, members = group.first, group.members
     (source_asgs, source_prefixes), (destination_asgs, destination_prefixes) = map(
         group.side, ("source", "destination")
     )
     descriptions = dict.fromkeys(d for r in members for d in r.descriptions if d)
     rule = NsgRule(
-        name="",
+        name=name,
         direction=first.direction,  # type: ignore[arg-type]
         access="Allow",
         protocol=first.protocol,
@@ -135,7 +135,8 @@ def _rule(group: Packed) -> tuple[NsgRule, list[str]]:
         source_asgs=source_asgs,
         destination_prefixes=destination_prefixes,
         destination_asgs=destination_asgs,
-        description="; ".join(descriptions),  # made to fit (and marked) by _placed
+        priority=priority,
+        description=described("; ".join(descriptions), name, priority),  # made to fit, its priority marked
         port_params=first.port_params,
     )
     return rule, sorted({str(o) for r in members for o in r.origins})
@@ -274,13 +275,14 @@ def _nsg_rules(
         problems.append(_too_many_asgs(nsg, asgs))
     if problems:
         raise CloudportsError(problems)
-    built = {name: _rule(group) for name, group in packed.items()}
+    # Priorities first (they need only each rule's direction and name), so that each rule is made once, whole:
+    # made and then copied by dataclasses.replace, each rule cost twice as much.
+    reserved = [(r.direction, r.priority) for r in nsg.kept.values()]
+    keys = ((group.first.direction, name) for name, group in packed.items())
+    prios = assign_priorities(keys, before.priorities, before.recorded, reserved)
+    built = {name: _rule(group, name, prios[(group.first.direction, name)]) for name, group in packed.items()}
     rules = {name: rule for name, (rule, _origins) in built.items()}
     origins = {name: found for name, (_rule, found) in built.items()}
-    reserved = [(r.direction, r.priority) for r in nsg.kept.values()]
-    keys = ((r.direction, name) for name, r in rules.items())
-    prios = assign_priorities(keys, before.priorities, before.recorded, reserved)
-    rules = {name: _placed(r, name, prios[(r.direction, name)]) for name, r in rules.items()}
     if not nsg.vnet_inbound:
         rules[DENY_VNET_INBOUND.name] = DENY_VNET_INBOUND
     clash = sorted(rules.keys() & nsg.kept.keys())
@@ -290,10 +292,6 @@ def _nsg_rules(
     if policy.topology.egress == "strict":
         rules[DENY_ALL_OUTBOUND.name] = DENY_ALL_OUTBOUND
     return rules, origins, least
-
-
-def _placed(rule: NsgRule, name: str, priority: int) -> NsgRule:
-    return replace(rule, name=name, priority=priority, description=described(rule.description, name, priority))
 
 
 def azure_identity(topology: str, settings: AzureSettings) -> str:
@@ -330,10 +328,13 @@ def check_limits(state: AzureState) -> None:
     rules are built, by _nsg_rules)."""
     problems = []
     for _nsg, rule in state.all_rules():
-        for side in ("source", "destination"):
-            if len(getattr(rule, f"{side}_asgs")) > MAX_ASGS_PER_RULE_SIDE:
+        for side, asgs, prefixes in (
+            ("source", rule.source_asgs, rule.source_prefixes),
+            ("destination", rule.destination_asgs, rule.destination_prefixes),
+        ):
+            if len(asgs) > MAX_ASGS_PER_RULE_SIDE:
                 problems.append(Diagnostic(None, f"azure: rule {rule.name} has more than 10 {side} ASGs"))
-            if len(getattr(rule, f"{side}_prefixes")) > MAX_PREFIXES_PER_SIDE:
+            if len(prefixes) > MAX_PREFIXES_PER_SIDE:
                 problems.append(Diagnostic(None, f"azure: rule {rule.name} has more than 4,000 {side} prefixes"))
     if problems:
         raise CloudportsError(problems)

@@ -29,46 +29,58 @@ PRIORITIES_FILE = "cloudports-priorities.json"
 MOVED_FILE = "moved.tf"
 
 
-def read_previous_priorities(out: Path) -> Priorities:
-    """NSG name -> (direction, rule name) -> priority. Keys are 'direction/rule' for the one NSG of a spec
-    (filed under ONLY_NSG: the format predates several NSGs) and 'nsg/direction/rule' with one NSG per subnet."""
+def read_record(out: Path) -> dict[str, Any]:
+    """The record the last emit left in `out`, parsed once for everything read back from it ({} without one; a
+    damaged record only costs stability, never correctness)."""
     path = Path(out) / PRIORITIES_FILE
-    if not path.is_file():
-        return {}
-    found: Priorities = {}
     try:
-        data = json.loads(path.read_text())
-        for key, value in data.get("priorities", {}).items():
-            nsg, direction, name = key.split("/", 2) if key.count("/") == 2 else (ONLY_NSG, *key.split("/", 1))
-            found.setdefault(nsg, {})[(direction, name)] = int(value)
-    except (ValueError, AttributeError, TypeError):
-        return {}  # a damaged record only costs stability, never correctness
-    return found
+        data = json.loads(path.read_text()) if path.is_file() else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}
+
+
+def read_previous_priorities(out: Path) -> Priorities:
+    return previous_priorities(read_record(out))
 
 
 def read_previous_rules(out: Path) -> dict[str, list[NsgRule]]:
+    return previous_rules(read_record(out))
+
+
+def previous_priorities(record: Mapping[str, Any]) -> Priorities:
+    """NSG name -> (direction, rule name) -> priority. Keys are 'direction/rule' for the one NSG of a spec
+    (filed under ONLY_NSG: the format predates several NSGs) and 'nsg/direction/rule' with one NSG per subnet."""
+    found: Priorities = {}
+    try:
+        for key, value in record.get("priorities", {}).items():
+            nsg, direction, name = key.split("/", 2) if key.count("/") == 2 else (ONLY_NSG, *key.split("/", 1))
+            found.setdefault(nsg, {})[(direction, name)] = int(value)
+    except (ValueError, AttributeError, TypeError):
+        return {}
+    return found
+
+
+def previous_rules(record: Mapping[str, Any]) -> dict[str, list[NsgRule]]:
     """NSG name (ONLY_NSG for the one NSG of a spec) -> the allow rules the last emit recorded (their contents)."""
-    path = Path(out) / PRIORITIES_FILE
     found: dict[str, list[NsgRule]] = {}
     try:
-        data = json.loads(path.read_text()) if path.is_file() else {}
-        for key, value in data.get("rules", {}).items():
+        for key, value in record.get("rules", {}).items():
             nsg, direction, name = key.split("/", 2) if key.count("/") == 2 else (ONLY_NSG, *key.split("/", 1))
             side: dict[str, Any] = {f: tuple(str(v) for v in value.get(f, ())) for f in _SIDES}
             rule = NsgRule(name, direction, "Allow", str(value["protocol"]), tuple(value["ports"]), **side)
             found.setdefault(nsg, []).append(rule)
     except (ValueError, AttributeError, TypeError, KeyError):
-        return {}  # a damaged record only costs stability, never correctness
+        return {}
     return found
 
 
 def _previous_keys(out: Path) -> tuple[set[str], set[str]]:
     """The record's rule keys, and those of them the last emit wrote first."""
-    path = Path(out) / PRIORITIES_FILE
+    record = read_record(out)
     try:
-        data = json.loads(path.read_text()) if path.is_file() else {}
-        return set(data.get("priorities", {})), {str(key) for key in data.get("written_first", [])}
-    except (ValueError, AttributeError, TypeError):
+        return set(record.get("priorities", {})), {str(key) for key in record.get("written_first", [])}
+    except (AttributeError, TypeError):
         return set(), set()
 
 
@@ -90,6 +102,8 @@ def _moved_tf(state: AzureState, first: set[str], out: Path) -> str:
     """`moved` blocks for the rules that change between the module's rule resources ("first" and "this") since
     the last emit, so that Terraform moves them in its state instead of destroying and re-creating them."""
     before, before_first = _previous_keys(out)
+    if not before:  # a first emit into `out`: nothing to move (and no need to sort every rule to find that)
+        return ""
     address = SPLIT_ADDRESS if state.split else ADDRESS
     blocks = []
     for nsg, rule in sorted(state.all_rules(), key=lambda nr: (nr[0].name, nr[1].direction, nr[1].name)):
@@ -113,11 +127,15 @@ def _priority_record(state: AzureState) -> dict[str, int]:
     return {_key(state, nsg, rule): rule.priority for nsg, rule in state.all_rules()}
 
 
+# json.dumps(value, sort_keys=True), with one encoder: dumps makes a new one per call when given an option
+_ONE_LINE = json.JSONEncoder(sort_keys=True).encode
+
+
 def _record_text(record: dict, rules: dict[str, dict]) -> str:
     """The record as JSON, each rule's contents on one line (a large NSG's record stays quick to write and its
     changes read as one line per rule)."""
     head = json.dumps(record, indent=2, sort_keys=True).removesuffix("\n}")
-    lines = (f"    {json.dumps(key)}: {json.dumps(value, sort_keys=True)}" for key, value in sorted(rules.items()))
+    lines = (f"    {json.dumps(key)}: {_ONE_LINE(value)}" for key, value in sorted(rules.items()))
     return head + ',\n  "rules": {\n' + ",\n".join(lines) + "\n  }\n}\n"
 
 
@@ -135,6 +153,8 @@ def _rules_record(state: AzureState) -> dict[str, dict]:
 
 
 def choose_variables(state: AzureState, parameters: Mapping[str, Parameter]) -> Variables:
+    if not parameters:  # no parameter can be a variable: no need to read every rule's ports (as aws/emit.py)
+        return Variables(parameters, frozenset(), frozenset())
     usages = ((params, entry.isdigit()) for _nsg, r in state.all_rules() for entry, params in r.port_params)
     return choose(parameters, usages)
 
@@ -142,8 +162,10 @@ def choose_variables(state: AzureState, parameters: Mapping[str, Parameter]) -> 
 def _ports(rule: NsgRule, chosen: Variables | None) -> list:
     """The port entries, a variable's as a reference to it (a value equal to another entry is harmless: azurerm
     holds the ports as a set)."""
+    if chosen is None or not chosen.variables:  # no port is a variable: the entries as they are
+        return list(rule.destination_ports)
     params = dict(rule.port_params)
-    variables = {e: chosen.of(params.get(e, ("",)), e.isdigit()) for e in rule.destination_ports} if chosen else {}
+    variables = {e: chosen.of(params.get(e, ("",)), e.isdigit()) for e in rule.destination_ports}
     return [Raw(f"tostring(var.{variables[e]})") if variables.get(e) else e for e in rule.destination_ports]
 
 

@@ -23,6 +23,7 @@ import re
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
+from functools import lru_cache
 
 from cloudports.targets.azure.model import NsgRule
 from cloudports.targets.azure.pack import (
@@ -89,16 +90,23 @@ def previous_of_rules(rules: Iterable[NsgRule], pairs: Iterable[Pair]) -> dict[t
     for pair in pairs:
         if pair.peer[0] == "net":
             networks[(pair.peer[1], pair.family)].update(pair.prefixes)
+    # CIDR -> the networks holding it: a rule's side is checked against the networks that share a CIDR with it,
+    # not against every network (rules x networks was most of a large spec's re-emit)
+    holders: dict[str, list[tuple[str, int | None]]] = defaultdict(list)
+    for key, own in networks.items():
+        for cidr in own:
+            holders[cidr].append(key)
     found: dict[tuple[str, str], Previous] = {}
     for rule in rules:
         if rule.access != "Allow":
             continue
         prefixes = rule.source_prefixes + rule.destination_prefixes
-        family = ipaddress.ip_network(prefixes[0], strict=False).version if _is_cidr(prefixes) else None
+        family = _family(prefixes[0]) if prefixes else None
 
         def side(asgs: tuple[str, ...], cidrs: tuple[str, ...], family: int | None = family) -> frozenset[Endpoint]:
             held = set(cidrs)
-            nets = {("net", n) for (n, f), own in networks.items() if f == family and own and own <= held}
+            near = {key for cidr in held for key in holders.get(cidr, ())}
+            nets = {("net", n) for n, f in near if f == family and networks[(n, f)] <= held}
             return frozenset({("asg", a) for a in asgs} | nets)
 
         sources = side(rule.source_asgs, rule.source_prefixes)
@@ -109,14 +117,13 @@ def previous_of_rules(rules: Iterable[NsgRule], pairs: Iterable[Pair]) -> dict[t
     return found
 
 
-def _is_cidr(prefixes: tuple[str, ...]) -> bool:
-    if not prefixes:
-        return False
+@lru_cache(maxsize=4096)  # parsed once per prefix: the rules of a large NSG name the same networks again and again
+def _family(prefix: str) -> int | None:
+    """A CIDR's address family; None for a service tag."""
     try:
-        ipaddress.ip_network(prefixes[0], strict=False)
+        return ipaddress.ip_network(prefix, strict=False).version
     except ValueError:
-        return False  # a service tag
-    return True
+        return None
 
 
 def previous_of_packed(named: Mapping[str, Packed]) -> dict[tuple[str, str], Previous]:
@@ -177,21 +184,20 @@ def _kept(pairs: list[Pair], previous: PreviousRules, remaining: dict[int, set[s
     the rule's ports (the largest exact product of them, of one shape). First every rule takes the pairs whose
     ports are exactly its own, then the pairs that also have other ports: so a pair stays in the rule that
     carries all of it, even where a rule with fewer ports holds the same CIDRs (two networks of one CIDR)."""
-    by_kind: dict[tuple[str, str, int | None], list[Pair]] = defaultdict(list)
-    for pair in pairs:
-        by_kind[(pair.direction, pair.protocol, pair.family)].append(pair)
     ours = sorted((key, prev) for key, prev in previous.items() if prev.slot(key[1]) is not None)
+    between = _between(pairs, [prev for _key, prev in ours])
     kept: dict[str, Packed] = {}
     for exact in (True, False):
-        for (direction, name), prev in ours:
+        for (_direction, name), prev in ours:
             ports = set(prev.ports)
             parts = {
                 id(part): (part, p)
-                for p in by_kind[(direction, prev.protocol, prev.family)]
-                if p.source in prev.sources and p.destination in prev.destinations
+                for p in between[id(prev)]
                 if (ports == remaining[id(p)] if exact else ports <= remaining[id(p)])
                 for part in (_part(p, ports),)
             }
+            if not parts:  # nothing new for the rule: what it kept is already its largest product
+                continue
             had = list(kept[name].pairs) if name in kept else []
             chosen = _largest_product(had + [part for part, _p in parts.values()])
             if not chosen or len(chosen) < len(had) or not {id(p) for p in had} <= {id(p) for p in chosen}:
@@ -203,10 +209,25 @@ def _kept(pairs: list[Pair], previous: PreviousRules, remaining: dict[int, set[s
     return kept
 
 
+def _between(pairs: list[Pair], rules: list[Previous]) -> dict[int, list[Pair]]:
+    """id of each previous rule -> the pairs of its kind between its ends, in the pairs' order. Looked up by
+    ends (a rule names at most 10 ASGs a side, or its networks) instead of every pair of the kind read for every
+    rule, which grew with rules x pairs."""
+    by_ends: dict[tuple[object, ...], list[int]] = defaultdict(list)  # kind and ends -> positions in `pairs`
+    for n, p in enumerate(pairs):
+        by_ends[(p.direction, p.protocol, p.family, p.source, p.destination)].append(n)
+    found: dict[int, list[Pair]] = {}
+    for prev in rules:
+        kind = (prev.direction, prev.protocol, prev.family)
+        ends = (by_ends.get((*kind, s, d), ()) for s in prev.sources for d in prev.destinations)
+        found[id(prev)] = [pairs[n] for n in sorted(n for positions in ends for n in positions)]
+    return found
+
+
 def _largest_product(pairs: list[Pair]) -> list[Pair]:
     """The largest set of pairs of one shape that is an exact product (role sides x peers) within the limits."""
-    if not pairs:
-        return []
+    if len(pairs) <= 1:  # none, or one pair (most rules of a large spec carry one): its own product
+        return pairs if _fits(pairs) else []
     shape = Counter(p.shape for p in pairs).most_common(1)[0][0]
     same = [p for p in pairs if p.shape == shape]
     peers: dict[Endpoint, set[Endpoint]] = defaultdict(set)

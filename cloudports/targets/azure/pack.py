@@ -18,8 +18,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
-from functools import cached_property
+from dataclasses import dataclass, field
 
 from cloudports.compile import Rule
 
@@ -44,35 +43,35 @@ class Pair:
     port_params: tuple[tuple[str, tuple[str, ...]], ...] = ()
     variant: int = 0  # > 0 when CIDRs of one network need different ports (overlapping networks)
 
-    @property
-    def role_side(self) -> Endpoint:
-        return self.destination if self.direction == "Inbound" else self.source
+    # Derived once, at creation: packing, naming and the bound read them several times per pair (properties
+    # recomputed them every time; functools.cached_property takes a lock per read in Python 3.11).
+    role_side: Endpoint = field(init=False, compare=False, repr=False)
+    peer: Endpoint = field(init=False, compare=False, repr=False)
+    label: str = field(init=False, compare=False, repr=False)
+    # Sorts by label; the rest only breaks ties between labels that collide (see build._named).
+    order: tuple[str, Endpoint, Endpoint, int] = field(init=False, compare=False, repr=False)
+    shape: tuple[object, ...] = field(init=False, compare=False, repr=False)  # what pairs sharing a rule share
 
-    @property
-    def peer(self) -> Endpoint:
-        return self.source if self.direction == "Inbound" else self.destination
-
-    # Cached (a frozen dataclass still has its __dict__): packing sorts by it several times.
-    @cached_property
-    def label(self) -> str:
-        way = "in" if self.direction == "Inbound" else "out"
+    def __post_init__(self) -> None:
+        inbound = self.direction == "Inbound"
+        peer = self.source if inbound else self.destination
+        way = "in" if inbound else "out"
         proto = "any" if self.protocol == "*" else self.protocol.lower()
         label = f"{way}-{proto}-{self.source[1]}-to-{self.destination[1]}"
-        return label + ("-v6" if self.family == 6 else "") + (f"-{self.variant + 1}" if self.variant else "")
+        label += ("-v6" if self.family == 6 else "") + (f"-{self.variant + 1}" if self.variant else "")
+        shape = (self.direction, self.protocol, self.family, self.ports, self.port_params, peer[0])
+        for name, value in (
+            ("role_side", self.destination if inbound else self.source),
+            ("peer", peer),
+            ("label", label),
+            ("order", (label, self.source, self.destination, self.family or 0)),
+            ("shape", shape),
+        ):
+            object.__setattr__(self, name, value)
 
     @property
     def identity(self) -> str:
         return f"{self.direction}|{self.protocol}|{self.source}|{self.destination}|{self.family}|{self.ports}"
-
-    @cached_property
-    def order(self) -> tuple[str, Endpoint, Endpoint, int]:
-        """Sorts by label; the rest only breaks ties between labels that collide (see build._named)."""
-        return (self.label, self.source, self.destination, self.family or 0)
-
-    @cached_property
-    def shape(self) -> tuple[object, ...]:
-        """What pairs sharing a rule must have in common."""
-        return (self.direction, self.protocol, self.family, self.ports, self.port_params, self.peer[0])
 
 
 @dataclass(frozen=True)

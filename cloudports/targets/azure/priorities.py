@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
+from functools import lru_cache
 
 from cloudports.targets.azure.model import ALLOW_PRIORITIES, NsgRule
 from cloudports.targets.azure.text import azure_description
@@ -28,6 +29,7 @@ _MARK = re.compile(r"\s*\[priority (\d{1,4})\]$")
 MARK_ROOM = len(" [priority 4096]")
 
 
+@lru_cache(maxsize=1 << 14)  # a build asks twice per rule: to place it, and to tell whether to record its priority
 def home_slot(name: str) -> int:
     return ALLOW_PRIORITIES.start + int(short_hash(name, 12), 16) % len(ALLOW_PRIORITIES)
 
@@ -58,7 +60,8 @@ def described(text: str, name: str, priority: int) -> str:
 
 
 def _on_crowded_path(key: Key, prio: int, taken: set[int]) -> bool:
-    """Could cloudports have put the rule here? Every slot from its home up to `prio` is held by another rule.
+    """Could cloudports have put the rule here? Every slot from its home up to `prio` (not included: `taken` may
+    hold it) is held by another rule.
 
     Used only for rules without a record (written by an older cloudports)."""
     slot = home_slot(key[1])
@@ -86,6 +89,11 @@ def _leaving(wanted: set[Key], previous: Mapping[Key, int]) -> dict[str, set[int
         if key not in wanted:
             found.setdefault(key[0], set()).add(prio)
     return found
+
+
+def _held(slot: int, slots: set[int], gone: set[int], past: bool) -> bool:
+    """Whether a new rule must not take `slot`: another rule has it, or (`past`) a leaving rule had it."""
+    return slot in slots or (past and slot in gone)
 
 
 def assign_priorities(
@@ -117,7 +125,8 @@ def assign_priorities(
     for key, prio in sorted(previous.items(), key=lambda kv: (kv[1] != home_slot(kv[0][1]), kv[0])):
         slots = held.setdefault(key[0], set())
         ok = key in wanted and prio in ALLOW_PRIORITIES and prio not in slots
-        if ok and _kept(key, prio, recorded, taken_before[key[0]] - {prio}):
+        # the taken slots as they are, not a copy without `prio` per rule (rules^2): the crowded path stops at it
+        if ok and _kept(key, prio, recorded, taken_before[key[0]]):
             slots.add(prio)
             result[key] = prio
     rec = recorded or {}
@@ -127,11 +136,15 @@ def assign_priorities(
         if len(slots) >= len(ALLOW_PRIORITIES):
             raise ValueError(f"more than {len(ALLOW_PRIORITIES)} {key[0]} rules")
         gone = leaving.get(key[0], set())
-        avoid = slots | gone if len(slots | gone) < len(ALLOW_PRIORITIES) else slots
+        # Step past the leaving rules' slots unless they and the taken ones fill the range. Not by making the
+        # union of the two sets for every rule: that copied every taken slot per rule (rules^2 per NSG).
+        past = bool(gone) and (
+            len(slots) + len(gone) < len(ALLOW_PRIORITIES) or len(slots | gone) < len(ALLOW_PRIORITIES)
+        )
         # `key in rec` first: `None in range(...)` compares with every member of the range (3,900 of them)
-        recorded_slot = key in rec and rec[key] in ALLOW_PRIORITIES and rec[key] not in avoid
+        recorded_slot = key in rec and rec[key] in ALLOW_PRIORITIES and not _held(rec[key], slots, gone, past)
         slot = rec[key] if recorded_slot else home_slot(key[1])
-        while slot in avoid:
+        while _held(slot, slots, gone, past):
             slot = _next(slot)
         slots.add(slot)
         result[key] = slot

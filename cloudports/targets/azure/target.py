@@ -94,10 +94,11 @@ class AzureTarget(Target[AzureSettings, AzureState]):
     def emit_state(self, policy: CompiledPolicy, out: Path) -> AzureState:
         # Rules keep the names, contents and priorities recorded beside earlier emitted Terraform in `out`.
         # Rules that take over what another rule allowed are written first (make before break).
-        from cloudports.targets.azure.emit import mark_written_first, read_previous_priorities, read_previous_rules
+        from cloudports.targets.azure.emit import mark_written_first, previous_priorities, previous_rules, read_record
 
-        previous = read_previous_rules(out)
-        state = self.build(policy, read_previous_priorities(out), previous)
+        record = read_record(out)  # parsed once: 2.6 MB of JSON at 10,000 flows
+        previous = previous_rules(record)
+        state = self.build(policy, previous_priorities(record), previous)
         mark_written_first(state, previous)
         return state
 
