@@ -69,6 +69,16 @@ def test_listing_the_commands_imports_none_of_them() -> None:
     }
 
 
+def test_version_loads_no_schema_and_no_rich() -> None:
+    """A command with no values to coerce and one line to print: typer's completion options, absent, must not be
+    coerced through pydantic, and a pipe needs no rich."""
+    script = "import sys; from cloudports.cli import main; main(['version']); print(sorted(sys.modules))"
+    loaded = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True, text=True, check=True)
+    assert loaded.stdout.startswith(f"{__version__}\n")
+    modules = set(ast.literal_eval(loaded.stdout.splitlines()[-1]))
+    assert not {m for m in modules if m.startswith(("pydantic", "rich", "yaml"))}
+
+
 def test_the_scan_finds_what_typer_prints_by_default() -> None:
     assert TYPE_NAMES.findall("--help  <bool>  Show | Usage: x [OPTIONS] {spec} | --var <list[str]> | <table|json>")
 

@@ -67,6 +67,10 @@ def _choices(param: TyperOption) -> list[str]:
 
 def tidy(param: Any) -> None:
     """Give a parameter a metavar a user can read, unless its declaration chose one."""
+    if isinstance(param, TyperOption) and param.is_flag and param.default is None and not param.expose_value:
+        # typer's own --install-completion and --show-completion: absent, they are None, which typer coerces to a
+        # bool through pydantic, imported for that alone (a third of `cloudports version`). Absent means False.
+        param.default = False
     if isinstance(param, TyperArgument):
         param.__class__ = _Argument  # same fields, two display methods changed (typer offers no hook for these)
         param.metavar = param.metavar or (param.name or "").upper()

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from cloudports import __version__
-from cloudports.cli import common
+from cloudports.cli import common, console
 from cloudports.errors import CloudportsError, did_you_mean
 
 
@@ -55,7 +55,7 @@ def schema() -> None:
 
 def version() -> None:
     """Print the cloudports version."""
-    common.out.print(__version__)
+    console.say(__version__)
 
 
 COMMANDS = (catalog, schema, version)
