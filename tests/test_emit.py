@@ -266,3 +266,26 @@ def test_emit_builds_the_state_once_and_the_baseline_names_what_it_wrote(tmp_pat
     spec = REPO / "examples" / "three-tier-web" / "topology.yaml"
     assert main(["emit", str(spec), "-t", "azure", "--out", str(tmp_path)]) == 0
     assert len(built) == 1
+
+
+def test_one_emit_of_both_clouds_writes_what_two_emits_write(tmp_path: Path, capsys) -> None:
+    """`-t aws -t azure --out DIR`: each cloud's root in DIR/<target>, byte for byte what `-t <target> --out` writes
+    (the spec compiled and TOPOLOGY.md drawn once for both)."""
+    spec = REPO / "examples" / "dynamics365-distributed" / "topology.yaml"
+    assert main(["emit", str(spec), "-t", "aws", "-t", "azure", "-t", "aws", "--out", str(tmp_path / "both")]) == 0
+    assert capsys.readouterr().out.count("wrote ") == 2
+    for target in ("aws", "azure"):
+        assert main(["emit", str(spec), "-t", target, "--out", str(tmp_path / target)]) == 0
+        one, both = tmp_path / target, tmp_path / "both" / target
+        files = sorted(p.relative_to(one) for p in one.rglob("*") if p.is_file())
+        assert files == sorted(p.relative_to(both) for p in both.rglob("*") if p.is_file())
+        assert "TOPOLOGY.md" in map(str, files)
+        assert all((one / f).read_bytes() == (both / f).read_bytes() for f in files), target
+    assert sorted(p.name for p in (tmp_path / "both").iterdir()) == ["aws", "azure"]
+
+
+def test_emit_refuses_an_unknown_target_among_several(tmp_path: Path, capsys) -> None:
+    spec = REPO / "examples" / "three-tier-web" / "topology.yaml"
+    assert main(["emit", str(spec), "-t", "aws", "-t", "gcp", "--out", str(tmp_path / "out")]) == 1
+    assert "unknown target 'gcp'" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()

@@ -28,6 +28,7 @@ from cloudports.gcpause import gc_paused
 from cloudports.targets import registry
 
 if TYPE_CHECKING:
+    from cloudports.compile import CompiledPolicy
     from cloudports.targets.base import Target
 
 
@@ -137,7 +138,17 @@ def show(
 @gc_paused()
 def emit(
     spec: SpecArg,
-    target: TargetOpt,
+    target: Annotated[
+        list[str],
+        typer.Option(
+            "--target",
+            "-t",
+            help="Target cloud (repeatable: each target's root goes into DIR/TARGET, the spec compiled once)",
+            metavar=TARGET_METAVAR,
+            autocompletion=registry.names,
+            show_default=False,
+        ),
+    ],
     out_dir: Annotated[
         Path, typer.Option("--out", "-o", help="Directory for the generated root module", metavar="DIR")
     ],
@@ -152,25 +163,37 @@ def emit(
 ) -> None:
     """Write a self-contained Terraform root module, with TOPOLOGY.md (diagram and flows).
 
-    `terraform init && terraform apply` in DIR; TOPOLOGY.md is for people browsing the repository."""
+    `terraform init && terraform apply` in DIR; TOPOLOGY.md is for people browsing the repository. With several
+    targets, each root goes into DIR/TARGET (`-t aws -t azure --out terraform`: terraform/aws, terraform/azure)."""
+    names = list(dict.fromkeys(target))
     policy = compile_policy(spec, var, phase)
-    chosen = for_target(policy, target)
+    roots = {name: out_dir / name if len(names) > 1 else out_dir for name in names}
+    chosen = {name: for_target(policy, name) for name in names}
     if not force:
         from cloudports.emit.files import check_output_dir
 
-        check_output_dir(out_dir, chosen.terraform_provider)
-    from cloudports.graph.markdown import write_topology_md  # here: the graph and compiler are not needed for --help
+        for name, root in roots.items():
+            check_output_dir(root, chosen[name].terraform_provider)
+    from cloudports.graph.markdown import FILE_NAME, topology_text  # here: not needed for --help
 
+    topology = topology_text(policy)  # the same file beside every root
+    for name, root in roots.items():
+        root.mkdir(parents=True, exist_ok=True)
+        (root / FILE_NAME).write_text(topology, encoding="utf-8")
+        _emit_root(policy, chosen[name], root, phase, root / FILE_NAME)
+        if check:
+            _terraform_check(root, chosen[name], allow_unchecked)
+
+
+def _emit_root(policy: CompiledPolicy, chosen: Target[Any, Any], out_dir: Path, phase: str | None, *also: Path) -> None:
     state = chosen.emit_state(policy, out_dir)  # built once: the Terraform and the checkov baseline name the same rules
-    written = [*chosen.emit(policy, out_dir, phase, state), write_topology_md(policy, out_dir)]
+    written = [*chosen.emit(policy, out_dir, phase, state), *also]
     from cloudports.emit.checkov import write_baseline
 
     baseline = write_baseline(policy, chosen, state, out_dir)
     written += [baseline] if baseline else []
     console.say(f"wrote {len(written)} files to {out_dir} (modules under {out_dir / 'modules'})")
     common.warn(chosen.members_left_to_apply(policy.topology))
-    if check:
-        _terraform_check(out_dir, chosen, allow_unchecked)
 
 
 def _unchecked(what: str, allowed: bool) -> None:

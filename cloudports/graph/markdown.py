@@ -51,7 +51,11 @@ def topology_markdown(graph: Graph) -> str:
     return "\n".join(lines) + "\n"
 
 
+def topology_text(policy: CompiledPolicy) -> str:
+    return topology_markdown(build_graph(policy))
+
+
 def write_topology_md(policy: CompiledPolicy, out: Path) -> Path:
     path = out / FILE_NAME
-    path.write_text(topology_markdown(build_graph(policy)), encoding="utf-8")
+    path.write_text(topology_text(policy), encoding="utf-8")
     return path
