@@ -6,7 +6,8 @@ PYTHONPATH, the two checkouts taking turns in every round (so that the machine's
 * startup: wall time of `cloudports --help` and of `cloudports validate` on the distributed example (goal 1:
   at most 0.12 s and 0.20 s), median over the rounds;
 * the 10,000-flow spec of benchmarks/compile.py (roles dealt over 20 Azure subnets): `emit -t aws`, `emit -t
-  azure` (goal 2 is about the pipeline, which benchmarks/compile.py times stage by stage), `verify -t aws` and
+  azure`, and both clouds' Terraform with TOPOLOGY.md (goal 2: at most 0.5 s of CPU): `emit -t aws -t azure`
+  where the checkout has it, else the two emits added up (benchmarks/compile.py times the stages), `verify -t aws` and
   `-t azure` (goal 3: at most 1.5 s each), `query --from role0 --to role1` without a port by the intent and by
   each target (goal 3: at most 1 s). Two CPU figures each (user + system, median): the whole process, and the
   command alone (the child imports cloudports.cli and loads the command's module by asking for its help first,
@@ -40,6 +41,7 @@ sys.path.insert(0, str(REPO / "benchmarks"))
 from compile import generated_spec  # noqa: E402
 
 EXAMPLE = REPO / "examples" / "dynamics365-distributed" / "topology.yaml"
+BOTH = "emit -t aws -t azure"
 FLOWS, SUBNETS = 10_000, 20
 
 # The child: import the CLI, load the command's module (its help, into /dev/null), then time main() in CPU seconds.
@@ -81,17 +83,27 @@ def cpu(tree: Path, argv: list[str]) -> tuple[float, float]:
     return whole, json.loads(done.stdout.splitlines()[-1])["cpu"]
 
 
-def commands(spec: Path, out: Path) -> dict[str, list[str]]:
+def commands(spec: Path, out: Path, both: bool = True) -> dict[str, list[str]]:
+    """both: the checkout emits several targets in one command (else the row adds up the two single emits)."""
     query = ["query", str(spec), "--from", "role0", "--to", "role1"]
     return {
         "emit -t aws": ["emit", str(spec), "-t", "aws", "-o", str(out / "aws")],
         "emit -t azure": ["emit", str(spec), "-t", "azure", "-o", str(out / "azure")],
+        **({BOTH: ["emit", str(spec), "-t", "aws", "-t", "azure", "-o", str(out / "both")]} if both else {}),
         "verify -t aws": ["verify", str(spec), "-t", "aws"],
         "verify -t azure": ["verify", str(spec), "-t", "azure"],
         "query (intent)": query,
         "query -t aws": [*query, "-t", "aws"],
         "query -t azure": [*query, "-t", "azure"],
     }
+
+
+def _emits_both(tree: Path) -> bool:
+    """Whether the checkout's `emit` takes several targets (its help names DIR/TARGET)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "cloudports", "emit", "-h"], env=_env(tree), cwd=tree, capture_output=True, text=True
+    )
+    return "DIR/TARGET" in done.stdout
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -111,10 +123,14 @@ def main(argv: list[str] | None = None) -> int:
         spec = Path(tmp) / "generated.yaml"
         spec.write_text(yaml.safe_dump(generated_spec(FLOWS, subnets=SUBNETS), sort_keys=False))
         runs: dict[tuple[str, str], list[tuple[float, float]]] = {}
+        both = {name: _emits_both(tree) for name, tree in trees.items()}
         for _ in range(args.rounds):
             for name, tree in trees.items():
-                for label, cmd in commands(spec, Path(tmp) / name).items():
+                for label, cmd in commands(spec, Path(tmp) / name, both[name]).items():
                     runs.setdefault((name, label), []).append(cpu(tree, cmd))
+                if not both[name]:
+                    aws, azure = runs[(name, "emit -t aws")][-1], runs[(name, "emit -t azure")][-1]
+                    runs.setdefault((name, BOTH), []).append((aws[0] + azure[0], aws[1] + azure[1]))
     report(trees, startup, runs)
     print(f"load average at the end: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
@@ -128,7 +144,7 @@ def report(
     for command, goal in (("--help", "0.12 s"), ("validate", "0.20 s")):
         cells = [f"{statistics.median(startup[(t, command)][1:]):.3f} s wall" for t in trees]
         print(f"{'cloudports ' + command:<34} | {cells[0]:<17} | {cells[1]:<17} | {goal}")
-    goals = {"verify -t aws": "1.5 s", "verify -t azure": "1.5 s", "query (intent)": "1 s"}
+    goals = {BOTH: "0.5 s", "verify -t aws": "1.5 s", "verify -t azure": "1.5 s", "query (intent)": "1 s"}
     goals |= {"query -t aws": "1 s", "query -t azure": "1 s"}
     for label in commands(Path("x"), Path("x")):
         cells = []
@@ -137,7 +153,8 @@ def report(
             alone = statistics.median(a for _, a in runs[(t, label)])
             cells.append(f"{whole:.2f} / {alone:.2f} s")
         print(f"{label + ', 10,000 flows':<34} | {cells[0]:<17} | {cells[1]:<17} | {goals.get(label, '-')}")
-    print("(10,000-flow rows: CPU of the whole process / of the command alone, as main() runs it)")
+    print("(10,000-flow rows: CPU of the whole process / of the command alone, as main() runs it;")
+    print(f" '{BOTH}' adds up the two emits where a checkout cannot emit both in one command)")
 
 
 if __name__ == "__main__":
