@@ -464,6 +464,37 @@ def test_moto_speed_corrections_answer_what_moto_answers(moto_server: str, monke
         assert answers() == corrected
 
 
+def test_moto_response_bodies_are_written_as_xmltodict_writes_them() -> None:
+    """The EC2 body writer (a speed-only correction) gives xmltodict's document byte for byte, or leaves it to it."""
+    pytest.importorskip("flask", reason="moto's server mode needs moto[server] (flask)")
+    import xmltodict
+
+    from cloudports.emulators.aws import patches
+
+    class Serializer:
+        pretty_print = False
+
+    def unparse(_self: Any, body: dict[str, Any]) -> str:
+        return str(xmltodict.unparse(body, full_document=True, pretty=False, short_empty_elements=True))
+
+    item = {"a": "x & <y> \"q\" 'z'", "b": None, "c": [], "d": True, "e": 0, "f": "", "g": [{"h": 1.5}, None, "t"]}
+    bodies: list[dict[str, Any]] = [
+        {"R": {"@xmlns": "http://ec2", "set": {"item": [item, {}]}, "requestId": "r"}},
+        {"R": {"@k": "a\tb\"c'", "#text": "text", "child": {"#text": None, "@n": None}}},
+        {"R": {"x": (1, 2)}},  # a tuple: left to xmltodict
+        {"R": {"#comment": "c", "x": "1"}},
+        {"R": {"x": {"@": "bad"}}},
+    ]
+    patches_module: Any = patches
+    original = patches_module._ORIGINAL_BODY
+    try:
+        patches_module._ORIGINAL_BODY = unparse
+        for body in bodies:
+            assert patches._ec2_body(Serializer(), body) == unparse(None, body), body
+    finally:
+        patches_module._ORIGINAL_BODY = original
+
+
 def test_aws_example_applies_against_moto(
     tf_cli_config: TerraformCliConfig, moto_server: str, aws_env: dict[str, str], tmp_path: Path
 ) -> None:
