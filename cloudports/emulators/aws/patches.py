@@ -141,10 +141,12 @@ def _rules_of_groups(original: Callable[..., Any]) -> Callable[..., Any]:
             if not is_valid_security_group_id(group_id):
                 raise InvalidGroupIdMalformedError(group_id)
         wanted = frozenset(values)
+        # list(): the server answers requests in threads, and another may create a group meanwhile ("dictionary
+        # changed size during iteration", an HTTP 500, when labs are applied side by side)
         rules = [
             copy.copy(rule)
-            for vpc_groups in self.groups.values()
-            for group in vpc_groups.values()
+            for vpc_groups in list(self.groups.values())
+            for group in list(vpc_groups.values())
             for rule in itertools.chain(group.egress_rules, group.ingress_rules)
             if rule.group_id in wanted
         ]
