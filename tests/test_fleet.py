@@ -242,7 +242,7 @@ class _RulePages:
 
 def test_a_rule_read_of_many_groups_gives_every_rule_in_group_order() -> None:
     """More groups than one request takes (a fleet's read of 500 groups): requests of at most FILTER_VALUES groups,
-    asked side by side, answered in one list in group order as one request after the other would give them."""
+    answered in one list in group order."""
     from cloudports.targets.aws.api import FILTER_VALUES
     from cloudports.targets.aws.read import describe_rules
 

@@ -91,27 +91,17 @@ def _describe_groups(ec2: Any, filters: list[dict[str, Any]]) -> list[dict[str, 
     return [{k: v for k, v in group.items() if k not in _UNREAD} for page in pages for group in page["SecurityGroups"]]
 
 
-RULE_READS_AT_ONCE = 3  # requests of one rule read in flight together (a fleet's read of 500 groups: 3)
-
-
 def describe_rules(ec2: Any, group_ids: list[str]) -> list[dict[str, Any]]:
-    """Every rule of these groups (and only these), FILTER_VALUES groups a request, page by page. More groups than
-    one request takes: a few requests side by side, so that EC2 answers one while boto3 parses another (the
-    parsing is most of a fleet's own time); the rules come back in the same order either way."""
-    batches = list(chunks(sorted(group_ids), FILTER_VALUES))
-    if len(batches) <= 1:
-        return [rule for ids in batches for rule in _rules_of(ec2, ids)]
-    from concurrent.futures import ThreadPoolExecutor
-
-    with ThreadPoolExecutor(max_workers=min(RULE_READS_AT_ONCE, len(batches))) as pool:
-        return [rule for found in pool.map(lambda ids: _rules_of(ec2, ids), batches) for rule in found]
-
-
-def _rules_of(ec2: Any, group_ids: list[str]) -> list[dict[str, Any]]:
-    pages = ec2.get_paginator("describe_security_group_rules").paginate(
-        Filters=[{"Name": "group-id", "Values": group_ids}], PaginationConfig={"PageSize": PAGE_SIZE}
-    )
-    return [rule for page in pages for rule in page["SecurityGroupRules"]]
+    """Every rule of these groups (and only these), FILTER_VALUES groups a request, page by page. One request after
+    the other: asked side by side (EC2 answering one while boto3 parses another) a fleet's read of 500 groups was
+    no faster on the local server and held three answers at once (159 -> 190 MiB at 100 labs)."""
+    found: list[dict[str, Any]] = []
+    for ids in chunks(sorted(group_ids), FILTER_VALUES):
+        pages = ec2.get_paginator("describe_security_group_rules").paginate(
+            Filters=[{"Name": "group-id", "Values": ids}], PaginationConfig={"PageSize": PAGE_SIZE}
+        )
+        found.extend(rule for page in pages for rule in page["SecurityGroupRules"])
+    return found
 
 
 def vpc_has_ipv6(ec2: Any, vpc_id: str) -> bool:
