@@ -222,3 +222,32 @@ def test_writes_inside_a_fleet_command_read_the_cloud_not_the_shared_snapshot(tm
         backend = AWS.open_backend(compile_spec(spec), {"vpc_id": vpc}, False)
         done = backend.apply(backend.plan())
         assert done.counts()["add"] > 0 and backend.plan().empty  # what apply made is seen
+
+
+class _RulePages:
+    """describe_security_group_rules as a paginator: one rule per group, a page per request (what is read, not how)."""
+
+    def __init__(self) -> None:
+        self.requests: list[list[str]] = []
+
+    def get_paginator(self, name: str) -> _RulePages:
+        assert name == "describe_security_group_rules"
+        return self
+
+    def paginate(self, Filters: list[dict], PaginationConfig: dict) -> list[dict]:  # noqa: N803 (boto3's names)
+        (only,) = Filters
+        self.requests.append(only["Values"])
+        return [{"SecurityGroupRules": [{"GroupId": g} for g in only["Values"]]}]
+
+
+def test_a_rule_read_of_many_groups_gives_every_rule_in_group_order() -> None:
+    """More groups than one request takes (a fleet's read of 500 groups): requests of at most FILTER_VALUES groups,
+    answered in one list in group order."""
+    from cloudports.targets.aws.api import FILTER_VALUES
+    from cloudports.targets.aws.read import describe_rules
+
+    ec2 = _RulePages()
+    groups = [f"sg-{i:04x}" for i in reversed(range(2 * FILTER_VALUES + 7))]
+    found = describe_rules(ec2, groups)
+    assert [r["GroupId"] for r in found] == sorted(groups)
+    assert sorted(len(r) for r in ec2.requests) == [7, FILTER_VALUES, FILTER_VALUES]

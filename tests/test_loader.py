@@ -687,3 +687,20 @@ def test_var_options_name_the_option(tmp_path: Path) -> None:
     ]
     assert all(d.hint for d in exc.value.diagnostics)
     assert parse_var_options(["a = 1", "b=x=y"]) == {"a": "1", "b": "x=y"}
+
+
+def test_a_process_parses_each_builtin_catalog_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """`drift FOLDER` of a hundred labs loads the same catalogs a hundred times: parsed once, the same topology."""
+    from cloudports.spec import documents
+
+    example = Path(__file__).resolve().parent.parent / "examples" / "dynamics365-distributed" / "topology.yaml"
+    monkeypatch.setattr(documents, "_PARSED_CATALOGS", {})
+    parsed: list[Path] = []
+    parse = documents.parse_document
+    monkeypatch.setattr(documents, "parse_document", lambda path, *a, **k: parsed.append(path) or parse(path, *a, **k))
+    first = load_topology(example)
+    catalogs = [p for p in parsed if p.parent == documents.CATALOG_DIR]
+    assert catalogs
+    parsed.clear()
+    assert load_topology(example) == first
+    assert [p for p in parsed if p.parent == documents.CATALOG_DIR] == []

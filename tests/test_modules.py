@@ -408,6 +408,93 @@ def test_moto_patches_make_sg_rules_behave_like_ec2(moto_server: str) -> None:
     assert (icmpv6["FromPort"], icmpv6["ToPort"]) == (-1, -1)
 
 
+def test_moto_speed_corrections_answer_what_moto_answers(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The corrections made for speed only (patches.SPEED_ONLY) give the answers moto's own code gives."""
+    from cloudports.emulators.aws.patches import SPEED_ONLY
+
+    ec2 = boto3_client(moto_server)
+    vpcs = [create_vpc(moto_server), create_vpc(moto_server, "10.9.0.0/16")]
+    groups = []
+    for i, vpc in enumerate(vpcs * 2):
+        tags = [{"ResourceType": "security-group", "Tags": [{"Key": "k", "Value": f"v{i}"}]}]
+        groups.append(
+            ec2.create_security_group(GroupName=f"g{i}", Description="d", VpcId=vpc, TagSpecifications=tags)["GroupId"]
+        )
+    peer = {"GroupId": groups[2], "Description": "ref"}
+    permissions = [
+        {
+            "IpProtocol": "tcp",
+            "FromPort": 443,
+            "ToPort": 443,
+            "IpRanges": [{"CidrIp": "10.0.0.0/8", "Description": "a"}],
+        },
+        {"IpProtocol": "udp", "FromPort": 53, "ToPort": 53, "Ipv6Ranges": [{"CidrIpv6": "fd00::/8"}]},
+        {"IpProtocol": "-1", "UserIdGroupPairs": [peer]},
+        {"IpProtocol": "icmpv6", "Ipv6Ranges": [{"CidrIpv6": "::/0"}]},
+    ]
+    rule_tags = [{"ResourceType": "security-group-rule", "Tags": [{"Key": "r", "Value": "1"}]}]
+    for group in groups[:2]:
+        ec2.authorize_security_group_ingress(GroupId=group, IpPermissions=permissions, TagSpecifications=rule_tags)
+        ec2.authorize_security_group_egress(GroupId=group, IpPermissions=permissions[:2])
+    some_rule = ec2.describe_security_group_rules()["SecurityGroupRules"][3]["SecurityGroupRuleId"]
+    requests: list[tuple[str, dict[str, Any]]] = [
+        ("describe_security_groups", {}),
+        ("describe_security_groups", {"Filters": [{"Name": "vpc-id", "Values": [vpcs[0]]}]}),
+        ("describe_security_group_rules", {}),
+        ("describe_security_group_rules", {"Filters": [{"Name": "group-id", "Values": groups[:3]}]}),
+        ("describe_security_group_rules", {"Filters": [{"Name": "tag:r", "Values": ["1"]}]}),
+        ("describe_security_group_rules", {"SecurityGroupRuleIds": [some_rule]}),
+        ("describe_tags", {}),
+        ("describe_vpcs", {}),
+    ]
+
+    def answers() -> list[Any]:
+        found = []
+        for operation, params in requests:
+            answer = getattr(ec2, operation)(**params)
+            answer.pop("ResponseMetadata")
+            found.append(answer)
+        return found
+
+    corrected = answers()
+    assert len(corrected[3]["SecurityGroupRules"]) >= 12  # what the request selects: not a vacuous comparison
+    with monkeypatch.context() as moto_own:
+        for owner, name, original in SPEED_ONLY:
+            moto_own.setattr(owner, name, original)
+        assert answers() == corrected
+
+
+def test_moto_response_bodies_are_written_as_xmltodict_writes_them() -> None:
+    """The EC2 body writer (a speed-only correction) gives xmltodict's document byte for byte, or leaves it to it."""
+    pytest.importorskip("flask", reason="moto's server mode needs moto[server] (flask)")
+    import xmltodict
+
+    from cloudports.emulators.aws import patches
+
+    class Serializer:
+        pretty_print = False
+
+    def unparse(_self: Any, body: dict[str, Any]) -> str:
+        return str(xmltodict.unparse(body, full_document=True, pretty=False, short_empty_elements=True))
+
+    item = {"a": "x & <y> \"q\" 'z'", "b": None, "c": [], "d": True, "e": 0, "f": "", "g": [{"h": 1.5}, None, "t"]}
+    bodies: list[dict[str, Any]] = [
+        {"R": {"@xmlns": "http://ec2", "set": {"item": [item, {}]}, "requestId": "r"}},
+        {"R": {"@k": "a\tb\"c'", "#text": "text", "child": {"#text": None, "@n": None}}},
+        {"R": {"x": (1, 2)}},  # a tuple: left to xmltodict
+        {"R": {"#comment": "c", "x": "1"}},
+        {"R": {"x": {"@": "bad"}}},
+    ]
+    patches_module: Any = patches
+    original = patches_module._ORIGINAL_BODY
+    try:
+        patches_module._ORIGINAL_BODY = unparse
+        for body in bodies:
+            assert patches._ec2_body(Serializer(), body) == unparse(None, body), body
+    finally:
+        patches_module._ORIGINAL_BODY = original
+
+
 def test_aws_example_applies_against_moto(
     tf_cli_config: TerraformCliConfig, moto_server: str, aws_env: dict[str, str], tmp_path: Path
 ) -> None:

@@ -13,7 +13,7 @@ import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextvars import copy_context
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +28,7 @@ if TYPE_CHECKING:
 
 WORKERS = 8
 PER_SCOPE = 4
+AHEAD = 32  # specs compiled ahead of their read (each holds its compiled state until read)
 _SPEC_KEYS = (re.compile(r"^name\s*:", re.M), re.compile(r"^roles\s*:", re.M))
 
 
@@ -65,23 +66,52 @@ def _is_spec(path: Path) -> bool:
 def run_fleet(
     specs: list[Path], open_backend: Callable[[Path], Backend], read: Callable[[Backend], Plan]
 ) -> list[Outcome]:
-    """Every spec's plan (or error), in the order given."""
+    """Every spec's plan (or error), in the order given.
+
+    One thread opens (compiles) the specs in order, up to AHEAD of the reads: while the first spec of a VPC waits
+    for the one read they share (seconds, mostly the cloud's), the next ones compile instead of waiting their turn
+    behind it."""
     locks: dict[str, threading.BoundedSemaphore] = defaultdict(lambda: threading.BoundedSemaphore(PER_SCOPE))
     guard = threading.Lock()
+    ahead = threading.BoundedSemaphore(AHEAD)
 
-    def one(spec: Path) -> Outcome:
+    def opened(spec: Path) -> Backend | CloudportsError:
+        ahead.acquire()  # released when a reader takes it: at most AHEAD compiled specs wait for their read
         try:
-            backend = open_backend(spec)
+            return open_backend(spec)
+        except CloudportsError as exc:
+            return _fresh(exc)
+
+    def one(spec: Path, backends: list[Future[Backend | CloudportsError] | None], i: int) -> Outcome:
+        future, backends[i] = backends[i], None  # the reader alone holds the backend: freed with its row
+        assert future is not None
+        try:
+            backend = future.result()
+        finally:
+            ahead.release()
+        del future
+        if isinstance(backend, CloudportsError):
+            return Outcome(spec, error=backend)
+        try:
             with guard:
                 lock = locks[backend.quota_scope]
             with lock:
                 return Outcome(spec, plan=read(backend))
         except CloudportsError as exc:
-            # A fresh error with the diagnostics only: the one raised holds its traceback (and its context's), and
-            # with them the frames of the failed read - the backend, its client, what was read - until the end.
-            return Outcome(spec, error=CloudportsError(exc.diagnostics))
+            return Outcome(spec, error=_fresh(exc))
 
-    with sharing(), ThreadPoolExecutor(max_workers=min(WORKERS, len(specs))) as pool:
-        # each spec runs in a copy of this thread's context, made here (a worker thread's own is empty): it sees
+    workers = min(WORKERS, len(specs))
+    with sharing(), ThreadPoolExecutor(max_workers=1) as opener, ThreadPoolExecutor(max_workers=workers) as pool:
+        # each task runs in a copy of this thread's context, made here (a worker thread's own is empty): it sees
         # the sharing turned on above
-        return list(pool.map(lambda context, s: context.run(one, s), [copy_context() for _ in specs], specs))
+        backends: list[Future[Backend | CloudportsError] | None] = [
+            opener.submit(copy_context().run, opened, spec) for spec in specs
+        ]
+        rows = [pool.submit(copy_context().run, one, spec, backends, i) for i, spec in enumerate(specs)]
+        return [row.result() for row in rows]
+
+
+def _fresh(exc: CloudportsError) -> CloudportsError:
+    """A fresh error with the diagnostics only: the one raised holds its traceback (and its context's), and with
+    them the frames of the failed read - the backend, its client, what was read - until the end of the command."""
+    return CloudportsError(exc.diagnostics)
