@@ -10,7 +10,7 @@ from tests.test_docs import DOCS, REPO, blocks, console_commands
 # `--out PATH`, `-o PATH`, `> PATH` (not 2>, &>, >&2)
 WRITES = re.compile(r"(?:--out|\s-o)\s+([^\s;|&]+)|(?<![0-9&>])>>?\s*([^\s;|&]+)")
 # the one place a doc writes into the clone on purpose: regenerating an example's checked-in Terraform
-INTO_THE_CLONE = {"examples/dynamics365-distributed/terraform/aws"}
+INTO_THE_CLONE = {"examples/dynamics365-distributed/terraform"}
 
 
 def _commands(doc_text: str) -> list[tuple[int, str]]:

@@ -409,8 +409,8 @@ def test_moto_patches_make_sg_rules_behave_like_ec2(moto_server: str) -> None:
 
 
 def test_moto_speed_corrections_answer_what_moto_answers(moto_server: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    """The corrections made for speed only (patches.SPEED_ONLY) give the answers moto's own code gives."""
-    from cloudports.emulators.aws.patches import SPEED_ONLY
+    """The corrections made for speed only (speed.SPEED_ONLY) give the answers moto's own code gives."""
+    from cloudports.emulators.aws.speed import SPEED_ONLY
 
     ec2 = boto3_client(moto_server)
     vpcs = [create_vpc(moto_server), create_vpc(moto_server, "10.9.0.0/16")]
@@ -469,7 +469,7 @@ def test_moto_response_bodies_are_written_as_xmltodict_writes_them() -> None:
     pytest.importorskip("flask", reason="moto's server mode needs moto[server] (flask)")
     import xmltodict
 
-    from cloudports.emulators.aws import patches
+    from cloudports.emulators.aws import speed
 
     class Serializer:
         pretty_print = False
@@ -485,14 +485,14 @@ def test_moto_response_bodies_are_written_as_xmltodict_writes_them() -> None:
         {"R": {"#comment": "c", "x": "1"}},
         {"R": {"x": {"@": "bad"}}},
     ]
-    patches_module: Any = patches
-    original = patches_module._ORIGINAL_BODY
+    speed_module: Any = speed
+    original = speed_module._ORIGINAL_BODY
     try:
-        patches_module._ORIGINAL_BODY = unparse
+        speed_module._ORIGINAL_BODY = unparse
         for body in bodies:
-            assert patches._ec2_body(Serializer(), body) == unparse(None, body), body
+            assert speed._ec2_body(Serializer(), body) == unparse(None, body), body
     finally:
-        patches_module._ORIGINAL_BODY = original
+        speed_module._ORIGINAL_BODY = original
 
 
 def test_aws_example_applies_against_moto(
