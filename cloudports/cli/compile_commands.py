@@ -174,21 +174,26 @@ def emit(
 
         for name, root in roots.items():
             check_output_dir(root, chosen[name].terraform_provider)
-    from cloudports.graph.markdown import FILE_NAME, topology_text  # here: not needed for --help
+    from cloudports.graph.markdown import topology_text  # here: the graph is not needed for --help
 
-    topology = topology_text(policy)  # the same file beside every root
+    topology = topology_text(policy)  # drawn once, the same file beside every root
     for name, root in roots.items():
-        root.mkdir(parents=True, exist_ok=True)
-        (root / FILE_NAME).write_text(topology, encoding="utf-8")
-        _emit_root(policy, chosen[name], root, phase, root / FILE_NAME)
+        _emit_root(policy, chosen[name], root, phase, topology)
         if check:
             _terraform_check(root, chosen[name], allow_unchecked)
 
 
-def _emit_root(policy: CompiledPolicy, chosen: Target[Any, Any], out_dir: Path, phase: str | None, *also: Path) -> None:
-    state = chosen.emit_state(policy, out_dir)  # built once: the Terraform and the checkov baseline name the same rules
-    written = [*chosen.emit(policy, out_dir, phase, state), *also]
+def _emit_root(
+    policy: CompiledPolicy, chosen: Target[Any, Any], out_dir: Path, phase: str | None, topology: str
+) -> None:
+    """One target's root: its Terraform, TOPOLOGY.md and (where a flow accepts what checkov flags) the baseline."""
     from cloudports.emit.checkov import write_baseline
+    from cloudports.graph.markdown import FILE_NAME
+
+    state = chosen.emit_state(policy, out_dir)  # built once: the Terraform and the checkov baseline name the same rules
+    written = chosen.emit(policy, out_dir, phase, state)  # makes out_dir
+    (out_dir / FILE_NAME).write_text(topology, encoding="utf-8")
+    written = [*written, out_dir / FILE_NAME]
 
     baseline = write_baseline(policy, chosen, state, out_dir)
     written += [baseline] if baseline else []
