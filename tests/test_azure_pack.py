@@ -222,3 +222,19 @@ def test_the_bound_never_exceeds_the_fewest_rules_from_overlapping_networks(
     addresses = {n: {str(a) for c in cidrs for a in ipaddress.ip_network(c)} for n, cidrs in networks.items()}
     triples = {(a, role, p) for (n, role), ps in declared.items() for a in addresses[n] for p in ps}
     assert lower_bound(pairs) <= _fewest_rules(triples)
+
+
+def test_a_service_tag_is_the_only_prefix_of_its_rule_side(tmp_path: Path) -> None:
+    """Azure refuses a service tag inside a prefix list (SecurityRuleParameterContainsUnsupportedValue): two
+    tagged networks with the same ports to the same roles take a rule each, and a CIDR network never joins them."""
+    flows = [{"from": net, "to": ["app", "db"], "services": ["udp/8080-8090"]} for net in ("vnet", "inet", "corp")]
+    targets = {"azure": {"service_tags": {"vnet": "VirtualNetwork", "inet": "Internet"}}}
+    path = _spec(tmp_path, ["app", "db"], flows, targets=targets)
+    data = yaml.safe_load(path.read_text())
+    data["networks"] |= {"vnet": {"ipv4": ["10.0.0.0/8"]}, "inet": {"ipv4": ["0.0.0.0/0"]}}
+    path.write_text(yaml.safe_dump(data, sort_keys=False))
+    _topology, state = _build(path)
+    sources = sorted(r.source_prefixes for r in _allow_rules(state, "Inbound").values())
+    assert sources == [("10.1.0.0/16",), ("Internet",), ("VirtualNetwork",)]
+    for rule in _allow_rules(state, "Inbound").values():
+        assert sorted(rule.destination_asgs) == ["app", "db"]

@@ -144,9 +144,15 @@ def networks_of(
     for cidr, said in hints.items():  # blocks the live rules name differently stay apart (Azure packs by network)
         contexts[cidr].add(("named", tuple(sorted(said))))
     for (src, dst, desc), ports in entries.items():
+        # ICMP of either family is one context: a rule allowing ICMP to blocks of both families (an Azure rule
+        # with protocol Icmp) reads as icmp for the IPv4 ones and icmpv6 for the IPv6 ones, and they are one
+        # network (a service tag, say) whose flow lists both
+        neutral = tuple(
+            sorted({PortSpec("icmp", p.from_port, p.to_port) if p.protocol == "icmpv6" else p for p in ports})
+        )
         for mine, other, side in ((src, dst, "from"), (dst, src, "to")):
             if mine.kind == "cidr":
-                contexts[mine.value].add((side, other, desc, tuple(sorted(ports))))
+                contexts[mine.value].add((side, other, desc, neutral))
     groups: dict[frozenset[tuple[Any, ...]], list[str]] = defaultdict(list)
     for cidr, context in contexts.items():
         groups[frozenset(context)].append(cidr)
@@ -296,13 +302,9 @@ def build_spec(lab: Lab) -> tuple[dict[str, Any], list[str]]:
     """The spec (plain data, sections in the usual order) and every approximation made."""
     entries, notes = flow_entries(lab)
     names = networks_of(entries, _hints(lab), lab.networks)
-    named = {
-        (names.get(s.value, s.value), names.get(d.value, d.value), desc): tuple(sorted(ports))
-        for (s, d, desc), ports in entries.items()
-    }
-    merged: dict[tuple[str, str, str], set[PortSpec]] = defaultdict(set)
-    for key, ports in named.items():
-        merged[key].update(ports)
+    merged: dict[tuple[str, str, str], set[PortSpec]] = defaultdict(set)  # the ports of every CIDR of a network
+    for (s, d, desc), ports in entries.items():
+        merged[(names.get(s.value, s.value), names.get(d.value, d.value), desc)].update(ports)
     notes += _covered(merged)
     catalogs: set[str] = set()
     flows = _flows(merged, catalogs)

@@ -184,7 +184,7 @@ def _kept(pairs: list[Pair], previous: PreviousRules, remaining: dict[int, set[s
     the rule's ports (the largest exact product of them, of one shape). First every rule takes the pairs whose
     ports are exactly its own, then the pairs that also have other ports: so a pair stays in the rule that
     carries all of it, even where a rule with fewer ports holds the same CIDRs (two networks of one CIDR)."""
-    ours = sorted((key, prev) for key, prev in previous.items() if prev.slot(key[1]) is not None)
+    ours = sorted((key, prev) for key, prev in previous.items() if prev.slot(key[1]) is not None and _valid(prev))
     between = _between(pairs, [prev for _key, prev in ours])
     kept: dict[str, Packed] = {}
     for exact in (True, False):
@@ -207,6 +207,14 @@ def _kept(pairs: list[Pair], previous: PreviousRules, remaining: dict[int, set[s
                     remaining[id(parts[id(part)][1])] -= ports
             kept[name] = Packed(tuple(sorted(chosen, key=lambda p: p.order)))
     return kept
+
+
+def _valid(prev: Previous) -> bool:
+    """Whether Azure takes the rule: a side holding a service tag holds nothing else (a rule of a record written
+    before tags were kept apart would list several; it is packed afresh instead of kept)."""
+    return prev.family is not None or all(
+        sum(k == "net" for k, _n in side) <= 1 for side in (prev.sources, prev.destinations)
+    )
 
 
 def _between(pairs: list[Pair], rules: list[Previous]) -> dict[int, list[Pair]]:

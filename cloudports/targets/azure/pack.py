@@ -132,6 +132,10 @@ def _chunks(pairs: list[Pair], key: Callable[[Pair], Endpoint]) -> Iterator[tupl
     for pair in pairs if len(pairs) == 1 else sorted(pairs, key=lambda p: (key(p), p.variant)):
         weight = len(pair.prefixes) if key(pair)[0] == "net" else 1
         limit = MAX_PREFIXES_PER_SIDE if key(pair)[0] == "net" else MAX_ASGS_PER_RULE_SIDE
+        if key(pair)[0] == "net" and pair.family is None:
+            # a service tag (its pair has no address family): Azure takes a tag as a rule side's only prefix,
+            # never inside a list (SecurityRuleParameterContainsUnsupportedValue), so it fills its chunk alone
+            weight = limit
         if chunk and size + weight > limit:
             yield tuple(chunk)
             chunk, size = [], 0
