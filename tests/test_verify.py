@@ -345,3 +345,29 @@ def test_readme_shows_real_output(capsys: pytest.CaptureFixture) -> None:
     shown = readme.split(command, 1)[1].split("```", 1)[0]
     code, out, _ = cli(capsys, "verify", DISTRIBUTED)
     assert code == 0 and out == shown
+
+
+@pytest.mark.parametrize(
+    ("protocol", "source_ports", "admits"),
+    [
+        ("Icmp", ("*",), {"icmp"}),
+        ("Icmp", ("1024-65535",), set()),  # ICMP has no source port: a port list matches none of it
+        ("*", ("1024-65535",), {"tcp", "udp"}),
+        ("Tcp", ("1024-65535",), {"tcp"}),
+        ("Tcp", ("0-1023",), set()),  # no client sends from these
+    ],
+)
+def test_an_azure_source_port_list_restricts_tcp_and_udp_only(
+    protocol: str, source_ports: tuple[str, ...], admits: set[str]
+) -> None:
+    """As a destination port list does, and as the independent evaluator (tests/semantics.py) reads it: a random
+    hand change (an ICMP allow limited to source ports) made verify --live report a difference where none was."""
+    from cloudports.query.space import Space
+    from cloudports.targets.azure.explain import rule_space
+    from cloudports.targets.azure.model import NsgRule
+
+    rule = NsgRule("r", "Inbound", "Allow", protocol, ("*",), source_ports=source_ports)
+    space = rule_space(rule)
+    found = {name for name, kind in (("icmp", Space.icmp("icmp")), ("tcp", Space.ports("tcp", 0, 65535)),
+             ("udp", Space.ports("udp", 0, 65535))) if space & kind}  # fmt: skip
+    assert found == admits

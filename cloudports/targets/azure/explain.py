@@ -88,9 +88,10 @@ def source_fit(rule: NsgRule) -> str:
 def rule_space(rule: NsgRule) -> Space:
     """What one rule admits (its sides aside). Clients use ephemeral source ports: a rule limited to source
     ports matches them when it covers every ephemeral port, and none when it covers none of them (source_fit).
-    Port lists restrict TCP and UDP; other protocols need `*` ports to match at all. A rule covering only some
-    ephemeral ports lets some clients through: as an allow it matches, as a deny it does not (the question is
-    whether a connection can be opened; verify reports such a rule as a difference, inexact())."""
+    Port lists, source or destination, restrict TCP and UDP; other protocols need `*` ports to match at all. A
+    rule covering only some ephemeral ports lets some clients through: as an allow it matches, as a deny it does
+    not (the question is whether a connection can be opened; verify reports such a rule as a difference,
+    inexact())."""
     fit = source_fit(rule)
     if fit == "none" or (fit == "some" and rule.access == "Deny"):
         return Space()
@@ -105,6 +106,8 @@ def rule_space(rule: NsgRule) -> Space:
         kinds = Space.protocol_number(_OTHER_PROTOCOLS[protocol])
     else:
         return Space()
+    if "*" not in rule.source_ports:  # a source port list, like a destination one, restricts TCP and UDP only
+        kinds &= Space.of({"tcp": [(0, 65535)], "udp": [(0, 65535)]})
     if "*" in rule.destination_ports:
         return kinds
     spans = _port_spans(rule.destination_ports)
