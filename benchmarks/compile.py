@@ -39,7 +39,7 @@ sys.path.insert(0, str(REPO))
 from cloudports.compile import compile_topology  # noqa: E402
 from cloudports.errors import CloudportsError  # noqa: E402
 from cloudports.gcpause import gc_paused  # noqa: E402
-from cloudports.graph.markdown import write_topology_md  # noqa: E402
+from cloudports.graph.markdown import topology_text, write_topology_md  # noqa: E402
 from cloudports.spec import load_topology, yamlpos  # noqa: E402
 from cloudports.targets.aws import TARGET as AWS  # noqa: E402
 from cloudports.targets.aws.emit import emit_aws  # noqa: E402
@@ -139,7 +139,7 @@ def _pipeline(path: Path, phase: str | None, times: dict[str, list[float]] | Non
             emit_azure(azure, roots[1], phase)
         t = lap("emit", t)
         for root in roots:  # each `emit -t CLOUD` writes it beside its root
-            write_topology_md(policy, root)
+            write_topology_md(root, topology_text(policy))
         lap("TOPOLOGY.md", t)
     result.flows = len(topology.flows)
     result.counts = {

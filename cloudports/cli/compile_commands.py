@@ -188,12 +188,11 @@ def _emit_root(
 ) -> None:
     """One target's root: its Terraform, TOPOLOGY.md and (where a flow accepts what checkov flags) the baseline."""
     from cloudports.emit.checkov import write_baseline
-    from cloudports.graph.markdown import FILE_NAME
+    from cloudports.graph.markdown import write_topology_md
 
     state = chosen.emit_state(policy, out_dir)  # built once: the Terraform and the checkov baseline name the same rules
     written = chosen.emit(policy, out_dir, phase, state)  # makes out_dir
-    (out_dir / FILE_NAME).write_text(topology, encoding="utf-8")
-    written = [*written, out_dir / FILE_NAME]
+    written = [*written, write_topology_md(out_dir, topology)]
 
     baseline = write_baseline(policy, chosen, state, out_dir)
     written += [baseline] if baseline else []

@@ -55,7 +55,8 @@ def topology_text(policy: CompiledPolicy) -> str:
     return topology_markdown(build_graph(policy))
 
 
-def write_topology_md(policy: CompiledPolicy, out: Path) -> Path:
+def write_topology_md(out: Path, text: str) -> Path:
+    """TOPOLOGY.md (topology_text's) into the folder `out`; emit draws it once for every target's root."""
     path = out / FILE_NAME
-    path.write_text(topology_text(policy), encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path
